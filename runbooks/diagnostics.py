@@ -1,0 +1,118 @@
+"""Diagnostics: a located problem (file:line:col, stable code, message, hint) → rendered text or JSON.
+
+Every stage of `runbooks/` reports problems as `Diagnostic`s and raises `RunbookError` carrying
+all of them; only the edges (CLI, API) turn them into output.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+# Stable codes; docs/diagnostics.md lists them with an example each (a test keeps the two in step).
+CODES: dict[str, str] = {
+    "RB001": "file is not UTF-8 text",
+    "RB002": "YAML syntax error",
+    "RB003": "duplicate key",
+    "RB004": "empty document",
+    "RB005": "document too large or too deeply nested",
+    "RB006": "document is not a mapping",
+    "RB007": "file cannot be read",
+    "RB101": "unknown key",
+    "RB102": "missing required key",
+    "RB103": "wrong type",
+    "RB104": "bad duration",
+    "RB105": "bad id",
+    "RB106": "unknown step kind",
+    "RB107": "invalid value",
+    "RB201": "expression syntax error",
+    "RB202": "expression names an unknown variable",
+    "RB203": "expression names an unknown input",
+    "RB204": "expression names an unknown step",
+    "RB205": "expression names an unknown output or field",
+    "RB206": "env used outside with: or channel settings",
+    "RB207": "expression uses a step that is not upstream",
+    "RB208": "for_each is not a list",
+    "RB209": "expression names an unknown site field",
+    "RB301": "duplicate step id",
+    "RB302": "needs names an unknown step",
+    "RB303": "dependency cycle",
+    "RB304": "objective names an unknown step",
+    "RB305": "bad target",
+    "RB306": "bad input value",
+    "RB401": "unknown team",
+    "RB402": "unknown pool",
+    "RB403": "unknown channel",
+    "RB404": "unknown person",
+    "RB501": "CSV header is missing a required column",
+    "RB502": "CSV row is missing a required value",
+    "RB503": "CSV row names an unknown team",
+    "RB504": "duplicate staff id",
+    "RB505": "duplicate pool key",
+    "RB506": "site file is missing",
+    "RB507": "team lead is not on the roster",
+    "RB601": "pool may run short",
+    "RB602": "staff cannot be reached",
+    "RB603": "objective may be missed",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    hint: str | None = None
+    severity: str = "error"
+    # Width of the underline in the snippet (at least 1).
+    width: int = field(default=1, compare=False)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("width")
+        return data
+
+
+class RunbookError(Exception):
+    """Raised with every problem found in one pass; the edges render them."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = sorted(diagnostics)
+        super().__init__("\n".join(render_line(d) for d in self.diagnostics))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else None
+
+
+def render_line(d: Diagnostic) -> str:
+    return f"{d.path}:{d.line}:{d.col}: {d.severity}[{d.code}]: {d.message}"
+
+
+def render(d: Diagnostic, source_lines: list[str] | None = None) -> str:
+    """Render like rustc/actionlint: the headline, the source line with a caret, the hint."""
+    out = [render_line(d)]
+    if source_lines and 1 <= d.line <= len(source_lines):
+        text = source_lines[d.line - 1].rstrip("\n").replace("\t", " ")
+        gutter = " " * len(str(d.line))
+        out.append(f"{gutter} |")
+        out.append(f"{d.line} | {text}")
+        caret = "^" + "~" * max(0, d.width - 1)
+        out.append(f"{gutter} | {' ' * max(0, d.col - 1)}{caret}")
+    if d.hint:
+        out.append(f"   = hint: {d.hint}")
+    return "\n".join(out)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], read_source=None) -> str:
+    """Render a batch; `read_source(path)` returns the file's lines (or None) for snippets."""
+    cache: dict[str, list[str] | None] = {}
+    chunks = []
+    for d in sorted(diagnostics):
+        if read_source is not None and d.path not in cache:
+            cache[d.path] = read_source(d.path)
+        chunks.append(render(d, cache.get(d.path)))
+    return "\n".join(chunks)

@@ -1,0 +1,246 @@
+"""Models stage: plain values → pydantic models shaped exactly like the runbook YAML (as written).
+
+Nothing here is resolved: durations stay strings, expressions stay `${{ }}` text. `plan.py`
+turns these into the resolved, frozen Plan. Every model forbids unknown keys and is strict
+(a YAML `"5"` is not an integer), so typos surface as errors rather than as defaults.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+DURATION_RE = re.compile(r"^(?:\d+[smhd])+$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+EVENTS = (
+    "site.lockdown", "site.standdown",
+    "run.started", "run.completed", "run.failed", "run.cancelled",
+    "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed",
+    "approval.requested", "muster.request", "objective.reached", "objective.at_risk",
+)
+TRIGGER_EVENTS = ("site.lockdown", "site.standdown")
+HUMAN_KINDS = frozenset({"manual", "approval", "muster"})
+
+
+def parse_duration(text: str) -> int:
+    """`1h30m` → 5400 seconds. The text must already match DURATION_RE."""
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhd])", text))
+
+
+def _check_duration(value: str) -> str:
+    if not DURATION_RE.match(value):
+        raise PydanticCustomError("duration", 'bad duration "{value}"', {"value": value})
+    return value
+
+
+def _check_id(value: str) -> str:
+    if not re.match(ID_PATTERN, value):
+        raise PydanticCustomError("bad_id", 'bad id "{value}"', {"value": value})
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
+Text = str
+Expr = str  # a string that may hold ${{ }}
+Scalar = Union[bool, int, float, str]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+class Trigger(Spec):
+    event: Literal["site.lockdown", "site.standdown"]
+    if_: Union[bool, Expr, None] = Field(None, alias="if")
+
+
+class InputSpec(Spec):
+    type: Literal["string", "integer", "number", "boolean", "choice"] = "string"
+    default: Union[Scalar, None] = None
+    required: bool = False
+    description: Text | None = None
+    options: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _choice_has_options(self) -> "InputSpec":
+        if self.type == "choice" and not self.options:
+            raise PydanticCustomError("choice_options", "an input of type choice needs options")
+        return self
+
+
+class ObjectiveSpec(Spec):
+    id: Id
+    name: Text
+    count: Id | None = None
+    ratio: Id | None = None
+    target: Union[int, float, Expr]
+    within: Duration
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> "ObjectiveSpec":
+        if (self.count is None) == (self.ratio is None):
+            raise PydanticCustomError("one_of", "an objective measures exactly one of count: or ratio:")
+        return self
+
+
+class NotifyRule(Spec):
+    on: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    to: list[Expr] = Field(min_length=1)
+    template: Text | None = None
+    message: Text | None = None
+
+
+class Remind(Spec):
+    every: Duration
+    max: int = Field(3, ge=1)
+
+
+class Escalate(Spec):
+    after: Duration
+    to: Expr
+
+
+class StepBase(Spec):
+    id: Id
+    name: Expr | None = None
+    description: Text | None = None
+    needs: list[Id] = []
+    if_: Union[bool, Expr, None] = Field(None, alias="if")
+    for_each: Union[Expr, list[Any], None] = None
+    as_: Id = Field("item", alias="as")
+    key: Expr | None = None
+    owner: Expr | None = None
+    due: Duration | None = None
+    estimate: Duration | None = None
+    remind: Remind | None = None
+    escalate: Escalate | None = None
+    on_timeout: Literal["flag", "fail", "skip"] = "flag"
+    phase: Text | None = None
+    retries: int = Field(0, ge=0, le=100)
+    drill: Literal["record", "send"] = "record"
+
+
+class FieldSpec(Spec):
+    type: Literal["string", "integer", "number", "boolean", "choice"] = "string"
+    required: bool = False
+    pattern: str | None = None
+    options: list[str] | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> "FieldSpec":
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise PydanticCustomError("bad_pattern", "pattern does not compile: {error}", {"error": str(e)})
+        if self.type == "choice" and not self.options:
+            raise PydanticCustomError("choice_options", "a field of type choice needs options")
+        return self
+
+
+class ManualStep(StepBase):
+    kind: Literal["manual"]
+    fields: dict[Id, FieldSpec] = {}
+
+
+class ApprovalStep(StepBase):
+    kind: Literal["approval"]
+    required: int = Field(1, ge=1, le=10)
+    allow_self: bool = False
+
+
+class MusterStep(StepBase):
+    kind: Literal["muster"]
+    audience: Union[Expr, list[str]]
+    question: Expr
+    options: dict[Id, Text] = Field(min_length=2)
+    quorum: float = Field(1.0, gt=0, le=1)
+
+
+class AllocateStep(StepBase):
+    kind: Literal["allocate"]
+    pool: Id
+    handover: bool = False
+
+
+class HttpRequest(Spec):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    url: Expr
+    headers: dict[str, Expr] = {}
+    json_: Any = Field(None, alias="json")
+    expect: list[int] | None = None
+    timeout: Duration = "30s"
+
+
+class HttpStep(StepBase):
+    kind: Literal["http"]
+    with_: HttpRequest = Field(alias="with")
+
+
+class NotifyStep(StepBase):
+    kind: Literal["notify"]
+    to: list[Expr] = Field(min_length=1)
+    template: Text | None = None
+    message: Expr | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "NotifyStep":
+        if (self.template is None) == (self.message is None):
+            raise PydanticCustomError("one_of", "a notify step has exactly one of template: or message:")
+        return self
+
+
+class WaitStep(StepBase):
+    kind: Literal["wait"]
+    for_: Duration | None = Field(None, alias="for")
+    until: Expr | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> "WaitStep":
+        if (self.for_ is None) == (self.until is None):
+            raise PydanticCustomError("one_of", "a wait step has exactly one of for: or until:")
+        return self
+
+
+STEP_MODELS: dict[str, type[StepBase]] = {
+    "manual": ManualStep, "approval": ApprovalStep, "muster": MusterStep, "allocate": AllocateStep,
+    "http": HttpStep, "notify": NotifyStep, "wait": WaitStep,
+}
+
+StepSpec = Annotated[
+    Union[ManualStep, ApprovalStep, MusterStep, AllocateStep, HttpStep, NotifyStep, WaitStep],
+    Field(discriminator="kind"),
+]
+
+
+class Runbook(Spec):
+    id: Id
+    name: Text
+    version: int = Field(1, ge=1)
+    description: Text | None = None
+    trigger: Trigger | None = None
+    inputs: dict[Id, InputSpec] = {}
+    objectives: list[ObjectiveSpec] = []
+    notify: list[NotifyRule] = []
+    steps: list[StepSpec] = Field(min_length=1)
+
+
+# Outputs each kind declares (beyond the per-kind dynamic ones: manual fields, allocate pool
+# columns, muster answer groups); expressions are checked against these.
+KIND_OUTPUTS: dict[str, frozenset[str]] = {
+    "manual": frozenset({"by", "note"}),
+    "approval": frozenset({"decision", "by", "reason"}),
+    "muster": frozenset({"answers", "accounted", "unreachable", "counts"}),
+    "allocate": frozenset({"by"}),
+    "http": frozenset({"status", "json"}),
+    "notify": frozenset({"sent"}),
+    "wait": frozenset(),
+}
+TASK_ATTRIBUTES = frozenset({"state", "outputs", "items", "counts"})

@@ -1,0 +1,281 @@
+"""Sites stage: a site directory (site.yaml, staff.csv, pool CSVs) → a frozen `Site`, or located errors.
+
+A `Site` is also what a run stores as its snapshot (`Site.snapshot()` / `Site.from_snapshot()`),
+so a run keeps the roster and pools it started with. Channel settings keep their
+`${{ env.NAME }}` text: secrets are resolved only when a message is sent, never stored.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+
+from .diagnostics import Diagnostic, RunbookError, did_you_mean
+from .expressions import Scope, check_expression, find_expressions
+from .models import Id, Spec
+from .shape import validate_model
+from .source import Document, load_document, read_text
+
+CHANNEL_KINDS = ("webhook", "slack", "teams", "wecom", "dingtalk", "feishu", "sms", "smtp", "console")
+STAFF_REQUIRED = ("id", "name", "team")
+STAFF_OPTIONAL = ("role", "phone", "email", "chat_id", "lang")
+LANGS = ("en", "zh-CN")
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError("timezone", 'unknown timezone "{value}" (use an IANA name like Asia/Shanghai)',
+                                  {"value": value})
+    return value
+
+
+class TeamSpec(Spec):
+    name: str
+    leads: list[str] = []
+    description: str | None = None
+
+
+class ChannelSpec(Spec):
+    kind: Literal[CHANNEL_KINDS]  # type: ignore[valid-type]
+    url: str | None = None
+    secret: str | None = None
+    headers: dict[str, str] = {}
+    # smtp
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    from_: str | None = Field(None, alias="from")
+    to: list[str] = []
+    starttls: bool = True
+    lang: Literal[LANGS] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _has_address(self) -> "ChannelSpec":
+        if self.kind == "smtp" and not self.host:
+            raise PydanticCustomError("channel", "an smtp channel needs host:")
+        if self.kind not in ("smtp", "console") and not self.url:
+            raise PydanticCustomError("channel", "a {kind} channel needs url:", {"kind": self.kind})
+        return self
+
+
+class PoolSpec(Spec):
+    file: str
+    key: str
+    description: str | None = None
+
+
+class SiteSpec(Spec):
+    id: Id
+    name: str
+    kind: Id
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    lang: Literal[LANGS] = "en"  # type: ignore[valid-type]
+    description: str | None = None
+    teams: dict[Id, TeamSpec] = Field(min_length=1)
+    channels: dict[Id, ChannelSpec] = {}
+    default_channel: Id | None = None
+    drill_channel: Id | None = None
+    pools: dict[Id, PoolSpec] = {}
+
+
+@dataclass(frozen=True)
+class Pool:
+    id: str
+    key: str
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, str], ...]
+
+    def available(self) -> list[dict[str, str]]:
+        return [r for r in self.rows if r.get("status") == "available"]
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    name: str
+    kind: str
+    timezone: str
+    lang: str
+    teams: dict[str, dict[str, Any]]
+    channels: dict[str, dict[str, Any]]
+    default_channel: str | None
+    drill_channel: str | None
+    staff: tuple[dict[str, str], ...]
+    pools: dict[str, Pool]
+    path: str | None = None
+
+    def person(self, staff_id: str) -> dict[str, str] | None:
+        return next((p for p in self.staff if p["id"] == staff_id), None)
+
+    def context(self) -> dict[str, Any]:
+        """The `site` of the expression context."""
+        return {"id": self.id, "name": self.name, "kind": self.kind, "timezone": self.timezone,
+                "lang": self.lang, "teams": self.teams, "staff": [dict(p) for p in self.staff],
+                "pools": {pid: [dict(r) for r in p.rows] for pid, p in self.pools.items()}}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "timezone": self.timezone,
+                "lang": self.lang, "teams": self.teams, "channels": self.channels,
+                "default_channel": self.default_channel, "drill_channel": self.drill_channel,
+                "staff": [dict(p) for p in self.staff],
+                "pools": {pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
+                          for pid, p in self.pools.items()}}
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> "Site":
+        pools = {pid: Pool(pid, p["key"], tuple(p["columns"]), tuple(p["rows"])) for pid, p in data["pools"].items()}
+        return cls(data["id"], data["name"], data["kind"], data["timezone"], data["lang"], data["teams"],
+                   data["channels"], data.get("default_channel"), data.get("drill_channel"),
+                   tuple(data["staff"]), pools)
+
+
+def load_site(directory: str | Path) -> Site:
+    """Load and validate a site directory; every problem found is raised at once."""
+    directory = Path(directory)
+    site_file = directory / "site.yaml"
+    if not site_file.is_file():
+        raise RunbookError([Diagnostic(str(site_file), 1, 1, "RB506", "site.yaml is missing",
+                                       "a site directory holds site.yaml and staff.csv")])
+    doc = load_document(site_file)
+    spec, problems = validate_model(doc, SiteSpec)
+    if spec is None:
+        raise RunbookError(problems)
+    problems += _check_channels(doc, spec)
+    staff, staff_problems = _load_staff(directory / "staff.csv", spec)
+    problems += staff_problems
+    roster = {p["id"] for p in staff}
+    for team_id, team in spec.teams.items():
+        for i, lead in enumerate(team.leads):
+            if staff and lead not in roster:
+                problems.append(doc.diagnostic(("teams", team_id, "leads", i), "RB507",
+                                               f'team lead "{lead}" of team "{team_id}" is not in staff.csv',
+                                               did_you_mean(lead, roster)))
+    pools: dict[str, Pool] = {}
+    for pool_id, pool_spec in spec.pools.items():
+        pool, pool_problems = _load_pool(directory, doc, pool_id, pool_spec)
+        problems += pool_problems
+        if pool is not None:
+            pools[pool_id] = pool
+    if problems:
+        raise RunbookError(problems)
+    return Site(spec.id, spec.name, spec.kind, spec.timezone, spec.lang,
+                {tid: {"name": t.name, "leads": list(t.leads)} for tid, t in spec.teams.items()},
+                {cid: c.model_dump(by_alias=True, exclude_defaults=True) | {"kind": c.kind}
+                 for cid, c in spec.channels.items()},
+                spec.default_channel, spec.drill_channel, tuple(staff), pools, str(directory))
+
+
+def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
+    problems = []
+    scope = Scope(site=False, run=False, env=True)
+    for cid, channel in spec.channels.items():
+        for key, value in channel.model_dump(by_alias=True).items():
+            if isinstance(value, str):
+                for found in find_expressions(value):
+                    for p in check_expression(found.inner, scope):
+                        problems.append(doc.diagnostic(("channels", cid, key), p.code, p.message, p.hint,
+                                                       offset=found.start, width=found.end - found.start))
+    for key in ("default_channel", "drill_channel"):
+        name = getattr(spec, key)
+        if name is not None and name not in spec.channels:
+            problems.append(doc.diagnostic((key,), "RB403", f'{key} names unknown channel "{name}"',
+                                           did_you_mean(name, spec.channels)))
+    return problems
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text))
+    rows: list[tuple[int, list[str]]] = []
+    header: list[str] = []
+    try:
+        for row in reader:
+            if not header:
+                header = [h.strip() for h in row]
+                continue
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, [c.strip() for c in row]))
+    except csv.Error as e:
+        raise RunbookError([Diagnostic(str(path), reader.line_num, 1, "RB002", f"CSV error: {e}")]) from None
+    return header, rows
+
+
+def _cell_col(row: list[str], index: int) -> int:
+    return 1 + sum(len(c) + 1 for c in row[:index])
+
+
+def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[Diagnostic]]:
+    p = str(path)
+    if not path.is_file():
+        return [], [Diagnostic(p, 1, 1, "RB506", "staff.csv is missing", f"columns: {', '.join(STAFF_REQUIRED)}")]
+    header, rows = _read_csv(path)
+    missing = [c for c in STAFF_REQUIRED if c not in header]
+    if missing:
+        return [], [Diagnostic(p, 1, 1, "RB501", f"staff.csv has no column {', '.join(missing)}",
+                               f"the header needs {', '.join(STAFF_REQUIRED)}; optional: {', '.join(STAFF_OPTIONAL)}")]
+    problems: list[Diagnostic] = []
+    staff: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        person = {h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h}
+        bad = False
+        for column in STAFF_REQUIRED:
+            if not person[column]:
+                i = header.index(column)
+                problems.append(Diagnostic(p, line, _cell_col(row, i), "RB502", f'row has no {column}',
+                                           f"every person needs {', '.join(STAFF_REQUIRED)}"))
+                bad = True
+        if person["team"] and person["team"] not in spec.teams:
+            problems.append(Diagnostic(p, line, _cell_col(row, header.index("team")), "RB503",
+                                       f'unknown team "{person["team"]}" for {person["id"] or "this person"}',
+                                       did_you_mean(person["team"], spec.teams) or
+                                       f"teams in site.yaml: {', '.join(spec.teams)}"))
+            bad = True
+        if person["id"] in seen:
+            problems.append(Diagnostic(p, line, 1, "RB504",
+                                       f'duplicate staff id "{person["id"]}" (first at line {seen[person["id"]]})'))
+            bad = True
+        elif person["id"]:
+            seen[person["id"]] = line
+        if not bad:
+            staff.append(person)
+    return staff, problems
+
+
+def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> tuple[Pool | None, list[Diagnostic]]:
+    path = directory / spec.file
+    if not path.is_file() or not path.resolve().is_relative_to(directory.resolve()):
+        return None, [doc.diagnostic(("pools", pool_id, "file"), "RB506",
+                                     f'pool file "{spec.file}" not found in the site directory')]
+    header, rows = _read_csv(path)
+    p = str(path)
+    missing = [c for c in (spec.key, "status") if c not in header]
+    if missing:
+        return None, [Diagnostic(p, 1, 1, "RB501", f"{spec.file} has no column {', '.join(missing)}",
+                                 f"a pool needs its key column ({spec.key}) and status")]
+    problems: list[Diagnostic] = []
+    seen: dict[str, int] = {}
+    out = []
+    key_index = header.index(spec.key)
+    for line, row in rows:
+        item = {h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h}
+        key = item[spec.key]
+        if not key:
+            problems.append(Diagnostic(p, line, _cell_col(row, key_index), "RB502", f"row has no {spec.key}"))
+        elif key in seen:
+            problems.append(Diagnostic(p, line, _cell_col(row, key_index), "RB505",
+                                       f'duplicate {spec.key} "{key}" in pool {pool_id} (first at line {seen[key]})'))
+        else:
+            seen[key] = line
+            out.append(item)
+    return Pool(pool_id, spec.key, tuple(h for h in header if h), tuple(out)), problems

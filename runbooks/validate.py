@@ -1,0 +1,328 @@
+"""Validate stage: Document (+ Runbook model, + optional Site) → every semantic problem, located.
+
+Checks the step graph (duplicate ids, unknown needs, cycles), objectives, targets and every
+`${{ }}` expression against what is in scope where it stands; with a site, also teams, pools,
+channels and people. The graph checks run even when the shape is invalid, so one pass reports
+a typo'd key and a broken `needs:` together.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from .diagnostics import Diagnostic, did_you_mean
+from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
+from .models import KIND_OUTPUTS, HUMAN_KINDS, InputSpec, Runbook
+from .sites import Site
+from .source import Document
+
+ACCOUNT_ROLES = ("viewer", "team_lead", "manager", "admin")
+TARGET_KINDS = ("team", "role", "person", "channel")
+
+
+# --- the step graph ---------------------------------------------------------------------------
+
+def graph_of(data: Any) -> list[tuple[int, str, list[str]]]:
+    """(index, id, needs) of every step whose id and needs are readable, from raw YAML data."""
+    out = []
+    steps = data.get("steps") if isinstance(data, dict) else None
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if isinstance(step, dict) and isinstance(step.get("id"), str):
+            needs = step.get("needs", [])
+            out.append((i, step["id"], [n for n in needs if isinstance(n, str)] if isinstance(needs, list) else []))
+    return out
+
+
+def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    first: dict[str, int] = {}
+    for i, step_id, _ in graph:
+        if step_id in first:
+            line = doc.mark(("steps", first[step_id], "id")).line
+            problems.append(doc.diagnostic(("steps", i, "id"), "RB301",
+                                           f'duplicate step id "{step_id}" (first at line {line})',
+                                           "step ids must be unique; rename one of them"))
+        else:
+            first[step_id] = i
+    ids = list(first)
+    for i, step_id, needs in graph:
+        for j, need in enumerate(needs):
+            if need not in first:
+                problems.append(doc.diagnostic(("steps", i, "needs", j), "RB302",
+                                               f'step "{step_id}" needs step "{need}", which does not exist',
+                                               did_you_mean(need, ids) or f"steps: {', '.join(ids)}"))
+    problems += _check_cycles(doc, graph, first)
+    return problems
+
+
+def _check_cycles(doc: Document, graph, first: dict[str, int]) -> list[Diagnostic]:
+    needs_of = {step_id: [n for n in needs if n in first] for i, step_id, needs in graph if first[step_id] == i}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    problems = []
+    reported: set[frozenset] = set()
+    for start in needs_of:
+        if state.get(start):
+            continue
+        stack = [(start, iter(needs_of[start]))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+                continue
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    text = " -> ".join(f'"{s}"' for s in cycle)
+                    j = needs_of[node].index(nxt)
+                    problems.append(doc.diagnostic(("steps", first[node], "needs", j), "RB303",
+                                                   f"dependency cycle: {text}",
+                                                   "a step cannot wait, directly or not, for itself"))
+            elif not state.get(nxt):
+                state[nxt] = 1
+                stack.append((nxt, iter(needs_of[nxt])))
+                path.append(nxt)
+    return problems
+
+
+def upstream_of(runbook: Runbook) -> dict[str, frozenset[str]]:
+    """Each step's transitive needs (the graph is acyclic when this is called)."""
+    needs = {s.id: s.needs for s in runbook.steps}
+    memo: dict[str, frozenset[str]] = {}
+
+    def up(step_id: str) -> frozenset[str]:
+        if step_id not in memo:
+            memo[step_id] = frozenset()  # guards against a cycle reaching here
+            acc: set[str] = set()
+            for n in needs.get(step_id, []):
+                acc.add(n)
+                acc |= up(n)
+            memo[step_id] = frozenset(acc)
+        return memo[step_id]
+
+    for s in runbook.steps:
+        up(s.id)
+    return memo
+
+
+def streaming_source(step: Any, kinds: Mapping[str, str]) -> str | None:
+    """The muster whose answer group `for_each` reads: its items appear as people answer,
+    so the step depends on the muster without waiting for it to close (DESIGN.md §3)."""
+    if not isinstance(step.for_each, str):
+        return None
+    inner = single_expression(step.for_each)
+    if inner is None:
+        return None
+    parts = inner.strip().split(".")
+    if len(parts) == 4 and parts[0] == "steps" and parts[2] == "answers" and kinds.get(parts[1]) == "muster":
+        return parts[1]
+    if len(parts) == 5 and parts[0] == "steps" and parts[2] == "outputs" and parts[3] == "answers" \
+            and kinds.get(parts[1]) == "muster":
+        return parts[1]
+    return None
+
+
+# --- expressions and targets ------------------------------------------------------------------
+
+def step_shapes(runbook: Runbook, site: Site | None) -> dict[str, StepShape]:
+    shapes = {}
+    for s in runbook.steps:
+        outputs: frozenset[str] | None = KIND_OUTPUTS[s.kind]
+        answers = None
+        if s.kind == "manual":
+            outputs = outputs | frozenset(s.fields)  # type: ignore[union-attr]
+        elif s.kind == "muster":
+            answers = frozenset(s.options)  # type: ignore[union-attr]
+        elif s.kind == "allocate":
+            pool = site.pools.get(s.pool) if site else None  # type: ignore[union-attr]
+            outputs = outputs | frozenset(pool.columns) if pool else None
+        shapes[s.id] = StepShape(s.kind, outputs, answers, s.for_each is not None)
+    return shapes
+
+
+class _Checker:
+    def __init__(self, doc: Document, runbook: Runbook, site: Site | None):
+        self.doc, self.runbook, self.site = doc, runbook, site
+        self.problems: list[Diagnostic] = []
+        self.inputs = frozenset(runbook.inputs)
+        self.shapes = step_shapes(runbook, site)
+        self.teams = frozenset(site.teams) if site else None
+        self.pools = frozenset(site.pools) if site else None
+
+    def scope(self, **kw: Any) -> Scope:
+        kw.setdefault("inputs", self.inputs)
+        return Scope(site_teams=self.teams, site_pools=self.pools, **kw)
+
+    def strings(self, value: Any, loc: tuple, scope: Scope) -> None:
+        """Check every expression in a value (recursing into lists and mappings)."""
+        if isinstance(value, str):
+            for found in find_expressions(value):
+                for p in check_expression(found.inner, scope):
+                    self.problems.append(self.doc.diagnostic(loc, p.code, p.message, p.hint,
+                                                             offset=found.start, width=found.end - found.start))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self.strings(v, loc + (k,), scope)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.strings(v, loc + (i,), scope)
+
+    def target(self, value: str, loc: tuple, scope: Scope, *, notify_only: bool = False,
+               allow_owner: bool = False) -> None:
+        if single_expression(value) is not None:
+            self.strings(value, loc, scope)
+            return
+        if value == "owner" and allow_owner:
+            return
+        kind, sep, name = value.partition(":")
+        kinds = [k for k in TARGET_KINDS if notify_only or k != "channel"]
+        if not sep or kind not in kinds or not name:
+            hint = "targets: " + ", ".join(f"{k}:<id>" for k in kinds) + (", owner" if allow_owner else "") \
+                + ", or an expression giving a person"
+            self.add(loc, "RB305", f'bad target "{value}"', hint)
+        elif kind == "role" and name not in ACCOUNT_ROLES:
+            self.add(loc, "RB305", f'unknown role "{name}"', did_you_mean(name, ACCOUNT_ROLES)
+                     or f"roles: {', '.join(ACCOUNT_ROLES)}")
+        elif self.site is None:
+            return
+        elif kind == "team" and name not in self.site.teams:
+            self.add(loc, "RB401", f'site "{self.site.id}" has no team "{name}"',
+                     did_you_mean(name, self.site.teams) or f"teams: {', '.join(self.site.teams)}")
+        elif kind == "person" and self.site.person(name) is None:
+            self.add(loc, "RB404", f'site "{self.site.id}" has no person "{name}" in staff.csv')
+        elif kind == "channel" and name not in self.site.channels:
+            self.add(loc, "RB403", f'site "{self.site.id}" has no channel "{name}"',
+                     did_you_mean(name, self.site.channels) or f"channels: {', '.join(self.site.channels) or 'none'}")
+
+    def add(self, loc: tuple, code: str, message: str, hint: str | None = None, **kw: Any) -> None:
+        self.problems.append(self.doc.diagnostic(loc, code, message, hint, **kw))
+
+
+def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> list[Diagnostic]:
+    c = _Checker(doc, runbook, site)
+    head = c.scope(steps=None, run=False)
+    if runbook.trigger and isinstance(runbook.trigger.if_, str):
+        c.strings(runbook.trigger.if_, ("trigger", "if"), head)
+    for name, spec in runbook.inputs.items():
+        _check_input_default(c, name, spec)
+    step_ids = [s.id for s in runbook.steps]
+    seen: set[str] = set()
+    for i, obj in enumerate(runbook.objectives):
+        if obj.id in seen:
+            c.add(("objectives", i, "id"), "RB301", f'duplicate objective id "{obj.id}"')
+        seen.add(obj.id)
+        key = "count" if obj.count else "ratio"
+        ref = obj.count or obj.ratio
+        if ref not in step_ids:
+            c.add(("objectives", i, key), "RB304", f'objective "{obj.id}" {key}s step "{ref}", which does not exist',
+                  did_you_mean(str(ref), step_ids))
+        if isinstance(obj.target, str):
+            c.strings(obj.target, ("objectives", i, "target"), head)
+    whole = c.scope(steps=c.shapes)
+    for i, rule in enumerate(runbook.notify):
+        for j, target in enumerate(rule.to):
+            c.target(target, ("notify", i, "to", j), whole, notify_only=True)
+    upstream = upstream_of(runbook)
+    kinds = {s.id: s.kind for s in runbook.steps}
+    for i, step in enumerate(runbook.steps):
+        source = streaming_source(step, kinds)
+        _check_step(c, i, step, upstream.get(step.id, frozenset()) | ({source} if source else set()))
+    return c.problems
+
+
+def _check_input_default(c: _Checker, name: str, spec: InputSpec) -> None:
+    if spec.default is None:
+        return
+    expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "choice": str}[spec.type]
+    ok = isinstance(spec.default, expected) and not (spec.type in ("integer", "number") and isinstance(spec.default, bool))
+    if not ok:
+        c.add(("inputs", name, "default"), "RB306", f'default of input "{name}" is not {spec.type}')
+    elif spec.type == "choice" and spec.default not in (spec.options or []):
+        c.add(("inputs", name, "default"), "RB306", f'default "{spec.default}" is not one of the options',
+              f"options: {', '.join(spec.options or [])}")
+
+
+def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> None:
+    loc = ("steps", i)
+    items = frozenset({step.as_}) if step.for_each is not None else frozenset()
+    outer = c.scope(steps=c.shapes, upstream=upstream)
+    inner = c.scope(steps=c.shapes, upstream=upstream, item_vars=items)
+    if step.for_each is None:
+        for field, key in (("as_", "as"), ("key", "key")):
+            if field in step.model_fields_set:
+                c.add(loc + (key,), "RB107", f"{key}: has no effect without for_each:", key=True)
+    elif isinstance(step.for_each, str):
+        expr = single_expression(step.for_each)
+        if expr is None:
+            c.add(loc + ("for_each",), "RB208", "for_each must be a list or one expression giving a list",
+                  'for_each: "${{ site.staff }}"')
+        else:
+            c.strings(step.for_each, loc + ("for_each",), outer)
+            shape = infer_shape(expr, outer)
+            if shape not in (None, "list"):
+                c.add(loc + ("for_each",), "RB208", f"for_each gives a {shape}, not a list",
+                      "iterate over a list: site.staff, a muster's answers.<option>, or a filter ending in | list")
+    if step.key is not None:
+        c.strings(step.key, loc + ("key",), inner)
+    if isinstance(step.if_, str):
+        c.strings(step.if_, loc + ("if",), inner)
+    if step.name:
+        c.strings(step.name, loc + ("name",), inner)
+    if step.owner is not None:
+        c.target(step.owner, loc + ("owner",), inner)
+    elif step.kind in HUMAN_KINDS - {"muster"} or (step.kind == "allocate" and step.handover):
+        c.add(loc, "RB102", f'step "{step.id}" ({step.kind}) needs an owner: someone must act on it',
+              "owner: team:<id>, role:manager or person:<id>", key=True)
+    if step.escalate is not None:
+        c.target(step.escalate.to, loc + ("escalate", "to"), inner, notify_only=True, allow_owner=True)
+    CHECKS.get(step.kind, lambda *a: None)(c, loc, step, inner)
+
+
+def _muster(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    if isinstance(step.audience, str):
+        c.strings(step.audience, loc + ("audience",), scope)
+    elif c.site is not None:
+        for j, person in enumerate(step.audience):
+            if c.site.person(person) is None:
+                c.add(loc + ("audience", j), "RB404", f'site "{c.site.id}" has no person "{person}" in staff.csv')
+    c.strings(step.question, loc + ("question",), scope)
+
+
+def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    if c.site is not None and step.pool not in c.site.pools:
+        c.add(loc + ("pool",), "RB402", f'site "{c.site.id}" has no pool "{step.pool}"',
+              did_you_mean(step.pool, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}")
+
+
+def _http(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    with_scope = Scope(**{**scope.__dict__, "env": True})
+    request = step.with_
+    c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc + ("with",), with_scope)
+    if single_expression(request.url) is None and not request.url.split("${{")[0].startswith(("http://", "https://")) \
+            and not request.url.startswith("${{"):
+        c.add(loc + ("with", "url"), "RB107", f'url "{request.url}" is not an http(s) URL',
+              'start with https:// or an expression: "${{ env.IAM_URL }}/grants"')
+
+
+def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for j, target in enumerate(step.to):
+        c.target(target, loc + ("to", j), scope, notify_only=True)
+    if step.message:
+        c.strings(step.message, loc + ("message",), scope)
+
+
+def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    if step.until is not None:
+        c.strings(step.until, loc + ("until",), scope)
+
+
+CHECKS = {"muster": _muster, "allocate": _allocate, "http": _http, "notify": _notify, "wait": _wait}
+
+
+def dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return sorted(set(diagnostics))
