@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -79,7 +79,10 @@ def _compiled(inner: str) -> Callable[..., Any]:
 
 def evaluate(inner: str, context: dict[str, Any]) -> Any:
     try:
-        return _compiled(inner)(**context)
+        result = _compiled(inner)(**context)
+        if isinstance(result, Undefined):  # a bare unknown name is returned, not raised
+            raise UndefinedError(result._undefined_message)
+        return result
     except UndefinedError as e:
         raise ExpressionError(f"${{{{{inner}}}}}: {e.message}") from None
     except SecurityError as e:
@@ -230,7 +233,8 @@ def _check_step_reference(path: tuple, scope: Scope) -> Problem | None:
     step_id = path[0]
     shape = scope.steps.get(step_id)
     if shape is None:
-        return Problem("RB204", f'unknown step "{step_id}"', _close(step_id, scope.steps))
+        return Problem("RB204", f'unknown step "{step_id}"',
+                       _close(step_id, scope.steps) or f"steps: {', '.join(scope.steps)}")
     if scope.upstream is not None and step_id not in scope.upstream:
         return Problem("RB207", f'uses step "{step_id}", which it does not need',
                        f'add "{step_id}" to needs:, so its outputs exist when this is evaluated')

@@ -155,8 +155,10 @@ def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err
         return doc.diagnostic(full, "RB103", f"expected {_TYPE_NAMES[kind]}, got {describe(value)}",
                               'quote it to make it a string: "3.10"' if kind == "string_type"
                               and isinstance(value, (int, float, bool)) else None)
-    if kind in ("too_short", "too_long"):
-        return doc.diagnostic(full, "RB107", err["msg"].replace("List", "the list").replace("Dictionary", "the mapping"))
+    if kind == "too_short":
+        return doc.diagnostic(full, "RB107", f"expected at least {ctx.get('min_length')} entries, got {ctx.get('actual_length')}")
+    if kind == "too_long":
+        return doc.diagnostic(full, "RB107", f"expected at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}")
     message = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

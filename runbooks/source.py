@@ -20,10 +20,8 @@ import yaml
 
 from .diagnostics import Diagnostic, RunbookError
 
-try:  # the C parser is ten times faster than the pure-Python one
-    from yaml import CParser as _Parser
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml.parser import Parser as _Parser  # type: ignore[assignment]
+# The C parser (libyaml) is ten times faster than the pure-Python one; only its parser is used.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 64
 MAX_NODES = 200_000
@@ -168,13 +166,14 @@ class _Builder:
             if tag not in _ALLOWED_TAGS:
                 raise self.fail(mark, "RB002", f'YAML tag "{tag}" is not supported', "remove the tag")
             if isinstance(ev, yaml.ScalarEvent):
-                value = resolve_plain(ev.value) if ev.style is None and tag is None else ev.value
+                # implicit[0]: plain and untagged (the C parser says style '' where Python says None)
+                value = resolve_plain(ev.value) if ev.implicit[0] else ev.value
                 quoted = ev.style in ("'", '"')
                 end = ev.end_mark
                 single = end.line == mark.line
                 width = (end.column - mark.column) if single else max(1, len(ev.value.split("\n", 1)[0]))
                 self.doc.values[loc] = Mark(mark.line + 1, mark.column + 1, max(1, width),
-                                            1 if quoted else 0, single and ev.style in (None, "'", '"'))
+                                            1 if quoted else 0, single and ev.style in (None, "", "'", '"'))
                 if ev.anchor:
                     self.anchors[ev.anchor] = (value, 1)
                 self._place(stack, value, loc)
@@ -201,7 +200,7 @@ class _Builder:
         if frame[2] is _NO_KEY:  # this event is a key
             if not isinstance(ev, yaml.ScalarEvent):
                 raise self.fail(ev.start_mark, "RB002", "mapping keys must be plain strings")
-            key = ev.value if ev.style is not None else resolve_plain(ev.value)
+            key = resolve_plain(ev.value) if ev.implicit[0] else ev.value
             if not isinstance(key, str):
                 key = ev.value  # keys are names: `1:` or `true:` keep their text
             m = ev.start_mark
@@ -259,13 +258,18 @@ def parse_yaml(text: str, path: str) -> Document:
     """YAML text → Document, or RunbookError with every source problem found."""
     builder = _Builder(path)
     try:
-        doc = builder.build(yaml.parse(text, Loader=_loader_class()))
+        doc = builder.build(yaml.parse(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = (e.problem or "syntax error").strip()
         hint = None
-        if "\t" in problem or "'\\t'" in problem or "tab" in problem:
+        at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
+        if at == "\t" or "'\\t'" in problem:
             problem, hint = "tab character used for indentation", "indent with spaces, not tabs"
+        elif "maximum nesting depth" in problem:
+            raise RunbookError(builder.problems + [Diagnostic(path, mark.line + 1, mark.column + 1, "RB005",
+                               f"nesting deeper than {MAX_DEPTH} levels",
+                               "a runbook is never this deep; check the indentation")]) from None
         elif e.context:
             hint = f"{e.context}" + (f" (line {e.context_mark.line + 1})" if e.context_mark else "")
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -276,11 +280,6 @@ def parse_yaml(text: str, path: str) -> Document:
         raise RunbookError(builder.problems)
     doc.text = text
     return doc
-
-
-def _loader_class():
-    # yaml.parse wants a Loader class; only its parser is used.
-    return yaml.CSafeLoader if _Parser is not yaml.parser.Parser else yaml.SafeLoader
 
 
 def load_document(path: str | Path, *, mapping: bool = True) -> Document:

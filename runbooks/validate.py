@@ -265,7 +265,7 @@ def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> Non
             c.strings(step.for_each, loc + ("for_each",), outer)
             shape = infer_shape(expr, outer)
             if shape not in (None, "list"):
-                c.add(loc + ("for_each",), "RB208", f"for_each gives a {shape}, not a list",
+                c.add(loc + ("for_each",), "RB208", f"for_each gives {'a single value' if shape == 'scalar' else 'a mapping'}, not a list",
                       "iterate over a list: site.staff, a muster's answers.<option>, or a filter ending in | list")
     if step.key is not None:
         c.strings(step.key, loc + ("key",), inner)
