@@ -5,68 +5,20 @@ Only this module exits the process. Commands that need no Prefect never import i
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
+from . import run_commands
+from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Emergency continuity runbooks: validate, plan and run them.")
-out = Console(highlight=False, soft_wrap=True)
-
-
-class Format(str, Enum):
-    text = "text"
-    json = "json"
-
-
-FORMAT = typer.Option(Format.text, "--format", help="text for people, json for programs")
-
-
-def _read_lines(path: str) -> list[str] | None:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
-    result = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise fail(f'{option} takes key=value, got "{pair}"', 2)
-        result[key.strip()] = value
-    return result
-
-
-@contextlib.contextmanager
-def reported():
-    """Turn core errors into messages and exit codes (1: invalid input, 2: usage)."""
-    try:
-        yield
-    except RunbookError as e:
-        typer.echo(render_all(e.diagnostics, _read_lines), err=True)
-        raise typer.Exit(1) from None
-    except NotFound as e:
-        raise fail(str(e), 2) from None
 
 
 def load_site_arg(name: str):
@@ -113,9 +65,9 @@ def validate(paths: List[str] = typer.Argument(..., help="runbook files, directo
         diagnostics += validate_file(f, site_obj)
     errors = [d for d in diagnostics if d.severity == "error"]
     if format == Format.json:
-        _print_json({"valid": not errors, "diagnostics": [d.to_json() for d in sorted(diagnostics)]})
+        print_json({"valid": not errors, "diagnostics": [d.to_json() for d in sorted(diagnostics)]})
     elif diagnostics:
-        typer.echo(render_all(diagnostics, _read_lines))
+        typer.echo(render_all(diagnostics, read_lines))
         typer.echo(f"\n{len(errors)} error(s) in {len({d.path for d in errors})} file(s)")
     else:
         typer.echo(f"{len(files)} runbook(s) valid" + (f" against site {site_obj.id}" if site_obj else ""))
@@ -137,7 +89,7 @@ def plan(runbook: str = typer.Argument(..., help="runbook file or id"),
         site_obj = load_site_arg(site)
         report = estimate_plan(load_plan(path, site_obj, inputs))
     if format == Format.json:
-        _print_json(report_json(report))
+        print_json(report_json(report))
     else:
         from console.show import print_plan
         print_plan(out, report)
@@ -150,7 +102,10 @@ def schema() -> None:
     data = Runbook.model_json_schema(by_alias=True)
     data = {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://runbook.invalid/schema/runbook.json", **data}
-    _print_json(data)
+    print_json(data)
+
+
+run_commands.register(app)
 
 
 def main() -> None:

@@ -44,3 +44,72 @@ def print_plan(out: Console, report: PlanReport) -> None:
         out.print()
     for w in report.warnings:
         out.print(render(w), markup=False)
+
+
+def _bar(done: int, total: int, width: int = 24) -> str:
+    if total <= 0:
+        return "░" * width
+    filled = round(width * done / total)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _progress(counts: dict[str, int]) -> tuple[int, int]:
+    total = sum(n for s, n in counts.items() if s != "cancelled")
+    finished = sum(counts.get(s, 0) for s in ("done", "skipped", "rejected"))
+    return finished, total
+
+
+def print_runs(out: Console, runs: list[dict]) -> None:
+    if not runs:
+        out.print("no runs")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("run", "runbook", "site", "state", "progress", "", "waiting", "overdue"):
+        table.add_column(col, no_wrap=True)
+    for run in runs:
+        done, total = _progress(run["counts"])
+        table.add_row(run["id"], run["runbook"] + (" (drill)" if run["drill"] else ""), run["site"], run["state"],
+                      _bar(done, total, 16), f"{done}/{total}", str(run["counts"].get("waiting", 0)),
+                      str(run.get("overdue", "")))
+    out.print(table)
+
+
+def print_run(out: Console, run: dict) -> None:
+    out.print(f"[bold]{run['name']}[/bold] ({run['runbook']} v{run['version']}) at {run['site']}"
+              f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}")
+    out.print(f"run {run['id']}: {run['state']}, started {run['started_at']} by {run['started_by']}")
+    done, total = _progress(run["counts"])
+    out.print(f"overall  {_bar(done, total)} {done}/{total}  " +
+              ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())))
+    width = max((len(s) for s in run["steps"]), default=4)
+    for step, counts in run["steps"].items():
+        d, t = _progress(counts)
+        out.print(f"  {step:<{width}} {_bar(d, t)} {d}/{t}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for o in run["objectives"]:
+        mark = "[green]met[/green]" if o["met"] else "open"
+        out.print(f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}")
+
+
+def print_tasks(out: Console, tasks: list[dict]) -> None:
+    if not tasks:
+        out.print("no tasks")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("task", "state", "owner", "due (UTC)", "title"):
+        table.add_column(col, no_wrap=col != "title")
+    for t in tasks:
+        state = t["state"] + (" [red]overdue[/red]" if t["overdue"] else "")
+        table.add_row(t["id"], state, t["owner"] or "-", (t["due_at"] or "-")[:16], t["title"])
+    out.print(table)
+
+
+def print_audit(out: Console, data: dict) -> None:
+    for e in data["entries"]:
+        line = f"{e['n']:>4} {e['at'][:19]}Z {e['actor']}: {e['action']} {e['target'] or ''}"
+        if e["reason"]:
+            line += f" — {e['reason']}"
+        out.print(line, markup=False)
+    if data["verified"]:
+        out.print(f"[green]chain verified[/green] ({len(data['entries'])} entries)")
+    else:
+        out.print("[red]chain does NOT verify:[/red] " + "; ".join(data["problems"]))

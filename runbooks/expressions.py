@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
@@ -23,7 +23,17 @@ RUN_FIELDS = frozenset({"id", "drill", "started_at"})
 GLOBALS = frozenset({"range", "dict"})
 _LIST_FILTERS = frozenset({"list", "selectattr", "rejectattr", "sort", "unique", "map", "batch", "slice"})
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+class _Environment(ImmutableSandboxedEnvironment):
+    """`a.b` on YAML data means the key b, even where a dict method has that name
+    (`steps.go_live.items` is the items, not dict.items)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+_ENV = _Environment(undefined=StrictUndefined, autoescape=False)
 
 
 class ExpressionError(Exception):

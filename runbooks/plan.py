@@ -256,11 +256,14 @@ def plan_from_text(text: str, path: str, site: Site, inputs: Mapping[str, Any] |
     return build_plan(doc, runbook, site, inputs)
 
 
-def trigger_matches(plan: Plan, event: str) -> bool:
-    """Does this runbook start on `event` at its site? Evaluates trigger `if` with site and inputs."""
-    if plan.trigger_event != event:
+def trigger_matches(runbook: Runbook, site: Site, event: str) -> bool:
+    """Does this runbook start on `event` at `site`? Its trigger `if` sees the site and the
+    inputs' defaults. Checked before the runbook is validated against the site, so runbooks
+    written for other kinds of site are never loaded against this one."""
+    if runbook.trigger is None or runbook.trigger.event != event:
         return False
-    cond = plan.trigger_if
+    cond = runbook.trigger.if_
     if cond is None or isinstance(cond, bool):
         return cond is not False
-    return bool(render_value(cond, {"inputs": dict(plan.inputs), "site": plan.site.context()}))
+    inputs = {name: spec.default for name, spec in runbook.inputs.items()}
+    return bool(render_value(cond, {"inputs": inputs, "site": site.context()}))

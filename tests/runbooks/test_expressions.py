@@ -40,3 +40,8 @@ def test_the_sandbox_refuses_python_internals():
 def test_static_check_reports_each_unknown_name_once():
     problems = check_expression("inputs.m + foo + env.X", Scope(inputs=frozenset({"n"})))
     assert [p.code for p in problems] == ["RB203", "RB202", "RB206"]
+
+
+def test_a_key_named_like_a_dict_method_is_the_key():
+    context = {"steps": {"go_live": {"items": {"E1": {"state": "done"}}, "counts": {"done": 1}}}}
+    assert render_value("${{ steps.go_live.items.E1.state }}", context) == "done"

@@ -5,7 +5,7 @@ import pytest
 
 from runbooks.estimate import estimate_plan
 from runbooks.library import runbook_files, site_directories
-from runbooks.plan import load_plan, trigger_matches, validate_file
+from runbooks.plan import load_plan, load_runbook, trigger_matches, validate_file
 from runbooks.sites import load_site
 
 RUNBOOKS = sorted(runbook_files().items())
@@ -55,9 +55,9 @@ def test_plan_of_the_lockdown_at_xian_gives_critical_path_and_warnings(xian):
 
 
 def test_triggers_pick_the_runbooks_a_call_center_lockdown_starts(xian):
-    started = {rid for rid, path in RUNBOOKS if trigger_matches(load_plan(path, xian), "site.lockdown")}
+    started = {rid for rid, path in RUNBOOKS if trigger_matches(load_runbook(path)[1], xian, "site.lockdown")}
     assert started == {"callcenter_lockdown"}
-    ended = {rid for rid, path in RUNBOOKS if trigger_matches(load_plan(path, xian), "site.standdown")}
+    ended = {rid for rid, path in RUNBOOKS if trigger_matches(load_runbook(path)[1], xian, "site.standdown")}
     assert ended == {"site_reopening"}
 
 

@@ -1,0 +1,64 @@
+"""CLI plumbing shared by the command modules: output formats, errors → messages and exit codes."""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from runbooks.diagnostics import RunbookError, render_all
+from runbooks.library import NotFound
+
+# Piped output gets 120 columns (rich would assume 80 and wrap every table).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+
+
+FORMAT = typer.Option(Format.text, "--format", help="text for people, json for programs")
+
+
+def read_lines(path: str) -> list[str] | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
+    result = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise fail(f'{option} takes key=value, got "{pair}"', 2)
+        result[key.strip()] = value
+    return result
+
+
+@contextlib.contextmanager
+def reported():
+    """Turn core errors into messages and exit codes (1: invalid input, 2: usage)."""
+    try:
+        yield
+    except RunbookError as e:
+        typer.echo(render_all(e.diagnostics, read_lines), err=True)
+        raise typer.Exit(1) from None
+    except NotFound as e:
+        raise fail(str(e), 2) from None

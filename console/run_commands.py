@@ -1,0 +1,203 @@
+"""CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
+reassign, add, cancel, audit → the Engine on the local store (the API client comes later)."""
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from flows.errors import EngineError
+
+from .common import FORMAT, Format, fail, out, parse_pairs, print_json, reported
+
+AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
+KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
+
+
+def engine():
+    from flows.lifecycle import Engine
+    from flows.store import Store
+    return Engine(Store())
+
+
+def actor_for(eng, run_id: str | None, as_staff: str | None):
+    from flows.actors import local_operator
+    if as_staff is None:
+        return local_operator()
+    if run_id is None:
+        raise fail("--as needs a run, to find the person on its roster", 2)
+    return _engine_call(lambda: local_operator(as_staff, eng.site_of(run_id)))
+
+
+def _engine_call(fn: Callable[[], Any]) -> Any:
+    try:
+        with reported():
+            return fn()
+    except EngineError as e:
+        raise fail(e.message) from None
+
+
+def _print_runs(runs: list[dict[str, Any]], format: Format, note: str | None = None) -> None:
+    if format == Format.json:
+        print_json({"runs": runs})
+        return
+    if note:
+        typer.echo(note, err=True)
+    for run in runs:
+        typer.echo(run["id"])
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def lockdown(site: str = typer.Argument(..., help="site id"),
+                 drill: bool = typer.Option(False, "--drill", help="a drill: side effects recorded, not sent"),
+                 format: Format = FORMAT) -> None:
+        """Declare a lockdown of SITE: start every runbook whose trigger matches; print the run ids."""
+        eng = engine()
+        runs, created = _engine_call(lambda: eng.lockdown(site, actor_for(eng, None, None), drill=drill))
+        note = (f"site {site} in lockdown{' (drill)' if drill else ''}: started {len(runs)} run(s)" if created
+                else f"site {site} is already in lockdown: its active run(s)")
+        _print_runs(runs, format, note)
+
+    @app.command()
+    def standdown(site: str = typer.Argument(..., help="site id"), format: Format = FORMAT) -> None:
+        """End the lockdown of SITE: start runbooks triggered by site.standdown."""
+        eng = engine()
+        runs = _engine_call(lambda: eng.standdown(site, actor_for(eng, None, None)))
+        _print_runs(runs, format, f"site {site} stood down: started {len(runs)} run(s)")
+
+    @app.command()
+    def start(runbook: str = typer.Argument(..., help="runbook file or id"),
+              site: str = typer.Option(..., "--site", help="site directory or id"),
+              input: Optional[List[str]] = typer.Option(None, "--input", help="k=v, repeatable"),
+              drill: bool = typer.Option(False, "--drill"), format: Format = FORMAT) -> None:
+        """Start RUNBOOK at SITE; print the run id."""
+        eng = engine()
+        inputs = parse_pairs(input, "--input")
+        run = _engine_call(lambda: eng.start(runbook, site, actor_for(eng, None, None), inputs=inputs, drill=drill))
+        _print_runs([run], format)
+
+    @app.command()
+    def status(run: Optional[str] = typer.Argument(None, help="a run id; all runs when left out"),
+               format: Format = FORMAT) -> None:
+        """Progress of one run (per step, objectives) or of every run."""
+        from .show import print_run, print_runs
+        eng = engine()
+        if run is None:
+            runs = _engine_call(lambda: eng.runs())
+            print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
+        else:
+            data = _engine_call(lambda: eng.run(run))
+            print_json(data) if format == Format.json else print_run(out, data)
+
+    @app.command()
+    def tasks(run: str = typer.Argument(...), team: Optional[str] = typer.Option(None, "--team"),
+              state: Optional[str] = typer.Option(None, "--state", help="a state, or overdue"),
+              step: Optional[str] = typer.Option(None, "--step"), format: Format = FORMAT) -> None:
+        """Tasks of RUN, filtered by team, state or step."""
+        from .show import print_tasks
+        eng = engine()
+        rows = _engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
+        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
+
+    def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
+        results, failed = [], False
+        for task_id in task_ids:
+            try:
+                with reported():
+                    result = act(task_id)
+                results.append({"task": task_id, "ok": True, "state": result["task"]["state"]})
+            except EngineError as e:
+                failed = True
+                results.append({"task": task_id, "ok": False, "error": {"code": e.code, "message": e.message}})
+        if format == Format.json:
+            print_json({"results": results})
+        else:
+            for r in results:
+                if r["ok"]:
+                    typer.echo(f"{r['task']}: {r['state']}")
+                else:
+                    typer.echo(f"{r['task']}: {r['error']['code']}: {r['error']['message']}", err=True)
+        if failed:
+            raise typer.Exit(1)
+
+    @app.command()
+    def done(run: str = typer.Argument(...), task: List[str] = typer.Argument(..., help="one or more task ids"),
+             note: Optional[str] = typer.Option(None, "--note"),
+             field: Optional[List[str]] = typer.Option(None, "--field", help="k=v, repeatable"),
+             reason: Optional[str] = typer.Option(None, "--reason", help="needed to act on a task you do not own"),
+             as_: Optional[str] = AS, key: Optional[str] = KEY, format: Format = FORMAT) -> None:
+        """Check off one or more tasks of RUN."""
+        eng = engine()
+        fields = parse_pairs(field, "--field")
+        actor = actor_for(eng, run, as_)
+        _each(run, task, format, lambda t: eng.complete(run, t, actor, note=note, fields=fields, reason=reason,
+                                                       key=f"{key}:{t}" if key else None))
+
+    @app.command()
+    def approve(run: str = typer.Argument(...), task: List[str] = typer.Argument(...),
+                note: Optional[str] = typer.Option(None, "--note"),
+                reason: Optional[str] = typer.Option(None, "--reason", help="needed to approve for another owner"),
+                as_: Optional[str] = AS, key: Optional[str] = KEY, format: Format = FORMAT) -> None:
+        """Approve one or more approval tasks of RUN."""
+        eng = engine()
+        actor = actor_for(eng, run, as_)
+        _each(run, task, format, lambda t: eng.approve(run, t, actor, note=note, reason=reason,
+                                                      key=f"{key}:{t}" if key else None))
+
+    @app.command()
+    def reject(run: str = typer.Argument(...), task: List[str] = typer.Argument(...),
+               reason: Optional[str] = typer.Option(None, "--reason"), as_: Optional[str] = AS,
+               format: Format = FORMAT) -> None:
+        """Reject approval tasks of RUN (a reason is required)."""
+        eng = engine()
+        actor = actor_for(eng, run, as_)
+        _each(run, task, format, lambda t: eng.reject(run, t, actor, reason=reason))
+
+    def _intervention(name: str, doc: str) -> None:
+        def command(run: str = typer.Argument(...), task: str = typer.Argument(...),
+                    reason: Optional[str] = typer.Option(None, "--reason"),
+                    to: Optional[str] = typer.Option(None, "--to", help="reassign: team:<id>, person:<id>, role:<role>"),
+                    format: Format = FORMAT) -> None:
+            eng = engine()
+            actor = actor_for(eng, run, None)
+            kwargs = {"reason": reason, **({"to": to} if name == "reassign" else {})}
+            _each(run, [task], format, lambda t: getattr(eng, name)(run, t, actor, **kwargs))
+        command.__doc__ = doc
+        app.command(name)(command)
+
+    _intervention("skip", "Skip a task (manager; with a reason). Its dependents are skipped too.")
+    _intervention("retry", "Retry a failed task (manager; with a reason).")
+    _intervention("reassign", "Give a task to another team, person or role (manager; with a reason and --to).")
+
+    @app.command()
+    def add(run: str = typer.Argument(...), title: str = typer.Option(..., "--title"),
+            owner: str = typer.Option(..., "--owner", help="team:<id>, person:<id> or role:<role>"),
+            reason: Optional[str] = typer.Option(None, "--reason"), due: Optional[str] = typer.Option(None, "--due"),
+            format: Format = FORMAT) -> None:
+        """Add an ad-hoc task to RUN (manager; with a reason)."""
+        eng = engine()
+        result = _engine_call(lambda: eng.add(run, actor_for(eng, run, None), reason=reason, title=title,
+                                              owner=owner, due=due))
+        print_json(result) if format == Format.json else typer.echo(result["task"]["id"])
+
+    @app.command()
+    def cancel(run: str = typer.Argument(...), reason: Optional[str] = typer.Option(None, "--reason"),
+               format: Format = FORMAT) -> None:
+        """Cancel RUN (manager; with a reason): every open task is cancelled."""
+        eng = engine()
+        data = _engine_call(lambda: eng.cancel(run, actor_for(eng, run, None), reason=reason))
+        print_json(data) if format == Format.json else typer.echo(f"{data['id']}: {data['state']}")
+
+    @app.command()
+    def audit(run: str = typer.Argument(...), verify: bool = typer.Option(False, "--verify",
+                                                                          help="exit 1 unless the chain verifies"),
+              format: Format = FORMAT) -> None:
+        """The audit trail of RUN: who decided what, when (UTC) and why; hash-chained."""
+        from .show import print_audit
+        eng = engine()
+        data = _engine_call(lambda: eng.audit(run))
+        print_json(data) if format == Format.json else print_audit(out, data)
+        if verify and not data["verified"]:
+            raise typer.Exit(1)
+

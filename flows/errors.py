@@ -1,0 +1,27 @@
+"""Errors of the engine's operations, each with the code the API and CLI show (DESIGN.md §6)."""
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    code = "invalid"
+    status = 422
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(EngineError):
+    code, status = "not_found", 404
+
+
+class Conflict(EngineError):
+    code, status = "conflict", 409
+
+
+class Forbidden(EngineError):
+    code, status = "forbidden", 403
+
+
+class Invalid(EngineError):
+    code, status = "invalid", 422

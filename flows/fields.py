@@ -1,0 +1,64 @@
+"""Check-off fields: the values a person gives (strings from the CLI, JSON from the API) + the
+step's `fields:` spec → typed values, or an Invalid naming every bad field."""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .errors import Invalid
+
+
+def _convert(kind: str, value: Any, spec: Mapping[str, Any]) -> Any:
+    if kind == "integer":
+        if isinstance(value, bool):
+            raise ValueError("expected an integer")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip()):
+            return int(value)
+        raise ValueError("expected an integer")
+    if kind == "number":
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a number") from None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "1"):
+            return True
+        if text in ("false", "no", "0"):
+            return False
+        raise ValueError("expected true or false")
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    if kind == "choice" and value not in (spec.get("options") or []):
+        raise ValueError(f"expected one of {', '.join(spec.get('options') or [])}")
+    pattern = spec.get("pattern")
+    if pattern and not re.fullmatch(pattern, value):
+        raise ValueError(f"does not match {pattern}")
+    return value
+
+
+def check_fields(specs: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+    problems = []
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        spec = specs.get(name)
+        if spec is None:
+            known = ", ".join(specs) or "none"
+            problems.append(f'unknown field "{name}" (fields of {task_id}: {known})')
+            continue
+        try:
+            values[name] = _convert(spec.get("type", "string"), value, spec)
+        except ValueError as e:
+            problems.append(f'field "{name}": {e}, got {value!r}')
+    for name, spec in specs.items():
+        if spec.get("required") and name not in given:
+            problems.append(f'field "{name}" is required ({spec.get("type", "string")})')
+    if problems:
+        raise Invalid(f"{task_id}: " + "; ".join(problems))
+    return values

@@ -1,0 +1,483 @@
+"""Lifecycle: what people do to runs and tasks (lockdown, start, check off, approve, intervene,
+cancel) → one transaction each, with its audit row and events. The CLI and API call these.
+
+Every operation locks the run's audit chain first, so operations on one run are serialised:
+a task is completed at most once, and the loser of a race gets a Conflict that changes nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from runbooks.library import find_runbook, find_site, runbook_files
+from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
+from runbooks.sites import Site, load_site
+
+from . import machine
+from .actors import Actor, ownership
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .fields import check_fields
+from .machine import ACTIVE, TERMINAL, RunState, split_task_id
+from .store import IntegrityError, Store, utcnow
+from .views import run_json, task_json
+
+
+def time_scale() -> float:
+    raw = os.environ.get("RUNBOOK_TIME_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        raise Invalid(f"RUNBOOK_TIME_SCALE must be a number, got {raw!r}") from None
+    if scale <= 0:
+        raise Invalid("RUNBOOK_TIME_SCALE must be greater than 0")
+    return scale
+
+
+def new_run_id() -> str:
+    return "r" + secrets.token_hex(4)
+
+
+@dataclass
+class Engine:
+    store: Store
+
+    # --- starting -----------------------------------------------------------------------------
+
+    def start(self, runbook: str | Path, site: str | Path | Site, actor: Actor, *,
+              inputs: Mapping[str, Any] | None = None, drill: bool = False) -> dict[str, Any]:
+        _require_manager(actor, "start a run")
+        site_obj = site if isinstance(site, Site) else _load_site(str(site))
+        plan = load_plan(find_runbook(str(runbook)), site_obj, inputs)
+        with self.store.transaction() as tx:
+            run = _insert_run(tx, plan, actor, drill=drill, lockdown_id=None, started_by="start")
+        return self.run(run["id"])
+
+    def lockdown(self, site_id: str, actor: Actor, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        """Declare a lockdown: start every library runbook whose trigger matches. A repeated
+        lockdown of a site in lockdown returns its active runs (False: nothing new)."""
+        _require_manager(actor, "declare a lockdown")
+        site = _load_site(site_id, allow_path=False)
+        plans = _triggered(site, "site.lockdown")
+        lockdown_id = "l" + secrets.token_hex(4)
+        now = utcnow()
+        try:
+            with self.store.transaction() as tx:
+                tx.lock_chain(f"site:{site.id}")
+                active = tx.active_lockdown(site.id)
+                if active is None:
+                    tx.insert_lockdown({"id": lockdown_id, "site_id": site.id, "active_site": site.id, "drill": drill,
+                                        "declared_at": now, "declared_by": actor.label})
+                    tx.append_audit(f"site:{site.id}", actor=actor.label, action="site.lockdown", target=site.id,
+                                    detail={"lockdown": lockdown_id, "drill": drill,
+                                            "runbooks": [p.runbook_id for p in plans]}, at=now)
+                    tx.insert_event({"site_id": site.id, "name": "site.lockdown", "at": now,
+                                     "data": {"lockdown": lockdown_id, "drill": drill}})
+                    ids = [_insert_run(tx, p, actor, drill=drill, lockdown_id=lockdown_id,
+                                       started_by="site.lockdown")["id"] for p in plans]
+                    created = True
+                else:
+                    ids = [r["id"] for r in tx.runs(lockdown_id=active["id"], states=["running"])]
+                    created = False
+        except IntegrityError:  # another process declared it at the same moment
+            with self.store.read() as r:
+                active = r.active_lockdown(site.id)
+                ids = [x["id"] for x in r.runs(lockdown_id=active["id"], states=["running"])] if active else []
+            created = False
+        return [self.run(i) for i in ids], created
+
+    def standdown(self, site_id: str, actor: Actor) -> list[dict[str, Any]]:
+        _require_manager(actor, "end a lockdown")
+        site = _load_site(site_id, allow_path=False)
+        plans = _triggered(site, "site.standdown")
+        now = utcnow()
+        with self.store.transaction() as tx:
+            tx.lock_chain(f"site:{site.id}")
+            active = tx.active_lockdown(site.id)
+            if active is None:
+                raise Conflict(f'site "{site.id}" is not in lockdown')
+            tx.end_lockdown(active["id"], at=now, by=actor.label)
+            tx.append_audit(f"site:{site.id}", actor=actor.label, action="site.standdown", target=site.id,
+                            detail={"lockdown": active["id"], "runbooks": [p.runbook_id for p in plans]}, at=now)
+            tx.insert_event({"site_id": site.id, "name": "site.standdown", "at": now,
+                             "data": {"lockdown": active["id"]}})
+            ids = [_insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None,
+                               started_by="site.standdown")["id"] for p in plans]
+        return [self.run(i) for i in ids]
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.store.read() as r:
+            row = r.run(run_id)
+            if row is None:
+                raise NotFound(_unknown_run(r, run_id))
+            return run_json(r, row, machine.plan_of(row))
+
+    def site_of(self, run_id: str) -> dict[str, Any]:
+        """The site snapshot a run started with (its roster, teams, pools)."""
+        with self.store.read() as r:
+            row = r.run(run_id)
+            if row is None:
+                raise NotFound(_unknown_run(r, run_id))
+            return row["site_snapshot"]
+
+    def runs(self, *, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        with self.store.read() as r:
+            return [run_json(r, row, machine.plan_of(row)) for row in r.runs(states=states)]
+
+    def tasks(self, run_id: str, *, team: str | None = None, state: str | None = None,
+              step: str | None = None) -> list[dict[str, Any]]:
+        with self.store.read() as r:
+            row = r.run(run_id)
+            if row is None:
+                raise NotFound(_unknown_run(r, run_id))
+            if state is not None and state not in machine.STATES and state != "overdue":
+                raise Invalid(f'unknown state "{state}" (states: {", ".join(machine.STATES)}, overdue)')
+            now = utcnow()
+            rows = r.tasks(run_id, steps=[step] if step else None,
+                           states=[state] if state and state != "overdue" else None)
+            out = [task_json(t, now) for t in rows]
+        if team is not None:
+            out = [t for t in out if t["owner"] == f"team:{team}"]
+        if state == "overdue":
+            out = [t for t in out if t["overdue"]]
+        return out
+
+    def audit(self, run_id: str) -> dict[str, Any]:
+        from .audit import verify_chain
+        with self.store.read() as r:
+            if r.run(run_id) is None:
+                raise NotFound(_unknown_run(r, run_id))
+            entries = r.audit(run_id)
+            result = verify_chain(entries, r.audit_head(run_id))
+        return {"run": run_id, "entries": [_audit_json(e) for e in entries], "verified": result.verified,
+                "problems": list(result.problems)}
+
+    # --- acting on tasks ----------------------------------------------------------------------
+
+    def complete(self, run_id: str, task_id: str, actor: Actor, *, note: str | None = None,
+                 fields: Mapping[str, Any] | None = None, reason: str | None = None,
+                 key: str | None = None) -> dict[str, Any]:
+        request = {"op": "complete", "run": run_id, "task": task_id, "note": note, "fields": fields, "reason": reason}
+        return self._idempotent(actor, key, request, lambda: self._complete(run_id, task_id, actor, note,
+                                                                            fields or {}, reason))
+
+    def _complete(self, run_id, task_id, actor, note, fields, reason) -> dict[str, Any]:
+        with self._acting(run_id, actor) as rs:
+            task, step = _waiting_task(rs, task_id)
+            if step is not None and step.kind in ("approval", "muster"):
+                raise Invalid(f'task {task_id} is {"an approval: use approve or reject" if step.kind == "approval" else "a roll call: staff answer it"}')
+            override = _check_owner(rs, actor, task, reason)
+            values = check_fields(step.params.get("fields", {}) if step else {}, fields, task_id)
+            outputs = {**values, "by": actor.identity, "note": note}
+            machine.set_state(rs, task, "done", by=actor.label, outputs=outputs, note=note, expect=["waiting"])
+            rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": "complete",
+                                   "actor": actor.label, "fields": values, "note": note, "reason": reason, "at": rs.now})
+            rs.audit("task.complete", task_id, reason, actor=actor.label, override=override, fields=values, note=note)
+            return self._after(rs, task_id)
+
+    def approve(self, run_id: str, task_id: str, actor: Actor, *, note: str | None = None,
+                reason: str | None = None, key: str | None = None) -> dict[str, Any]:
+        request = {"op": "approve", "run": run_id, "task": task_id, "note": note, "reason": reason}
+        return self._idempotent(actor, key, request, lambda: self._decide(run_id, task_id, actor, True, note, reason))
+
+    def reject(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None,
+               key: str | None = None) -> dict[str, Any]:
+        if not reason:
+            raise Invalid("a rejection needs a reason (--reason)")
+        request = {"op": "reject", "run": run_id, "task": task_id, "reason": reason}
+        return self._idempotent(actor, key, request, lambda: self._decide(run_id, task_id, actor, False, None, reason))
+
+    def _decide(self, run_id, task_id, actor, approved, note, reason) -> dict[str, Any]:
+        with self._acting(run_id, actor) as rs:
+            task, step = _waiting_task(rs, task_id)
+            if step is None or step.kind != "approval":
+                raise Invalid(f"task {task_id} is not an approval: use done")
+            override = _check_owner(rs, actor, task, reason if not approved else reason)
+            if not step.params.get("allow_self"):
+                _check_four_eyes(rs, step, task, actor)
+            earlier = [c for c in rs.tx.checkoffs(rs.run_id, task_id) if c["action"] == "approve"]
+            if any(c["actor"] == actor.label for c in earlier):
+                raise Conflict(f"{actor.label} already approved {task_id}; it needs another approver")
+            action = "approve" if approved else "reject"
+            rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": action, "actor": actor.label,
+                                   "note": note, "reason": reason, "at": rs.now})
+            approvers = [c["actor"] for c in earlier] + [actor.label]
+            required = int(step.params.get("required", 1))
+            if not approved:
+                machine.set_state(rs, task, "rejected", by=actor.label, reason=reason, expect=["waiting"],
+                                  outputs={"decision": "rejected", "by": actor.identity, "reason": reason})
+            elif len(approvers) >= required:
+                machine.set_state(rs, task, "done", by=actor.label, note=note, expect=["waiting"],
+                                  outputs={"decision": "approved", "by": actor.identity if required == 1 else approvers,
+                                           "reason": reason})
+            rs.audit(f"task.{action}", task_id, reason, actor=actor.label, override=override, note=note,
+                     approvals=f"{len(approvers)} of {required}" if approved else None)
+            return self._after(rs, task_id)
+
+    # --- manager interventions ----------------------------------------------------------------
+
+    def skip(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
+        with self._intervening(run_id, actor, reason, "skip") as rs:
+            task = _task(rs, task_id)
+            if task["state"] in TERMINAL and task["state"] != "failed":
+                raise Conflict(f"task {task_id} is {task['state']}; only open or failed tasks can be skipped")
+            machine.set_state(rs, task, "skipped", by=actor.label, reason=f"skipped by {actor.label}: {reason}")
+            rs.audit("task.skip", task_id, reason, actor=actor.label, was=task["state"])
+            return self._after(rs, task_id)
+
+    def retry(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
+        with self._intervening(run_id, actor, reason, "retry") as rs:
+            task = _task(rs, task_id)
+            if task["state"] != "failed":
+                raise Conflict(f"task {task_id} is {task['state']}; only a failed task can be retried")
+            rs.tx.update_task(rs.run_id, task_id, expect=["failed"], state="pending", reason=None, ended_at=None,
+                              ended_by=None, attempt=0, next_attempt_at=None)
+            _revive_dependents(rs, task_id)
+            rs.audit("task.retry", task_id, reason, actor=actor.label)
+            rs.changed_steps.add(task["step_id"])
+            step = rs.plan._by_id.get(task["step_id"])
+            if step is not None:
+                machine._evaluate(rs, step, {**task, "state": "pending"}, rs.tx.run_steps(rs.run_id))
+            return self._after(rs, task_id)
+
+    def reassign(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None, to: str | None) -> dict[str, Any]:
+        with self._intervening(run_id, actor, reason, "reassign") as rs:
+            task = _task(rs, task_id)
+            if task["state"] in TERMINAL:
+                raise Conflict(f"task {task_id} is {task['state']}; it cannot be reassigned")
+            target = _check_target(rs.plan.site, to)
+            rs.tx.update_task(rs.run_id, task_id, expect=[task["state"]], owner=target)
+            rs.audit("task.reassign", task_id, reason, actor=actor.label, was=task["owner"], to=target)
+            rs.event("task.assigned", task_id, owner=target, title=task["title"])
+            return self._after(rs, task_id)
+
+    def add(self, run_id: str, actor: Actor, *, reason: str | None, title: str, owner: str,
+            due: str | None = None) -> dict[str, Any]:
+        """An ad-hoc task, waiting at once (something the runbook did not foresee)."""
+        from runbooks.models import DURATION_RE, parse_duration
+        if not title.strip():
+            raise Invalid("an ad-hoc task needs a title")
+        if due is not None and not DURATION_RE.match(due):
+            raise Invalid(f'bad duration "{due}" (use 30m, 4h, 1h30m)')
+        with self._intervening(run_id, actor, reason, "add a task to") as rs:
+            target = _check_target(rs.plan.site, owner)
+            n = len([t for t in rs.tx.tasks(rs.run_id, steps=["adhoc"])]) + 1
+            task_id = f"adhoc:{n}"
+            rs.tx.insert_tasks([{"run_id": rs.run_id, "id": task_id, "step_id": "adhoc", "item_key": str(n),
+                                 "item": None, "title": title, "kind": "manual", "state": "waiting",
+                                 "owner": target, "adhoc": True, "created_at": rs.now, "actionable_at": rs.now,
+                                 "due_at": rs.now + rs.scaled(parse_duration(due)) if due else None,
+                                 "attempt": 0}])
+            rs.audit("task.add", task_id, reason, actor=actor.label, title=title, owner=target)
+            rs.event("task.assigned", task_id, owner=target, title=title)
+            return self._after(rs, task_id)
+
+    def cancel(self, run_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
+        with self._intervening(run_id, actor, reason, "cancel") as rs:
+            for task in rs.tx.tasks(rs.run_id, states=["pending", *ACTIVE]):
+                machine.set_state(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}")
+            rs.tx.update_run(rs.run_id, state="cancelled", ended_at=rs.now, reason=reason)
+            rs.audit("run.cancel", rs.run_id, reason, actor=actor.label)
+            rs.event("run.cancelled", reason=reason)
+        return self.run(run_id)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _after(self, rs: RunState, task_id: str) -> dict[str, Any]:
+        machine.advance(rs, {split_task_id(task_id)[0]} | rs.changed_steps)
+        machine.check_objectives(rs)
+        machine.finish_if_done(rs)
+        task = rs.tx.task(rs.run_id, task_id)
+        return {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
+
+    def _acting(self, run_id: str, actor: Actor):
+        return _RunTransaction(self.store, run_id, actor)
+
+    def _intervening(self, run_id: str, actor: Actor, reason: str | None, what: str):
+        if not actor.manages:
+            raise Forbidden(f"only a manager can {what} a task or run")
+        if not reason or not reason.strip():
+            raise Invalid(f"to {what} needs a reason (--reason)")
+        return _RunTransaction(self.store, run_id, actor)
+
+    def _idempotent(self, actor: Actor, key: str | None, request: Mapping[str, Any],
+                    act: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if not key:
+            return act()
+        full = f"{actor.identity}:{key}"
+        fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        with self.store.read() as r:
+            seen = r.idempotent(full)
+        if seen is None:
+            result = act()
+            try:
+                with self.store.transaction() as tx:
+                    tx.save_idempotent(full, fingerprint, result)
+                return result
+            except IntegrityError:  # a concurrent retry with the same key stored its answer first
+                with self.store.read() as r:
+                    seen = r.idempotent(full)
+        if seen["fingerprint"] != fingerprint:
+            raise Conflict("this Idempotency-Key was used for a different request")
+        return seen["response"]
+
+
+class _RunTransaction:
+    """`with`: a transaction holding the run's chain lock, with the run loaded and running."""
+
+    def __init__(self, store: Store, run_id: str, actor: Actor):
+        self.store, self.run_id, self.actor = store, run_id, actor
+
+    def __enter__(self) -> RunState:
+        self._cm = self.store.transaction()
+        tx = self._cm.__enter__()
+        try:
+            tx.lock_chain(self.run_id)
+            run = tx.run(self.run_id)
+            if run is None:
+                raise NotFound(_unknown_run(tx, self.run_id))
+            if run["state"] != "running":
+                raise Conflict(f"run {self.run_id} is {run['state']}; nothing can change in it")
+            return RunState(tx, run, machine.plan_of(run), utcnow(), self.actor.label)
+        except BaseException as e:
+            self._cm.__exit__(type(e), e, e.__traceback__)
+            raise
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._cm.__exit__(*exc)
+
+
+def _insert_run(tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> dict[str, Any]:
+    now = utcnow()
+    run = {"id": new_run_id(), "runbook_id": plan.runbook_id, "runbook_version": plan.version,
+           "runbook_path": plan.path, "source": plan.source, "source_hash": plan.source_hash,
+           "site_id": plan.site.id, "site_snapshot": plan.site.snapshot(), "inputs": dict(plan.inputs),
+           "drill": drill, "state": "running", "lockdown_id": lockdown_id, "time_scale": time_scale(),
+           "started_at": now, "started_by": actor.label}
+    tx.insert_run(run)
+    tx.lock_chain(run["id"])
+    rs = RunState(tx, run, plan, now, actor.label)
+    rs.audit("run.start", run["id"], runbook=plan.runbook_id, version=plan.version,
+             source_hash=plan.source_hash, site=plan.site.id, drill=drill, inputs=dict(plan.inputs),
+             trigger=started_by)
+    rs.event("run.started", runbook=plan.runbook_id, site=plan.site.id, drill=drill)
+    machine.create_tasks(rs)
+    machine.advance(rs)
+    machine.finish_if_done(rs)
+    return run
+
+
+def _triggered(site: Site, event: str) -> list[Plan]:
+    """The library runbooks that `event` starts at `site`, planned against it. A runbook that
+    matches but does not validate against the site stops the declaration with its diagnostics:
+    better a clear error now than a half-started response."""
+    plans = []
+    for path in runbook_files().values():
+        _, runbook = load_runbook(path)
+        if trigger_matches(runbook, site, event):
+            plans.append(load_plan(path, site))
+    return plans
+
+
+def _load_site(name: str, allow_path: bool = True) -> Site:
+    from runbooks.library import NotFound as LibraryNotFound
+    try:
+        return load_site(find_site(name, allow_path=allow_path))
+    except LibraryNotFound as e:
+        raise NotFound(str(e)) from None
+
+
+def _require_manager(actor: Actor, what: str) -> None:
+    if not actor.manages:
+        raise Forbidden(f"only a manager can {what}")
+
+
+def _unknown_run(reader, run_id: str) -> str:
+    from runbooks.diagnostics import did_you_mean
+    ids = [r["id"] for r in reader.runs()]
+    hint = did_you_mean(run_id, ids)
+    return f'no run "{run_id}"' + (f"; {hint}" if hint else "")
+
+
+def _task(rs: RunState, task_id: str) -> dict[str, Any]:
+    task = rs.tx.task(rs.run_id, task_id)
+    if task is None:
+        from runbooks.diagnostics import did_you_mean
+        hint = did_you_mean(task_id, [t["id"] for t in rs.tx.tasks(rs.run_id)])
+        raise NotFound(f'run {rs.run_id} has no task "{task_id}"' + (f"; {hint}" if hint else ""))
+    return task
+
+
+def _waiting_task(rs: RunState, task_id: str):
+    task = _task(rs, task_id)
+    if task["state"] != "waiting":
+        detail = f" (by {task['ended_by']} at {task['ended_at']:%Y-%m-%d %H:%M:%S} UTC)" if task["ended_by"] else ""
+        raise Conflict(f"task {task_id} is {task['state']}{detail}, not waiting")
+    return task, rs.plan._by_id.get(task["step_id"])
+
+
+def _check_owner(rs: RunState, actor: Actor, task: Mapping[str, Any], reason: str | None) -> bool:
+    """True when this is an override (acting on a task one does not own, with a reason)."""
+    verdict = ownership(actor, task["owner"], rs.run["site_id"])
+    if verdict == "deny":
+        raise Forbidden(f"task {task['id']} belongs to {task['owner']}; {actor.label} cannot act on it")
+    if verdict == "override" and not (reason and reason.strip()):
+        raise Invalid(f"task {task['id']} belongs to {task['owner']}: acting on it is an override and needs a reason")
+    return verdict == "override"
+
+
+def _check_four_eyes(rs: RunState, step, task: Mapping[str, Any], actor: Actor) -> None:
+    """Nobody approves an item whose upstream task they completed. Upstream means the work on
+    this item: for an item, its own pipeline (per-item needs, transitively); for a single
+    approval, the single tasks it needs (transitively). Shared work done once for everyone
+    (a preparation step) does not bar its doer from approving each item."""
+    item = task["item_key"] if step.fan_out else None
+    frontier = list(step.item_needs if item is not None else step.needs)
+    seen: set[str] = set()
+    while frontier:
+        need_id = frontier.pop()
+        if need_id in seen:
+            continue
+        seen.add(need_id)
+        need = rs.plan.step(need_id)
+        if need.fan_out != (item is not None):
+            continue
+        row = rs.tx.task(rs.run_id, f"{need_id}:{item}" if item is not None else need_id)
+        if row and row["outputs"] and row["outputs"].get("by") == actor.identity:
+            raise Forbidden(f"four eyes: {actor.identity} completed {row['id']}, upstream of {task['id']}, "
+                            "so someone else must approve it")
+        frontier += need.item_needs if item is not None else need.needs
+
+
+def _revive_dependents(rs: RunState, task_id: str) -> None:
+    """Tasks skipped because `task_id` failed go back to pending (transitively)."""
+    frontier = [task_id]
+    while frontier:
+        current = frontier.pop()
+        for t in rs.tx.tasks(rs.run_id, states=["skipped"]):
+            if t["reason"] and t["reason"].startswith(f"upstream {current} was"):
+                rs.tx.update_task(rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None,
+                                  ended_at=None, ended_by=None)
+                frontier.append(t["id"])
+
+
+def _check_target(site: Site, target: str | None) -> str:
+    if not target:
+        raise Invalid("say who takes it over: --to team:<id>, person:<id> or role:<role>")
+    kind, _, name = target.partition(":")
+    ok = (kind == "team" and name in site.teams) or (kind == "person" and site.person(name) is not None) \
+        or (kind == "role" and name in ("team_lead", "manager"))
+    if not ok:
+        raise Invalid(f'"{target}" is not a team, person or role of site {site.id}')
+    return target
+
+
+def _audit_json(e: Mapping[str, Any]) -> dict[str, Any]:
+    return {"n": e["n"], "at": e["at"].isoformat(), "actor": e["actor"], "action": e["action"],
+            "target": e["target"], "reason": e["reason"], "detail": e["detail"], "hash": e["hash"]}

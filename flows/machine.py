@@ -1,0 +1,389 @@
+"""Task state machine: a run's Plan + its task rows (inside one transaction) → the transitions
+that follow a change: tasks created, made actionable (`waiting` for people, `ready` for the
+runner), skipped by condition or upstream outcome, the run finished, objectives reached.
+
+States (DESIGN.md §4): pending → ready → running → done (automated); pending → waiting → done
+(human); also failed, rejected, skipped, cancelled. Per-item needs wait for the same item;
+other needs wait for every item of the step.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from runbooks.expressions import EXPR_RE, ExpressionError, render_value
+from runbooks.plan import Plan, PlannedStep, plan_from_text
+from runbooks.sites import Site
+
+from .store import Tx
+
+TERMINAL = frozenset({"done", "failed", "rejected", "skipped", "cancelled"})
+ACTIVE = frozenset({"waiting", "ready", "running"})
+UNSUCCESSFUL = frozenset({"failed", "rejected", "skipped", "cancelled"})
+STATES = ("pending", "ready", "running", "waiting", "done", "failed", "rejected", "skipped", "cancelled")
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(run_id: str, source_hash: str, source: str, path: str, snapshot_key: str, inputs_key: str) -> Plan:
+    import json
+    return plan_from_text(source, path, Site.from_snapshot(json.loads(snapshot_key)), json.loads(inputs_key))
+
+
+def plan_of(run: Mapping[str, Any]) -> Plan:
+    """The run's Plan, rebuilt from the text and site snapshot stored with it (cached)."""
+    import json
+    return _plan(run["id"], run["source_hash"], run["source"], run["runbook_path"],
+                 json.dumps(run["site_snapshot"], sort_keys=True), json.dumps(run["inputs"], sort_keys=True))
+
+
+def task_id_of(step_id: str, item_key: str | None) -> str:
+    return step_id if item_key is None else f"{step_id}:{item_key}"
+
+
+def split_task_id(task_id: str) -> tuple[str, str | None]:
+    step, sep, key = task_id.partition(":")
+    return step, (key if sep else None)
+
+
+@dataclass
+class RunState:
+    """One run inside one transaction: its row, Plan, and what changed (for events)."""
+    tx: Tx
+    run: dict[str, Any]
+    plan: Plan
+    now: datetime
+    actor: str
+    changed_steps: set[str] = field(default_factory=set)
+    _site_context: dict[str, Any] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run["id"]
+
+    def site_context(self) -> dict[str, Any]:
+        if self._site_context is None:
+            self._site_context = self.plan.site.context()
+        return self._site_context
+
+    def scaled(self, seconds: int | None) -> timedelta | None:
+        if seconds is None:
+            return None
+        return timedelta(seconds=seconds / float(self.run["time_scale"] or 1))
+
+    def event(self, name: str, task_id: str | None = None, **data: Any) -> None:
+        self.tx.insert_event({"run_id": self.run_id, "site_id": self.run["site_id"], "name": name,
+                              "task_id": task_id, "at": self.now, "data": data or None})
+
+    def audit(self, action: str, target: str | None = None, reason: str | None = None,
+              actor: str | None = None, **detail: Any) -> None:
+        self.tx.append_audit(self.run_id, actor=actor or self.actor, action=action, target=target,
+                             reason=reason, detail=detail or None, at=self.now)
+
+    def context(self, step: PlannedStep | None, task: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        ctx = {"inputs": dict(self.plan.inputs), "site": self.site_context(),
+               "run": {"id": self.run_id, "drill": self.run["drill"], "started_at": self.run["started_at"].isoformat()},
+               "steps": StepsView(self, step, task["item_key"] if task else None)}
+        if step is not None and step.fan_out and task is not None:
+            ctx[step.as_] = task["item"]
+        return ctx
+
+
+class StepsView(Mapping):
+    """`steps.<id>` for expressions, read from the store on demand. Inside an item's pipeline a
+    fan-out step with the same `for_each` means the same item's task."""
+
+    def __init__(self, rs: RunState, step: PlannedStep | None, item_key: str | None):
+        self.rs, self.item_key = rs, item_key
+        self.same_items = {s.id for s in rs.plan.steps
+                           if step is not None and step.fan_out and s.for_each == step.for_each}
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, step_id: str) -> Any:
+        if step_id not in self._cache:
+            self._cache[step_id] = self._load(step_id)
+        return self._cache[step_id]
+
+    def _load(self, step_id: str) -> Any:
+        if step_id not in self.rs.plan._by_id:
+            raise KeyError(step_id)
+        step = self.rs.plan.step(step_id)
+        if not step.fan_out or (self.item_key is not None and step_id in self.same_items):
+            task = self.rs.tx.task(self.rs.run_id, task_id_of(step_id, self.item_key if step.fan_out else None))
+            if task is None:
+                raise KeyError(step_id)
+            outputs = task["outputs"] or {}
+            return {**outputs, "state": task["state"], "outputs": outputs}
+        rows = self.rs.tx.tasks(self.rs.run_id, steps=[step_id])
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        return {"state": "done" if rows and set(counts) <= TERMINAL else "pending", "outputs": {},
+                "items": {r["item_key"]: {"state": r["state"], "outputs": r["outputs"] or {}} for r in rows},
+                "counts": counts}
+
+    def __contains__(self, step_id: object) -> bool:
+        return step_id in self.rs.plan._by_id
+
+    def __iter__(self):
+        return iter(self.rs.plan._by_id)
+
+    def __len__(self) -> int:
+        return len(self.rs.plan._by_id)
+
+
+# --- creation ----------------------------------------------------------------------------------
+
+def item_key_of(rs: RunState, step: PlannedStep, item: Any) -> str:
+    ctx = {"inputs": dict(rs.plan.inputs), "site": rs.site_context(), step.as_: item}
+    key = render_value(step.key, ctx)
+    return str(key).replace("/", "_")
+
+
+def new_task(rs: RunState, step: PlannedStep, item_key: str | None = None, item: Any = None) -> dict[str, Any]:
+    row = {"run_id": rs.run_id, "id": task_id_of(step.id, item_key), "step_id": step.id, "item_key": item_key,
+           "item": item, "title": step.name, "kind": step.kind, "state": "pending", "owner": None,
+           "adhoc": False, "created_at": rs.now, "attempt": 0}
+    # Until its upstream is done a title may not render: show the text with "…" in place.
+    row["title"] = _render_or(rs, step, row, step.name, EXPR_RE.sub("…", step.name))
+    row["owner"] = _owner(rs, step, row)
+    return row
+
+
+def _render_or(rs: RunState, step: PlannedStep, task: Mapping[str, Any], value: Any, fallback: Any) -> Any:
+    try:
+        return render_value(value, rs.context(step, task))
+    except ExpressionError:
+        return fallback
+
+
+def _owner(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> str | None:
+    owner = step.owner
+    if owner is None or "${{" not in owner:
+        return owner
+    value = _render_or(rs, step, task, owner, None)
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if value is None:
+        return None
+    value = str(value)
+    return value if ":" in value else f"person:{value}"
+
+
+def create_tasks(rs: RunState) -> None:
+    """At start: a task per single step, items for each fan-out whose collection is known."""
+    step_rows, task_rows = [], []
+    for step in rs.plan.steps:
+        static = step.fan_out and not step.streams_from and not _uses_steps(step.for_each)
+        step_rows.append({"run_id": rs.run_id, "step_id": step.id,
+                          "expanded": not step.fan_out or static or bool(step.streams_from),
+                          "closed": not step.fan_out or static})
+        if not step.fan_out:
+            task_rows.append(new_task(rs, step))
+        elif static:
+            task_rows += expand_items(rs, step, render_value(_as_list(step.for_each), rs.context(None)))
+    rs.tx.insert_run_steps(step_rows)
+    rs.tx.insert_tasks(task_rows)
+
+
+def _uses_steps(for_each: Any) -> bool:
+    return isinstance(for_each, str) and "steps" in for_each
+
+
+def _as_list(for_each: Any) -> Any:
+    return list(for_each) if isinstance(for_each, tuple) else for_each
+
+
+def expand_items(rs: RunState, step: PlannedStep, items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        raise ExpressionError(f'for_each of step "{step.id}" gave {type(items).__name__}, not a list')
+    rows, seen = [], set()
+    for item in items:
+        key = item_key_of(rs, step, item)
+        if key in seen:  # two items with one key would be one task id; keep the first
+            continue
+        seen.add(key)
+        rows.append(new_task(rs, step, key, item))
+    return rows
+
+
+# --- advancing ---------------------------------------------------------------------------------
+
+def advance(rs: RunState, changed: Iterable[str] | None = None) -> None:
+    """Re-evaluate pending work after the tasks of the steps in `changed` changed
+    (None: every step, as at start). Follows what each round changes to its dependents."""
+    frontier = {s.id for s in rs.plan.steps} if changed is None else _dependents(rs, set(changed))
+    for _ in range(len(rs.plan.steps) + 1):  # the graph is acyclic: each round moves forward
+        if not frontier:
+            return
+        run_steps = rs.tx.run_steps(rs.run_id)
+        moved = set()
+        for step_id in _ordered(rs, frontier):
+            step = rs.plan.step(step_id)
+            if not run_steps[step_id]["expanded"]:
+                if _expand_dynamic(rs, step, run_steps):
+                    moved.add(step_id)
+                continue
+            for task in rs.tx.tasks(rs.run_id, steps=[step_id], states=["pending"]):
+                if _evaluate(rs, step, task, run_steps):
+                    moved.add(step_id)
+        frontier = _dependents(rs, moved)
+
+
+def _dependents(rs: RunState, step_ids: set[str]) -> set[str]:
+    return {d.id for s in step_ids for d in rs.plan.dependents(s)}
+
+
+def _ordered(rs: RunState, ids: set[str]) -> list[str]:
+    return [s.id for s in rs.plan.steps if s.id in ids]
+
+
+def _need_state(rs: RunState, need: PlannedStep, item_key: str | None, run_steps) -> str:
+    """'ok', 'wait' or an unsuccessful state that skips the dependent."""
+    if item_key is not None:  # per-item need: the same item of the needed step
+        task = rs.tx.task(rs.run_id, task_id_of(need.id, item_key))
+        return _single(task)
+    if not need.fan_out:
+        return _single(rs.tx.task(rs.run_id, need.id))
+    info = run_steps[need.id]
+    if not (info["expanded"] and info["closed"]):
+        return "wait"
+    open_items = rs.tx.count_tasks(rs.run_id, steps=[need.id], states=["pending", *ACTIVE])
+    return "wait" if open_items else "ok"
+
+
+def _single(task: Mapping[str, Any] | None) -> str:
+    if task is None or task["state"] not in TERMINAL:
+        return "wait"
+    return "ok" if task["state"] == "done" else task["state"]
+
+
+def _needs_met(rs: RunState, step: PlannedStep, item_key: str | None, run_steps) -> tuple[str, str | None]:
+    for need_id in step.needs:
+        per_item = need_id in step.item_needs
+        state = _need_state(rs, rs.plan.step(need_id), item_key if per_item else None, run_steps)
+        if state == "wait":
+            return "wait", None
+        if state != "ok":
+            return "skip", f"upstream {task_id_of(need_id, item_key if per_item else None)} was {state}"
+    return "ok", None
+
+
+def _evaluate(rs: RunState, step: PlannedStep, task: Mapping[str, Any], run_steps) -> bool:
+    verdict, why = _needs_met(rs, step, task["item_key"], run_steps)
+    if verdict == "wait":
+        return False
+    if verdict == "skip":
+        return set_state(rs, task, "skipped", reason=why)
+    if step.if_ is False:
+        return set_state(rs, task, "skipped", reason="condition is false")
+    if isinstance(step.if_, str):
+        try:
+            go = bool(render_value(step.if_, rs.context(step, task)))
+        except ExpressionError as e:
+            return set_state(rs, task, "failed", reason=f"if: {e}")
+        if not go:
+            return set_state(rs, task, "skipped", reason="condition is false")
+    return make_actionable(rs, step, task)
+
+
+def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> bool:
+    state = "waiting" if step.human else "ready"
+    values: dict[str, Any] = {"state": state, "actionable_at": rs.now,
+                              "title": _render_or(rs, step, task, step.name, task["title"]),
+                              "owner": task["owner"] or _owner(rs, step, task)}
+    if step.due is not None:
+        values["due_at"] = rs.now + rs.scaled(step.due)  # type: ignore[operator]
+    if state == "ready":
+        values["next_attempt_at"] = rs.now
+    if not rs.tx.update_task(rs.run_id, task["id"], expect=["pending"], **values):
+        return False
+    rs.changed_steps.add(step.id)
+    if state == "waiting":
+        rs.event("approval.requested" if step.kind == "approval" else "task.assigned", task["id"],
+                 owner=values["owner"], title=values["title"])
+    return True
+
+
+def set_state(rs: RunState, task: Mapping[str, Any], state: str, *, reason: str | None = None,
+              by: str | None = None, outputs: Mapping[str, Any] | None = None, note: str | None = None,
+              expect: Iterable[str] | None = None) -> bool:
+    values: dict[str, Any] = {"state": state, "reason": reason}
+    if state in TERMINAL:
+        values.update(ended_at=rs.now, ended_by=by)
+    if outputs is not None:
+        values["outputs"] = dict(outputs)
+    if note is not None:
+        values["note"] = note
+    ok = rs.tx.update_task(rs.run_id, task["id"], expect=list(expect) if expect else [task["state"]], **values)
+    if ok:
+        rs.changed_steps.add(task["step_id"])
+        if state in ("done", "failed"):
+            rs.event(f"task.{state}", task["id"], state=state)
+        elif state in UNSUCCESSFUL:
+            rs.event("task.done", task["id"], state=state, reason=reason)
+    return ok
+
+
+def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps) -> bool:
+    """A fan-out over another step's outputs gets its items once its needs are met."""
+    verdict, _ = _needs_met(rs, step, None, run_steps)
+    if verdict == "wait":
+        return False
+    items: list[dict[str, Any]] = []
+    if verdict == "ok":
+        try:
+            items = expand_items(rs, step, render_value(_as_list(step.for_each), rs.context(step)))
+        except ExpressionError as e:
+            failed = new_task(rs, step)
+            rs.tx.insert_tasks([{**failed, "state": "failed", "reason": f"for_each: {e}", "ended_at": rs.now}])
+            rs.event("task.failed", failed["id"], reason=str(e))
+    rs.tx.insert_tasks(items)
+    rs.tx.update_run_step(rs.run_id, step.id, expanded=True, closed=True)
+    run_steps[step.id] = {**run_steps[step.id], "expanded": True, "closed": True}
+    for task in items:
+        _evaluate(rs, step, task, run_steps)
+    return True
+
+
+# --- the run as a whole ------------------------------------------------------------------------
+
+def finish_if_done(rs: RunState) -> None:
+    if rs.run["state"] != "running":
+        return
+    if rs.tx.count_tasks(rs.run_id, states=["pending", *ACTIVE]):
+        return
+    if not all(r["closed"] for r in rs.tx.run_steps(rs.run_id).values()):
+        return
+    failed = rs.tx.count_tasks(rs.run_id, states=["failed"])
+    state = "failed" if failed else "completed"
+    rs.tx.update_run(rs.run_id, state=state, ended_at=rs.now)
+    rs.run["state"] = state
+    rs.audit(f"run.{state}", reason=f"{failed} task(s) failed" if failed else None, actor="engine")
+    rs.event(f"run.{state}")
+
+
+def objective_value(rs_or_reader, run: Mapping[str, Any], objective) -> float:
+    reader = rs_or_reader
+    if objective.measure == "count":
+        return float(reader.count_tasks(run["id"], steps=[objective.step], states=["done"]))
+    done = reader.count_tasks(run["id"], steps=[objective.step], states=["done"])
+    if done:
+        muster = reader.tasks(run["id"], steps=[objective.step], states=["done"])
+        accounted = (muster[0]["outputs"] or {}).get("accounted") if len(muster) == 1 else None
+        if isinstance(accounted, (int, float)):
+            return float(accounted)
+    total = reader.count_tasks(run["id"], steps=[objective.step], states=[s for s in STATES if s != "cancelled"])
+    return done / total if total else 0.0
+
+
+def check_objectives(rs: RunState) -> None:
+    met = rs.tx.objectives_met(rs.run_id)
+    for objective in rs.plan.objectives:
+        if objective.id in met or objective.step not in rs.changed_steps:
+            continue
+        value = objective_value(rs.tx, rs.run, objective)
+        if value >= objective.target:
+            rs.tx.mark_objective(rs.run_id, objective.id, rs.now)
+            rs.event("objective.reached", objective=objective.id, value=value, target=objective.target)

@@ -1,0 +1,278 @@
+"""Store: the engine's source of truth (SQLAlchemy 2 Core) — the only module that writes SQL.
+
+SQLite in WAL mode under `$RUNBOOK_HOME` (default `./.runbook`) by default; PostgreSQL when
+`RUNBOOK_DATABASE_URL` names one. Every write happens in `Store.transaction()`, which on
+SQLite begins IMMEDIATE (one writer, no lock-upgrade deadlocks) and on PostgreSQL locks the
+audit chain's head row, so the transitions of one run are serialised and each is one
+transaction with its audit row.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..audit import GENESIS, entry_hash
+from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
+                     run_steps, runs, tasks)
+
+__all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
+
+
+def runbook_home() -> Path:
+    return Path(os.environ.get("RUNBOOK_HOME", ".runbook"))
+
+
+def database_url() -> str:
+    url = os.environ.get("RUNBOOK_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    home = runbook_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'runbook.db'}"
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+class Reader:
+    """Read queries over one connection."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def _rows(self, stmt) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+
+    def _row(self, stmt) -> dict[str, Any] | None:
+        r = self.conn.execute(stmt).first()
+        return dict(r._mapping) if r is not None else None
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return self._row(select(runs).where(runs.c.id == run_id))
+
+    def runs(self, *, states: Sequence[str] | None = None, site_id: str | None = None,
+             lockdown_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(runs).order_by(runs.c.started_at, runs.c.id)
+        if states:
+            stmt = stmt.where(runs.c.state.in_(states))
+        if site_id:
+            stmt = stmt.where(runs.c.site_id == site_id)
+        if lockdown_id:
+            stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
+        return self._rows(stmt)
+
+    def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
+        return self._row(select(lockdowns).where(lockdowns.c.active_site == site_id))
+
+    def tasks(self, run_id: str, *, steps: Sequence[str] | None = None, states: Sequence[str] | None = None,
+              ids: Sequence[str] | None = None, item_key: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.pk)
+        if steps is not None:
+            stmt = stmt.where(tasks.c.step_id.in_(steps))
+        if states is not None:
+            stmt = stmt.where(tasks.c.state.in_(states))
+        if ids is not None:
+            stmt = stmt.where(tasks.c.id.in_(ids))
+        if item_key is not None:
+            stmt = stmt.where(tasks.c.item_key == item_key)
+        return self._rows(stmt)
+
+    def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
+        return self._row(select(tasks).where(tasks.c.run_id == run_id, tasks.c.id == task_id))
+
+    def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return {r["step_id"]: r for r in self._rows(select(run_steps).where(run_steps.c.run_id == run_id))}
+
+    def count_tasks(self, run_id: str, *, steps: Sequence[str] | None = None,
+                    states: Sequence[str] | None = None) -> int:
+        stmt = select(func.count()).select_from(tasks).where(tasks.c.run_id == run_id)
+        if steps is not None:
+            stmt = stmt.where(tasks.c.step_id.in_(steps))
+        if states is not None:
+            stmt = stmt.where(tasks.c.state.in_(states))
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
+        stmt = (select(tasks.c.step_id, tasks.c.state, func.count()).where(tasks.c.run_id == run_id)
+                .group_by(tasks.c.step_id, tasks.c.state))
+        out: dict[str, dict[str, int]] = {}
+        for step_id, state, n in self.conn.execute(stmt):
+            out.setdefault(step_id, {})[state] = int(n)
+        return out
+
+    def checkoffs(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(checkoffs).where(checkoffs.c.run_id == run_id).order_by(checkoffs.c.pk)
+        if task_id is not None:
+            stmt = stmt.where(checkoffs.c.task_id == task_id)
+        return self._rows(stmt)
+
+    def audit(self, chain: str) -> list[dict[str, Any]]:
+        return self._rows(select(audit).where(audit.c.chain == chain).order_by(audit.c.n))
+
+    def audit_head(self, chain: str) -> dict[str, Any] | None:
+        return self._row(select(audit_heads).where(audit_heads.c.chain == chain))
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        return self._rows(select(events).where(events.c.run_id == run_id, events.c.seq > after)
+                          .order_by(events.c.seq).limit(limit))
+
+    def idempotent(self, key: str) -> dict[str, Any] | None:
+        return self._row(select(idempotency).where(idempotency.c.key == key))
+
+    def objectives_met(self, run_id: str) -> dict[str, datetime]:
+        rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
+        return {r["objective_id"]: r["met_at"] for r in rows}
+
+
+class Tx(Reader):
+    """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
+
+    def __init__(self, conn: Connection, dialect: str):
+        super().__init__(conn)
+        self.dialect = dialect
+        self._heads: dict[str, tuple[int, str]] = {}
+
+    def lock_chain(self, chain: str) -> None:
+        if chain in self._heads:
+            return
+        ins = _insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS)
+        self.conn.execute(ins)
+        row = self.conn.execute(select(audit_heads).where(audit_heads.c.chain == chain).with_for_update()).one()
+        self._heads[chain] = (int(row.n), row.hash)
+
+    def append_audit(self, chain: str, *, actor: str, action: str, target: str | None = None,
+                     reason: str | None = None, detail: Mapping[str, Any] | None = None,
+                     at: datetime | None = None) -> None:
+        self.lock_chain(chain)
+        n, prev = self._heads[chain]
+        entry = {"chain": chain, "n": n + 1, "at": at or utcnow(), "actor": actor, "action": action,
+                 "target": target, "reason": reason, "detail": _json_ready(dict(detail) if detail else None)}
+        digest = entry_hash(prev, entry)
+        self.conn.execute(insert(audit).values(**entry, prev_hash=prev, hash=digest))
+        self.conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(n=n + 1, hash=digest))
+        self._heads[chain] = (n + 1, digest)
+
+    def insert_lockdown(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(lockdowns).values(**row))
+
+    def end_lockdown(self, lockdown_id: str, *, at: datetime, by: str) -> None:
+        self.conn.execute(update(lockdowns).where(lockdowns.c.id == lockdown_id)
+                          .values(active_site=None, ended_at=at, ended_by=by))
+
+    def insert_run(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(runs).values(**row))
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def insert_run_steps(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(run_steps), [dict(r) for r in rows])
+
+    def update_run_step(self, run_id: str, step_id: str, **values: Any) -> None:
+        self.conn.execute(update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
+                          .values(**values))
+
+    def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(tasks), [{**r, "item": _json_ready(r.get("item")),
+                                               "outputs": _json_ready(r.get("outputs"))} for r in rows])
+
+    def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
+        """Update one task; with `expect`, only if its state is one of those. True if it changed."""
+        if "outputs" in values:
+            values["outputs"] = _json_ready(values["outputs"])
+        stmt = update(tasks).where(tasks.c.run_id == run_id, tasks.c.id == task_id).values(**values)
+        if expect is not None:
+            stmt = stmt.where(tasks.c.state.in_(expect))
+        return self.conn.execute(stmt).rowcount == 1
+
+    def insert_checkoff(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(checkoffs).values(**{**row, "fields": _json_ready(row.get("fields"))}))
+
+    def insert_event(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(events).values(**{**row, "data": _json_ready(row.get("data"))}))
+
+    def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
+        self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
+                                                     response=_json_ready(response), at=utcnow()))
+
+    def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
+        self.conn.execute(_insert_ignore(self.dialect, objectives).values(
+            run_id=run_id, objective_id=objective_id, met_at=met_at))
+
+
+def _insert_ignore(dialect: str, table):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """One engine per process; `transaction()` for writes, `read()` for queries."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True):
+        self.url = url or database_url()
+        self.engine = _make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            from .migrate import upgrade
+            upgrade(self.engine)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            yield Tx(conn, self.dialect)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Reader]:
+        with self.engine.connect() as conn:
+            yield Reader(conn)
+            conn.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, pool_size=8, max_overflow=56, pool_timeout=120)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            # Let SQLAlchemy's begin() decide when a transaction starts (pysqlite's own
+            # implicit BEGIN would be DEFERRED and could deadlock on upgrade).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged check-off survives a power cut, not only a process crash.
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - exercised by every test
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=40, pool_timeout=120, pool_pre_ping=True)

@@ -1,0 +1,9 @@
+"""Alembic environment: migrations run on the connection handed in by flows.store.migrate."""
+from alembic import context
+
+from flows.store.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

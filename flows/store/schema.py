@@ -1,0 +1,187 @@
+"""Store schema: the tables of the engine's source of truth (SQLAlchemy Core metadata).
+
+Alembic migrations in `migrations/` create exactly these; `tests/flows/test_store_schema.py`
+checks the two agree. Timestamps are UTC, stored as timezone-aware values.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, TypeDecorator, UniqueConstraint)
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC on every backend
+    (SQLite keeps no zone, and one rule for both keeps comparisons honest)."""
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - SQLite without type detection
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc)
+
+
+Id = String(64)
+TS = UTCDateTime()
+
+# A declared lockdown (or stand-down) of a site. `active_site` is the site id while the
+# lockdown is active and NULL after: a unique column, so two concurrent declarations of the
+# same site cannot both win.
+lockdowns = Table(
+    "lockdowns", metadata,
+    Column("id", Id, primary_key=True),
+    Column("site_id", Id, nullable=False),
+    Column("active_site", Id, unique=True),
+    Column("drill", Boolean, nullable=False),
+    Column("declared_at", TS, nullable=False),
+    Column("declared_by", String(200), nullable=False),
+    Column("ended_at", TS),
+    Column("ended_by", String(200)),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Id, primary_key=True),
+    Column("runbook_id", Id, nullable=False),
+    Column("runbook_version", Integer, nullable=False),
+    Column("runbook_path", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("source_hash", String(64), nullable=False),
+    Column("site_id", Id, nullable=False),
+    Column("site_snapshot", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),
+    Column("drill", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("lockdown_id", Id, ForeignKey("lockdowns.id")),
+    Column("time_scale", Float, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("ended_at", TS),
+    Column("reason", Text),
+    # Ownership by one runner at a time (the runner issue uses these).
+    Column("lease_owner", String(200)),
+    Column("lease_expires", TS),
+    Index("ix_runs_state", "state"),
+    Index("ix_runs_site", "site_id", "state"),
+)
+
+# Step-level state of a run: whether a fan-out's items are known, and whether more can come.
+run_steps = Table(
+    "run_steps", metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("step_id", Id, primary_key=True),
+    Column("expanded", Boolean, nullable=False),  # items created (or none expected yet for a streaming step)
+    Column("closed", Boolean, nullable=False),  # no more items will be added
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("id", String(300), nullable=False),  # step id, or step_id:item_key
+    Column("step_id", Id, nullable=False),
+    Column("item_key", String(200)),
+    Column("item", JSON),
+    Column("title", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("owner", String(300)),
+    Column("adhoc", Boolean, nullable=False, default=False),
+    Column("created_at", TS, nullable=False),
+    Column("actionable_at", TS),
+    Column("due_at", TS),
+    Column("ended_at", TS),
+    Column("ended_by", String(200)),
+    Column("outputs", JSON),
+    Column("note", Text),
+    Column("reason", Text),  # why skipped/failed/rejected/cancelled
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS),
+    UniqueConstraint("run_id", "id", name="uq_tasks_run_id"),
+    Index("ix_tasks_run_step", "run_id", "step_id", "state"),
+    Index("ix_tasks_run_state", "run_id", "state"),
+    Index("ix_tasks_state_next", "state", "next_attempt_at"),
+)
+
+# Every human decision on a task: check-offs, approvals (several for required > 1), rejections.
+checkoffs = Table(
+    "checkoffs", metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", Id, nullable=False),
+    Column("task_id", String(300), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("fields", JSON),
+    Column("note", Text),
+    Column("reason", Text),
+    Column("at", TS, nullable=False),
+    Index("ix_checkoffs_task", "run_id", "task_id"),
+)
+
+# Answers kept for a retried request with the same Idempotency-Key.
+idempotency = Table(
+    "idempotency", metadata,
+    Column("key", String(300), primary_key=True),  # actor identity + client key
+    Column("fingerprint", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("at", TS, nullable=False),
+)
+
+# Append-only audit log, hash-chained per chain (a run id, or "site:<id>"). The head row of a
+# chain is locked by each transition, which also serialises writes to one run.
+audit_heads = Table(
+    "audit_heads", metadata,
+    Column("chain", String(100), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("chain", String(100), nullable=False),
+    Column("n", BigInteger, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(300)),
+    Column("reason", Text),
+    Column("detail", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("chain", "n", name="uq_audit_chain_n"),
+)
+
+# The event stream (one vocabulary: DESIGN.md §4); SSE and notifications read it.
+events = Table(
+    "events", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", Id),
+    Column("site_id", Id),
+    Column("name", String(40), nullable=False),
+    Column("task_id", String(300)),
+    Column("at", TS, nullable=False),
+    Column("data", JSON),
+    Index("ix_events_run", "run_id", "seq"),
+)
+
+# When an objective was first met.
+objectives = Table(
+    "objectives", metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("objective_id", Id, primary_key=True),
+    Column("met_at", TS, nullable=False),
+)

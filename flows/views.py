@@ -1,0 +1,43 @@
+"""Views: store rows → the JSON shapes of the contract (DESIGN.md §5: a run has id, runbook,
+site, state, drill, counts, objectives; a task has id, step, item, state, owner, overdue)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from runbooks.plan import Plan
+
+from .machine import ACTIVE, objective_value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    overdue = bool(t["due_at"] and t["state"] in ACTIVE and now > t["due_at"])
+    return {"id": t["id"], "step": t["step_id"], "item": t["item_key"], "state": t["state"], "owner": t["owner"],
+            "overdue": overdue, "title": t["title"], "kind": t["kind"], "actionable_at": _iso(t["actionable_at"]),
+            "due_at": _iso(t["due_at"]), "ended_at": _iso(t["ended_at"]), "ended_by": t["ended_by"],
+            "outputs": t["outputs"], "note": t["note"], "reason": t["reason"], "adhoc": bool(t["adhoc"])}
+
+
+def run_json(reader, run: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    by_step = reader.counts_by_step(run["id"])
+    counts: dict[str, int] = {}
+    for states in by_step.values():
+        for state, n in states.items():
+            counts[state] = counts.get(state, 0) + n
+    met = reader.objectives_met(run["id"])
+    scale = float(run["time_scale"] or 1)
+    objectives = []
+    for o in plan.objectives:
+        value = objective_value(reader, run, o)
+        objectives.append({"id": o.id, "name": o.name, "value": value, "target": o.target,
+                           "met": o.id in met, "met_at": _iso(met.get(o.id)),
+                           "deadline": _iso(run["started_at"] + timedelta(seconds=o.within / scale))})
+    return {"id": run["id"], "runbook": run["runbook_id"], "name": plan.name, "version": run["runbook_version"],
+            "site": run["site_id"], "state": run["state"], "drill": bool(run["drill"]),
+            "started_at": _iso(run["started_at"]), "started_by": run["started_by"], "ended_at": _iso(run["ended_at"]),
+            "reason": run["reason"], "counts": counts, "steps": by_step, "objectives": objectives,
+            "inputs": run["inputs"], "time_scale": scale}
