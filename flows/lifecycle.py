@@ -113,10 +113,10 @@ class Engine:
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self.store.read() as r:
-            row = r.run(run_id)
+            row = r.run_head(run_id)
             if row is None:
                 raise NotFound(_unknown_run(r, run_id))
-            return run_json(r, row, machine.plan_of(row))
+            return run_json(r, row, machine.plan_of(row, r))
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         """The site snapshot a run started with (its roster, teams, pools)."""
@@ -128,12 +128,12 @@ class Engine:
 
     def runs(self, *, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         with self.store.read() as r:
-            return [run_json(r, row, machine.plan_of(row)) for row in r.runs(states=states)]
+            return [run_json(r, row, machine.plan_of(row, r)) for row in r.runs(states=states)]
 
     def tasks(self, run_id: str, *, team: str | None = None, state: str | None = None,
               step: str | None = None) -> list[dict[str, Any]]:
         with self.store.read() as r:
-            row = r.run(run_id)
+            row = r.run_head(run_id)
             if row is None:
                 raise NotFound(_unknown_run(r, run_id))
             if state is not None and state not in machine.STATES and state != "overdue":
@@ -151,7 +151,7 @@ class Engine:
     def audit(self, run_id: str) -> dict[str, Any]:
         from .audit import verify_chain
         with self.store.read() as r:
-            if r.run(run_id) is None:
+            if r.run_head(run_id) is None:
                 raise NotFound(_unknown_run(r, run_id))
             entries = r.audit(run_id)
             result = verify_chain(entries, r.audit_head(run_id))
@@ -167,7 +167,16 @@ class Engine:
         return self._idempotent(actor, key, request, lambda: self._complete(run_id, task_id, actor, note,
                                                                             fields or {}, reason))
 
+    def _settled(self, run_id: str, task_id: str) -> None:
+        """A done task never changes again: refuse without taking the run's write lock, so the
+        losers of a race do not queue behind the winners."""
+        with self.store.read() as r:
+            task = r.task(run_id, task_id)
+        if task is not None and task["state"] == "done":
+            raise Conflict(_not_waiting(task))
+
     def _complete(self, run_id, task_id, actor, note, fields, reason) -> dict[str, Any]:
+        self._settled(run_id, task_id)
         with self._acting(run_id, actor) as rs:
             task, step = _waiting_task(rs, task_id)
             if step is not None and step.kind in ("approval", "muster"):
@@ -194,6 +203,7 @@ class Engine:
         return self._idempotent(actor, key, request, lambda: self._decide(run_id, task_id, actor, False, None, reason))
 
     def _decide(self, run_id, task_id, actor, approved, note, reason) -> dict[str, Any]:
+        self._settled(run_id, task_id)
         with self._acting(run_id, actor) as rs:
             task, step = _waiting_task(rs, task_id)
             if step is None or step.kind != "approval":
@@ -339,12 +349,12 @@ class _RunTransaction:
         tx = self._cm.__enter__()
         try:
             tx.lock_chain(self.run_id)
-            run = tx.run(self.run_id)
+            run = tx.run_head(self.run_id)
             if run is None:
                 raise NotFound(_unknown_run(tx, self.run_id))
             if run["state"] != "running":
                 raise Conflict(f"run {self.run_id} is {run['state']}; nothing can change in it")
-            return RunState(tx, run, machine.plan_of(run), utcnow(), self.actor.label)
+            return RunState(tx, run, machine.plan_of(run, tx), utcnow(), self.actor.label)
         except BaseException as e:
             self._cm.__exit__(type(e), e, e.__traceback__)
             raise
@@ -417,9 +427,13 @@ def _task(rs: RunState, task_id: str) -> dict[str, Any]:
 def _waiting_task(rs: RunState, task_id: str):
     task = _task(rs, task_id)
     if task["state"] != "waiting":
-        detail = f" (by {task['ended_by']} at {task['ended_at']:%Y-%m-%d %H:%M:%S} UTC)" if task["ended_by"] else ""
-        raise Conflict(f"task {task_id} is {task['state']}{detail}, not waiting")
+        raise Conflict(_not_waiting(task))
     return task, rs.plan._by_id.get(task["step_id"])
+
+
+def _not_waiting(task: Mapping[str, Any]) -> str:
+    detail = f" (by {task['ended_by']} at {task['ended_at']:%Y-%m-%d %H:%M:%S} UTC)" if task["ended_by"] else ""
+    return f"task {task['id']} is {task['state']}{detail}, not waiting"
 
 
 def _check_owner(rs: RunState, actor: Actor, task: Mapping[str, Any], reason: str | None) -> bool:

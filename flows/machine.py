@@ -8,7 +8,7 @@ other needs wait for every item of the step.
 """
 from __future__ import annotations
 
-import functools
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
@@ -25,17 +25,26 @@ UNSUCCESSFUL = frozenset({"failed", "rejected", "skipped", "cancelled"})
 STATES = ("pending", "ready", "running", "waiting", "done", "failed", "rejected", "skipped", "cancelled")
 
 
-@functools.lru_cache(maxsize=256)
-def _plan(run_id: str, source_hash: str, source: str, path: str, snapshot_key: str, inputs_key: str) -> Plan:
-    import json
-    return plan_from_text(source, path, Site.from_snapshot(json.loads(snapshot_key)), json.loads(inputs_key))
+_PLANS: dict[tuple[str, str], Plan] = {}
+_PLANS_LOCK = threading.Lock()
 
 
-def plan_of(run: Mapping[str, Any]) -> Plan:
-    """The run's Plan, rebuilt from the text and site snapshot stored with it (cached)."""
-    import json
-    return _plan(run["id"], run["source_hash"], run["source"], run["runbook_path"],
-                 json.dumps(run["site_snapshot"], sort_keys=True), json.dumps(run["inputs"], sort_keys=True))
+def plan_of(run: Mapping[str, Any], reader: Any = None) -> Plan:
+    """The run's Plan, rebuilt from the runbook text and site snapshot stored with it. Cached
+    per run: a run's source, site and inputs never change. `run` may be a `run_head` row
+    without the source, if `reader` can fetch it on a cache miss."""
+    key = (run["id"], run["source_hash"])
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+    if plan is None:
+        full = run if "source" in run else reader.run(run["id"])
+        plan = plan_from_text(full["source"], full["runbook_path"], Site.from_snapshot(full["site_snapshot"]),
+                              full["inputs"])
+        with _PLANS_LOCK:
+            if len(_PLANS) >= 256:
+                _PLANS.pop(next(iter(_PLANS)))
+            _PLANS[key] = plan
+    return plan
 
 
 def task_id_of(step_id: str, item_key: str | None) -> str:

@@ -61,6 +61,11 @@ class Reader:
     def run(self, run_id: str) -> dict[str, Any] | None:
         return self._row(select(runs).where(runs.c.id == run_id))
 
+    def run_head(self, run_id: str) -> dict[str, Any] | None:
+        """A run without its runbook source and site snapshot (the hot path of a check-off)."""
+        heavy = {"source", "site_snapshot"}
+        return self._row(select(*[c for c in runs.c if c.name not in heavy]).where(runs.c.id == run_id))
+
     def runs(self, *, states: Sequence[str] | None = None, site_id: str | None = None,
              lockdown_id: str | None = None) -> list[dict[str, Any]]:
         stmt = select(runs).order_by(runs.c.started_at, runs.c.id)
