@@ -1,14 +1,19 @@
-"""Shared fixtures: paths to the shipped library and sites, a writer for throwaway runbooks."""
+"""Shared fixtures: the shipped library and sites, the test lab, PostgreSQL, throwaway runbooks."""
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "runbooks" / "library"
 SITES = ROOT / "runbooks" / "sites"
+LAB = ROOT / "tests" / "flows"  # test runbooks (library/) and the lab site (sites/lab)
+PG_ADMIN_URL = os.environ.get("RUNBOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
@@ -31,3 +36,35 @@ def xian():
 def beijing():
     from runbooks.sites import load_site
     return load_site(SITES / "beijing")
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for this test session; the server must be running."""
+    name = f"runbook_test_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def lab_env(monkeypatch, tmp_path):
+    """The test library and the lab site on the search paths; a clean RUNBOOK_HOME."""
+    monkeypatch.setenv("RUNBOOK_LIBRARY", str(LAB / "library"))
+    monkeypatch.setenv("RUNBOOK_SITES", str(LAB / "sites"))
+    monkeypatch.setenv("RUNBOOK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RUNBOOK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RUNBOOK_TIME_SCALE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def operator():
+    from flows.actors import local_operator
+    return local_operator()
