@@ -22,7 +22,7 @@ from . import machine
 from .actors import Actor, ownership
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
-from .machine import ACTIVE, TERMINAL, RunState, split_task_id
+from .machine import ACTIVE, TERMINAL, RunState
 from .store import IntegrityError, Store, utcnow
 from .views import run_json, task_json
 
@@ -250,7 +250,7 @@ class Engine:
                               ended_by=None, attempt=0, next_attempt_at=None)
             _revive_dependents(rs, task_id)
             rs.audit("task.retry", task_id, reason, actor=actor.label)
-            rs.changed_steps.add(task["step_id"])
+            rs.changed.add((task["step_id"], task["item_key"]))
             step = rs.plan._by_id.get(task["step_id"])
             if step is not None:
                 machine._evaluate(rs, step, {**task, "state": "pending"}, rs.tx.run_steps(rs.run_id))
@@ -300,7 +300,7 @@ class Engine:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _after(self, rs: RunState, task_id: str) -> dict[str, Any]:
-        machine.advance(rs, {split_task_id(task_id)[0]} | rs.changed_steps)
+        machine.advance(rs, rs.changed)
         machine.check_objectives(rs)
         machine.finish_if_done(rs)
         task = rs.tx.task(rs.run_id, task_id)
@@ -345,7 +345,7 @@ class _RunTransaction:
         self.store, self.run_id, self.actor = store, run_id, actor
 
     def __enter__(self) -> RunState:
-        self._cm = self.store.transaction()
+        self._cm = self.store.transaction(serial=self.run_id)
         tx = self._cm.__enter__()
         try:
             tx.lock_chain(self.run_id)

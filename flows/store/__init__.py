@@ -8,9 +8,11 @@ transaction with its audit row.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -151,9 +153,11 @@ class Tx(Reader):
     def lock_chain(self, chain: str) -> None:
         if chain in self._heads:
             return
-        ins = _insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS)
-        self.conn.execute(ins)
-        row = self.conn.execute(select(audit_heads).where(audit_heads.c.chain == chain).with_for_update()).one()
+        locked = select(audit_heads).where(audit_heads.c.chain == chain).with_for_update()
+        row = self.conn.execute(locked).first()
+        if row is None:  # a new chain: create its head (a concurrent creator may win; then lock theirs)
+            self.conn.execute(_insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS))
+            row = self.conn.execute(locked).one()
         self._heads[chain] = (int(row.n), row.hash)
 
     def append_audit(self, chain: str, *, actor: str, action: str, target: str | None = None,
@@ -218,6 +222,32 @@ class Tx(Reader):
             run_id=run_id, objective_id=objective_id, met_at=met_at))
 
 
+class FifoLock:
+    """A lock granted in arrival order: a thread that just released it cannot jump the queue
+    (threading.Lock lets it, and one team lead's check-off then waits behind fifty others)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # the releaser hands the lock over directly
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
 def _insert_ignore(dialect: str, table):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -237,18 +267,31 @@ class Store:
         self.url = url or database_url()
         self.engine = _make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer: queue this process's writers on a FIFO lock rather than on
+        # SQLite's busy handler, which polls with growing sleeps and starves some threads for
+        # seconds. On PostgreSQL, writers of one run (`serial` key) queue the same way before
+        # they queue on the run's row lock, which other processes also take.
+        self._writer = FifoLock() if self.dialect == "sqlite" else None
+        self._serial: dict[str, FifoLock] = {}
+        self._serial_mutex = threading.Lock()
         if migrate:
             from .migrate import upgrade
             upgrade(self.engine)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
+    def transaction(self, serial: str | None = None) -> Iterator[Tx]:
+        """A write transaction; `serial` names what it serialises on (a run id)."""
+        lock: Any = self._writer
+        if lock is None and serial is not None:
+            with self._serial_mutex:
+                lock = self._serial.setdefault(serial, FifoLock())
+        with lock or contextlib.nullcontext(), self.engine.begin() as conn:
             yield Tx(conn, self.dialect)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Reader]:
         with self.engine.connect() as conn:
+            conn.execution_options(runbook_read=True)  # SQLite: a deferred BEGIN, no write lock
             yield Reader(conn)
             conn.rollback()
 
@@ -277,7 +320,9 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # pragma: no cover - exercised by every test
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front; readers (Store.read) see a snapshot (WAL).
+            read = conn.get_execution_options().get("runbook_read")
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=40, pool_timeout=120, pool_pre_ping=True)
