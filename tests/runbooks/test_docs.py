@@ -24,3 +24,11 @@ def test_every_step_kind_is_documented_in_the_language_guide():
     text = (ROOT / "docs" / "language.md").read_text()
     for kind in STEP_MODELS:
         assert f"### `{kind}`" in text, kind
+
+
+def test_every_cli_command_is_in_the_readme():
+    from console.cli import app
+    readme = (ROOT / "README.md").read_text()
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    missing = [n for n in names if f"runbook {n}" not in readme and f"|{n}" not in readme and f"{n}|" not in readme]
+    assert missing == []
