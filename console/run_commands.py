@@ -78,6 +78,22 @@ def register(app: typer.Typer) -> None:
         _print_runs([run], format)
 
     @app.command()
+    def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
+              no_runner: bool = typer.Option(False, "--no-runner", help="API only (a replica behind a balancer)")) -> None:
+        """API + runner (+ a Prefect server of its own unless PREFECT_API_URL is set)."""
+        from .serve import serve as serve_
+        serve_(host, port, no_runner)
+
+    @app.command()
+    def run(runbook: str = typer.Argument(..., help="runbook file or id"),
+            site: str = typer.Option(..., "--site"),
+            input: Optional[List[str]] = typer.Option(None, "--input", help="k=v, repeatable"),
+            drill: bool = typer.Option(False, "--drill")) -> None:
+        """Start RUNBOOK at SITE and execute it in the foreground with live progress."""
+        from .serve import run_foreground
+        run_foreground(runbook, site, parse_pairs(input, "--input"), drill)
+
+    @app.command()
     def status(run: Optional[str] = typer.Argument(None, help="a run id; all runs when left out"),
                format: Format = FORMAT) -> None:
         """Progress of one run (per step, objectives) or of every run."""

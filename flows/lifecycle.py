@@ -18,7 +18,7 @@ from runbooks.library import find_runbook, find_site, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site, load_site
 
-from . import machine
+from . import machine, signals
 from .actors import Actor, ownership
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
@@ -55,6 +55,7 @@ class Engine:
         plan = load_plan(find_runbook(str(runbook)), site_obj, inputs)
         with self.store.transaction() as tx:
             run = _insert_run(tx, plan, actor, drill=drill, lockdown_id=None, started_by="start")
+        signals.publish(run["id"])
         return self.run(run["id"])
 
     def lockdown(self, site_id: str, actor: Actor, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
@@ -83,6 +84,8 @@ class Engine:
                 else:
                     ids = [r["id"] for r in tx.runs(lockdown_id=active["id"], states=["running"])]
                     created = False
+            for run_id in ids if created else []:
+                signals.publish(run_id)
         except IntegrityError:  # another process declared it at the same moment
             with self.store.read() as r:
                 active = r.active_lockdown(site.id)
@@ -107,6 +110,8 @@ class Engine:
                              "data": {"lockdown": active["id"]}})
             ids = [_insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None,
                                started_by="site.standdown")["id"] for p in plans]
+        for run_id in ids:
+            signals.publish(run_id)
         return [self.run(i) for i in ids]
 
     # --- reading ------------------------------------------------------------------------------
@@ -360,7 +365,10 @@ class _RunTransaction:
             raise
 
     def __exit__(self, *exc) -> bool | None:
-        return self._cm.__exit__(*exc)
+        result = self._cm.__exit__(*exc)
+        if exc[0] is None:
+            signals.publish(self.run_id)  # committed: wake this process's runner
+        return result
 
 
 def _insert_run(tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> dict[str, Any]:

@@ -278,8 +278,13 @@ def _need_state(rs: RunState, need: PlannedStep, item_key: str | None, run_steps
     info = run_steps[need.id]
     if not (info["expanded"] and info["closed"]):
         return "wait"
-    open_items = rs.tx.count_tasks(rs.run_id, steps=[need.id], states=["pending", *ACTIVE])
-    return "wait" if open_items else "ok"
+    if rs.tx.count_tasks(rs.run_id, steps=[need.id], states=["pending", *ACTIVE]):
+        return "wait"
+    # Items end on their own (one rejected agent does not stop the rest), but when every item
+    # of a non-empty fan-out ended without success, there is nothing to build on.
+    total = rs.tx.count_tasks(rs.run_id, steps=[need.id])
+    done = rs.tx.count_tasks(rs.run_id, steps=[need.id], states=["done"])
+    return "skipped" if total and not done else "ok"
 
 
 def _single(task: Mapping[str, Any] | None) -> str:

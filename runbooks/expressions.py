@@ -17,6 +17,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_SINGLE_RE = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.S)  # one expression: no "}}" inside
 ROOTS = ("inputs", "site", "run", "steps", "env")
 SITE_FIELDS = frozenset({"id", "name", "kind", "timezone", "lang", "teams", "staff", "pools"})
 RUN_FIELDS = frozenset({"id", "drill", "started_at"})
@@ -53,7 +54,7 @@ def find_expressions(text: str) -> list[Found]:
 
 def single_expression(text: str) -> str | None:
     """The inner text if `text` is exactly one expression (surrounding spaces allowed)."""
-    m = EXPR_RE.fullmatch(text.strip())
+    m = _SINGLE_RE.fullmatch(text.strip())
     return m.group(1) if m else None
 
 

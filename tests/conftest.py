@@ -68,3 +68,34 @@ def lab_env(monkeypatch, tmp_path):
 def operator():
     from flows.actors import local_operator
     return local_operator()
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One Prefect server for the whole test session, under a temporary PREFECT_HOME."""
+    import socket
+
+    from flows.prefect_api import PrefectServer
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from flows.prefect_api import QUIET
+    for key, value in QUIET.items():
+        os.environ[key] = value
+    home = tmp_path_factory.mktemp("prefect")
+    server = PrefectServer(home / "home", port, home / "server.log").start()
+    old = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.url
+    yield server.url
+    if old is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = old
+    server.stop()
+
+
+@pytest.fixture
+def recorder():
+    from tests.support.recorder import Recorder
+    with Recorder() as r:
+        yield r

@@ -79,6 +79,27 @@ class Reader:
             stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
         return self._rows(stmt)
 
+    def leasable_runs(self, owner: str, now: datetime, limit: int) -> list[str]:
+        stmt = (select(runs.c.id).where(runs.c.state == "running",
+                                        runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
+                                        | (runs.c.lease_owner == owner))
+                .order_by(runs.c.started_at).limit(limit))
+        return [r.id for r in self.conn.execute(stmt)]
+
+    def due_tasks(self, run_id: str, now: datetime) -> list[dict[str, Any]]:
+        """Ready tasks whose next attempt is due, and open human tasks past their due time."""
+        ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now)
+        late = tasks.c.state.in_(["waiting"]) & (tasks.c.due_at <= now) & tasks.c.overdue_at.is_(None)
+        return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late).order_by(tasks.c.pk))
+
+    def next_wake(self, run_id: str) -> datetime | None:
+        ready = select(func.min(tasks.c.next_attempt_at)).where(tasks.c.run_id == run_id, tasks.c.state == "ready")
+        late = select(func.min(tasks.c.due_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting",
+                                                      tasks.c.overdue_at.is_(None))
+        times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar()]
+        times = [t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t for t in times]
+        return min((t for t in times if t is not None), default=None)
+
     def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
         return self._row(select(lockdowns).where(lockdowns.c.active_site == site_id))
 
@@ -216,6 +237,26 @@ class Tx(Reader):
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
                                                      response=_json_ready(response), at=utcnow()))
+
+    # --- leases: one runner owns a run at a time ---------------------------------------------
+
+    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:
+        """Take a running run whose lease is free, expired or already ours."""
+        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
+                                   (runs.c.lease_owner.is_(None)) | (runs.c.lease_expires < now)
+                                   | (runs.c.lease_owner == owner))
+                .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1))
+        return self.conn.execute(stmt).rowcount == 1
+
+    def renew_leases(self, owner: str, until: datetime) -> set[str]:
+        self.conn.execute(update(runs).where(runs.c.lease_owner == owner, runs.c.state == "running")
+                          .values(lease_expires=until))
+        return {r.id for r in self.conn.execute(select(runs.c.id).where(runs.c.lease_owner == owner,
+                                                                        runs.c.state == "running"))}
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner)
+                          .values(lease_owner=None, lease_expires=None))
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(_insert_ignore(self.dialect, objectives).values(

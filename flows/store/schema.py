@@ -74,6 +74,8 @@ runs = Table(
     # Ownership by one runner at a time (the runner issue uses these).
     Column("lease_owner", String(200)),
     Column("lease_expires", TS),
+    Column("prefect_flow_run", String(64)),  # the Prefect flow run of the current attempt
+    Column("attempts", Integer, nullable=False, server_default="0"),  # ownership attempts (leases won)
     Index("ix_runs_state", "state"),
     Index("ix_runs_site", "site_id", "state"),
 )
@@ -110,6 +112,10 @@ tasks = Table(
     Column("reason", Text),  # why skipped/failed/rejected/cancelled
     Column("attempt", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS),
+    # Bumped by a manager's retry: the side effect's Idempotency-Key is <run>:<task>:<retry_group>,
+    # the same across automatic retries and runner restarts.
+    Column("retry_group", Integer, nullable=False, server_default="0"),
+    Column("overdue_at", TS),  # when task.overdue was emitted (once per task)
     UniqueConstraint("run_id", "id", name="uq_tasks_run_id"),
     Index("ix_tasks_run_step", "run_id", "step_id", "state"),
     Index("ix_tasks_run_state", "run_id", "state"),

@@ -45,3 +45,7 @@ def test_static_check_reports_each_unknown_name_once():
 def test_a_key_named_like_a_dict_method_is_the_key():
     context = {"steps": {"go_live": {"items": {"E1": {"state": "done"}}, "counts": {"done": 1}}}}
     assert render_value("${{ steps.go_live.items.E1.state }}", context) == "done"
+
+
+def test_two_expressions_in_one_string_are_text_not_one_expression():
+    assert render_value("${{ run.id }}/x/${{ inputs.n }}", CONTEXT) == "r1/x/48"

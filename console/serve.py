@@ -1,0 +1,76 @@
+"""Serve edge: `runbook serve` and `runbook run` — the store, the runner, the Prefect API they
+own, and the HTTP app, started and stopped together."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import typer
+
+from .common import fail, out
+
+
+def serve(host: str, port: int, no_runner: bool) -> None:
+    import uvicorn
+
+    from flows.prefect_api import ensure_prefect_api
+    from flows.runner import Runner
+    from flows.store import Store, runbook_home
+
+    from .api import create_app
+    store = Store()
+    prefect = None if no_runner else ensure_prefect_api(runbook_home())
+    runner = None if no_runner else Runner(store).start()
+    app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
+    typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
+               f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if runner is not None:
+            runner.stop()
+        if prefect is not None:
+            prefect.stop()
+        store.dispose()
+
+
+def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
+    from flows.actors import local_operator
+    from flows.errors import EngineError
+    from flows.lifecycle import Engine
+    from flows.prefect_api import ensure_prefect_api
+    from flows.runner import Runner
+    from flows.store import Store, runbook_home
+
+    from .show import print_run
+    store = Store()
+    engine = Engine(store)
+    try:
+        run_id = engine.start(runbook, site, local_operator(), inputs=inputs, drill=drill)["id"]
+    except EngineError as e:
+        raise fail(e.message) from None
+    typer.echo(run_id)
+    prefect = ensure_prefect_api(runbook_home())
+    runner = Runner(store).start()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    shown = None
+    try:
+        while True:
+            data = engine.run(run_id)
+            summary = (data["state"], tuple(sorted(data["counts"].items())))
+            if summary != shown:
+                shown = summary
+                print_run(out, data)
+            if data["state"] != "running":
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        typer.echo("stopped; the run goes on and any runner (runbook serve) picks it up", err=True)
+    finally:
+        runner.stop()
+        if prefect is not None:
+            prefect.stop()
+        store.dispose()
+    if data["state"] == "failed":
+        raise typer.Exit(1)

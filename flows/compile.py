@@ -1,0 +1,73 @@
+"""Compile: a run → the Prefect flow that executes its automated work. One flow run per
+ownership attempt, named `<runbook>/<site>` and tagged `run:<id>`; each automated task is a
+Prefect task run named `<step>[<item>]`; human steps show as progress artifacts. The store
+stays the source of truth: Prefect mirrors the run for its UI."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from prefect import flow, tags, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from .steps import StepError, StepJob, executor
+
+MAX_WORKERS = 8
+
+
+@task(name="step", retries=0, persist_result=False, log_prints=False)
+def run_step(job: StepJob) -> dict[str, Any]:
+    return executor(job.kind)(job)
+
+
+def task_run_name(job: StepJob) -> str:
+    name = job.step_id if job.item_key is None else f"{job.step_id}[{job.item_key}]"
+    return name.replace("{", "{{").replace("}", "}}")  # Prefect formats task run names
+
+
+def execute_jobs(jobs: list[StepJob], record: Callable[[StepJob, dict | None, StepError | None], None]) -> None:
+    """Submit jobs as task runs; record each as it finishes; wait for all before returning."""
+    futures = {run_step.with_options(task_run_name=task_run_name(job)).submit(job): job for job in jobs}
+    for future in as_completed(list(futures)):
+        job = futures[future]
+        try:
+            outputs, error = future.result(), None
+        except StepError as e:
+            outputs, error = None, e
+        except Exception as e:  # a bug or an unexpected library error: retried like a transient failure
+            outputs, error = None, StepError(job.mask(f"{type(e).__name__}: {e}"))
+        record(job, outputs, error)
+
+
+class Progress:
+    """Progress artifacts, one per human step, updated only when a count changes."""
+
+    def __init__(self, run_id: str):
+        self.run_id, self.ids, self.last = run_id, {}, {}
+
+    def update(self, by_step: dict[str, tuple[int, int]]) -> None:
+        for step_id, (done, total) in by_step.items():
+            value = 100.0 * done / total if total else 0.0
+            if self.last.get(step_id) == value:
+                continue
+            self.last[step_id] = value
+            if step_id in self.ids:
+                update_progress_artifact(self.ids[step_id], progress=value)
+            else:
+                key = f"{self.run_id}-{step_id}".lower().replace("_", "-")
+                self.ids[step_id] = create_progress_artifact(progress=value, key=key,
+                                                             description=f"{step_id}: {done} of {total} done")
+
+
+def make_flow(name: str, drive: Callable[[str], str]):
+    @flow(name="runbook", flow_run_name=name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+          persist_result=False, log_prints=False, validate_parameters=False)
+    def execute_run(run_id: str) -> str:
+        return drive(run_id)
+    return execute_run
+
+
+def run_flow(run_id: str, name: str, drive: Callable[[str], str]) -> Any:
+    with tags(f"run:{run_id}"):
+        return make_flow(name, drive)(run_id)

@@ -1,0 +1,83 @@
+"""Prefect API ownership: use the one at PREFECT_API_URL, or start a `prefect server` child
+(UI included, state under `$RUNBOOK_HOME/prefect`) and stop it on exit. The child is told by
+the kernel to stop when its parent dies (PR_SET_PDEATHSIG), so even a SIGKILLed `runbook
+serve` leaves no Prefect server behind."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+# No telemetry (this machine has no network), and logs stay local: the store has the story,
+# and shipping every log line to the API costs the Prefect server for nothing.
+QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_TO_API_ENABLED": "false"}
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    os.setsid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class PrefectServer:
+    def __init__(self, home: Path, port: int, log_path: Path):
+        self.home, self.port, self.log_path = home, port, log_path
+        self.url = f"http://127.0.0.1:{port}/api"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 120) -> "PrefectServer":
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **QUIET, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.url,
+               "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(self.port)}
+        log = open(self.log_path, "ab")
+        prefect = Path(sys.executable).with_name("prefect")
+        command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
+        self.process = subprocess.Popen(command + ["server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        preexec_fn=_die_with_parent)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prefect server exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=2).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"prefect server did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+        except ProcessLookupError:
+            pass
+
+
+def ensure_prefect_api(home: Path) -> PrefectServer | None:
+    """Point this process at a Prefect API; start one if none is configured (returned, to stop)."""
+    for key, value in QUIET.items():
+        os.environ.setdefault(key, value)
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    port = int(os.environ.get("RUNBOOK_PREFECT_PORT", "4200"))
+    server = PrefectServer(home / "prefect", port, home / "prefect-server.log").start()
+    os.environ["PREFECT_API_URL"] = server.url
+    return server

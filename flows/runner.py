@@ -1,0 +1,195 @@
+"""Runner: running runs in the store → owned through leases → driven by a Prefect flow run each.
+
+A runner renews its leases every second (TTL `RUNBOOK_LEASE_TTL`, default 10 s) and takes
+runs whose lease is free or expired, so the runs of a runner that died are taken over within
+seconds. Each owned run gets a thread that runs one Prefect flow run (an attempt): it claims
+the due automated tasks, executes them as task runs, records the results, and sleeps until
+woken (a check-off in this process) or until its next timer, at most a second (other
+processes' changes are seen by polling).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from . import signals, work
+from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
+from .store import Store, utcnow
+
+log = logging.getLogger("runbook.runner")
+
+
+def lease_ttl() -> float:
+    return float(os.environ.get("RUNBOOK_LEASE_TTL", "10"))
+
+
+class Runner:
+    def __init__(self, store: Store, *, name: str | None = None, max_runs: int = 64):
+        self.store = store
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.max_runs = max_runs
+        self.ttl = lease_ttl()
+        self.owned: set[str] = set()
+        self.drivers: dict[str, threading.Thread] = {}
+        self.stopping = threading.Event()
+        self._wakes: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._loop_wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> "Runner":
+        signals.subscribe(self.wake)
+        self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop driving, wait for in-flight steps to be recorded, and hand the leases back."""
+        self.stopping.set()
+        self._loop_wake.set()
+        for event in list(self._wakes.values()):
+            event.set()
+        signals.unsubscribe(self.wake)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for thread in list(self.drivers.values()):
+            thread.join(timeout)
+
+    def wake(self, run_id: str) -> None:
+        with self._lock:
+            event = self._wakes.get(run_id)
+        if event is not None:
+            event.set()
+        else:
+            self._loop_wake.set()  # perhaps a new run: look for it now
+
+    # --- leases ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._tick()
+            except Exception:  # the store may be briefly unreachable: keep trying
+                log.exception("runner %s: lease round failed", self.name)
+            self._loop_wake.wait(1.0)
+            self._loop_wake.clear()
+
+    def _tick(self) -> None:
+        now = utcnow()
+        until = now + timedelta(seconds=self.ttl)
+        with self.store.transaction() as tx:
+            still = tx.renew_leases(self.name, until)
+        with self._lock:
+            for run_id in self.owned - still:
+                self.owned.discard(run_id)
+                self._wakes.get(run_id, threading.Event()).set()
+        with self.store.read() as r:
+            candidates = r.leasable_runs(self.name, now, self.max_runs * 2)
+        for run_id in candidates:
+            if self.stopping.is_set() or len(self.drivers) >= self.max_runs:
+                break
+            if run_id in self.drivers and self.drivers[run_id].is_alive():
+                continue
+            with self.store.transaction(serial=run_id) as tx:
+                if not tx.acquire_lease(run_id, self.name, until, now):
+                    continue
+                run = tx.run_head(run_id)
+            with self._lock:
+                self.owned.add(run_id)
+                self._wakes[run_id] = threading.Event()
+            thread = threading.Thread(target=self._drive_thread, args=(run, run_id), name=f"run-{run_id}", daemon=True)
+            self.drivers[run_id] = thread
+            thread.start()
+
+    # --- driving one run ---------------------------------------------------------------------
+
+    def _drive_thread(self, run: dict[str, Any], run_id: str) -> None:
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        from .compile import run_flow
+        previous = run.get("prefect_flow_run")
+        try:
+            # Our lease decides ownership; Prefect's heartbeat would add ~1 s to every flow exit.
+            with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                run_flow(run_id, f"{run['runbook_id']}/{run['site_id']}", lambda rid: self._drive(rid, previous))
+        except Exception as e:
+            log.warning("run %s: flow ended with %s: %s", run_id, type(e).__name__, e)
+        finally:
+            with self._lock:
+                self.owned.discard(run_id)
+                self._wakes.pop(run_id, None)
+            try:
+                with self.store.transaction(serial=run_id) as tx:
+                    tx.release_lease(run_id, self.name)
+            except Exception:
+                log.exception("run %s: could not release its lease", run_id)
+            self.drivers.pop(run_id, None)
+            self._loop_wake.set()
+
+    def _drive(self, run_id: str, previous_flow_run: str | None) -> str:
+        from prefect.runtime import flow_run
+
+        from .compile import Progress, execute_jobs
+        current = str(flow_run.id) if flow_run.id else None
+        with self.store.transaction(serial=run_id) as tx:
+            tx.update_run(run_id, prefect_flow_run=current)
+        if previous_flow_run and previous_flow_run != current:
+            _mark_crashed(previous_flow_run, f"taken over by runner {self.name}")
+        progress = Progress(run_id)
+        recover = True
+        wake = self._wakes[run_id]
+        while not self.stopping.is_set() and run_id in self.owned:
+            wake.clear()
+            try:
+                claimed = work.claim(self.store, run_id, self.name, recover=recover)
+            except work.LeaseLost:
+                return "lease lost"
+            recover = False
+            if not claimed.running:
+                return "run ended"
+            if claimed.jobs:
+                execute_jobs(claimed.jobs, lambda job, out, err: self._record(run_id, job, out, err))
+                continue
+            self._update_progress(run_id, progress)
+            delay = 1.0
+            if claimed.next_wake is not None:
+                delay = max(0.0, min(delay, (claimed.next_wake - utcnow()).total_seconds()))
+            wake.wait(delay)
+        return "stopped"
+
+    def _record(self, run_id: str, job, outputs, error) -> None:
+        try:
+            work.record(self.store, run_id, self.name, job, outputs, error)
+        except work.LeaseLost:
+            pass  # the new owner runs it again with the same Idempotency-Key
+
+    def _update_progress(self, run_id: str, progress) -> None:
+        try:
+            with self.store.read() as r:
+                by_step = r.counts_by_step(run_id)
+                plan_kinds = {t["step_id"]: t["kind"] for t in r.tasks(run_id, states=["waiting"])}
+            human = {}
+            for step_id, counts in by_step.items():
+                if plan_kinds.get(step_id) in HUMAN_STEP_KINDS or step_id in progress.last:
+                    total = sum(counts.values())
+                    human[step_id] = (sum(counts.get(s, 0) for s in ("done", "skipped", "rejected")), total)
+            progress.update(human)
+        except Exception:  # progress is a mirror for Prefect's UI: never let it stop the work
+            log.debug("run %s: progress artifact not updated", run_id, exc_info=True)
+
+
+def _mark_crashed(flow_run_id: str, message: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+    except Exception:
+        log.warning("could not mark Prefect flow run %s crashed", flow_run_id, exc_info=True)

@@ -1,0 +1,27 @@
+"""Signals: "run X changed" from the code that changed it to the runners of this process, so a
+check-off that unblocks automated work wakes the runner at once (other processes poll)."""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+_listeners: list[Callable[[str], None]] = []
+_lock = threading.Lock()
+
+
+def subscribe(listener: Callable[[str], None]) -> None:
+    with _lock:
+        _listeners.append(listener)
+
+
+def unsubscribe(listener: Callable[[str], None]) -> None:
+    with _lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+
+def publish(run_id: str) -> None:
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(run_id)

@@ -1,0 +1,73 @@
+"""http step against a real local server: the request, the Idempotency-Key, the allowlist (and
+redirects), failures that say what happened, drills that record instead of sending."""
+from __future__ import annotations
+
+import pytest
+
+from flows.steps import StepError, StepJob
+from flows.steps.http import execute
+
+
+def job(url: str, *, method: str = "POST", expect=None, drill=False, send=False, secrets=()) -> StepJob:
+    return StepJob(run_id="r1", task_id="setup:E1", step_id="setup", kind="http", item_key="E1",
+                   params={"with": {"method": method, "url": url, "json": {"user": "E1"}, "expect": expect,
+                                    "headers": {"X-Trace": "t"}, "timeout": "5s"}},
+                   idempotency_key="r1:setup:E1:0", drill=drill, send_in_drill=send, site={"channels": {}},
+                   home=__import__("pathlib").Path("/tmp"), secrets=tuple(secrets))
+
+
+@pytest.fixture
+def allowed(recorder, monkeypatch):
+    monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{recorder.port}")
+    return recorder
+
+
+def test_a_call_sends_json_with_the_idempotency_key_and_returns_status_and_json(allowed):
+    assert execute(job(f"{allowed.url}/grants", expect=[200, 201])) == {"status": 201, "json": {"ok": True,
+                                                                                                 "path": "/grants"}}
+    request = allowed.requests[0]
+    assert (request["method"], request["body"], request["key"]) == ("POST", {"user": "E1"}, "r1:setup:E1:0")
+    assert request["headers"]["X-Trace"] == "t"
+
+
+def test_a_host_that_is_not_allowed_is_refused_naming_the_host_and_the_setting(recorder, monkeypatch):
+    monkeypatch.delenv("RUNBOOK_OUTBOUND_ALLOW", raising=False)
+    with pytest.raises(StepError) as exc:
+        execute(job(f"{recorder.url}/grants"))
+    assert not exc.value.retryable
+    assert f"127.0.0.1:{recorder.port} is a loopback address" in exc.value.message
+    assert "RUNBOOK_OUTBOUND_ALLOW" in exc.value.message
+    assert recorder.requests == []
+
+
+def test_a_redirect_to_a_private_address_is_refused(allowed):
+    with pytest.raises(StepError, match=r"169\.254\.169\.254:80 is a link-local address"):
+        execute(job(f"{allowed.url}/redirect-private", method="GET"))
+    assert allowed.paths() == ["/redirect-private"]
+
+
+def test_a_server_error_is_retryable_and_says_what_came_back(allowed):
+    with pytest.raises(StepError) as exc:
+        execute(job(f"{allowed.url}/fail500"))
+    assert exc.value.retryable and "returned 500 (expected 2xx)" in exc.value.message
+
+
+def test_a_body_that_is_not_json_fails_with_what_it_was(allowed):
+    with pytest.raises(StepError) as exc:
+        execute(job(f"{allowed.url}/html", method="GET"))
+    assert not exc.value.retryable
+    assert "not JSON (text/html): '<html><body>Login</body></html>'" in exc.value.message
+
+
+def test_secrets_from_env_are_masked_in_messages(allowed):
+    with pytest.raises(StepError) as exc:
+        execute(job(f"{allowed.url}/fail500?token=s3cr3t-token", secrets=["s3cr3t-token"]))
+    assert "s3cr3t-token" not in exc.value.message and "token=***" in exc.value.message
+
+
+def test_a_drill_records_the_request_instead_of_sending_it(allowed):
+    out = execute(job(f"{allowed.url}/grants", drill=True))
+    assert out["drill"] is True and out["recorded"]["url"].endswith("/grants")
+    assert allowed.requests == []
+    execute(job(f"{allowed.url}/grants", drill=True, send=True))
+    assert allowed.paths() == ["/grants"]

@@ -1,0 +1,95 @@
+"""The runner: automated steps executed through Prefect under `runbook serve`, visible in
+Prefect's API with the expected names; failures that say why, at the step's YAML line."""
+from __future__ import annotations
+
+import pytest
+
+from flows.actors import local_operator
+from flows.lifecycle import Engine
+from flows.store import Store
+from tests.conftest import LAB
+from tests.support.processes import Serve, wait_for
+
+
+@pytest.fixture
+def serve_env(lab_env, recorder, prefect_api, monkeypatch):
+    env = {"RUNBOOK_HOME": str(lab_env / "home"), "PREFECT_API_URL": prefect_api,
+           "RUNBOOK_LIBRARY": str(LAB / "library"), "RUNBOOK_SITES": str(LAB / "sites"),
+           "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}", "DR_API_URL": recorder.url,
+           "CHANGE_API_URL": recorder.url, "IAM_URL": recorder.url, "RUNBOOK_TIME_SCALE": "600",
+           "RUNBOOK_LEASE_TTL": "3"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+def states(engine, run):
+    return {t["id"]: t["state"] for t in engine.tasks(run)}
+
+
+def test_failover_runs_end_to_end_under_serve_and_shows_in_prefect(serve_env, recorder, lab_env):
+    serve = Serve(serve_env, lab_env / "serve.log").start()
+    store = Store()
+    engine = Engine(store)
+    try:
+        operator = local_operator()
+        run = engine.start("datacenter_failover", "beijing", operator)["id"]
+        engine.approve(run, "go_no_go", operator)
+        wait_for(lambda: states(engine, run).get("verify_systems:B0035") == "waiting", 60, what="switch done")
+        site = engine.site_of(run)
+        for task in engine.tasks(run, step="verify_systems"):
+            engine.complete(run, task["id"], local_operator(task["item"], site),
+                            fields={"systems": "core banking", "healthy": "true"})
+        engine.approve(run, "all_clear", local_operator("B0044", site))
+        engine.approve(run, "all_clear", operator)
+        wait_for(lambda: engine.run(run)["state"] == "completed", 60, what="run completed")
+    finally:
+        serve.stop()
+    assert sorted(recorder.paths()) == ["/failover", "/freezes", "/replication/beijing"]
+    keys = {r["path"]: r["key"] for r in recorder.requests}
+    assert keys["/failover"] == f"{run}:switch:0"
+    assert engine.tasks(run, step="replication_lag")[0]["outputs"]["json"] == {"lag_seconds": 3}
+    assert engine.audit(run)["verified"]
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
+
+    def prefect_view():
+        with get_client(sync_client=True) as client:
+            flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"run:{run}"])))
+            if not flow_runs:
+                return None
+            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[f.id for f in flow_runs])))
+            names = {t.name for t in task_runs}
+            expected = {"freeze_changes", "replication_lag", "drain", "switch", "announce"}
+            return (flow_runs, names) if expected <= names else None
+
+    flow_runs, names = wait_for(prefect_view, 60, interval=1, what="flow and task runs in Prefect's API")
+    assert {f.name for f in flow_runs} == {"datacenter_failover/beijing"}
+    assert not any(n.startswith("verify_systems") for n in names), "human steps are not task runs"
+    store.dispose()
+
+
+def test_a_server_error_that_never_recovers_fails_after_the_retries_with_the_yaml_line(
+        serve_env, recorder, prefect_api, tmp_path):
+    from flows.runner import Runner
+    runbook = tmp_path / "broken.yaml"
+    runbook.write_text(
+        "id: broken\nname: Broken\nsteps:\n"
+        "  - id: grant\n    kind: http\n    retries: 2\n"
+        "    with: {method: POST, url: \"${{ env.IAM_URL }}/fail500\"}\n"
+        "  - id: after\n    kind: manual\n    needs: [grant]\n    owner: team:it\n")
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    try:
+        run = engine.start(runbook, "lab", local_operator())["id"]
+        wait_for(lambda: engine.run(run)["state"] == "failed", 60, what="run failed")
+    finally:
+        runner.stop()
+    grant = engine.tasks(run, step="grant")[0]
+    assert grant["state"] == "failed"
+    assert grant["reason"] == 'step "grant" (broken.yaml:4) failed: POST ***/fail500 returned 500 (expected 2xx) after 3 attempts'
+    assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0"] * 3
+    assert states(engine, run)["after"] == "skipped"
+    store.dispose()
