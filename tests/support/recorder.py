@@ -3,6 +3,7 @@ and answers by path: the real thing our http steps and webhooks talk to in tests
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -38,7 +39,8 @@ class Recorder:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 with recorder.lock:
-                    recorder.requests.append({"method": self.command, "path": self.path, "body": body,
+                    recorder.requests.append({"at": datetime.now(timezone.utc), "method": self.command,
+                                              "path": self.path, "body": body,
                                               "key": self.headers.get("Idempotency-Key"),
                                               "headers": dict(self.headers)})
                 status, headers, payload = responder(self.command, self.path, body)

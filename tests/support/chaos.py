@@ -1,0 +1,99 @@
+"""Chaos: a long runbook (manual + http + notify) driven by `runbook serve` while the serve
+process is SIGKILLed at random moments and restarted; a checker checks off manual steps as
+they come. Returns what a test or the benchmark asserts on: the run's end state, duplicate and
+late side effects, lost check-offs, and the audit."""
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from flows.actors import local_operator
+from flows.errors import Conflict
+from flows.lifecycle import Engine
+from flows.store import Store
+
+from .processes import Serve, wait_for
+
+
+def write_runbook(path: Path, groups: int) -> None:
+    """`groups` × (http → notify → manual), chained: at least 3 × groups steps."""
+    lines = ["id: chaos", "name: Chaos", "steps:"]
+    previous = None
+    for i in range(groups):
+        needs = f"    needs: [{previous}]\n" if previous else ""
+        lines.append(f"  - id: h{i}\n    kind: http\n{needs}    retries: 5\n"
+                     f"    with: {{method: POST, url: \"${{{{ env.IAM_URL }}}}/chaos/{i}\", json: {{n: {i}}}}}")
+        lines.append(f"  - id: n{i}\n    kind: notify\n    needs: [h{i}]\n    to: [channel:console]\n"
+                     f"    message: \"step {i} done\"")
+        lines.append(f"  - id: m{i}\n    kind: manual\n    needs: [n{i}]\n    owner: team:it")
+        previous = f"m{i}"
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recorder: Any, seed: int = 7,
+              timeout: float = 600) -> dict[str, Any]:
+    rng = random.Random(seed)
+    runbook = home / "chaos.yaml"
+    write_runbook(runbook, groups)
+    store = Store()
+    engine = Engine(store)
+    run = engine.start(runbook, "lab", local_operator())["id"]
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def checker() -> None:
+        operator = local_operator()
+        while not stop.is_set():
+            for task in engine.tasks(run, state="waiting"):
+                try:
+                    engine.complete(run, task["id"], operator, note="chaos")
+                    acknowledged.append(task["id"])
+                except Conflict:
+                    pass
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=checker, daemon=True)
+    thread.start()
+    serve = Serve(env, home / "serve.log").start()
+    started = time.monotonic()
+    try:
+        for _ in range(kills):
+            time.sleep(rng.uniform(0.2, 1.2))
+            serve.kill()
+            serve = Serve(env, home / "serve.log").start()
+        wait_for(lambda: engine.run(run)["state"] != "running", timeout, interval=0.5, what="the chaos run to end")
+    finally:
+        stop.set()
+        thread.join(30)
+        serve.stop()
+    elapsed = time.monotonic() - started
+    tasks = {t["id"]: t for t in engine.tasks(run)}
+    by_path: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in recorder.requests:
+        by_path[r["path"]].append(r)
+    late, wrong_keys, duplicates = [], [], 0
+    for i in range(groups):
+        task = tasks[f"h{i}"]
+        calls = by_path.get(f"/chaos/{i}", [])
+        duplicates += max(0, len(calls) - 1)
+        wrong_keys += [c["key"] for c in calls if c["key"] != f"{run}:h{i}:0"]
+        ended = task["ended_at"]
+        late += [task["id"] for c in calls if ended and c["at"].isoformat() > ended]
+    audit = engine.audit(run)
+    done_rows = Counter(e["target"] for e in audit["entries"] if e["action"] in ("task.done", "task.complete"))
+    notified = Counter(json.loads(line)["task"] for line in (Path(env["RUNBOOK_HOME"]) / "console.jsonl")
+                       .read_text().splitlines())
+    store.dispose()
+    return {"run": run, "state": engine.run(run)["state"], "kills": kills, "steps": 3 * groups,
+            "elapsed": elapsed, "http_calls": len(recorder.requests), "duplicate_calls": duplicates,
+            "wrong_keys": wrong_keys, "executed_after_completion": late,
+            "completed_twice": [t for t, n in done_rows.items() if n > 1],
+            "lost_checkoffs": [t for t in acknowledged if tasks[t]["state"] != "done"],
+            "acknowledged": len(acknowledged), "audit_verified": audit["verified"],
+            "notify_missing": [f"n{i}" for i in range(groups) if notified[f"n{i}"] == 0],
+            "not_done": [t for t, row in tasks.items() if row["state"] != "done"]}
