@@ -4,6 +4,7 @@ Prefect task run named `<step>[<item>]`; human steps show as progress artifacts.
 stays the source of truth: Prefect mirrors the run for its UI."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from prefect import flow, tags, task
@@ -26,18 +27,29 @@ def task_run_name(job: StepJob) -> str:
     return name.replace("{", "{{").replace("}", "}}")  # Prefect formats task run names
 
 
-def execute_jobs(jobs: list[StepJob], record: Callable[[StepJob, dict | None, StepError | None], None]) -> None:
-    """Submit jobs as task runs; record each as it finishes; wait for all before returning."""
+Result = tuple[StepJob, "dict | None", "StepError | None"]
+
+
+def execute_jobs(jobs: list[StepJob], record: Callable[[list[Result]], None], batch_every: float = 0.05) -> None:
+    """Submit jobs as task runs and record the results as they finish, batched: results that
+    finish while a batch is being recorded go into the next one (one transaction each)."""
     futures = {run_step.with_options(task_run_name=task_run_name(job)).submit(job): job for job in jobs}
+    pending: list[Result] = []
+    last = 0.0
+    remaining = len(futures)
     for future in as_completed(list(futures)):
+        remaining -= 1
         job = futures[future]
         try:
-            outputs, error = future.result(), None
+            pending.append((job, future.result(), None))
         except StepError as e:
-            outputs, error = None, e
+            pending.append((job, None, e))
         except Exception as e:  # a bug or an unexpected library error: retried like a transient failure
-            outputs, error = None, StepError(job.mask(f"{type(e).__name__}: {e}"))
-        record(job, outputs, error)
+            pending.append((job, None, StepError(job.mask(f"{type(e).__name__}: {e}"))))
+        if not remaining or time.monotonic() - last >= batch_every:
+            record(pending)
+            pending = []
+            last = time.monotonic()
 
 
 class Progress:

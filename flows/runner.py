@@ -155,7 +155,7 @@ class Runner:
             if not claimed.running:
                 return "run ended"
             if claimed.jobs:
-                execute_jobs(claimed.jobs, lambda job, out, err: self._record(run_id, job, out, err))
+                execute_jobs(claimed.jobs, lambda results: self._record(run_id, results))
                 continue
             self._update_progress(run_id, progress)
             delay = 1.0
@@ -164,9 +164,9 @@ class Runner:
             wake.wait(delay)
         return "stopped"
 
-    def _record(self, run_id: str, job, outputs, error) -> None:
+    def _record(self, run_id: str, results) -> None:
         try:
-            work.record(self.store, run_id, self.name, job, outputs, error)
+            work.record(self.store, run_id, self.name, results)
         except work.LeaseLost:
             pass  # the new owner runs it again with the same Idempotency-Key
 

@@ -15,7 +15,7 @@ from runbooks.expressions import ExpressionError, find_expressions, parse_expres
 
 from . import machine
 from .machine import RunState
-from .steps import StepError, StepJob, mask
+from .steps import AUTOMATED, StepError, StepJob, mask
 from .store import Store, runbook_home, utcnow
 
 
@@ -63,7 +63,7 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
                     rs.audit("task.resume", task["id"], "its runner stopped while it was running",
                              attempt=task["attempt"])
                     jobs.append(job)
-        for task in rs.tx.due_tasks(run_id, rs.now):
+        for task in rs.tx.due_tasks(run_id, rs.now, sorted(AUTOMATED)):
             if task["state"] == "waiting":
                 _timeout(rs, task)
                 continue
@@ -79,36 +79,42 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
         machine.advance(rs, rs.changed)
         machine.check_objectives(rs)
         machine.finish_if_done(rs)
-        return Claimed(jobs, rs.tx.next_wake(run_id), rs.run["state"] == "running")
+        return Claimed(jobs, rs.tx.next_wake(run_id, sorted(AUTOMATED)), rs.run["state"] == "running")
 
 
-def record(store: Store, run_id: str, owner: str, job: StepJob, outputs: dict[str, Any] | None,
-           error: StepError | None) -> None:
+def record(store: Store, run_id: str, owner: str,
+           results: list[tuple[StepJob, dict[str, Any] | None, StepError | None]]) -> None:
+    """Record what steps returned, several in one transaction (each with its audit row)."""
     with _open(store, run_id, owner) as rs:
         if rs is None:
             return
-        task = rs.tx.task(run_id, job.task_id)
-        if task is None or task["state"] != "running":
-            return  # skipped or cancelled by a manager meanwhile
-        step = rs.plan.step(task["step_id"])
-        if error is None:
-            machine.set_state(rs, task, "done", by=rs.actor, outputs=outputs or {}, expect=["running"])
-            rs.audit("task.done", task["id"], attempt=task["attempt"])
-        elif error.retryable and task["attempt"] <= step.retries:
-            delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
-            when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
-            rs.tx.update_task(run_id, task["id"], expect=["running"], state="ready", next_attempt_at=when,
-                              reason=error.message)
-            rs.audit("task.retry_scheduled", task["id"], error.message, attempt=task["attempt"], at=when.isoformat())
-        else:
-            tries = f" after {task['attempt']} attempts" if task["attempt"] > 1 else ""
-            item = f" for {step.as_} {task['item_key']}" if task["item_key"] is not None else ""
-            reason = f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line}) failed{item}: {error.message}{tries}'
-            machine.set_state(rs, task, "failed", by=rs.actor, reason=reason, expect=["running"])
-            rs.audit("task.failed", task["id"], reason, attempt=task["attempt"])
+        for job, outputs, error in results:
+            _record_one(rs, job, outputs, error)
         machine.advance(rs, rs.changed)
         machine.check_objectives(rs)
         machine.finish_if_done(rs)
+
+
+def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, error: StepError | None) -> None:
+    task = rs.tx.task(rs.run_id, job.task_id)
+    if task is None or task["state"] != "running":
+        return  # skipped or cancelled by a manager meanwhile
+    step = rs.plan.step(task["step_id"])
+    if error is None:
+        machine.set_state(rs, task, "done", by=rs.actor, outputs=outputs or {}, expect=["running"])
+        rs.audit("task.done", task["id"], attempt=task["attempt"])
+    elif error.retryable and task["attempt"] <= step.retries:
+        delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
+        when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
+        rs.tx.update_task(rs.run_id, task["id"], expect=["running"], state="ready", next_attempt_at=when,
+                          reason=error.message)
+        rs.audit("task.retry_scheduled", task["id"], error.message, attempt=task["attempt"], at=when.isoformat())
+    else:
+        tries = f" after {task['attempt']} attempts" if task["attempt"] > 1 else ""
+        item = f" for {step.as_} {task['item_key']}" if task["item_key"] is not None else ""
+        reason = f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line}) failed{item}: {error.message}{tries}'
+        machine.set_state(rs, task, "failed", by=rs.actor, reason=reason, expect=["running"])
+        rs.audit("task.failed", task["id"], reason, attempt=task["attempt"])
 
 
 def _wait_over(rs: RunState, step, task: dict[str, Any]) -> bool:

@@ -54,3 +54,8 @@ def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:
     if not EXECUTORS:
         EXECUTORS.update(_load())
     return EXECUTORS[kind]
+
+
+# Automated kinds the runner executes. `allocate` (taking a pool row) comes with the roll-call
+# issue: until then its tasks stay `ready` rather than failing.
+AUTOMATED = frozenset({"http", "notify", "wait"})

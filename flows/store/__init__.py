@@ -86,14 +86,15 @@ class Reader:
                 .order_by(runs.c.started_at).limit(limit))
         return [r.id for r in self.conn.execute(stmt)]
 
-    def due_tasks(self, run_id: str, now: datetime) -> list[dict[str, Any]]:
-        """Ready tasks whose next attempt is due, and open human tasks past their due time."""
-        ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now)
+    def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Ready tasks of `kinds` whose next attempt is due, and open human tasks past their due time."""
+        ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now) & tasks.c.kind.in_(kinds)
         late = tasks.c.state.in_(["waiting"]) & (tasks.c.due_at <= now) & tasks.c.overdue_at.is_(None)
         return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late).order_by(tasks.c.pk))
 
-    def next_wake(self, run_id: str) -> datetime | None:
-        ready = select(func.min(tasks.c.next_attempt_at)).where(tasks.c.run_id == run_id, tasks.c.state == "ready")
+    def next_wake(self, run_id: str, kinds: Sequence[str]) -> datetime | None:
+        ready = select(func.min(tasks.c.next_attempt_at)).where(tasks.c.run_id == run_id, tasks.c.state == "ready",
+                                                                tasks.c.kind.in_(kinds))
         late = select(func.min(tasks.c.due_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting",
                                                       tasks.c.overdue_at.is_(None))
         times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar()]

@@ -93,3 +93,19 @@ def test_a_server_error_that_never_recovers_fails_after_the_retries_with_the_yam
     assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0"] * 3
     assert states(engine, run)["after"] == "skipped"
     store.dispose()
+
+
+def test_run_executes_in_the_foreground_and_exits_when_the_run_completes(serve_env, tmp_path):
+    import subprocess
+
+    from tests.support.processes import RUNBOOK
+    runbook = tmp_path / "auto.yaml"
+    runbook.write_text("id: auto\nname: Automated only\nsteps:\n"
+                       "  - {id: pause, kind: wait, for: 1m}\n"
+                       "  - {id: tell, kind: notify, needs: [pause], to: [channel:console], message: all done}\n")
+    result = subprocess.run([RUNBOOK, "run", str(runbook), "--site", "lab"], capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_id = result.stdout.splitlines()[0]
+    assert run_id.startswith("r") and "completed" in result.stdout
+    assert "[channel:console] all done" in result.stdout

@@ -1,0 +1,206 @@
+"""Benchmarks of the runner against bare Prefect, in the same process and the same Prefect server:
+
+1. `noop`: a runbook of 1,000 automated no-op steps (`wait: {for: 0s}`, independent) run by
+   the runner, vs a hand-written Prefect flow submitting 1,000 no-op tasks to the same
+   ThreadPoolTaskRunner. Goal: ratio <= 1.2.
+2. `empty`: an empty run (one no-op step) from start to finish, vs a bare Prefect flow; the bare
+   flow is also timed with heartbeats on, to show what turning them off saves.
+3. `rss`: peak RSS of `runbook serve` driving 5 concurrent runs of about 15,000 tasks each
+   (a 3,000-person synthetic site). Goal: < 500 MB.
+
+    python bench/bench_runner.py [noop|empty|rss|all] [--steps 1000]
+
+Starts its own Prefect server unless PREFECT_API_URL is set.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _setup(tmp: Path) -> None:
+    os.environ["RUNBOOK_HOME"] = str(tmp / "home")
+    site = tmp / "sites" / "bench"
+    site.mkdir(parents=True)
+    (site / "site.yaml").write_text("id: bench\nname: Bench\nkind: bench\nteams:\n  it: {name: IT}\n")
+    (site / "staff.csv").write_text("id,name,team\nB1,One,it\n")
+    os.environ["RUNBOOK_SITES"] = str(tmp / "sites")
+
+
+def _wait_done(engine, run_id: str, timeout: float = 3600) -> float:
+    t0 = time.perf_counter()
+    while engine.run(run_id)["state"] == "running":
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(run_id)
+        time.sleep(0.1)
+    return time.perf_counter()
+
+
+def bench_noop(tmp: Path, steps: int) -> None:
+    from prefect import flow, task
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.actors import local_operator
+    from flows.compile import MAX_WORKERS
+    from flows.lifecycle import Engine
+    from flows.runner import Runner
+    from flows.store import Store
+
+    @task(persist_result=False)
+    def noop(i: int) -> int:
+        return i
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS), persist_result=False)
+    def bare(n: int) -> None:
+        futures = [noop.with_options(task_run_name=f"noop[{i}]").submit(i) for i in range(n)]
+        for f in futures:
+            f.result()
+
+    runbook = tmp / "noop.yaml"
+    runbook.write_text("id: noop\nname: No-op\nsteps:\n" + "".join(
+        f"  - {{id: s{i:04d}, kind: wait, for: 0s}}\n" for i in range(steps)))
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        t0 = time.perf_counter()
+        bare(steps)
+        base = time.perf_counter() - t0
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    try:
+        t0 = time.perf_counter()
+        run = engine.start(runbook, "bench", local_operator())["id"]
+        ours = _wait_done(engine, run) - t0
+    finally:
+        runner.stop()
+    assert engine.run(run)["counts"] == {"done": steps}
+    print(f"noop: {steps} automated no-op steps")
+    print(f"  hand-written Prefect flow, {steps} no-op tasks   {base:8.2f} s")
+    print(f"  runbook run (store + runner + Prefect)          {ours:8.2f} s")
+    print(f"  ratio {ours / base:.2f}x (goal <= 1.2x)")
+
+
+def bench_empty(tmp: Path, repeat: int = 5) -> None:
+    from prefect import flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.actors import local_operator
+    from flows.lifecycle import Engine
+    from flows.runner import Runner
+    from flows.store import Store
+
+    @flow(persist_result=False)
+    def empty() -> None:
+        return None
+
+    def timed(fn) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return sorted(times)[len(times) // 2]
+
+    empty()  # warm up the client
+    with_heartbeat = timed(empty)
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        without = timed(empty)
+    runbook = tmp / "empty.yaml"
+    runbook.write_text("id: empty\nname: Empty\nsteps:\n  - {id: only, kind: wait, for: 0s}\n")
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    try:
+        def one_run() -> None:
+            t0 = time.perf_counter()
+            run = engine.start(runbook, "bench", local_operator())["id"]
+            _wait_done(engine, run)
+            del t0
+        one_run()
+        ours = timed(one_run)
+    finally:
+        runner.stop()
+    print("empty: start to finish, median of", repeat)
+    print(f"  bare Prefect flow, heartbeats on (default)  {with_heartbeat * 1000:8.0f} ms")
+    print(f"  bare Prefect flow, heartbeats off           {without * 1000:8.0f} ms")
+    print(f"  runbook run of one no-op step               {ours * 1000:8.0f} ms")
+    print(f"  ratio vs bare flow (heartbeats off) {ours / without:.2f}x; heartbeats cost "
+          f"{(with_heartbeat - without) * 1000:.0f} ms per flow run (the runner turns them off)")
+
+
+def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
+    """5 runs × 3,000 people × 5 per-person human steps = 15,000 tasks each (+1 automated step
+    that the runner executes before they open), driven by `runbook serve`."""
+    sys.path.insert(0, str(ROOT))
+    from flows.actors import local_operator
+    from flows.lifecycle import Engine
+    from flows.store import Store
+    from tests.support.processes import Serve, wait_for
+
+    site = tmp / "sites" / "big"
+    site.mkdir(parents=True)
+    (site / "site.yaml").write_text("id: big\nname: Big site\nkind: bench\nteams:\n  ops: {name: Ops, leads: [P00001]}\n")
+    with open(site / "staff.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "name", "team", "phone"])
+        for i in range(1, people + 1):
+            w.writerow([f"P{i:05d}", f"Person {i}", "ops", f"+10000{i:06d}"])
+    each = '    for_each: "${{ site.staff }}"\n    as: person\n    needs: [prepare]\n'
+    runbook = tmp / "big.yaml"
+    runbook.write_text("id: big\nname: Big\nsteps:\n  - {id: prepare, kind: wait, for: 0s}\n" + "".join(
+        f"  - id: {step}\n    kind: manual\n    owner: team:ops\n{each}"
+        for step in ("confirm", "laptop", "setup", "train", "live")))
+    store = Store()
+    engine = Engine(store)
+    serve = Serve({"RUNBOOK_HOME": os.environ["RUNBOOK_HOME"], "RUNBOOK_SITES": str(tmp / "sites")},
+                  tmp / "serve.log").start(timeout=300)
+    try:
+        ids = [engine.start(runbook, "big", local_operator())["id"] for _ in range(runs)]
+        wait_for(lambda: all(engine.run(i)["counts"].get("waiting", 0) == 5 * people for i in ids), 3600,
+                 interval=2, what="the automated step of every run to finish")
+        time.sleep(15)  # let the runner drive them a while: timers, progress artifacts
+        status = Path(f"/proc/{serve.process.pid}/status").read_text()
+        peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        tasks = sum(sum(engine.run(i)["counts"].values()) for i in ids)
+    finally:
+        serve.stop()
+    print(f"rss: runbook serve driving {runs} runs, {tasks:,} tasks in all ({tasks // runs:,} each), "
+          f"{people:,}-person site")
+    print(f"  peak RSS of runbook serve  {peak / 1024:8.0f} MB (goal < 500 MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("which", nargs="?", default="all", choices=["noop", "empty", "rss", "all"])
+    parser.add_argument("--steps", type=int, default=1000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    _setup(tmp)
+    from flows.prefect_api import ensure_prefect_api
+    server = ensure_prefect_api(tmp / "home")
+    try:
+        if args.which in ("noop", "all"):
+            bench_noop(tmp, args.steps)
+        if args.which in ("empty", "all"):
+            bench_empty(tmp)
+        if args.which in ("rss", "all"):
+            bench_rss(tmp)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
