@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from prefect import flow, tags, task
+from prefect.context import TagsContext
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -76,7 +77,11 @@ def make_flow(name: str, drive: Callable[[str], str]):
     @flow(name="runbook", flow_run_name=name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
           persist_result=False, log_prints=False, validate_parameters=False)
     def execute_run(run_id: str) -> str:
-        return drive(run_id)
+        # The flow run carries the `run:<id>` tag; its task runs must not: a tagged task run
+        # costs the Prefect server a tag-concurrency check on every transition (1,000 no-op
+        # task runs took 123 s tagged, 8 s untagged).
+        with TagsContext(current_tags=set()):
+            return drive(run_id)
     return execute_run
 
 
