@@ -67,6 +67,12 @@ def test_failover_runs_end_to_end_under_serve_and_shows_in_prefect(serve_env, re
     flow_runs, names = wait_for(prefect_view, 60, interval=1, what="flow and task runs in Prefect's API")
     assert {f.name for f in flow_runs} == {"datacenter_failover/beijing"}
     assert not any(n.startswith("verify_systems") for n in names), "human steps are not task runs"
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[f"{run}-verify-systems"])))
+    assert artifacts and artifacts[0].type == "progress", "a human step shows as a progress artifact"
     store.dispose()
 
 
@@ -109,3 +115,37 @@ def test_run_executes_in_the_foreground_and_exits_when_the_run_completes(serve_e
     run_id = result.stdout.splitlines()[0]
     assert run_id.startswith("r") and "completed" in result.stdout
     assert "[channel:console] all done" in result.stdout
+
+
+def test_a_check_off_wakes_the_runner_of_the_same_process(serve_env, recorder, tmp_path):
+    from flows.runner import Runner
+    runbook = tmp_path / "handoff.yaml"
+    runbook.write_text("id: handoff\nname: Hand-off\nsteps:\n"
+                       "  - {id: confirm, kind: manual, owner: team:it}\n"
+                       "  - id: grant\n    kind: http\n    needs: [confirm]\n"
+                       "    with: {method: POST, url: \"${{ env.IAM_URL }}/grants\"}\n")
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    try:
+        run = engine.start(runbook, "lab", local_operator())["id"]
+        wait_for(lambda: run in runner.owned, 30, what="the runner to own the run")
+        engine.complete(run, "confirm", local_operator())
+        wait_for(lambda: engine.run(run)["state"] == "completed", 30, what="the http step after the check-off")
+    finally:
+        runner.stop()
+    assert recorder.paths() == ["/grants"]
+    store.dispose()
+
+
+def test_serve_without_a_runner_answers_health_and_starts_no_prefect(serve_env, lab_env, monkeypatch):
+    import requests
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    env = {k: v for k, v in serve_env.items() if k != "PREFECT_API_URL"}
+    serve = Serve(env, lab_env / "serve.log", "--no-runner")
+    serve.start()
+    try:
+        health = requests.get(f"http://127.0.0.1:{serve.port}/api/health", timeout=5).json()
+    finally:
+        serve.stop()
+    assert health == {"status": "ok", "store": "sqlite", "runner": False, "runs_owned": 0, "prefect_api": None}
