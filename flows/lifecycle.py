@@ -169,8 +169,8 @@ class Engine:
                  fields: Mapping[str, Any] | None = None, reason: str | None = None,
                  key: str | None = None) -> dict[str, Any]:
         request = {"op": "complete", "run": run_id, "task": task_id, "note": note, "fields": fields, "reason": reason}
-        return self._idempotent(actor, key, request, lambda: self._complete(run_id, task_id, actor, note,
-                                                                            fields or {}, reason))
+        return self._idempotent(actor, key, request, lambda idem: self._complete(run_id, task_id, actor, note,
+                                                                                 fields or {}, reason, idem))
 
     def _settled(self, run_id: str, task_id: str) -> None:
         """A done task never changes again: refuse without taking the run's write lock, so the
@@ -180,9 +180,10 @@ class Engine:
         if task is not None and task["state"] == "done":
             raise Conflict(_not_waiting(task))
 
-    def _complete(self, run_id, task_id, actor, note, fields, reason) -> dict[str, Any]:
-        self._settled(run_id, task_id)
-        with self._acting(run_id, actor) as rs:
+    def _complete(self, run_id, task_id, actor, note, fields, reason, idem) -> dict[str, Any]:
+        if idem is None:
+            self._settled(run_id, task_id)
+        with self._acting(run_id, actor, idem) as rs:
             task, step = _waiting_task(rs, task_id)
             if step is not None and step.kind in ("approval", "muster"):
                 raise Invalid(f'task {task_id} is {"an approval: use approve or reject" if step.kind == "approval" else "a roll call: staff answer it"}')
@@ -198,18 +199,21 @@ class Engine:
     def approve(self, run_id: str, task_id: str, actor: Actor, *, note: str | None = None,
                 reason: str | None = None, key: str | None = None) -> dict[str, Any]:
         request = {"op": "approve", "run": run_id, "task": task_id, "note": note, "reason": reason}
-        return self._idempotent(actor, key, request, lambda: self._decide(run_id, task_id, actor, True, note, reason))
+        return self._idempotent(actor, key, request,
+                                lambda idem: self._decide(run_id, task_id, actor, True, note, reason, idem))
 
     def reject(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None,
                key: str | None = None) -> dict[str, Any]:
         if not reason:
             raise Invalid("a rejection needs a reason (--reason)")
         request = {"op": "reject", "run": run_id, "task": task_id, "reason": reason}
-        return self._idempotent(actor, key, request, lambda: self._decide(run_id, task_id, actor, False, None, reason))
+        return self._idempotent(actor, key, request,
+                                lambda idem: self._decide(run_id, task_id, actor, False, None, reason, idem))
 
-    def _decide(self, run_id, task_id, actor, approved, note, reason) -> dict[str, Any]:
-        self._settled(run_id, task_id)
-        with self._acting(run_id, actor) as rs:
+    def _decide(self, run_id, task_id, actor, approved, note, reason, idem) -> dict[str, Any]:
+        if idem is None:
+            self._settled(run_id, task_id)
+        with self._acting(run_id, actor, idem) as rs:
             task, step = _waiting_task(rs, task_id)
             if step is None or step.kind != "approval":
                 raise Invalid(f"task {task_id} is not an approval: use done")
@@ -217,11 +221,13 @@ class Engine:
             if not step.params.get("allow_self"):
                 _check_four_eyes(rs, step, task, actor)
             earlier = [c for c in rs.tx.checkoffs(rs.run_id, task_id) if c["action"] == "approve"]
-            if any(c["actor"] == actor.label for c in earlier):
-                raise Conflict(f"{actor.label} already approved {task_id}; it needs another approver")
+            # People, not accounts: two accounts of one person are one approver.
+            if any((c["fields"] or {}).get("identity") == actor.identity for c in earlier):
+                raise Conflict(f"{actor.identity} already approved {task_id}; it needs another approver")
             action = "approve" if approved else "reject"
             rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": action, "actor": actor.label,
-                                   "note": note, "reason": reason, "at": rs.now})
+                                   "fields": {"identity": actor.identity}, "note": note, "reason": reason,
+                                   "at": rs.now})
             approvers = [c["actor"] for c in earlier] + [actor.label]
             required = int(step.params.get("required", 1))
             if not approved:
@@ -247,12 +253,14 @@ class Engine:
             return self._after(rs, task_id)
 
     def retry(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
-        with self._intervening(run_id, actor, reason, "retry") as rs:
+        with self._intervening(run_id, actor, reason, "retry", reopen=True) as rs:
             task = _task(rs, task_id)
             if task["state"] != "failed":
                 raise Conflict(f"task {task_id} is {task['state']}; only a failed task can be retried")
+            # A new retry group: the side effect gets a new Idempotency-Key, so a server that
+            # remembers the failed attempt does not answer with the old failure.
             rs.tx.update_task(rs.run_id, task_id, expect=["failed"], state="pending", reason=None, ended_at=None,
-                              ended_by=None, attempt=0, next_attempt_at=None)
+                              ended_by=None, attempt=0, next_attempt_at=None, retry_group=task["retry_group"] + 1)
             _revive_dependents(rs, task_id)
             rs.audit("task.retry", task_id, reason, actor=actor.label)
             rs.changed.add((task["step_id"], task["item_key"]))
@@ -309,57 +317,74 @@ class Engine:
         machine.check_objectives(rs)
         machine.finish_if_done(rs)
         task = rs.tx.task(rs.run_id, task_id)
-        return {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
+        result = {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
+        if rs.idem is not None:
+            rs.tx.save_idempotent(rs.idem[0], rs.idem[1], result)
+        return result
 
-    def _acting(self, run_id: str, actor: Actor):
-        return _RunTransaction(self.store, run_id, actor)
+    def _acting(self, run_id: str, actor: Actor, idem: tuple[str, str] | None = None):
+        return _RunTransaction(self.store, run_id, actor, idem=idem)
 
-    def _intervening(self, run_id: str, actor: Actor, reason: str | None, what: str):
+    def _intervening(self, run_id: str, actor: Actor, reason: str | None, what: str, *, reopen: bool = False):
         if not actor.manages:
             raise Forbidden(f"only a manager can {what} a task or run")
         if not reason or not reason.strip():
             raise Invalid(f"to {what} needs a reason (--reason)")
-        return _RunTransaction(self.store, run_id, actor)
+        return _RunTransaction(self.store, run_id, actor, reopen=reopen)
 
     def _idempotent(self, actor: Actor, key: str | None, request: Mapping[str, Any],
-                    act: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+                    act: Callable[[tuple[str, str] | None], dict[str, Any]]) -> dict[str, Any]:
+        """Run `act`; with a key, the first answer is stored in the same transaction as the
+        change, and a repeat of the same request gets it again (under the run's lock, so two
+        concurrent repeats cannot both act)."""
         if not key:
-            return act()
+            return act(None)
         full = f"{actor.identity}:{key}"
         fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
-        with self.store.read() as r:
-            seen = r.idempotent(full)
-        if seen is None:
-            result = act()
-            try:
-                with self.store.transaction() as tx:
-                    tx.save_idempotent(full, fingerprint, result)
-                return result
-            except IntegrityError:  # a concurrent retry with the same key stored its answer first
-                with self.store.read() as r:
-                    seen = r.idempotent(full)
-        if seen["fingerprint"] != fingerprint:
-            raise Conflict("this Idempotency-Key was used for a different request")
-        return seen["response"]
+        try:
+            return act((full, fingerprint))
+        except _Replay as replay:
+            if replay.row["fingerprint"] != fingerprint:
+                raise Conflict("this Idempotency-Key was used for a different request") from None
+            return replay.row["response"]
+
+
+class _Replay(Exception):
+    """The request was made before with the same Idempotency-Key: answer as then."""
+
+    def __init__(self, row: Mapping[str, Any]):
+        super().__init__("replay")
+        self.row = row
 
 
 class _RunTransaction:
     """`with`: a transaction holding the run's chain lock, with the run loaded and running."""
 
-    def __init__(self, store: Store, run_id: str, actor: Actor):
+    def __init__(self, store: Store, run_id: str, actor: Actor, *, idem: tuple[str, str] | None = None,
+                 reopen: bool = False):
         self.store, self.run_id, self.actor = store, run_id, actor
+        self.idem, self.reopen = idem, reopen
 
     def __enter__(self) -> RunState:
         self._cm = self.store.transaction(serial=self.run_id)
         tx = self._cm.__enter__()
         try:
             tx.lock_chain(self.run_id)
+            if self.idem is not None:
+                seen = tx.idempotent(self.idem[0])
+                if seen is not None:
+                    raise _Replay(seen)
             run = tx.run_head(self.run_id)
             if run is None:
                 raise NotFound(_unknown_run(tx, self.run_id))
+            rs = RunState(tx, run, machine.plan_of(run, tx), utcnow(), self.actor.label, idem=self.idem)
+            if run["state"] == "failed" and self.reopen:  # a manager retries: the run goes on
+                tx.update_run(self.run_id, state="running", ended_at=None)
+                run["state"] = "running"
+                rs.audit("run.reopen", self.run_id, "a failed task is retried")
             if run["state"] != "running":
                 raise Conflict(f"run {self.run_id} is {run['state']}; nothing can change in it")
-            return RunState(tx, run, machine.plan_of(run, tx), utcnow(), self.actor.label)
+            return rs
         except BaseException as e:
             self._cm.__exit__(type(e), e, e.__traceback__)
             raise
@@ -478,8 +503,10 @@ def _check_four_eyes(rs: RunState, step, task: Mapping[str, Any], actor: Actor) 
 
 
 def _revive_dependents(rs: RunState, task_id: str) -> None:
-    """Tasks skipped because `task_id` failed go back to pending (transitively)."""
-    frontier = [task_id]
+    """Tasks skipped because `task_id` failed go back to pending (transitively); so do those
+    skipped because its whole step ended without success."""
+    step_id = task_id.split(":", 1)[0]
+    frontier = [task_id] + ([step_id] if step_id != task_id else [])
     while frontier:
         current = frontier.pop()
         for t in rs.tx.tasks(rs.run_id, states=["skipped"]):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
 
+from .errors import Invalid
 from .store import Tx
 
 TERMINAL = frozenset({"done", "failed", "rejected", "skipped", "cancelled"})
@@ -60,6 +62,7 @@ class RunState:
     now: datetime
     actor: str
     changed: set[tuple[str, str | None]] = field(default_factory=set)  # (step, item key) of changed tasks
+    idem: tuple[str, str] | None = None  # (key, request fingerprint) of an Idempotency-Key
     _site_context: dict[str, Any] | None = None
 
     @property
@@ -102,10 +105,11 @@ class StepsView(Mapping):
     """`steps.<id>` for expressions, read from the store on demand. Inside an item's pipeline a
     fan-out step with the same `for_each` means the same item's task."""
 
+    # Private names only: expressions must not reach the run state or the transaction.
     def __init__(self, rs: RunState, step: PlannedStep | None, item_key: str | None):
-        self.rs, self.item_key = rs, item_key
-        self.same_items = {s.id for s in rs.plan.steps
-                           if step is not None and step.fan_out and s.for_each == step.for_each}
+        self._rs, self._item_key = rs, item_key
+        self._same_items = {s.id for s in rs.plan.steps
+                            if step is not None and step.fan_out and s.for_each == step.for_each}
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, step_id: str) -> Any:
@@ -114,16 +118,16 @@ class StepsView(Mapping):
         return self._cache[step_id]
 
     def _load(self, step_id: str) -> Any:
-        if step_id not in self.rs.plan._by_id:
+        if step_id not in self._rs.plan._by_id:
             raise KeyError(step_id)
-        step = self.rs.plan.step(step_id)
-        if not step.fan_out or (self.item_key is not None and step_id in self.same_items):
-            task = self.rs.tx.task(self.rs.run_id, task_id_of(step_id, self.item_key if step.fan_out else None))
+        step = self._rs.plan.step(step_id)
+        if not step.fan_out or (self._item_key is not None and step_id in self._same_items):
+            task = self._rs.tx.task(self._rs.run_id, task_id_of(step_id, self._item_key if step.fan_out else None))
             if task is None:
                 raise KeyError(step_id)
             outputs = task["outputs"] or {}
             return {**outputs, "state": task["state"], "outputs": outputs}
-        rows = self.rs.tx.tasks(self.rs.run_id, steps=[step_id])
+        rows = self._rs.tx.tasks(self._rs.run_id, steps=[step_id])
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["state"]] = counts.get(r["state"], 0) + 1
@@ -132,13 +136,13 @@ class StepsView(Mapping):
                 "counts": counts}
 
     def __contains__(self, step_id: object) -> bool:
-        return step_id in self.rs.plan._by_id
+        return step_id in self._rs.plan._by_id
 
     def __iter__(self):
-        return iter(self.rs.plan._by_id)
+        return iter(self._rs.plan._by_id)
 
     def __len__(self) -> int:
-        return len(self.rs.plan._by_id)
+        return len(self._rs.plan._by_id)
 
 
 # --- creation ----------------------------------------------------------------------------------
@@ -190,7 +194,10 @@ def create_tasks(rs: RunState) -> None:
         if not step.fan_out:
             task_rows.append(new_task(rs, step))
         elif static:
-            task_rows += expand_items(rs, step, render_value(_as_list(step.for_each), rs.context(None)))
+            try:
+                task_rows += expand_items(rs, step, render_value(_as_list(step.for_each), rs.context(None)))
+            except ExpressionError as e:
+                raise Invalid(f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line}): {e}') from None
     rs.tx.insert_run_steps(step_rows)
     rs.tx.insert_tasks(task_rows)
 
@@ -204,6 +211,8 @@ def _as_list(for_each: Any) -> Any:
 
 
 def expand_items(rs: RunState, step: PlannedStep, items: Any) -> list[dict[str, Any]]:
+    if isinstance(items, tuple):
+        items = list(items)
     if not isinstance(items, list):
         raise ExpressionError(f'for_each of step "{step.id}" gave {type(items).__name__}, not a list')
     rows, seen = [], set()
@@ -237,7 +246,7 @@ def advance(rs: RunState, changed: Iterable[tuple[str, str | None]] | None = Non
         for step_id, key in sorted(work, key=lambda p: (p[0], p[1] or "")):
             need = rs.plan._by_id.get(step_id)
             for dependent in rs.plan.dependents(step_id) if need else []:
-                if key is not None and step_id in dependent.item_needs:
+                if key is not None and step_id in dependent.item_needs and run_steps[dependent.id]["expanded"]:
                     task = rs.tx.task(rs.run_id, task_id_of(dependent.id, key))
                     if task is not None and task["state"] == "pending":
                         _evaluate(rs, dependent, task, run_steps)
@@ -362,7 +371,7 @@ def set_state(rs: RunState, task: Mapping[str, Any], state: str, *, reason: str 
 
 def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps) -> bool:
     """A fan-out over another step's outputs gets its items once its needs are met."""
-    verdict, _ = _needs_met(rs, step, None, run_steps)
+    verdict, why = _needs_met(rs, step, None, run_steps)
     if verdict == "wait":
         return False
     items: list[dict[str, Any]] = []
@@ -373,6 +382,9 @@ def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps) -> bool:
             failed = new_task(rs, step)
             rs.tx.insert_tasks([{**failed, "state": "failed", "reason": f"for_each: {e}", "ended_at": rs.now}])
             rs.event("task.failed", failed["id"], reason=str(e))
+    else:  # upstream skipped or failed: one skipped row says so, and its dependents see it
+        skipped = new_task(rs, step)
+        rs.tx.insert_tasks([{**skipped, "state": "skipped", "reason": why, "ended_at": rs.now}])
     rs.tx.insert_tasks(items)
     rs.tx.update_run_step(rs.run_id, step.id, expanded=True, closed=True)
     run_steps[step.id] = {**run_steps[step.id], "expanded": True, "closed": True}

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from typing import Iterable
-from urllib.parse import urlsplit
+
+from urllib3.util import parse_url
+
+# What urllib parsers disagree on (a backslash, spaces, control characters): never let it
+# through, so the host we check is the host the connection goes to.
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
 class OutboundRefused(Exception):
@@ -25,13 +31,13 @@ def allow_list(extra_urls: Iterable[str] = ()) -> frozenset[str]:
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    """Host and port as urllib3 (which `requests` connects with) reads them."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts = parse_url(url)
     except ValueError:
-        port = 0
-    return host, port
+        return "", 0
+    host = (parts.host or "").lower().strip("[]")
+    return host, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _kind_of(host: str) -> str | None:
@@ -52,12 +58,19 @@ def _kind_of(host: str) -> str | None:
 
 
 def check_url(url: str, allowed: frozenset[str]) -> None:
-    parts = urlsplit(url)
+    if _AMBIGUOUS.search(url):
+        raise OutboundRefused("refused a URL with a backslash, a space or a control character")
+    try:
+        parts = parse_url(url)
+    except ValueError:
+        raise OutboundRefused("refused a URL that does not parse") from None
     if parts.scheme not in ("http", "https"):
-        raise OutboundRefused(f'refused {url!r}: only http and https URLs are called')
+        raise OutboundRefused(f"refused a {parts.scheme or 'relative'} URL: only http and https URLs are called")
+    if parts.auth:
+        raise OutboundRefused("refused a URL with a user name or password in it: put credentials in headers")
     host, port = _host_port(url)
     if not host:
-        raise OutboundRefused(f"refused {url!r}: no host")
+        raise OutboundRefused("refused a URL without a host")
     if host in allowed or f"{host}:{port}" in allowed:
         return
     kind = _kind_of(host)

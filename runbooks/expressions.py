@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
@@ -24,6 +24,12 @@ RUN_FIELDS = frozenset({"id", "drill", "started_at"})
 GLOBALS = frozenset({"range", "dict"})
 _LIST_FILTERS = frozenset({"list", "selectattr", "rejectattr", "sort", "unique", "map", "batch", "slice"})
 
+# Expressions see data: attributes (methods such as str.split) only of these types, so an
+# object that happens to be in the context (a lazy view over the store) shows its items and
+# nothing else.
+_DATA_TYPES = (str, int, float, bool, list, tuple, dict, type(None))
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """`a.b` on YAML data means the key b, even where a dict method has that name
     (`steps.go_live.items` is the items, not dict.items)."""
@@ -32,6 +38,9 @@ class _Environment(ImmutableSandboxedEnvironment):
         if isinstance(obj, Mapping) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        return type(obj) in _DATA_TYPES and super().is_safe_attribute(obj, attr, value)
 
 
 _ENV = _Environment(undefined=StrictUndefined, autoescape=False)
@@ -93,6 +102,8 @@ def evaluate(inner: str, context: dict[str, Any]) -> Any:
         result = _compiled(inner)(**context)
         if isinstance(result, Undefined):  # a bare unknown name is returned, not raised
             raise UndefinedError(result._undefined_message)
+        if isinstance(result, Iterator):  # selectattr, map... give generators: make them lists
+            result = list(result)
         return result
     except UndefinedError as e:
         raise ExpressionError(f"${{{{{inner}}}}}: {e.message}") from None

@@ -34,6 +34,17 @@ class StepJob:
         return mask(text, self.secrets)
 
 
+def mask_value(value: Any, secrets: "tuple[str, ...] | list[str]") -> Any:
+    """mask() through lists and mappings (a recorded request body, for example)."""
+    if isinstance(value, str):
+        return mask(value, secrets)
+    if isinstance(value, dict):
+        return {k: mask_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(v, secrets) for v in value]
+    return value
+
+
 def mask(text: str, secrets: "tuple[str, ...] | list[str]") -> str:
     """Replace each secret value (4 characters or more) by ***."""
     for secret in secrets:

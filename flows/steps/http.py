@@ -11,10 +11,15 @@ import requests
 from runbooks.models import parse_duration
 
 from ..outbound import OutboundRefused, allow_list, check_url
-from . import StepError, StepJob
+from . import StepError, StepJob, mask_value
 
 MAX_REDIRECTS = 5
 _session = requests.Session()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = requests.utils.urlparse(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def execute(job: StepJob) -> dict[str, Any]:
@@ -28,16 +33,17 @@ def execute(job: StepJob) -> dict[str, Any]:
     timeout = parse_duration(request.get("timeout") or "30s")
     if job.drill and not job.send_in_drill:
         return {"status": None, "json": None, "drill": True,
-                "recorded": {"method": method, "url": job.mask(url), "json": body}}
+                "recorded": {"method": method, "url": job.mask(url), "json": mask_value(body, job.secrets)}}
     allowed = allow_list(c.get("url", "") for c in job.site.get("channels", {}).values() if "${{" not in c.get("url", ""))
+    origin = _origin(url)
     for _ in range(MAX_REDIRECTS + 1):
+        prepared = _session.prepare_request(requests.Request(method, url, headers=headers, json=body))
         try:
-            check_url(url, allowed)
+            check_url(prepared.url or "", allowed)  # the URL as it will be sent
         except OutboundRefused as e:
             raise StepError(job.mask(str(e)), retryable=False) from None
         try:
-            response = _session.request(method, url, headers=headers, json=body, timeout=timeout,
-                                        allow_redirects=False)
+            response = _session.send(prepared, timeout=timeout, allow_redirects=False)
         except requests.Timeout:
             raise StepError(f"{method} {job.mask(url)} timed out after {timeout}s") from None
         except requests.RequestException as e:
@@ -46,6 +52,8 @@ def execute(job: StepJob) -> dict[str, Any]:
             url = requests.compat.urljoin(url, response.headers["location"])
             if response.status_code in (301, 302, 303):
                 method, body = ("GET", None) if method != "HEAD" else (method, body)
+            if _origin(url) != origin:  # credentials stay with the origin they were written for
+                headers = {"Idempotency-Key": job.idempotency_key}
             continue
         break
     else:

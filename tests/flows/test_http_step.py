@@ -71,3 +71,40 @@ def test_a_drill_records_the_request_instead_of_sending_it(allowed):
     assert allowed.requests == []
     execute(job(f"{allowed.url}/grants", drill=True, send=True))
     assert allowed.paths() == ["/grants"]
+
+
+def test_a_redirect_that_parsers_read_differently_does_not_reach_a_host_not_allowed(recorder, monkeypatch):
+    from tests.support.recorder import Recorder
+    hidden = recorder  # not allowed: it must receive nothing
+
+    def tricky(method, path, body):
+        return 302, {"Location": f"http://127.0.0.1:{hidden.port}\\@127.0.0.1:{front.port}/"}, b""
+    with Recorder(tricky) as front:
+        monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{front.port}")
+        with pytest.raises(StepError) as exc:
+            execute(job(front.url + "/go", method="GET", ))
+    assert not exc.value.retryable
+    assert hidden.requests == [] and front.paths() == ["/go"]
+
+
+def test_credentials_are_not_sent_to_another_origin_on_redirect(recorder, monkeypatch):
+    from tests.support.recorder import Recorder
+    target = recorder
+
+    def bounce(method, path, body):
+        return 302, {"Location": f"{target.url}/landing"}, b""
+    with Recorder(bounce) as first:
+        monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{first.port},127.0.0.1:{target.port}")
+        j = job(f"{first.url}/start", method="GET")
+        j = j.__class__(**{**j.__dict__, "params": {"with": {**j.params["with"],
+                                                             "headers": {"Authorization": "Bearer tok-123"}}}})
+        assert execute(j)["status"] == 200
+        assert first.requests[0]["headers"]["Authorization"] == "Bearer tok-123"
+    landing = target.requests[0]
+    assert "Authorization" not in landing["headers"] and landing["key"] == "r1:setup:E1:0"
+
+
+def test_a_drill_masks_secrets_in_the_recorded_body(allowed):
+    j = job(f"{allowed.url}/grants", drill=True, secrets=["k3y-s3cret"])
+    j = j.__class__(**{**j.__dict__, "params": {"with": {**j.params["with"], "json": {"key": "k3y-s3cret"}}}})
+    assert execute(j)["recorded"]["json"] == {"key": "***"}

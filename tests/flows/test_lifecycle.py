@@ -48,6 +48,35 @@ def test_the_same_idempotency_key_gets_the_first_answer_again(engine, run, opera
         engine.complete(run, "check", operator, fields={"count": 2}, key="k1")
 
 
+def test_concurrent_repeats_with_one_idempotency_key_all_get_the_first_answer(engine, run, operator):
+    import threading
+    answers, errors = [], []
+
+    def repeat():
+        try:
+            answers.append(engine.complete(run, "check", operator, fields={"count": 3}, key="same"))
+        except Exception as e:  # any error is a failure of the contract
+            errors.append(e)
+    threads = [threading.Thread(target=repeat) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(answers) == 8
+    assert all(a == answers[0] for a in answers)
+    assert sum(1 for e in engine.audit(run)["entries"] if e["action"] == "task.complete") == 1
+
+
+def test_two_accounts_of_one_person_are_one_approver(engine, run, operator):
+    from flows.actors import Actor
+    engine.complete(run, "check", operator, fields={"count": 1})
+    first = Actor("alice-laptop", "manager", staff_id="L0020")
+    second = Actor("alice-phone", "manager", staff_id="L0020")
+    engine.approve(run, "gate", first)
+    with pytest.raises(Conflict, match="L0020 already approved"):
+        engine.approve(run, "gate", second)
+
+
 def test_an_approval_needing_two_takes_two_different_people(engine, run, operator):
     lead, boss = people(engine, run, "L0001", "L0020")
     engine.complete(run, "check", lead, fields={"count": 1})
@@ -124,3 +153,31 @@ def test_unknown_run_and_task_are_not_found_with_a_hint(engine, run, operator):
         engine.complete(run, "chek", operator)
     with pytest.raises(Conflict, match="is pending, not waiting"):
         engine.approve(run, "gate", operator)
+
+
+def test_a_runtime_fan_out_gets_its_items_and_its_per_item_dependents_follow(engine, operator):
+    run = engine.start(HERE / "library" / "runtime_fanout.yaml", "lab", operator)["id"]
+    engine.complete(run, "fetch", operator, fields={"who": "ann,bob"})
+    assert {t["id"]: t["state"] for t in engine.tasks(run, step="a")} == {"a:ann": "waiting", "a:bob": "waiting"}
+    engine.complete(run, "a:ann", operator)
+    engine.complete(run, "a:bob", operator)
+    assert {t["id"]: t["state"] for t in engine.tasks(run, step="b")} == {"b:ann": "waiting", "b:bob": "waiting"}
+    for task in ("b:ann", "b:bob", "c"):
+        engine.complete(run, task, operator)
+    assert engine.run(run)["state"] == "completed"
+
+
+def test_a_skipped_runtime_fan_out_skips_what_needs_it(engine, operator):
+    run = engine.start(HERE / "library" / "runtime_fanout.yaml", "lab", operator)["id"]
+    engine.skip(run, "fetch", operator, reason="no list today")
+    tasks = {t["id"]: t for t in engine.tasks(run)}
+    assert tasks["a"]["state"] == "skipped" and tasks["c"]["state"] == "skipped"
+    assert engine.run(run)["state"] == "completed"
+
+
+def test_a_for_each_that_fails_at_start_is_a_clear_error_and_starts_nothing(engine, operator, write_runbook):
+    path = write_runbook("id: bad\nname: Bad\nsteps:\n  - id: a\n    kind: manual\n    owner: team:it\n"
+                         "    for_each: \"${{ site.staff | map(attribute='missing') | list }}\"\n")
+    with pytest.raises(Invalid, match=r'step "a" \(rb.yaml:4\)'):
+        engine.start(path, "lab", operator)
+    assert engine.runs() == []

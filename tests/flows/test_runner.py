@@ -91,13 +91,20 @@ def test_a_server_error_that_never_recovers_fails_after_the_retries_with_the_yam
     try:
         run = engine.start(runbook, "lab", local_operator())["id"]
         wait_for(lambda: engine.run(run)["state"] == "failed", 60, what="run failed")
+        grant = engine.tasks(run, step="grant")[0]
+        assert grant["state"] == "failed"
+        assert grant["reason"] == ('step "grant" (broken.yaml:4) failed: POST ***/fail500 returned 500 '
+                                   "(expected 2xx) after 3 attempts")
+        assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0"] * 3
+        assert states(engine, run)["after"] == "skipped"
+        # A manager's retry reopens the run and tries again under a new Idempotency-Key.
+        engine.retry(run, "grant", local_operator(), reason="IAM is back")
+        assert engine.run(run)["state"] == "running" and states(engine, run)["after"] == "pending"
+        wait_for(lambda: engine.run(run)["state"] == "failed", 60, what="run failed again")
     finally:
         runner.stop()
-    grant = engine.tasks(run, step="grant")[0]
-    assert grant["state"] == "failed"
-    assert grant["reason"] == 'step "grant" (broken.yaml:4) failed: POST ***/fail500 returned 500 (expected 2xx) after 3 attempts'
-    assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0"] * 3
-    assert states(engine, run)["after"] == "skipped"
+    assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0"] * 3 + [f"{run}:grant:1"] * 3
+    assert "run.reopen" in [e["action"] for e in engine.audit(run)["entries"]]
     store.dispose()
 
 

@@ -49,3 +49,24 @@ def test_a_key_named_like_a_dict_method_is_the_key():
 
 def test_two_expressions_in_one_string_are_text_not_one_expression():
     assert render_value("${{ run.id }}/x/${{ inputs.n }}", CONTEXT) == "r1/x/48"
+
+
+def test_expressions_see_data_only_never_the_objects_behind_it():
+    class View(dict):
+        secret = "the database"
+
+        def __init__(self):
+            super().__init__(a=1)
+            self.rs = "the run state"
+    context = {"steps": View(), "site": {"name": "x"}}
+    assert render_value("${{ steps.a }}", context) == 1
+    for attempt in ("${{ steps.rs }}", "${{ steps | attr('rs') }}", "${{ (steps|attr('secret')) }}",
+                    "${{ steps['rs'] }}", "${{ site.name.__class__ }}"):
+        with pytest.raises(ExpressionError):
+            render_value(attempt, context)
+    assert render_value("${{ site.name.upper() }}", context) == "X"
+
+
+def test_filters_that_give_generators_give_lists():
+    assert render_value("${{ site.staff | selectattr('team', 'equalto', 'it') }}", CONTEXT) == \
+        [{"id": "X1", "team": "it"}]
