@@ -39,13 +39,13 @@ def main() -> None:
             env.update({"RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}", "IAM_URL": recorder.url})
             os.environ.update(env)
             report = run_chaos(kills=args.kills, groups=args.groups, env=env, home=tmp, recorder=recorder,
-                               timeout=1800)
+                               timeout=3600)
     finally:
         if server is not None:
             server.stop()
     print(f"chaos: {report['kills']} SIGKILLs of runbook serve during a {report['steps']}-step run "
           f"({report['elapsed']:.0f} s)")
-    for key in ("state", "http_calls", "duplicate_calls", "wrong_keys", "executed_after_completion",
+    for key in ("state", "runners_that_worked", "lease_attempts", "resumed_in_flight", "http_calls", "duplicate_calls", "wrong_keys", "executed_after_completion",
                 "completed_twice", "acknowledged", "lost_checkoffs", "notify_missing", "audit_verified"):
         print(f"  {key:<26} {report[key]}")
 

@@ -37,7 +37,10 @@ def write_runbook(path: Path, groups: int) -> None:
 
 def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recorder: Any, seed: int = 7,
               timeout: float = 600) -> dict[str, Any]:
+    """The checker paces the manual steps (about 6 s × kills over the run) so that the run
+    outlives the kills: every kill lands while the runner owns a run with work to do."""
     rng = random.Random(seed)
+    pace = 6.0 * kills / groups
     runbook = home / "chaos.yaml"
     write_runbook(runbook, groups)
     store = Store()
@@ -49,12 +52,13 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
     def checker() -> None:
         operator = local_operator()
         while not stop.is_set():
-            for task in engine.tasks(run, state="waiting"):
+            for task in engine.tasks(run, state="waiting")[:1]:
                 try:
                     engine.complete(run, task["id"], operator, note="chaos")
                     acknowledged.append(task["id"])
                 except Conflict:
                     pass
+                stop.wait(rng.uniform(0.5, 1.5) * pace)
             stop.wait(0.05)
 
     thread = threading.Thread(target=checker, daemon=True)
@@ -62,9 +66,13 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
     serve = Serve(env, home / "serve.log").start()
     started = time.monotonic()
     try:
+        killed = 0
         for _ in range(kills):
-            time.sleep(rng.uniform(0.2, 1.2))
+            time.sleep(rng.uniform(2.0, 4.0))  # long enough, mostly, for the new runner to take over
+            if engine.run(run)["state"] != "running":
+                break  # too late: a kill now tests nothing
             serve.kill()
+            killed += 1
             serve = Serve(env, home / "serve.log").start()
         wait_for(lambda: engine.run(run)["state"] != "running", timeout, interval=0.5, what="the chaos run to end")
     finally:
@@ -85,11 +93,16 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
         ended = task["ended_at"]
         late += [task["id"] for c in calls if ended and c["at"].isoformat() > ended]
     audit = engine.audit(run)
+    runners = {e["actor"] for e in audit["entries"] if e["action"] in ("task.start", "task.done")}
+    resumed = sum(1 for e in audit["entries"] if e["action"] == "task.resume")
+    with store.read() as r:
+        attempts = r.run_head(run)["attempts"]
     done_rows = Counter(e["target"] for e in audit["entries"] if e["action"] in ("task.done", "task.complete"))
     notified = Counter(json.loads(line)["task"] for line in (Path(env["RUNBOOK_HOME"]) / "console.jsonl")
                        .read_text().splitlines())
     store.dispose()
-    return {"run": run, "state": engine.run(run)["state"], "kills": kills, "steps": 3 * groups,
+    return {"run": run, "state": engine.run(run)["state"], "kills": killed, "steps": 3 * groups,
+            "runners_that_worked": len(runners), "lease_attempts": attempts, "resumed_in_flight": resumed,
             "elapsed": elapsed, "http_calls": len(recorder.requests), "duplicate_calls": duplicates,
             "wrong_keys": wrong_keys, "executed_after_completion": late,
             "completed_twice": [t for t, n in done_rows.items() if n > 1],
