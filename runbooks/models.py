@@ -139,7 +139,7 @@ class FieldSpec(Spec):
             try:
                 re.compile(self.pattern)
             except re.error as e:
-                raise PydanticCustomError("bad_pattern", "pattern does not compile: {error}", {"error": str(e)})
+                raise PydanticCustomError("bad_pattern", "pattern does not compile: {error}", {"error": str(e)}) from None
         if self.type == "choice" and not self.options:
             raise PydanticCustomError("choice_options", "a field of type choice needs options")
         return self

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .diagnostics import Diagnostic, RunbookError
-from .expressions import ExpressionError, render_value, single_expression
+from .expressions import ExpressionError, render_value
 from .models import HUMAN_KINDS, InputSpec, Runbook, parse_duration
 from .shape import validate_model
 from .sites import Site

@@ -34,7 +34,7 @@ def _check_timezone(value: str) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise PydanticCustomError("timezone", 'unknown timezone "{value}" (use an IANA name like Asia/Shanghai)',
-                                  {"value": value})
+                                  {"value": value}) from None
     return value
 
 

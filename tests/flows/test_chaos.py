@@ -70,4 +70,5 @@ def test_a_killed_serve_leaves_no_prefect_server_behind(lab_env, monkeypatch):
         serve = Serve(env, lab_env / "serve.log").start(timeout=180)
         children = wait_for(lambda: _prefect_children(port), 30, what="the Prefect server child")
         getattr(serve, end)()
-        wait_for(lambda: not any(_alive(pid) for pid in children), 60, what=f"the Prefect server to exit ({end})")
+        wait_for(lambda pids=children: not any(_alive(pid) for pid in pids), 60,
+                 what=f"the Prefect server to exit ({end})")
