@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +43,33 @@ def database_url() -> str:
     return f"sqlite:///{home / 'runbook.db'}"
 
 
+# Statements of the hot path, built once: building a statement costs more Python time than
+# running it on SQLite (a check-off runs about 17 of them).
+_RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapshot")]).where(
+    runs.c.id == bindparam("run_id"))
+_TASK = select(tasks).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_LOCK_HEAD = select(audit_heads).where(audit_heads.c.chain == bindparam("chain")).with_for_update()
+_INSERT_AUDIT = insert(audit)
+_UPDATE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("chain_key")).values(
+    n=bindparam("head_n"), hash=bindparam("head_hash"))
+_INSERT_EVENT = insert(events)
+_INSERT_CHECKOFF = insert(checkoffs)
+_UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
+
+
+def _task_update(columns: tuple[str, ...], expected: int) -> Any:
+    """UPDATE tasks SET <columns> WHERE run, id [AND state IN (<expected> states)], cached."""
+    key = (columns, expected)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = update(tasks).where(tasks.c.run_id == bindparam("w_run"), tasks.c.id == bindparam("w_id"))
+        if expected:
+            stmt = stmt.where(tasks.c.state.in_([bindparam(f"w_state{i}") for i in range(expected)]))
+        stmt = stmt.values({c: bindparam(c) for c in columns})
+        _UPDATES[key] = stmt
+    return stmt
+
+
 def _json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
@@ -65,8 +92,8 @@ class Reader:
 
     def run_head(self, run_id: str) -> dict[str, Any] | None:
         """A run without its runbook source and site snapshot (the hot path of a check-off)."""
-        heavy = {"source", "site_snapshot"}
-        return self._row(select(*[c for c in runs.c if c.name not in heavy]).where(runs.c.id == run_id))
+        r = self.conn.execute(_RUN_HEAD, {"run_id": run_id}).first()
+        return dict(r._mapping) if r is not None else None
 
     def runs(self, *, states: Sequence[str] | None = None, site_id: str | None = None,
              lockdown_id: str | None = None) -> list[dict[str, Any]]:
@@ -118,7 +145,8 @@ class Reader:
         return self._rows(stmt)
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
-        return self._row(select(tasks).where(tasks.c.run_id == run_id, tasks.c.id == task_id))
+        r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
+        return dict(r._mapping) if r is not None else None
 
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {r["step_id"]: r for r in self._rows(select(run_steps).where(run_steps.c.run_id == run_id))}
@@ -175,11 +203,10 @@ class Tx(Reader):
     def lock_chain(self, chain: str) -> None:
         if chain in self._heads:
             return
-        locked = select(audit_heads).where(audit_heads.c.chain == chain).with_for_update()
-        row = self.conn.execute(locked).first()
+        row = self.conn.execute(_LOCK_HEAD, {"chain": chain}).first()
         if row is None:  # a new chain: create its head (a concurrent creator may win; then lock theirs)
             self.conn.execute(_insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS))
-            row = self.conn.execute(locked).one()
+            row = self.conn.execute(_LOCK_HEAD, {"chain": chain}).one()
         self._heads[chain] = (int(row.n), row.hash)
 
     def append_audit(self, chain: str, *, actor: str, action: str, target: str | None = None,
@@ -190,8 +217,8 @@ class Tx(Reader):
         entry = {"chain": chain, "n": n + 1, "at": at or utcnow(), "actor": actor, "action": action,
                  "target": target, "reason": reason, "detail": _json_ready(dict(detail) if detail else None)}
         digest = entry_hash(prev, entry)
-        self.conn.execute(insert(audit).values(**entry, prev_hash=prev, hash=digest))
-        self.conn.execute(update(audit_heads).where(audit_heads.c.chain == chain).values(n=n + 1, hash=digest))
+        self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest})
+        self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n + 1, "head_hash": digest})
         self._heads[chain] = (n + 1, digest)
 
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
@@ -224,16 +251,18 @@ class Tx(Reader):
         """Update one task; with `expect`, only if its state is one of those. True if it changed."""
         if "outputs" in values:
             values["outputs"] = _json_ready(values["outputs"])
-        stmt = update(tasks).where(tasks.c.run_id == run_id, tasks.c.id == task_id).values(**values)
-        if expect is not None:
-            stmt = stmt.where(tasks.c.state.in_(expect))
-        return self.conn.execute(stmt).rowcount == 1
+        expected = list(expect) if expect is not None else []
+        stmt = _task_update(tuple(sorted(values)), len(expected))
+        params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
+        return self.conn.execute(stmt, params).rowcount == 1
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(insert(checkoffs).values(**{**row, "fields": _json_ready(row.get("fields"))}))
+        self.conn.execute(_INSERT_CHECKOFF, {"fields": None, "note": None, "reason": None, **row,
+                                             "fields": _json_ready(row.get("fields"))})
 
     def insert_event(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(insert(events).values(**{**row, "data": _json_ready(row.get("data"))}))
+        self.conn.execute(_INSERT_EVENT, {"task_id": None, "run_id": None, "site_id": None, **row,
+                                          "data": _json_ready(row.get("data"))})
 
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
