@@ -108,3 +108,34 @@ def test_a_drill_masks_secrets_in_the_recorded_body(allowed):
     j = job(f"{allowed.url}/grants", drill=True, secrets=["k3y-s3cret"])
     j = j.__class__(**{**j.__dict__, "params": {"with": {**j.params["with"], "json": {"key": "k3y-s3cret"}}}})
     assert execute(j)["recorded"]["json"] == {"key": "***"}
+
+
+def test_calls_to_one_host_are_limited_to_the_per_host_bound(monkeypatch):
+    import threading
+    import time
+
+    from flows.steps import http
+    from tests.support.recorder import Recorder
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+
+    def slow(method, path, body):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.2)  # holds the call open so that overlapping calls would show
+        with lock:
+            state["now"] -= 1
+        return 200, {"Content-Type": "application/json"}, b"{}"
+    monkeypatch.setenv("RUNBOOK_HTTP_PER_HOST", "2")
+    monkeypatch.setattr(http, "_slots", {})
+    with Recorder(slow) as server:
+        monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{server.port}")
+        threads = [threading.Thread(target=execute, args=(job(f"{server.url}/x{i}", method="GET"),))
+                   for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(server.requests) == 8
+    assert state["most"] == 2
