@@ -18,8 +18,8 @@ from runbooks.library import find_runbook, find_site, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site, load_site
 
-from . import machine, signals
-from .actors import Actor, ownership
+from . import machine, rules, signals
+from .actors import Actor
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
@@ -50,7 +50,7 @@ class Engine:
 
     def start(self, runbook: str | Path, site: str | Path | Site, actor: Actor, *,
               inputs: Mapping[str, Any] | None = None, drill: bool = False) -> dict[str, Any]:
-        _require_manager(actor, "start a run")
+        rules.require_manager(actor, "start a run")
         site_obj = site if isinstance(site, Site) else _load_site(str(site))
         plan = load_plan(find_runbook(str(runbook)), site_obj, inputs)
         with self.store.transaction() as tx:
@@ -61,7 +61,7 @@ class Engine:
     def lockdown(self, site_id: str, actor: Actor, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
         """Declare a lockdown: start every library runbook whose trigger matches. A repeated
         lockdown of a site in lockdown returns its active runs (False: nothing new)."""
-        _require_manager(actor, "declare a lockdown")
+        rules.require_manager(actor, "declare a lockdown")
         site = _load_site(site_id, allow_path=False)
         plans = _triggered(site, "site.lockdown")
         lockdown_id = "l" + secrets.token_hex(4)
@@ -94,7 +94,7 @@ class Engine:
         return [self.run(i) for i in ids], created
 
     def standdown(self, site_id: str, actor: Actor) -> list[dict[str, Any]]:
-        _require_manager(actor, "end a lockdown")
+        rules.require_manager(actor, "end a lockdown")
         site = _load_site(site_id, allow_path=False)
         plans = _triggered(site, "site.standdown")
         now = utcnow()
@@ -120,7 +120,7 @@ class Engine:
         with self.store.read() as r:
             row = r.run_head(run_id)
             if row is None:
-                raise NotFound(_unknown_run(r, run_id))
+                raise NotFound(rules.unknown_run(r, run_id))
             return run_json(r, row, machine.plan_of(row, r))
 
     def site_of(self, run_id: str) -> dict[str, Any]:
@@ -128,7 +128,7 @@ class Engine:
         with self.store.read() as r:
             row = r.run(run_id)
             if row is None:
-                raise NotFound(_unknown_run(r, run_id))
+                raise NotFound(rules.unknown_run(r, run_id))
             return row["site_snapshot"]
 
     def runs(self, *, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -140,7 +140,7 @@ class Engine:
         with self.store.read() as r:
             row = r.run_head(run_id)
             if row is None:
-                raise NotFound(_unknown_run(r, run_id))
+                raise NotFound(rules.unknown_run(r, run_id))
             if state is not None and state not in machine.STATES and state != "overdue":
                 raise Invalid(f'unknown state "{state}" (states: {", ".join(machine.STATES)}, overdue)')
             now = utcnow()
@@ -157,7 +157,7 @@ class Engine:
         from .audit import verify_chain
         with self.store.read() as r:
             if r.run_head(run_id) is None:
-                raise NotFound(_unknown_run(r, run_id))
+                raise NotFound(rules.unknown_run(r, run_id))
             entries = r.audit(run_id)
             result = verify_chain(entries, r.audit_head(run_id))
         return {"run": run_id, "entries": [_audit_json(e) for e in entries], "verified": result.verified,
@@ -178,16 +178,16 @@ class Engine:
         with self.store.read() as r:
             task = r.task(run_id, task_id)
         if task is not None and task["state"] == "done":
-            raise Conflict(_not_waiting(task))
+            raise Conflict(rules.not_waiting(task))
 
     def _complete(self, run_id, task_id, actor, note, fields, reason, idem) -> dict[str, Any]:
         if idem is None:
             self._settled(run_id, task_id)
         with self._acting(run_id, actor, idem) as rs:
-            task, step = _waiting_task(rs, task_id)
+            task, step = rules.waiting_task(rs, task_id)
             if step is not None and step.kind in ("approval", "muster"):
                 raise Invalid(f'task {task_id} is {"an approval: use approve or reject" if step.kind == "approval" else "a roll call: staff answer it"}')
-            override = _check_owner(rs, actor, task, reason)
+            override = rules.check_owner(rs, actor, task, reason)
             values = check_fields(step.params.get("fields", {}) if step else {}, fields, task_id)
             outputs = {**values, "by": actor.identity, "note": note}
             machine.set_state(rs, task, "done", by=actor.label, outputs=outputs, note=note, expect=["waiting"])
@@ -214,12 +214,12 @@ class Engine:
         if idem is None:
             self._settled(run_id, task_id)
         with self._acting(run_id, actor, idem) as rs:
-            task, step = _waiting_task(rs, task_id)
+            task, step = rules.waiting_task(rs, task_id)
             if step is None or step.kind != "approval":
                 raise Invalid(f"task {task_id} is not an approval: use done")
-            override = _check_owner(rs, actor, task, reason if not approved else reason)
+            override = rules.check_owner(rs, actor, task, reason if not approved else reason)
             if not step.params.get("allow_self"):
-                _check_four_eyes(rs, step, task, actor)
+                rules.check_four_eyes(rs, step, task, actor)
             earlier = [c for c in rs.tx.checkoffs(rs.run_id, task_id) if c["action"] == "approve"]
             # People, not accounts: two accounts of one person are one approver.
             if any((c["fields"] or {}).get("identity") == actor.identity for c in earlier):
@@ -245,7 +245,7 @@ class Engine:
 
     def skip(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
         with self._intervening(run_id, actor, reason, "skip") as rs:
-            task = _task(rs, task_id)
+            task = rules.find_task(rs, task_id)
             if task["state"] in TERMINAL and task["state"] != "failed":
                 raise Conflict(f"task {task_id} is {task['state']}; only open or failed tasks can be skipped")
             machine.set_state(rs, task, "skipped", by=actor.label, reason=f"skipped by {actor.label}: {reason}")
@@ -254,14 +254,14 @@ class Engine:
 
     def retry(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None) -> dict[str, Any]:
         with self._intervening(run_id, actor, reason, "retry", reopen=True) as rs:
-            task = _task(rs, task_id)
+            task = rules.find_task(rs, task_id)
             if task["state"] != "failed":
                 raise Conflict(f"task {task_id} is {task['state']}; only a failed task can be retried")
             # A new retry group: the side effect gets a new Idempotency-Key, so a server that
             # remembers the failed attempt does not answer with the old failure.
             rs.tx.update_task(rs.run_id, task_id, expect=["failed"], state="pending", reason=None, ended_at=None,
                               ended_by=None, attempt=0, next_attempt_at=None, retry_group=task["retry_group"] + 1)
-            _revive_dependents(rs, task_id)
+            rules.revive_dependents(rs, task_id)
             rs.audit("task.retry", task_id, reason, actor=actor.label)
             rs.changed.add((task["step_id"], task["item_key"]))
             step = rs.plan._by_id.get(task["step_id"])
@@ -271,10 +271,10 @@ class Engine:
 
     def reassign(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None, to: str | None) -> dict[str, Any]:
         with self._intervening(run_id, actor, reason, "reassign") as rs:
-            task = _task(rs, task_id)
+            task = rules.find_task(rs, task_id)
             if task["state"] in TERMINAL:
                 raise Conflict(f"task {task_id} is {task['state']}; it cannot be reassigned")
-            target = _check_target(rs.plan.site, to)
+            target = rules.check_target(rs.plan.site, to)
             rs.tx.update_task(rs.run_id, task_id, expect=[task["state"]], owner=target)
             rs.audit("task.reassign", task_id, reason, actor=actor.label, was=task["owner"], to=target)
             rs.event("task.assigned", task_id, owner=target, title=task["title"])
@@ -289,7 +289,7 @@ class Engine:
         if due is not None and not DURATION_RE.match(due):
             raise Invalid(f'bad duration "{due}" (use 30m, 4h, 1h30m)')
         with self._intervening(run_id, actor, reason, "add a task to") as rs:
-            target = _check_target(rs.plan.site, owner)
+            target = rules.check_target(rs.plan.site, owner)
             n = len([t for t in rs.tx.tasks(rs.run_id, steps=["adhoc"])]) + 1
             task_id = f"adhoc:{n}"
             rs.tx.insert_tasks([{"run_id": rs.run_id, "id": task_id, "step_id": "adhoc", "item_key": str(n),
@@ -376,7 +376,7 @@ class _RunTransaction:
                     raise _Replay(seen)
             run = tx.run_head(self.run_id)
             if run is None:
-                raise NotFound(_unknown_run(tx, self.run_id))
+                raise NotFound(rules.unknown_run(tx, self.run_id))
             rs = RunState(tx, run, machine.plan_of(run, tx), utcnow(), self.actor.label, idem=self.idem)
             if run["state"] == "failed" and self.reopen:  # a manager retries: the run goes on
                 tx.update_run(self.run_id, state="running", ended_at=None)
@@ -434,97 +434,6 @@ def _load_site(name: str, allow_path: bool = True) -> Site:
         return load_site(find_site(name, allow_path=allow_path))
     except LibraryNotFound as e:
         raise NotFound(str(e)) from None
-
-
-def _require_manager(actor: Actor, what: str) -> None:
-    if not actor.manages:
-        raise Forbidden(f"only a manager can {what}")
-
-
-def _unknown_run(reader, run_id: str) -> str:
-    from runbooks.diagnostics import did_you_mean
-    ids = [r["id"] for r in reader.runs()]
-    hint = did_you_mean(run_id, ids)
-    return f'no run "{run_id}"' + (f"; {hint}" if hint else "")
-
-
-def _task(rs: RunState, task_id: str) -> dict[str, Any]:
-    task = rs.tx.task(rs.run_id, task_id)
-    if task is None:
-        from runbooks.diagnostics import did_you_mean
-        hint = did_you_mean(task_id, [t["id"] for t in rs.tx.tasks(rs.run_id)])
-        raise NotFound(f'run {rs.run_id} has no task "{task_id}"' + (f"; {hint}" if hint else ""))
-    return task
-
-
-def _waiting_task(rs: RunState, task_id: str):
-    task = _task(rs, task_id)
-    if task["state"] != "waiting":
-        raise Conflict(_not_waiting(task))
-    return task, rs.plan._by_id.get(task["step_id"])
-
-
-def _not_waiting(task: Mapping[str, Any]) -> str:
-    detail = f" (by {task['ended_by']} at {task['ended_at']:%Y-%m-%d %H:%M:%S} UTC)" if task["ended_by"] else ""
-    return f"task {task['id']} is {task['state']}{detail}, not waiting"
-
-
-def _check_owner(rs: RunState, actor: Actor, task: Mapping[str, Any], reason: str | None) -> bool:
-    """True when this is an override (acting on a task one does not own, with a reason)."""
-    verdict = ownership(actor, task["owner"], rs.run["site_id"])
-    if verdict == "deny":
-        raise Forbidden(f"task {task['id']} belongs to {task['owner']}; {actor.label} cannot act on it")
-    if verdict == "override" and not (reason and reason.strip()):
-        raise Invalid(f"task {task['id']} belongs to {task['owner']}: acting on it is an override and needs a reason")
-    return verdict == "override"
-
-
-def _check_four_eyes(rs: RunState, step, task: Mapping[str, Any], actor: Actor) -> None:
-    """Nobody approves an item whose upstream task they completed. Upstream means the work on
-    this item: for an item, its own pipeline (per-item needs, transitively); for a single
-    approval, the single tasks it needs (transitively). Shared work done once for everyone
-    (a preparation step) does not bar its doer from approving each item."""
-    item = task["item_key"] if step.fan_out else None
-    frontier = list(step.item_needs if item is not None else step.needs)
-    seen: set[str] = set()
-    while frontier:
-        need_id = frontier.pop()
-        if need_id in seen:
-            continue
-        seen.add(need_id)
-        need = rs.plan.step(need_id)
-        if need.fan_out != (item is not None):
-            continue
-        row = rs.tx.task(rs.run_id, f"{need_id}:{item}" if item is not None else need_id)
-        if row and row["outputs"] and row["outputs"].get("by") == actor.identity:
-            raise Forbidden(f"four eyes: {actor.identity} completed {row['id']}, upstream of {task['id']}, "
-                            "so someone else must approve it")
-        frontier += need.item_needs if item is not None else need.needs
-
-
-def _revive_dependents(rs: RunState, task_id: str) -> None:
-    """Tasks skipped because `task_id` failed go back to pending (transitively); so do those
-    skipped because its whole step ended without success."""
-    step_id = task_id.split(":", 1)[0]
-    frontier = [task_id] + ([step_id] if step_id != task_id else [])
-    while frontier:
-        current = frontier.pop()
-        for t in rs.tx.tasks(rs.run_id, states=["skipped"]):
-            if t["reason"] and t["reason"].startswith(f"upstream {current} was"):
-                rs.tx.update_task(rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None,
-                                  ended_at=None, ended_by=None)
-                frontier.append(t["id"])
-
-
-def _check_target(site: Site, target: str | None) -> str:
-    if not target:
-        raise Invalid("say who takes it over: --to team:<id>, person:<id> or role:<role>")
-    kind, _, name = target.partition(":")
-    ok = (kind == "team" and name in site.teams) or (kind == "person" and site.person(name) is not None) \
-        or (kind == "role" and name in ("team_lead", "manager"))
-    if not ok:
-        raise Invalid(f'"{target}" is not a team, person or role of site {site.id}')
-    return target
 
 
 def _audit_json(e: Mapping[str, Any]) -> dict[str, Any]:

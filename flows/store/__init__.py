@@ -257,7 +257,7 @@ class Tx(Reader):
         return self.conn.execute(stmt, params).rowcount == 1
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(_INSERT_CHECKOFF, {"fields": None, "note": None, "reason": None, **row,
+        self.conn.execute(_INSERT_CHECKOFF, {"note": None, "reason": None, **row,
                                              "fields": _json_ready(row.get("fields"))})
 
     def insert_event(self, row: Mapping[str, Any]) -> None:

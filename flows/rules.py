@@ -1,0 +1,102 @@
+"""Rules: what a person's action must pass before it changes anything — the task exists and is
+waiting, the actor owns it (or overrides with a reason), four eyes, a valid target — and how a
+retry brings back what a failure skipped. Called inside the run's transaction."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from runbooks.diagnostics import did_you_mean
+from runbooks.sites import Site
+
+from .actors import Actor, ownership
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .machine import RunState
+
+
+def require_manager(actor: Actor, what: str) -> None:
+    if not actor.manages:
+        raise Forbidden(f"only a manager can {what}")
+
+
+def unknown_run(reader, run_id: str) -> str:
+    ids = [r["id"] for r in reader.runs()]
+    hint = did_you_mean(run_id, ids)
+    return f'no run "{run_id}"' + (f"; {hint}" if hint else "")
+
+
+def find_task(rs: RunState, task_id: str) -> dict[str, Any]:
+    task = rs.tx.task(rs.run_id, task_id)
+    if task is None:
+        hint = did_you_mean(task_id, [t["id"] for t in rs.tx.tasks(rs.run_id)])
+        raise NotFound(f'run {rs.run_id} has no task "{task_id}"' + (f"; {hint}" if hint else ""))
+    return task
+
+
+def waiting_task(rs: RunState, task_id: str):
+    task = find_task(rs, task_id)
+    if task["state"] != "waiting":
+        raise Conflict(not_waiting(task))
+    return task, rs.plan._by_id.get(task["step_id"])
+
+
+def not_waiting(task: Mapping[str, Any]) -> str:
+    detail = f" (by {task['ended_by']} at {task['ended_at']:%Y-%m-%d %H:%M:%S} UTC)" if task["ended_by"] else ""
+    return f"task {task['id']} is {task['state']}{detail}, not waiting"
+
+
+def check_owner(rs: RunState, actor: Actor, task: Mapping[str, Any], reason: str | None) -> bool:
+    """True when this is an override (acting on a task one does not own, with a reason)."""
+    verdict = ownership(actor, task["owner"], rs.run["site_id"])
+    if verdict == "deny":
+        raise Forbidden(f"task {task['id']} belongs to {task['owner']}; {actor.label} cannot act on it")
+    if verdict == "override" and not (reason and reason.strip()):
+        raise Invalid(f"task {task['id']} belongs to {task['owner']}: acting on it is an override and needs a reason")
+    return verdict == "override"
+
+
+def check_four_eyes(rs: RunState, step, task: Mapping[str, Any], actor: Actor) -> None:
+    """Nobody approves an item whose upstream task they completed. Upstream means the work on
+    this item: for an item, its own pipeline (per-item needs, transitively); for a single
+    approval, the single tasks it needs (transitively). Shared work done once for everyone
+    (a preparation step) does not bar its doer from approving each item."""
+    item = task["item_key"] if step.fan_out else None
+    frontier = list(step.item_needs if item is not None else step.needs)
+    seen: set[str] = set()
+    while frontier:
+        need_id = frontier.pop()
+        if need_id in seen:
+            continue
+        seen.add(need_id)
+        need = rs.plan.step(need_id)
+        if need.fan_out != (item is not None):
+            continue
+        row = rs.tx.task(rs.run_id, f"{need_id}:{item}" if item is not None else need_id)
+        if row and row["outputs"] and row["outputs"].get("by") == actor.identity:
+            raise Forbidden(f"four eyes: {actor.identity} completed {row['id']}, upstream of {task['id']}, "
+                            "so someone else must approve it")
+        frontier += need.item_needs if item is not None else need.needs
+
+
+def revive_dependents(rs: RunState, task_id: str) -> None:
+    """Tasks skipped because `task_id` failed go back to pending (transitively); so do those
+    skipped because its whole step ended without success."""
+    step_id = task_id.split(":", 1)[0]
+    frontier = [task_id] + ([step_id] if step_id != task_id else [])
+    while frontier:
+        current = frontier.pop()
+        for t in rs.tx.tasks(rs.run_id, states=["skipped"]):
+            if t["reason"] and t["reason"].startswith(f"upstream {current} was"):
+                rs.tx.update_task(rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None,
+                                  ended_at=None, ended_by=None)
+                frontier.append(t["id"])
+
+
+def check_target(site: Site, target: str | None) -> str:
+    if not target:
+        raise Invalid("say who takes it over: --to team:<id>, person:<id> or role:<role>")
+    kind, _, name = target.partition(":")
+    ok = (kind == "team" and name in site.teams) or (kind == "person" and site.person(name) is not None) \
+        or (kind == "role" and name in ("team_lead", "manager"))
+    if not ok:
+        raise Invalid(f'"{target}" is not a team, person or role of site {site.id}')
+    return target
