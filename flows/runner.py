@@ -114,11 +114,10 @@ class Runner:
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
         from .compile import run_flow
-        previous = run.get("prefect_flow_run")
         try:
             # Our lease decides ownership; Prefect's heartbeat would add ~1 s to every flow exit.
             with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                run_flow(run_id, f"{run['runbook_id']}/{run['site_id']}", lambda rid: self._drive(rid, previous))
+                run_flow(run_id, f"{run['runbook_id']}/{run['site_id']}", self._drive)
         except Exception as e:
             log.warning("run %s: flow ended with %s: %s", run_id, type(e).__name__, e)
         finally:
@@ -133,15 +132,14 @@ class Runner:
             self.drivers.pop(run_id, None)
             self._loop_wake.set()
 
-    def _drive(self, run_id: str, previous_flow_run: str | None) -> str:
+    def _drive(self, run_id: str) -> str:
         from prefect.runtime import flow_run
 
         from .compile import Progress, execute_jobs
         current = str(flow_run.id) if flow_run.id else None
         with self.store.transaction(serial=run_id) as tx:
             tx.update_run(run_id, prefect_flow_run=current)
-        if previous_flow_run and previous_flow_run != current:
-            _mark_crashed(previous_flow_run, f"taken over by runner {self.name}")
+        _crash_earlier_attempts(run_id, current, f"taken over by runner {self.name}")
         progress = Progress(run_id)
         recover = True
         wake = self._wakes[run_id]
@@ -185,11 +183,22 @@ class Runner:
             log.debug("run %s: progress artifact not updated", run_id, exc_info=True)
 
 
-def _mark_crashed(flow_run_id: str, message: str) -> None:
+def _crash_earlier_attempts(run_id: str, current: str | None, message: str) -> None:
+    """Mark Crashed every earlier attempt of the run that Prefect still shows as not finished:
+    their runners are gone (we hold the lease). Found by the run's tag, so an attempt whose
+    runner died before it could note its flow run in the store is found too."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
+    from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
     try:
         with get_client(sync_client=True) as client:
-            client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+            stale = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"run:{run_id}"]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(
+                    any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]))))
+            for flow_run in stale:
+                if str(flow_run.id) != current:
+                    client.set_flow_run_state(flow_run.id, Crashed(message=message), force=True)
     except Exception:
-        log.warning("could not mark Prefect flow run %s crashed", flow_run_id, exc_info=True)
+        log.warning("could not mark earlier attempts of run %s crashed", run_id, exc_info=True)

@@ -21,7 +21,8 @@ def test_twenty_kills_of_the_runner_lose_nothing_and_repeat_nothing(lab_env, rec
     report = run_chaos(kills=20, groups=70, env=env, home=lab_env, recorder=recorder)
     assert report["state"] == "completed", report
     assert report["kills"] == 20, "every kill landed while the run was going on"
-    assert report["runners_that_worked"] >= 8, report  # the work really moved from runner to runner
+    assert report["lease_attempts"] >= 21, report  # every killed serve owned the run when it died
+    assert report["runners_that_worked"] >= 2, report  # and the work moved from runner to runner
     assert report["steps"] >= 200 and report["not_done"] == []
     assert report["executed_after_completion"] == [], "a completed step ran again"
     assert report["completed_twice"] == []

@@ -20,6 +20,12 @@ from flows.store import Store
 from .processes import Serve, wait_for
 
 
+def _attempts(store: Store, run_id: str) -> int:
+    """How many times a runner took the run's lease."""
+    with store.read() as r:
+        return int(r.run_head(run_id)["attempts"])
+
+
 def write_runbook(path: Path, groups: int) -> None:
     """`groups` × (http → notify → manual), chained: at least 3 × groups steps."""
     lines = ["id: chaos", "name: Chaos", "steps:"]
@@ -37,10 +43,10 @@ def write_runbook(path: Path, groups: int) -> None:
 
 def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recorder: Any, seed: int = 7,
               timeout: float = 600) -> dict[str, Any]:
-    """The checker paces the manual steps (about 6 s × kills over the run) so that the run
-    outlives the kills: every kill lands while the runner owns a run with work to do."""
+    """Each kill waits until the restarted serve's runner owns the run; the checker paces the
+    manual steps (about 5 s × kills over the run) so that the run outlives the kills."""
     rng = random.Random(seed)
-    pace = 6.0 * kills / groups
+    pace = 5.0 * kills / groups
     runbook = home / "chaos.yaml"
     write_runbook(runbook, groups)
     store = Store()
@@ -67,8 +73,15 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
     started = time.monotonic()
     try:
         killed = 0
+        seen = 0
         for _ in range(kills):
-            time.sleep(rng.uniform(2.0, 4.0))  # long enough, mostly, for the new runner to take over
+            # Kill only a runner that owns the run: wait until the new serve took the lease
+            # (its predecessor's lease expires first), then let it work a little.
+            def taken_over(previous: int = seen) -> bool:
+                return _attempts(store, run) > previous or engine.run(run)["state"] != "running"
+            wait_for(taken_over, 120, what="the new runner to take the run over")
+            seen = _attempts(store, run)
+            time.sleep(rng.uniform(0.3, 1.5))
             if engine.run(run)["state"] != "running":
                 break  # too late: a kill now tests nothing
             serve.kill()
