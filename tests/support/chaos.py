@@ -20,10 +20,12 @@ from flows.store import Store
 from .processes import Serve, wait_for
 
 
-def _attempts(store: Store, run_id: str) -> int:
-    """How many times a runner took the run's lease."""
+def _attempt(store: Store, run_id: str) -> tuple[int, str | None]:
+    """How many times a runner took the run's lease, and the flow run of the latest attempt
+    (noted by the runner once its flow run has started)."""
     with store.read() as r:
-        return int(r.run_head(run_id)["attempts"])
+        head = r.run_head(run_id)
+    return int(head["attempts"]), head["prefect_flow_run"]
 
 
 def write_runbook(path: Path, groups: int) -> None:
@@ -73,14 +75,16 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
     started = time.monotonic()
     try:
         killed = 0
-        seen = 0
+        seen: tuple[int, str | None] = (0, None)
         for _ in range(kills):
-            # Kill only a runner that owns the run: wait until the new serve took the lease
-            # (its predecessor's lease expires first), then let it work a little.
-            def taken_over(previous: int = seen) -> bool:
-                return _attempts(store, run) > previous or engine.run(run)["state"] != "running"
+            # Kill only a runner that is at work: wait until the new serve took the lease (its
+            # predecessor's expires first) and its flow run started, then let it work a little.
+            def taken_over(previous: tuple[int, str | None] = seen) -> bool:
+                attempts, flow_run = _attempt(store, run)
+                return (attempts > previous[0] and flow_run is not None and flow_run != previous[1]) \
+                    or engine.run(run)["state"] != "running"
             wait_for(taken_over, 120, what="the new runner to take the run over")
-            seen = _attempts(store, run)
+            seen = _attempt(store, run)
             time.sleep(rng.uniform(0.3, 1.5))
             if engine.run(run)["state"] != "running":
                 break  # too late: a kill now tests nothing
@@ -108,8 +112,7 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
     audit = engine.audit(run)
     runners = {e["actor"] for e in audit["entries"] if e["action"] in ("task.start", "task.done")}
     resumed = sum(1 for e in audit["entries"] if e["action"] == "task.resume")
-    with store.read() as r:
-        attempts = r.run_head(run)["attempts"]
+    attempts = _attempt(store, run)[0]
     done_rows = Counter(e["target"] for e in audit["entries"] if e["action"] in ("task.done", "task.complete"))
     notified = Counter(json.loads(line)["task"] for line in (Path(env["RUNBOOK_HOME"]) / "console.jsonl")
                        .read_text().splitlines())
