@@ -46,7 +46,7 @@ def main() -> None:
     print(f"chaos: {report['kills']} SIGKILLs of runbook serve during a {report['steps']}-step run "
           f"({report['elapsed']:.0f} s)")
     for key in ("state", "runners_that_worked", "lease_attempts", "resumed_in_flight", "http_calls", "duplicate_calls", "wrong_keys", "executed_after_completion",
-                "completed_twice", "acknowledged", "lost_checkoffs", "notify_missing", "audit_verified"):
+                "completed_twice", "acknowledged", "flow_run_states", "lost_checkoffs", "notify_missing", "audit_verified"):
         print(f"  {key:<26} {report[key]}")
 
 

@@ -92,6 +92,12 @@ class Runner:
                 self._wakes.get(run_id, threading.Event()).set()
         with self.store.read() as r:
             candidates = r.leasable_runs(self.name, now, self.max_runs * 2)
+            abandoned = r.abandoned_ended_runs(now)
+        for row in abandoned:  # ended by people while its runner was dead: finish the mirror
+            with self.store.transaction(serial=row["id"]) as tx:
+                cleared = tx.clear_expired_lease(row["id"], row["lease_owner"], now)
+            if cleared:
+                _crash_earlier_attempts(row["id"], None, "its runner stopped; the run ended without it")
         for run_id in candidates:
             if self.stopping.is_set() or len(self.drivers) >= self.max_runs:
                 break

@@ -113,6 +113,12 @@ class Reader:
                 .order_by(runs.c.started_at).limit(limit))
         return [r.id for r in self.conn.execute(stmt)]
 
+    def abandoned_ended_runs(self, now: datetime) -> list[dict[str, Any]]:
+        """Runs that ended while their runner was dead: the lease is still named, and expired."""
+        stmt = select(runs.c.id, runs.c.lease_owner).where(runs.c.state != "running", runs.c.lease_owner.is_not(None),
+                                                            runs.c.lease_expires < now)
+        return self._rows(stmt)
+
     def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
         """Ready tasks of `kinds` whose next attempt is due, and open human tasks past their due time."""
         ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now) & tasks.c.kind.in_(kinds)
@@ -283,6 +289,11 @@ class Tx(Reader):
                           .values(lease_expires=until))
         return {r.id for r in self.conn.execute(select(runs.c.id).where(runs.c.lease_owner == owner,
                                                                         runs.c.state == "running"))}
+
+    def clear_expired_lease(self, run_id: str, owner: str, now: datetime) -> bool:
+        stmt = (update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner, runs.c.lease_expires < now)
+                .values(lease_owner=None, lease_expires=None))
+        return self.conn.execute(stmt).rowcount == 1
 
     def release_lease(self, run_id: str, owner: str) -> None:
         self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner)

@@ -31,15 +31,10 @@ def test_twenty_kills_of_the_runner_lose_nothing_and_repeat_nothing(lab_env, rec
     assert report["notify_missing"] == []
     assert report["audit_verified"]
 
-    # Prefect mirrors it: one flow run per ownership attempt; each attempt a killed runner left
-    # running was marked Crashed by the runner that took over; none is left Running.
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-    with get_client(sync_client=True) as client:
-        flow_runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[f"run:{report['run']}"])))
-    kinds = [f.state.type.value for f in flow_runs]
-    assert "RUNNING" not in kinds and "CRASHED" in kinds and "COMPLETED" in kinds, kinds
+    # Prefect mirrors it: one flow run per ownership attempt; the attempts of killed runners
+    # were marked Crashed, and none is left Running (run_chaos waits for that, then reports).
+    kinds = report["flow_run_states"]
+    assert "CRASHED" in kinds and set(kinds) <= {"CRASHED", "COMPLETED"}, kinds
 
 
 def _prefect_children(port: int) -> list[int]:

@@ -28,6 +28,16 @@ def _attempt(store: Store, run_id: str) -> tuple[int, str | None]:
     return int(head["attempts"]), head["prefect_flow_run"]
 
 
+def _settled_flow_runs(run_id: str) -> list[str] | None:
+    """The state types of the run's flow runs, or None while one is not final."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"run:{run_id}"])))
+    kinds = [f.state.type.value for f in found if f.state]
+    return None if not kinds or any(k in ("RUNNING", "PENDING", "SCHEDULED") for k in kinds) else kinds
+
+
 def write_runbook(path: Path, groups: int) -> None:
     """`groups` × (http → notify → manual), chained: at least 3 × groups steps."""
     lines = ["id: chaos", "name: Chaos", "steps:"]
@@ -92,6 +102,11 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
             killed += 1
             serve = Serve(env, home / "serve.log").start()
         wait_for(lambda: engine.run(run)["state"] != "running", timeout, interval=0.5, what="the chaos run to end")
+        # Prefect mirrors the run: once it ended, no attempt may stay Running there (an attempt
+        # whose runner died is marked Crashed by the next runner, even if the run ended by a
+        # check-off while no runner owned it).
+        flow_runs = wait_for(lambda: _settled_flow_runs(run), 60, interval=1,
+                             what="every Prefect flow run of the chaos run to reach a final state")
     finally:
         stop.set()
         thread.join(30)
@@ -118,7 +133,7 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
                        .read_text().splitlines())
     store.dispose()
     return {"run": run, "state": engine.run(run)["state"], "kills": killed, "steps": 3 * groups,
-            "runners_that_worked": len(runners), "lease_attempts": attempts, "resumed_in_flight": resumed,
+            "flow_run_states": flow_runs, "runners_that_worked": len(runners), "lease_attempts": attempts, "resumed_in_flight": resumed,
             "elapsed": elapsed, "http_calls": len(recorder.requests), "duplicate_calls": duplicates,
             "wrong_keys": wrong_keys, "executed_after_completion": late,
             "completed_twice": [t for t, n in done_rows.items() if n > 1],
