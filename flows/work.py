@@ -4,12 +4,13 @@ parameters rendered), record what a step returned, and fire the timers of human 
 holds the run's lease changes nothing."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from runbooks.expressions import ExpressionError, find_expressions, parse_expression, references, render_value
 
@@ -30,22 +31,18 @@ class Claimed:
     running: bool  # False: the run ended
 
 
-def _open(store: Store, run_id: str, owner: str):
-    class _Ctx:
-        def __enter__(self_inner) -> RunState | None:
-            self_inner.cm = store.transaction(serial=run_id)
-            tx = self_inner.cm.__enter__()
-            tx.lock_chain(run_id)
-            run = tx.run_head(run_id)
-            if run is None or run["state"] != "running":
-                return None
-            if run["lease_owner"] != owner:
-                raise LeaseLost(run_id)
-            return RunState(tx, run, machine.plan_of(run, tx), utcnow(), f"runner:{owner}")
-
-        def __exit__(self_inner, *exc: Any) -> Any:
-            return self_inner.cm.__exit__(*exc)
-    return _Ctx()
+@contextlib.contextmanager
+def _open(store: Store, run_id: str, owner: str) -> Iterator[RunState | None]:
+    """The run in a transaction holding its lock; None if it ended; LeaseLost if not ours."""
+    with store.transaction(serial=run_id) as tx:
+        tx.lock_chain(run_id)
+        run = tx.run_head(run_id)
+        if run is None or run["state"] != "running":
+            yield None
+            return
+        if run["lease_owner"] != owner:
+            raise LeaseLost(run_id)
+        yield RunState(tx, run, machine.plan_of(run, tx), utcnow(), f"runner:{owner}")
 
 
 def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Claimed:

@@ -67,16 +67,6 @@ def single_expression(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def has_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${{" in value
-    if isinstance(value, dict):
-        return any(has_expression(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_expression(v) for v in value)
-    return False
-
-
 @functools.lru_cache(maxsize=4096)
 def parse_expression(inner: str) -> nodes.Expr:
     """Parse one expression; raises ExpressionError with jinja's message."""

@@ -161,7 +161,9 @@ def _convert(spec: InputSpec, value: Any) -> Any:
             raise ValueError(f"expected an integer, got {value!r}") from None
     if spec.type == "number":
         try:
-            return float(value) if not isinstance(value, bool) else _bad("a number", value)
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
         except (TypeError, ValueError):
             raise ValueError(f"expected a number, got {value!r}") from None
     if spec.type == "boolean":
@@ -176,10 +178,6 @@ def _convert(spec: InputSpec, value: Any) -> Any:
     if spec.type == "choice" and value not in (spec.options or []):
         raise ValueError(f"expected one of {', '.join(spec.options or [])}, got {value!r}")
     return value
-
-
-def _bad(what: str, value: Any) -> Any:
-    raise ValueError(f"expected {what}, got {value!r}")
 
 
 def _order(runbook: Runbook) -> list[Any]:

@@ -7,7 +7,7 @@ a typo'd key and a broken `needs:` together.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
@@ -322,7 +322,3 @@ def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 
 CHECKS = {"muster": _muster, "allocate": _allocate, "http": _http, "notify": _notify, "wait": _wait}
-
-
-def dedupe(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    return sorted(set(diagnostics))
