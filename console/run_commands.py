@@ -206,6 +206,28 @@ def register(app: typer.Typer) -> None:
         print_json(data) if format == Format.json else typer.echo(f"{data['id']}: {data['state']}")
 
     @app.command()
+    def outbox(state: Optional[List[str]] = typer.Option(None, "--state", help="pending, dead, sent (repeatable); "
+                                                           "default pending and dead"),
+               run: Optional[str] = typer.Option(None, "--run", help="only this run's notifications"),
+               retry: bool = typer.Option(False, "--retry", help="re-queue the dead notifications (manager)"),
+               key: Optional[List[str]] = typer.Option(None, "--id", help="with --retry: only these (dedup keys)"),
+               reason: Optional[str] = typer.Option(None, "--reason"), format: Format = FORMAT) -> None:
+        """Notifications not delivered yet (pending) or given up (dead); --retry re-queues them."""
+        from .show import print_outbox
+        eng = engine()
+        if retry:
+            n = _engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
+            typer.echo(f"re-queued {n} notification(s)", err=True)
+        data = _engine_call(lambda: eng.outbox(states=state, run_id=run))
+        print_json(data) if format == Format.json else print_outbox(out, data)
+
+    @app.command()
+    def dispatch(once: bool = typer.Option(False, "--once", help="send what is due, then exit")) -> None:
+        """Deliver queued notifications (runbook serve does this too); runs until stopped."""
+        from .serve import dispatch as dispatch_
+        dispatch_(once)
+
+    @app.command()
     def audit(run: str = typer.Argument(...), verify: bool = typer.Option(False, "--verify",
                                                                           help="exit 1 unless the chain verifies"),
               format: Format = FORMAT) -> None:

@@ -2,13 +2,56 @@
 own, and the HTTP app, started and stopped together."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
+from typing import Iterator
 
 import typer
 
 from .common import fail, out
+
+
+@contextlib.contextmanager
+def dispatching(store) -> Iterator[object]:
+    """The notification dispatcher in a thread, woken when a run changes; stopped on exit."""
+    from flows import signals
+    from flows.store import runbook_home
+    from notifications.outbox import Dispatcher
+    dispatcher = Dispatcher(store, runbook_home())
+    stop = threading.Event()
+    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
+    signals.subscribe(dispatcher.wake)
+    thread.start()
+    try:
+        yield dispatcher
+    finally:
+        signals.unsubscribe(dispatcher.wake)
+        stop.set()
+        dispatcher.wake()
+        thread.join(timeout=30)
+
+
+def dispatch(once: bool) -> None:
+    """`runbook dispatch`: deliver queued notifications until stopped (or, --once, until none is due)."""
+    from flows.store import Store, runbook_home
+    from notifications.outbox import Dispatcher
+    store = Store()
+    try:
+        if once:
+            typer.echo(f"dispatched {Dispatcher(store, runbook_home()).drain()} notification(s)", err=True)
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        typer.echo("runbook dispatch: delivering queued notifications (Ctrl-C stops)", err=True)
+        try:
+            Dispatcher(store, runbook_home()).run(stop)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        store.dispose()
 
 
 def serve(host: str, port: int, no_runner: bool) -> None:
@@ -26,7 +69,8 @@ def serve(host: str, port: int, no_runner: bool) -> None:
     typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
                f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        with dispatching(store):
+            uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         if runner is not None:
             runner.stop()
@@ -56,15 +100,17 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = None
     try:
-        while True:
-            data = engine.run(run_id)
-            summary = (data["state"], tuple(sorted(data["counts"].items())))
-            if summary != shown:
-                shown = summary
-                print_run(out, data)
-            if data["state"] != "running":
-                break
-            time.sleep(0.5)
+        with dispatching(store) as dispatcher:
+            while True:
+                data = engine.run(run_id)
+                summary = (data["state"], tuple(sorted(data["counts"].items())))
+                if summary != shown:
+                    shown = summary
+                    print_run(out, data)
+                if data["state"] != "running":
+                    break
+                time.sleep(0.5)
+            dispatcher.drain(timeout=30)  # the run's last messages (run.completed) go out before we exit
     except KeyboardInterrupt:
         typer.echo("stopped; the run goes on and any runner (runbook serve) picks it up", err=True)
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runbooks.estimate import PlanReport, format_duration
@@ -113,3 +114,18 @@ def print_audit(out: Console, data: dict) -> None:
         out.print(f"[green]chain verified[/green] ({len(data['entries'])} entries)")
     else:
         out.print("[red]chain does NOT verify:[/red] " + "; ".join(data["problems"]))
+
+
+def print_outbox(out: Console, data: dict) -> None:
+    counts = data["counts"]
+    out.print("outbox: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("pending", "sent", "dead")))
+    rows = data["notifications"]
+    if not rows:
+        return
+    table = Table(box=None, show_edge=False)
+    for col in ("state", "attempts", "channel", "recipient", "event", "task", "error"):
+        table.add_column(col)
+    for n in rows:
+        table.add_row(n["state"], str(n["attempts"]), n["channel"], n["recipient"], n["event"], n["task"] or "-",
+                      escape(n["error"] or ""))
+    out.print(table)

@@ -18,13 +18,13 @@ from runbooks.library import find_runbook, find_site, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site, load_site
 
-from . import machine, rules, signals
+from . import machine, notify, rules, signals
 from .actors import Actor
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
 from .store import IntegrityError, Store, utcnow
-from .views import run_json, task_json
+from .views import notification_json, run_json, task_json
 
 
 def time_scale() -> float:
@@ -78,6 +78,7 @@ class Engine:
                                             "runbooks": [p.runbook_id for p in plans]}, at=now)
                     tx.insert_event({"site_id": site.id, "name": "site.lockdown", "at": now,
                                      "data": {"lockdown": lockdown_id, "drill": drill}})
+                    notify.site_event(tx, site, "site.lockdown", lockdown_id, now, drill)
                     ids = [_insert_run(tx, p, actor, drill=drill, lockdown_id=lockdown_id,
                                        started_by="site.lockdown")["id"] for p in plans]
                     created = True
@@ -108,6 +109,7 @@ class Engine:
                             detail={"lockdown": active["id"], "runbooks": [p.runbook_id for p in plans]}, at=now)
             tx.insert_event({"site_id": site.id, "name": "site.standdown", "at": now,
                              "data": {"lockdown": active["id"]}})
+            notify.site_event(tx, site, "site.standdown", active["id"], now, active["drill"])
             ids = [_insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None,
                                started_by="site.standdown")["id"] for p in plans]
         for run_id in ids:
@@ -152,6 +154,25 @@ class Engine:
         if state == "overdue":
             out = [t for t in out if t["overdue"]]
         return out
+
+    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
+               limit: int = 1000) -> dict[str, Any]:
+        """Queued notifications (pending and dead by default) and counts by state."""
+        with self.store.read() as r:
+            rows = r.outbox(states=states or ["pending", "dead"], run_id=run_id, limit=limit)
+            counts = r.outbox_counts()
+        return {"counts": counts, "notifications": [notification_json(n) for n in rows]}
+
+    def requeue(self, actor: Actor, *, keys: Sequence[str] | None = None, reason: str | None = None) -> int:
+        """Dead notifications (or the named ones) back to pending: a manager's decision, audited."""
+        rules.require_manager(actor, "re-queue notifications")
+        now = utcnow()
+        with self.store.transaction() as tx:
+            tx.lock_chain("outbox")
+            n = tx.requeue_outbox(now, keys)
+            tx.append_audit("outbox", actor=actor.label, action="outbox.retry", target=",".join(keys or []) or "dead",
+                            reason=reason, detail={"requeued": n}, at=now)
+        return n
 
     def audit(self, run_id: str) -> dict[str, Any]:
         from .audit import verify_chain

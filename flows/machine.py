@@ -18,6 +18,7 @@ from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
 
+from . import notify
 from .errors import Invalid
 from .store import Tx
 
@@ -86,6 +87,7 @@ class RunState:
     def event(self, name: str, task_id: str | None = None, **data: Any) -> None:
         self.tx.insert_event({"run_id": self.run_id, "site_id": self.run["site_id"], "name": name,
                               "task_id": task_id, "at": self.now, "data": data or None})
+        notify.announce(self, name, task_id, data)
 
     def audit(self, action: str, target: str | None = None, reason: str | None = None,
               actor: str | None = None, **detail: Any) -> None:
@@ -346,7 +348,20 @@ def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) ->
     if state == "waiting":
         rs.event("approval.requested" if step.kind == "approval" else "task.assigned", task["id"],
                  owner=values["owner"], title=values["title"])
+    elif step.kind == "notify":
+        _notify_now(rs, step, {**task, **values})
     return True
+
+
+def _notify_now(rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+    """A notify step is done when its messages are in the outbox, in this transaction: the
+    dispatcher delivers them (retried, never lost), so no runner is needed."""
+    context = rs.context(step, task)
+    sent = notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="notify", now=rs.now, task=task,
+                        targets=notify.targets_of(step.params.get("to"), context),
+                        context={**context, "runbook_name": rs.plan.name}, body=step.params,
+                        templates=rs.plan.templates, send_in_drill=step.drill == "send")
+    set_state(rs, task, "done", outputs={"sent": sent}, by="engine", expect=["ready"])
 
 
 def set_state(rs: RunState, task: Mapping[str, Any], state: str, *, reason: str | None = None,

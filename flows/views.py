@@ -41,3 +41,13 @@ def run_json(reader, run: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
             "started_at": _iso(run["started_at"]), "started_by": run["started_by"], "ended_at": _iso(run["ended_at"]),
             "reason": run["reason"], "counts": counts, "steps": by_step, "objectives": objectives,
             "inputs": run["inputs"], "time_scale": scale}
+
+
+def notification_json(n: Mapping[str, Any]) -> dict[str, Any]:
+    """An outbox row for managers: where it goes and how delivery went (no contact address)."""
+    return {"id": n["key"], "event": n["event"], "site": n["site_id"], "run": n["run_id"], "task": n["task_id"],
+            "recipient": n["recipient"], "channel": n["channel"], "kind": n["channel_spec"].get("kind"),
+            "lang": n["lang"], "subject": n["message"].get("subject"), "state": n["state"],
+            "attempts": n["attempts"], "created_at": _iso(n["created_at"]), "sent_at": _iso(n["sent_at"]),
+            "next_attempt_at": _iso(n["next_attempt_at"]) if n["state"] == "pending" else None,
+            "error": n["last_error"]}

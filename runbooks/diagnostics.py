@@ -34,6 +34,7 @@ CODES: dict[str, str] = {
     "RB207": "expression uses a step that is not upstream",
     "RB208": "for_each is not a list",
     "RB209": "expression names an unknown site field",
+    "RB210": "unknown template",
     "RB301": "duplicate step id",
     "RB302": "needs names an unknown step",
     "RB303": "dependency cycle",

@@ -23,6 +23,9 @@ EVENTS = (
     "approval.requested", "muster.request", "objective.reached", "objective.at_risk",
 )
 TRIGGER_EVENTS = ("site.lockdown", "site.standdown")
+LANGS = ("en", "zh-CN")
+# What a runbook's own templates (and inline messages) may name besides the run context.
+MESSAGE_VARS = frozenset({"event", "task", "data", "link", "recipient"})
 HUMAN_KINDS = frozenset({"manual", "approval", "muster"})
 
 
@@ -93,7 +96,18 @@ class NotifyRule(Spec):
     on: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
     to: list[Expr] = Field(min_length=1)
     template: Text | None = None
-    message: Text | None = None
+    message: Expr | None = None
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "NotifyRule":
+        if self.template is not None and self.message is not None:
+            raise PydanticCustomError("one_of", "a notify rule has template: or message:, not both")
+        return self
+
+
+# A runbook's own message template: one text for every language, or one per language
+# (`en` is used for a language not given). Line 1 is the subject.
+TemplateSpec = Union[Expr, dict[Literal[LANGS], Expr]]  # type: ignore[valid-type]
 
 
 class Remind(Spec):
@@ -229,6 +243,7 @@ class Runbook(Spec):
     inputs: dict[Id, InputSpec] = {}
     objectives: list[ObjectiveSpec] = []
     notify: list[NotifyRule] = []
+    templates: dict[Id, TemplateSpec] = {}
     steps: list[StepSpec] = Field(min_length=1)
 
 

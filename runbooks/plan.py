@@ -89,6 +89,7 @@ class Plan:
     notify: tuple[Mapping[str, Any], ...]
     steps: tuple[PlannedStep, ...]  # in dependency order
     site: Site
+    templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # id → lang → text
     _by_id: Mapping[str, PlannedStep] = field(default_factory=dict, repr=False, compare=False)
 
     def step(self, step_id: str) -> PlannedStep:
@@ -240,7 +241,8 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
                 runbook.trigger.event if runbook.trigger else None, runbook.trigger.if_ if runbook.trigger else None,
                 values, tuple(objectives),
                 tuple(r.model_dump(by_alias=True, exclude_none=True) for r in runbook.notify),
-                tuple(steps), site, by_id)
+                tuple(steps), site, _by_id=by_id, templates=
+                {tid: (t if isinstance(t, dict) else {"en": t}) for tid, t in runbook.templates.items()})
 
 
 def load_plan(path: str | Path, site: Site, inputs: Mapping[str, Any] | None = None) -> Plan:

@@ -19,14 +19,13 @@ from pydantic_core import PydanticCustomError
 
 from .diagnostics import Diagnostic, RunbookError, did_you_mean
 from .expressions import Scope, check_expression, find_expressions
-from .models import Id, Spec
+from .models import LANGS, Id, Spec
 from .shape import validate_model
 from .source import Document, load_document, read_text
 
 CHANNEL_KINDS = ("webhook", "slack", "teams", "wecom", "dingtalk", "feishu", "sms", "smtp", "console")
 STAFF_REQUIRED = ("id", "name", "team")
 STAFF_OPTIONAL = ("role", "phone", "email", "chat_id", "lang")
-LANGS = ("en", "zh-CN")
 
 
 def _check_timezone(value: str) -> str:

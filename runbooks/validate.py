@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
-from .models import KIND_OUTPUTS, HUMAN_KINDS, InputSpec, Runbook
+from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, InputSpec, Runbook
 from .sites import Site
 from .source import Document
 
@@ -224,9 +224,13 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
         if isinstance(obj.target, str):
             c.strings(obj.target, ("objectives", i, "target"), head)
     whole = c.scope(steps=c.shapes)
+    message = c.scope(steps=c.shapes, item_vars=MESSAGE_VARS)
+    for tid, text in runbook.templates.items():
+        c.strings(text, ("templates", tid), message)
     for i, rule in enumerate(runbook.notify):
         for j, target in enumerate(rule.to):
             c.target(target, ("notify", i, "to", j), whole, notify_only=True)
+        _message(c, ("notify", i), rule, message)
     upstream = upstream_of(runbook)
     kinds = {s.id: s.kind for s in runbook.steps}
     for i, step in enumerate(runbook.steps):
@@ -312,8 +316,19 @@ def _http(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     for j, target in enumerate(step.to):
         c.target(target, loc + ("to", j), scope, notify_only=True)
-    if step.message:
-        c.strings(step.message, loc + ("message",), scope)
+    _message(c, loc, step, Scope(**{**scope.__dict__, "item_vars": scope.item_vars | MESSAGE_VARS}))
+
+
+def _message(c: _Checker, loc: tuple, spec: Any, scope: Scope) -> None:
+    """A notify rule's or step's body: an inline message (checked like any expression) or a
+    template: a built-in event template or one of the runbook's `templates:`."""
+    if spec.message:
+        c.strings(spec.message, loc + ("message",), scope)
+    if spec.template is not None and spec.template not in c.runbook.templates and spec.template not in EVENTS:
+        known = sorted(c.runbook.templates) + list(EVENTS)
+        c.add(loc + ("template",), "RB210", f'unknown template "{spec.template}"',
+              did_you_mean(spec.template, known) or "name one of the runbook's templates: or an event "
+              "(its built-in template, e.g. task.assigned)")
 
 
 def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:

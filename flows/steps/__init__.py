@@ -54,8 +54,8 @@ def mask(text: str, secrets: "tuple[str, ...] | list[str]") -> str:
 
 
 def _load() -> dict[str, Callable[[StepJob], dict[str, Any]]]:
-    from . import http, notify, wait
-    return {"http": http.execute, "notify": notify.execute, "wait": wait.execute}
+    from . import http, wait
+    return {"http": http.execute, "wait": wait.execute}
 
 
 EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {}
@@ -67,6 +67,7 @@ def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:
     return EXECUTORS[kind]
 
 
-# Automated kinds the runner executes. `allocate` (taking a pool row) comes with the roll-call
-# issue: until then its tasks stay `ready` rather than failing.
-AUTOMATED = frozenset({"http", "notify", "wait"})
+# Automated kinds the runner executes. A `notify` step needs no runner: it is done when its
+# messages are in the outbox (flows/notify.py). `allocate` (taking a pool row) comes with the
+# roll-call issue: until then its tasks stay `ready` rather than failing.
+AUTOMATED = frozenset({"http", "wait"})

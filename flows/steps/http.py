@@ -13,7 +13,7 @@ import requests
 
 from runbooks.models import parse_duration
 
-from ..outbound import OutboundRefused, allow_list, check_url
+from notifications.outbound import OutboundRefused, allow_list, check_url
 from . import StepError, StepJob, mask_value
 
 MAX_REDIRECTS = 5

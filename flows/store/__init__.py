@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
 from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
-                     run_steps, runs, tasks)
+                     outbox, run_steps, runs, tasks)
 
 __all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
 
@@ -55,6 +55,10 @@ _UPDATE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("chain
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
+_COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
+_FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
+_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk")).values(
+    {c: bindparam(c) for c in _FINISH_COLUMNS})
 
 
 def _task_update(columns: tuple[str, ...], expected: int) -> Any:
@@ -197,6 +201,25 @@ class Reader:
         rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
 
+    # --- outbox ---------------------------------------------------------------------------
+
+    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(outbox).order_by(outbox.c.pk)
+        if states:
+            stmt = stmt.where(outbox.c.state.in_(states))
+        if run_id:
+            stmt = stmt.where(outbox.c.run_id == run_id)
+        return self._rows(stmt.limit(limit) if limit else stmt)
+
+    def outbox_counts(self) -> dict[str, int]:
+        stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
+        return {state: n for state, n in self.conn.execute(stmt)}
+
+    def next_outbox_due(self) -> datetime | None:
+        return self.conn.execute(select(func.min(outbox.c.next_attempt_at))
+                                 .where(outbox.c.state == "pending")).scalar()
+
 
 class Tx(Reader):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
@@ -269,6 +292,49 @@ class Tx(Reader):
     def insert_event(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(_INSERT_EVENT, {"task_id": None, "run_id": None, "site_id": None, **row,
                                           "data": _json_ready(row.get("data"))})
+
+    def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
+        key is `<thread>:<n>`). Returns the keys."""
+        seen: dict[str, int] = {}
+        values = []
+        for row in rows:
+            thread = row["thread"]
+            if thread not in seen:
+                seen[thread] = self.conn.execute(_COUNT_THREAD, {"thread": thread}).scalar() or 0
+            seen[thread] += 1
+            values.append({"run_id": None, "task_id": None, "address": None, "state": "pending",
+                           "attempts": 0, "sent_at": None, "last_error": None, **row,
+                           "key": f"{thread}:{seen[thread]}", "message": _json_ready(row["message"]),
+                           "channel_spec": _json_ready(row["channel_spec"])})
+        if values:
+            self.conn.execute(insert(outbox), values)
+        return [v["key"] for v in values]
+
+    def claim_outbox(self, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+        """Take up to `limit` due notifications for delivery: they are not due again before
+        `until` (a dispatcher that dies mid-batch leaves them to be sent again then)."""
+        stmt = (select(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at, outbox.c.pk).limit(limit))
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = self._rows(stmt)
+        if rows:
+            self.conn.execute(update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows]))
+                              .values(next_attempt_at=until))
+        return rows
+
+    def finish_outbox(self, results: Sequence[Mapping[str, Any]]) -> None:
+        """Record outcomes: each has pk, state, attempts, next_attempt_at, sent_at, last_error."""
+        if results:
+            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], **{k: r[k] for k in _FINISH_COLUMNS}}
+                                               for r in results])
+
+    def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
+        """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
+        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None)
+        stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
+        return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount
 
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,

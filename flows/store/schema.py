@@ -191,3 +191,33 @@ objectives = Table(
     Column("objective_id", Id, primary_key=True),
     Column("met_at", TS, nullable=False),
 )
+
+
+# Notifications waiting to be delivered, written in the transaction of the event that caused
+# them (DESIGN.md §4: never lost). `key` is the dedup key `<run>:<task>:<event>:<recipient>:<n>`
+# sent with the message; `thread` is the key without `:<n>` (n counts repeats, like reminders).
+# `channel_spec` is the site channel as declared (`${{ env.X }}` unrendered: no secret stored).
+outbox = Table(
+    "outbox", metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", String(500), nullable=False, unique=True),
+    Column("thread", String(500), nullable=False),
+    Column("run_id", Id),
+    Column("site_id", Id, nullable=False),
+    Column("task_id", String(300)),
+    Column("event", String(40), nullable=False),
+    Column("recipient", String(300), nullable=False),  # person:<id>, channel:<id>
+    Column("channel", Id, nullable=False),  # the site channel it goes through
+    Column("channel_spec", JSON, nullable=False),
+    Column("address", String(300)),  # the person's email, phone or chat id on that channel
+    Column("lang", String(8), nullable=False),
+    Column("message", JSON, nullable=False),  # subject, text, link, drill
+    Column("state", String(8), nullable=False),  # pending, sent, dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS),
+    Column("last_error", Text),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+    Index("ix_outbox_thread", "thread"),
+)

@@ -1,5 +1,6 @@
-"""Console channel: a notification → a line on stdout and one JSON object a line appended to
-`$RUNBOOK_HOME/console.jsonl` (flushed and fsynced: a sent notification is on disk)."""
+"""Console channel: each notification → a line on stdout and one JSON object a line appended to
+`$RUNBOOK_HOME/console.jsonl` (the body of the generic webhook). A batch is written, flushed
+and fsynced once: when `send` returns, the batch is on disk."""
 from __future__ import annotations
 
 import json
@@ -7,16 +8,31 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from . import SENT, Outcome, Outgoing, retry
 
 _lock = threading.Lock()
 
 
-def send(home: Path, body: Mapping[str, Any]) -> None:
-    line = json.dumps(dict(body), ensure_ascii=False, sort_keys=True)
-    home.mkdir(parents=True, exist_ok=True)
-    with _lock, open(home / "console.jsonl", "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    print(f"[{body.get('recipient')}] {body.get('text')}", file=sys.stdout, flush=True)
+def reaches(person: Mapping[str, Any]) -> str | None:
+    return person.get("id")
+
+
+def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None,
+         allowed: frozenset[str] = frozenset()) -> list[Outcome]:
+    home = Path(config["home"])
+    lines = "".join(json.dumps(m.body(), ensure_ascii=False, sort_keys=True) + "\n" for m in messages)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with _lock, open(home / "console.jsonl", "a", encoding="utf-8") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return [retry(f"cannot write console.jsonl: {e.strerror}")] * len(messages)
+    if config.get("echo", True):
+        out = "".join(f"[{m.recipient}] {m.text}\n" for m in messages)
+        sys.stdout.write(out)
+        sys.stdout.flush()
+    return [SENT] * len(messages)

@@ -28,6 +28,11 @@ def _attempt(store: Store, run_id: str) -> tuple[int, str | None]:
     return int(head["attempts"]), head["prefect_flow_run"]
 
 
+def _pending_notifications(store: Store, run: str) -> int:
+    with store.read() as r:
+        return len(r.outbox(states=["pending"], run_id=run))
+
+
 def _settled_flow_runs(run_id: str) -> list[str] | None:
     """The state types of the run's flow runs, or None while one is not final."""
     from prefect.client.orchestration import get_client
@@ -107,6 +112,10 @@ def run_chaos(*, kills: int, groups: int, env: dict[str, str], home: Path, recor
         # check-off while no runner owned it).
         flow_runs = wait_for(lambda: _settled_flow_runs(run), 60, interval=1,
                              what="every Prefect flow run of the chaos run to reach a final state")
+        # Notify steps are done once queued; the last serve's dispatcher delivers what is left
+        # (a batch a killed dispatcher held is due again after its lease).
+        wait_for(lambda: not _pending_notifications(store, run), 120, interval=0.5,
+                 what="the outbox to deliver the run's notifications")
     finally:
         stop.set()
         thread.join(30)

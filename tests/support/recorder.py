@@ -40,7 +40,7 @@ class Recorder:
                     body = raw.decode(errors="replace")
                 with recorder.lock:
                     recorder.requests.append({"at": datetime.now(timezone.utc), "method": self.command,
-                                              "path": self.path, "body": body,
+                                              "path": self.path, "body": body, "raw": raw,
                                               "key": self.headers.get("Idempotency-Key"),
                                               "headers": dict(self.headers)})
                 status, headers, payload = responder(self.command, self.path, body)

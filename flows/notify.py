@@ -1,0 +1,198 @@
+"""Notify: an event inside a run's transaction → the notifications it causes, rendered and
+queued in the outbox in that same transaction (so none is lost and none sent for a change
+that rolled back). The dispatcher (notifications/outbox.py) delivers them.
+
+Who hears what:
+- the owner of a task when it becomes theirs (`task.assigned`, `approval.requested`) and when
+  it is late (`task.overdue`, `task.reminder`); the escalation target on `task.escalated`;
+- every runbook-level `notify:` rule whose `on:` names the event; a `notify` step's `to:`;
+- the site's default channel on `site.lockdown` / `site.standdown`.
+A target is expanded to people (`team:X` → its leads, `role:Y` → staff with that role,
+`person:Z`) or a channel (`channel:C`). A person is reached through the first site channel, in
+the order site.yaml declares them, that can reach them (smtp needs an email, chat robots a
+chat id, …), else through the default channel naming them. Drill runs send everything to the
+site's drill channel (console when none) unless a step says `drill: send`."""
+from __future__ import annotations
+
+import os
+import zoneinfo
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from notifications.channels import channel as channel_module
+from notifications.render import lang_of, mark_drill, render_event, split
+from runbooks.expressions import ExpressionError, render_value, single_expression
+from runbooks.sites import Site
+
+from .store import Tx
+
+OWNER_EVENTS = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
+_INDEX: dict[int, tuple[Site, dict[str, dict[str, str]]]] = {}
+
+
+def public_url() -> str:
+    return os.environ.get("RUNBOOK_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
+
+
+def _people(site: Site) -> dict[str, dict[str, str]]:
+    hit = _INDEX.get(id(site))
+    if hit is None or hit[0] is not site:
+        if len(_INDEX) > 64:
+            _INDEX.clear()
+        hit = _INDEX[id(site)] = (site, {p["id"]: p for p in site.staff})
+    return hit[1]
+
+
+def expand(site: Site, target: str) -> list[tuple[str, dict[str, str] | None]]:
+    """A target → [(recipient, person or None)]: `person:<id>` entries, or one `channel:<id>`."""
+    kind, _, name = target.partition(":")
+    people = _people(site)
+    if kind == "channel":
+        return [(target, None)] if name in site.channels else []
+    if kind == "person":
+        ids = [name]
+    elif kind == "team":
+        ids = list((site.teams.get(name) or {}).get("leads") or [])
+    elif kind == "role":
+        ids = [p["id"] for p in site.staff if p.get("role") == name]
+    else:
+        return []
+    return [(f"person:{i}", people[i]) for i in ids if i in people]
+
+
+def route(site: Site, person: Mapping[str, str] | None, recipient: str, drill: bool) -> tuple[str, str | None] | None:
+    """(site channel id, address) for a recipient; None when the site has nowhere to send."""
+    if drill:
+        return (site.drill_channel, None) if site.drill_channel else ("console", None)
+    if person is None:
+        return recipient.partition(":")[2], None
+    for cid, spec in site.channels.items():
+        module = channel_module(spec.get("kind", ""))
+        address = module.reaches(person) if module is not None else None
+        if address:
+            return cid, address
+    return (site.default_channel, None) if site.default_channel else None
+
+
+def _channel_spec(site: Site, cid: str) -> dict[str, Any]:
+    return dict(site.channels.get(cid) or {"kind": "console"})
+
+
+def _local(site: Site, when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return when.astimezone(zoneinfo.ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def queue(tx: Tx, *, site: Site, run: Mapping[str, Any] | None, event: str, now: datetime,
+          targets: Iterable[str], context: Mapping[str, Any], task: Mapping[str, Any] | None = None,
+          data: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None,
+          templates: Mapping[str, Mapping[str, str]] | None = None, send_in_drill: bool = False,
+          scope_id: str | None = None, seen: set[str] | None = None) -> int:
+    """Render and queue one event's notifications to `targets`; returns how many were queued.
+    `body` is a rule's or step's `template`/`message` override; `context` the run's expression
+    context (for runbook templates and inline messages)."""
+    drill = bool(run and run["drill"]) or bool(data and data.get("drill"))
+    routed = drill and not send_in_drill
+    run_id = run["id"] if run else None
+    link = public_url() + (f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}" if run_id
+                           else "")
+    base = {"event": event, "data": dict(data or {}), "link": link if run_id else None,
+            "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
+            "run": {"id": run_id, "runbook": run["runbook_id"], "name": context.get("runbook_name"),
+                    "drill": drill} if run else None,
+            "task": {"id": task["id"], "title": task["title"], "owner": task.get("owner"), "state": task["state"],
+                     "due": _local(site, task.get("due_at")), "reason": task.get("reason")} if task else None}
+    rows: list[dict[str, Any]] = []
+    seen = set() if seen is None else seen
+    for target in targets:
+        for recipient, person in expand(site, target):
+            if recipient in seen:
+                continue
+            seen.add(recipient)
+            where = route(site, person, recipient, routed)
+            if where is None:
+                continue
+            cid, address = where
+            spec = _channel_spec(site, cid)
+            lang = lang_of(person.get("lang") if person else None, spec.get("lang"), site.lang)
+            name = person["name"] if person else cid
+            message = {**base, "recipient": {"name": name, "id": recipient}}
+            subject, text = _render(event, lang, message, context, body, templates or {})
+            if drill:
+                subject, text = mark_drill(subject, text, lang)
+            if routed and person is not None:
+                text = f"{text}\n(→ {name})"
+            rows.append({"thread": f"{scope_id or run_id}:{task['id'] if task else '-'}:{event}:{recipient}",
+                         "run_id": run_id, "site_id": site.id, "task_id": task["id"] if task else None,
+                         "event": event, "recipient": recipient, "channel": cid, "channel_spec": spec,
+                         "address": address, "lang": lang, "next_attempt_at": now, "created_at": now,
+                         "message": {"subject": subject, "text": text, "link": message["link"], "drill": drill,
+                                     "name": name}})
+    tx.insert_outbox(rows)
+    return len(rows)
+
+
+def _render(event: str, lang: str, message: Mapping[str, Any], context: Mapping[str, Any],
+            body: Mapping[str, Any] | None, templates: Mapping[str, Mapping[str, str]]) -> tuple[str, str]:
+    name = (body or {}).get("template")
+    inline = (body or {}).get("message")
+    if name in templates:
+        inline = templates[name].get(lang) or templates[name].get("en") or next(iter(templates[name].values()))
+    if inline is None:
+        return render_event(name or event, lang, message)
+    variables = {**context, **{k: v for k, v in message.items() if k not in ("site", "run")}}
+    try:
+        return split(str(render_value(inline, variables)))
+    except ExpressionError as e:  # a message must not stop the run: say what went wrong instead
+        subject, text = render_event(event, lang, message)
+        return subject, f"{text}\n(message could not be rendered: {e})"
+
+
+def targets_of(value: Any, context: Mapping[str, Any]) -> list[str]:
+    """Targets as written, expressions rendered (an expression may give a person row)."""
+    out: list[str] = []
+    for t in value or []:
+        if isinstance(t, str) and single_expression(t) is not None:
+            try:
+                got = render_value(t, dict(context))
+            except ExpressionError:
+                continue
+            for g in got if isinstance(got, list) else [got]:
+                out.append(f"person:{g['id']}" if isinstance(g, dict) and "id" in g else str(g))
+        else:
+            out.append(str(t))
+    return out
+
+
+def announce(rs: Any, event: str, task_id: str | None, data: Mapping[str, Any]) -> int:
+    """The notifications an event of a run causes (RunState `rs`, inside its transaction)."""
+    plan = rs.plan
+    groups: list[tuple[list[str], Mapping[str, Any] | None]] = []
+    task = None
+    if task_id is not None and event in OWNER_EVENTS | {"task.escalated"}:
+        task = rs.tx.task(rs.run_id, task_id)
+        owner = data.get("to") if event == "task.escalated" else data.get("owner") or (task or {}).get("owner")
+        if owner:
+            groups.append(([owner], None))
+    groups += [(list(rule["to"]), rule) for rule in plan.notify if event in rule["on"]]
+    if not groups:
+        return 0
+    if task_id is not None and task is None:
+        task = rs.tx.task(rs.run_id, task_id)
+    step = plan._by_id.get(task["step_id"]) if task else None
+    context = rs.context(step, task) if any(body for _, body in groups) or step is not None else {}
+    seen: set[str] = set()
+    return sum(queue(rs.tx, site=plan.site, run=rs.run, event=event, now=rs.now,
+                     targets=targets_of(targets, context), context={**context, "runbook_name": plan.name},
+                     task=task, data=data, body=body, templates=plan.templates, seen=seen,
+                     send_in_drill=bool(step and step.drill == "send"))
+               for targets, body in groups)
+
+
+def site_event(tx: Tx, site: Site, event: str, lockdown_id: str, now: datetime, drill: bool) -> int:
+    """`site.lockdown` / `site.standdown` → the site's default channel (its drill channel in a drill)."""
+    if not site.default_channel:
+        return 0
+    return queue(tx, site=site, run=None, event=event, now=now, targets=[f"channel:{site.default_channel}"],
+                 context={}, data={"drill": drill}, scope_id=lockdown_id)

@@ -1,0 +1,242 @@
+"""Outbox dispatcher: queued notifications (rows the state change wrote in its own transaction)
+→ delivered through their channel, at least once, with the dedup key.
+
+Each round claims a batch of due rows (they are not due again for `lease` seconds: a
+dispatcher killed mid-batch leaves them to be sent again then, with the same key), sends them
+grouped by destination (a site channel), and records every outcome in one transaction:
+- sent;
+- retried: exponential backoff with full jitter from `base` to `cap`, never sooner than the
+  destination's Retry-After; dead once older than `max_age`;
+- dead at once when it can never succeed (a 4xx, a refused URL, a missing setting): shown by
+  `runbook outbox`, re-queued by `runbook outbox --retry`.
+A destination failing `breaker_failures` times in a row opens its circuit breaker: its
+messages wait without attempts; after `cooldown` one message probes it (the cooldown doubles
+up to `cooldown_cap` while probes fail) and a successful probe closes it. During an outage of
+T seconds a destination therefore sees at most `breaker_failures + 1 + T / cooldown`
+attempts, however many messages wait.
+
+The store is duck-typed (flows' Store: `transaction()`, `read()`), so this package stays below
+flows in the import order."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import requests
+
+from runbooks.expressions import ExpressionError, render_value
+
+from .channels import Outcome, Outgoing, channel, dead
+from .outbound import allow_list
+
+log = logging.getLogger("runbook.outbox")
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch: int = 200
+    base: float = 1.0
+    cap: float = 300.0
+    max_age: float = 24 * 3600.0
+    breaker_failures: int = 5
+    cooldown: float = 5.0
+    cooldown_cap: float = 120.0
+    lease: float = 60.0
+    poll: float = 0.25
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Policy":
+        """Durations divided by RUNBOOK_TIME_SCALE, like every other duration (DESIGN.md §4)."""
+        scale = float(env.get("RUNBOOK_TIME_SCALE") or 1) or 1.0
+        d = cls()
+        return cls(batch=d.batch, base=d.base / scale, cap=d.cap / scale, max_age=d.max_age / scale,
+                   breaker_failures=d.breaker_failures, cooldown=d.cooldown / scale,
+                   cooldown_cap=d.cooldown_cap / scale, lease=max(d.lease / scale, 5.0), poll=d.poll)
+
+
+@dataclass
+class Breaker:
+    """One destination's circuit breaker (in memory: a restarted dispatcher learns again)."""
+    policy: Policy
+    failures: int = 0
+    open_until: float = 0.0
+    cooldown: float = 0.0
+    attempts: int = 0  # messages attempted, for the record and the tests
+
+    def state(self, now: float) -> str:
+        if self.open_until > now:
+            return "open"
+        return "probe" if self.failures >= self.policy.breaker_failures else "closed"
+
+    def success(self) -> None:
+        self.failures, self.open_until, self.cooldown = 0, 0.0, 0.0
+
+    def failure(self, now: float, retry_after: float | None) -> None:
+        self.failures += 1
+        if self.failures >= self.policy.breaker_failures:
+            self.cooldown = min(self.cooldown * 2 if self.cooldown else self.policy.cooldown, self.policy.cooldown_cap)
+            self.open_until = now + max(self.cooldown, retry_after or 0.0)
+        elif retry_after:
+            self.open_until = now + retry_after  # the destination asked us to wait
+
+
+_ENV_NAME = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def render_channel(spec: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """A site channel with its `${{ env.X }}` rendered → (config, secret values to mask)."""
+    names = {n for v in spec.values() if isinstance(v, str) and "${{" in v for n in _ENV_NAME.findall(v)}
+    missing = sorted(n for n in names if n not in env)
+    if missing:
+        raise ExpressionError(f"environment variable {', '.join(missing)} is not set")
+    config = render_value(dict(spec), {"env": dict(env)})
+    secrets = [v for k, v in config.items() if isinstance(v, str) and k in ("url", "secret", "password", "username")
+               and v != spec.get(k)]
+    secrets += [v for v in (config.get("headers") or {}).values() if isinstance(v, str)]
+    return config, secrets
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass
+class Dispatcher:
+    store: Any
+    home: Path
+    policy: Policy = field(default_factory=Policy.from_env)
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    echo: bool = True  # console channel also prints to stdout
+    clock: Callable[[], float] = time.time
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _http: requests.Session = field(default_factory=requests.Session)
+
+    def wake(self, *_: Any) -> None:
+        """Something was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # noqa: BLE001 - the dispatcher outlives a bad round; the rows stay queued
+                log.exception("outbox round failed; retrying")
+                busy = 0
+            if not busy:
+                self._wake.wait(self.policy.poll)
+                self._wake.clear()
+
+    def drain(self, timeout: float = 60.0) -> int:
+        """Send until nothing is due (for `runbook dispatch --once`, the CLI and tests)."""
+        sent, deadline = 0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = self.run_once()
+            if not n:
+                return sent
+            sent += n
+        return sent
+
+    def run_once(self) -> int:
+        now = self._now()
+        with self.store.transaction() as tx:
+            rows = tx.claim_outbox(now, now + timedelta(seconds=self.policy.lease), self.policy.batch)
+        if not rows:
+            return 0
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            groups[f"{row['site_id']}/{row['channel']}"].append(row)
+        results: list[dict[str, Any]] = []
+        for destination, batch in groups.items():
+            results += self._deliver(destination, batch)
+        with self.store.transaction() as tx:
+            tx.finish_outbox(results)
+        return len(rows)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
+    def _deliver(self, destination: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        breaker = self.breakers.setdefault(destination, Breaker(self.policy))
+        now = self.clock()
+        state = breaker.state(now)
+        if state == "open":  # wait, unattempted, until the breaker lets a probe through
+            return [self._later(r, breaker.open_until) for r in rows]
+        if state == "probe":
+            rows, waiting = rows[:1], rows[1:]
+        else:
+            waiting = []
+        outcomes, secrets = self._send(rows)
+        results = []
+        for row, outcome in zip(rows, outcomes):
+            results.append(self._result(row, outcome, secrets))
+            if outcome.sent:
+                breaker.success()
+            elif outcome.destination_down:
+                breaker.failure(self.clock(), outcome.retry_after)
+        breaker.attempts += len(rows)
+        again = breaker.open_until if breaker.state(self.clock()) == "open" else self.clock()
+        return results + [self._later(r, again) for r in waiting]
+
+    def _send(self, rows: list[dict[str, Any]]) -> tuple[list[Outcome], list[str]]:
+        spec = rows[0]["channel_spec"]
+        module = channel(spec.get("kind", ""))
+        if module is None:
+            return [dead(f"channel kind {spec.get('kind')!r} cannot send in this version")] * len(rows), []
+        try:
+            config, secrets = render_channel(spec, self.env)
+        except ExpressionError as e:
+            return [dead(f"channel {rows[0]['channel']!r}: {e}")] * len(rows), []
+        if spec.get("kind") == "console":
+            config = {**config, "home": str(self.home), "echo": self.echo}
+        missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
+        if missing:
+            return [dead(f"channel {rows[0]['channel']!r}: {missing[0]} is empty (environment variable not set?)")] \
+                * len(rows), secrets
+        allowed = allow_list(str(u) for u in [spec.get("url")] if u and "${{" not in str(u))
+        messages = [_outgoing(r) for r in rows]
+        try:
+            return module.send(config, messages, self._http, allowed), secrets
+        except Exception as e:  # noqa: BLE001 - a channel bug must not lose the batch: retry it
+            log.warning("channel %s failed: %s", rows[0]["channel"], mask(repr(e), secrets))
+            return [Outcome(sent=False, retry=True, error=mask(f"{type(e).__name__}: {e}", secrets),
+                            destination_down=True)] * len(rows), secrets
+
+    def _result(self, row: Mapping[str, Any], outcome: Outcome, secrets: Sequence[str]) -> dict[str, Any]:
+        now = self._now()
+        attempts = row["attempts"] + 1
+        base = {"pk": row["pk"], "attempts": attempts, "sent_at": None, "next_attempt_at": now,
+                "last_error": mask(outcome.error or "", secrets)[:1000] or None}
+        if outcome.sent:
+            return {**base, "state": "sent", "sent_at": now}
+        age = (now - row["created_at"]).total_seconds()
+        if not outcome.retry or age > self.policy.max_age:
+            why = base["last_error"] if not outcome.retry else f"gave up after {attempts} attempts: {base['last_error']}"
+            return {**base, "state": "dead", "last_error": why}
+        delay = min(self.policy.cap, self.policy.base * 2 ** (attempts - 1))
+        delay = random.uniform(delay / 2, delay)
+        delay = max(delay, outcome.retry_after or 0.0)
+        return {**base, "state": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
+
+    def _later(self, row: Mapping[str, Any], when: float) -> dict[str, Any]:
+        return {"pk": row["pk"], "state": "pending", "attempts": row["attempts"], "sent_at": None,
+                "last_error": row["last_error"], "next_attempt_at": datetime.fromtimestamp(when, timezone.utc)}
+
+
+def _outgoing(row: Mapping[str, Any]) -> Outgoing:
+    m = row["message"]
+    return Outgoing(key=row["key"], event=row["event"], site=row["site_id"], run=row["run_id"], task=row["task_id"],
+                    recipient=row["recipient"], name=m.get("name"), address=row["address"], lang=row["lang"],
+                    subject=m["subject"], text=m["text"], link=m.get("link"), drill=bool(m.get("drill")))

@@ -1,0 +1,63 @@
+"""Render: an event and its context → subject and text in the recipient's language, from the
+built-in templates (`templates/<lang>/<event>.txt`: line 1 the subject, then a blank line, then
+the body), and the HTML part of a mail. Drill messages are marked in the subject and the text.
+
+Text templates render data, never markup: chat channels neutralise their own markup when they
+send, and the HTML mail is autoescaped."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANGS = ("en", "zh-CN")
+DRILL = {"en": "[DRILL]", "zh-CN": "[演练]"}
+
+
+@lru_cache(maxsize=1)
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, trim_blocks=True,
+        keep_trailing_newline=False, autoescape=select_autoescape(enabled_extensions=("html",), default=False))
+
+
+def lang_of(*choices: str | None) -> str:
+    """The first supported language of the choices (person, channel, site), else English."""
+    return next((c for c in choices if c in LANGS), "en")
+
+
+def has_template(event: str) -> bool:
+    return (TEMPLATES / "en" / f"{event}.txt").is_file()
+
+
+def split(text: str) -> tuple[str, str]:
+    """A rendered message → (subject, text): the first line is the subject; the text is the
+    whole message, so channels without subjects lose nothing."""
+    text = text.strip()
+    subject = text.splitlines()[0].strip() if text else ""
+    return subject[:200], text
+
+
+def render_event(event: str, lang: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    try:
+        template = _environment().get_template(f"{lang}/{event}.txt")
+    except TemplateNotFound:
+        template = _environment().get_template(f"en/{event}.txt")
+    return split(template.render({**context, "event": event}))
+
+
+def mark_drill(subject: str, text: str, lang: str) -> tuple[str, str]:
+    tag = DRILL.get(lang, DRILL["en"])
+    return f"{tag} {subject}", f"{tag} {text}"
+
+
+def html_mail(message: Any) -> str:
+    """The HTML part of a mail (autoescaped: a step named `<script>` is text)."""
+    body = message.text.split("\n", 1)[1].strip() if "\n" in message.text else message.text
+    return _environment().get_template("mail.html").render(
+        subject=message.subject, paragraphs=[p for p in body.split("\n\n") if p.strip()], link=message.link,
+        drill=message.drill, lang=message.lang)
