@@ -25,7 +25,7 @@ def default_responder(method: str, path: str, body: Any) -> tuple[int, dict[str,
 
 
 class Recorder:
-    def __init__(self, responder: Responder = default_responder):
+    def __init__(self, responder: Responder = default_responder, port: int = 0):
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         recorder = self
@@ -56,7 +56,8 @@ class Recorder:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
