@@ -26,10 +26,11 @@ import re
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import requests
 
@@ -52,6 +53,7 @@ class Policy:
     cooldown_cap: float = 120.0
     lease: float = 60.0
     poll: float = 0.25
+    threads: int = 8  # destinations served at once
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Policy":
@@ -122,7 +124,7 @@ class Dispatcher:
     clock: Callable[[], float] = time.time
     breakers: dict[str, Breaker] = field(default_factory=dict)
     _wake: threading.Event = field(default_factory=threading.Event)
-    _http: requests.Session = field(default_factory=requests.Session)
+    _sessions: dict[str, requests.Session] = field(default_factory=dict)  # one per destination (threads)
 
     def wake(self, *_: Any) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -158,9 +160,11 @@ class Dispatcher:
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             groups[f"{row['site_id']}/{row['channel']}"].append(row)
-        results: list[dict[str, Any]] = []
-        for destination, batch in groups.items():
-            results += self._deliver(destination, batch)
+        if len(groups) == 1:
+            results = self._deliver(*next(iter(groups.items())))
+        else:  # destinations in parallel: a slow one does not hold the others back
+            with ThreadPoolExecutor(max_workers=min(len(groups), self.policy.threads)) as pool:
+                results = [r for batch in pool.map(lambda g: self._deliver(*g), groups.items()) for r in batch]
         with self.store.transaction() as tx:
             tx.finish_outbox(results)
         return len(rows)
@@ -169,50 +173,52 @@ class Dispatcher:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
 
     def _deliver(self, destination: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send one destination's rows in order while its breaker lets them through: a
+        destination found down mid-batch stops being tried at once (the channel's generator is
+        closed) and the rest of the batch waits, unattempted."""
         breaker = self.breakers.setdefault(destination, Breaker(self.policy))
-        now = self.clock()
-        state = breaker.state(now)
-        if state == "open":  # wait, unattempted, until the breaker lets a probe through
+        if breaker.state(self.clock()) == "open":
             return [self._later(r, breaker.open_until) for r in rows]
-        if state == "probe":
-            rows, waiting = rows[:1], rows[1:]
-        else:
-            waiting = []
-        outcomes, secrets = self._send(rows)
-        results = []
-        for row, outcome in zip(rows, outcomes):
-            results.append(self._result(row, outcome, secrets))
-            if outcome.sent:
-                breaker.success()
-            elif outcome.destination_down:
-                breaker.failure(self.clock(), outcome.retry_after)
-        breaker.attempts += len(rows)
+        results: list[dict[str, Any]] = []
+        outcomes, secrets = self._send(destination, rows)
+        try:
+            for row, outcome in zip(rows, outcomes):
+                results.append(self._result(row, outcome, secrets))
+                breaker.attempts += 1
+                if outcome.sent:
+                    breaker.success()
+                elif outcome.destination_down:
+                    breaker.failure(self.clock(), outcome.retry_after)
+                if breaker.state(self.clock()) != "closed":
+                    break
+        except Exception as e:  # noqa: BLE001 - a channel bug must not lose the batch: retry it
+            log.warning("channel %s failed: %s", destination, mask(repr(e), secrets))
+            failed = Outcome(sent=False, retry=True, error=mask(f"{type(e).__name__}: {e}", secrets))
+            results += [self._result(r, failed, secrets) for r in rows[len(results):]]
+        finally:
+            close = getattr(outcomes, "close", None)
+            if close is not None:
+                close()
         again = breaker.open_until if breaker.state(self.clock()) == "open" else self.clock()
-        return results + [self._later(r, again) for r in waiting]
+        return results + [self._later(r, again) for r in rows[len(results):]]
 
-    def _send(self, rows: list[dict[str, Any]]) -> tuple[list[Outcome], list[str]]:
+    def _send(self, destination: str, rows: list[dict[str, Any]]) -> tuple[Iterator[Outcome], list[str]]:
         spec = rows[0]["channel_spec"]
         module = channel(spec.get("kind", ""))
         if module is None:
-            return [dead(f"channel kind {spec.get('kind')!r} cannot send in this version")] * len(rows), []
+            return iter([dead(f"channel kind {spec.get('kind')!r} cannot send in this version")] * len(rows)), []
         try:
             config, secrets = render_channel(spec, self.env)
         except ExpressionError as e:
-            return [dead(f"channel {rows[0]['channel']!r}: {e}")] * len(rows), []
+            return iter([dead(f"channel {rows[0]['channel']!r}: {e}")] * len(rows)), []
         if spec.get("kind") == "console":
             config = {**config, "home": str(self.home), "echo": self.echo}
         missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
         if missing:
-            return [dead(f"channel {rows[0]['channel']!r}: {missing[0]} is empty (environment variable not set?)")] \
-                * len(rows), secrets
+            return iter([dead(f"channel {rows[0]['channel']!r}: {missing[0]} is empty")] * len(rows)), secrets
         allowed = allow_list(str(u) for u in [spec.get("url")] if u and "${{" not in str(u))
-        messages = [_outgoing(r) for r in rows]
-        try:
-            return module.send(config, messages, self._http, allowed), secrets
-        except Exception as e:  # noqa: BLE001 - a channel bug must not lose the batch: retry it
-            log.warning("channel %s failed: %s", rows[0]["channel"], mask(repr(e), secrets))
-            return [Outcome(sent=False, retry=True, error=mask(f"{type(e).__name__}: {e}", secrets),
-                            destination_down=True)] * len(rows), secrets
+        session = self._sessions.setdefault(destination, requests.Session())
+        return module.send(config, [_outgoing(r) for r in rows], session, allowed), secrets
 
     def _result(self, row: Mapping[str, Any], outcome: Outcome, secrets: Sequence[str]) -> dict[str, Any]:
         now = self._now()

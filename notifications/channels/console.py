@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from . import SENT, Outcome, Outgoing, retry
 
@@ -20,7 +20,7 @@ def reaches(person: Mapping[str, Any]) -> str | None:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None,
-         allowed: frozenset[str] = frozenset()) -> list[Outcome]:
+         allowed: frozenset[str] = frozenset()) -> Iterator[Outcome]:
     home = Path(config["home"])
     lines = "".join(json.dumps(m.body(), ensure_ascii=False, sort_keys=True) + "\n" for m in messages)
     try:
@@ -30,9 +30,10 @@ def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = No
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        return [retry(f"cannot write console.jsonl: {e.strerror}")] * len(messages)
+        yield from [retry(f"cannot write console.jsonl: {e.strerror}")] * len(messages)
+        return
     if config.get("echo", True):
         out = "".join(f"[{m.recipient}] {m.text}\n" for m in messages)
         sys.stdout.write(out)
         sys.stdout.flush()
-    return [SENT] * len(messages)
+    yield from [SENT] * len(messages)

@@ -2,7 +2,7 @@
 step name pings nobody); a person is mentioned by their DingTalk user id (`chat_id`)."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import requests
 
@@ -22,5 +22,5 @@ def body(m: Outgoing) -> dict[str, Any]:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> list[Outcome]:
-    return [post_json(http, config["url"], body(m), allowed=allowed, ok=_check) for m in messages]
+         allowed: frozenset[str]) -> Iterator[Outcome]:
+    yield from (post_json(http, config["url"], body(m), allowed=allowed, ok=_check) for m in messages)

@@ -3,7 +3,7 @@ text, so `<` from our text becomes a full-width `＜`; a person is mentioned by 
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import requests
 
@@ -25,5 +25,5 @@ def body(m: Outgoing) -> dict[str, Any]:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> list[Outcome]:
-    return [post_json(http, config["url"], body(m), allowed=allowed, ok=_check) for m in messages]
+         allowed: frozenset[str]) -> Iterator[Outcome]:
+    yield from (post_json(http, config["url"], body(m), allowed=allowed, ok=_check) for m in messages)

@@ -2,7 +2,7 @@
 escaped, so a step named `<!channel>` or `*bold*` is shown as typed and pings nobody."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import requests
 
@@ -25,6 +25,6 @@ def body(m: Outgoing) -> dict[str, Any]:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> list[Outcome]:
-    return [post_json(http, config["url"], body(m), allowed=allowed, headers={"Idempotency-Key": m.key})
-            for m in messages]
+         allowed: frozenset[str]) -> Iterator[Outcome]:
+    yield from (post_json(http, config["url"], body(m), allowed=allowed, headers={"Idempotency-Key": m.key})
+            for m in messages)

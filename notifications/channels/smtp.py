@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..render import html_mail
 from . import SENT, Outcome, Outgoing, dead, retry
@@ -41,49 +41,71 @@ def _code_outcome(code: int, what: str) -> Outcome:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None,
-         allowed: frozenset[str] = frozenset()) -> list[Outcome]:
+         allowed: frozenset[str] = frozenset()) -> Iterator[Outcome]:
+    """One outcome per message, as each is sent: a caller that stops early (the destination's
+    breaker opened) closes the generator, and the connection is closed politely."""
     if not config.get("from"):
-        return [dead("the smtp channel has no from: address")] * len(messages)
+        yield from [dead("the smtp channel has no from: address")] * len(messages)
+        return
     starttls = config.get("starttls", True)
     port = int(config.get("port") or (587 if starttls else 25))
     try:
         server = smtplib.SMTP(config["host"], port, timeout=TIMEOUT)
     except (OSError, smtplib.SMTPException) as e:
-        return [retry(f"cannot connect to the SMTP server ({type(e).__name__})")] * len(messages)
-    outcomes: list[Outcome] = []
+        yield from [retry(f"cannot connect to the SMTP server ({type(e).__name__})")] * len(messages)
+        return
+    sent = 0
     try:
-        server.ehlo()
-        if starttls:
-            if not server.has_extn("starttls"):
-                return [dead("the SMTP server does not offer STARTTLS; set starttls: false on the channel "
-                             "to send in clear")] * len(messages)
-            server.starttls(context=ssl.create_default_context())
-            server.ehlo()
-        if config.get("username"):
-            server.login(config["username"], config.get("password") or "")
+        try:
+            _open(server, config, starttls)
+        except _Refused as e:
+            yield from [e.outcome] * len(messages)
+            return
         for m in messages:
             to = [m.address] if m.address else list(config.get("to") or [])
             if not to:
-                outcomes.append(dead("no address: the person has no email and the channel no to:"))
-                continue
-            try:
-                server.send_message(build(config, m, to), to_addrs=to)
-                outcomes.append(SENT)
-            except smtplib.SMTPRecipientsRefused as e:
-                code = min(c for c, _ in e.recipients.values())
-                outcomes.append(_code_outcome(code, "recipient refused"))
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
-                outcomes.append(_code_outcome(e.smtp_code, "message refused"))
-    except smtplib.SMTPAuthenticationError as e:
-        return [dead(f"SMTP login refused ({e.smtp_code})")] * len(messages)
-    except ssl.SSLError as e:
-        return [dead(f"STARTTLS failed: {e.reason or 'certificate not trusted'}")] * len(messages)
+                outcome = dead("no address: the person has no email and the channel no to:")
+            else:
+                outcome = _send_one(server, config, m, to)
+            sent += 1
+            yield outcome
     except (OSError, smtplib.SMTPException) as e:
-        rest = len(messages) - len(outcomes)
-        return outcomes + [retry(f"SMTP connection lost ({type(e).__name__})")] * rest
+        yield from [retry(f"SMTP connection lost ({type(e).__name__})")] * (len(messages) - sent)
     finally:
         try:
             server.quit()
         except (OSError, smtplib.SMTPException):
             server.close()
-    return outcomes
+
+
+class _Refused(Exception):
+    def __init__(self, outcome: Outcome):
+        self.outcome = outcome
+
+
+def _open(server: smtplib.SMTP, config: Mapping[str, Any], starttls: bool) -> None:
+    server.ehlo()
+    if starttls:
+        if not server.has_extn("starttls"):
+            raise _Refused(dead("the SMTP server does not offer STARTTLS; set starttls: false on the channel "
+                                "to send in clear"))
+        try:
+            server.starttls(context=ssl.create_default_context())
+        except ssl.SSLError as e:
+            raise _Refused(dead(f"STARTTLS failed: {e.reason or 'certificate not trusted'}")) from None
+        server.ehlo()
+    if config.get("username"):
+        try:
+            server.login(config["username"], config.get("password") or "")
+        except smtplib.SMTPAuthenticationError as e:
+            raise _Refused(dead(f"SMTP login refused ({e.smtp_code})")) from None
+
+
+def _send_one(server: smtplib.SMTP, config: Mapping[str, Any], m: Outgoing, to: list[str]) -> Outcome:
+    try:
+        server.send_message(build(config, m, to), to_addrs=to)
+        return SENT
+    except smtplib.SMTPRecipientsRefused as e:
+        return _code_outcome(min(c for c, _ in e.recipients.values()), "recipient refused")
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+        return _code_outcome(e.smtp_code, "message refused")

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import requests
 
@@ -25,13 +25,11 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> list[Outcome]:
-    outcomes = []
+         allowed: frozenset[str]) -> Iterator[Outcome]:
     for m in messages:
         raw = json.dumps(m.body(), ensure_ascii=False, separators=(",", ":")).encode()
         headers = {**config.get("headers", {}), "Content-Type": "application/json; charset=utf-8",
                    "Idempotency-Key": m.key, "X-Runbook-Event": m.event}
         if config.get("secret"):
             headers["X-Runbook-Signature"] = signature(config["secret"], int(time.time()), raw)
-        outcomes.append(post_json(http, config["url"], None, allowed=allowed, headers=headers, data=raw))
-    return outcomes
+        yield post_json(http, config["url"], None, allowed=allowed, headers=headers, data=raw)
