@@ -161,10 +161,16 @@ class _Checker:
     def strings(self, value: Any, loc: tuple, scope: Scope) -> None:
         """Check every expression in a value (recursing into lists and mappings)."""
         if isinstance(value, str):
-            for found in find_expressions(value):
+            found_all = find_expressions(value)
+            for found in found_all:
                 for p in check_expression(found.inner, scope):
                     self.problems.append(self.doc.diagnostic(loc, p.code, p.message, p.hint,
                                                              offset=found.start, width=found.end - found.start))
+            unclosed = _unclosed(value, found_all)
+            if unclosed is not None:
+                self.problems.append(self.doc.diagnostic(
+                    loc, "RB201", "expression is not closed: ${{ without }}", "write ${{ name }}",
+                    offset=unclosed, width=3))
         elif isinstance(value, dict):
             for k, v in value.items():
                 self.strings(v, loc + (k,), scope)
@@ -201,6 +207,17 @@ class _Checker:
 
     def add(self, loc: tuple, code: str, message: str, hint: str | None = None, **kw: Any) -> None:
         self.problems.append(self.doc.diagnostic(loc, code, message, hint, **kw))
+
+
+def _unclosed(text: str, found: list) -> int | None:
+    """Offset of a `${{` that no expression closes, if any (it would otherwise stay text)."""
+    spans = [(f.start, f.end) for f in found]
+    at = text.find("${{")
+    while at != -1:
+        if not any(start <= at < end for start, end in spans):
+            return at
+        at = text.find("${{", at + 1)
+    return None
 
 
 def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> list[Diagnostic]:

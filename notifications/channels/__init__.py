@@ -8,6 +8,7 @@ console fsync, one HTTP session per batch)."""
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from dataclasses import dataclass
 from types import ModuleType
@@ -85,10 +86,9 @@ def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset
     """POST to a webhook and classify the answer: 2xx sent; 408/425/429/5xx and connection
     errors retried (honouring Retry-After); any other 4xx, a redirect or a refused URL dead.
     `ok(response)` may look inside a 200 (chat robots answer errors with 200 and a code)."""
-    try:
-        check_url(url, allowed)
-    except OutboundRefused as e:
-        return dead(str(e))
+    refused = _refused(url, allowed)
+    if refused:
+        return dead(refused)
     try:
         response = http.post(url, json=body if data is None else None, data=data, headers=dict(headers or {}),
                              timeout=TIMEOUT, allow_redirects=False)
@@ -103,6 +103,16 @@ def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset
     if 300 <= status < 400:
         return dead(f"HTTP {status}: redirects are not followed for notifications")
     return dead(f"HTTP {status}: the destination refused the message")
+
+
+@functools.lru_cache(maxsize=256)
+def _refused(url: str, allowed: frozenset[str]) -> str | None:
+    """Why a URL is refused, or None; cached (a batch posts to one URL many times)."""
+    try:
+        check_url(url, allowed)
+    except OutboundRefused as e:
+        return str(e)
+    return None
 
 
 def _load() -> dict[str, ModuleType]:
