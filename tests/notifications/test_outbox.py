@@ -12,7 +12,6 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -174,3 +173,33 @@ def test_runbook_outbox_lists_dead_messages_without_secrets(down_site, tmp_path)
     assert HOOK_SECRET not in result.stdout
     text = subprocess.run([RUNBOOK, "outbox"], capture_output=True, text=True, timeout=60).stdout
     assert "dead" in text and "channel:hook" in text
+
+
+def test_two_dispatchers_on_postgresql_send_each_message_once(tmp_path, monkeypatch, pg_url):
+    """Replicas of `runbook serve` each run a dispatcher: on PostgreSQL they claim disjoint
+    batches (FOR UPDATE SKIP LOCKED), so a healthy destination gets every message once."""
+    from sqlalchemy import text
+
+    from flows.store import metadata
+    port = free_port()
+    write_site(tmp_path / "sites", f"http://127.0.0.1:{port}", free_port())
+    monkeypatch.setenv("RELAY_HOOK_SECRET", HOOK_SECRET)
+    site = load_site(tmp_path / "sites" / "relay")
+    store = Store(pg_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE " + ", ".join(t.name for t in metadata.sorted_tables) + " CASCADE"))
+        expected = queue_many(store, site, 600, "replicas")
+        policy = Policy(batch=25, base=0.05, cap=0.4, lease=60, poll=0.02)
+        with Recorder(port=port) as hook:
+            workers = [threading.Thread(target=Dispatcher(store, tmp_path, policy=policy, echo=False).drain)
+                       for _ in range(2)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(120)
+        keys = [r["key"] for r in hook.requests]
+        assert sorted(keys) == sorted(expected), "each message exactly once"
+        assert counts(store) == {"sent": 600}
+    finally:
+        store.dispose()

@@ -1,14 +1,18 @@
-"""Imports flow one way: runbooks/ stands alone (no Prefect, no flows, no console)."""
+"""Imports flow one way: runbooks/ and notifications/ import no Prefect, flows or console."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 
-def test_runbooks_imports_neither_prefect_nor_flows_nor_console():
+
+@pytest.mark.parametrize("package", ["runbooks", "notifications"])
+def test_lower_packages_import_neither_prefect_nor_flows_nor_console(package):
+    """runbooks/ stands alone; notifications/ sits below flows (it gets the store passed in)."""
     code = (
-        "import sys, pkgutil, importlib, runbooks\n"
-        "for m in pkgutil.walk_packages(runbooks.__path__, 'runbooks.'): importlib.import_module(m.name)\n"
+        f"import sys, pkgutil, importlib, {package}\n"
+        f"for m in pkgutil.walk_packages({package}.__path__, '{package}.'): importlib.import_module(m.name)\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows', 'console', 'sqlalchemy'))\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )
@@ -27,13 +31,3 @@ def test_validate_and_plan_commands_do_not_import_prefect():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
-
-def test_notifications_import_neither_flows_nor_console_nor_prefect():
-    code = (
-        "import sys, pkgutil, importlib, notifications\n"
-        "for m in pkgutil.walk_packages(notifications.__path__, 'notifications.'): importlib.import_module(m.name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows', 'console', 'sqlalchemy'))\n"
-        "print(bad); sys.exit(1 if bad else 0)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
