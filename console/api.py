@@ -1,14 +1,246 @@
-"""API edge: HTTP requests → the Engine → JSON. This first version serves health; the REST
-API of DESIGN.md §6 grows here."""
+"""API edge: HTTP requests → the Engine → JSON (DESIGN.md §6).
+
+Every route names its policy row (console/auth.py: which roles may call it); who the caller
+is comes from `Authorization: Bearer <token>` or the dashboard's session cookie, and a
+session's state-changing request must carry its CSRF token (`X-CSRF-Token` header or `csrf`
+form field). Every denial is in the audit (chain `access`). Errors have one shape,
+`{"error": {"code", "message"}}`. A state-changing POST with an `Idempotency-Key` gets, when
+repeated, the first answer and changes nothing."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import hashlib
+import json
+import re
+import urllib.parse
+from typing import Any, Callable, Literal, Optional
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from flows.actors import Actor, ownership
+from flows.errors import EngineError, Forbidden, Invalid, NotFound
+from flows.lifecycle import Engine
+from runbooks.diagnostics import RunbookError
+
+from . import auth
+from .events import EventHub
+
+MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
+COOKIE = "rb_session"
+_ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
+STATUS_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
+                409: "conflict", 413: "invalid", 415: "invalid", 422: "invalid", 429: "rate_limited"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": STATUS_CODES.get(status, "invalid"), "message": message}}, status,
+                        headers=headers)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LockdownBody(Body):
+    drill: bool = False
+
+
+class StartBody(Body):
+    runbook: str = Field(max_length=200)
+    site: str = Field(max_length=200)
+    inputs: dict[str, Any] = {}
+    drill: bool = False
+
+
+class ReasonBody(Body):
+    reason: Optional[str] = Field(None, max_length=2000)
+
+
+class CompleteBody(Body):
+    note: Optional[str] = Field(None, max_length=4000)
+    fields: dict[str, Any] = {}
+    reason: Optional[str] = Field(None, max_length=2000)
+
+
+class ApproveBody(Body):
+    note: Optional[str] = Field(None, max_length=4000)
+    reason: Optional[str] = Field(None, max_length=2000)
+
+
+class InterveneBody(Body):
+    reason: Optional[str] = Field(None, max_length=2000)
+    to: Optional[str] = Field(None, max_length=300)
+
+
+class BulkBody(Body):
+    tasks: list[str] = Field(min_length=1, max_length=1000)
+    note: Optional[str] = Field(None, max_length=4000)
+    reason: Optional[str] = Field(None, max_length=2000)
+
+
+class AddBody(Body):
+    title: str = Field(min_length=1, max_length=300)
+    owner: str = Field(max_length=300)
+    reason: Optional[str] = Field(None, max_length=2000)
+    due: Optional[str] = Field(None, max_length=20)
+
+
+class RequeueBody(Body):
+    ids: list[str] = []
+    reason: Optional[str] = Field(None, max_length=2000)
+
+
+class Caller:
+    """Who is calling: their account, as an engine Actor, and how they came in."""
+
+    def __init__(self, account: dict[str, Any], via: Literal["token", "session"], session=None):
+        self.account, self.via, self.session = account, via, session
+        self.actor: Actor = auth.actor_of(account)
+        self.role: str = account["role"]
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
 
 
 def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
-    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None)
+    hub = EventHub(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        hub.close()
+
+    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    engine = Engine(store)
+    limiter = auth.LoginLimiter()
+    app.state.hub = hub
+
+    # --- errors: one shape ----------------------------------------------------------------
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(EngineError)
+    async def _engine_error(request: Request, exc: EngineError):
+        caller = getattr(request.state, "caller", None)
+        if isinstance(exc, Forbidden) and caller is not None:
+            await run_in_threadpool(auth.audit_denial, store, caller.actor.label,
+                                    f"{request.method} {request.url.path}", exc.message, _client(request))
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(RunbookError)
+    async def _runbook_error(request: Request, exc: RunbookError):
+        return error(422, "; ".join(f"{d.code}: {d.message}" for d in exc.diagnostics[:10]))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = []
+        for e in exc.errors()[:10]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            problems.append(f"{where or 'body'}: {e.get('msg')}")
+        return error(422, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = "no such route" if exc.status_code in (404, 405) else str(exc.detail)
+        return error(exc.status_code, message)
+
+    @app.middleware("http")
+    async def _limits(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > MAX_BODY):
+            return error(413, f"request body over {MAX_BODY // 1024} KiB")
+        if request.method == "POST" and not length and request.headers.get("transfer-encoding"):
+            return error(413, "send a Content-Length (chunked bodies are not accepted)")
+        response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    # --- who is calling -------------------------------------------------------------------
+
+    async def _deny(request: Request, status: int, who: str, why: str) -> None:
+        await run_in_threadpool(auth.audit_denial, store, who, f"{request.method} {request.url.path}", why,
+                                _client(request))
+        raise ApiError(status, why)
+
+    async def authenticate(request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            account = await run_in_threadpool(auth.account_for_token, store, token.strip()) \
+                if scheme.lower() == "bearer" and token.strip() else None
+            if account is None:
+                await _deny(request, 401, "anonymous", "unknown or revoked token")
+            return Caller(account, "token")
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            session = await run_in_threadpool(auth.session_for_cookie, store, cookie)
+            if session is None:
+                await _deny(request, 401, "anonymous", "no such session (expired, revoked or forged)")
+            caller = Caller(session.account, "session", session)
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                sent = request.headers.get("x-csrf-token")
+                if not auth.csrf_ok(session, sent):
+                    await _deny(request, 403, caller.actor.label, "missing or wrong CSRF token")
+            return caller
+        await _deny(request, 401, "anonymous", "no credentials: send Authorization: Bearer <token>")
+        raise AssertionError("unreachable")
+
+    def allowed(route: str) -> Callable[..., Any]:
+        roles = auth.POLICY[route]
+
+        async def check(request: Request, caller: Caller = Depends(authenticate)) -> Caller:
+            request.state.caller = caller
+            if caller.role not in roles:
+                await _deny(request, 403, caller.actor.label, f"a {caller.role} account cannot do this ({route})")
+            return caller
+        return check
+
+    def idempotent(caller: Caller, key: Optional[str], request: dict[str, Any], act: Callable[[], Any]) -> Any:
+        """Generic Idempotency-Key for routes whose engine call has none of its own."""
+        if not key:
+            return act()
+        if len(key) > 200:
+            raise Invalid("Idempotency-Key is at most 200 characters")
+        full = f"api:{caller.account['id']}:{key}"
+        fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+        with store.read() as r:
+            seen = r.idempotent(full)
+        if seen is not None:
+            if seen["fingerprint"] != fingerprint:
+                raise ApiError(409, "this Idempotency-Key was used for a different request")
+            return seen["response"]
+        result = act()
+        with store.transaction() as tx:
+            if tx.idempotent(full) is None:
+                tx.save_idempotent(full, fingerprint, result)
+        return result
+
+    def ident(value: str, what: str) -> str:
+        if not _ID.match(value) or ".." in value:
+            raise NotFound(f"no {what} {value!r}")
+        return value
+
+    def visible(caller: Caller, data: Any) -> Any:
+        return auth.redact(data, caller.role)
+
+    # --- routes -------------------------------------------------------------------------------
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
@@ -17,4 +249,191 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return {"status": "ok", "store": store.dialect, "runner": runner is not None,
                 "runs_owned": len(runner.owned) if runner else 0, "prefect_api": prefect_url}
 
+    @app.get("/api/me")
+    def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
+        return {"name": caller.account["name"], "role": caller.role, "staff": caller.account["staff_id"],
+                "teams": ["/".join(t) for t in caller.account["teams"]], "via": caller.via,
+                **({"csrf": caller.session.csrf} if caller.session else {})}
+
+    @app.get("/api/openapi.json")
+    def openapi(caller: Caller = Depends(allowed("openapi"))) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.post("/api/sites/{site}/lockdown")
+    def lockdown(site: str, body: LockdownBody = LockdownBody(), caller: Caller = Depends(allowed("lockdown"))):
+        runs, created = engine.lockdown(ident(site, "site"), caller.actor, drill=body.drill)
+        return JSONResponse({"runs": runs}, 201 if created else 200)
+
+    @app.post("/api/sites/{site}/standdown", status_code=201)
+    def standdown(site: str, caller: Caller = Depends(allowed("standdown")),
+                  idempotency_key: Optional[str] = Header(None)):
+        return idempotent(caller, idempotency_key, {"op": "standdown", "site": site},
+                          lambda: {"runs": engine.standdown(ident(site, "site"), caller.actor)})
+
+    @app.post("/api/runs", status_code=201)
+    def start_run(body: StartBody, caller: Caller = Depends(allowed("start_run")),
+                  idempotency_key: Optional[str] = Header(None)):
+        if "/" in body.runbook or "/" in body.site or body.runbook.startswith(".") or body.site.startswith("."):
+            raise Invalid("runbook and site are ids from the library, never paths")
+        return idempotent(caller, idempotency_key, {"op": "start", **body.model_dump()},
+                          lambda: engine.start(body.runbook, body.site, caller.actor, inputs=body.inputs,
+                                               drill=body.drill, allow_path=False))
+
+    @app.get("/api/runs")
+    def runs(caller: Caller = Depends(allowed("runs"))):
+        return {"runs": engine.runs()}
+
+    @app.get("/api/runs/{run}")
+    def run(run: str, caller: Caller = Depends(allowed("run"))):
+        return engine.run(ident(run, "run"))
+
+    @app.post("/api/runs/{run}/cancel")
+    def cancel(run: str, body: ReasonBody, caller: Caller = Depends(allowed("cancel")),
+               idempotency_key: Optional[str] = Header(None)):
+        return idempotent(caller, idempotency_key, {"op": "cancel", "run": run, **body.model_dump()},
+                          lambda: engine.cancel(ident(run, "run"), caller.actor, reason=body.reason))
+
+    @app.get("/api/runs/{run}/tasks")
+    def tasks(run: str, team: Optional[str] = None, state: Optional[str] = None, step: Optional[str] = None,
+              mine: bool = False, caller: Caller = Depends(allowed("tasks"))):
+        rows = engine.tasks(ident(run, "run"), team=team, state=state, step=step)
+        if mine:
+            site = engine.run(run)["site"]
+            rows = [t for t in rows if ownership(caller.actor, t["owner"], site) == "own"]
+        return {"tasks": visible(caller, rows)}
+
+    @app.post("/api/runs/{run}/tasks", status_code=201)
+    def add_task(run: str, body: AddBody, caller: Caller = Depends(allowed("add_task")),
+                 idempotency_key: Optional[str] = Header(None)):
+        return idempotent(caller, idempotency_key, {"op": "add", "run": run, **body.model_dump()},
+                          lambda: engine.add(ident(run, "run"), caller.actor, reason=body.reason, title=body.title,
+                                             owner=body.owner, due=body.due))
+
+    @app.post("/api/runs/{run}/tasks:complete")
+    def complete_bulk(run: str, body: BulkBody, caller: Caller = Depends(allowed("complete_bulk")),
+                      idempotency_key: Optional[str] = Header(None)):
+        results = []
+        for task in body.tasks:
+            key = f"{idempotency_key}:{task}" if idempotency_key else None
+            try:
+                done = engine.complete(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
+                                       reason=body.reason, key=key)
+                results.append({"task": task, "status": 200, "result": visible(caller, done)})
+            except EngineError as e:
+                if isinstance(e, Forbidden):
+                    auth.audit_denial(store, caller.actor.label, f"complete {run}/{task}", e.message, "-")
+                results.append({"task": task, "status": e.status,
+                                "error": {"code": e.code, "message": e.message}})
+        return {"results": results}
+
+    @app.post("/api/runs/{run}/tasks/{task}/complete")
+    def complete(run: str, task: str, body: CompleteBody = CompleteBody(),
+                 caller: Caller = Depends(allowed("complete")), idempotency_key: Optional[str] = Header(None)):
+        return visible(caller, engine.complete(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
+                                               fields=body.fields, reason=body.reason, key=idempotency_key))
+
+    @app.post("/api/runs/{run}/tasks/{task}/approve")
+    def approve(run: str, task: str, body: ApproveBody = ApproveBody(),
+                caller: Caller = Depends(allowed("approve")), idempotency_key: Optional[str] = Header(None)):
+        return visible(caller, engine.approve(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
+                                              reason=body.reason, key=idempotency_key))
+
+    @app.post("/api/runs/{run}/tasks/{task}/reject")
+    def reject(run: str, task: str, body: ReasonBody, caller: Caller = Depends(allowed("reject")),
+               idempotency_key: Optional[str] = Header(None)):
+        return visible(caller, engine.reject(ident(run, "run"), ident(task, "task"), caller.actor, reason=body.reason,
+                                             key=idempotency_key))
+
+    def intervention(name: str) -> None:
+        def act(run: str, task: str, body: InterveneBody, caller: Caller = Depends(allowed(name)),
+                idempotency_key: Optional[str] = Header(None)):
+            def call():
+                method = getattr(engine, name)
+                extra = {"to": body.to} if name == "reassign" else {}
+                return method(ident(run, "run"), ident(task, "task"), caller.actor, reason=body.reason, **extra)
+            return idempotent(caller, idempotency_key, {"op": name, "run": run, "task": task, **body.model_dump()},
+                              call)
+        app.post(f"/api/runs/{{run}}/tasks/{{task}}/{name}", name=name)(act)
+
+    for name in ("skip", "retry", "reassign"):
+        intervention(name)
+
+    @app.get("/api/runs/{run}/audit")
+    def audit(run: str, caller: Caller = Depends(allowed("audit"))):
+        return engine.audit(ident(run, "run"))
+
+    @app.get("/api/runs/{run}/events")
+    async def events(run: str, request: Request, after: int = 0, caller: Caller = Depends(allowed("events")),
+                     last_event_id: Optional[str] = Header(None)):
+        await run_in_threadpool(engine.run, ident(run, "run"))  # 404 for an unknown run
+        start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+        return StreamingResponse(hub.stream(run, start), media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})
+
+    @app.get("/api/outbox")
+    def outbox(state: Optional[str] = None, run: Optional[str] = None, caller: Caller = Depends(allowed("outbox"))):
+        return engine.outbox(states=[state] if state else None, run_id=run)
+
+    @app.post("/api/outbox/retry")
+    def outbox_retry(body: RequeueBody, caller: Caller = Depends(allowed("outbox_retry"))):
+        return {"requeued": engine.requeue(caller.actor, keys=body.ids or None, reason=body.reason)}
+
+    # --- dashboard login: a token → a session cookie ----------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page() -> str:
+        return LOGIN_PAGE
+
+    @app.post("/login")
+    async def login(request: Request):
+        client = _client(request)
+        wait = limiter.retry_after(client)
+        if wait:
+            await _deny(request, 429, "anonymous", "too many failed logins; wait and try again")
+        token = await _token_from(request)
+        account = await run_in_threadpool(auth.account_for_token, store, token) if token else None
+        if account is None or account["role"] == "gateway":
+            limiter.failed(client)
+            await _deny(request, 401, "anonymous", "unknown or revoked token")
+        cookie, csrf = await run_in_threadpool(auth.login, store, account)
+        secure = (request.url.scheme == "https")
+        response = JSONResponse({"name": account["name"], "role": account["role"], "csrf": csrf}) \
+            if "json" in request.headers.get("content-type", "") else RedirectResponse("/", 303)
+        response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=secure, path="/")
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request, caller: Caller = Depends(authenticate)):
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            await run_in_threadpool(auth.logout, store, cookie)
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
     return app
+
+
+async def _token_from(request: Request) -> str | None:
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ApiError(422, "body is not JSON") from None
+        token = data.get("token") if isinstance(data, dict) else None
+    else:  # an HTML form (application/x-www-form-urlencoded)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        token = (form.get("token") or [None])[0]
+    return token.strip() if isinstance(token, str) and token.strip() else None
+
+
+LOGIN_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · Continuity runbooks</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto;">
+<h1>Sign in</h1>
+<form method="post" action="/login">
+<label>Access token<br><input name="token" type="password" autocomplete="off" required style="width: 100%"></label>
+<p><button type="submit">Sign in</button></p>
+</form></body></html>
+"""

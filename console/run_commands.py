@@ -1,5 +1,6 @@
 """CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
-reassign, add, cancel, audit → the Engine on the local store (the API client comes later)."""
+reassign, add, cancel, audit, outbox → the Engine on the local store, or the same calls through
+the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set; users (local only)."""
 from __future__ import annotations
 
 from typing import Any, Callable, List, Optional
@@ -15,6 +16,10 @@ KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the
 
 
 def engine():
+    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface)."""
+    from .remote import Remote, configured
+    if configured():
+        return _engine_call(Remote)
     from flows.lifecycle import Engine
     from flows.store import Store
     return Engine(Store())
@@ -22,6 +27,11 @@ def engine():
 
 def actor_for(eng, run_id: str | None, as_staff: str | None):
     from flows.actors import local_operator
+    from .remote import Remote
+    if isinstance(eng, Remote):
+        if as_staff is not None:
+            raise fail("--as works on the local store only; with RUNBOOK_URL the token says who you are", 2)
+        return None
     if as_staff is None:
         return local_operator()
     if run_id is None:
@@ -220,6 +230,48 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"re-queued {n} notification(s)", err=True)
         data = _engine_call(lambda: eng.outbox(states=state, run_id=run))
         print_json(data) if format == Format.json else print_outbox(out, data)
+
+    users = typer.Typer(help="API accounts: add (prints the new token, once), list, revoke. Local store only.",
+                        no_args_is_help=True)
+    app.add_typer(users, name="users")
+
+    @users.command("add")
+    def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., "--role",
+                  help="viewer, team_lead, manager, admin or gateway"),
+                  team: Optional[List[str]] = typer.Option(None, "--team", help="SITE/TEAM a team lead leads; repeatable"),
+                  staff: Optional[str] = typer.Option(None, "--staff", help="the roster id of this person")) -> None:
+        """Create an account and print its API token (alone, once: it is stored only hashed)."""
+        from flows.actors import local_operator
+        from flows.store import Store
+
+        from . import auth
+        token = _engine_call(lambda: auth.add_account(Store(), name, role, team or [], staff,
+                                                      by=local_operator().label))
+        typer.echo(token)
+
+    @users.command("list")
+    def users_list(format: Format = FORMAT) -> None:
+        """Accounts: name, role, teams, when created and by whom, revoked or not (never tokens)."""
+        from flows.store import Store
+
+        from . import auth
+        accounts = auth.list_accounts(Store())
+        if format == Format.json:
+            print_json({"accounts": accounts})
+            return
+        for a in accounts:
+            teams = f" {','.join(a['teams'])}" if a["teams"] else ""
+            typer.echo(f"{a['name']}\t{a['role']}{teams}\t{'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}")
+
+    @users.command("revoke")
+    def users_revoke(name: str = typer.Argument(...)) -> None:
+        """Revoke an account: its token and sessions stop working at once."""
+        from flows.actors import local_operator
+        from flows.store import Store
+
+        from . import auth
+        _engine_call(lambda: auth.revoke_account(Store(), name, by=local_operator().label))
+        typer.echo(f"revoked {name}", err=True)
 
     @app.command()
     def dispatch(once: bool = typer.Option(False, "--once", help="send what is due, then exit")) -> None:

@@ -62,7 +62,12 @@ def serve(host: str, port: int, no_runner: bool) -> None:
     from flows.store import Store, runbook_home
 
     from .api import create_app
+    from .auth import ensure_admin
     store = Store()
+    token = ensure_admin(store, runbook_home())
+    if token:  # DESIGN.md §6: printed once, on the first start
+        typer.echo(f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}",
+                   err=True)
     prefect = None if no_runner else ensure_prefect_api(runbook_home())
     runner = None if no_runner else Runner(store).start()
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))

@@ -49,10 +49,16 @@ class Engine:
     # --- starting -----------------------------------------------------------------------------
 
     def start(self, runbook: str | Path, site: str | Path | Site, actor: Actor, *,
-              inputs: Mapping[str, Any] | None = None, drill: bool = False) -> dict[str, Any]:
+              inputs: Mapping[str, Any] | None = None, drill: bool = False, allow_path: bool = True) -> dict[str, Any]:
+        """Start a run; `allow_path=False` (the API) takes library ids only, never a path."""
         rules.require_manager(actor, "start a run")
-        site_obj = site if isinstance(site, Site) else _load_site(str(site))
-        plan = load_plan(find_runbook(str(runbook)), site_obj, inputs)
+        from runbooks.library import NotFound as LibraryNotFound
+        site_obj = site if isinstance(site, Site) else _load_site(str(site), allow_path)
+        try:
+            path = find_runbook(str(runbook), allow_path=allow_path)
+        except LibraryNotFound as e:
+            raise NotFound(str(e)) from None
+        plan = load_plan(path, site_obj, inputs)
         with self.store.transaction() as tx:
             run = _insert_run(tx, plan, actor, drill=drill, lockdown_id=None, started_by="start")
         signals.publish(run["id"])

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
-from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
-                     outbox, run_steps, runs, tasks)
+from .schema import (accounts, audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata,
+                     objectives, outbox, run_steps, runs, sessions, tasks)
 
 __all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
 
@@ -194,6 +194,9 @@ class Reader:
         return self._rows(select(events).where(events.c.run_id == run_id, events.c.seq > after)
                           .order_by(events.c.seq).limit(limit))
 
+    def last_event_seq(self, run_id: str) -> int:
+        return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
+
     def idempotent(self, key: str) -> dict[str, Any] | None:
         return self._row(select(idempotency).where(idempotency.c.key == key))
 
@@ -215,6 +218,20 @@ class Reader:
     def outbox_counts(self) -> dict[str, int]:
         stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
         return {state: n for state, n in self.conn.execute(stmt)}
+
+    # --- accounts and sessions --------------------------------------------------------------
+
+    def account_by_token(self, token_hash: str) -> dict[str, Any] | None:
+        return self._row(select(accounts).where(accounts.c.token_hash == token_hash))
+
+    def account(self, account_id: str) -> dict[str, Any] | None:
+        return self._row(select(accounts).where(accounts.c.id == account_id))
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return self._rows(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
+
+    def session(self, id_hash: str) -> dict[str, Any] | None:
+        return self._row(select(sessions).where(sessions.c.id_hash == id_hash))
 
     def next_outbox_due(self) -> datetime | None:
         return self.conn.execute(select(func.min(outbox.c.next_attempt_at))
@@ -335,6 +352,26 @@ class Tx(Reader):
         stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None)
         stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
         return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount
+
+    def insert_account(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(accounts).values(**row))
+
+    def revoke_account(self, name: str, at: datetime) -> bool:
+        stmt = update(accounts).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)).values(revoked_at=at)
+        done = self.conn.execute(stmt).rowcount == 1
+        if done:
+            ids = select(accounts.c.id).where(accounts.c.name == name).scalar_subquery()
+            self.conn.execute(sessions.delete().where(sessions.c.account_id == ids))
+        return done
+
+    def insert_session(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(sessions).values(**row))
+
+    def touch_session(self, id_hash: str, at: datetime) -> None:
+        self.conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen=at))
+
+    def delete_session(self, id_hash: str) -> None:
+        self.conn.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
 
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,

@@ -221,3 +221,30 @@ outbox = Table(
     Index("ix_outbox_due", "state", "next_attempt_at"),
     Index("ix_outbox_thread", "thread"),
 )
+
+
+# API accounts (DESIGN.md §6). A token is shown once and stored only as its SHA-256 (tokens are
+# 192 random bits: a fast hash is enough, and lookups stay one indexed read).
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("teams", JSON, nullable=False),  # [[site, team], ...] a team lead leads
+    Column("staff_id", String(64)),  # the roster member this account is, if any
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", TS),
+)
+
+# Dashboard sessions: the cookie holds a random id; only its SHA-256 is stored.
+sessions = Table(
+    "sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),  # absolute end, whatever the activity
+)

@@ -1,0 +1,247 @@
+"""Auth edge: accounts and their tokens, dashboard sessions with CSRF tokens, the access policy
+(one table: which roles may call which route), login rate limits, and the audit of every
+denial. A team lead's reach to tasks (their teams only) is the engine's ownership rule.
+
+Tokens are `rbt_` + 192 random bits, shown once and stored as SHA-256. A session cookie holds
+another random value (stored hashed) and ends after `RUNBOOK_SESSION_IDLE` minutes without a
+request (default 120) or `RUNBOOK_SESSION_MAX` minutes after login (default 720: a shift)."""
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Mapping, Sequence
+
+from flows.actors import Actor
+from flows.errors import Conflict, Invalid, NotFound
+from flows.store import Store, utcnow
+
+ROLES = ("viewer", "team_lead", "manager", "admin", "gateway")
+READ = frozenset({"viewer", "team_lead", "manager", "admin"})
+ACT = frozenset({"team_lead", "manager"})
+MANAGE = frozenset({"manager"})
+
+# The access policy, one row a route: the roles that may call it. For task routes the engine
+# then checks ownership (a team lead: tasks of their teams; a manager: any, overriding with a
+# reason). The authorisation matrix test is generated from this table.
+POLICY: dict[str, frozenset[str]] = {
+    "me": frozenset(ROLES), "openapi": READ,
+    "lockdown": MANAGE, "standdown": MANAGE, "start_run": MANAGE, "cancel": MANAGE,
+    "runs": READ, "run": READ, "tasks": READ, "events": READ, "audit": READ,
+    "complete": ACT, "approve": ACT, "reject": ACT, "complete_bulk": ACT,
+    "skip": MANAGE, "retry": MANAGE, "reassign": MANAGE, "add_task": MANAGE,
+    "outbox": MANAGE, "outbox_retry": MANAGE,
+}
+AUDIT_CHAIN = "access"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "rbt_" + secrets.token_urlsafe(24)
+
+
+def actor_of(account: Mapping[str, Any]) -> Actor:
+    return Actor(account["name"], account["role"], frozenset(tuple(t) for t in account["teams"]),
+                 account["staff_id"])
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+def add_account(store: Store, name: str, role: str, teams: Sequence[str] = (), staff_id: str | None = None,
+                *, by: str) -> str:
+    """Create an account; returns its token (shown once, never stored)."""
+    if role not in ROLES:
+        raise Invalid(f'unknown role "{role}" (roles: {", ".join(ROLES)})')
+    if not name or len(name) > 100 or not name.isprintable():
+        raise Invalid("an account name is 1 to 100 printable characters")
+    pairs = [_team(t) for t in teams]
+    if role == "team_lead" and not pairs:
+        raise Invalid("a team lead needs --team SITE/TEAM (one or more)")
+    if pairs and role != "team_lead":
+        raise Invalid("--team is for team leads")
+    token = new_token()
+    now = utcnow()
+    with store.transaction() as tx:
+        if any(a["name"] == name for a in tx.accounts()):
+            raise Conflict(f'an account "{name}" exists (revoke it first to replace its token)')
+        tx.lock_chain(AUDIT_CHAIN)
+        tx.insert_account({"id": "a" + secrets.token_hex(6), "name": name, "role": role, "teams": pairs,
+                           "staff_id": staff_id, "token_hash": _hash(token), "created_at": now, "created_by": by})
+        tx.append_audit(AUDIT_CHAIN, actor=by, action="account.add", target=name,
+                        detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id}, at=now)
+    return token
+
+
+def _team(text: str) -> list[str]:
+    from runbooks.library import find_site
+    from runbooks.sites import load_site
+    site_id, sep, team = text.partition("/")
+    if not sep or not site_id or not team:
+        raise Invalid(f'--team "{text}": write SITE/TEAM, e.g. xian/it')
+    try:
+        site = load_site(find_site(site_id, allow_path=False))
+    except Exception as e:  # noqa: BLE001 - any reason the site does not load is the user's answer
+        raise Invalid(f'--team "{text}": {getattr(e, "message", None) or e}') from None
+    if team not in site.teams:
+        raise Invalid(f'--team "{text}": site {site_id} has no team "{team}" (teams: {", ".join(site.teams)})')
+    return [site_id, team]
+
+
+def revoke_account(store: Store, name: str, *, by: str) -> None:
+    now = utcnow()
+    with store.transaction() as tx:
+        tx.lock_chain(AUDIT_CHAIN)
+        if not tx.revoke_account(name, now):
+            raise NotFound(f'no active account "{name}"')
+        tx.append_audit(AUDIT_CHAIN, actor=by, action="account.revoke", target=name, at=now)
+
+
+def list_accounts(store: Store) -> list[dict[str, Any]]:
+    with store.read() as r:
+        return [{"name": a["name"], "role": a["role"], "teams": ["/".join(t) for t in a["teams"]],
+                 "staff": a["staff_id"], "created_at": a["created_at"].isoformat(), "created_by": a["created_by"],
+                 "revoked_at": a["revoked_at"].isoformat() if a["revoked_at"] else None} for a in r.accounts()]
+
+
+def ensure_admin(store: Store, home) -> str | None:
+    """On a first start: an `admin` account; its token printed once and written to
+    `$RUNBOOK_HOME/admin.token` (mode 600). None when accounts exist."""
+    with store.read() as r:
+        if r.accounts():
+            return None
+    token = add_account(store, "admin", "admin", by="runbook serve (first start)")
+    path = home / "admin.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+def account_for_token(store: Store, token: str) -> dict[str, Any] | None:
+    with store.read() as r:
+        account = r.account_by_token(_hash(token))
+    return account if account and account["revoked_at"] is None else None
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+def _minutes(name: str, default: float) -> timedelta:
+    return timedelta(minutes=float(os.environ.get(name) or default))
+
+
+@dataclass(frozen=True)
+class Session:
+    id_hash: str
+    account: dict[str, Any]
+    csrf: str
+
+
+def login(store: Store, account: Mapping[str, Any]) -> tuple[str, str]:
+    """A new session for an account → (cookie value, CSRF token)."""
+    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = utcnow()
+    with store.transaction() as tx:
+        tx.insert_session({"id_hash": _hash(cookie), "account_id": account["id"], "csrf": csrf, "created_at": now,
+                           "last_seen": now, "expires_at": now + _minutes("RUNBOOK_SESSION_MAX", 720)})
+    return cookie, csrf
+
+
+def session_for_cookie(store: Store, cookie: str) -> Session | None:
+    id_hash = _hash(cookie)
+    now = utcnow()
+    with store.read() as r:
+        row = r.session(id_hash)
+        account = r.account(row["account_id"]) if row else None
+    if row is None or account is None or account["revoked_at"] is not None:
+        return None
+    if now >= row["expires_at"] or now - row["last_seen"] >= _minutes("RUNBOOK_SESSION_IDLE", 120):
+        with store.transaction() as tx:
+            tx.delete_session(id_hash)
+        return None
+    if now - row["last_seen"] > timedelta(minutes=1):  # at most one write a minute per session
+        with store.transaction() as tx:
+            tx.touch_session(id_hash, now)
+    return Session(id_hash, account, row["csrf"])
+
+
+def logout(store: Store, cookie: str) -> None:
+    with store.transaction() as tx:
+        tx.delete_session(_hash(cookie))
+
+
+def csrf_ok(session: Session, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(session.csrf, sent or "")
+
+
+# --- rate limits and denials ---------------------------------------------------------------------
+
+class LoginLimiter:
+    """At most `failures` failed logins per client address per `window` seconds (in memory:
+    each `runbook serve` replica counts its own)."""
+
+    def __init__(self, failures: int = 10, window: float = 300.0):
+        self.failures, self.window = failures, window
+        self._seen: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str) -> float:
+        """0 when this client may try; else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._seen[client]
+            while q and q[0] <= now - self.window:
+                q.popleft()
+            return 0.0 if len(q) < self.failures else q[0] + self.window - now
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._seen[client].append(time.monotonic())
+
+
+def audit_denial(store: Store, who: str, what: str, why: str, client: str) -> None:
+    now = utcnow()
+    with store.transaction() as tx:
+        tx.lock_chain(AUDIT_CHAIN)
+        tx.append_audit(AUDIT_CHAIN, actor=who, action="access.denied", target=what[:300], reason=why,
+                        detail={"client": client}, at=now)
+
+
+# --- privacy -------------------------------------------------------------------------------------
+
+CONTACT_KEYS = frozenset({"phone", "mobile", "email", "chat_id"})
+PRIVATE_KEYS = frozenset({"unavailable_reason", "why_unavailable"})
+
+
+def mask_phone(value: str) -> str:
+    digits = str(value)
+    return digits[:3] + "*" * max(0, len(digits) - 7) + digits[-4:] if len(digits) > 7 else "****"
+
+
+def redact(value: Any, role: str) -> Any:
+    """Contact details and private reasons are for managers; others see masked phone numbers
+    and nothing of emails, chat ids or why someone cannot work."""
+    if role in ("manager", "operator"):
+        return value
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in PRIVATE_KEYS:
+                continue
+            if k in CONTACT_KEYS and isinstance(v, str) and v:
+                out[k] = mask_phone(v) if k in ("phone", "mobile") else "***"
+            else:
+                out[k] = redact(v, role)
+        return out
+    if isinstance(value, list):
+        return [redact(v, role) for v in value]
+    return value

@@ -1,0 +1,149 @@
+"""Server-sent events: one feed per watched run reads new events from the store once (woken
+by this process's changes, else every `poll` seconds) and fans them out to every client of
+that run, so 200 dashboards cost one query a poll, not 200.
+
+Each event: `id: <seq>` (increasing; a client reconnecting with `Last-Event-ID` gets what it
+missed), `event: <name>`, `data: {run, task?, state?, counts?}`; a comment line every 15 s
+keeps proxies from closing an idle stream."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+from typing import Any, AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+
+from flows import signals
+
+KEEPALIVE = 15.0
+BUFFER = 5000
+
+
+class _Feed:
+    def __init__(self) -> None:
+        self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=BUFFER)
+        self.last = 0  # newest seq read from the store
+        self.clients = 0
+        self.changed = asyncio.Condition()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+
+class EventHub:
+    def __init__(self, store, poll: float = 0.5):
+        self.store, self.poll = store, poll
+        self.feeds: dict[str, _Feed] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        signals.subscribe(self._signal)
+
+    def close(self) -> None:
+        signals.unsubscribe(self._signal)
+        for feed in self.feeds.values():
+            if feed.task:
+                feed.task.cancel()
+
+    def _signal(self, run_id: str) -> None:  # from any thread
+        feed, loop = self.feeds.get(run_id), self.loop
+        if feed is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(feed.wake.set)
+
+    def _read(self, run_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        with self.store.read() as r:
+            rows = r.events(run_id, after=after, limit=1000)
+            counts: dict[str, int] = {}
+            if rows:
+                for states in r.counts_by_step(run_id).values():
+                    for state, n in states.items():
+                        counts[state] = counts.get(state, 0) + n
+        return rows, counts
+
+    async def _poll(self, run_id: str, feed: _Feed) -> None:
+        while feed.clients > 0:
+            rows, counts = await run_in_threadpool(self._read, run_id, feed.last)
+            if rows:
+                for row in rows:
+                    feed.events.append(_message(run_id, row, counts))
+                feed.last = rows[-1]["seq"]
+                async with feed.changed:
+                    feed.changed.notify_all()
+                if len(rows) == 1000:
+                    continue
+            try:
+                await asyncio.wait_for(feed.wake.wait(), self.poll)
+            except asyncio.TimeoutError:
+                pass
+            feed.wake.clear()
+
+    async def stream(self, run_id: str, after: int) -> AsyncIterator[str]:
+        self.loop = asyncio.get_running_loop()
+        feed = self.feeds.get(run_id)
+        if feed is None:
+            feed = self.feeds[run_id] = _Feed()
+            feed.last = await run_in_threadpool(self._last_seq, run_id)
+        feed.clients += 1
+        if feed.task is None or feed.task.done():
+            feed.task = asyncio.create_task(self._poll(run_id, feed))
+        try:
+            last = after
+            first = True
+            while True:
+                buffered = list(feed.events)
+                start = buffered[0]["seq"] if buffered else feed.last + 1
+                if last < start - 1:  # what happened before the buffer (joined late, or fell behind)
+                    async for chunk in self._catch_up(run_id, last, start - 1):
+                        yield chunk[0]
+                        last = chunk[1]
+                    if last < start - 1:
+                        last = start - 1
+                if first:
+                    first = False
+                    yield ": connected\n\n"
+                fresh = [e for e in buffered if e["seq"] > last]
+                for event in fresh:
+                    yield _format(event)
+                    last = event["seq"]
+                if fresh:
+                    continue
+                async with feed.changed:
+                    if feed.events and feed.events[-1]["seq"] > last:
+                        continue
+                    try:
+                        await asyncio.wait_for(feed.changed.wait(), KEEPALIVE)
+                    except asyncio.TimeoutError:
+                        yield ": keepalive\n\n"
+        finally:
+            feed.clients -= 1
+
+    async def _catch_up(self, run_id: str, after: int, upto: int) -> AsyncIterator[tuple[str, int]]:
+        while after < upto:
+            rows, counts = await run_in_threadpool(self._read, run_id, after)
+            rows = [r for r in rows if r["seq"] <= upto]
+            if not rows:
+                return
+            for row in rows:
+                yield _format(_message(run_id, row, counts)), row["seq"]
+            after = rows[-1]["seq"]
+
+    def _last_seq(self, run_id: str) -> int:
+        with self.store.read() as r:
+            return r.last_event_seq(run_id)
+
+
+def _message(run_id: str, row: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    data: dict[str, Any] = {"run": run_id}
+    if row["task_id"]:
+        data["task"] = row["task_id"]
+    state = (row["data"] or {}).get("state")
+    if state:
+        data["state"] = state
+    if counts:
+        data["counts"] = counts
+    for key in ("objective", "value", "target"):
+        if key in (row["data"] or {}):
+            data[key] = row["data"][key]
+    return {"seq": row["seq"], "name": row["name"], "data": data}
+
+
+def _format(event: dict[str, Any]) -> str:
+    return f"id: {event['seq']}\nevent: {event['name']}\ndata: {json.dumps(event['data'], separators=(',', ':'))}\n\n"

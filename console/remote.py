@@ -1,0 +1,128 @@
+"""Remote edge: the Engine's interface over the HTTP API, for the CLI with `RUNBOOK_URL` and
+`RUNBOOK_TOKEN` set: the same calls, the same JSON shapes, the same errors (mapped back from
+the API's error codes), so every command prints the same output on a terminal anywhere.
+The actor arguments are ignored: the server knows who the token is."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote
+
+import requests
+
+from flows.errors import Conflict, EngineError, Forbidden, Invalid, NotFound
+
+ERRORS: dict[str, type[EngineError]] = {"not_found": NotFound, "conflict": Conflict, "forbidden": Forbidden,
+                                        "invalid": Invalid, "unauthorized": Forbidden}
+
+
+def configured() -> bool:
+    return bool(os.environ.get("RUNBOOK_URL"))
+
+
+class Remote:
+    def __init__(self, url: str | None = None, token: str | None = None):
+        self.url = (url or os.environ["RUNBOOK_URL"]).rstrip("/")
+        token = token or os.environ.get("RUNBOOK_TOKEN")
+        if not token:
+            raise Invalid("RUNBOOK_URL is set but RUNBOOK_TOKEN is not: ask an admin for a token (runbook users add)")
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *,
+              params: Mapping[str, Any] | None = None, key: str | None = None) -> Any:
+        headers = {"Idempotency-Key": key} if key else {}
+        try:
+            response = self.http.request(method, self.url + path, json=body, params=params, headers=headers,
+                                         timeout=60)
+        except requests.RequestException as e:
+            raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
+        if response.ok:
+            return response.json()
+        try:
+            err = response.json()["error"]
+            code, message = err["code"], err["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "invalid", f"HTTP {response.status_code} from {self.url}"
+        raise ERRORS.get(code, Invalid)(message)
+
+    @staticmethod
+    def _q(value: str) -> str:
+        return quote(value, safe="")
+
+    # --- the Engine's interface --------------------------------------------------------------
+
+    def lockdown(self, site_id: str, actor: Any = None, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
+        response = self.http.post(f"{self.url}/api/sites/{self._q(site_id)}/lockdown", json={"drill": drill},
+                                  timeout=60)
+        if not response.ok:
+            self._call("POST", f"/api/sites/{self._q(site_id)}/lockdown", {"drill": drill})  # raises the error
+        return response.json()["runs"], response.status_code == 201
+
+    def standdown(self, site_id: str, actor: Any = None) -> list[dict[str, Any]]:
+        return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown")["runs"]
+
+    def start(self, runbook: str, site: str, actor: Any = None, *, inputs: Mapping[str, Any] | None = None,
+              drill: bool = False) -> dict[str, Any]:
+        return self._call("POST", "/api/runs", {"runbook": str(runbook), "site": str(site),
+                                                "inputs": dict(inputs or {}), "drill": drill})
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/runs/{self._q(run_id)}")
+
+    def runs(self, *, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        runs = self._call("GET", "/api/runs")["runs"]
+        return [r for r in runs if not states or r["state"] in states]
+
+    def tasks(self, run_id: str, *, team: str | None = None, state: str | None = None,
+              step: str | None = None) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"team": team, "state": state, "step": step}.items() if v}
+        return self._call("GET", f"/api/runs/{self._q(run_id)}/tasks", params=params)["tasks"]
+
+    def _task(self, run_id: str, task_id: str, action: str, body: Mapping[str, Any], key: str | None = None) -> Any:
+        return self._call("POST", f"/api/runs/{self._q(run_id)}/tasks/{self._q(task_id)}/{action}",
+                          {k: v for k, v in body.items() if v is not None}, key=key)
+
+    def complete(self, run_id: str, task_id: str, actor: Any = None, *, note: str | None = None,
+                 fields: Mapping[str, Any] | None = None, reason: str | None = None, key: str | None = None) -> Any:
+        return self._task(run_id, task_id, "complete", {"note": note, "fields": dict(fields or {}), "reason": reason},
+                          key)
+
+    def approve(self, run_id: str, task_id: str, actor: Any = None, *, note: str | None = None,
+                reason: str | None = None, key: str | None = None) -> Any:
+        return self._task(run_id, task_id, "approve", {"note": note, "reason": reason}, key)
+
+    def reject(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None = None,
+               key: str | None = None) -> Any:
+        return self._task(run_id, task_id, "reject", {"reason": reason}, key)
+
+    def skip(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None) -> Any:
+        return self._task(run_id, task_id, "skip", {"reason": reason})
+
+    def retry(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None) -> Any:
+        return self._task(run_id, task_id, "retry", {"reason": reason})
+
+    def reassign(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None, to: str | None) -> Any:
+        return self._task(run_id, task_id, "reassign", {"reason": reason, "to": to})
+
+    def add(self, run_id: str, actor: Any = None, *, reason: str | None, title: str, owner: str,
+            due: str | None = None) -> Any:
+        return self._call("POST", f"/api/runs/{self._q(run_id)}/tasks",
+                          {k: v for k, v in {"title": title, "owner": owner, "reason": reason, "due": due}.items()
+                           if v is not None})
+
+    def cancel(self, run_id: str, actor: Any = None, *, reason: str | None) -> dict[str, Any]:
+        return self._call("POST", f"/api/runs/{self._q(run_id)}/cancel", {"reason": reason})
+
+    def audit(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/runs/{self._q(run_id)}/audit")
+
+    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in {"state": (states or [None])[0], "run": run_id}.items() if v}
+        return self._call("GET", "/api/outbox", params=params)
+
+    def requeue(self, actor: Any = None, *, keys: Sequence[str] | None = None, reason: str | None = None) -> int:
+        return self._call("POST", "/api/outbox/retry", {"ids": list(keys or []), "reason": reason})["requeued"]
+
+    def site_of(self, run_id: str) -> dict[str, Any]:
+        raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")
