@@ -86,6 +86,7 @@ class InterveneBody(Body):
 class BulkBody(Body):
     tasks: list[str] = Field(min_length=1, max_length=1000)
     note: Optional[str] = Field(None, max_length=4000)
+    fields: dict[str, Any] = {}  # the same check-off fields for every task
     reason: Optional[str] = Field(None, max_length=2000)
 
 
@@ -317,7 +318,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             key = f"{idempotency_key}:{task}" if idempotency_key else None
             try:
                 done = engine.complete(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
-                                       reason=body.reason, key=key)
+                                       fields=body.fields, reason=body.reason, key=key)
                 results.append({"task": task, "status": 200, "result": visible(caller, done)})
             except EngineError as e:
                 if isinstance(e, Forbidden):

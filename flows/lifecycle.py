@@ -212,9 +212,9 @@ class Engine:
             self._settled(run_id, task_id)
         with self._acting(run_id, actor, idem) as rs:
             task, step = rules.waiting_task(rs, task_id)
+            override = rules.check_owner(rs, actor, task, reason)  # first: others learn nothing more
             if step is not None and step.kind in ("approval", "muster"):
                 raise Invalid(f'task {task_id} is {"an approval: use approve or reject" if step.kind == "approval" else "a roll call: staff answer it"}')
-            override = rules.check_owner(rs, actor, task, reason)
             values = check_fields(step.params.get("fields", {}) if step else {}, fields, task_id)
             outputs = {**values, "by": actor.identity, "note": note}
             machine.set_state(rs, task, "done", by=actor.label, outputs=outputs, note=note, expect=["waiting"])
@@ -242,9 +242,9 @@ class Engine:
             self._settled(run_id, task_id)
         with self._acting(run_id, actor, idem) as rs:
             task, step = rules.waiting_task(rs, task_id)
+            override = rules.check_owner(rs, actor, task, reason)  # first: others learn nothing more
             if step is None or step.kind != "approval":
                 raise Invalid(f"task {task_id} is not an approval: use done")
-            override = rules.check_owner(rs, actor, task, reason if not approved else reason)
             if not step.params.get("allow_self"):
                 rules.check_four_eyes(rs, step, task, actor)
             earlier = [c for c in rs.tx.checkoffs(rs.run_id, task_id) if c["action"] == "approve"]

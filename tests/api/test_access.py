@@ -1,0 +1,148 @@
+"""Access control, generated from the one policy table (console/auth.py POLICY): every role ×
+every route × a task of the caller's own team / another team / no task. Each cell's expected
+status follows from the table and the ownership rule; every refusal is in the audit."""
+from __future__ import annotations
+
+import requests
+
+from console.auth import POLICY
+from flows.actors import local_operator
+from flows.lifecycle import Engine
+
+from .conftest import ACCOUNTS
+
+ROLES = [None, *ACCOUNTS]  # None: no credentials
+TASK_ROUTES = {"complete": "fix", "approve": "ok", "reject": "ok", "complete_bulk": "fix",
+               "skip": "fix", "retry": "fix", "reassign": "fix"}
+ACTING = {"complete", "approve", "reject", "complete_bulk"}  # a team lead acts only on their teams' tasks
+SUCCESS = {"lockdown": 201, "start_run": 201, "add_task": 201, "standdown": 201, "retry": 409}
+LEADS = {"lead_it": "it", "lead_ops": "operations"}
+
+
+def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]:
+    r = f"/api/runs/{run}"
+    return {
+        "me": ("GET", "/api/me", None), "openapi": ("GET", "/api/openapi.json", None),
+        "lockdown": ("POST", "/api/sites/lab/lockdown", {}), "standdown": ("POST", "/api/sites/lab/standdown", None),
+        "start_run": ("POST", "/api/runs", {"runbook": "matrix", "site": "lab"}),
+        "runs": ("GET", "/api/runs", None), "run": ("GET", r, None),
+        "cancel": ("POST", f"{r}/cancel", {"reason": "matrix"}),
+        "tasks": ("GET", f"{r}/tasks", None), "events": ("GET", f"{r}/events", None),
+        "audit": ("GET", f"{r}/audit", None),
+        "complete": ("POST", f"{r}/tasks/{task}/complete", {"reason": "matrix"}),
+        "approve": ("POST", f"{r}/tasks/{task}/approve", {"reason": "matrix"}),
+        "reject": ("POST", f"{r}/tasks/{task}/reject", {"reason": "matrix"}),
+        "complete_bulk": ("POST", f"{r}/tasks:complete", {"tasks": [task], "reason": "matrix"}),
+        "skip": ("POST", f"{r}/tasks/{task}/skip", {"reason": "matrix"}),
+        "retry": ("POST", f"{r}/tasks/{task}/retry", {"reason": "matrix"}),
+        "reassign": ("POST", f"{r}/tasks/{task}/reassign", {"reason": "matrix", "to": "team:operations"}),
+        "add_task": ("POST", f"{r}/tasks", {"title": "Extra", "owner": "team:it", "reason": "matrix"}),
+        "outbox": ("GET", "/api/outbox", None), "outbox_retry": ("POST", "/api/outbox/retry", {"reason": "matrix"}),
+    }[route]
+
+
+def expected(who: str | None, route: str, team: str | None) -> int:
+    if who is None:
+        return 401
+    if ACCOUNTS[who][0] not in POLICY[route]:
+        return 403
+    if route in ACTING and who in LEADS and LEADS[who] != team:
+        return 403
+    return SUCCESS.get(route, 200)
+
+
+def test_every_role_on_every_route_gets_what_the_policy_table_says(api):
+    routes = sorted(POLICY)
+    denials_before = len(api.denials())
+    cells, mismatches, refused = 0, [], 0
+    for route in routes:
+        for who in ROLES:
+            for team in (["it", "operations"] if route in TASK_ROUTES else [None]):
+                if route == "standdown":
+                    Engine(api.store).lockdown("lab", local_operator())
+                run = api.start()
+                task = f"{TASK_ROUTES.get(route, 'fix')}_{'it' if team == 'it' else 'ops'}"
+                method, path, body = request_for(route, run, task)
+                with api.session(who).request(method, api.url + path, json=body, timeout=30,
+                                              stream=route == "events") as response:
+                    status = response.status_code
+                    if status in (401, 403):
+                        assert response.json()["error"]["code"] == ("unauthorized" if status == 401 else "forbidden")
+                    if route == "complete_bulk" and status == 200:
+                        status = response.json()["results"][0]["status"]  # one result per task
+                    elif route == "lockdown" and status == 200:
+                        status = 201  # already in lockdown: its runs (also a success)
+                want = expected(who, route, team)
+                refused += want in (401, 403)
+                cells += 1
+                if status != want:
+                    mismatches.append(f"{who or 'anonymous'} {route} ({team or '-'}): got {status}, expected {want}")
+                if route == "standdown" and status != 201:
+                    Engine(api.store).standdown("lab", local_operator())
+    assert mismatches == [], f"{len(mismatches)} of {cells} cells differ:\n" + "\n".join(mismatches)
+    assert cells > 150
+    assert len(api.denials()) - denials_before == refused, "every refusal is in the audit"
+
+
+def test_a_lead_trying_every_task_of_another_team_gets_nothing(api):
+    run = api.start()
+    with api.store.read() as r:
+        before = {t["id"]: t["state"] for t in r.tasks(run)}
+    others = [t for t in api.call("viewer", "GET", f"/api/runs/{run}/tasks").json()["tasks"] if t["owner"] != "team:it"]
+    assert others
+    for task in others:
+        for action in ("complete", "approve", "reject"):
+            r = api.call("lead_it", "POST", f"/api/runs/{run}/tasks/{task['id']}/{action}", json={"reason": "mine now"})
+            assert r.status_code == 403, (task["id"], action, r.text)
+    bulk = api.call("lead_it", "POST", f"/api/runs/{run}/tasks:complete", json={"tasks": [t["id"] for t in others]})
+    assert {x["status"] for x in bulk.json()["results"]} == {403}
+    with api.store.read() as r:
+        assert {t["id"]: t["state"] for t in r.tasks(run)} == before, "nothing changed"
+
+
+def test_sessions_need_csrf_and_forged_or_revoked_credentials_are_refused(api):
+    run = api.start()
+    browser = requests.Session()
+    login = browser.post(api.url + "/login", json={"token": api.tokens["lead_it"]}, timeout=30)
+    assert login.status_code == 200
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    csrf = login.json()["csrf"]
+    before = len(api.denials())
+    posts = [f"/api/runs/{run}/tasks/fix_it/complete", f"/api/runs/{run}/tasks:complete", f"/api/runs/{run}/cancel",
+             f"/api/runs/{run}/tasks/fix_it/skip", "/api/runs", "/api/sites/lab/lockdown", "/api/outbox/retry"]
+    for path in posts:
+        assert browser.post(api.url + path, json={}, timeout=30).status_code == 403, path  # no CSRF token
+        assert browser.post(api.url + path, json={}, headers={"X-CSRF-Token": "forged"},
+                            timeout=30).status_code == 403, path
+        forged = requests.post(api.url + path, json={}, cookies={"rb_session": "forged-session"}, timeout=30)
+        assert forged.status_code == 401, path
+        revoked = api.call("revoked", "POST", path, json={})
+        assert revoked.status_code == 401, path
+    assert len(api.denials()) - before == 4 * len(posts), "each refusal audited"
+    ok = browser.post(api.url + f"/api/runs/{run}/tasks/fix_it/complete", json={}, headers={"X-CSRF-Token": csrf},
+                      timeout=30)
+    assert ok.status_code == 200 and ok.json()["task"]["state"] == "done"
+    assert browser.get(api.url + "/api/me", timeout=30).json()["name"] == "lead_it"
+
+
+def test_logins_are_rate_limited_and_openapi_needs_an_account(api):
+    assert api.call(None, "GET", "/api/openapi.json").status_code == 401
+    assert "/api/runs/{run}/tasks:complete" in api.call("viewer", "GET", "/api/openapi.json").json()["paths"]
+    statuses = [requests.post(api.url + "/login", data={"token": f"guess{i}"}, timeout=30).status_code
+                for i in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+    assert requests.post(api.url + "/login", data={"token": api.tokens["viewer"]}, timeout=30,
+                         allow_redirects=False).status_code == 429, "even a good token waits out the limit"
+
+
+def test_contact_details_are_for_managers_only(api):
+    run = api.start()
+    r = api.call("lead_it", "POST", f"/api/runs/{run}/tasks/contact/complete",
+                 json={"fields": {"phone": "+8613912345678", "email": "wang@example.com"}})
+    assert r.status_code == 200
+    assert r.json()["task"]["outputs"]["phone"] == "+86*******5678" and r.json()["task"]["outputs"]["email"] == "***"
+    manager = api.call("manager", "GET", f"/api/runs/{run}/tasks", params={"step": "contact"}).json()["tasks"][0]
+    viewer = api.call("viewer", "GET", f"/api/runs/{run}/tasks", params={"step": "contact"}).json()["tasks"][0]
+    assert manager["outputs"]["phone"] == "+8613912345678" and viewer["outputs"]["phone"] == "+86*******5678"
+    assert viewer["outputs"]["email"] == "***"
