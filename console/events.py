@@ -24,6 +24,7 @@ class _Feed:
     def __init__(self) -> None:
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=BUFFER)
         self.last = 0  # newest seq read from the store
+        self.dropped = 0  # newest seq dropped from the full buffer
         self.clients = 0
         self.changed = asyncio.Condition()
         self.wake = asyncio.Event()
@@ -63,6 +64,8 @@ class EventHub:
             rows, counts = await run_in_threadpool(self._read, run_id, feed.last)
             if rows:
                 for row in rows:
+                    if len(feed.events) == feed.events.maxlen:
+                        feed.dropped = feed.events[0]["seq"]
                     feed.events.append(_message(run_id, row, counts))
                 feed.last = rows[-1]["seq"]
                 async with feed.changed:
@@ -86,20 +89,19 @@ class EventHub:
             feed.task = asyncio.create_task(self._poll(run_id, feed))
         try:
             last = after
-            first = True
+            head = feed.events[0]["seq"] if feed.events else feed.last + 1
+            async for text, seq in self._catch_up(run_id, last, head - 1):  # before the buffer
+                yield text
+                last = seq
+            last = max(last, min(head - 1, feed.last)) if after < head else last
+            yield ": connected\n\n"
             while True:
-                buffered = list(feed.events)
-                start = buffered[0]["seq"] if buffered else feed.last + 1
-                if last < start - 1:  # what happened before the buffer (joined late, or fell behind)
-                    async for chunk in self._catch_up(run_id, last, start - 1):
-                        yield chunk[0]
-                        last = chunk[1]
-                    if last < start - 1:
-                        last = start - 1
-                if first:
-                    first = False
-                    yield ": connected\n\n"
-                fresh = [e for e in buffered if e["seq"] > last]
+                if feed.dropped > last:  # fell behind what the buffer keeps: read the gap
+                    async for text, seq in self._catch_up(run_id, last, feed.events[0]["seq"] - 1):
+                        yield text
+                        last = seq
+                    last = max(last, feed.events[0]["seq"] - 1)
+                fresh = _newer(feed.events, last)
                 for event in fresh:
                     yield _format(event)
                     last = event["seq"]
@@ -128,6 +130,17 @@ class EventHub:
     def _last_seq(self, run_id: str) -> int:
         with self.store.read() as r:
             return r.last_event_seq(run_id)
+
+
+def _newer(events: collections.deque, last: int) -> list[dict[str, Any]]:
+    """The buffered events after `last`, found from the end (cost: the new events only)."""
+    fresh = []
+    for event in reversed(events):
+        if event["seq"] <= last:
+            break
+        fresh.append(event)
+    fresh.reverse()
+    return fresh
 
 
 def _message(run_id: str, row: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
