@@ -18,7 +18,7 @@ from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
 
-from . import notify
+from . import notify, timers
 from .errors import Invalid
 from .store import Tx
 
@@ -342,6 +342,8 @@ def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) ->
         values["due_at"] = rs.now + rs.scaled(step.due)  # type: ignore[operator]
     if state == "ready":
         values["next_attempt_at"] = rs.now
+    else:
+        values["timer_at"] = timers.next_timer(rs, step, {**task, **values, "reminders": 0, "escalated_at": None})
     if not rs.tx.update_task(rs.run_id, task["id"], expect=["pending"], **values):
         return False
     rs.changed.add((step.id, task["item_key"]))

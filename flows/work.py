@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from runbooks.expressions import ExpressionError, find_expressions, parse_expression, references, render_value
 
-from . import machine
+from . import machine, timers
 from .machine import RunState
 from .steps import AUTOMATED, StepError, StepJob, mask
 from .store import Store, runbook_home, utcnow
@@ -62,7 +62,12 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
                     jobs.append(job)
         for task in rs.tx.due_tasks(run_id, rs.now, sorted(AUTOMATED)):
             if task["state"] == "waiting":
-                _timeout(rs, task)
+                if task["due_at"] is not None and task["due_at"] <= rs.now and task["overdue_at"] is None:
+                    _timeout(rs, task)
+                if task["timer_at"] is not None and task["timer_at"] <= rs.now:
+                    fresh = rs.tx.task(run_id, task["id"])
+                    if fresh is not None and fresh["state"] == "waiting":
+                        timers.fire(rs, fresh)
                 continue
             step = rs.plan.step(task["step_id"])
             if step.kind == "wait" and not _wait_over(rs, step, task):

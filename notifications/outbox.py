@@ -25,6 +25,7 @@ import random
 import re
 import threading
 import time
+import collections
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import requests
 from runbooks.expressions import ExpressionError, render_value
 
 from .channels import Outcome, Outgoing, channel, dead
+from .render import mark_drill, render_digest
 from .outbound import allow_list
 
 log = logging.getLogger("runbook.outbox")
@@ -54,6 +56,7 @@ class Policy:
     lease: float = 60.0
     poll: float = 0.25
     threads: int = 8  # destinations served at once
+    rate_window: float = 60.0  # a channel's per_minute counts sends in this rolling window
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Policy":
@@ -100,7 +103,9 @@ def render_channel(spec: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dic
     missing = sorted(n for n in names if n not in env)
     if missing:
         raise ExpressionError(f"environment variable {', '.join(missing)} is not set")
-    config = render_value(dict(spec), {"env": dict(env)})
+    config = render_value({k: v for k, v in spec.items() if k != "body"}, {"env": dict(env)})
+    if "body" in spec:  # a per-message template (sms): rendered by the channel, with the message
+        config["body"], config["_env"] = spec["body"], dict(env)
     secrets = [v for k, v in config.items() if isinstance(v, str) and k in ("url", "secret", "password", "username")
                and v != spec.get(k)]
     secrets += [v for v in (config.get("headers") or {}).values() if isinstance(v, str)]
@@ -123,6 +128,7 @@ class Dispatcher:
     echo: bool = True  # console channel also prints to stdout
     clock: Callable[[], float] = time.time
     breakers: dict[str, Breaker] = field(default_factory=dict)
+    limits: dict[str, "RateLimit"] = field(default_factory=dict)
     _wake: threading.Event = field(default_factory=threading.Event)
     _sessions: dict[str, requests.Session] = field(default_factory=dict)  # one per destination (threads)
 
@@ -173,18 +179,35 @@ class Dispatcher:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
 
     def _deliver(self, destination: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Send one destination's rows in order while its breaker lets them through: a
-        destination found down mid-batch stops being tried at once (the channel's generator is
-        closed) and the rest of the batch waits, unattempted."""
+        """Send one destination's rows in order while its breaker and rate limit let them
+        through. Several messages to one person of one kind (48 tasks assigned to a lead)
+        become one digest; past the rate limit the rest become one digest too, never dropped.
+        A destination found down mid-batch stops being tried at once (the channel's generator
+        is closed) and the rest waits, unattempted."""
         breaker = self.breakers.setdefault(destination, Breaker(self.policy))
-        if breaker.state(self.clock()) == "open":
+        now = self.clock()
+        if breaker.state(now) == "open":
             return [self._later(r, breaker.open_until) for r in rows]
+        spec = rows[0]["channel_spec"]
+        units = _coalesce(rows)
+        limit = self._limit(destination, spec)
+        if limit is not None:
+            room = limit.room(now)
+            if room <= 0:
+                return [self._later(r, limit.next_free()) for r in rows]
+            if len(units) > room:  # what the limit does not let through now goes as one digest
+                units = units[:room - 1] + [[r for unit in units[room - 1:] for r in unit]]
+        messages = [_message(unit) for unit in units]
         results: list[dict[str, Any]] = []
-        outcomes, secrets = self._send(destination, rows)
+        outcomes, secrets = self._send(destination, rows[0], messages)
+        done = 0
         try:
-            for row, outcome in zip(rows, outcomes):
-                results.append(self._result(row, outcome, secrets))
+            for unit, outcome in zip(units, outcomes):
+                results += [self._result(r, outcome, secrets) for r in unit]
+                done += 1
                 breaker.attempts += 1
+                if limit is not None and not (outcome.retry and not outcome.destination_down):
+                    limit.took(self.clock())
                 if outcome.sent:
                     breaker.success()
                 elif outcome.destination_down:
@@ -194,33 +217,44 @@ class Dispatcher:
         except Exception as e:  # noqa: BLE001 - a channel bug must not lose the batch: retry it
             log.warning("channel %s failed: %s", destination, mask(repr(e), secrets))
             failed = Outcome(sent=False, retry=True, error=mask(f"{type(e).__name__}: {e}", secrets))
-            results += [self._result(r, failed, secrets) for r in rows[len(results):]]
+            results += [self._result(r, failed, secrets) for unit in units[done:] for r in unit]
+            done = len(units)
         finally:
             close = getattr(outcomes, "close", None)
             if close is not None:
                 close()
         again = breaker.open_until if breaker.state(self.clock()) == "open" else self.clock()
-        return results + [self._later(r, again) for r in rows[len(results):]]
+        return results + [self._later(r, again) for unit in units[done:] for r in unit]
 
-    def _send(self, destination: str, rows: list[dict[str, Any]]) -> tuple[Iterator[Outcome], list[str]]:
-        spec = rows[0]["channel_spec"]
+    def _limit(self, destination: str, spec: Mapping[str, Any]) -> "RateLimit | None":
+        per_minute = spec.get("per_minute") or RATE_DEFAULTS.get(spec.get("kind", ""))
+        if not per_minute:
+            return None
+        limit = self.limits.get(destination)
+        if limit is None or limit.per_window != per_minute:
+            limit = self.limits[destination] = RateLimit(int(per_minute), self.policy.rate_window)
+        return limit
+
+    def _send(self, destination: str, first: Mapping[str, Any],
+              messages: list[Outgoing]) -> tuple[Iterator[Outcome], list[str]]:
+        spec = first["channel_spec"]
         module = channel(spec.get("kind", ""))
         if module is None:
-            return iter([dead(f"channel kind {spec.get('kind')!r} cannot send in this version")] * len(rows)), []
+            return iter([dead(f"channel kind {spec.get('kind')!r} cannot send in this version")] * len(messages)), []
         try:
             config, secrets = render_channel(spec, self.env)
         except ExpressionError as e:
-            return iter([dead(f"channel {rows[0]['channel']!r}: {e}")] * len(rows)), []
+            return iter([dead(f"channel {first['channel']!r}: {e}")] * len(messages)), []
         if spec.get("kind") == "console":
             config = {**config, "home": str(self.home), "echo": self.echo}
         missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
         if missing:
-            return iter([dead(f"channel {rows[0]['channel']!r}: {missing[0]} is empty")] * len(rows)), secrets
+            return iter([dead(f"channel {first['channel']!r}: {missing[0]} is empty")] * len(messages)), secrets
         allowed = allow_list(str(u) for u in [spec.get("url")] if u and "${{" not in str(u))
         session = self._sessions.get(destination)
         if session is None:
             session = self._sessions[destination] = _session(config.get("url"))
-        return module.send(config, [_outgoing(r) for r in rows], session, allowed), secrets
+        return module.send(config, messages, session, allowed), secrets
 
     def _result(self, row: Mapping[str, Any], outcome: Outcome, secrets: Sequence[str]) -> dict[str, Any]:
         now = self._now()
@@ -255,6 +289,67 @@ def _session(url: str | None) -> requests.Session:
     if bundle:
         session.verify = bundle
     return session
+
+
+# Chat robots take about 20 messages a minute (WeCom, DingTalk) and Feishu 100.
+RATE_DEFAULTS = {"wecom": 20, "dingtalk": 20, "feishu": 100}
+# Events that pile up for one person (a lead with 48 new tasks): merged into one digest.
+DIGESTIBLE = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
+
+
+@dataclass
+class RateLimit:
+    """At most `per_window` sends in any rolling `window` seconds."""
+    per_window: int
+    window: float
+    sent: collections.deque = field(default_factory=collections.deque)
+
+    def room(self, now: float) -> int:
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        return self.per_window - len(self.sent)
+
+    def next_free(self) -> float:
+        return self.sent[0] + self.window if self.sent else time.time()
+
+    def took(self, now: float) -> None:
+        self.sent.append(now)
+
+
+def _coalesce(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows → units to send, in order: a person's several messages of one digestible kind
+    become one unit (a digest), placed where the first of them was."""
+    units: list[list[dict[str, Any]]] = []
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["event"] in DIGESTIBLE:
+            key = (row["recipient"], row["address"], row["event"], row["lang"])
+            if key in by_key:
+                by_key[key].append(row)
+                continue
+            by_key[key] = [row]
+            units.append(by_key[key])
+        else:
+            units.append([row])
+    return units
+
+
+def _message(unit: list[dict[str, Any]]) -> Outgoing:
+    """One row → its message; several → one digest to the first one's recipient."""
+    first = _outgoing(unit[0])
+    if len(unit) == 1:
+        return first
+    parts = [_outgoing(r) for r in unit]
+    subject, text = render_digest(parts, first.lang)
+    drill = any(p.drill for p in parts)
+    if drill:
+        subject, text = mark_drill(subject, text, first.lang)
+    same_person = len({(p.recipient, p.address) for p in parts}) == 1
+    return Outgoing(key=f"{first.key}+{len(unit) - 1}", event="digest", site=first.site,
+                    run=first.run if len({p.run for p in parts}) == 1 else None, task=None,
+                    recipient=first.recipient if same_person else f"channel:{unit[0]['channel']}",
+                    name=first.name if same_person else None, address=first.address if same_person else None,
+                    lang=first.lang, subject=subject, text=text, link=None, drill=drill)
 
 
 def _outgoing(row: Mapping[str, Any]) -> Outgoing:

@@ -61,3 +61,16 @@ def html_mail(message: Any) -> str:
     return _environment().get_template("mail.html").render(
         subject=message.subject, paragraphs=[p for p in body.split("\n\n") if p.strip()], link=message.link,
         drill=message.drill, lang=message.lang)
+
+
+def render_digest(messages: list, lang: str, limit: int = 20) -> tuple[str, str]:
+    """Several messages to one destination → one: a count, the first subjects, a link."""
+    events = {m.event for m in messages}
+    runs = {m.run for m in messages}
+    link = next((m.link for m in messages if m.link), None)
+    if link and len(runs) == 1:
+        link = link.split("/tasks/", 1)[0]
+    subjects = [m.subject for m in messages]
+    return render_event("digest", lang, {"count": len(messages), "subjects": subjects[:limit],
+                                         "more": max(0, len(subjects) - limit), "link": link,
+                                         "digest_of": events.pop() if len(events) == 1 else None})

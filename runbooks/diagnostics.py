@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "RB601": "pool may run short",
     "RB602": "staff cannot be reached",
     "RB603": "objective may be missed",
+    "RB604": "reminder comes after the due time",
 }
 
 

@@ -133,6 +133,12 @@ def _warnings(plan: Plan, report: PlanReport, audience: dict[str, int | None]) -
     path = plan.path
     for est in report.steps:
         step = est.step
+        if step.remind is not None and step.due is not None and step.remind[0] >= step.due:
+            out.append(Diagnostic(path, step.line, 1, "RB604",
+                                  f'step "{step.id}" reminds every {format_duration(step.remind[0])} but is due in '
+                                  f"{format_duration(step.due)}: no reminder comes before it is overdue",
+                                  "remind more often than the due time, e.g. remind: {every: 30m} with due: 2h",
+                                  severity="warning"))
         if step.kind == "allocate":
             pool = plan.site.pools.get(step.params["pool"])
             free = len(pool.available()) if pool else 0

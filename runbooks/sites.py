@@ -24,6 +24,7 @@ from .shape import validate_model
 from .source import Document, load_document, read_text
 
 CHANNEL_KINDS = ("webhook", "slack", "teams", "wecom", "dingtalk", "feishu", "sms", "smtp", "console")
+SMS_VARS = frozenset({"to", "recipients", "text", "id"})
 STAFF_REQUIRED = ("id", "name", "team")
 STAFF_OPTIONAL = ("role", "phone", "email", "chat_id", "lang")
 
@@ -57,6 +58,12 @@ class ChannelSpec(Spec):
     to: list[str] = []
     starttls: bool = True
     lang: Literal[LANGS] | None = None  # type: ignore[valid-type]
+    per_minute: int | None = Field(None, ge=1, le=100000)  # rate limit (default: 20 for wecom and dingtalk)
+    # sms: the gateway request, any vendor: the JSON body with ${{ to }} (one number),
+    # ${{ recipients }} (a list), ${{ text }}, ${{ id }} and ${{ env.X }}; `batch` numbers a call.
+    # Without body: {"id": "${{ id }}", "to": "${{ to }}", "text": "${{ text }}"}.
+    body: dict[str, Any] | None = None
+    batch: int = Field(1, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _has_address(self) -> "ChannelSpec":
@@ -65,6 +72,12 @@ class ChannelSpec(Spec):
         if self.kind not in ("smtp", "console") and not self.url:
             raise PydanticCustomError("channel", "a {kind} channel needs url:", {"kind": self.kind})
         return self
+
+
+class QuietHours(Spec):
+    """Local times (the site's timezone) when reminders wait; escalations do not."""
+    from_: str = Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    to: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class PoolSpec(Spec):
@@ -84,6 +97,7 @@ class SiteSpec(Spec):
     channels: dict[Id, ChannelSpec] = {}
     default_channel: Id | None = None
     drill_channel: Id | None = None
+    quiet_hours: QuietHours | None = None
     pools: dict[Id, PoolSpec] = {}
 
 
@@ -112,6 +126,7 @@ class Site:
     staff: tuple[dict[str, str], ...]
     pools: dict[str, Pool]
     path: str | None = None
+    quiet_hours: tuple[str, str] | None = None  # ("22:00", "07:00") local time
 
     def person(self, staff_id: str) -> dict[str, str] | None:
         return next((p for p in self.staff if p["id"] == staff_id), None)
@@ -126,6 +141,7 @@ class Site:
         return {"id": self.id, "name": self.name, "kind": self.kind, "timezone": self.timezone,
                 "lang": self.lang, "teams": self.teams, "channels": self.channels,
                 "default_channel": self.default_channel, "drill_channel": self.drill_channel,
+                "quiet_hours": list(self.quiet_hours) if self.quiet_hours else None,
                 "staff": [dict(p) for p in self.staff],
                 "pools": {pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
                           for pid, p in self.pools.items()}}
@@ -135,7 +151,8 @@ class Site:
         pools = {pid: Pool(pid, p["key"], tuple(p["columns"]), tuple(p["rows"])) for pid, p in data["pools"].items()}
         return cls(data["id"], data["name"], data["kind"], data["timezone"], data["lang"], data["teams"],
                    data["channels"], data.get("default_channel"), data.get("drill_channel"),
-                   tuple(data["staff"]), pools)
+                   tuple(data["staff"]), pools,
+                   quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None)
 
 
 def load_site(directory: str | Path) -> Site:
@@ -171,19 +188,31 @@ def load_site(directory: str | Path) -> Site:
                 {tid: {"name": t.name, "leads": list(t.leads)} for tid, t in spec.teams.items()},
                 {cid: c.model_dump(by_alias=True, exclude_defaults=True) | {"kind": c.kind}
                  for cid, c in spec.channels.items()},
-                spec.default_channel, spec.drill_channel, tuple(staff), pools, str(directory))
+                spec.default_channel, spec.drill_channel, tuple(staff), pools, str(directory),
+                (spec.quiet_hours.from_, spec.quiet_hours.to) if spec.quiet_hours else None)
 
 
 def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
     problems = []
     scope = Scope(site=False, run=False, env=True)
+    request = Scope(site=False, run=False, env=True, item_vars=SMS_VARS)  # an sms body: the message too
+
+    def check(value: Any, loc: tuple, where: Scope) -> None:
+        if isinstance(value, str):
+            for found in find_expressions(value):
+                for p in check_expression(found.inner, where):
+                    problems.append(doc.diagnostic(loc, p.code, p.message, p.hint,
+                                                   offset=found.start, width=found.end - found.start))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                check(v, loc + (k,), where)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                check(v, loc + (i,), where)
     for cid, channel in spec.channels.items():
         for key, value in channel.model_dump(by_alias=True).items():
-            if isinstance(value, str):
-                for found in find_expressions(value):
-                    for p in check_expression(found.inner, scope):
-                        problems.append(doc.diagnostic(("channels", cid, key), p.code, p.message, p.hint,
-                                                       offset=found.start, width=found.end - found.start))
+            check(value, ("channels", cid, key), request if key == "body" else scope)
+
     for key in ("default_channel", "drill_channel"):
         name = getattr(spec, key)
         if name is not None and name not in spec.channels:

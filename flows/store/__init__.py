@@ -127,14 +127,16 @@ class Reader:
         """Ready tasks of `kinds` whose next attempt is due, and open human tasks past their due time."""
         ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now) & tasks.c.kind.in_(kinds)
         late = tasks.c.state.in_(["waiting"]) & (tasks.c.due_at <= now) & tasks.c.overdue_at.is_(None)
-        return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late).order_by(tasks.c.pk))
+        timer = (tasks.c.state == "waiting") & (tasks.c.timer_at <= now)
+        return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late | timer).order_by(tasks.c.pk))
 
     def next_wake(self, run_id: str, kinds: Sequence[str]) -> datetime | None:
         ready = select(func.min(tasks.c.next_attempt_at)).where(tasks.c.run_id == run_id, tasks.c.state == "ready",
                                                                 tasks.c.kind.in_(kinds))
         late = select(func.min(tasks.c.due_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting",
                                                       tasks.c.overdue_at.is_(None))
-        times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar()]
+        timer = select(func.min(tasks.c.timer_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting")
+        times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar(), self.conn.execute(timer).scalar()]
         times = [t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t for t in times]
         return min((t for t in times if t is not None), default=None)
 

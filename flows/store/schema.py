@@ -116,10 +116,15 @@ tasks = Table(
     # the same across automatic retries and runner restarts.
     Column("retry_group", Integer, nullable=False, server_default="0"),
     Column("overdue_at", TS),  # when task.overdue was emitted (once per task)
+    # Human timers of a waiting task: the next reminder or escalation is due at `timer_at`.
+    Column("timer_at", TS),
+    Column("reminders", Integer, nullable=False, server_default="0"),
+    Column("escalated_at", TS),  # once per stall: a task is escalated at most once
     UniqueConstraint("run_id", "id", name="uq_tasks_run_id"),
     Index("ix_tasks_run_step", "run_id", "step_id", "state"),
     Index("ix_tasks_run_state", "run_id", "state"),
     Index("ix_tasks_state_next", "state", "next_attempt_at"),
+    Index("ix_tasks_run_timer", "run_id", "timer_at"),
 )
 
 # Every human decision on a task: check-offs, approvals (several for required > 1), rejections.

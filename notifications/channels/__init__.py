@@ -82,7 +82,7 @@ def retry_after(value: str | None) -> float | None:
 
 def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset[str],
               headers: Mapping[str, str] | None = None, data: bytes | None = None,
-              ok: Any = None) -> Outcome:
+              ok: Any = None, params: Mapping[str, Any] | None = None) -> Outcome:
     """POST to a webhook and classify the answer: 2xx sent; 408/425/429/5xx and connection
     errors retried (honouring Retry-After); any other 4xx, a redirect or a refused URL dead.
     `ok(response)` may look inside a 200 (chat robots answer errors with 200 and a code)."""
@@ -91,7 +91,7 @@ def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset
         return dead(refused)
     try:
         response = http.post(url, json=body if data is None else None, data=data, headers=dict(headers or {}),
-                             timeout=TIMEOUT, allow_redirects=False)
+                             params=params, timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as e:
         return retry(f"{type(e).__name__}: cannot reach the destination")
     status = response.status_code
@@ -116,16 +116,16 @@ def _refused(url: str, allowed: frozenset[str]) -> str | None:
 
 
 def _load() -> dict[str, ModuleType]:
-    from . import console, dingtalk, feishu, slack, smtp, teams, webhook, wecom
+    from . import console, dingtalk, feishu, slack, sms, smtp, teams, webhook, wecom
     return {"webhook": webhook, "slack": slack, "teams": teams, "wecom": wecom, "dingtalk": dingtalk,
-            "feishu": feishu, "smtp": smtp, "console": console}
+            "feishu": feishu, "sms": sms, "smtp": smtp, "console": console}
 
 
 CHANNELS: dict[str, ModuleType] = {}
 
 
 def channel(kind: str) -> ModuleType | None:
-    """The module for a channel kind, or None when this version cannot send through it (sms)."""
+    """The module for a channel kind, or None when this version cannot send through it."""
     if not CHANNELS:
         CHANNELS.update(_load())
     return CHANNELS.get(kind)
