@@ -50,3 +50,13 @@ def test_a_runs_plan_is_rebuilt_from_its_stored_text_and_site_snapshot(xian):
     assert rebuilt.source_hash == original.source_hash
     assert [s.id for s in rebuilt.steps] == [s.id for s in original.steps]
     assert rebuilt.site.snapshot() == xian.snapshot()
+
+
+def test_a_reminder_after_the_due_time_is_a_plan_warning(write_runbook, xian):
+    from runbooks.estimate import estimate_plan
+    path = write_runbook("id: rb\nname: Late reminder\nsteps:\n"
+                         "  - {id: a, kind: manual, owner: team:it, due: 1h, remind: {every: 2h}}\n")
+    report = estimate_plan(load_plan(path, xian))
+    (warning,) = [w for w in report.warnings if w.code == "RB604"]
+    assert warning.severity == "warning" and warning.line == 4
+    assert "reminds every 2h but is due in 1h" in warning.message
