@@ -45,12 +45,13 @@ def test_failover_runs_end_to_end_under_serve_and_shows_in_prefect(serve_env, re
         engine.approve(run, "all_clear", operator)
         wait_for(lambda: engine.run(run)["state"] == "completed", 60, what="run completed")
         # The notify step is done once its message is queued; serve's dispatcher delivers it.
-        announced = wait_for(lambda: [r for r in recorder.requests if r["path"] == "/dingtalk"
+        announced = wait_for(lambda: [r for r in recorder.requests if r["path"].startswith("/dingtalk?")
                                       and "all clear given" in r["body"]["text"]["content"]], 60, what="announcement")
     finally:
         serve.stop()
-    assert announced[0]["body"]["at"]["isAtAll"] is False
-    assert sorted(p for p in recorder.paths() if p != "/dingtalk") == ["/failover", "/freezes", "/replication/beijing"]
+    assert announced[0]["body"]["at"]["isAtAll"] is False and "&sign=" in announced[0]["path"], "signed"
+    assert sorted(p for p in recorder.paths() if not p.startswith("/dingtalk?")) == \
+        ["/failover", "/freezes", "/replication/beijing"]
     keys = {r["path"]: r["key"] for r in recorder.requests}
     assert keys["/failover"] == f"{run}:switch:0"
     assert engine.tasks(run, step="replication_lag")[0]["outputs"]["json"] == {"lag_seconds": 3}
