@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import json
 import re
 import urllib.parse
@@ -30,6 +31,7 @@ from runbooks.diagnostics import RunbookError
 from . import auth
 from .events import EventHub
 
+log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
 COOKIE = "rb_session"
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
@@ -142,6 +144,12 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             await run_in_threadpool(auth.audit_denial, store, caller.actor.label,
                                     f"{request.method} {request.url.path}", exc.message, _client(request))
         return error(exc.status, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": {"code": "internal", "message": "unexpected error; it is in the server log"}},
+                            500)
 
     @app.exception_handler(RunbookError)
     async def _runbook_error(request: Request, exc: RunbookError):
@@ -361,7 +369,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     @app.get("/api/runs/{run}/audit")
     def audit(run: str, caller: Caller = Depends(allowed("audit"))):
-        return engine.audit(ident(run, "run"))
+        return visible(caller, engine.audit(ident(run, "run")))
 
     @app.get("/api/runs/{run}/events")
     async def events(run: str, request: Request, after: int = 0, caller: Caller = Depends(allowed("events")),

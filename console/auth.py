@@ -71,7 +71,7 @@ def add_account(store: Store, name: str, role: str, teams: Sequence[str] = (), s
     token = new_token()
     now = utcnow()
     with store.transaction() as tx:
-        if any(a["name"] == name for a in tx.accounts()):
+        if any(a["name"] == name and a["revoked_at"] is None for a in tx.accounts()):
             raise Conflict(f'an account "{name}" exists (revoke it first to replace its token)')
         tx.lock_chain(AUDIT_CHAIN)
         tx.insert_account({"id": "a" + secrets.token_hex(6), "name": name, "role": role, "teams": pairs,
@@ -180,7 +180,7 @@ def logout(store: Store, cookie: str) -> None:
 
 
 def csrf_ok(session: Session, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(session.csrf, sent or "")
+    return bool(sent) and hmac.compare_digest(session.csrf.encode(), (sent or "").encode())
 
 
 # --- rate limits and denials ---------------------------------------------------------------------

@@ -107,13 +107,15 @@ class EventHub:
                     last = event["seq"]
                 if fresh:
                     continue
+                idle = False
                 async with feed.changed:
-                    if feed.events and feed.events[-1]["seq"] > last:
-                        continue
-                    try:
-                        await asyncio.wait_for(feed.changed.wait(), KEEPALIVE)
-                    except asyncio.TimeoutError:
-                        yield ": keepalive\n\n"
+                    if not (feed.events and feed.events[-1]["seq"] > last):
+                        try:
+                            await asyncio.wait_for(feed.changed.wait(), KEEPALIVE)
+                        except asyncio.TimeoutError:
+                            idle = True
+                if idle:  # sent outside the lock: a client that stopped reading holds nobody up
+                    yield ": keepalive\n\n"
         finally:
             feed.clients -= 1
 

@@ -37,6 +37,10 @@ class Remote:
                                          timeout=60)
         except requests.RequestException as e:
             raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
+        return self._answer(response)
+
+    def _answer(self, response: requests.Response) -> Any:
+        """The JSON of a 2xx; else the API's error as the engine's error."""
         if response.ok:
             return response.json()
         try:
@@ -53,11 +57,12 @@ class Remote:
     # --- the Engine's interface --------------------------------------------------------------
 
     def lockdown(self, site_id: str, actor: Any = None, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
-        response = self.http.post(f"{self.url}/api/sites/{self._q(site_id)}/lockdown", json={"drill": drill},
-                                  timeout=60)
-        if not response.ok:
-            self._call("POST", f"/api/sites/{self._q(site_id)}/lockdown", {"drill": drill})  # raises the error
-        return response.json()["runs"], response.status_code == 201
+        try:
+            response = self.http.post(f"{self.url}/api/sites/{self._q(site_id)}/lockdown", json={"drill": drill},
+                                      timeout=60)
+        except requests.RequestException as e:
+            raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
+        return self._answer(response)["runs"], response.status_code == 201
 
     def standdown(self, site_id: str, actor: Any = None) -> list[dict[str, Any]]:
         return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown")["runs"]

@@ -84,10 +84,10 @@ class RunState:
             return None
         return timedelta(seconds=seconds / float(self.run["time_scale"] or 1))
 
-    def event(self, name: str, task_id: str | None = None, **data: Any) -> None:
-        self.tx.insert_event({"run_id": self.run_id, "site_id": self.run["site_id"], "name": name,
+    def event(self, event: str, task_id: str | None = None, /, **data: Any) -> None:
+        self.tx.insert_event({"run_id": self.run_id, "site_id": self.run["site_id"], "name": event,
                               "task_id": task_id, "at": self.now, "data": data or None})
-        notify.announce(self, name, task_id, data)
+        notify.announce(self, event, task_id, data)
 
     def audit(self, action: str, target: str | None = None, reason: str | None = None,
               actor: str | None = None, **detail: Any) -> None:
@@ -452,4 +452,6 @@ def check_objectives(rs: RunState) -> None:
         value = objective_value(rs.tx, rs.run, objective)
         if value >= objective.target:
             rs.tx.mark_objective(rs.run_id, objective.id, rs.now)
-            rs.event("objective.reached", objective=objective.id, value=value, target=objective.target)
+            deadline = rs.run["started_at"] + rs.scaled(objective.within)
+            rs.event("objective.reached", objective=objective.id, name=objective.name, value=value,
+                     target=objective.target, deadline=deadline.isoformat())

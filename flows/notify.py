@@ -19,6 +19,8 @@ import zoneinfo
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
+from jinja2 import TemplateError
+
 from notifications.channels import channel as channel_module
 from notifications.render import lang_of, mark_drill, render_event, split
 from runbooks.expressions import ExpressionError, render_value, single_expression
@@ -140,13 +142,26 @@ def _render(event: str, lang: str, message: Mapping[str, Any], context: Mapping[
     if name in templates:
         inline = templates[name].get(lang) or templates[name].get("en") or next(iter(templates[name].values()))
     if inline is None:
-        return render_event(name or event, lang, message)
+        try:
+            return render_event(name or event, lang, message)
+        except TemplateError as e:  # a message must never stop the change that caused it
+            return _fallback(event, message, e)
     variables = {**context, **{k: v for k, v in message.items() if k not in ("site", "run")}}
     try:
         return split(str(render_value(inline, variables)))
     except ExpressionError as e:  # a message must not stop the run: say what went wrong instead
-        subject, text = render_event(event, lang, message)
+        try:
+            subject, text = render_event(event, lang, message)
+        except TemplateError as e2:
+            return _fallback(event, message, e2)
         return subject, f"{text}\n(message could not be rendered: {e})"
+
+
+def _fallback(event: str, message: Mapping[str, Any], error: Exception) -> tuple[str, str]:
+    """The event named plainly, when its template cannot render these data."""
+    what = (message.get("task") or {}).get("title") or (message.get("run") or {}).get("name") or message["site"]["name"]
+    subject = f"{event}: {what}"
+    return subject, f"{subject}\n{message.get('link') or ''}\n(template error: {error})".strip()
 
 
 def targets_of(value: Any, context: Mapping[str, Any]) -> list[str]:

@@ -159,8 +159,9 @@ class Dispatcher:
 
     def run_once(self) -> int:
         now = self._now()
+        until = now + timedelta(seconds=self.policy.lease)
         with self.store.transaction() as tx:
-            rows = tx.claim_outbox(now, now + timedelta(seconds=self.policy.lease), self.policy.batch)
+            rows = tx.claim_outbox(now, until, self.policy.batch)
         if not rows:
             return 0
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -172,7 +173,7 @@ class Dispatcher:
             with ThreadPoolExecutor(max_workers=min(len(groups), self.policy.threads)) as pool:
                 results = [r for batch in pool.map(lambda g: self._deliver(*g), groups.items()) for r in batch]
         with self.store.transaction() as tx:
-            tx.finish_outbox(results)
+            tx.finish_outbox(results, until)
         return len(rows)
 
     def _now(self) -> datetime:
@@ -190,12 +191,18 @@ class Dispatcher:
             return [self._later(r, breaker.open_until) for r in rows]
         spec = rows[0]["channel_spec"]
         units = _coalesce(rows)
+        later: list[dict[str, Any]] = []
         limit = self._limit(destination, spec)
         if limit is not None:
             room = limit.room(now)
             if room <= 0:
                 return [self._later(r, limit.next_free()) for r in rows]
-            if len(units) > room:  # what the limit does not let through now goes as one digest
+            if len(units) > room and spec.get("kind") in PERSONAL_KINDS:  # the rest waits for room
+                waiting = [r for unit in units[room:] for r in unit]
+                units = units[:room]
+                rows = [r for unit in units for r in unit]
+                later = [self._later(r, limit.next_free()) for r in waiting]
+            elif len(units) > room:  # a group channel: what the limit does not let through goes as one digest
                 units = units[:room - 1] + [[r for unit in units[room - 1:] for r in unit]]
         messages = [_message(unit) for unit in units]
         results: list[dict[str, Any]] = []
@@ -224,7 +231,7 @@ class Dispatcher:
             if close is not None:
                 close()
         again = breaker.open_until if breaker.state(self.clock()) == "open" else self.clock()
-        return results + [self._later(r, again) for unit in units[done:] for r in unit]
+        return results + [self._later(r, again) for unit in units[done:] for r in unit] + later
 
     def _limit(self, destination: str, spec: Mapping[str, Any]) -> "RateLimit | None":
         per_minute = spec.get("per_minute") or RATE_DEFAULTS.get(spec.get("kind", ""))
@@ -250,7 +257,8 @@ class Dispatcher:
         missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
         if missing:
             return iter([dead(f"channel {first['channel']!r}: {missing[0]} is empty")] * len(messages)), secrets
-        allowed = allow_list(str(u) for u in [spec.get("url")] if u and "${{" not in str(u))
+        # The site's channel hosts are allowed (DESIGN.md §5), also when the URL comes from the environment.
+        allowed = allow_list([str(config["url"])] if config.get("url") else [])
         session = self._sessions.get(destination)
         if session is None:
             session = self._sessions[destination] = _session(config.get("url"))
@@ -293,6 +301,8 @@ def _session(url: str | None) -> requests.Session:
 
 # Chat robots take about 20 messages a minute (WeCom, DingTalk) and Feishu 100.
 RATE_DEFAULTS = {"wecom": 20, "dingtalk": 20, "feishu": 100}
+# Channels that deliver to a person's own address: a digest of several people cannot go there.
+PERSONAL_KINDS = frozenset({"sms", "smtp"})
 # Events that pile up for one person (a lead with 48 new tasks): merged into one digest.
 DIGESTIBLE = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
 

@@ -57,7 +57,8 @@ _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
 _COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
 _FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
-_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk")).values(
+_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk"),
+                                      outbox.c.next_attempt_at == bindparam("b_until")).values(
     {c: bindparam(c) for c in _FINISH_COLUMNS})
 
 
@@ -343,15 +344,18 @@ class Tx(Reader):
                               .values(next_attempt_at=until))
         return rows
 
-    def finish_outbox(self, results: Sequence[Mapping[str, Any]]) -> None:
-        """Record outcomes: each has pk, state, attempts, next_attempt_at, sent_at, last_error."""
+    def finish_outbox(self, results: Sequence[Mapping[str, Any]], claimed_until: datetime) -> None:
+        """Record outcomes (pk, state, attempts, next_attempt_at, sent_at, last_error) of rows
+        this dispatcher claimed until `claimed_until`: a row another dispatcher re-claimed
+        after this one's lease ran out is theirs now, and keeps their outcome."""
         if results:
-            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], **{k: r[k] for k in _FINISH_COLUMNS}}
-                                               for r in results])
+            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], "b_until": claimed_until,
+                                                **{k: r[k] for k in _FINISH_COLUMNS}} for r in results])
 
     def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
         """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
-        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None)
+        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None,
+                                     created_at=now)  # its 24 h start again
         stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
         return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount
 
@@ -359,12 +363,12 @@ class Tx(Reader):
         self.conn.execute(insert(accounts).values(**row))
 
     def revoke_account(self, name: str, at: datetime) -> bool:
-        stmt = update(accounts).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)).values(revoked_at=at)
-        done = self.conn.execute(stmt).rowcount == 1
-        if done:
-            ids = select(accounts.c.id).where(accounts.c.name == name).scalar_subquery()
-            self.conn.execute(sessions.delete().where(sessions.c.account_id == ids))
-        return done
+        active = self._row(select(accounts.c.id).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)))
+        if active is None:
+            return False
+        self.conn.execute(update(accounts).where(accounts.c.id == active["id"]).values(revoked_at=at))
+        self.conn.execute(sessions.delete().where(sessions.c.account_id == active["id"]))
+        return True
 
     def insert_session(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(sessions).values(**row))

@@ -233,7 +233,7 @@ outbox = Table(
 accounts = Table(
     "accounts", metadata,
     Column("id", Id, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),  # unique among active accounts (index below)
     Column("role", String(16), nullable=False),
     Column("teams", JSON, nullable=False),  # [[site, team], ...] a team lead leads
     Column("staff_id", String(64)),  # the roster member this account is, if any
@@ -242,6 +242,8 @@ accounts = Table(
     Column("created_by", String(200), nullable=False),
     Column("revoked_at", TS),
 )
+Index("uq_accounts_active_name", accounts.c.name, unique=True,
+      sqlite_where=accounts.c.revoked_at.is_(None), postgresql_where=accounts.c.revoked_at.is_(None))
 
 # Dashboard sessions: the cookie holds a random id; only its SHA-256 is stored.
 sessions = Table(

@@ -146,3 +146,24 @@ def test_contact_details_are_for_managers_only(api):
     viewer = api.call("viewer", "GET", f"/api/runs/{run}/tasks", params={"step": "contact"}).json()["tasks"][0]
     assert manager["outputs"]["phone"] == "+8613912345678" and viewer["outputs"]["phone"] == "+86*******5678"
     assert viewer["outputs"]["email"] == "***"
+
+
+def test_the_audit_masks_contact_details_too_and_a_revoked_name_can_be_reused(api):
+    from console import auth
+    run = api.start()
+    assert api.call("lead_it", "POST", f"/api/runs/{run}/tasks/contact/complete",
+                    json={"fields": {"phone": "+8613912345678"}}).status_code == 200
+    viewer = api.call("viewer", "GET", f"/api/runs/{run}/audit").json()
+    assert "+8613912345678" not in str(viewer) and "+86*******5678" in str(viewer)
+    assert "+8613912345678" in str(api.call("manager", "GET", f"/api/runs/{run}/audit").json())
+    new = auth.add_account(api.store, "revoked", "viewer", by="test")  # the name of a revoked account
+    assert api.call(None, "GET", "/api/me", headers={"Authorization": f"Bearer {new}"}).json()["name"] == "revoked"
+    assert api.call("revoked", "GET", "/api/me").status_code == 401, "the old token stays dead"
+
+
+def test_a_non_ascii_csrf_token_is_refused_not_a_server_error(api):
+    browser = requests.Session()
+    assert browser.post(api.url + "/login", json={"token": api.tokens["manager"]}, timeout=30).status_code == 200
+    r = browser.post(api.url + "/api/outbox/retry", json={}, headers={"X-CSRF-Token": "tökén".encode().decode("latin-1")},
+                     timeout=30)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"

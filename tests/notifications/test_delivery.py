@@ -180,3 +180,37 @@ def test_the_lockdown_is_announced_on_the_default_channel(store, relay, recorder
     (hook,) = [r["body"] for r in recorder.requests if r["path"] == "/hook"]
     assert hook["event"] == "site.lockdown" and hook["recipient"] == "channel:hook" and hook["run"] is None
     assert hook["text"].startswith("Site lockdown: Relay site") and hook["id"].endswith(":-:site.lockdown:channel:hook:1")
+
+
+def test_a_reached_objective_is_announced_and_a_template_error_never_blocks_the_change(store, relay, write_runbook):
+    run = start(store, write_runbook, ("""id: goal
+name: Goal
+objectives:
+  - {id: fixed, name: Everything fixed, count: fix, target: 1, within: 1h}
+notify:
+  - {on: [objective.reached], to: [channel:hook]}
+steps:
+  - {id: fix, kind: manual, owner: team:it, name: Fix it}
+"""))
+    Engine(store).complete(run, "fix", local_operator())
+    with store.read() as r:
+        (goal,) = [m for m in r.outbox(run_id=run) if m["event"] == "objective.reached"]
+    assert "Everything fixed" in goal["message"]["subject"] and "template error" not in goal["message"]["text"]
+    # A template that cannot render these data falls back to plain text; the check-off stands.
+    from flows.notify import _render
+    subject, text = _render("objective.reached", "en", {"site": {"name": "Relay"}, "data": {}, "link": None,
+                                                        "task": None, "run": None}, {}, None, {})
+    assert subject == "objective.reached: Relay" and "template error" in text
+
+
+def test_a_channel_url_from_the_environment_is_the_sites_and_needs_no_allowlist(store, relay, recorder, monkeypatch,
+                                                                            write_runbook):
+    monkeypatch.delenv("RUNBOOK_OUTBOUND_ALLOW")
+    run = start(store, write_runbook, ("""id: envurl
+name: Env URL
+steps:
+  - {id: tell, kind: notify, to: [channel:chat], message: hello}
+"""))
+    deliver(store, relay)
+    assert outbox(store, run)["channel:chat/notify"]["state"] == "sent"
+    assert [r["body"]["text"]["content"] for r in recorder.requests] == ["hello"]

@@ -197,3 +197,21 @@ def test_an_sms_template_naming_an_unknown_field_is_a_site_diagnostic(tmp_path):
         load_site(d)
     (diag,) = e.value.diagnostics
     assert (diag.code, diag.line) == ("RB202", 10) and 'unknown name "phone"' in diag.message
+
+
+def test_personal_sms_past_the_rate_limit_waits_and_is_never_merged_away(env, tmp_path):
+    store, home = env
+    with Recorder(lambda m, p, b: (200, {}, b'{"code":"OK"}')) as gateway:
+        site = load_site(site_dir(tmp_path, f'  sms: {{kind: sms, url: "{gateway.url}/sms", per_minute: 5}}', "sms"))
+        with store.transaction() as tx:
+            for i in range(12):
+                notify.queue(tx, site=site, run=None, event="muster.request", now=utcnow(),
+                             targets=[f"person:S{i:04d}"], context={}, scope_id=f"m{i}",
+                             data={"question": f"Where can you work, Person {i}?", "options": {"home": "Home"}})
+        dispatcher = Dispatcher(store, home, policy=FAST, echo=False)
+        from tests.support.processes import wait_for
+        wait_for(lambda: dispatcher.run_once() is not None and _counts(store) == {"sent": 12}, 60, interval=0.05,
+                 what="12 personal texts, 5 per window")
+    times = [r["at"].timestamp() for r in gateway.requests]
+    assert len(times) == 12 and max(sum(1 for t in times if s <= t < s + FAST.rate_window) for s in times) <= 5
+    assert sorted(r["body"]["to"] for r in gateway.requests) == [f"+86139{i:08d}" for i in range(12)]

@@ -24,9 +24,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
-        sa.UniqueConstraint("name"),
         sa.UniqueConstraint("token_hash"),
     )
+    active = sa.text("revoked_at IS NULL")
+    op.create_index("uq_accounts_active_name", "accounts", ["name"], unique=True, sqlite_where=active,
+                    postgresql_where=active)
     op.create_table(
         "sessions",
         sa.Column("id_hash", sa.String(length=64), primary_key=True),
