@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import json
 import re
 import urllib.parse
+from datetime import timedelta
 from typing import Any, Callable, Literal, Optional
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -26,13 +28,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flows.actors import Actor, ownership
 from flows.errors import EngineError, Forbidden, Invalid, NotFound
 from flows.lifecycle import Engine
+from flows.store import utcnow
 from runbooks.diagnostics import RunbookError
 
 from . import auth
 from .events import EventHub
 
 log = logging.getLogger("runbook.api")
-MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
+MAX_BODY = 1024 * 1024
+STALE_KEY = timedelta(minutes=5)  # a reserved Idempotency-Key whose request never finished  # 1 MiB: a check-off is a few hundred bytes
 COOKIE = "rb_session"
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
 STATUS_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
@@ -129,6 +133,8 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
                   lifespan=lifespan)
     engine = Engine(store)
     limiter = auth.LoginLimiter()
+    # Refusals audited per client address and minute (a flood must not hold up the writer).
+    denials = auth.DenialBudget(int(os.environ.get("RUNBOOK_DENIALS_PER_MINUTE") or 60))
     app.state.hub = hub
 
     # --- errors: one shape ----------------------------------------------------------------
@@ -142,7 +148,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         caller = getattr(request.state, "caller", None)
         if isinstance(exc, Forbidden) and caller is not None:
             await run_in_threadpool(auth.audit_denial, store, caller.actor.label,
-                                    f"{request.method} {request.url.path}", exc.message, _client(request))
+                                    f"{request.method} {request.url.path}", exc.message, _client(request), denials)
         return error(exc.status, exc.message)
 
     @app.exception_handler(Exception)
@@ -185,7 +191,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     async def _deny(request: Request, status: int, who: str, why: str) -> None:
         await run_in_threadpool(auth.audit_denial, store, who, f"{request.method} {request.url.path}", why,
-                                _client(request))
+                                _client(request), denials)
         raise ApiError(status, why)
 
     async def authenticate(request: Request) -> Caller:
@@ -229,16 +235,27 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             raise Invalid("Idempotency-Key is at most 200 characters")
         full = f"api:{caller.account['id']}:{key}"
         fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
-        with store.read() as r:
-            seen = r.idempotent(full)
-        if seen is not None:
-            if seen["fingerprint"] != fingerprint:
+        now = utcnow()
+        with store.transaction() as tx:  # reserve the key first: a concurrent repeat cannot act too
+            claimed = tx.claim_idempotent(full, fingerprint, now)
+            seen = None if claimed else tx.idempotent(full)
+            if seen is not None and seen["response"] == {"_pending": True} and now - seen["at"] > STALE_KEY:
+                tx.drop_idempotent(full)  # its request died mid-way: let this one act
+                claimed, seen = tx.claim_idempotent(full, fingerprint, now), None
+        if not claimed:
+            if seen is None or seen["fingerprint"] != fingerprint:
                 raise ApiError(409, "this Idempotency-Key was used for a different request")
+            if seen["response"] == {"_pending": True}:
+                raise ApiError(409, "a request with this Idempotency-Key is in progress; retry in a moment")
             return seen["response"]
-        result = act()
+        try:
+            result = act()
+        except BaseException:
+            with store.transaction() as tx:
+                tx.drop_idempotent(full)  # nothing was done: the key is free for a retry
+            raise
         with store.transaction() as tx:
-            if tx.idempotent(full) is None:
-                tx.save_idempotent(full, fingerprint, result)
+            tx.settle_idempotent(full, result)
         return result
 
     def ident(value: str, what: str) -> str:
@@ -330,7 +347,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
                 results.append({"task": task, "status": 200, "result": visible(caller, done)})
             except EngineError as e:
                 if isinstance(e, Forbidden):
-                    auth.audit_denial(store, caller.actor.label, f"complete {run}/{task}", e.message, "-")
+                    auth.audit_denial(store, caller.actor.label, f"complete {run}/{task}", e.message, "-", denials)
                 results.append({"task": task, "status": e.status,
                                 "error": {"code": e.code, "message": e.message}})
         return {"results": results}

@@ -208,12 +208,44 @@ class LoginLimiter:
             self._seen[client].append(time.monotonic())
 
 
-def audit_denial(store: Store, who: str, what: str, why: str, client: str) -> None:
+class DenialBudget:
+    """At most `per_minute` denial rows per client address a minute: a flood of refused
+    requests must not queue ahead of real check-offs on the store's writer. The next row
+    written says how many were left out."""
+
+    def __init__(self, per_minute: int = 20):
+        self.per_minute = per_minute
+        self._seen: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._skipped: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> int | None:
+        """None: do not write a row; else how many were left out before this one."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._seen[client]
+            while q and q[0] <= now - 60:
+                q.popleft()
+            if len(q) >= self.per_minute:
+                self._skipped[client] += 1
+                return None
+            q.append(now)
+            return self._skipped.pop(client, 0)
+
+
+def audit_denial(store: Store, who: str, what: str, why: str, client: str,
+                 budget: DenialBudget | None = None) -> None:
+    skipped = budget.take(client) if budget is not None else 0
+    if skipped is None:
+        return
     now = utcnow()
+    detail: dict[str, Any] = {"client": client}
+    if skipped:
+        detail["not_recorded_before"] = skipped  # denials from this client left out of the audit
     with store.transaction() as tx:
         tx.lock_chain(AUDIT_CHAIN)
         tx.append_audit(AUDIT_CHAIN, actor=who, action="access.denied", target=what[:300], reason=why,
-                        detail={"client": client}, at=now)
+                        detail=detail, at=now)
 
 
 # --- privacy -------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setenv("RUNBOOK_LIBRARY", os.pathsep.join([str(library), str(LAB / "library")]))
     monkeypatch.setenv("RUNBOOK_SITES", str(LAB / "sites"))
     monkeypatch.setenv("RUNBOOK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RUNBOOK_DENIALS_PER_MINUTE", "100000")  # the matrix counts every refusal's row
     store = Store()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning",

@@ -167,3 +167,28 @@ def test_a_non_ascii_csrf_token_is_refused_not_a_server_error(api):
     r = browser.post(api.url + "/api/outbox/retry", json={}, headers={"X-CSRF-Token": "tökén".encode().decode("latin-1")},
                      timeout=30)
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+
+
+def test_a_flood_of_refusals_writes_a_bounded_number_of_audit_rows():
+    from console.auth import DenialBudget
+    budget = DenialBudget(per_minute=5)
+    taken = [budget.take("10.0.0.9") for _ in range(30)]
+    assert taken[:5] == [0] * 5 and taken[5:] == [None] * 25, "5 rows, 25 left out"
+    assert budget.take("10.0.0.8") == 0, "another client has its own budget"
+    budget._seen["10.0.0.9"].clear()  # a minute later
+    assert budget.take("10.0.0.9") == 25, "the next row says how many were left out"
+
+
+def test_a_repeated_start_with_one_key_starts_one_run_even_when_sent_at_once(api):
+    import concurrent.futures
+    headers = {"Idempotency-Key": "start-once"}
+    body = {"runbook": "matrix", "site": "lab"}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: api.call("manager", "POST", "/api/runs", json=body, headers=headers),
+                                range(8)))
+    ok = [a.json()["id"] for a in answers if a.status_code == 201]
+    busy = [a for a in answers if a.status_code == 409]
+    assert len(set(ok)) == 1 and len(ok) + len(busy) == 8, [a.status_code for a in answers]
+    assert all("in progress" in a.json()["error"]["message"] for a in busy)
+    assert api.call("manager", "POST", "/api/runs", json=body, headers=headers).json()["id"] == ok[0]
+    assert len([r for r in api.call("viewer", "GET", "/api/runs").json()["runs"] if r["runbook"] == "matrix"]) == 1
