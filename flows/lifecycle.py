@@ -18,8 +18,8 @@ from runbooks.library import find_runbook, find_site, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site, load_site
 
-from . import machine, notify, rules, signals
-from .actors import Actor
+from . import machine, muster, notify, rules, signals
+from .actors import Actor, ownership
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
@@ -160,6 +160,50 @@ class Engine:
         if state == "overdue":
             out = [t for t in out if t["overdue"]]
         return out
+
+    # --- roll calls ---------------------------------------------------------------------------
+
+    def answer(self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *,
+               via: str = "lead") -> dict[str, Any]:
+        """An answer given for a person: by a lead of their team or a manager (`via` lead), or
+        by the SMS gateway (`via` sms, the person matched by their number)."""
+        with self._acting(run_id, actor) as rs:
+            step = rs.plan._by_id.get(step_id)
+            if step is None or step.kind != "muster":
+                raise NotFound(f"run {run_id} has no roll call {step_id!r}")
+            if via == "lead":
+                person = rs.plan.site.person(person_id)
+                if person is None:
+                    raise NotFound(f"no person {person_id!r} on the roster")
+                team = f"team:{person['team']}"
+                if ownership(actor, team, rs.run["site_id"]) == "deny" and actor.staff_id != person_id:
+                    raise Forbidden(f"{actor.label} does not lead {person['team']}: they cannot answer for {person_id}")
+            outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label)
+            machine.advance(rs, rs.changed)
+            machine.check_objectives(rs)
+            machine.finish_if_done(rs)
+            return {"run": run_id, "step": step_id, "person": person_id, "counts": outputs.get("counts"),
+                    "accounted": outputs.get("accounted")}
+
+    def answer_link(self, token: str, option: str) -> dict[str, Any]:
+        """A staff member's own answer through their personal link (no account: the link is
+        theirs, valid while the run runs)."""
+        with self.store.read() as r:
+            link = r.muster_link(token) if token else None
+        if link is None:
+            raise NotFound("this answer link is not known (mistyped, or from another message)")
+        actor = Actor(f"link:{link['person_id']}", "staff", staff_id=link["person_id"])
+        return self.answer(link["run_id"], link["step_id"], link["person_id"], option, actor, via="link")
+
+    def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
+        """Every person's answer link, for call lists (a manager's)."""
+        rules.require_manager(actor, "see the answer links")
+        from .notify import public_url
+        with self.store.read() as r:
+            if r.run_head(run_id) is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            links = r.muster_links(run_id, step_id)
+        return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
 
     def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
                limit: int = 1000) -> dict[str, Any]:

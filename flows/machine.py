@@ -18,7 +18,7 @@ from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
 
-from . import notify, timers
+from . import muster, notify, timers
 from .errors import Invalid
 from .store import Tx
 
@@ -350,6 +350,8 @@ def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) ->
     if state == "waiting":
         rs.event("approval.requested" if step.kind == "approval" else "task.assigned", task["id"],
                  owner=values["owner"], title=values["title"])
+        if step.kind == "muster":
+            muster.open_roll_call(rs, step, {**task, **values})
     elif step.kind == "notify":
         _notify_now(rs, step, {**task, **values})
     return True
@@ -433,11 +435,10 @@ def objective_value(rs_or_reader, run: Mapping[str, Any], objective) -> float:
     if objective.measure == "count":
         return float(reader.count_tasks(run["id"], steps=[objective.step], states=["done"]))
     done = reader.count_tasks(run["id"], steps=[objective.step], states=["done"])
-    if done:
-        muster = reader.tasks(run["id"], steps=[objective.step], states=["done"])
-        accounted = (muster[0]["outputs"] or {}).get("accounted") if len(muster) == 1 else None
-        if isinstance(accounted, (int, float)):
-            return float(accounted)
+    roll_call = reader.tasks(run["id"], steps=[objective.step])
+    if len(roll_call) == 1 and roll_call[0]["kind"] == "muster":  # live, while people answer
+        accounted = (roll_call[0]["outputs"] or {}).get("accounted")
+        return float(accounted) if isinstance(accounted, (int, float)) else 0.0
     total = reader.count_tasks(run["id"], steps=[objective.step], states=[s for s in STATES if s != "cancelled"])
     return done / total if total else 0.0
 

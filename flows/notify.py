@@ -90,15 +90,15 @@ def queue(tx: Tx, *, site: Site, run: Mapping[str, Any] | None, event: str, now:
           targets: Iterable[str], context: Mapping[str, Any], task: Mapping[str, Any] | None = None,
           data: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None,
           templates: Mapping[str, Mapping[str, str]] | None = None, send_in_drill: bool = False,
-          scope_id: str | None = None, seen: set[str] | None = None) -> int:
+          scope_id: str | None = None, seen: set[str] | None = None, link: str | None = None) -> int:
     """Render and queue one event's notifications to `targets`; returns how many were queued.
     `body` is a rule's or step's `template`/`message` override; `context` the run's expression
     context (for runbook templates and inline messages)."""
     drill = bool(run and run["drill"]) or bool(data and data.get("drill"))
     routed = drill and not send_in_drill
     run_id = run["id"] if run else None
-    link = public_url() + (f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}" if run_id
-                           else "")
+    link = link or public_url() + (f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}"
+                                   if run_id else "")
     base = {"event": event, "data": dict(data or {}), "link": link if run_id else None,
             "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
             "run": {"id": run_id, "runbook": run["runbook_id"], "name": context.get("runbook_name"),

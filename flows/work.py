@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from runbooks.expressions import ExpressionError, find_expressions, parse_expression, references, render_value
 
-from . import machine, timers
+from . import machine, muster, timers
 from .machine import RunState
 from .steps import AUTOMATED, StepError, StepJob, mask
 from .store import Store, runbook_home, utcnow
@@ -143,6 +143,8 @@ def _timeout(rs: RunState, task: dict[str, Any]) -> None:
     step = rs.plan._by_id.get(task["step_id"])
     action = step.on_timeout if step is not None else "flag"
     rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], overdue_at=rs.now)
+    if task["kind"] == "muster" and muster.on_due(rs, {**task, "overdue_at": rs.now}):
+        return  # due, with its quorum: the roll call closes
     rs.event("task.overdue", task["id"], owner=task["owner"], title=task["title"], on_timeout=action)
     rs.audit("task.overdue", task["id"], on_timeout=action)
     if action == "fail":

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
 from .schema import (accounts, audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata,
-                     objectives, outbox, run_steps, runs, sessions, tasks)
+                     muster_answers, muster_links, objectives, outbox, run_steps, runs, sessions, tasks)
 
 __all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
 
@@ -222,6 +222,21 @@ class Reader:
         stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
         return {state: n for state, n in self.conn.execute(stmt)}
 
+    # --- roll calls ---------------------------------------------------------------------------
+
+    def muster_link(self, token: str) -> dict[str, Any] | None:
+        return self._row(select(muster_links).where(muster_links.c.token == token))
+
+    def muster_links(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
+        return self._rows(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
+                          .order_by(muster_links.c.person_id))
+
+    def muster_answers(self, run_id: str, step_id: str, *, current_only: bool = True) -> list[dict[str, Any]]:
+        stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
+        if current_only:
+            stmt = stmt.where(muster_answers.c.current.is_(True))
+        return self._rows(stmt.order_by(muster_answers.c.pk))
+
     # --- accounts and sessions --------------------------------------------------------------
 
     def account_by_token(self, token_hash: str) -> dict[str, Any] | None:
@@ -378,6 +393,17 @@ class Tx(Reader):
 
     def delete_session(self, id_hash: str) -> None:
         self.conn.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
+
+    def insert_muster_links(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(muster_links), list(rows))
+
+    def record_muster_answer(self, row: Mapping[str, Any]) -> None:
+        """The person's answer; their earlier one stays in the history, no longer current."""
+        self.conn.execute(update(muster_answers).where(
+            muster_answers.c.run_id == row["run_id"], muster_answers.c.step_id == row["step_id"],
+            muster_answers.c.person_id == row["person_id"], muster_answers.c.current.is_(True)).values(current=False))
+        self.conn.execute(insert(muster_answers).values(**row, current=True))
 
     def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
         """Reserve a key before acting (response pending); False when it is taken."""

@@ -255,3 +255,31 @@ sessions = Table(
     Column("last_seen", TS, nullable=False),
     Column("expires_at", TS, nullable=False),  # absolute end, whatever the activity
 )
+
+
+# A roll call's personal answer links (DESIGN.md §6 `/r/{token}`): one per person and muster,
+# valid while the run runs; the token is kept so a manager can print call lists with links.
+muster_links = Table(
+    "muster_links", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("step_id", Id, nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("run_id", "step_id", "person_id", name="uq_muster_links_person"),
+)
+
+# Every answer, with its history: a changed answer keeps the old row (current = false).
+muster_answers = Table(
+    "muster_answers", metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("step_id", Id, nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("option", String(64), nullable=False),
+    Column("via", String(16), nullable=False),  # link, sms, lead
+    Column("by", String(200), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("current", Boolean, nullable=False),
+    Index("ix_muster_answers_current", "run_id", "step_id", "current"),
+)

@@ -1,0 +1,174 @@
+"""Roll calls (`muster` steps, DESIGN.md §3): when the step becomes actionable every person of
+its audience gets a personal link (`/r/{token}`) in a `muster.request`; answers (by link, SMS
+or a lead on someone's behalf) are recorded with their history and change the task's outputs
+at once (`answers.<option>` rows, `counts`, `accounted`, `unreachable`); a step whose
+`for_each` is an answer group gets that person's item the moment they answer, and loses it
+(if not started) when they change their mind. The roll call closes (done) when everyone
+answered, or once its due time passed with the quorum reached; until then a late answer
+still counts. Called inside the run's transaction (a RunState)."""
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any, Mapping
+
+from runbooks.expressions import ExpressionError, render_value
+from runbooks.plan import PlannedStep
+
+from . import notify
+from .errors import Conflict, Invalid, NotFound
+
+_GROUP = re.compile(r"answers\.([a-z][a-z0-9_]*)")
+
+
+def audience(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The people asked: roster rows, from ids or rows (an expression such as site.staff)."""
+    value = step.params["audience"]
+    if isinstance(value, str):
+        try:
+            value = render_value(value, rs.context(step, task))
+        except ExpressionError as e:
+            raise Invalid(f"audience of {step.id}: {e}") from None
+    people = notify._people(rs.plan.site)
+    rows = []
+    for entry in value or []:
+        pid = entry.get("id") if isinstance(entry, Mapping) else str(entry)
+        if pid in people:
+            rows.append(dict(people[pid]))
+    return rows
+
+
+def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
+    people = audience(rs, step, task)
+    links = [{"token": secrets.token_urlsafe(24), "run_id": rs.run_id, "step_id": step.id, "person_id": p["id"],
+              "created_at": rs.now} for p in people]
+    rs.tx.insert_muster_links(links)
+    base = notify.public_url()
+    due = task.get("due_at")
+    data = {"question": _text(rs, step, task, step.params["question"]), "options": dict(step.params["options"]),
+            "due": notify._local(rs.plan.site, due)}
+    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
+    for link in links:
+        notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.request", now=rs.now, task=task,
+                     targets=[f"person:{link['person_id']}"], context=context, data=data,
+                     link=f"{base}/r/{link['token']}", send_in_drill=step.drill == "send")
+    rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=summary(rs, step, [], people))
+
+
+def _text(rs: Any, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
+    try:
+        return str(render_value(value, rs.context(step, task)))
+    except ExpressionError:
+        return value
+
+
+def option_of(step: PlannedStep, text: str) -> str:
+    """An answer as typed → the option key: the key, its number (1, 2, 3) or its label."""
+    options = list(step.params["options"].items())
+    raw = (text or "").strip()
+    if raw.isdigit() and 1 <= int(raw) <= len(options):
+        return options[int(raw) - 1][0]
+    for key, label in options:
+        if raw.lower() in (key.lower(), str(label).strip().lower()):
+            return key
+    choices = ", ".join(f"{i}/{k}" for i, (k, _) in enumerate(options, 1))
+    raise Invalid(f'"{raw[:40]}" is not an answer to this roll call (answers: {choices})')
+
+
+def summary(rs: Any, step: PlannedStep, answers: list[Mapping[str, Any]],
+            people: list[dict[str, Any]]) -> dict[str, Any]:
+    """The outputs: answer groups (roster rows), counts, accounted ratio, who is unreachable."""
+    by_id = {p["id"]: p for p in people}
+    current = {a["person_id"]: a["option"] for a in answers if a["person_id"] in by_id}
+    groups: dict[str, list[dict[str, Any]]] = {key: [] for key in step.params["options"]}
+    for pid, option in current.items():
+        groups.setdefault(option, []).append(by_id[pid])
+    return {"answers": groups, "counts": {k: len(v) for k, v in groups.items()},
+            "accounted": round(len(current) / len(people), 4) if people else 1.0,
+            "unreachable": [p["id"] for p in people if p["id"] not in current], "asked": len(people)}
+
+
+def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
+    """Record a person's answer (or its change) and everything that follows from it."""
+    task = rs.tx.task(rs.run_id, step.id)
+    if task is None or task["state"] != "waiting":
+        raise Conflict(f"the roll call {step.id} is {task['state'] if task else 'not open'}; answers are closed")
+    links = rs.tx.muster_links(rs.run_id, step.id)
+    people_ids = [link["person_id"] for link in links]
+    if person_id not in people_ids:
+        raise NotFound(f"{person_id} is not asked in roll call {step.id}")
+    option = option_of(step, option)
+    answers = rs.tx.muster_answers(rs.run_id, step.id)
+    previous = next((a["option"] for a in answers if a["person_id"] == person_id), None)
+    if previous == option:
+        return task["outputs"] or {}
+    rs.tx.record_muster_answer({"run_id": rs.run_id, "step_id": step.id, "person_id": person_id, "option": option,
+                                "via": via, "by": by, "at": rs.now})
+    rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
+    people = [notify._people(rs.plan.site)[pid] for pid in people_ids if pid in notify._people(rs.plan.site)]
+    _stream(rs, step, people_id_row(rs, person_id), previous, option)
+    answers = rs.tx.muster_answers(rs.run_id, step.id)
+    outputs = summary(rs, step, answers, people)
+    rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=outputs)
+    rs.changed.add((step.id, None))
+    task = {**task, "outputs": outputs}
+    if not outputs["unreachable"] or (task["overdue_at"] is not None and _quorum(step, outputs)):
+        close(rs, step, task)
+    return outputs
+
+
+def people_id_row(rs: Any, person_id: str) -> dict[str, Any]:
+    return dict(notify._people(rs.plan.site)[person_id])
+
+
+def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
+    return outputs["accounted"] >= float(step.params.get("quorum") or 1.0)
+
+
+def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
+    from . import machine
+    machine.set_state(rs, task, "done", by=rs.actor, outputs=task["outputs"], expect=["waiting"])
+    for s in rs.plan.steps:
+        if s.streams_from == step.id:
+            rs.tx.update_run_step(rs.run_id, s.id, closed=True)
+            rs.changed.add((s.id, None))
+    rs.audit("muster.close", task["id"], actor="engine", accounted=task["outputs"]["accounted"])
+
+
+def on_due(rs: Any, task: Mapping[str, Any]) -> bool:
+    """Its due time passed: close it if the quorum is reached (True); else it stays open."""
+    step = rs.plan._by_id.get(task["step_id"])
+    if step is None or not _quorum(step, task["outputs"] or {"accounted": 0}):
+        return False
+    close(rs, step, task)
+    return True
+
+
+def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str) -> None:
+    """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
+    started) when they leave it."""
+    from . import machine
+    for s in rs.plan.steps:
+        if s.streams_from != muster.id or not isinstance(s.for_each, str):
+            continue
+        found = _GROUP.search(s.for_each)
+        group = found.group(1) if found else None
+        if group not in (previous, option):
+            continue
+        key = machine.item_key_of(rs, s, person)
+        task_id = machine.task_id_of(s.id, key)
+        existing = rs.tx.task(rs.run_id, task_id)
+        if option == group:
+            if existing is None:
+                row = machine.new_task(rs, s, key, person)
+                rs.tx.insert_tasks([row])
+                machine._evaluate(rs, s, row, rs.tx.run_steps(rs.run_id))
+            elif existing["state"] == "cancelled":
+                rs.tx.update_task(rs.run_id, task_id, expect=["cancelled"], state="pending", reason=None,
+                                  ended_at=None, ended_by=None)
+                machine._evaluate(rs, s, {**existing, "state": "pending"}, rs.tx.run_steps(rs.run_id))
+            rs.changed.add((s.id, key))
+        elif existing is not None and existing["state"] in ("pending", "waiting", "ready"):
+            machine.set_state(rs, existing, "cancelled", by=rs.actor,
+                              reason=f"{person['id']} changed their answer to {option}")
+            rs.changed.add((s.id, key))

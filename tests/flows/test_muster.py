@@ -1,0 +1,136 @@
+"""Roll calls in the store: personal links in muster.request messages, answers with history
+(link, lead, SMS), live outputs and objective, items that appear as people answer and go when
+they change their mind, and closing (everyone answered, or due with the quorum)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flows import work
+from flows.actors import Actor
+from flows.errors import Conflict, Forbidden, Invalid, NotFound
+from flows.store import utcnow
+from tests.support.processes import wait_for
+
+ROLL = """id: roll
+name: Roll call
+objectives:
+  - {id: accounted, name: Staff accounted for, ratio: roll, target: 0.5, within: 4h}
+steps:
+  - id: roll
+    kind: muster
+    owner: team:operations
+    audience: "${{ site.staff }}"
+    question: "Where can you work?"
+    options: {onsite: On site, home: From home, unavailable: Cannot work}
+    quorum: 0.5
+    due: 2h
+  - id: laptop
+    kind: manual
+    for_each: "${{ steps.roll.answers.home }}"
+    as: agent
+    key: "${{ agent.id }}"
+    owner: team:it
+    name: "Laptop for ${{ agent.name }}"
+  - id: report
+    kind: manual
+    needs: [laptop]
+    owner: team:operations
+    name: Report the home agents
+"""
+LEAD_IT = Actor("lena", "team_lead", frozenset({("lab", "it")}), "L0001")
+
+
+def links(engine, operator, run):
+    return {link["person"]: link["url"].rsplit("/r/", 1)[1] for link in engine.muster_links(run, "roll", operator)}
+
+
+def test_every_person_gets_a_personal_link_and_answers_build_the_outputs_live(engine, operator, store, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    assert sorted(tokens) == ["L0001", "L0002", "L0003", "L0010", "L0011", "L0020"]
+    assert len(set(tokens.values())) == 6 and all(len(t) >= 32 for t in tokens.values())
+    with store.read() as r:
+        requests = [m for m in r.outbox(run_id=run) if m["event"] == "muster.request"]
+    assert sorted(m["recipient"] for m in requests) == [f"person:{p}" for p in sorted(tokens)]
+    for m in requests:
+        assert m["message"]["link"].endswith("/r/" + tokens[m["recipient"].split(":")[1]])
+        assert "Where can you work?" in m["message"]["text"] and "2. From home" in m["message"]["text"]
+    engine.answer_link(tokens["L0002"], "2")  # by number, through the link
+    engine.answer_link(tokens["L0003"], "home")  # by key
+    engine.answer(run, "roll", "L0011", "on site", operator, via="sms")  # by label
+    roll = engine.tasks(run, step="roll")[0]
+    assert roll["state"] == "waiting"
+    assert roll["outputs"]["counts"] == {"onsite": 1, "home": 2, "unavailable": 0}
+    assert [p["id"] for p in roll["outputs"]["answers"]["home"]] == ["L0002", "L0003"]
+    assert roll["outputs"]["accounted"] == 0.5 and roll["outputs"]["unreachable"] == ["L0001", "L0010", "L0020"]
+    assert engine.run(run)["objectives"][0]["met"], "the accounted objective is live, before the roll call closes"
+    # The first home agents' pipelines started before the roll call closed.
+    assert {t["id"]: t["state"] for t in engine.tasks(run, step="laptop")} == {"laptop:L0002": "waiting",
+                                                                             "laptop:L0003": "waiting"}
+    assert engine.tasks(run, step="report")[0]["state"] == "pending", "an all-items need waits for the close"
+
+
+def test_a_changed_answer_keeps_history_and_moves_the_persons_items(engine, operator, store, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    engine.answer_link(tokens["L0002"], "home")
+    engine.answer_link(tokens["L0002"], "unavailable")
+    assert engine.tasks(run, step="laptop")[0]["state"] == "cancelled", "not started: it goes"
+    engine.answer_link(tokens["L0002"], "home")
+    assert engine.tasks(run, step="laptop")[0]["state"] == "waiting", "back again"
+    with store.read() as r:
+        history = [(a["option"], a["current"]) for a in r.muster_answers(run, "roll", current_only=False)]
+    assert history == [("home", False), ("unavailable", False), ("home", True)]
+    actions = [e["detail"]["option"] for e in engine.audit(run)["entries"] if e["action"] == "muster.answer"]
+    assert actions == ["home", "unavailable", "home"]
+
+
+def test_the_roll_call_closes_when_everyone_answered_and_its_dependents_go_on(engine, operator, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    for person in tokens:
+        engine.answer_link(tokens[person], "home" if person in ("L0002", "L0003") else "onsite")
+    assert engine.tasks(run, step="roll")[0]["state"] == "done"
+    for task in engine.tasks(run, step="laptop"):
+        engine.complete(run, task["id"], operator)
+    assert engine.tasks(run, step="report")[0]["state"] == "waiting"
+    with pytest.raises(Conflict):
+        engine.answer_link(tokens["L0002"], "onsite")
+
+
+def test_at_its_due_time_the_quorum_closes_it_and_below_quorum_the_next_answer_does(
+        engine, operator, store, monkeypatch, write_runbook):
+    monkeypatch.setenv("RUNBOOK_TIME_SCALE", "7200")  # 2h = 1 s
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    engine.answer_link(tokens["L0002"], "home")  # 1 of 6: below the quorum of 0.5
+    with store.transaction() as tx:
+        assert tx.acquire_lease(run, "runner-m", utcnow() + timedelta(seconds=60), utcnow())
+    wait_for(lambda: work.claim(store, run, "runner-m") is not None and engine.tasks(run, step="roll")[0]["overdue"],
+             30, interval=0.05, what="the roll call past its due time")
+    assert engine.tasks(run, step="roll")[0]["state"] == "waiting", "below quorum: it stays open, flagged"
+    engine.answer_link(tokens["L0003"], "onsite")
+    assert engine.tasks(run, step="roll")[0]["state"] == "waiting"
+    engine.answer_link(tokens["L0010"], "onsite")  # 3 of 6: the quorum, after due
+    assert engine.tasks(run, step="roll")[0]["state"] == "done"
+
+
+def test_bad_answers_change_nothing(engine, operator, store, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    with pytest.raises(NotFound):
+        engine.answer_link("forged-token-0123456789abcdefghij", "home")
+    with pytest.raises(Invalid, match="is not an answer"):
+        engine.answer_link(tokens["L0002"], "4")
+    with pytest.raises(Forbidden, match="does not lead operations"):
+        engine.answer(run, "roll", "L0011", "home", LEAD_IT)
+    assert engine.answer(run, "roll", "L0002", "home", LEAD_IT)["counts"]["home"] == 1, "a lead answers for their team"
+    with pytest.raises(Forbidden):
+        engine.muster_links(run, "roll", LEAD_IT)
+    engine.cancel(run, operator, reason="drill over")
+    with pytest.raises(Conflict):
+        engine.answer_link(tokens["L0003"], "home")
+    with store.read() as r:
+        assert [a["person_id"] for a in r.muster_answers(run, "roll")] == ["L0002"]
