@@ -33,6 +33,7 @@ from runbooks.diagnostics import RunbookError
 
 from . import auth
 from .events import EventHub
+from .pages import render_page
 
 log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024
@@ -101,6 +102,17 @@ class AddBody(Body):
     owner: str = Field(max_length=300)
     reason: Optional[str] = Field(None, max_length=2000)
     due: Optional[str] = Field(None, max_length=20)
+
+
+class AnswerBody(Body):
+    person: str = Field(max_length=64)
+    option: str = Field(max_length=100)
+
+
+class SmsBody(Body):
+    model_config = ConfigDict(extra="ignore")  # gateways add their own fields
+    from_: str = Field(alias="from", max_length=40)
+    text: str = Field(max_length=1000)
 
 
 class RequeueBody(Body):
@@ -395,6 +407,48 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
         return StreamingResponse(hub.stream(run, start), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
+
+    # --- roll calls ---------------------------------------------------------------------------
+
+    @app.get("/api/runs/{run}/muster/{step}/links")
+    def muster_links(run: str, step: str, caller: Caller = Depends(allowed("muster_links"))):
+        return engine.muster_links(ident(run, "run"), ident(step, "step"), caller.actor)
+
+    @app.post("/api/runs/{run}/muster/{step}/answers")
+    def muster_answer(run: str, step: str, body: AnswerBody, caller: Caller = Depends(allowed("muster_answer"))):
+        return engine.answer(ident(run, "run"), ident(step, "step"), ident(body.person, "person"), body.option,
+                             caller.actor, via="lead")
+
+    @app.post("/api/inbound/sms")
+    def inbound_sms(body: SmsBody, caller: Caller = Depends(allowed("inbound_sms"))):
+        return engine.answer_sms(body.from_, body.text, caller.actor)
+
+    @app.get("/r/{token}", response_class=HTMLResponse)
+    def answer_page(token: str, request: Request):
+        page = engine.answer_page(token)
+        if page is None:
+            return HTMLResponse(render_page("gone.html"), 404)
+        return HTMLResponse(render_page("answer.html", **page))
+
+    @app.post("/r/{token}", response_class=HTMLResponse)
+    async def answer_post(token: str, request: Request):
+        client = _client(request)
+        if limiter.retry_after(client):
+            return HTMLResponse(render_page("gone.html", busy=True), 429)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+        option = (form.get("option") or [""])[0]
+        try:
+            await run_in_threadpool(engine.answer_link, token, option)
+        except NotFound:
+            limiter.failed(client)  # guessing tokens is throttled like guessing logins
+            return HTMLResponse(render_page("gone.html"), 404)
+        except EngineError as e:
+            page = engine.answer_page(token)
+            if page is None:
+                return HTMLResponse(render_page("gone.html"), 410)
+            return HTMLResponse(render_page("answer.html", **page, error=e.message), e.status)
+        page = engine.answer_page(token)
+        return HTMLResponse(render_page("answer.html", **(page or {}), thanks=True))
 
     @app.get("/api/outbox")
     def outbox(state: Optional[str] = None, run: Optional[str] = None, caller: Caller = Depends(allowed("outbox"))):

@@ -37,6 +37,7 @@ POLICY: dict[str, frozenset[str]] = {
     "complete": ACT, "approve": ACT, "reject": ACT, "complete_bulk": ACT,
     "skip": MANAGE, "retry": MANAGE, "reassign": MANAGE, "add_task": MANAGE,
     "outbox": MANAGE, "outbox_retry": MANAGE,
+    "muster_links": MANAGE, "muster_answer": ACT, "inbound_sms": frozenset({"gateway"}),
 }
 AUDIT_CHAIN = "access"
 

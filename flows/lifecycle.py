@@ -195,6 +195,52 @@ class Engine:
         actor = Actor(f"link:{link['person_id']}", "staff", staff_id=link["person_id"])
         return self.answer(link["run_id"], link["step_id"], link["person_id"], option, actor, via="link")
 
+    def answer_sms(self, sender: str, text: str, actor: Actor) -> dict[str, Any]:
+        """An SMS reply: the sender's number → the roster member; the answer goes to the newest
+        open roll call that asks them."""
+        number = _digits(sender)
+        if len(number) < 6:
+            raise Invalid(f"{sender!r} is not a phone number")
+        with self.store.read() as r:
+            candidates = []
+            for run in r.runs(states=["running"]):
+                for task in r.tasks(run["id"], states=["waiting"]):
+                    if task["kind"] != "muster":
+                        continue
+                    site = run["site_snapshot"]
+                    asked = {link["person_id"] for link in r.muster_links(run["id"], task["step_id"])}
+                    for person in site["staff"]:
+                        if person["id"] in asked and person.get("phone") and _digits(person["phone"]) == number:
+                            candidates.append((task["actionable_at"], run["id"], task["step_id"], person["id"]))
+        if not candidates:
+            raise NotFound("no open roll call asks this number")
+        _, run_id, step_id, person_id = max(candidates)
+        return self.answer(run_id, step_id, person_id, text, actor, via="sms")
+
+    def answer_page(self, token: str) -> dict[str, Any] | None:
+        """What a staff member's answer page shows (reading only: a GET never answers)."""
+        with self.store.read() as r:
+            link = r.muster_link(token) if token else None
+            run = r.run(link["run_id"]) if link else None
+            if link is None or run is None:
+                return None
+            task = r.task(run["id"], link["step_id"])
+            current = next((a["option"] for a in r.muster_answers(run["id"], link["step_id"])
+                            if a["person_id"] == link["person_id"]), None)
+        plan = machine.plan_of(run)
+        step = plan._by_id.get(link["step_id"])
+        person = plan.site.person(link["person_id"]) or {}
+        options = list(step.params["options"].items()) if step else []
+        from runbooks.expressions import ExpressionError, render_value
+        try:
+            question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
+        except ExpressionError:
+            question = step.params["question"] if step else ""
+        return {"lang": person.get("lang") or plan.site.lang, "site": plan.site.name, "name": person.get("name", ""),
+                "question": question, "options": options, "current": current,
+                "current_label": dict(options).get(current, ""),
+                "open": run["state"] == "running" and task is not None and task["state"] == "waiting"}
+
     def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
         """Every person's answer link, for call lists (a manager's)."""
         rules.require_manager(actor, "see the answer links")
@@ -510,3 +556,8 @@ def _load_site(name: str, allow_path: bool = True) -> Site:
 def _audit_json(e: Mapping[str, Any]) -> dict[str, Any]:
     return {"n": e["n"], "at": e["at"].isoformat(), "actor": e["actor"], "action": e["action"],
             "target": e["target"], "reason": e["reason"], "detail": e["detail"], "hash": e["hash"]}
+
+
+def _digits(number: str) -> str:
+    """A phone number compared by its digits (spaces, dashes and a leading + do not count)."""
+    return "".join(ch for ch in str(number) if ch.isdigit())

@@ -25,6 +25,8 @@ steps:
   - {id: ok_it, kind: approval, owner: team:it, name: Approve (IT)}
   - {id: ok_ops, kind: approval, owner: team:operations, name: Approve (ops)}
   - {id: contact, kind: manual, owner: team:it, name: Call back, fields: {phone: {type: string}, email: {type: string}}}
+  - {id: roll, kind: muster, owner: team:operations, audience: [L0002, L0011], question: Where?,
+     options: {onsite: On site, home: From home}}
 """
 ACCOUNTS = {"manager": ("manager", []), "lead_it": ("team_lead", ["lab/it"]),
             "lead_ops": ("team_lead", ["lab/operations"]), "viewer": ("viewer", []), "admin": ("admin", []),

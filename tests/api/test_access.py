@@ -13,8 +13,10 @@ from .conftest import ACCOUNTS
 
 ROLES = [None, *ACCOUNTS]  # None: no credentials
 TASK_ROUTES = {"complete": "fix", "approve": "ok", "reject": "ok", "complete_bulk": "fix",
-               "skip": "fix", "retry": "fix", "reassign": "fix"}
-ACTING = {"complete", "approve", "reject", "complete_bulk"}  # a team lead acts only on their teams' tasks
+               "skip": "fix", "retry": "fix", "reassign": "fix", "muster_answer": "fix"}
+# A team lead acts only on their teams' tasks, and answers a roll call only for their teams' people.
+ACTING = {"complete", "approve", "reject", "complete_bulk", "muster_answer"}
+PERSON = {"fix_it": "L0002", "fix_ops": "L0011"}  # a person of that team
 SUCCESS = {"lockdown": 201, "start_run": 201, "add_task": 201, "standdown": 201, "retry": 409}
 LEADS = {"lead_it": "it", "lead_ops": "operations"}
 
@@ -38,6 +40,9 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "reassign": ("POST", f"{r}/tasks/{task}/reassign", {"reason": "matrix", "to": "team:operations"}),
         "add_task": ("POST", f"{r}/tasks", {"title": "Extra", "owner": "team:it", "reason": "matrix"}),
         "outbox": ("GET", "/api/outbox", None), "outbox_retry": ("POST", "/api/outbox/retry", {"reason": "matrix"}),
+        "muster_links": ("GET", f"{r}/muster/roll/links", None),
+        "muster_answer": ("POST", f"{r}/muster/roll/answers", {"person": PERSON.get(task, "L0002"), "option": "home"}),
+        "inbound_sms": ("POST", "/api/inbound/sms", {"from": "+441000000002", "text": "2"}),
     }[route]
 
 

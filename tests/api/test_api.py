@@ -184,3 +184,49 @@ def test_bad_input_gets_the_one_error_shape_and_changes_nothing(api, what, metho
     assert body["error"]["code"] == {404: "not_found", 413: "invalid", 422: "invalid"}[status]
     with api.store.read() as r:
         assert ([(t["id"], t["state"]) for t in r.tasks(run)], len(r.audit(run)), len(r.runs())) == before
+
+
+ROLL = """id: roll_api
+name: Roll call over HTTP
+steps:
+  - id: roll
+    kind: muster
+    owner: team:operations
+    audience: "${{ site.staff }}"
+    question: "Where can you work tomorrow?"
+    options: {onsite: On site, home: From home, unavailable: Cannot work}
+"""
+
+
+def test_staff_answer_by_link_and_sms_and_a_lead_answers_for_their_team(api, tmp_path, monkeypatch):
+    import os
+    library = tmp_path / "library"
+    (library / "roll_api.yaml").write_text(ROLL)
+    run = api.start("roll_api")
+    links = api.call("manager", "GET", f"/api/runs/{run}/muster/roll/links").json()
+    assert api.call("lead_it", "GET", f"/api/runs/{run}/muster/roll/links").status_code == 403
+    url = {x["person"]: x["url"] for x in links}
+    token = url["L0002"].rsplit("/r/", 1)[1]
+    page = requests.get(f"{api.url}/r/{token}", timeout=30)
+    assert page.status_code == 200 and "Where can you work tomorrow?" in page.text and "2. From home" in page.text
+    with api.store.read() as r:
+        assert r.muster_answers(run, "roll") == [], "a GET (a link scanner) records nothing"
+    answered = requests.post(f"{api.url}/r/{token}", data={"option": "home"}, timeout=30)
+    assert answered.status_code == 200 and "Thank you" in answered.text and 'class="chosen"' in answered.text
+    bad = requests.post(f"{api.url}/r/{token}", data={"option": "9"}, timeout=30)
+    assert bad.status_code == 422 and "is not an answer" in bad.text
+    forged = requests.post(f"{api.url}/r/forged-token-0000000000000000", data={"option": "home"}, timeout=30)
+    assert forged.status_code == 404 and "not valid" in forged.text
+    sms = api.call("gateway", "POST", "/api/inbound/sms", json={"from": "+44 1000 000002", "text": "3"})
+    assert sms.status_code == 200, sms.text  # L0002 changes their answer by SMS
+    unknown = api.call("gateway", "POST", "/api/inbound/sms", json={"from": "+44 9999 999999", "text": "1"})
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert api.call("viewer", "POST", "/api/inbound/sms", json={"from": "+441000000002", "text": "1"}).status_code == 403
+    lead = api.call("lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0003", "option": "onsite"})
+    assert lead.status_code == 200 and lead.json()["counts"] == {"onsite": 1, "home": 0, "unavailable": 1}
+    other = api.call("lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0011", "option": "home"})
+    assert other.status_code == 403
+    with api.store.read() as r:
+        vias = [(a["person_id"], a["option"], a["via"]) for a in r.muster_answers(run, "roll", current_only=False)]
+    assert vias == [("L0002", "home", "link"), ("L0002", "unavailable", "sms"), ("L0003", "onsite", "lead")]
+    assert os.environ["RUNBOOK_LIBRARY"].startswith(str(library))
