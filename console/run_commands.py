@@ -231,6 +231,37 @@ def register(app: typer.Typer) -> None:
         data = _engine_call(lambda: eng.outbox(states=state, run_id=run))
         print_json(data) if format == Format.json else print_outbox(out, data)
 
+    @app.command()
+    def pools(site: str = typer.Argument(..., help="SITE, or: restock SITE POOL"),
+              pool: Optional[str] = typer.Argument(None), extra: Optional[str] = typer.Argument(None),
+              source: Optional[str] = typer.Option(None, "--from", help="restock: the site the stock comes from"),
+              count: Optional[int] = typer.Option(None, "--count", help="restock: how many items"),
+              csv_file: Optional[str] = typer.Option(None, "--csv", help="restock: a CSV of new items"),
+              reason: Optional[str] = typer.Option(None, "--reason"), format: Format = FORMAT) -> None:
+        """Stock per pool of SITE; `runbook pools restock SITE POOL --from SITE2 --count N` (or
+        --csv FILE) moves or adds stock mid-run, and items waiting for it are served."""
+        eng = engine()
+        if site == "restock":
+            if not pool or not extra:
+                raise fail("runbook pools restock SITE POOL --from SITE2 --count N (or --csv FILE)", 2)
+            rows = None
+            if csv_file:
+                import csv as csv_module
+                with open(csv_file, encoding="utf-8", newline="") as f:
+                    rows = list(csv_module.DictReader(f))
+            data = _engine_call(lambda: eng.restock(pool, extra, actor_for(eng, None, None), from_site=source,
+                                                    count=count, rows=rows, reason=reason))
+        else:
+            data = _engine_call(lambda: eng.pools(site))
+        if format == Format.json:
+            print_json(data)
+            return
+        for pool_id, stock in data["pools"].items():
+            typer.echo(f"{pool_id}: {stock['available']} available, {stock['allocated']} allocated, "
+                       f"{stock['handed_over']} handed over, {stock['total']} in all")
+        if "served" in data:
+            typer.echo(f"added {data['added']}; {data['served']} waiting item(s) served", err=True)
+
     users = typer.Typer(help="API accounts: add (prints the new token, once), list, revoke. Local store only.",
                         no_args_is_help=True)
     app.add_typer(users, name="users")

@@ -18,7 +18,7 @@ from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
 
-from . import muster, notify, timers
+from . import muster, notify, pools, timers
 from .errors import Invalid
 from .store import Tx
 
@@ -354,6 +354,8 @@ def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) ->
             muster.open_roll_call(rs, step, {**task, **values})
     elif step.kind == "notify":
         _notify_now(rs, step, {**task, **values})
+    elif step.kind == "allocate":
+        pools.allocate(rs, step, {**task, **values, "state": "ready"})
     return True
 
 
@@ -379,6 +381,8 @@ def set_state(rs: RunState, task: Mapping[str, Any], state: str, *, reason: str 
     if note is not None:
         values["note"] = note
     ok = rs.tx.update_task(rs.run_id, task["id"], expect=list(expect) if expect else [task["state"]], **values)
+    if ok and task["kind"] == "allocate" and state in ("cancelled", "skipped", "failed"):
+        pools.release(rs, task, reason or state)
     if ok:
         rs.changed.add((task["step_id"], task["item_key"]))
         if state in ("done", "failed"):

@@ -68,6 +68,6 @@ def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:
 
 
 # Automated kinds the runner executes. A `notify` step needs no runner: it is done when its
-# messages are in the outbox (flows/notify.py). `allocate` (taking a pool row) comes with the
-# roll-call issue: until then its tasks stay `ready` rather than failing.
+# messages are in the outbox (flows/notify.py); nor does `allocate`: it takes a pool item in
+# the transaction that makes it actionable (flows/pools.py).
 AUTOMATED = frozenset({"http", "wait"})

@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
 from .schema import (accounts, audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata,
-                     muster_answers, muster_links, objectives, outbox, run_steps, runs, sessions, tasks)
+                     muster_answers, muster_links, objectives, outbox, pool_items, run_steps, runs, sessions,
+                     tasks)
 
 __all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
 
@@ -237,6 +238,27 @@ class Reader:
             stmt = stmt.where(muster_answers.c.current.is_(True))
         return self._rows(stmt.order_by(muster_answers.c.pk))
 
+    # --- pools ----------------------------------------------------------------------------------
+
+    def pool_stock(self, site_id: str) -> dict[str, dict[str, int]]:
+        stmt = (select(pool_items.c.pool_id, pool_items.c.status, func.count())
+                .where(pool_items.c.site_id == site_id).group_by(pool_items.c.pool_id, pool_items.c.status))
+        out: dict[str, dict[str, int]] = {}
+        for pool, status, n in self.conn.execute(stmt):
+            out.setdefault(pool, {})[status] = n
+        return out
+
+    def pool_items(self, site_id: str, pool_id: str, *, status: str | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id)
+        if status:
+            stmt = stmt.where(pool_items.c.status == status)
+        stmt = stmt.order_by(pool_items.c.item_key)
+        return self._rows(stmt.limit(limit) if limit else stmt)
+
+    def held_item(self, run_id: str, task_id: str) -> dict[str, Any] | None:
+        return self._row(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))
+
     # --- accounts and sessions --------------------------------------------------------------
 
     def account_by_token(self, token_hash: str) -> dict[str, Any] | None:
@@ -404,6 +426,46 @@ class Tx(Reader):
             muster_answers.c.run_id == row["run_id"], muster_answers.c.step_id == row["step_id"],
             muster_answers.c.person_id == row["person_id"], muster_answers.c.current.is_(True)).values(current=False))
         self.conn.execute(insert(muster_answers).values(**row, current=True))
+
+    def seed_pool(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The pool's stock from its CSV, once (a pool already in the store keeps its state)."""
+        if self._row(select(pool_items.c.item_key).where(pool_items.c.site_id == site_id,
+                                                         pool_items.c.pool_id == pool_id).limit(1)) is None:
+            for row in rows:
+                self.conn.execute(_insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row))
+
+    def take_pool_item(self, site_id: str, pool_id: str, run_id: str, task_id: str, at: datetime) -> dict[str, Any] | None:
+        """One available item for this task, or None: never the same item twice (PostgreSQL:
+        rows another transaction is taking are skipped; SQLite has one writer)."""
+        for _ in range(20):
+            stmt = (select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
+                                             pool_items.c.status == "available")
+                    .order_by(pool_items.c.item_key).limit(1))
+            if self.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            row = self._row(stmt)
+            if row is None:
+                return None
+            taken = self.conn.execute(update(pool_items).where(
+                pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
+                pool_items.c.item_key == row["item_key"], pool_items.c.status == "available").values(
+                status="allocated", run_id=run_id, task_id=task_id, at=at)).rowcount
+            if taken == 1:
+                return {**row, "status": "allocated", "run_id": run_id, "task_id": task_id}
+        return None
+
+    def set_pool_item(self, site_id: str, pool_id: str, key: str, *, expect: Sequence[str], **values: Any) -> bool:
+        return self.conn.execute(update(pool_items).where(
+            pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.item_key == key,
+            pool_items.c.status.in_(list(expect))).values(**values)).rowcount == 1
+
+    def move_pool_items(self, keys: Sequence[str], from_site: str, pool_id: str, to_site: str, to_pool: str) -> int:
+        return self.conn.execute(update(pool_items).where(
+            pool_items.c.site_id == from_site, pool_items.c.pool_id == pool_id, pool_items.c.item_key.in_(list(keys)),
+            pool_items.c.status == "available").values(site_id=to_site, pool_id=to_pool)).rowcount
+
+    def add_pool_items(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.conn.execute(insert(pool_items), [{"site_id": site_id, "pool_id": pool_id, **r} for r in rows])
 
     def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
         """Reserve a key before acting (response pending); False when it is taken."""

@@ -283,3 +283,20 @@ muster_answers = Table(
     Column("current", Boolean, nullable=False),
     Index("ix_muster_answers_current", "run_id", "step_id", "current"),
 )
+
+
+# Stock of a site's pools (laptops…), seeded from the pool CSV the first time a run draws from
+# it; one row per item. An item is held by one task at a time (status `allocated`, then
+# `handed_over` once the owner confirmed the hand-over), never two.
+pool_items = Table(
+    "pool_items", metadata,
+    Column("site_id", Id, primary_key=True),
+    Column("pool_id", Id, primary_key=True),
+    Column("item_key", String(200), primary_key=True),
+    Column("data", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # available, allocated, handed_over, or the CSV's own
+    Column("run_id", Id),
+    Column("task_id", String(300)),
+    Column("at", TS),
+    Index("ix_pool_items_free", "site_id", "pool_id", "status"),
+)

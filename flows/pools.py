@@ -1,0 +1,90 @@
+"""Pools (DESIGN.md §3 `allocate`): one available item of a site pool per task, taken in the
+task's transaction (never the same item to two people, also with several runners on
+PostgreSQL); with `handover: true` the owner confirms the hand-over with the item's key. A
+shortage leaves only the items that cannot be served blocked (`ready`, with the reason) and
+tells their owner and the managers once; stock moved in from another site (`runbook pools
+restock`) serves them. An item not yet handed over goes back to the pool when its task is
+cancelled or skipped (a changed roll-call answer, a cancelled run)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from runbooks.plan import PlannedStep
+from runbooks.sites import Site
+
+from . import notify
+from .errors import Invalid
+
+SHORTAGE = "waiting for stock"
+
+
+def seed(tx: Any, site: Site, pool_id: str) -> None:
+    pool = site.pools.get(pool_id)
+    if pool is None:
+        return
+    tx.seed_pool(site.id, pool_id, [{"item_key": row[pool.key], "data": dict(row),
+                                     "status": "available" if row.get("status") == "available"
+                                     else (row.get("status") or "unavailable")[:16]} for row in pool.rows])
+
+
+def allocate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> bool:
+    """Take an item for a ready allocate task: done (or waiting for the hand-over), or left
+    ready and blocked when the pool is empty. True when an item was taken."""
+    from . import machine
+    pool_id = step.params["pool"]
+    site = rs.plan.site
+    seed(rs.tx, site, pool_id)
+    item = rs.tx.take_pool_item(site.id, pool_id, rs.run_id, task["id"], rs.now)
+    if item is None:
+        rs.tx.update_task(rs.run_id, task["id"], expect=["ready"], reason=f"{SHORTAGE}: pool {pool_id} is empty",
+                          next_attempt_at=None)
+        _shortage(rs, step, task, pool_id)
+        return False
+    outputs = {**item["data"], "by": "engine"}
+    rs.audit("pool.allocate", task["id"], actor="engine", pool=pool_id, item=item["item_key"])
+    if step.params.get("handover"):
+        rs.tx.update_task(rs.run_id, task["id"], expect=["ready"], state="waiting", outputs=outputs, reason=None)
+        rs.changed.add((step.id, task["item_key"]))
+        rs.event("task.assigned", task["id"], owner=task["owner"], title=task["title"])
+    else:
+        machine.set_state(rs, task, "done", by="engine", outputs=outputs, expect=["ready"])
+    return True
+
+
+def _shortage(rs: Any, step: PlannedStep, task: Mapping[str, Any], pool_id: str) -> None:
+    blocked = [t for t in rs.tx.tasks(rs.run_id, steps=[step.id], states=["ready"])
+               if (t["reason"] or "").startswith(SHORTAGE)]
+    if len(blocked) != 1:
+        return  # told once, at the first item the pool could not serve
+    served = rs.tx.count_tasks(rs.run_id, steps=[step.id], states=["waiting", "done"])
+    need = served + len(blocked)
+    rs.audit("pool.shortage", step.id, actor="engine", pool=pool_id, served=served)
+    notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="pool.shortage", now=rs.now, task=task,
+                 targets=[t for t in (task["owner"], "role:manager") if t],
+                 context={**rs.context(step, task), "runbook_name": rs.plan.name},
+                 data={"pool": pool_id, "need": need, "available": served, "step": step.id})
+
+
+def release(rs: Any, task: Mapping[str, Any], why: str) -> None:
+    """An item a cancelled or skipped task held (and not handed over) is free again."""
+    held = rs.tx.held_item(rs.run_id, task["id"])
+    if held is not None and held["status"] == "allocated":
+        rs.tx.set_pool_item(held["site_id"], held["pool_id"], held["item_key"], expect=["allocated"],
+                            status="available", run_id=None, task_id=None, at=rs.now)
+        rs.audit("pool.release", task["id"], why, actor="engine", item=held["item_key"])
+
+
+def confirm_handover(rs: Any, step: PlannedStep, task: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The owner hands the item over: they confirm with its key (`--field asset=<key>`)."""
+    held = rs.tx.held_item(rs.run_id, task["id"])
+    key = held["item_key"] if held else None
+    given = str((fields or {}).get("asset", "")).strip()
+    if key is None or given != key:
+        raise Invalid(f"confirm the hand-over of {task['id']} with the item's key: --field asset={key}")
+    rs.tx.set_pool_item(held["site_id"], held["pool_id"], key, expect=["allocated"], status="handed_over", at=rs.now)
+    return {**(task["outputs"] or {}), "handed_over": key}
+
+
+def blocked_tasks(reader: Any, run_id: str) -> list[dict[str, Any]]:
+    return [t for t in reader.tasks(run_id, states=["ready"]) if t["kind"] == "allocate"
+            and (t["reason"] or "").startswith(SHORTAGE)]
