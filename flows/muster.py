@@ -172,3 +172,41 @@ def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str 
             machine.set_state(rs, existing, "cancelled", by=rs.actor,
                               reason=f"{person['id']} changed their answer to {option}")
             rs.changed.add((s.id, key))
+
+
+def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
+    """A roll call's reminder goes to those who have not answered, with their own link again."""
+    answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
+    links = [link for link in rs.tx.muster_links(rs.run_id, step.id) if link["person_id"] not in answered]
+    base = notify.public_url()
+    data = {"question": _text(rs, step, task, step.params["question"]), "options": dict(step.params["options"]),
+            "due": notify._local(rs.plan.site, task.get("due_at")), "reminder": True}
+    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
+    return sum(notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.request", now=rs.now, task=task,
+                            targets=[f"person:{link['person_id']}"], context=context, data=data,
+                            link=f"{base}/r/{link['token']}", send_in_drill=step.drill == "send")
+               for link in links)
+
+
+def call_lists(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """Who has not answered, by team: what each team's leads get to call through."""
+    answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
+    people = notify._people(rs.plan.site)
+    teams: dict[str, list[dict[str, str]]] = {}
+    for link in rs.tx.muster_links(rs.run_id, step.id):
+        person = people.get(link["person_id"])
+        if person is not None and person["id"] not in answered:
+            teams.setdefault(person["team"], []).append({"id": person["id"], "name": person["name"],
+                                                         "phone": person.get("phone") or ""})
+    return teams
+
+
+def escalate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
+    """The roll call's escalation: each team's leads get the list of their people to call."""
+    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
+    sent = 0
+    for team, people in sorted(call_lists(rs, step, task).items()):
+        sent += notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.calls", now=rs.now, task=task,
+                             targets=[f"team:{team}"], context=context, data={"team": team, "calls": people},
+                             send_in_drill=step.drill == "send")
+    return sent

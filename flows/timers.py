@@ -14,6 +14,8 @@ from runbooks.estimate import format_duration
 from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 
+from . import muster
+
 
 def next_timer(rs: Any, step: PlannedStep, task: Mapping[str, Any], *, reminders: int | None = None,
                escalated: bool | None = None) -> datetime | None:
@@ -45,6 +47,8 @@ def fire(rs: Any, task: dict[str, Any]) -> None:
         escalated = True
         rs.event("task.escalated", task["id"], to=target, owner=task["owner"], title=task["title"],
                  after=format_duration(step.escalate[0]))
+        if step.kind == "muster":  # and every team lead gets their people to call
+            muster.escalate(rs, step, task)
         rs.audit("task.escalate", task["id"], f"not done {format_duration(step.escalate[0])} after it was assigned",
                  actor="engine", to=target)
     reminders = task["reminders"]
@@ -57,7 +61,10 @@ def fire(rs: Any, task: dict[str, Any]) -> None:
             if held is None:
                 reminders = due_count
                 values["reminders"] = reminders
-                rs.event("task.reminder", task["id"], owner=task["owner"], title=task["title"], n=reminders)
+                if step.kind == "muster":  # those who have not answered are asked again
+                    muster.remind(rs, step, task)
+                else:
+                    rs.event("task.reminder", task["id"], owner=task["owner"], title=task["title"], n=reminders)
     if held is None:
         values["timer_at"] = next_timer(rs, step, task, reminders=reminders, escalated=escalated)
     else:  # the reminder waits for the morning; an escalation due before then does not

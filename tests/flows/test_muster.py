@@ -134,3 +134,32 @@ def test_bad_answers_change_nothing(engine, operator, store, write_runbook):
         engine.answer_link(tokens["L0003"], "home")
     with store.read() as r:
         assert [a["person_id"] for a in r.muster_answers(run, "roll")] == ["L0002"]
+
+
+def test_non_responders_are_asked_again_then_their_leads_get_call_lists(engine, operator, store, monkeypatch,
+                                                                        write_runbook):
+    monkeypatch.setenv("RUNBOOK_TIME_SCALE", "3600")  # 1h = 1 s
+    text = ROLL.replace("    due: 2h\n", "    due: 8h\n    remind: {every: 1h, max: 1}\n"
+                        "    escalate: {after: 2h, to: owner}\n")
+    run = engine.start(write_runbook(text), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    for person in ("L0001", "L0003", "L0010", "L0020"):
+        engine.answer_link(tokens[person], "onsite")  # L0002 (it) and L0011 (operations) never answer
+    with store.transaction() as tx:
+        assert tx.acquire_lease(run, "runner-m", utcnow() + timedelta(seconds=60), utcnow())
+
+    def calls():
+        with store.read() as r:
+            return [m for m in r.outbox(run_id=run) if m["event"] == "muster.calls"]
+    wait_for(lambda: work.claim(store, run, "runner-m") is not None and calls(), 30, interval=0.05,
+             what="the call lists")
+    with store.read() as r:
+        asked = [(m["recipient"], m["key"].rsplit(":", 1)[1]) for m in r.outbox(run_id=run)
+                 if m["event"] == "muster.request"]
+    again = sorted(rec for rec, n in asked if n == "2")
+    assert again == ["person:L0002", "person:L0011"], "only those who did not answer are asked again"
+    lists = {m["recipient"]: m["message"]["text"] for m in calls()}
+    assert set(lists) == {"person:L0001", "person:L0010"}, "each team's lead gets their own people"
+    assert "Bo Engineer (L0002): +441000000002" in lists["person:L0001"] and "L0011" not in lists["person:L0001"]
+    assert "Ed Ops (L0011): no phone on file" in lists["person:L0010"]
+    assert engine.tasks(run, step="roll")[0]["state"] == "waiting"
