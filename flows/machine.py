@@ -447,6 +447,28 @@ def objective_value(rs_or_reader, run: Mapping[str, Any], objective) -> float:
     return done / total if total else 0.0
 
 
+AT_RISK = 0.75  # share of an objective's time after which, not met, it is at risk
+
+
+def check_at_risk(rs: RunState) -> None:
+    """Once per objective: `objective.at_risk` when three quarters of its time have passed (or
+    all of it) and it is not met. The runner looks at every wake (at least once a second)."""
+    if not rs.plan.objectives:
+        return
+    met = rs.tx.objectives_met(rs.run_id)
+    flagged = {(e["data"] or {}).get("objective") for e in rs.tx.events_named(rs.run_id, "objective.at_risk")}
+    for objective in rs.plan.objectives:
+        if objective.id in met or objective.id in flagged:
+            continue
+        if rs.now < rs.run["started_at"] + rs.scaled(int(objective.within * AT_RISK)):
+            continue
+        value = objective_value(rs.tx, rs.run, objective)
+        if value < objective.target:
+            deadline = rs.run["started_at"] + rs.scaled(objective.within)
+            rs.event("objective.at_risk", objective=objective.id, name=objective.name, value=value,
+                     target=objective.target, deadline=deadline.isoformat())
+
+
 def check_objectives(rs: RunState) -> None:
     if not any(o.step in rs.changed_steps for o in rs.plan.objectives):
         return

@@ -80,6 +80,7 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
             jobs.append(job)
         machine.advance(rs, rs.changed)
         machine.check_objectives(rs)
+        machine.check_at_risk(rs)
         machine.finish_if_done(rs)
         return Claimed(jobs, rs.tx.next_wake(run_id, sorted(AUTOMATED)), rs.run["state"] == "running")
 

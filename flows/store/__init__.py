@@ -198,6 +198,9 @@ class Reader:
         return self._rows(select(events).where(events.c.run_id == run_id, events.c.seq > after)
                           .order_by(events.c.seq).limit(limit))
 
+    def events_named(self, run_id: str, name: str) -> list[dict[str, Any]]:
+        return self._rows(select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq))
+
     def last_event_seq(self, run_id: str) -> int:
         return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
 

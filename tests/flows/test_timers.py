@@ -115,3 +115,35 @@ def test_quiet_hours_hold_reminders_but_not_the_escalation(engine, operator, sto
              any(m[0] == "task.escalated" for m in messages(store, run)), 30, interval=0.05,
              what="the escalation, quiet hours or not")
     assert [m[0] for m in messages(store, run) if m[0] == "task.reminder"] == [], "reminders wait for the morning"
+
+
+def test_an_objective_not_met_at_three_quarters_of_its_time_is_at_risk_once(engine, operator, store, monkeypatch,
+                                                                           write_runbook):
+    monkeypatch.setenv("RUNBOOK_TIME_SCALE", "3600")  # 4h = 4 s: at risk after 3 s
+    run = engine.start(write_runbook("""id: goals
+name: Goals
+objectives:
+  - {id: signed, name: Change signed, count: sign, target: 1, within: 4h}
+  - {id: quick, name: Quick done, count: quick, target: 1, within: 4h}
+notify:
+  - {on: [objective.at_risk], to: [role:manager]}
+steps:
+  - {id: sign, kind: approval, owner: team:it, name: Sign}
+  - {id: quick, kind: manual, owner: team:operations, name: Quick}
+"""), "lab", operator)["id"]
+    engine.complete(run, "quick", operator, reason="done")
+    with store.transaction() as tx:
+        assert tx.acquire_lease(run, "runner-o", utcnow() + timedelta(seconds=60), utcnow())
+
+    def at_risk():
+        work.claim(store, run, "runner-o")
+        with store.read() as r:
+            return r.events_named(run, "objective.at_risk")
+    (event,) = wait_for(at_risk, 30, interval=0.1, what="objective.at_risk")
+    assert event["data"]["objective"] == "signed" and event["data"]["value"] == 0.0
+    for _ in range(5):
+        work.claim(store, run, "runner-o")
+    with store.read() as r:
+        assert len(r.events_named(run, "objective.at_risk")) == 1, "once"
+        (message,) = [m for m in r.outbox(run_id=run) if m["event"] == "objective.at_risk"]
+    assert message["recipient"] == "person:L0020" and "Change signed" in message["message"]["text"]
