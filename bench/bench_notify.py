@@ -15,31 +15,13 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-class Sink(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 65536  # headers and body in one write (unbuffered, Nagle + delayed ACK cost 40 ms each)
-    disable_nagle_algorithm = True
-    received = 0
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        Sink.received += 1
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args) -> None:
-        pass
+from bench.sink import Sink, start as start_sink  # noqa: E402
 
 
 SITE = """id: bench
@@ -58,9 +40,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--per-tx", type=int, default=50, help="notifications queued per store transaction")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = start_sink()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RUNBOOK_HOME"] = str(Path(tmp) / "home")
         os.environ.pop("RUNBOOK_DATABASE_URL", None)
@@ -90,7 +70,7 @@ def main() -> None:
                          timeout=10).raise_for_status()
         baseline = time.perf_counter() - t0
 
-        Sink.received = 0
+        Sink.bodies.clear()
         t0 = time.perf_counter()
         for start in range(0, args.count, args.per_tx):
             with store.transaction() as tx:
@@ -104,7 +84,7 @@ def main() -> None:
             sent = r.outbox_counts().get("sent", 0)
         store.dispose()
     server.shutdown()
-    assert sent == args.count == Sink.received, (sent, Sink.received)
+    assert sent == args.count == len(Sink.bodies), (sent, len(Sink.bodies))
     ratio = ours / baseline
     print(f"{args.count} notifications: plain requests loop {baseline:.2f} s ({args.count / baseline:.0f}/s); "
           f"outbox {ours:.2f} s ({args.count / ours:.0f}/s; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "

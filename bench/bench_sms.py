@@ -11,33 +11,13 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-class Gateway(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 65536
-    disable_nagle_algorithm = True
-    calls = 0
-    numbers = 0
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        Gateway.calls += 1
-        Gateway.numbers += len(str(body.get("mobiles", "")).split(","))
-        self.send_response(200)
-        self.send_header("Content-Length", "13")
-        self.end_headers()
-        self.wfile.write(b'{"code":"OK"}')
-
-    def log_message(self, *args) -> None:
-        pass
+from bench.sink import Sink, start as start_sink  # noqa: E402
 
 
 def main() -> None:
@@ -45,9 +25,8 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    Sink.answer = b'{"code":"OK"}'
+    server, url = start_sink("/sms")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RUNBOOK_HOME"] = str(Path(tmp) / "home")
         os.environ.pop("RUNBOOK_DATABASE_URL", None)
@@ -81,7 +60,8 @@ default_channel: sms
             session.post(url, json={"mobiles": p["phone"], "content": "Site in lockdown: stay home."},
                          timeout=10).raise_for_status()
         plain = time.perf_counter() - t0
-        plain_calls, Gateway.calls, Gateway.numbers = Gateway.calls, 0, 0
+        plain_calls = len(Sink.bodies)
+        Sink.bodies.clear()
 
         t0 = time.perf_counter()
         with store.transaction() as tx:
@@ -94,10 +74,11 @@ default_channel: sms
             sent = r.outbox_counts().get("sent", 0)
         store.dispose()
     server.shutdown()
-    assert sent == args.people == Gateway.numbers, (sent, Gateway.numbers)
+    numbers = sum(len(str(json.loads(b).get("mobiles", "")).split(",")) for b in Sink.bodies)
+    assert sent == args.people == numbers, (sent, numbers)
     print(f"{args.people} people: one request each {plain:.2f} s ({plain_calls} calls); outbox with batch "
-          f"{args.batch}: {ours:.2f} s ({Gateway.calls} calls; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
-          f"{plain / ours:.1f}x faster, {plain_calls / max(1, Gateway.calls):.0f}x fewer calls")
+          f"{args.batch}: {ours:.2f} s ({len(Sink.bodies)} calls; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
+          f"{plain / ours:.1f}x faster, {plain_calls / max(1, len(Sink.bodies)):.0f}x fewer calls")
 
 
 if __name__ == "__main__":

@@ -105,8 +105,9 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     rs.tx.record_muster_answer({"run_id": rs.run_id, "step_id": step.id, "person_id": person_id, "option": option,
                                 "via": via, "by": by, "at": rs.now})
     rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
-    people = [notify._people(rs.plan.site)[pid] for pid in people_ids if pid in notify._people(rs.plan.site)]
-    _stream(rs, step, people_id_row(rs, person_id), previous, option)
+    roster = notify._people(rs.plan.site)
+    people = [roster[pid] for pid in people_ids if pid in roster]
+    _stream(rs, step, dict(roster[person_id]), previous, option)
     answers = rs.tx.muster_answers(rs.run_id, step.id)
     outputs = summary(rs, step, answers, people)
     rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=outputs)
@@ -115,10 +116,6 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     if not outputs["unreachable"] or (task["overdue_at"] is not None and _quorum(step, outputs)):
         close(rs, step, task)
     return outputs
-
-
-def people_id_row(rs: Any, person_id: str) -> dict[str, Any]:
-    return dict(notify._people(rs.plan.site)[person_id])
 
 
 def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
