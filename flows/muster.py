@@ -113,7 +113,8 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=outputs)
     rs.changed.add((step.id, None))
     task = {**task, "outputs": outputs}
-    if not outputs["unreachable"] or (task["overdue_at"] is not None and _quorum(step, outputs)):
+    due_passed = task["due_at"] is not None and rs.now >= task["due_at"]
+    if not outputs["unreachable"] or (due_passed and _quorum(step, outputs)):
         close(rs, step, task)
     return outputs
 
