@@ -387,6 +387,8 @@ class Engine:
             else:
                 values = check_fields(step.params.get("fields", {}) if step else {}, fields, task_id)
                 outputs = {**values, "by": actor.identity, "note": note}
+                if step is not None and step.params.get("returns") and task["item_key"] is not None:
+                    pools.give_back(rs, step.params["returns"], task, values.get("condition"))
             machine.set_state(rs, task, "done", by=actor.label, outputs=outputs, note=note, expect=["waiting"])
             rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": "complete",
                                    "actor": actor.label, "fields": values, "note": note, "reason": reason, "at": rs.now})
@@ -595,6 +597,7 @@ class _RunTransaction:
 
 def _insert_run(tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> dict[str, Any]:
     now = utcnow()
+    plan = pools.with_live_stock(tx, plan)
     run = {"id": new_run_id(), "runbook_id": plan.runbook_id, "runbook_version": plan.version,
            "runbook_path": plan.path, "source": plan.source, "source_hash": plan.source_hash,
            "site_id": plan.site.id, "site_snapshot": plan.site.snapshot(), "inputs": dict(plan.inputs),

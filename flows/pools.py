@@ -88,3 +88,31 @@ def confirm_handover(rs: Any, step: PlannedStep, task: Mapping[str, Any], fields
 def blocked_tasks(reader: Any, run_id: str) -> list[dict[str, Any]]:
     return [t for t in reader.tasks(run_id, states=["ready"]) if t["kind"] == "allocate"
             and (t["reason"] or "").startswith(SHORTAGE)]
+
+
+def with_live_stock(tx: Any, plan: Any) -> Any:
+    """A plan whose site pools show the store's stock (who holds what now) rather than the CSV:
+    the stand-down runbook iterates the laptops handed out."""
+    import dataclasses
+
+    from runbooks.sites import Pool
+    stock = tx.pool_stock(plan.site.id)
+    if not stock:
+        return plan
+    live = {}
+    for pool_id, pool in plan.site.pools.items():
+        if pool_id not in stock:
+            live[pool_id] = pool
+            continue
+        rows = tuple({**item["data"], "status": item["status"]} for item in tx.pool_items(plan.site.id, pool_id))
+        live[pool_id] = Pool(pool.id, pool.key, pool.columns, rows)
+    return dataclasses.replace(plan, site=dataclasses.replace(plan.site, pools=live))
+
+
+def give_back(rs: Any, pool_id: str, task: Mapping[str, Any], condition: str | None) -> None:
+    """A returned item is in stock again (or recorded as damaged or missing)."""
+    status = "available" if condition in (None, "", "good") else str(condition)[:16]
+    key = task["item_key"]
+    if rs.tx.set_pool_item(rs.plan.site.id, pool_id, key, expect=["allocated", "handed_over"], status=status,
+                           run_id=None, task_id=None, at=rs.now):
+        rs.audit("pool.return", task["id"], actor=rs.actor, pool=pool_id, item=key, status=status)

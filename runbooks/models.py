@@ -162,6 +162,7 @@ class FieldSpec(Spec):
 class ManualStep(StepBase):
     kind: Literal["manual"]
     fields: dict[Id, FieldSpec] = {}
+    returns: Id | None = None  # a pool: each done item (keyed by the pool's key) goes back to it
 
 
 class ApprovalStep(StepBase):

@@ -22,7 +22,7 @@ from .validate import check_graph, check_runbook, graph_of, step_shapes, streami
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
-    "manual": ("fields",), "approval": ("required", "allow_self"),
+    "manual": ("fields", "returns"), "approval": ("required", "allow_self"),
     "muster": ("audience", "question", "options", "quorum"), "allocate": ("pool", "handover"),
     "http": ("with_",), "notify": ("to", "template", "message"), "wait": ("for_", "until"),
 }

@@ -314,6 +314,12 @@ def _muster(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     c.strings(step.question, loc + ("question",), scope)
 
 
+def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    if step.returns is not None and c.site is not None and step.returns not in c.site.pools:
+        c.add(loc + ("returns",), "RB402", f'site "{c.site.id}" has no pool "{step.returns}"',
+              did_you_mean(step.returns, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}")
+
+
 def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     if c.site is not None and step.pool not in c.site.pools:
         c.add(loc + ("pool",), "RB402", f'site "{c.site.id}" has no pool "{step.pool}"',
@@ -353,4 +359,4 @@ def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
         c.strings(step.until, loc + ("until",), scope)
 
 
-CHECKS = {"muster": _muster, "allocate": _allocate, "http": _http, "notify": _notify, "wait": _wait}
+CHECKS = {"manual": _manual, "muster": _muster, "allocate": _allocate, "http": _http, "notify": _notify, "wait": _wait}

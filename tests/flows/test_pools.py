@@ -120,3 +120,35 @@ def test_two_processes_on_postgresql_never_give_one_item_twice(tmp_path, pg_url,
               f"{len(blocked)} waiting for stock, {len(alerts)} shortage alert(s)")
     finally:
         store.dispose()
+
+
+RETURN = """id: give_back
+name: Laptops back
+steps:
+  - id: asset_return
+    kind: manual
+    for_each: "${{ site.pools.laptops | selectattr('status', 'in', ['allocated', 'handed_over']) | list }}"
+    as: laptop
+    key: "${{ laptop.asset_tag }}"
+    name: "Laptop ${{ laptop.asset_tag }} back in the store room"
+    owner: team:it
+    returns: laptops
+    fields:
+      condition: {type: choice, options: [good, damaged, missing], required: true}
+"""
+
+
+def test_a_return_runbook_iterates_the_laptops_handed_out_and_puts_them_back(engine, operator, write_runbook,
+                                                                              sites):
+    run = engine.start(write_runbook(ALLOC.replace("default: 5", "default: 2")), "east", operator)["id"]
+    for task in engine.tasks(run, step="laptop"):
+        engine.complete(run, task["id"], operator, fields={"asset": task["outputs"]["asset_tag"]})
+    assert engine.pools("east")["pools"]["laptops"]["handed_over"] == 2
+    back = engine.start(write_runbook(RETURN, "return.yaml"), "east", operator)["id"]
+    items = {t["item"]: t["id"] for t in engine.tasks(back)}
+    assert sorted(items) == ["EAST-000", "EAST-001"], "the live stock, not the CSV"
+    engine.complete(back, items["EAST-000"], operator, fields={"condition": "good"})
+    engine.complete(back, items["EAST-001"], operator, fields={"condition": "damaged"})
+    assert engine.pools("east")["pools"]["laptops"] == {"total": 4, "available": 2, "allocated": 0, "handed_over": 0}
+    assert [e["detail"]["status"] for e in engine.audit(back)["entries"] if e["action"] == "pool.return"] == \
+        ["available", "damaged"]
