@@ -154,6 +154,10 @@ class Engine:
             now = utcnow()
             rows = r.tasks(run_id, steps=[step] if step else None,
                            states=[state] if state and state != "overdue" else None)
+            if any(t["kind"] == "muster" and t["state"] == "waiting" for t in rows):
+                plan = machine.plan_of(row, r)
+                rows = [{**t, "outputs": muster.full_outputs(r, run_id, plan.step(t["step_id"]), plan.site)}
+                        if t["kind"] == "muster" and t["state"] == "waiting" else t for t in rows]
             out = [task_json(t, now) for t in rows]
         if team is not None:
             out = [t for t in out if t["owner"] == f"team:{team}"]

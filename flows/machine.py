@@ -128,6 +128,8 @@ class StepsView(Mapping):
             if task is None:
                 raise KeyError(step_id)
             outputs = task["outputs"] or {}
+            if step.kind == "muster" and task["state"] == "waiting":  # groups read when an expression needs them
+                outputs = muster.full_outputs(self._rs.tx, self._rs.run_id, step, self._rs.plan.site)
             return {**outputs, "state": task["state"], "outputs": outputs}
         rows = self._rs.tx.tasks(self._rs.run_id, steps=[step_id])
         counts: dict[str, int] = {}

@@ -52,7 +52,9 @@ def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
         notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.request", now=rs.now, task=task,
                      targets=[f"person:{link['person_id']}"], context=context, data=data,
                      link=f"{base}/r/{link['token']}", send_in_drill=step.drill == "send")
-    rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=summary(rs, step, [], people))
+    rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs={
+        "counts": {key: 0 for key in step.params["options"]}, "answered": 0, "asked": len(people),
+        "accounted": 0.0 if people else 1.0})
 
 
 def _text(rs: Any, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
@@ -85,38 +87,52 @@ def summary(rs: Any, step: PlannedStep, answers: list[Mapping[str, Any]],
         groups.setdefault(option, []).append(by_id[pid])
     return {"answers": groups, "counts": {k: len(v) for k, v in groups.items()},
             "accounted": round(len(current) / len(people), 4) if people else 1.0,
-            "unreachable": [p["id"] for p in people if p["id"] not in current], "asked": len(people)}
+            "unreachable": [p["id"] for p in people if p["id"] not in current], "asked": len(people),
+            "answered": len(current)}
 
 
 def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
-    """Record a person's answer (or its change) and everything that follows from it."""
+    """Record a person's answer (or its change) and everything that follows from it. The task
+    keeps counts while the roll call is open (each answer costs the same with 110 or 10,000
+    people asked); the groups are read from the answers when something needs them."""
     task = rs.tx.task(rs.run_id, step.id)
     if task is None or task["state"] != "waiting":
         raise Conflict(f"the roll call {step.id} is {task['state'] if task else 'not open'}; answers are closed")
-    links = rs.tx.muster_links(rs.run_id, step.id)
-    people_ids = [link["person_id"] for link in links]
-    if person_id not in people_ids:
+    if rs.tx.muster_link_for(rs.run_id, step.id, person_id) is None:
         raise NotFound(f"{person_id} is not asked in roll call {step.id}")
     option = option_of(step, option)
-    answers = rs.tx.muster_answers(rs.run_id, step.id)
-    previous = next((a["option"] for a in answers if a["person_id"] == person_id), None)
+    previous = rs.tx.current_answer(rs.run_id, step.id, person_id)
     if previous == option:
         return task["outputs"] or {}
     rs.tx.record_muster_answer({"run_id": rs.run_id, "step_id": step.id, "person_id": person_id, "option": option,
                                 "via": via, "by": by, "at": rs.now})
     rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
-    roster = notify._people(rs.plan.site)
-    people = [roster[pid] for pid in people_ids if pid in roster]
-    _stream(rs, step, dict(roster[person_id]), previous, option)
-    answers = rs.tx.muster_answers(rs.run_id, step.id)
-    outputs = summary(rs, step, answers, people)
+    person = notify._people(rs.plan.site).get(person_id) or {"id": person_id}
+    _stream(rs, step, dict(person), previous, option)
+    outputs = dict(task["outputs"] or {})
+    counts = dict(outputs.get("counts") or {})
+    if previous is not None:
+        counts[previous] = max(0, counts.get(previous, 0) - 1)
+    counts[option] = counts.get(option, 0) + 1
+    answered = sum(counts.values())
+    asked = outputs.get("asked") or 1
+    outputs.update(counts=counts, answered=answered, accounted=round(answered / asked, 4))
     rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs=outputs)
     rs.changed.add((step.id, None))
     task = {**task, "outputs": outputs}
     due_passed = task["due_at"] is not None and rs.now >= task["due_at"]
-    if not outputs["unreachable"] or (due_passed and _quorum(step, outputs)):
+    if answered >= asked or (due_passed and _quorum(step, outputs)):
         close(rs, step, task)
     return outputs
+
+
+def full_outputs(reader: Any, run_id: str, step: PlannedStep, site: Any) -> dict[str, Any]:
+    """The roll call's outputs with its groups: `answers.<option>` (roster rows) and
+    `unreachable`, read from the answers."""
+    people = notify._people(site)
+    asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id)
+             if link["person_id"] in people]
+    return summary(None, step, reader.muster_answers(run_id, step.id), asked)
 
 
 def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
@@ -124,8 +140,11 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
 
 
 def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
+    """Closed: the full outputs are kept in the task from now on."""
     from . import machine
-    machine.set_state(rs, task, "done", by=rs.actor, outputs=task["outputs"], expect=["waiting"])
+    outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
+    task = {**task, "outputs": outputs}
+    machine.set_state(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
     for s in rs.plan.steps:
         if s.streams_from == step.id:
             rs.tx.update_run_step(rs.run_id, s.id, closed=True)

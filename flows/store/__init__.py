@@ -235,6 +235,15 @@ class Reader:
         return self._rows(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
                           .order_by(muster_links.c.person_id))
 
+    def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
+        return self._row(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id,
+                                                    muster_links.c.person_id == person_id))
+
+    def current_answer(self, run_id: str, step_id: str, person_id: str) -> str | None:
+        return self.conn.execute(select(muster_answers.c.option).where(
+            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id,
+            muster_answers.c.person_id == person_id, muster_answers.c.current.is_(True))).scalar()
+
     def muster_answers(self, run_id: str, step_id: str, *, current_only: bool = True) -> list[dict[str, Any]]:
         stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
         if current_only:

@@ -282,6 +282,7 @@ muster_answers = Table(
     Column("at", TS, nullable=False),
     Column("current", Boolean, nullable=False),
     Index("ix_muster_answers_current", "run_id", "step_id", "current"),
+    Index("ix_muster_answers_person", "run_id", "step_id", "person_id"),
 )
 
 

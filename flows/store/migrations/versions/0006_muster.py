@@ -35,9 +35,11 @@ def upgrade() -> None:
         sa.Column("current", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_muster_answers_current", "muster_answers", ["run_id", "step_id", "current"])
+    op.create_index("ix_muster_answers_person", "muster_answers", ["run_id", "step_id", "person_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_muster_answers_person", table_name="muster_answers")
     op.drop_index("ix_muster_answers_current", table_name="muster_answers")
     op.drop_table("muster_answers")
     op.drop_table("muster_links")
