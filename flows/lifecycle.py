@@ -300,13 +300,12 @@ class Engine:
         """What a staff member's answer page shows (reading only: a GET never answers)."""
         with self.store.read() as r:
             link = r.muster_link(token) if token else None
-            run = r.run(link["run_id"]) if link else None
+            run = r.run_head(link["run_id"]) if link else None  # the plan is cached: no 10,000-row snapshot read
             if link is None or run is None:
                 return None
             task = r.task(run["id"], link["step_id"])
-            current = next((a["option"] for a in r.muster_answers(run["id"], link["step_id"])
-                            if a["person_id"] == link["person_id"]), None)
-        plan = machine.plan_of(run)
+            current = r.current_answer(run["id"], link["step_id"], link["person_id"])
+            plan = machine.plan_of(run, r)
         step = plan._by_id.get(link["step_id"])
         person = plan.site.person(link["person_id"]) or {}
         options = list(step.params["options"].items()) if step else []

@@ -1,0 +1,114 @@
+"""Benchmark: a roll call of 10,000 people answered through the HTTP endpoint (`POST /r/{token}`)
+by concurrent clients; each answer also creates that person's first pipeline task (a step fed
+by the answer group), in the same transaction, so its latency is the answer → first task
+actionable time. Baseline: a bare FastAPI endpoint doing one insert through the same store,
+same clients, same run. Reports answers/s and latencies, and the time to open the roll call
+(10,000 personal links and messages).
+
+    python bench/bench_muster.py [--people 10000] [--clients 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from bench.bench_api import BIN, closed_loop, free_port, percentile, wait_up  # noqa: E402
+
+RUNBOOK = """id: bench_roll
+name: Roll call benchmark
+steps:
+  - id: roll
+    kind: muster
+    owner: team:ops
+    audience: "${{ site.staff }}"
+    question: Where can you work tomorrow?
+    options: {onsite: On site, home: From home}
+  - id: first_task
+    kind: manual
+    for_each: "${{ steps.roll.answers.home }}"
+    as: agent
+    key: "${{ agent.id }}"
+    owner: team:ops
+    name: "Laptop for ${{ agent.name }}"
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        library, sites = Path(tmp) / "library", Path(tmp) / "sites" / "big"
+        library.mkdir()
+        sites.mkdir(parents=True)
+        (library / "bench_roll.yaml").write_text(RUNBOOK)
+        (sites / "site.yaml").write_text("id: big\nname: Big site\nkind: lab\nteams:\n  ops: {name: Ops, leads: [P00000]}\n"
+                                         "channels:\n  console: {kind: console}\ndefault_channel: console\n")
+        (sites / "staff.csv").write_text("id,name,team,phone\n" + "".join(
+            f"P{i:05d},Person {i},ops,+86137{i:08d}\n" for i in range(args.people)))
+        env = {**os.environ, "RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
+               "RUNBOOK_SITES": str(sites.parent), "DO_NOT_TRACK": "1"}
+        for key in ("RUNBOOK_DATABASE_URL", "RUNBOOK_URL"):
+            env.pop(key, None)
+        manager = subprocess.run([BIN, "users", "add", "m", "--role", "manager"], env=env, capture_output=True,
+                                 text=True, check=True).stdout.strip()
+        port, bare_port = free_port(), free_port()
+        serve = subprocess.Popen([BIN, "serve", "--no-runner", "--port", str(port)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bench_api.py"), "--serve-bare", str(bare_port)],
+                                env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
+        try:
+            wait_up(url + "/api/health", serve)
+            wait_up(bare_url + "/docs", bare)
+            auth = {"Authorization": f"Bearer {manager}"}
+            t0 = time.perf_counter()
+            run = requests.post(url + "/api/runs", json={"runbook": "bench_roll", "site": "big"}, headers=auth,
+                                timeout=600).json()["id"]
+            opened = time.perf_counter() - t0
+            links = requests.get(f"{url}/api/runs/{run}/muster/roll/links", headers=auth, timeout=600).json()
+            tokens = [x["url"].rsplit("/r/", 1)[1] for x in links]
+            per = len(tokens) // args.clients
+            jobs = [tokens[i * per:(i + 1) * per] for i in range(args.clients)]
+
+            def bare_act(session, i, token):
+                session.post(bare_url + "/bare", json={"task": token}, timeout=60).raise_for_status()
+
+            def answer(session, i, token):
+                r = session.post(f"{url}/r/{token}", data={"option": "home"}, timeout=60)
+                assert r.status_code == 200, r.text[:300]
+
+            bare_lat, bare_time = closed_loop(args.clients, jobs, bare_act)
+            ans_lat, ans_time = closed_loop(args.clients, jobs, answer)
+            n = per * args.clients
+            tasks = requests.get(f"{url}/api/runs/{run}/tasks", params={"step": "first_task", "state": "waiting"},
+                                 headers=auth, timeout=600).json()["tasks"]
+            assert len(tasks) == n, (len(tasks), n)
+            print(f"roll call of {args.people}: opened (links + messages) in {opened:.1f} s; {n} answers by "
+                  f"{args.clients} clients: {n / ans_time:.0f}/s, p50 {percentile(ans_lat, 50) * 1000:.0f} ms, p99 "
+                  f"{percentile(ans_lat, 99) * 1000:.0f} ms (answer → that person's first task waiting); bare insert "
+                  f"{n / bare_time:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.0f} ms, p99 "
+                  f"{percentile(bare_lat, 99) * 1000:.0f} ms; throughput ratio {(n / ans_time) / (n / bare_time):.2f}x")
+        finally:
+            for p in (serve, bare):
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    main()
