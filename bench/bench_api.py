@@ -64,6 +64,15 @@ def wait_up(url: str, proc: subprocess.Popen) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def stop(*processes: subprocess.Popen) -> None:
+    for p in processes:
+        p.terminate()
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -221,12 +230,7 @@ def main() -> None:
                   f"(goal < 1 s); server RSS {rss_before:.0f} MB idle, {rss_connected:.0f} MB with the clients, "
                   f"{rss_peak:.0f} MB after (goal < 300 MB)")
         finally:
-            for p in (serve, bare):
-                p.terminate()
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(serve, bare)
 
 
 if __name__ == "__main__":

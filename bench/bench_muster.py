@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from bench.bench_api import BIN, closed_loop, free_port, percentile, wait_up  # noqa: E402
+from bench.bench_api import BIN, closed_loop, free_port, percentile, stop, wait_up  # noqa: E402
 
 RUNBOOK = """id: bench_roll
 name: Roll call benchmark
@@ -102,12 +102,7 @@ def main() -> None:
                   f"{n / bare_time:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.0f} ms, p99 "
                   f"{percentile(bare_lat, 99) * 1000:.0f} ms; throughput ratio {(n / ans_time) / (n / bare_time):.2f}x")
         finally:
-            for p in (serve, bare):
-                p.terminate()
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(serve, bare)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from runbooks.library import find_runbook, find_site, runbook_files
+from runbooks.library import find_runbook, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
-from runbooks.sites import Site, load_site
+from runbooks.sites import Site
 
 from . import machine, muster, notify, pools, rules, signals
-from .actors import Actor, ownership
+from .actors import Actor
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
 from .store import IntegrityError, Store, utcnow
+from .roll_call_ops import RollCallOps
+from .stock_ops import StockOps
 from .views import notification_json, run_json, task_json
 
 
@@ -43,7 +45,7 @@ def new_run_id() -> str:
 
 
 @dataclass
-class Engine:
+class Engine(RollCallOps, StockOps):
     store: Store
 
     # --- starting -----------------------------------------------------------------------------
@@ -53,7 +55,7 @@ class Engine:
         """Start a run; `allow_path=False` (the API) takes library ids only, never a path."""
         rules.require_manager(actor, "start a run")
         from runbooks.library import NotFound as LibraryNotFound
-        site_obj = site if isinstance(site, Site) else _load_site(str(site), allow_path)
+        site_obj = site if isinstance(site, Site) else rules.site_named(str(site), allow_path)
         try:
             path = find_runbook(str(runbook), allow_path=allow_path)
         except LibraryNotFound as e:
@@ -68,7 +70,7 @@ class Engine:
         """Declare a lockdown: start every library runbook whose trigger matches. A repeated
         lockdown of a site in lockdown returns its active runs (False: nothing new)."""
         rules.require_manager(actor, "declare a lockdown")
-        site = _load_site(site_id, allow_path=False)
+        site = rules.site_named(site_id, allow_path=False)
         plans = _triggered(site, "site.lockdown")
         lockdown_id = "l" + secrets.token_hex(4)
         now = utcnow()
@@ -102,7 +104,7 @@ class Engine:
 
     def standdown(self, site_id: str, actor: Actor) -> list[dict[str, Any]]:
         rules.require_manager(actor, "end a lockdown")
-        site = _load_site(site_id, allow_path=False)
+        site = rules.site_named(site_id, allow_path=False)
         plans = _triggered(site, "site.standdown")
         now = utcnow()
         with self.store.transaction() as tx:
@@ -164,170 +166,6 @@ class Engine:
         if state == "overdue":
             out = [t for t in out if t["overdue"]]
         return out
-
-    # --- roll calls ---------------------------------------------------------------------------
-
-    def answer(self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *,
-               via: str = "lead") -> dict[str, Any]:
-        """An answer given for a person: by a lead of their team or a manager (`via` lead), or
-        by the SMS gateway (`via` sms, the person matched by their number)."""
-        with self._acting(run_id, actor) as rs:
-            step = rs.plan._by_id.get(step_id)
-            if step is None or step.kind != "muster":
-                raise NotFound(f"run {run_id} has no roll call {step_id!r}")
-            if via == "lead":
-                person = rs.plan.site.person(person_id)
-                if person is None:
-                    raise NotFound(f"no person {person_id!r} on the roster")
-                team = f"team:{person['team']}"
-                if ownership(actor, team, rs.run["site_id"]) == "deny" and actor.staff_id != person_id:
-                    raise Forbidden(f"{actor.label} does not lead {person['team']}: they cannot answer for {person_id}")
-            outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label)
-            machine.advance(rs, rs.changed)
-            machine.check_objectives(rs)
-            machine.finish_if_done(rs)
-            return {"run": run_id, "step": step_id, "person": person_id, "counts": outputs.get("counts"),
-                    "accounted": outputs.get("accounted")}
-
-    def answer_link(self, token: str, option: str) -> dict[str, Any]:
-        """A staff member's own answer through their personal link (no account: the link is
-        theirs, valid while the run runs)."""
-        with self.store.read() as r:
-            link = r.muster_link(token) if token else None
-        if link is None:
-            raise NotFound("this answer link is not known (mistyped, or from another message)")
-        actor = Actor(f"link:{link['person_id']}", "staff", staff_id=link["person_id"])
-        return self.answer(link["run_id"], link["step_id"], link["person_id"], option, actor, via="link")
-
-    # --- pools ----------------------------------------------------------------------------------
-
-    def pools(self, site_id: str) -> dict[str, Any]:
-        """Stock per pool of a site: total, available, allocated, handed over (the CSV's until a
-        run first draws from it)."""
-        site = _load_site(site_id, allow_path=False)
-        with self.store.read() as r:
-            stock = r.pool_stock(site.id)
-        out = {}
-        for pool_id, pool in site.pools.items():
-            counts = stock.get(pool_id) or {"available": len(pool.available()),
-                                              "unavailable": len(pool.rows) - len(pool.available())}
-            out[pool_id] = {"total": sum(counts.values()), **{k: counts.get(k, 0) for k in
-                                                              ("available", "allocated", "handed_over")}}
-        return {"site": site.id, "pools": out}
-
-    def restock(self, site_id: str, pool_id: str, actor: Actor, *, from_site: str | None = None,
-                count: int | None = None, rows: list[dict[str, str]] | None = None,
-                reason: str | None = None) -> dict[str, Any]:
-        """Stock into a site's pool mid-run: `count` available items moved from another site's
-        pool of the same id, or new items (`rows`, from a CSV); then items blocked for want of
-        stock are served, in every running run of the site. Audited on the site's chain."""
-        rules.require_manager(actor, "restock a pool")
-        site = _load_site(site_id, allow_path=False)
-        if pool_id not in site.pools:
-            raise NotFound(f'site {site.id} has no pool "{pool_id}" (pools: {", ".join(site.pools) or "none"})')
-        key_column = site.pools[pool_id].key
-        now = utcnow()
-        with self.store.transaction() as tx:
-            tx.lock_chain(f"site:{site.id}")
-            pools.seed(tx, site, pool_id)
-            if from_site is not None:
-                source = _load_site(from_site, allow_path=False)
-                if pool_id not in source.pools:
-                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
-                pools.seed(tx, source, pool_id)
-                free = tx.pool_items(source.id, pool_id, status="available", limit=count)
-                if not count or count < 1:
-                    raise Invalid("--count must be 1 or more")
-                if len(free) < count:
-                    raise Conflict(f"site {source.id} has {len(free)} available in {pool_id}, not {count}")
-                moved = tx.move_pool_items([f["item_key"] for f in free], source.id, pool_id, site.id, pool_id)
-                keys = [f["item_key"] for f in free]
-            else:
-                rows = rows or []
-                if not rows:
-                    raise Invalid("nothing to add: give --from SITE --count N, or a CSV of new items")
-                have = {i["item_key"] for i in tx.pool_items(site.id, pool_id)}
-                keys = []
-                for n, row in enumerate(rows, 2):
-                    key = (row.get(key_column) or "").strip()
-                    if not key:
-                        raise Invalid(f"line {n}: no {key_column}")
-                    if key in have or key in keys:
-                        raise Invalid(f"line {n}: {key_column} {key} is already in pool {pool_id}")
-                    keys.append(key)
-                tx.add_pool_items(site.id, pool_id, [{"item_key": (r.get(key_column) or "").strip(), "data": dict(r),
-                                                      "status": "available"} for r in rows])
-                moved = len(rows)
-            tx.append_audit(f"site:{site.id}", actor=actor.label, action="pool.restock", target=pool_id, reason=reason,
-                            detail={"from": from_site, "count": moved, "items": keys}, at=now)
-        served = 0
-        with self.store.read() as r:
-            runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]
-        for run_id in runs:
-            with self._acting(run_id, Actor("engine", "operator")) as rs:
-                for task in pools.blocked_tasks(rs.tx, run_id):
-                    step = rs.plan._by_id.get(task["step_id"])
-                    if step is not None and pools.allocate(rs, step, task):
-                        served += 1
-                machine.advance(rs, rs.changed)
-                machine.check_objectives(rs)
-                machine.finish_if_done(rs)
-        return {"site": site.id, "pool": pool_id, "added": moved, "served": served, **self.pools(site.id)}
-
-    def answer_sms(self, sender: str, text: str, actor: Actor) -> dict[str, Any]:
-        """An SMS reply: the sender's number → the roster member; the answer goes to the newest
-        open roll call that asks them."""
-        number = _digits(sender)
-        if len(number) < 6:
-            raise Invalid(f"{sender!r} is not a phone number")
-        with self.store.read() as r:
-            candidates = []
-            for run in r.runs(states=["running"]):
-                for task in r.tasks(run["id"], states=["waiting"]):
-                    if task["kind"] != "muster":
-                        continue
-                    site = run["site_snapshot"]
-                    asked = {link["person_id"] for link in r.muster_links(run["id"], task["step_id"])}
-                    for person in site["staff"]:
-                        if person["id"] in asked and person.get("phone") and _digits(person["phone"]) == number:
-                            candidates.append((task["actionable_at"], run["id"], task["step_id"], person["id"]))
-        if not candidates:
-            raise NotFound("no open roll call asks this number")
-        _, run_id, step_id, person_id = max(candidates)
-        return self.answer(run_id, step_id, person_id, text, actor, via="sms")
-
-    def answer_page(self, token: str) -> dict[str, Any] | None:
-        """What a staff member's answer page shows (reading only: a GET never answers)."""
-        with self.store.read() as r:
-            link = r.muster_link(token) if token else None
-            run = r.run_head(link["run_id"]) if link else None  # the plan is cached: no 10,000-row snapshot read
-            if link is None or run is None:
-                return None
-            task = r.task(run["id"], link["step_id"])
-            current = r.current_answer(run["id"], link["step_id"], link["person_id"])
-            plan = machine.plan_of(run, r)
-        step = plan._by_id.get(link["step_id"])
-        person = plan.site.person(link["person_id"]) or {}
-        options = list(step.params["options"].items()) if step else []
-        from runbooks.expressions import ExpressionError, render_value
-        try:
-            question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
-        except ExpressionError:
-            question = step.params["question"] if step else ""
-        return {"lang": person.get("lang") or plan.site.lang, "site": plan.site.name, "name": person.get("name", ""),
-                "question": question, "options": options, "current": current,
-                "current_label": dict(options).get(current, ""),
-                "open": run["state"] == "running" and task is not None and task["state"] == "waiting"}
-
-    def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
-        """Every person's answer link, for call lists (a manager's)."""
-        rules.require_manager(actor, "see the answer links")
-        from .notify import public_url
-        with self.store.read() as r:
-            if r.run_head(run_id) is None:
-                raise NotFound(rules.unknown_run(r, run_id))
-            links = r.muster_links(run_id, step_id)
-        return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
 
     def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
                limit: int = 1000) -> dict[str, Any]:
@@ -631,19 +469,7 @@ def _triggered(site: Site, event: str) -> list[Plan]:
     return plans
 
 
-def _load_site(name: str, allow_path: bool = True) -> Site:
-    from runbooks.library import NotFound as LibraryNotFound
-    try:
-        return load_site(find_site(name, allow_path=allow_path))
-    except LibraryNotFound as e:
-        raise NotFound(str(e)) from None
-
-
 def _audit_json(e: Mapping[str, Any]) -> dict[str, Any]:
     return {"n": e["n"], "at": e["at"].isoformat(), "actor": e["actor"], "action": e["action"],
             "target": e["target"], "reason": e["reason"], "detail": e["detail"], "hash": e["hash"]}
 
-
-def _digits(number: str) -> str:
-    """A phone number compared by its digits (spaces, dashes and a leading + do not count)."""
-    return "".join(ch for ch in str(number) if ch.isdigit())

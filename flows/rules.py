@@ -13,6 +13,17 @@ from .errors import Conflict, Forbidden, Invalid, NotFound
 from .machine import RunState
 
 
+def site_named(name: str, allow_path: bool = True) -> Site:
+    """A site by id (or, where allowed, directory) → loaded; an unknown one is NotFound."""
+    from runbooks.library import NotFound as LibraryNotFound
+    from runbooks.library import find_site
+    from runbooks.sites import load_site
+    try:
+        return load_site(find_site(name, allow_path=allow_path))
+    except LibraryNotFound as e:
+        raise NotFound(str(e)) from None
+
+
 def require_manager(actor: Actor, what: str) -> None:
     if not actor.manages:
         raise Forbidden(f"only a manager can {what}")

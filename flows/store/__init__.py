@@ -1,4 +1,6 @@
-"""Store: the engine's source of truth (SQLAlchemy 2 Core) — the only module that writes SQL.
+"""Store: the engine's source of truth (SQLAlchemy 2 Core) — the only package that writes SQL
+(tables in `schema.py`; the outbox's SQL in `outbox.py`; roll calls, pools and accounts in
+`people.py`, mixed into `Reader` and `Tx` here).
 
 SQLite in WAL mode under `$RUNBOOK_HOME` (default `./.runbook`) by default; PostgreSQL when
 `RUNBOOK_DATABASE_URL` names one. Every write happens in `Store.transaction()`, which on
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import threading
 from datetime import datetime, timezone
@@ -22,11 +23,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
-from .schema import (accounts, audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata,
-                     muster_answers, muster_links, objectives, outbox, pool_items, run_steps, runs, sessions,
-                     tasks)
+from .base import _insert_ignore, _json_ready, utcnow
+from .outbox import OutboxReads, OutboxWrites
+from .people import PeopleReads, PeopleWrites
+from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
+                     run_steps, runs, tasks)
 
-__all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata"]
+__all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata", "utcnow"]
 
 
 def runbook_home() -> Path:
@@ -56,11 +59,6 @@ _UPDATE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("chain
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
-_COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
-_FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
-_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk"),
-                                      outbox.c.next_attempt_at == bindparam("b_until")).values(
-    {c: bindparam(c) for c in _FINISH_COLUMNS})
 
 
 def _task_update(columns: tuple[str, ...], expected: int) -> Any:
@@ -76,11 +74,7 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     return stmt
 
 
-def _json_ready(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str)) if value is not None else None
-
-
-class Reader:
+class Reader(OutboxReads, PeopleReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):
@@ -211,86 +205,7 @@ class Reader:
         rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
 
-    # --- outbox ---------------------------------------------------------------------------
-
-    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
-               limit: int | None = None) -> list[dict[str, Any]]:
-        stmt = select(outbox).order_by(outbox.c.pk)
-        if states:
-            stmt = stmt.where(outbox.c.state.in_(states))
-        if run_id:
-            stmt = stmt.where(outbox.c.run_id == run_id)
-        return self._rows(stmt.limit(limit) if limit else stmt)
-
-    def outbox_counts(self) -> dict[str, int]:
-        stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
-        return {state: n for state, n in self.conn.execute(stmt)}
-
-    # --- roll calls ---------------------------------------------------------------------------
-
-    def muster_link(self, token: str) -> dict[str, Any] | None:
-        return self._row(select(muster_links).where(muster_links.c.token == token))
-
-    def muster_links(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
-        return self._rows(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
-                          .order_by(muster_links.c.person_id))
-
-    def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
-        return self._row(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id,
-                                                    muster_links.c.person_id == person_id))
-
-    def current_answer(self, run_id: str, step_id: str, person_id: str) -> str | None:
-        return self.conn.execute(select(muster_answers.c.option).where(
-            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id,
-            muster_answers.c.person_id == person_id, muster_answers.c.current.is_(True))).scalar()
-
-    def muster_answers(self, run_id: str, step_id: str, *, current_only: bool = True) -> list[dict[str, Any]]:
-        stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
-        if current_only:
-            stmt = stmt.where(muster_answers.c.current.is_(True))
-        return self._rows(stmt.order_by(muster_answers.c.pk))
-
-    # --- pools ----------------------------------------------------------------------------------
-
-    def pool_stock(self, site_id: str) -> dict[str, dict[str, int]]:
-        stmt = (select(pool_items.c.pool_id, pool_items.c.status, func.count())
-                .where(pool_items.c.site_id == site_id).group_by(pool_items.c.pool_id, pool_items.c.status))
-        out: dict[str, dict[str, int]] = {}
-        for pool, status, n in self.conn.execute(stmt):
-            out.setdefault(pool, {})[status] = n
-        return out
-
-    def pool_items(self, site_id: str, pool_id: str, *, status: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
-        stmt = select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id)
-        if status:
-            stmt = stmt.where(pool_items.c.status == status)
-        stmt = stmt.order_by(pool_items.c.item_key)
-        return self._rows(stmt.limit(limit) if limit else stmt)
-
-    def held_item(self, run_id: str, task_id: str) -> dict[str, Any] | None:
-        return self._row(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))
-
-    # --- accounts and sessions --------------------------------------------------------------
-
-    def account_by_token(self, token_hash: str) -> dict[str, Any] | None:
-        return self._row(select(accounts).where(accounts.c.token_hash == token_hash))
-
-    def account(self, account_id: str) -> dict[str, Any] | None:
-        return self._row(select(accounts).where(accounts.c.id == account_id))
-
-    def accounts(self) -> list[dict[str, Any]]:
-        return self._rows(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
-
-    def session(self, id_hash: str) -> dict[str, Any] | None:
-        return self._row(select(sessions).where(sessions.c.id_hash == id_hash))
-
-    def next_outbox_due(self) -> datetime | None:
-        return self.conn.execute(select(func.min(outbox.c.next_attempt_at))
-                                 .where(outbox.c.state == "pending")).scalar()
-
-
-class Tx(Reader):
+class Tx(Reader, OutboxWrites, PeopleWrites):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str):
@@ -362,123 +277,6 @@ class Tx(Reader):
         self.conn.execute(_INSERT_EVENT, {"task_id": None, "run_id": None, "site_id": None, **row,
                                           "data": _json_ready(row.get("data"))})
 
-    def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
-        key is `<thread>:<n>`). Returns the keys."""
-        seen: dict[str, int] = {}
-        values = []
-        for row in rows:
-            thread = row["thread"]
-            if thread not in seen:
-                seen[thread] = self.conn.execute(_COUNT_THREAD, {"thread": thread}).scalar() or 0
-            seen[thread] += 1
-            values.append({"run_id": None, "task_id": None, "address": None, "state": "pending",
-                           "attempts": 0, "sent_at": None, "last_error": None, **row,
-                           "key": f"{thread}:{seen[thread]}", "message": _json_ready(row["message"]),
-                           "channel_spec": _json_ready(row["channel_spec"])})
-        if values:
-            self.conn.execute(insert(outbox), values)
-        return [v["key"] for v in values]
-
-    def claim_outbox(self, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
-        """Take up to `limit` due notifications for delivery: they are not due again before
-        `until` (a dispatcher that dies mid-batch leaves them to be sent again then)."""
-        stmt = (select(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
-                .order_by(outbox.c.next_attempt_at, outbox.c.pk).limit(limit))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = self._rows(stmt)
-        if rows:
-            self.conn.execute(update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows]))
-                              .values(next_attempt_at=until))
-        return rows
-
-    def finish_outbox(self, results: Sequence[Mapping[str, Any]], claimed_until: datetime) -> None:
-        """Record outcomes (pk, state, attempts, next_attempt_at, sent_at, last_error) of rows
-        this dispatcher claimed until `claimed_until`: a row another dispatcher re-claimed
-        after this one's lease ran out is theirs now, and keeps their outcome."""
-        if results:
-            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], "b_until": claimed_until,
-                                                **{k: r[k] for k in _FINISH_COLUMNS}} for r in results])
-
-    def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
-        """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
-        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None,
-                                     created_at=now)  # its 24 h start again
-        stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
-        return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount
-
-    def insert_account(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(insert(accounts).values(**row))
-
-    def revoke_account(self, name: str, at: datetime) -> bool:
-        active = self._row(select(accounts.c.id).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)))
-        if active is None:
-            return False
-        self.conn.execute(update(accounts).where(accounts.c.id == active["id"]).values(revoked_at=at))
-        self.conn.execute(sessions.delete().where(sessions.c.account_id == active["id"]))
-        return True
-
-    def insert_session(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(insert(sessions).values(**row))
-
-    def touch_session(self, id_hash: str, at: datetime) -> None:
-        self.conn.execute(update(sessions).where(sessions.c.id_hash == id_hash).values(last_seen=at))
-
-    def delete_session(self, id_hash: str) -> None:
-        self.conn.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
-
-    def insert_muster_links(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self.conn.execute(insert(muster_links), list(rows))
-
-    def record_muster_answer(self, row: Mapping[str, Any]) -> None:
-        """The person's answer; their earlier one stays in the history, no longer current."""
-        self.conn.execute(update(muster_answers).where(
-            muster_answers.c.run_id == row["run_id"], muster_answers.c.step_id == row["step_id"],
-            muster_answers.c.person_id == row["person_id"], muster_answers.c.current.is_(True)).values(current=False))
-        self.conn.execute(insert(muster_answers).values(**row, current=True))
-
-    def seed_pool(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """The pool's stock from its CSV, once (a pool already in the store keeps its state)."""
-        if self._row(select(pool_items.c.item_key).where(pool_items.c.site_id == site_id,
-                                                         pool_items.c.pool_id == pool_id).limit(1)) is None:
-            for row in rows:
-                self.conn.execute(_insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row))
-
-    def take_pool_item(self, site_id: str, pool_id: str, run_id: str, task_id: str, at: datetime) -> dict[str, Any] | None:
-        """One available item for this task, or None: never the same item twice (PostgreSQL:
-        rows another transaction is taking are skipped; SQLite has one writer)."""
-        for _ in range(20):
-            stmt = (select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
-                                             pool_items.c.status == "available")
-                    .order_by(pool_items.c.item_key).limit(1))
-            if self.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            row = self._row(stmt)
-            if row is None:
-                return None
-            taken = self.conn.execute(update(pool_items).where(
-                pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
-                pool_items.c.item_key == row["item_key"], pool_items.c.status == "available").values(
-                status="allocated", run_id=run_id, task_id=task_id, at=at)).rowcount
-            if taken == 1:
-                return {**row, "status": "allocated", "run_id": run_id, "task_id": task_id}
-        return None
-
-    def set_pool_item(self, site_id: str, pool_id: str, key: str, *, expect: Sequence[str], **values: Any) -> bool:
-        return self.conn.execute(update(pool_items).where(
-            pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.item_key == key,
-            pool_items.c.status.in_(list(expect))).values(**values)).rowcount == 1
-
-    def move_pool_items(self, keys: Sequence[str], from_site: str, pool_id: str, to_site: str, to_pool: str) -> int:
-        return self.conn.execute(update(pool_items).where(
-            pool_items.c.site_id == from_site, pool_items.c.pool_id == pool_id, pool_items.c.item_key.in_(list(keys)),
-            pool_items.c.status == "available").values(site_id=to_site, pool_id=to_pool)).rowcount
-
-    def add_pool_items(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.conn.execute(insert(pool_items), [{"site_id": site_id, "pool_id": pool_id, **r} for r in rows])
-
     def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
         """Reserve a key before acting (response pending); False when it is taken."""
         stmt = _insert_ignore(self.dialect, idempotency).values(key=key, fingerprint=fingerprint,
@@ -549,18 +347,6 @@ class FifoLock:
                 self._waiters.popleft().set()
             else:
                 self._held = False
-
-
-def _insert_ignore(dialect: str, table):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-    return sqlite_insert(table).on_conflict_do_nothing()
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Store:

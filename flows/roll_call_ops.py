@@ -1,0 +1,104 @@
+"""Roll-call operations of the Engine (a mixin): answers given for people (a lead, the SMS
+gateway) or by them (their link), the answer page's contents, the managers' links. Each
+answer is one transaction of its run (flows/muster.py does the work inside it)."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import machine, muster, rules
+from .actors import Actor, ownership
+from .errors import Forbidden, Invalid, NotFound
+
+
+class RollCallOps:
+    def answer(self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *,
+               via: str = "lead") -> dict[str, Any]:
+        """An answer given for a person: by a lead of their team or a manager (`via` lead), or
+        by the SMS gateway (`via` sms, the person matched by their number)."""
+        with self._acting(run_id, actor) as rs:
+            step = rs.plan._by_id.get(step_id)
+            if step is None or step.kind != "muster":
+                raise NotFound(f"run {run_id} has no roll call {step_id!r}")
+            if via == "lead":
+                person = rs.plan.site.person(person_id)
+                if person is None:
+                    raise NotFound(f"no person {person_id!r} on the roster")
+                team = f"team:{person['team']}"
+                if ownership(actor, team, rs.run["site_id"]) == "deny" and actor.staff_id != person_id:
+                    raise Forbidden(f"{actor.label} does not lead {person['team']}: they cannot answer for {person_id}")
+            outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label)
+            machine.advance(rs, rs.changed)
+            machine.check_objectives(rs)
+            machine.finish_if_done(rs)
+            return {"run": run_id, "step": step_id, "person": person_id, "counts": outputs.get("counts"),
+                    "accounted": outputs.get("accounted")}
+
+    def answer_link(self, token: str, option: str) -> dict[str, Any]:
+        """A staff member's own answer through their personal link (no account: the link is
+        theirs, valid while the run runs)."""
+        with self.store.read() as r:
+            link = r.muster_link(token) if token else None
+        if link is None:
+            raise NotFound("this answer link is not known (mistyped, or from another message)")
+        actor = Actor(f"link:{link['person_id']}", "staff", staff_id=link["person_id"])
+        return self.answer(link["run_id"], link["step_id"], link["person_id"], option, actor, via="link")
+
+    def answer_sms(self, sender: str, text: str, actor: Actor) -> dict[str, Any]:
+        """An SMS reply: the sender's number → the roster member; the answer goes to the newest
+        open roll call that asks them."""
+        number = _digits(sender)
+        if len(number) < 6:
+            raise Invalid(f"{sender!r} is not a phone number")
+        with self.store.read() as r:
+            candidates = []
+            for run in r.runs(states=["running"]):
+                for task in r.tasks(run["id"], states=["waiting"]):
+                    if task["kind"] != "muster":
+                        continue
+                    site = run["site_snapshot"]
+                    asked = {link["person_id"] for link in r.muster_links(run["id"], task["step_id"])}
+                    for person in site["staff"]:
+                        if person["id"] in asked and person.get("phone") and _digits(person["phone"]) == number:
+                            candidates.append((task["actionable_at"], run["id"], task["step_id"], person["id"]))
+        if not candidates:
+            raise NotFound("no open roll call asks this number")
+        _, run_id, step_id, person_id = max(candidates)
+        return self.answer(run_id, step_id, person_id, text, actor, via="sms")
+
+    def answer_page(self, token: str) -> dict[str, Any] | None:
+        """What a staff member's answer page shows (reading only: a GET never answers)."""
+        with self.store.read() as r:
+            link = r.muster_link(token) if token else None
+            run = r.run_head(link["run_id"]) if link else None  # the plan is cached: no 10,000-row snapshot read
+            if link is None or run is None:
+                return None
+            task = r.task(run["id"], link["step_id"])
+            current = r.current_answer(run["id"], link["step_id"], link["person_id"])
+            plan = machine.plan_of(run, r)
+        step = plan._by_id.get(link["step_id"])
+        person = plan.site.person(link["person_id"]) or {}
+        options = list(step.params["options"].items()) if step else []
+        from runbooks.expressions import ExpressionError, render_value
+        try:
+            question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
+        except ExpressionError:
+            question = step.params["question"] if step else ""
+        return {"lang": person.get("lang") or plan.site.lang, "site": plan.site.name, "name": person.get("name", ""),
+                "question": question, "options": options, "current": current,
+                "current_label": dict(options).get(current, ""),
+                "open": run["state"] == "running" and task is not None and task["state"] == "waiting"}
+
+    def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
+        """Every person's answer link, for call lists (a manager's)."""
+        rules.require_manager(actor, "see the answer links")
+        from .notify import public_url
+        with self.store.read() as r:
+            if r.run_head(run_id) is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            links = r.muster_links(run_id, step_id)
+        return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
+
+
+def _digits(number: str) -> str:
+    """A phone number compared by its digits (spaces, dashes and a leading + do not count)."""
+    return "".join(ch for ch in str(number) if ch.isdigit())

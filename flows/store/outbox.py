@@ -1,0 +1,79 @@
+"""The outbox's SQL (mixins of Reader and Tx): queue, claim, finish, re-queue, list."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from .base import _json_ready
+from .schema import outbox
+
+_COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
+_FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
+_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk"),
+                                      outbox.c.next_attempt_at == bindparam("b_until")).values(
+    {c: bindparam(c) for c in _FINISH_COLUMNS})
+
+
+class OutboxReads:
+    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(outbox).order_by(outbox.c.pk)
+        if states:
+            stmt = stmt.where(outbox.c.state.in_(states))
+        if run_id:
+            stmt = stmt.where(outbox.c.run_id == run_id)
+        return self._rows(stmt.limit(limit) if limit else stmt)
+
+    def outbox_counts(self) -> dict[str, int]:
+        stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
+        return {state: n for state, n in self.conn.execute(stmt)}
+
+
+class OutboxWrites:
+    def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
+        key is `<thread>:<n>`). Returns the keys."""
+        seen: dict[str, int] = {}
+        values = []
+        for row in rows:
+            thread = row["thread"]
+            if thread not in seen:
+                seen[thread] = self.conn.execute(_COUNT_THREAD, {"thread": thread}).scalar() or 0
+            seen[thread] += 1
+            values.append({"run_id": None, "task_id": None, "address": None, "state": "pending",
+                           "attempts": 0, "sent_at": None, "last_error": None, **row,
+                           "key": f"{thread}:{seen[thread]}", "message": _json_ready(row["message"]),
+                           "channel_spec": _json_ready(row["channel_spec"])})
+        if values:
+            self.conn.execute(insert(outbox), values)
+        return [v["key"] for v in values]
+
+    def claim_outbox(self, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
+        """Take up to `limit` due notifications for delivery: they are not due again before
+        `until` (a dispatcher that dies mid-batch leaves them to be sent again then)."""
+        stmt = (select(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at, outbox.c.pk).limit(limit))
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = self._rows(stmt)
+        if rows:
+            self.conn.execute(update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows]))
+                              .values(next_attempt_at=until))
+        return rows
+
+    def finish_outbox(self, results: Sequence[Mapping[str, Any]], claimed_until: datetime) -> None:
+        """Record outcomes (pk, state, attempts, next_attempt_at, sent_at, last_error) of rows
+        this dispatcher claimed until `claimed_until`: a row another dispatcher re-claimed
+        after this one's lease ran out is theirs now, and keeps their outcome."""
+        if results:
+            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], "b_until": claimed_until,
+                                                **{k: r[k] for k in _FINISH_COLUMNS}} for r in results])
+
+    def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
+        """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
+        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None,
+                                     created_at=now)  # its 24 h start again
+        stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
+        return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount
