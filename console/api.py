@@ -31,7 +31,7 @@ from flows.lifecycle import Engine
 from flows.store import utcnow
 from runbooks.diagnostics import RunbookError
 
-from . import auth
+from . import auth, web
 from .events import EventHub
 from .pages import render_page
 
@@ -39,6 +39,9 @@ log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024
 STALE_KEY = timedelta(minutes=5)  # a reserved Idempotency-Key whose request never finished  # 1 MiB: a check-off is a few hundred bytes
 COOKIE = "rb_session"
+# Pages run /static/app.js and nothing else: no inline script or style, no other origin.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
 STATUS_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
                 409: "conflict", 413: "invalid", 415: "invalid", 422: "invalid", 429: "rate_limited"}
@@ -113,6 +116,12 @@ class SmsBody(Body):
     model_config = ConfigDict(extra="ignore")  # gateways add their own fields
     from_: str = Field(alias="from", max_length=40)
     text: str = Field(max_length=1000)
+
+
+class RestockBody(Body):
+    from_site: str = Field(max_length=200)
+    count: int = Field(ge=1, le=100000)
+    reason: Optional[str] = Field(None, max_length=2000)
 
 
 class RequeueBody(Body):
@@ -197,6 +206,8 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     # --- who is calling -------------------------------------------------------------------
@@ -222,7 +233,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
                 await _deny(request, 401, "anonymous", "no such session (expired, revoked or forged)")
             caller = Caller(session.account, "session", session)
             if request.method not in ("GET", "HEAD", "OPTIONS"):
-                sent = request.headers.get("x-csrf-token")
+                sent = request.headers.get("x-csrf-token") or getattr(request.state, "form_csrf", None)
                 if not auth.csrf_ok(session, sent):
                     await _deny(request, 403, caller.actor.label, "missing or wrong CSRF token")
             return caller
@@ -408,6 +419,28 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return StreamingResponse(hub.stream(run, start), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
 
+    # --- the dashboard's data (each page's JSON twin) ----------------------------------------
+
+    @app.get("/api/overview")
+    def overview(caller: Caller = Depends(allowed("overview"))):
+        return visible(caller, engine.overview())
+
+    @app.get("/api/runs/{run}/board")
+    def board(run: str, caller: Caller = Depends(allowed("board"))):
+        return visible(caller, engine.board(ident(run, "run")))
+
+    @app.get("/api/my/tasks")
+    def my_tasks(caller: Caller = Depends(allowed("my_tasks"))):
+        return visible(caller, engine.my_tasks(caller.actor))
+
+    @app.get("/api/runs/{run}/tasks/{task}")
+    def task(run: str, task: str, caller: Caller = Depends(allowed("task"))):
+        return visible(caller, engine.task_page(ident(run, "run"), ident(task, "task"), caller.actor))
+
+    @app.get("/api/runs/{run}/muster/{step}/calls")
+    def calls(run: str, step: str, caller: Caller = Depends(allowed("calls"))):
+        return engine.call_list(ident(run, "run"), ident(step, "step"))
+
     # --- roll calls ---------------------------------------------------------------------------
 
     @app.get("/api/runs/{run}/muster/{step}/links")
@@ -450,6 +483,14 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         page = engine.answer_page(token)
         return HTMLResponse(render_page("answer.html", **(page or {}), thanks=True))
 
+    @app.post("/api/sites/{site}/pools/{pool}/restock")
+    def restock(site: str, pool: str, body: RestockBody, caller: Caller = Depends(allowed("restock")),
+                idempotency_key: Optional[str] = Header(None)):
+        return idempotent(caller, idempotency_key, {"op": "restock", "site": site, "pool": pool, **body.model_dump()},
+                          lambda: engine.restock(ident(site, "site"), ident(pool, "pool"), caller.actor,
+                                                 from_site=ident(body.from_site, "site"), count=body.count,
+                                                 reason=body.reason))
+
     @app.get("/api/outbox")
     def outbox(state: Optional[str] = None, run: Optional[str] = None, caller: Caller = Depends(allowed("outbox"))):
         return engine.outbox(states=[state] if state else None, run_id=run)
@@ -460,17 +501,13 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     # --- dashboard login: a token → a session cookie ----------------------------------------
 
-    @app.get("/login", response_class=HTMLResponse)
-    def login_page() -> str:
-        return LOGIN_PAGE
-
     @app.post("/login")
     async def login(request: Request):
         client = _client(request)
         wait = limiter.retry_after(client)
         if wait:
             await _deny(request, 429, "anonymous", "too many failed logins; wait and try again")
-        token = await _token_from(request)
+        token, next_page = await _token_from(request)
         account = await run_in_threadpool(auth.account_for_token, store, token) if token else None
         if account is None or account["role"] == "gateway":
             limiter.failed(client)
@@ -478,42 +515,37 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         cookie, csrf = await run_in_threadpool(auth.login, store, account)
         secure = (request.url.scheme == "https")
         response = JSONResponse({"name": account["name"], "role": account["role"], "csrf": csrf}) \
-            if "json" in request.headers.get("content-type", "") else RedirectResponse("/", 303)
+            if "json" in request.headers.get("content-type", "") else RedirectResponse(web.safe_next(next_page), 303)
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=secure, path="/")
         return response
 
     @app.post("/logout")
-    async def logout(request: Request, caller: Caller = Depends(authenticate)):
+    async def logout(request: Request):
+        form = "json" not in request.headers.get("content-type", "")
+        if form:  # the dashboard's sign-out button: its CSRF token is a form field
+            request.state.form_csrf = web.one(await web.read_form(request), "csrf")
+        await authenticate(request)
         cookie = request.cookies.get(COOKIE)
         if cookie:
             await run_in_threadpool(auth.logout, store, cookie)
-        response = JSONResponse({"ok": True})
+        response = RedirectResponse("/login", 303) if form else JSONResponse({"ok": True})
         response.delete_cookie(COOKIE, path="/")
         return response
 
+    web.install(app, engine=engine, authenticate=authenticate, deny=_deny, api_error=ApiError, denials=denials)
     return app
 
 
-async def _token_from(request: Request) -> str | None:
+async def _token_from(request: Request) -> tuple[str | None, str | None]:
     if "json" in request.headers.get("content-type", ""):
         try:
             data = await request.json()
         except ValueError:
             raise ApiError(422, "body is not JSON") from None
         token = data.get("token") if isinstance(data, dict) else None
+        next_page = None
     else:  # an HTML form (application/x-www-form-urlencoded)
         form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         token = (form.get("token") or [None])[0]
-    return token.strip() if isinstance(token, str) and token.strip() else None
-
-
-LOGIN_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Continuity runbooks</title></head>
-<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto;">
-<h1>Sign in</h1>
-<form method="post" action="/login">
-<label>Access token<br><input name="token" type="password" autocomplete="off" required style="width: 100%"></label>
-<p><button type="submit">Sign in</button></p>
-</form></body></html>
-"""
+        next_page = (form.get("next") or [None])[0]
+    return (token.strip() if isinstance(token, str) and token.strip() else None), next_page

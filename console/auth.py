@@ -38,6 +38,8 @@ POLICY: dict[str, frozenset[str]] = {
     "skip": MANAGE, "retry": MANAGE, "reassign": MANAGE, "add_task": MANAGE,
     "outbox": MANAGE, "outbox_retry": MANAGE,
     "muster_links": MANAGE, "muster_answer": ACT, "inbound_sms": frozenset({"gateway"}),
+    # the dashboard's data: each page and its JSON twin share a row
+    "overview": READ, "board": READ, "task": READ, "my_tasks": READ, "calls": MANAGE, "restock": MANAGE,
 }
 AUDIT_CHAIN = "access"
 

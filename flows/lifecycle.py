@@ -24,6 +24,7 @@ from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
 from .store import IntegrityError, Store, utcnow
+from .board import BoardOps
 from .roll_call_ops import RollCallOps
 from .stock_ops import StockOps
 from .views import notification_json, run_json, task_json
@@ -45,7 +46,7 @@ def new_run_id() -> str:
 
 
 @dataclass
-class Engine(RollCallOps, StockOps):
+class Engine(RollCallOps, StockOps, BoardOps):
     store: Store
 
     # --- starting -----------------------------------------------------------------------------

@@ -107,6 +107,7 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     rs.tx.record_muster_answer({"run_id": rs.run_id, "step_id": step.id, "person_id": person_id, "option": option,
                                 "via": via, "by": by, "at": rs.now})
     rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
+    rs.event("muster.answer", task["id"])  # for live dashboards (SSE); no notification names it
     person = notify._people(rs.plan.site).get(person_id) or {"id": person_id}
     _stream(rs, step, dict(person), previous, option)
     outputs = dict(task["outputs"] or {})
@@ -207,10 +208,14 @@ def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
 
 def call_lists(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
     """Who has not answered, by team: what each team's leads get to call through."""
-    answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
-    people = notify._people(rs.plan.site)
+    return unanswered_by_team(rs.tx, rs.run_id, step.id, rs.plan.site)
+
+
+def unanswered_by_team(reader: Any, run_id: str, step_id: str, site: Any) -> dict[str, list[dict[str, str]]]:
+    answered = {a["person_id"] for a in reader.muster_answers(run_id, step_id)}
+    people = notify._people(site)
     teams: dict[str, list[dict[str, str]]] = {}
-    for link in rs.tx.muster_links(rs.run_id, step.id):
+    for link in reader.muster_links(run_id, step_id):
         person = people.get(link["person_id"])
         if person is not None and person["id"] not in answered:
             teams.setdefault(person["team"], []).append({"id": person["id"], "name": person["name"],

@@ -1,6 +1,6 @@
 """Store: the engine's source of truth (SQLAlchemy 2 Core) — the only package that writes SQL
 (tables in `schema.py`; the outbox's SQL in `outbox.py`; roll calls, pools and accounts in
-`people.py`, mixed into `Reader` and `Tx` here).
+`people.py`, the dashboard's in `board.py`, mixed into `Reader` and `Tx` here).
 
 SQLite in WAL mode under `$RUNBOOK_HOME` (default `./.runbook`) by default; PostgreSQL when
 `RUNBOOK_DATABASE_URL` names one. Every write happens in `Store.transaction()`, which on
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
+from .board import BoardReads
 from .base import _insert_ignore, _json_ready, utcnow
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
@@ -74,7 +75,7 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     return stmt
 
 
-class Reader(OutboxReads, PeopleReads):
+class Reader(OutboxReads, PeopleReads, BoardReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):

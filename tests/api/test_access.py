@@ -17,7 +17,8 @@ TASK_ROUTES = {"complete": "fix", "approve": "ok", "reject": "ok", "complete_bul
 # A team lead acts only on their teams' tasks, and answers a roll call only for their teams' people.
 ACTING = {"complete", "approve", "reject", "complete_bulk", "muster_answer"}
 PERSON = {"fix_it": "L0002", "fix_ops": "L0011"}  # a person of that team
-SUCCESS = {"lockdown": 201, "start_run": 201, "add_task": 201, "standdown": 201, "retry": 409}
+SUCCESS = {"lockdown": 201, "start_run": 201, "add_task": 201, "standdown": 201, "retry": 409,
+           "restock": 404}  # restock: allowed, then the lab site has no pool "kits"
 LEADS = {"lead_it": "it", "lead_ops": "operations"}
 
 
@@ -43,6 +44,10 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "muster_links": ("GET", f"{r}/muster/roll/links", None),
         "muster_answer": ("POST", f"{r}/muster/roll/answers", {"person": PERSON.get(task, "L0002"), "option": "home"}),
         "inbound_sms": ("POST", "/api/inbound/sms", {"from": "+441000000002", "text": "2"}),
+        "overview": ("GET", "/api/overview", None), "board": ("GET", f"{r}/board", None),
+        "my_tasks": ("GET", "/api/my/tasks", None), "task": ("GET", f"{r}/tasks/{task}", None),
+        "calls": ("GET", f"{r}/muster/roll/calls", None),
+        "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
     }[route]
 
 

@@ -1,0 +1,54 @@
+"""Charts drawn by the server: the geometry of an objective's burn-up and of the step graph,
+as numbers a template turns into inline SVG (no script, nothing fetched)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+W, H, PAD = 320, 140, 24
+
+
+def burnup(o: Mapping[str, Any]) -> dict[str, Any]:
+    """Value against time from the start to the deadline (or later, if later): the series, the
+    target line, the deadline line, 'now', and the forecast from now to the ETA."""
+    start = datetime.fromisoformat(o["started_at"])
+    deadline = datetime.fromisoformat(o["deadline"])
+    now = datetime.fromisoformat(o["now"])
+    eta = datetime.fromisoformat(o["eta"]) if o.get("eta") else None
+    end = max(deadline, now, min(eta, deadline + (deadline - start)) if eta else deadline)
+    span = max((end - start).total_seconds(), 1.0)
+    top = max(float(o["target"]), float(o["value"]), 1e-9) * 1.1
+
+    def x(t: datetime) -> float:
+        return round(PAD + (W - 2 * PAD) * max(0.0, (t - start).total_seconds()) / span, 1)
+
+    def y(v: float) -> float:
+        return round(H - PAD - (H - 2 * PAD) * v / top, 1)
+
+    points = [(x(datetime.fromisoformat(t)), y(v)) for t, v in o["series"]]
+    points.append((x(now), y(float(o["value"]))))
+    forecast = None
+    if eta is not None and not o["met"]:
+        forecast = (x(now), y(float(o["value"])), x(min(eta, end)), y(float(o["target"])) if eta <= end
+                    else y(float(o["value"]) + (float(o["target"]) - float(o["value"])) * (end - now) / (eta - now)))
+    return {"w": W, "h": H, "pad": PAD, "points": " ".join(f"{a},{b}" for a, b in points),
+            "target_y": y(float(o["target"])), "deadline_x": x(deadline), "now_x": x(now), "forecast": forecast,
+            "x0": PAD, "x1": W - PAD, "y0": H - PAD, "y1": PAD}
+
+
+NODE_W, NODE_H, GAP_X, GAP_Y = 120, 34, 36, 14
+
+
+def graph(g: Mapping[str, Any]) -> dict[str, Any]:
+    """Boxes in columns by depth; an edge from the right of a need to the left of its dependent."""
+    place = {}
+    for n in g["nodes"]:
+        place[n["id"]] = (8 + n["depth"] * (NODE_W + GAP_X), 8 + n["row"] * (NODE_H + GAP_Y))
+    nodes = [{**n, "x": place[n["id"]][0], "y": place[n["id"]][1]} for n in g["nodes"]]
+    edges = []
+    for a, b in g["edges"]:
+        (ax, ay), (bx, by) = place[a], place[b]
+        edges.append({"x1": ax + NODE_W, "y1": ay + NODE_H / 2, "x2": bx, "y2": by + NODE_H / 2})
+    width = max((x for x, _ in place.values()), default=0) + NODE_W + 16
+    height = max((y for _, y in place.values()), default=0) + NODE_H + 16
+    return {"nodes": nodes, "edges": edges, "w": width, "h": height, "node_w": NODE_W, "node_h": NODE_H}

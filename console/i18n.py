@@ -1,0 +1,78 @@
+"""The dashboard's words in English and Simplified Chinese, and which one a request gets: the
+user's choice (cookie `rb_lang`), else the browser's Accept-Language, else English. Times are
+shown in the site's timezone."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LANGS = ("en", "zh-CN")
+COOKIE = "rb_lang"
+
+_ZH = {
+    "Sites": "站点", "My tasks": "我的任务", "Sign in": "登录", "Sign out": "退出", "Access token": "访问令牌",
+    "Sites in lockdown": "封控中的站点", "No site is in lockdown and no run is running.": "当前没有封控站点，也没有运行中的预案。",
+    "Lockdown declared": "封控宣布于", "by": "由", "DRILL": "演练", "Run": "预案执行", "Progress": "进度",
+    "Overdue": "已逾期", "Blocked": "受阻", "Objectives": "目标", "Objective": "目标", "Value": "当前值",
+    "Target": "目标值", "Deadline": "截止", "Time left": "剩余时间", "Forecast": "预计达成", "met": "已达成",
+    "on track": "按计划", "at risk": "有风险", "no forecast yet": "暂无预测", "Phases": "阶段", "Step": "步骤",
+    "Funnel": "人员流程", "reached": "已完成", "stuck": "停留", "for": "已", "Step graph": "步骤图",
+    "Live events": "实时事件", "Audit": "审计", "Task": "任务", "Owner": "负责人", "State": "状态", "Due": "截止",
+    "Note": "备注", "Reason": "原因", "Check off": "完成", "Approve": "批准", "Reject": "驳回",
+    "Check off selected": "批量完成所选", "Approve selected": "批量批准所选", "Select all": "全选",
+    "Nothing to do: no task of yours is open.": "没有待办：您负责的任务都已完成。", "Skip": "跳过", "Retry": "重试",
+    "Reassign": "转派", "to": "给", "Cancel run": "取消执行", "Interventions (manager, with a reason)": "干预（经理，须填写原因）",
+    "Restock": "补充库存", "from site": "调出站点", "count": "数量", "pool": "资源池", "Check-offs": "完成记录",
+    "verified": "校验通过", "NOT VERIFIED": "校验失败", "Call list": "电话名单", "Print": "打印",
+    "People who have not answered": "尚未回复的人员", "Team": "团队", "Leads": "负责人", "Name": "姓名",
+    "Phone": "电话", "Called": "已致电", "Outcome": "结果", "none": "无", "Started": "开始于", "tasks": "个任务",
+    "answered": "已回复", "Overriding: this task is not your team's; give a reason.": "越权操作：该任务不属于您的团队，请填写原因。",
+    "Done.": "已完成。", "results": "结果", "Language": "语言", "Back to the run": "返回预案", "When": "时间",
+    "Who": "操作人", "What": "操作", "Roll call": "点名", "Allocated": "已分配", "value now": "当前",
+    "Signed in as": "当前用户", "Run state": "执行状态", "updated": "更新于", "Show all": "查看全部",
+    "of": "/", "Chain": "审计链",
+}
+
+
+def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
+    for choice in (query, cookie):
+        if choice in LANGS:
+            return choice
+    for part in (accept or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def translator(lang: str):
+    table = _ZH if lang == "zh-CN" else {}
+    return lambda text: table.get(text, text)
+
+
+def local_time(value: str | datetime | None, tz: str, with_date: bool = True) -> str:
+    """An ISO time from the store (UTC) → the site's local time, e.g. `12-23 08:05`."""
+    if not value:
+        return "–"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    try:
+        moment = moment.astimezone(ZoneInfo(tz))
+    except ZoneInfoNotFoundError:
+        pass
+    return moment.strftime("%m-%d %H:%M" if with_date else "%H:%M:%S")
+
+
+def duration(seconds: int | float | None, lang: str = "en") -> str:
+    if seconds is None:
+        return "–"
+    sign = "-" if seconds < 0 else ""
+    s = int(abs(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    units = ("天", "小时", "分") if lang == "zh-CN" else ("d", "h", "m")
+    if d:
+        return f"{sign}{d}{units[0]}{h}{units[1]}"
+    if h:
+        return f"{sign}{h}{units[1]}{m}{units[2]}"
+    return f"{sign}{m}{units[2]}" if m else f"{sign}{s}s"

@@ -1,0 +1,316 @@
+"""Dashboard data (a mixin of the Engine): the sites overview, a run's board (phases, the
+per-person funnel, objectives with their burn-up and forecast, the step graph, overdue and
+blocked lists), a lead's tasks and a task's page. JSON-shaped: the API returns it as is and
+the dashboard renders the same dict, so every page has its JSON twin."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Sequence
+
+from runbooks.plan import Plan, PlannedStep
+
+from . import machine, muster, rules
+from .actors import Actor, ownership
+from .errors import NotFound
+from .steps import AUTOMATED
+from .store import utcnow
+from .views import _iso, run_json, task_json
+
+LIST_LIMIT = 50  # rows of the overdue and blocked lists (their counts are exact)
+MY_LIMIT = 500
+ACTIVE = ("waiting", "ready", "running")
+# Kinds whose `ready` tasks are held, not queued for the runner (an allocation waiting for stock).
+HELD_KINDS = sorted({"manual", "approval", "muster", "allocate", "notify"} - AUTOMATED)
+
+
+class BoardOps:
+    store: Any
+
+    def overview(self) -> dict[str, Any]:
+        """Each site in lockdown or with a running run: its runs, progress, objectives, trouble."""
+        now = utcnow()
+        with self.store.read() as r:
+            lockdowns = {row["site_id"]: row for row in r.active_lockdowns()}
+            rows = [row for row in r.runs() if row["state"] == "running"
+                    or (row["site_id"] in lockdowns and row["lockdown_id"] == lockdowns[row["site_id"]]["id"])]
+            sites: dict[str, dict[str, Any]] = {}
+            for site_id, lockdown in lockdowns.items():
+                sites[site_id] = _site_head(site_id, lockdown)
+            for row in rows:
+                plan = machine.plan_of(row, r)
+                site = sites.setdefault(row["site_id"], _site_head(row["site_id"], None))
+                site["name"] = plan.site.name
+                site["timezone"] = plan.site.timezone
+                site["runs"].append(_run_summary(r, row, plan, now))
+        return {"generated_at": _iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
+
+    def board(self, run_id: str) -> dict[str, Any]:
+        now = utcnow()
+        with self.store.read() as r:
+            row = r.run_head(run_id)
+            if row is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            plan = machine.plan_of(row, r)
+            run = run_json(r, row, plan)
+            stats = r.step_stats(run_id)
+            overdue_n, overdue = r.overdue_tasks(run_id, now, LIST_LIMIT)
+            blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
+            objectives = [_objective(r, row, plan, o, now) for o in run["objectives"]]
+            musters = [s.id for s in plan.steps if s.kind == "muster"]
+        return {"run": run, "site": _site_json(plan), "generated_at": _iso(now),
+                "phases": _phases(plan, stats), "funnel": _funnel(plan, stats, now), "objectives": objectives,
+                "graph": _graph(plan, stats),
+                "overdue": {"count": overdue_n, "tasks": [task_json(t, now) for t in overdue]},
+                "blocked": {"count": blocked_n, "tasks": [task_json(t, now) for t in blocked]},
+                "musters": musters}
+
+    def board_site(self, run_id: str) -> dict[str, Any]:
+        """The site a run is for: id, name, timezone, language (without its roster)."""
+        with self.store.read() as r:
+            row = r.run_head(run_id)
+            if row is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            return _site_json(machine.plan_of(row, r))
+
+    def my_tasks(self, actor: Actor) -> dict[str, Any]:
+        """The tasks the actor owns in every running run: their teams', their own, their role's."""
+        now = utcnow()
+        out = []
+        with self.store.read() as r:
+            for row in r.runs(states=["running"]):
+                owners = owners_of(actor, row["site_id"])
+                if not owners:
+                    continue
+                plan = machine.plan_of(row, r)
+                rows = r.tasks_owned(row["id"], owners, ACTIVE, MY_LIMIT)
+                if rows:
+                    out.append({"run": row["id"], "runbook": row["runbook_id"], "name": plan.name,
+                                "site": row["site_id"], "site_name": plan.site.name, "drill": bool(row["drill"]),
+                                "tasks": [{**task_json(t, now), "form": _form(plan, t)} for t in rows]})
+        return {"runs": out, "generated_at": _iso(now)}
+
+    def task_page(self, run_id: str, task_id: str, actor: Actor) -> dict[str, Any]:
+        """A task, its check-offs, the fields its check-off takes, and what the actor may do."""
+        now = utcnow()
+        with self.store.read() as r:
+            row = r.run_head(run_id)
+            if row is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            task = r.task(run_id, task_id)
+            if task is None:
+                raise NotFound(f'run {run_id} has no task "{task_id}"')
+            plan = machine.plan_of(row, r)
+            history = [{"action": c["action"], "actor": c["actor"], "at": _iso(c["at"]), "note": c["note"],
+                        "reason": c["reason"], "fields": c["fields"]} for c in r.checkoffs(run_id, task_id)]
+        rel = ownership(actor, task["owner"], row["site_id"])
+        actionable = task["state"] == "waiting" and rel != "deny"
+        form = _form(plan, task)
+        return {"run": {"id": row["id"], "runbook": row["runbook_id"], "name": plan.name, "site": row["site_id"],
+                        "state": row["state"], "drill": bool(row["drill"])},
+                "site": _site_json(plan), "task": task_json(task, now), "checkoffs": history, "form": form,
+                "may": {"act": actionable and form["kind"] in ("complete", "approve"), "override": rel == "override",
+                        "intervene": actor.manages and row["state"] == "running"}}
+
+    def call_list(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """A roll call's people who have not answered, by team with its leads: to call, on paper."""
+        with self.store.read() as r:
+            row = r.run_head(run_id)
+            if row is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            plan = machine.plan_of(row, r)
+            if step_id not in {s.id for s in plan.steps if s.kind == "muster"}:
+                raise NotFound(f'run {run_id} has no roll call "{step_id}"')
+            teams = muster.unanswered_by_team(r, run_id, step_id, plan.site)
+            task = r.task(run_id, step_id)
+        people = {p["id"]: p for p in plan.site.staff}
+        out = []
+        for team_id, calls in sorted(teams.items()):
+            team = plan.site.teams.get(team_id, {})
+            out.append({"team": team_id, "name": team.get("name", team_id),
+                        "leads": [{"id": lead, "name": people.get(lead, {}).get("name", lead),
+                                   "phone": people.get(lead, {}).get("phone") or ""} for lead in team.get("leads", [])],
+                        "calls": calls})
+        return {"run": run_id, "step": step_id, "site": _site_json(plan), "state": task["state"] if task else None,
+                "teams": out, "total": sum(len(t["calls"]) for t in out), "generated_at": _iso(utcnow())}
+
+
+def owners_of(actor: Actor, site_id: str) -> list[str]:
+    """The owner strings whose tasks are the actor's own at a site."""
+    owners = [f"team:{team}" for site, team in actor.teams if site == site_id]
+    if actor.staff_id:
+        owners.append(f"person:{actor.staff_id}")
+    if actor.role in ("manager",):
+        owners.append(f"role:{actor.role}")
+    return owners
+
+
+def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {"id": site_id, "name": site_id, "timezone": "UTC", "runs": [],
+            "lockdown": {"declared_at": _iso(lockdown["declared_at"]), "declared_by": lockdown["declared_by"],
+                         "drill": bool(lockdown["drill"])} if lockdown else None}
+
+
+def _site_json(plan: Plan) -> dict[str, Any]:
+    return {"id": plan.site.id, "name": plan.site.name, "timezone": plan.site.timezone, "lang": plan.site.lang}
+
+
+def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[str, Any]:
+    run = run_json(r, row, plan)
+    total = sum(run["counts"].values())
+    ended = sum(n for s, n in run["counts"].items() if s in machine.TERMINAL)
+    overdue_n, _ = r.overdue_tasks(row["id"], now, 0)
+    blocked_n, _ = r.blocked_tasks(row["id"], HELD_KINDS, 0)
+    return {"id": run["id"], "runbook": run["runbook"], "name": run["name"], "state": run["state"],
+            "drill": run["drill"], "started_at": run["started_at"], "progress": round(ended / total, 4) if total else 0.0,
+            "tasks": total, "ended": ended, "overdue": overdue_n, "blocked": blocked_n,
+            "objectives": [_objective(r, row, plan, o, now) for o in run["objectives"]]}
+
+
+# --- a run's board ------------------------------------------------------------------------------
+
+def _count(states: Mapping[str, tuple[int, Any]], names: Sequence[str]) -> int:
+    return sum(states[s][0] for s in names if s in states)
+
+
+def _oldest(states: Mapping[str, tuple[int, datetime | None]], names: Sequence[str]) -> datetime | None:
+    times = [states[s][1] for s in names if s in states and states[s][1] is not None]
+    return min(times) if times else None
+
+
+def _step_json(step: PlannedStep, states: Mapping[str, tuple[int, Any]]) -> dict[str, Any]:
+    total = _count(states, list(states))
+    cancelled = _count(states, ["cancelled"])
+    ended = _count(states, sorted(machine.TERMINAL))
+    return {"id": step.id, "kind": step.kind, "owner": step.owner, "fan_out": step.fan_out,
+            "total": total, "done": _count(states, ["done"]), "ended": ended, "active": _count(states, ACTIVE),
+            "failed": _count(states, ["failed", "rejected"]), "states": {s: n for s, (n, _) in states.items()},
+            "progress": round((ended - cancelled) / (total - cancelled), 4) if total - cancelled > 0 else 0.0,
+            "state": _aggregate(states)}
+
+
+def _aggregate(states: Mapping[str, Any]) -> str:
+    names = {s for s, v in states.items() if (v[0] if isinstance(v, tuple) else v)}
+    if not names:
+        return "pending"
+    if names & {"failed", "rejected"}:
+        return "failed"
+    if names & set(ACTIVE):
+        return "active"
+    if names <= machine.TERMINAL:
+        return "done" if "done" in names else "skipped"
+    return "pending"
+
+
+def _phases(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]]) -> list[dict[str, Any]]:
+    phases: dict[str, list[dict[str, Any]]] = {}
+    for step in plan.steps:
+        phases.setdefault(step.phase or "steps", []).append(_step_json(step, stats.get(step.id, {})))
+    out = []
+    for name, steps in phases.items():
+        total = sum(s["total"] for s in steps)
+        ended = sum(s["ended"] for s in steps)
+        out.append({"id": name, "steps": steps, "progress": round(ended / total, 4) if total else 0.0})
+    return out
+
+
+def _funnel(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]], now: datetime) -> dict[str, Any] | None:
+    """The per-person pipeline: the longest chain of fan-out steps over one collection, fed by a
+    roll call. Stage k: how many reached it (its task done) and how many are stuck at it
+    (actionable, not done) since when."""
+    groups: dict[Any, list[PlannedStep]] = {}
+    for step in plan.steps:
+        if step.fan_out and step.streams_from:
+            groups.setdefault(step.for_each, []).append(step)
+    if not groups:
+        return None
+    chain = max(groups.values(), key=len)
+    first = stats.get(chain[0].id, {})
+    entered = _count(first, [s for s in first if s != "cancelled"])
+    stages = [{"id": "answered", "kind": "muster", "reached": entered, "stuck": 0, "stuck_since": None,
+               "stuck_for_s": None, "blocked": 0, "failed": 0}]
+    for step in chain:
+        states = stats.get(step.id, {})
+        oldest = _oldest(states, ACTIVE)
+        stages.append({"id": step.id, "kind": step.kind, "reached": _count(states, ["done"]),
+                       "stuck": _count(states, ACTIVE), "stuck_since": _iso(oldest),
+                       "stuck_for_s": int((now - oldest).total_seconds()) if oldest else None,
+                       "blocked": _count(states, ["ready"]) if step.kind in HELD_KINDS else 0,
+                       "failed": _count(states, ["failed", "rejected"])})
+    return {"muster": chain[0].streams_from, "stages": stages}
+
+
+def _objective(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """An objective with its burn-up series [(time, value)] and an ETA from the current rate
+    (progress over the last third of the time elapsed, else since the start)."""
+    spec = next(x for x in plan.objectives if x.id == o["id"])
+    start = row["started_at"]
+    times, scale = _progress_times(r, row, spec)
+    series = [(start, 0.0)] + [(t, (i + 1) / scale) for i, t in enumerate(times)]
+    deadline = datetime.fromisoformat(o["deadline"])
+    eta = datetime.fromisoformat(o["met_at"]) if o["met_at"] else _eta(series, o["value"], spec.target, start, now)
+    end = now if row["state"] == "running" else (row["ended_at"] or now)
+    return {**o, "measure": spec.measure, "step": spec.step, "series": [[_iso(t), round(v, 4)] for t, v in series],
+            "eta": _iso(eta), "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
+            "time_left_s": int((deadline - end).total_seconds()), "started_at": _iso(start), "now": _iso(end)}
+
+
+def _progress_times(r, row: Mapping[str, Any], spec) -> tuple[list[datetime], float]:
+    """When each unit of an objective's value was reached, and how many units make 1.0."""
+    if spec.measure == "count":
+        return r.done_times(row["id"], spec.step), 1.0
+    task = r.task(row["id"], spec.step)
+    if task is not None and task["kind"] == "muster":
+        asked = (task["outputs"] or {}).get("asked") or 1
+        return r.first_answer_times(row["id"], spec.step), float(asked)
+    total = r.count_tasks(row["id"], steps=[spec.step], states=[s for s in machine.STATES if s != "cancelled"])
+    return r.done_times(row["id"], spec.step), float(total or 1)
+
+
+def _eta(series: list[tuple[datetime, float]], value: float, target: float, start: datetime,
+         now: datetime) -> datetime | None:
+    elapsed = (now - start).total_seconds()
+    if value <= 0 or elapsed <= 0:
+        return None
+    window_start = now - timedelta(seconds=elapsed / 3)
+    before = max((v for t, v in series if t <= window_start), default=0.0)
+    rate = (value - before) / (elapsed / 3)
+    if rate <= 0:
+        rate = value / elapsed
+    return now + timedelta(seconds=(target - value) / rate)
+
+
+def _graph(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]]) -> dict[str, Any]:
+    """Steps in columns by depth (longest chain of needs), edges from needs."""
+    depth: dict[str, int] = {}
+    for step in plan.steps:  # dependency order
+        depth[step.id] = 1 + max((depth[n] for n in step.needs), default=-1)
+    rows: dict[int, int] = {}
+    nodes = []
+    for step in plan.steps:
+        d = depth[step.id]
+        states = stats.get(step.id, {})
+        done, total = _count(states, ["done"]), _count(states, list(states))
+        nodes.append({"id": step.id, "kind": step.kind, "depth": d, "row": rows.get(d, 0),
+                      "state": _aggregate(states), "done": done, "total": total})
+        rows[d] = rows.get(d, 0) + 1
+    edges = [[n, step.id] for step in plan.steps for n in step.needs]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _form(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any]:
+    """What acting on a task takes: check off (with its fields), approve/reject, or nothing here."""
+    try:
+        step = plan.step(task["step_id"])
+    except KeyError:
+        step = None  # an ad-hoc task
+    if step is None or step.kind == "manual":
+        fields = dict(step.params.get("fields", {})) if step else {}
+        return {"kind": "complete", "fields": [{"name": k, **dict(v)} for k, v in fields.items()]}
+    if step.kind == "allocate":  # the hand-over is confirmed by typing the key of the item handed over
+        pool = plan.site.pools.get(step.params.get("pool"))
+        expected = (task.get("outputs") or {}).get(pool.key) if pool else None
+        return {"kind": "complete", "fields": [{"name": "asset", "type": "string", "required": True,
+                                                "description": pool.key if pool else "asset", "expected": expected}]}
+    if step.kind == "approval":
+        return {"kind": "approve", "fields": []}
+    return {"kind": "none", "fields": []}
