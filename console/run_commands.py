@@ -3,6 +3,7 @@ reassign, add, cancel, audit, outbox → the Engine on the local store, or the s
 the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set; users (local only)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import typer
@@ -86,6 +87,14 @@ def register(app: typer.Typer) -> None:
         inputs = parse_pairs(input, "--input")
         run = _engine_call(lambda: eng.start(runbook, site, actor_for(eng, None, None), inputs=inputs, drill=drill))
         _print_runs([run], format)
+
+    @app.command()
+    def demo(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
+             home: Path = typer.Option(Path(".runbook/demo"), "--home", help="the demo's own store (wiped at each start)"),
+             speed: float = typer.Option(240, "--speed", min=1, help="time scale: 240 makes an hour pass in 15 s")) -> None:
+        """serve + the Xi'an call-center lockdown (a drill) with 110 simulated staff and their leads."""
+        from .demo import demo as demo_
+        demo_(host, port, home, speed)
 
     @app.command()
     def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),

@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import typer
 
@@ -54,7 +54,8 @@ def dispatch(once: bool) -> None:
         store.dispose()
 
 
-def serve(host: str, port: int, no_runner: bool) -> None:
+def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.Event], None] | None = None) -> None:
+    """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops."""
     import uvicorn
 
     from flows.prefect_api import ensure_prefect_api
@@ -73,10 +74,17 @@ def serve(host: str, port: int, no_runner: bool) -> None:
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
     typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
                f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})", err=True)
+    stop = threading.Event()
+    helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
     try:
         with dispatching(store):
+            if helper is not None:
+                helper.start()
             uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        stop.set()
+        if helper is not None:
+            helper.join(timeout=10)
         if runner is not None:
             runner.stop()
         if prefect is not None:

@@ -28,6 +28,7 @@ from .pages import render_page
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
                 "answer.css": "text/css; charset=utf-8"}
+FEED_BACKLOG = 30  # events the run page's live feed shows from before it was opened
 MAX_FORM_FIELDS = 2100  # a bulk check-off of up to 1,000 tasks, its fields and note
 
 
@@ -68,6 +69,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
 
     def render(request: Request, caller, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         lang = lang_of(request)
+        context.setdefault("flash", None)
         query = request.url.query
         page = render_page(template, lang=lang, _=i18n.translator(lang), me=caller.account, csrf=_csrf(caller),
                            here=request.url.path + (f"?{query}" if query else ""), local=i18n.local_time,
@@ -133,7 +135,8 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     @page("overview")
     async def overview(request: Request, caller):
         data = redact(caller, await run_in_threadpool(engine.overview))
-        runs = [run["id"] for site in data["sites"] for run in site["runs"] if run["state"] == "running"]
+        runs = [_live(run["id"], run["last_event"]) for site in data["sites"] for run in site["runs"]
+                if run["state"] == "running"]
         return render(request, caller, "overview.html", title=i18n.translator(lang_of(request))("Sites"), data=data,
                       live_runs=runs, flash=None)
 
@@ -144,7 +147,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         pools = []
         if caller.role == "manager" and data["blocked"]["count"]:
             pools = sorted((await run_in_threadpool(engine.pools, data["site"]["id"]))["pools"])
-        return render(request, caller, "run.html", title=data["run"]["name"], data=data, live_runs=[run_id],
+        return render(request, caller, "run.html", title=data["run"]["name"], data=data, live_runs=[_live(run_id, data["last_event"] - FEED_BACKLOG)],
                       charts={o["id"]: charts.burnup(o) for o in data["objectives"]}, graph=charts.graph(data["graph"]),
                       pools=pools, flash=_flash(request))
 
@@ -152,14 +155,15 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     async def task_page(request: Request, caller):
         run_id, task_id = request.path_params["run"], request.path_params["task"]
         data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, caller.actor))
-        return render(request, caller, "task.html", title=data["task"]["title"], data=data, live_runs=[run_id],
-                      idem=secrets.token_urlsafe(12), flash=_flash(request))
+        return render(request, caller, "task.html", title=data["task"]["title"], data=data,
+                      live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
+                      flash=_flash(request))
 
     @page("my_tasks")
     async def my_page(request: Request, caller):
         data = redact(caller, await run_in_threadpool(engine.my_tasks, caller.actor))
         return render(request, caller, "my.html", title=i18n.translator(lang_of(request))("My tasks"), data=data,
-                      live_runs=[r["run"] for r in data["runs"]], idem=secrets.token_urlsafe(12),
+                      live_runs=[_live(r["run"], r["last_event"]) for r in data["runs"]], idem=secrets.token_urlsafe(12),
                       flash=_flash(request))
 
     @page("audit")
@@ -214,7 +218,8 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                                         e.message, request.client.host if request.client else "-", denials)
             data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, a))
             return render(request, caller, "task.html", e.status, title=data["task"]["title"], data=data,
-                          live_runs=[run_id], idem=secrets.token_urlsafe(12), flash=e.message, flash_kind="err")
+                          live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
+                          flash=e.message, flash_kind="err")
         return RedirectResponse(f"/runs/{urllib.parse.quote(run_id)}/tasks/{urllib.parse.quote(task_id)}?ok={action}",
                                 303)
 
@@ -294,6 +299,11 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
             raise api_error(404, "no such file")
         return Response((STATIC / name).read_bytes(), media_type=STATIC_TYPES[name],
                         headers={"Cache-Control": "public, max-age=300"})
+
+
+def _live(run_id: str, after: int) -> str:
+    """A run the page follows over SSE, from which event on: `run:seq`."""
+    return f"{run_id}:{max(after, 0)}"
 
 
 def _csrf(caller) -> str:

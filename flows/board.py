@@ -57,12 +57,13 @@ class BoardOps:
             blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
             objectives = [_objective(r, row, plan, o, now) for o in run["objectives"]]
             musters = [s.id for s in plan.steps if s.kind == "muster"]
+            last_event = r.last_event_seq(run_id)
         return {"run": run, "site": _site_json(plan), "generated_at": _iso(now),
                 "phases": _phases(plan, stats), "funnel": _funnel(plan, stats, now), "objectives": objectives,
                 "graph": _graph(plan, stats),
                 "overdue": {"count": overdue_n, "tasks": [task_json(t, now) for t in overdue]},
                 "blocked": {"count": blocked_n, "tasks": [task_json(t, now) for t in blocked]},
-                "musters": musters}
+                "musters": musters, "last_event": last_event}
 
     def board_site(self, run_id: str) -> dict[str, Any]:
         """The site a run is for: id, name, timezone, language (without its roster)."""
@@ -85,6 +86,7 @@ class BoardOps:
                 rows = r.tasks_owned(row["id"], owners, ACTIVE, MY_LIMIT)
                 if rows:
                     out.append({"run": row["id"], "runbook": row["runbook_id"], "name": plan.name,
+                                "last_event": r.last_event_seq(row["id"]),
                                 "site": row["site_id"], "site_name": plan.site.name, "drill": bool(row["drill"]),
                                 "tasks": [{**task_json(t, now), "form": _form(plan, t)} for t in rows]})
         return {"runs": out, "generated_at": _iso(now)}
@@ -100,13 +102,14 @@ class BoardOps:
             if task is None:
                 raise NotFound(f'run {run_id} has no task "{task_id}"')
             plan = machine.plan_of(row, r)
+            last_event = r.last_event_seq(run_id)
             history = [{"action": c["action"], "actor": c["actor"], "at": _iso(c["at"]), "note": c["note"],
                         "reason": c["reason"], "fields": c["fields"]} for c in r.checkoffs(run_id, task_id)]
         rel = ownership(actor, task["owner"], row["site_id"])
         actionable = task["state"] == "waiting" and rel != "deny"
         form = _form(plan, task)
         return {"run": {"id": row["id"], "runbook": row["runbook_id"], "name": plan.name, "site": row["site_id"],
-                        "state": row["state"], "drill": bool(row["drill"])},
+                        "state": row["state"], "drill": bool(row["drill"]), "last_event": last_event},
                 "site": _site_json(plan), "task": task_json(task, now), "checkoffs": history, "form": form,
                 "may": {"act": actionable and form["kind"] in ("complete", "approve"), "override": rel == "override",
                         "intervene": actor.manages and row["state"] == "running"}}
@@ -163,6 +166,7 @@ def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[s
     return {"id": run["id"], "runbook": run["runbook"], "name": run["name"], "state": run["state"],
             "drill": run["drill"], "started_at": run["started_at"], "progress": round(ended / total, 4) if total else 0.0,
             "tasks": total, "ended": ended, "overdue": overdue_n, "blocked": blocked_n,
+            "last_event": r.last_event_seq(row["id"]),
             "objectives": [_objective(r, row, plan, o, now) for o in run["objectives"]]}
 
 
@@ -305,12 +309,19 @@ def _form(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any]:
         step = None  # an ad-hoc task
     if step is None or step.kind == "manual":
         fields = dict(step.params.get("fields", {})) if step else {}
-        return {"kind": "complete", "fields": [{"name": k, **dict(v)} for k, v in fields.items()]}
+        return {"kind": "complete", "fields": [_field(k, v) for k, v in fields.items()]}
     if step.kind == "allocate":  # the hand-over is confirmed by typing the key of the item handed over
         pool = plan.site.pools.get(step.params.get("pool"))
         expected = (task.get("outputs") or {}).get(pool.key) if pool else None
-        return {"kind": "complete", "fields": [{"name": "asset", "type": "string", "required": True,
-                                                "description": pool.key if pool else "asset", "expected": expected}]}
+        return {"kind": "complete", "fields": [_field("asset", {"type": "string", "required": True,
+                                                               "description": pool.key if pool else "asset"},
+                                                      expected)]}
     if step.kind == "approval":
         return {"kind": "approve", "fields": []}
     return {"kind": "none", "fields": []}
+
+
+def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str, Any]:
+    return {"name": name, "type": spec.get("type", "string"), "required": bool(spec.get("required")),
+            "description": spec.get("description"), "options": list(spec.get("options") or []),
+            "expected": expected}

@@ -50,8 +50,10 @@
   var NAMES = ["site.lockdown", "site.standdown", "run.started", "run.completed", "run.failed", "run.cancelled",
     "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed",
     "approval.requested", "muster.request", "muster.answer", "objective.reached", "objective.at_risk", "message"];
-  function listen(run) {
-    var source = new EventSource("/api/runs/" + encodeURIComponent(run) + "/events");
+  function listen(spec) {  // "run:seq": follow the run's events after seq
+    var cut = spec.lastIndexOf(":");
+    var source = new EventSource("/api/runs/" + encodeURIComponent(spec.slice(0, cut)) + "/events?after=" +
+      encodeURIComponent(spec.slice(cut + 1)));
     function on(e) {
       var data = {};
       try { data = JSON.parse(e.data); } catch (err) { data = {}; }

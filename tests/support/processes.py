@@ -32,16 +32,16 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float 
 
 
 class Serve:
-    """`runbook serve` in its own process group; `kill()` is a SIGKILL, `stop()` a SIGTERM."""
+    """`runbook serve` (or `demo`) in its own process group; `kill()` is a SIGKILL, `stop()` a SIGTERM."""
 
-    def __init__(self, env: dict[str, str], log: Path, *extra: str):
-        self.env, self.log, self.extra = env, log, extra
+    def __init__(self, env: dict[str, str], log: Path, *extra: str, command: str = "serve"):
+        self.env, self.log, self.extra, self.command = env, log, extra, command
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> "Serve":
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([RUNBOOK, "serve", "--port", str(self.port), *self.extra],
+            self.process = subprocess.Popen([RUNBOOK, self.command, "--port", str(self.port), *self.extra],
                                             env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         wait_for(self.healthy, timeout, what=f"runbook serve on port {self.port} (log: {self.log})")
