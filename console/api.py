@@ -14,6 +14,7 @@ import logging
 import os
 import json
 import re
+import time
 import urllib.parse
 from datetime import timedelta
 from typing import Any, Callable, Literal, Optional
@@ -202,7 +203,9 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             return error(413, f"request body over {MAX_BODY // 1024} KiB")
         if request.method == "POST" and not length and request.headers.get("transfer-encoding"):
             return error(413, "send a Content-Length (chunked bodies are not accepted)")
+        started = time.perf_counter()
         response = await call_next(request)
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -4,6 +4,8 @@ blocked lists), a lead's tasks and a task's page. JSON-shaped: the API returns i
 the dashboard renders the same dict, so every page has its JSON twin."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +18,9 @@ from .steps import AUTOMATED
 from .store import utcnow
 from .views import _iso, run_json, task_json
 
+BOARD_TTL = 5.0  # seconds a run's board is reused while no event happened in the run
+_CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
+_CACHE_LOCK = threading.Lock()
 LIST_LIMIT = 50  # rows of the overdue and blocked lists (their counts are exact)
 MY_LIMIT = 500
 ACTIVE = ("waiting", "ready", "running")
@@ -45,6 +50,23 @@ class BoardOps:
         return {"generated_at": _iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:
+        """A run's board. Cached per run until its next event (or BOARD_TTL seconds, for what
+        time alone changes): 200 people watching one run cost one computation a change."""
+        with self.store.read() as r:
+            seq = r.last_event_seq(run_id)
+        key = (self.store.url, run_id)
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None and hit[0] == seq and time.monotonic() - hit[1] < BOARD_TTL:
+            return hit[2]
+        data = self._board(run_id)
+        with _CACHE_LOCK:
+            if len(_CACHE) >= 64:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = (data["last_event"], time.monotonic(), data)
+        return data
+
+    def _board(self, run_id: str) -> dict[str, Any]:
         now = utcnow()
         with self.store.read() as r:
             row = r.run_head(run_id)
@@ -244,30 +266,41 @@ def _funnel(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]], now:
 
 
 def _objective(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """An objective with its burn-up series [(time, value)] and an ETA from the current rate
-    (progress over the last third of the time elapsed, else since the start)."""
+    """An objective with its burn-up series [(time, value)] (at most SERIES_POINTS points) and an
+    ETA from the current rate (progress over the last third of the time elapsed, else since the
+    start)."""
     spec = next(x for x in plan.objectives if x.id == o["id"])
     start = row["started_at"]
-    times, scale = _progress_times(r, row, spec)
-    series = [(start, 0.0)] + [(t, (i + 1) / scale) for i, t in enumerate(times)]
     deadline = datetime.fromisoformat(o["deadline"])
-    eta = datetime.fromisoformat(o["met_at"]) if o["met_at"] else _eta(series, o["value"], spec.target, start, now)
     end = now if row["state"] == "running" else (row["ended_at"] or now)
+    series = _series(r, row, spec, start, max(deadline, end))
+    eta = datetime.fromisoformat(o["met_at"]) if o["met_at"] else _eta(series, o["value"], spec.target, start, end)
     return {**o, "measure": spec.measure, "step": spec.step, "series": [[_iso(t), round(v, 4)] for t, v in series],
             "eta": _iso(eta), "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
             "time_left_s": int((deadline - end).total_seconds()), "started_at": _iso(start), "now": _iso(end)}
 
 
-def _progress_times(r, row: Mapping[str, Any], spec) -> tuple[list[datetime], float]:
-    """When each unit of an objective's value was reached, and how many units make 1.0."""
+SERIES_POINTS = 120
+
+
+def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -> list[tuple[datetime, float]]:
+    """Cumulative progress at the end of each bucket that saw some: done tasks of the step, or
+    the share of people who answered a roll call (their first answer)."""
+    bucket = max((until - start).total_seconds() / SERIES_POINTS, 0.001)
+    task = r.task(row["id"], spec.step) if spec.measure == "ratio" else None
+    answers = task is not None and task["kind"] == "muster"
     if spec.measure == "count":
-        return r.done_times(row["id"], spec.step), 1.0
-    task = r.task(row["id"], spec.step)
-    if task is not None and task["kind"] == "muster":
-        asked = (task["outputs"] or {}).get("asked") or 1
-        return r.first_answer_times(row["id"], spec.step), float(asked)
-    total = r.count_tasks(row["id"], steps=[spec.step], states=[s for s in machine.STATES if s != "cancelled"])
-    return r.done_times(row["id"], spec.step), float(total or 1)
+        scale = 1.0
+    elif answers:
+        scale = float((task["outputs"] or {}).get("asked") or 1)
+    else:
+        scale = float(r.count_tasks(row["id"], steps=[spec.step],
+                                    states=[s for s in machine.STATES if s != "cancelled"]) or 1)
+    series, total = [(start, 0.0)], 0
+    for b, n in r.progress_buckets(row["id"], spec.step, start, bucket, answers=answers):
+        total += n
+        series.append((start + timedelta(seconds=(b + 1) * bucket), total / scale))
+    return series
 
 
 def _eta(series: list[tuple[datetime, float]], value: float, target: float, start: datetime,

@@ -2,10 +2,10 @@
 run with 10,000 tasks reads a few hundred rows, not 10,000."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Float, Integer, cast, func, select
 
 from .schema import lockdowns, muster_answers, tasks
 
@@ -20,32 +20,51 @@ class BoardReads:
                 .where(tasks.c.run_id == run_id).group_by(tasks.c.step_id, tasks.c.state))
         out: dict[str, dict[str, tuple[int, datetime | None]]] = {}
         for step_id, state, n, oldest in self.conn.execute(stmt):
-            out.setdefault(step_id, {})[state] = (int(n), _aware(oldest))
+            out.setdefault(step_id, {})[state] = (int(n), oldest)
         return out
 
     def overdue_tasks(self, run_id: str, now: datetime, limit: int) -> tuple[int, list[dict[str, Any]]]:
         where = (tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < now)
         n = self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-        return int(n), self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.due_at).limit(limit))
+        rows = self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.due_at).limit(limit)) if limit else []
+        return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
         """Failed tasks, and tasks held before anyone can act on them (waiting for stock)."""
-        where = (tasks.c.run_id == run_id,
-                 or_(tasks.c.state == "failed", (tasks.c.state == "ready") & tasks.c.kind.in_(held_kinds)))
-        n = self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-        return int(n), self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit))
+        failed = (tasks.c.run_id == run_id, tasks.c.state == "failed")
+        held = (tasks.c.run_id == run_id, tasks.c.state == "ready", tasks.c.kind.in_(held_kinds))
+        n = sum(self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
+                for where in (failed, held))
+        rows: list[dict[str, Any]] = []
+        for where in (failed, held):
+            if len(rows) < limit:
+                rows += self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit - len(rows)))
+        return int(n), rows
 
-    def done_times(self, run_id: str, step_id: str) -> list[datetime]:
-        stmt = (select(tasks.c.ended_at).where(tasks.c.run_id == run_id, tasks.c.step_id == step_id,
-                                               tasks.c.state == "done").order_by(tasks.c.ended_at))
-        return [_aware(t) for (t,) in self.conn.execute(stmt) if t is not None]
+    def progress_buckets(self, run_id: str, step_id: str, start: datetime, bucket_s: float, *,
+                         answers: bool) -> list[tuple[int, int]]:
+        """An objective's progress over time, counted per bucket of `bucket_s` seconds after
+        `start`: tasks of a step done (by their end), or people who answered a roll call (by
+        their first answer). A few hundred rows at most, however many tasks or people."""
+        if answers:
+            source = (select(func.min(muster_answers.c.at).label("at"))
+                      .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
+                      .group_by(muster_answers.c.person_id).subquery())
+        else:
+            source = (select(tasks.c.ended_at.label("at"))
+                      .where(tasks.c.run_id == run_id, tasks.c.step_id == step_id, tasks.c.state == "done")
+                      .subquery())
+        offset = (self._epoch(source.c.at) - start.timestamp()) / bucket_s
+        bucket = (func.floor(offset) if self.conn.dialect.name == "postgresql" else cast(offset, Integer)).label("b")
+        stmt = (select(bucket, func.count()).select_from(source).where(source.c.at.is_not(None))
+                .group_by(bucket).order_by(bucket))
+        return [(max(int(b), 0), int(n)) for b, n in self.conn.execute(stmt)]
 
-    def first_answer_times(self, run_id: str, step_id: str) -> list[datetime]:
-        """When each person first answered a roll call (a change of mind does not count twice)."""
-        stmt = (select(func.min(muster_answers.c.at)).where(muster_answers.c.run_id == run_id,
-                                                            muster_answers.c.step_id == step_id)
-                .group_by(muster_answers.c.person_id))
-        return sorted(_aware(t) for (t,) in self.conn.execute(stmt))
+    def _epoch(self, column):
+        """Seconds since 1970 of a stored (naive UTC) timestamp, in SQL."""
+        if self.conn.dialect.name == "postgresql":
+            return func.extract("epoch", column)
+        return cast(func.strftime("%s", column), Float) + cast(func.substr(func.strftime("%f", column), 3), Float)
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
         return self._rows(select(lockdowns).where(lockdowns.c.active_site.is_not(None))
@@ -56,10 +75,3 @@ class BoardReads:
         return self._rows(select(*_LIST_COLUMNS).where(tasks.c.run_id == run_id, tasks.c.owner.in_(owners),
                                                        tasks.c.state.in_(states))
                           .order_by(tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.pk).limit(limit))
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Aggregates bypass the column type on SQLite: make them UTC-aware like the rest."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
