@@ -29,6 +29,10 @@ LEFT_FOR_VISITOR = 4  # laptops and go-live approvals the players leave to the v
 LEADS = {"it": "X0087", "training": "X0095", "operations": "X0001", "supervisors": "X0079",
          "living_support": "X0101", "management": "X0107"}
 MANAGER_STAFF = "X0108"
+ONE_OFF = (("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
+           ("vanguard", "operations", {"vanguard_size": 28}),
+           ("living_support", "living_support", {"beds": 28, "health_checks": "daily"}),
+           ("shift_plan", "supervisors", {"coverage_pct": 100}))  # the leads' single tasks, done some time
 
 
 class _Grants(http.server.BaseHTTPRequestHandler):
@@ -157,7 +161,7 @@ class Players:
         for person in people:
             option = "home" if person in HOME_AGENTS else ("unavailable" if person in UNAVAILABLE else "onsite")
             engine.answer_link(links[person], option)
-            if not self.pause(0.05, 0.35):
+            if not self.pause(0.1, 0.5):
                 return
 
     def leads_at_work(self, engine, run: str, manager, leads, EngineError) -> None:
@@ -178,7 +182,8 @@ class Players:
                     acted = True
             for task in [t for t in laptops if t["state"] == "waiting"][:-LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(EngineError, lambda t=task: engine.complete(
-                    run, t["id"], leads["it"], fields={"asset": t["outputs"]["asset_tag"]}, note="handed over at the gate"))
+                    run, t["id"], leads["it"], fields={"asset": t["outputs"]["asset_tag"]},
+                    note="handed over at the gate"))
             for task in [t for t in engine.tasks(run, step="training") if t["state"] == "waiting"][:3]:
                 acted |= self.act(EngineError, lambda t=task: engine.complete(
                     run, t["id"], leads["training"], fields={"score": self.random.randint(80, 100)}))
@@ -186,15 +191,12 @@ class Players:
             for task in lives[:-LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(EngineError, lambda t=task: engine.approve(run, t["id"], manager,
                                                                            note="headset and VPN checked"))
-            for step, team, fields in (("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
-                                       ("vanguard", "operations", {"vanguard_size": 28}),
-                                       ("living_support", "living_support", {"beds": 28, "health_checks": "daily"}),
-                                       ("shift_plan", "supervisors", {"coverage_pct": 100})):
+            for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
                 if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
                     done_once.add(step)
                     acted |= self.act(EngineError, lambda: engine.complete(run, step, leads[team], fields=fields))
-            if not (self.pause(1.0, 2.0) if acted else self.pause(2.0, 3.0)):
+            if not (self.pause(2.0, 3.0) if acted else self.pause(2.0, 4.0)):
                 return
 
     @staticmethod

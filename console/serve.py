@@ -54,7 +54,8 @@ def dispatch(once: bool) -> None:
         store.dispose()
 
 
-def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.Event], None] | None = None) -> None:
+def serve(host: str, port: int, no_runner: bool,
+          companion: Callable[[threading.Event], None] | None = None) -> None:
     """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops."""
     import uvicorn
 
@@ -73,7 +74,8 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     runner = None if no_runner else Runner(store).start()
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
     typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
-               f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})", err=True)
+               f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
+               err=True)
     stop = threading.Event()
     helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
     try:

@@ -147,9 +147,10 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         pools = []
         if caller.role == "manager" and data["blocked"]["count"]:
             pools = sorted((await run_in_threadpool(engine.pools, data["site"]["id"]))["pools"])
-        return render(request, caller, "run.html", title=data["run"]["name"], data=data, live_runs=[_live(run_id, data["last_event"] - FEED_BACKLOG)],
-                      charts={o["id"]: charts.burnup(o) for o in data["objectives"]}, graph=charts.graph(data["graph"]),
-                      pools=pools, flash=_flash(request))
+        return render(request, caller, "run.html", title=data["run"]["name"], data=data,
+                      live_runs=[_live(run_id, data["last_event"] - FEED_BACKLOG)],
+                      charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
+                      graph=charts.graph(data["graph"]), pools=pools, flash=_flash(request))
 
     @page("task")
     async def task_page(request: Request, caller):
@@ -163,7 +164,8 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     async def my_page(request: Request, caller):
         data = redact(caller, await run_in_threadpool(engine.my_tasks, caller.actor))
         return render(request, caller, "my.html", title=i18n.translator(lang_of(request))("My tasks"), data=data,
-                      live_runs=[_live(r["run"], r["last_event"]) for r in data["runs"]], idem=secrets.token_urlsafe(12),
+                      live_runs=[_live(r["run"], r["last_event"]) for r in data["runs"]],
+                      idem=secrets.token_urlsafe(12),
                       flash=_flash(request))
 
     @page("audit")
@@ -215,13 +217,12 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         except EngineError as e:
             if e.status == 403:
                 await run_in_threadpool(auth.audit_denial, engine.store, a.label, f"{action} {run_id}/{task_id}",
-                                        e.message, request.client.host if request.client else "-", denials)
+                                        e.message, _client(request), denials)
             data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, a))
             return render(request, caller, "task.html", e.status, title=data["task"]["title"], data=data,
                           live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
                           flash=e.message, flash_kind="err")
-        return RedirectResponse(f"/runs/{urllib.parse.quote(run_id)}/tasks/{urllib.parse.quote(task_id)}?ok={action}",
-                                303)
+        return RedirectResponse(f"/runs/{_q(run_id)}/tasks/{_q(task_id)}?ok={action}", 303)
 
     @app.post("/runs/{run}/tasks/{task}", include_in_schema=False)
     async def task_form(request: Request):
@@ -251,6 +252,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                                                                     fields=values, key=key))
                 ok += 1
             except EngineError as e:
+                if e.status == 403:
+                    await run_in_threadpool(auth.audit_denial, engine.store, caller.actor.label,
+                                            f"{action} {run_id}/{task_id}", e.message, _client(request), denials)
                 failed += 1
                 first = first or f"{task_id}: {e.message}"
         query = urllib.parse.urlencode({"ok": ok, "failed": failed, **({"msg": first[:300]} if first else {})})
@@ -260,7 +264,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     async def cancel_form(request: Request, caller, form):
         run_id = request.path_params["run"]
         await run_in_threadpool(lambda: engine.cancel(run_id, caller.actor, reason=one(form, "reason")))
-        return RedirectResponse(f"/runs/{urllib.parse.quote(run_id)}?ok=cancel", 303)
+        return RedirectResponse(f"/runs/{_q(run_id)}?ok=cancel", 303)
 
     @page("restock", "POST")
     async def restock_form(request: Request, caller, form):
@@ -272,7 +276,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         await run_in_threadpool(lambda: engine.restock(site, one(form, "pool") or "", caller.actor,
                                                        from_site=one(form, "from_site"), count=int(count),
                                                        reason=one(form, "reason")))
-        return RedirectResponse(f"/runs/{urllib.parse.quote(run_id)}?ok=restock", 303)
+        return RedirectResponse(f"/runs/{_q(run_id)}?ok=restock", 303)
 
     app.post("/my", include_in_schema=False)(bulk_form)
     app.post("/runs/{run}/cancel", include_in_schema=False)(cancel_form)
@@ -299,6 +303,14 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
             raise api_error(404, "no such file")
         return Response((STATIC / name).read_bytes(), media_type=STATIC_TYPES[name],
                         headers={"Cache-Control": "public, max-age=300"})
+
+
+def _q(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
 
 
 def _live(run_id: str, after: int) -> str:

@@ -186,7 +186,8 @@ def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[s
     overdue_n, _ = r.overdue_tasks(row["id"], now, 0)
     blocked_n, _ = r.blocked_tasks(row["id"], HELD_KINDS, 0)
     return {"id": run["id"], "runbook": run["runbook"], "name": run["name"], "state": run["state"],
-            "drill": run["drill"], "started_at": run["started_at"], "progress": round(ended / total, 4) if total else 0.0,
+            "drill": run["drill"], "started_at": run["started_at"],
+            "progress": round(ended / total, 4) if total else 0.0,
             "tasks": total, "ended": ended, "overdue": overdue_n, "blocked": blocked_n,
             "last_event": r.last_event_seq(row["id"]),
             "objectives": [_objective(r, row, plan, o, now) for o in run["objectives"]]}

@@ -3,7 +3,6 @@ runbook whose every name is hostile markup (tests/web/sites/evil, tests/web/libr
 account per role, and a run with 12 people answered "home" (12 training tasks for IT)."""
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +47,6 @@ class Dash:
     def denials(self) -> int:
         with self.store.read() as r:
             return sum(e["action"] == "access.denied" for e in r.audit(auth.AUDIT_CHAIN))
-
-
-def csrf_of(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
