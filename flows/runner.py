@@ -46,6 +46,7 @@ class Runner:
 
     def start(self) -> "Runner":
         signals.subscribe(self.wake)
+        self.store.listen_for_wakes()  # PostgreSQL: check-offs taken by other processes wake us too
         self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -63,6 +64,13 @@ class Runner:
             thread.join(timeout)
 
     def wake(self, run_id: str) -> None:
+        if run_id == signals.EVERY_RUN:
+            with self._lock:
+                events = list(self._wakes.values())
+            for each in events:
+                each.set()
+            self._loop_wake.set()
+            return
         with self._lock:
             event = self._wakes.get(run_id)
         if event is not None:

@@ -26,6 +26,7 @@ from ..audit import GENESIS, entry_hash
 from .base import _insert_ignore, _json_ready, utcnow
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
+from .wake import WakeListener, notify_run
 from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
                      run_steps, runs, tasks)
 
@@ -234,6 +235,10 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
         self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n + 1, "head_hash": digest})
         self._heads[chain] = (n + 1, digest)
 
+    def notify_run(self, run_id: str) -> None:
+        """Wake the run's runner, in whichever process it is, when this transaction commits."""
+        notify_run(self.conn, self.dialect, run_id)
+
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
 
@@ -363,6 +368,8 @@ class Store:
         self._writer = FifoLock() if self.dialect == "sqlite" else None
         self._serial: dict[str, FifoLock] = {}
         self._serial_mutex = threading.Lock()
+        self._listener: WakeListener | None = None
+        self._listener_mutex = threading.Lock()
         if migrate:
             from .migrate import upgrade
             upgrade(self.engine)
@@ -384,7 +391,20 @@ class Store:
             yield Reader(conn)
             conn.rollback()
 
+    def listen_for_wakes(self) -> WakeListener | None:
+        """PostgreSQL: start (once per store) the listener that turns other processes' committed
+        changes into this process's `signals`. SQLite: None (one process writes)."""
+        if self.dialect != "postgresql":
+            return None
+        with self._listener_mutex:
+            if self._listener is None:
+                self._listener = WakeListener(self.url).start()
+            return self._listener
+
     def dispose(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
 
 
