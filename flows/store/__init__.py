@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, case, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,7 @@ from ..audit import GENESIS, entry_hash
 from .base import _insert_ignore, _json_ready, utcnow
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
+from .stats import StatsReads
 from .wake import WakeListener, notify_run
 from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
                      run_steps, runs, tasks)
@@ -75,7 +76,7 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     return stmt
 
 
-class Reader(OutboxReads, PeopleReads):
+class Reader(OutboxReads, PeopleReads, StatsReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):
@@ -305,7 +306,10 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
         stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
                                    (runs.c.lease_owner.is_(None)) | (runs.c.lease_expires < now)
                                    | (runs.c.lease_owner == owner))
-                .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1))
+                .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1,
+                        # SET reads the row as it was: another owner named here means a takeover
+                        takeovers=runs.c.takeovers + case((runs.c.lease_owner.is_not(None)
+                                                           & (runs.c.lease_owner != owner), 1), else_=0)))
         return self.conn.execute(stmt).rowcount == 1
 
     def renew_leases(self, owner: str, until: datetime) -> set[str]:
