@@ -31,7 +31,7 @@ from .wake import WakeListener, notify_run
 from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
                      run_steps, runs, tasks)
 
-__all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata", "utcnow"]
+__all__ = ["Store", "Tx", "IntegrityError", "PENDING", "runbook_home", "database_url", "metadata", "utcnow"]
 
 
 def runbook_home() -> Path:
@@ -61,6 +61,15 @@ _UPDATE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("chain
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
+
+
+PENDING = "pending:"  # a lease reserved for a submitted attempt that has not started yet
+
+
+def _TAKEOVER(owner: str) -> Any:
+    """1 when a lease changes hands from a real owner (SET reads the row as it was), else 0."""
+    return case((runs.c.lease_owner.is_not(None) & (runs.c.lease_owner != owner)
+                 & runs.c.lease_owner.not_like(f"{PENDING}%"), 1), else_=0)
 
 
 def _task_update(columns: tuple[str, ...], expected: int) -> Any:
@@ -108,11 +117,12 @@ class Reader(OutboxReads, PeopleReads, StatsReads):
             stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
         return self._rows(stmt)
 
-    def leasable_runs(self, owner: str, now: datetime, limit: int) -> list[str]:
-        stmt = (select(runs.c.id).where(runs.c.state == "running",
-                                        runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
-                                        | (runs.c.lease_owner == owner))
-                .order_by(runs.c.started_at).limit(limit))
+    def leasable_runs(self, owner: str | None, now: datetime, limit: int) -> list[str]:
+        """Running runs whose lease is free, expired, or (`owner`) already ours."""
+        free = runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
+        if owner is not None:
+            free = free | (runs.c.lease_owner == owner)
+        stmt = select(runs.c.id).where(runs.c.state == "running", free).order_by(runs.c.started_at).limit(limit)
         return [r.id for r in self.conn.execute(stmt)]
 
     def abandoned_ended_runs(self, now: datetime) -> list[dict[str, Any]]:
@@ -301,15 +311,25 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
 
     # --- leases: one runner owns a run at a time ---------------------------------------------
 
-    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:
-        """Take a running run whose lease is free, expired or already ours."""
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
-                                   (runs.c.lease_owner.is_(None)) | (runs.c.lease_expires < now)
-                                   | (runs.c.lease_owner == owner))
+    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime, *,
+                      reserved: bool = False) -> bool:
+        """Take a running run whose lease is free, expired or already ours; with `reserved`
+        (a deployed attempt), also one reserved for an attempt (`pending:…`, see reserve_run)."""
+        free = runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now) | (runs.c.lease_owner == owner)
+        if reserved:
+            free = free | runs.c.lease_owner.like(f"{PENDING}%")
+        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running", free)
                 .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1,
-                        # SET reads the row as it was: another owner named here means a takeover
-                        takeovers=runs.c.takeovers + case((runs.c.lease_owner.is_not(None)
-                                                           & (runs.c.lease_owner != owner), 1), else_=0)))
+                        takeovers=runs.c.takeovers + _TAKEOVER(owner)))
+        return self.conn.execute(stmt).rowcount == 1
+
+    def reserve_run(self, run_id: str, submitter: str, until: datetime, now: datetime) -> bool:
+        """Reserve a running run whose lease is free or expired for an attempt about to be
+        submitted (`pending:<submitter>` until `until`): one submitter wins, the others skip it."""
+        owner = f"{PENDING}{submitter}"
+        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
+                                   runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now))
+                .values(lease_owner=owner, lease_expires=until, takeovers=runs.c.takeovers + _TAKEOVER(owner)))
         return self.conn.execute(stmt).rowcount == 1
 
     def renew_leases(self, owner: str, until: datetime) -> set[str]:
