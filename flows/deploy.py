@@ -82,7 +82,9 @@ def parse_flag(value: Any, name: str) -> bool:
 @flow(name=EXECUTE_FLOW, task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS), persist_result=False,
       log_prints=False, validate_parameters=False)
 def execute_run(run_id: str) -> str:
-    store = Store()
+    # One run per process: the driver, the lease renewal and a check-off's wake need a few
+    # connections, not a server's pool (20 runs on a worker would hold 1,000 otherwise).
+    store = Store(pool=(2, 4))
     lease = RunLease(store, run_id, attempt_owner())
     try:
         why_not = lease.take(patience=lease.ttl + 5)
@@ -101,7 +103,7 @@ def execute_run(run_id: str) -> str:
 @flow(name=LOCKDOWN_FLOW, persist_result=False, log_prints=False, validate_parameters=False)
 def declare_lockdown(site: str, drill: Any = False, event_id: str | None = None) -> list[str]:
     from .lifecycle import Engine
-    store = Store()
+    store = Store(pool=(2, 4))
     try:
         actor = Actor(f"prefect:event:{event_id}" if event_id else "prefect:declare_lockdown", "operator")
         runs, created = Engine(store).lockdown(str(site).strip(), actor, drill=parse_flag(drill, "drill"))

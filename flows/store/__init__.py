@@ -381,9 +381,11 @@ class FifoLock:
 class Store:
     """One engine per process; `transaction()` for writes, `read()` for queries."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True):
+    def __init__(self, url: str | None = None, *, migrate: bool = True, pool: tuple[int, int] | None = None):
+        """`pool`: (size, overflow) of PostgreSQL connections; default RUNBOOK_DB_POOL_SIZE (10)
+        and RUNBOOK_DB_MAX_OVERFLOW (40). A process that drives one run needs far fewer."""
         self.url = url or database_url()
-        self.engine = _make_engine(self.url)
+        self.engine = _make_engine(self.url, pool)
         self.dialect = self.engine.dialect.name
         # SQLite has one writer: queue this process's writers on a FIFO lock rather than on
         # SQLite's busy handler, which polls with growing sleeps and starves some threads for
@@ -434,7 +436,7 @@ class Store:
 
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=8, max_overflow=56, pool_timeout=120)
 
@@ -458,4 +460,6 @@ def _make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=40, pool_timeout=120, pool_pre_ping=True)
+    size, overflow = pool or (int(os.environ.get("RUNBOOK_DB_POOL_SIZE", "10")),
+                              int(os.environ.get("RUNBOOK_DB_MAX_OVERFLOW", "40")))
+    return create_engine(url, pool_size=size, max_overflow=overflow, pool_timeout=120, pool_pre_ping=True)
