@@ -2,13 +2,14 @@
 check-offs sent alternately to two API replicas (tests/scale's `scale_drill`: per run 6 http
 steps against a local recorder and 5 human check-offs).
 
-    python bench/bench_scale.py [--runs 20] [--ttl 3]
+    python bench/bench_scale.py [--runs 20] [--ttl 3] [--phases one,two,kill]
 
 Phases, each on fresh sites (a lockdown per site, through `site.lockdown` events into Prefect):
   1. one worker: time until all runs are completed;
   2. two workers: the same; Prefect server CPU per task run (utime+stime of the server's process
-     tree from /proc, before/after), against a hand-written flow with the same six http tasks
-     per site run in this process against the same server;
+     tree from /proc, before/after, minus its idle rate with the workers polling), against a
+     hand-written flow with the same six http tasks (bench/handwritten_flow.py) deployed to the
+     same pool and run by the same workers;
   3. two workers, one SIGKILLed (with its flow-run processes) once every run has started:
      takeover time of each of its runs (kill → the other worker's attempt holds the lease).
 Needs PostgreSQL at 127.0.0.1:5432 (creates and drops two databases).
@@ -58,8 +59,9 @@ def write_sites(directory: Path, names: list[str]) -> None:
 class Phase:
     """Lockdowns of `sites` by event, then check-offs of every waiting task until all complete."""
 
-    def __init__(self, cluster, store, token: str, sites: list[str]):
-        self.cluster, self.store, self.token, self.sites = cluster, store, token, sites
+    def __init__(self, cluster, store, token: str, sites: list[str], hold: str | None = None):
+        """`hold`: a step whose check-offs wait for `on_started` (runs stay mid-way until then)."""
+        self.cluster, self.store, self.token, self.sites, self.hold = cluster, store, token, sites, hold
         self.ports = itertools.cycle([r.port for r in cluster.replicas])
         self.sent = 0
         self.lock = threading.Lock()
@@ -81,7 +83,8 @@ class Phase:
         todo = []
         with self.store.read() as r:
             for run in self.runs().values():
-                todo += [(run["id"], t["id"]) for t in r.tasks(run["id"], states=["waiting"])]
+                todo += [(run["id"], t["id"]) for t in r.tasks(run["id"], states=["waiting"])
+                         if t["step_id"] != self.hold]
 
         def send(item) -> None:
             run, task = item
@@ -96,6 +99,17 @@ class Phase:
         list(pool.map(send, todo))
         return len(todo)
 
+    def _all_held(self, runs: dict[str, dict]) -> bool:
+        """Every run owned by a worker and waiting at the held step."""
+        with self.store.read() as r:
+            for run in runs.values():
+                owner = run["lease_owner"] or "pending:"
+                if run["state"] != "running" or owner.startswith("pending:"):
+                    return False
+                if not r.tasks(run["id"], steps=[self.hold], states=["waiting"]):
+                    return False
+        return True
+
     def drive(self, timeout: float = 1800, on_started=None) -> float:
         """Seconds from the first event to every run completed."""
         start = time.monotonic()
@@ -106,44 +120,47 @@ class Phase:
                 runs = self.runs()
                 if len(runs) == len(self.sites) and all(r["state"] == "completed" for r in runs.values()):
                     return time.monotonic() - start
-                if started_hook is not None and len(runs) == len(self.sites) and \
-                        all((r["lease_owner"] or "pending:").split(":")[0] != "pending" for r in runs.values()):
+                if started_hook is not None and len(runs) == len(self.sites) and self._all_held(runs):
                     started_hook(runs)
                     started_hook = None
+                    self.hold = None
                 if not self.check_off_waiting(pool):
                     time.sleep(0.3)
         raise RuntimeError(f"runs not completed within {timeout} s: "
                            f"{ {s: (r['state'], r['lease_owner']) for s, r in self.runs().items()} }")
 
 
-def handwritten_cpu(server_pid: int, recorder_url: str, runs: int) -> tuple[float, float]:
-    """The same six http task runs per site run, as a plain Prefect flow run from this process."""
-    import requests
-    from prefect import flow, task
-
-    @task(persist_result=False)
-    def call(path: str) -> int:
-        return requests.post(f"{recorder_url}{path}", timeout=30).status_code
-
-    @flow(name="handwritten", persist_result=False)
-    def handwritten(site: str) -> None:
-        call.with_options(task_run_name="open").submit(f"/hand/open/{site}").result()
-        futures = [call.with_options(task_run_name=f"grant[{n}]").submit(f"/hand/grants/{site}/{n}") for n in range(4)]
-        for f in futures:
-            f.result()
-        call.with_options(task_run_name="close").submit(f"/hand/close/{site}").result()
-
+def idle_rate(server_pid: int, seconds: float = 20.0) -> float:
+    """The server's CPU per second with the workers polling and nothing to do."""
     before, start = tree_cpu(server_pid), time.monotonic()
-    with ThreadPoolExecutor(runs) as pool:
-        list(pool.map(handwritten, [f"h{i}" for i in range(runs)]))
+    time.sleep(seconds)
+    return (tree_cpu(server_pid) - before) / (time.monotonic() - start)
+
+
+def handwritten_phase(server_pid: int, recorder_url: str, runs: int, pool: str) -> tuple[float, float]:
+    """The same six http task runs per site run as a hand-written flow (bench/handwritten_flow.py),
+    deployed to the same pool and run by the same workers: (server CPU seconds, wall seconds)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    deployable = flow.from_source(str(ROOT / "bench"), "handwritten_flow.py:handwritten")
+    deployable.deploy(name="handwritten", work_pool_name=pool, build=False, push=False, print_next_steps=False)
+    before, start = tree_cpu(server_pid), time.monotonic()
+    ids = [run_deployment("handwritten/handwritten", parameters={"base": recorder_url, "site": f"h{i}"}, timeout=0,
+                          as_subflow=False).id for i in range(runs)]
+    with get_client(sync_client=True) as client:
+        while not all(client.read_flow_run(i).state.is_final() for i in ids):
+            time.sleep(0.5)
+    seconds = time.monotonic() - start
     time.sleep(5)  # the server finishes processing the task runs' events
-    return tree_cpu(server_pid) - before, time.monotonic() - start
+    return tree_cpu(server_pid) - before, seconds + 5
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ttl", type=float, default=3.0)
+    parser.add_argument("--phases", default="one,two,kill", help="which of one,two,kill to run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     names = {phase: [f"{phase}{i:02d}" for i in range(args.runs)] for phase in ("one", "two", "kill")}
@@ -170,28 +187,28 @@ def main() -> None:
             limit = args.runs + 5  # a free slot for every run, so takeovers never queue
 
             w1 = cluster.worker("w1", limit=limit)
-            one = Phase(cluster, store, token, names["one"]).drive()
-            print(f"1 worker:  {args.runs} runs completed in {one:.1f} s", flush=True)
+            if "one" in args.phases:
+                one = Phase(cluster, store, token, names["one"]).drive()
+                print(f"1 worker:  {args.runs} runs completed in {one:.1f} s", flush=True)
 
             w2 = cluster.worker("w2", limit=limit)
-            time.sleep(5)
-            idle_before, t0 = tree_cpu(server_pid), time.monotonic()
-            time.sleep(10)
-            idle_rate = (tree_cpu(server_pid) - idle_before) / (time.monotonic() - t0)
-            cpu_before = tree_cpu(server_pid)
-            phase = Phase(cluster, store, token, names["two"])
-            two = phase.drive()
-            time.sleep(5)
-            ours_cpu = tree_cpu(server_pid) - cpu_before
-            ours_idle = ours_cpu - idle_rate * (two + 5)
-            print(f"2 workers: {args.runs} runs completed in {two:.1f} s ({one / two:.2f}x faster)", flush=True)
-            task_runs = 6 * args.runs
-            hand_cpu, hand_seconds = handwritten_cpu(server_pid, recorder.url, args.runs)
-            hand_idle = hand_cpu - idle_rate * hand_seconds  # the workers poll meanwhile too
-            print(f"Prefect server CPU per task run: ours {1000 * ours_cpu / task_runs:.1f} ms "
-                  f"({1000 * ours_idle / task_runs:.1f} ms without the idle rate of {1000 * idle_rate:.0f} ms/s), "
-                  f"hand-written flow {1000 * hand_cpu / task_runs:.1f} ms ({1000 * hand_idle / task_runs:.1f} ms); "
-                  f"ratio {ours_cpu / hand_cpu:.2f}x ({ours_idle / hand_idle:.2f}x without idle)", flush=True)
+            if "two" in args.phases:
+                time.sleep(10)
+                idle = idle_rate(server_pid)
+                cpu_before = tree_cpu(server_pid)
+                two = Phase(cluster, store, token, names["two"]).drive()
+                time.sleep(5)
+                ours = tree_cpu(server_pid) - cpu_before - idle * (two + 5)
+                print(f"2 workers: {args.runs} runs completed in {two:.1f} s"
+                      + (f" ({one / two:.2f}x the speed of one)" if "one" in args.phases else ""), flush=True)
+                idle_after = idle_rate(server_pid)
+                hand_cpu, hand_seconds = handwritten_phase(server_pid, recorder.url, args.runs, cluster.pool)
+                hand = hand_cpu - idle_after * hand_seconds
+                task_runs = 6 * args.runs
+                print(f"Prefect server CPU per task run (idle polling subtracted: {1000 * idle:.0f} / "
+                      f"{1000 * idle_after:.0f} ms/s): ours {1000 * ours / task_runs:.1f} ms, hand-written flow "
+                      f"{1000 * hand / task_runs:.1f} ms, ratio {ours / hand:.2f}x; "
+                      f"hand-written runs took {hand_seconds:.0f} s", flush=True)
 
             victim_runs: dict[str, float] = {}
             killed_at: list[float] = []
@@ -220,7 +237,9 @@ def main() -> None:
                             victim_runs[site] = now - killed_at[0]
                     time.sleep(0.1)
 
-            killed = Phase(cluster, store, token, names["kill"]).drive(on_started=kill_one)
+            if "kill" not in args.phases:
+                return
+            killed = Phase(cluster, store, token, names["kill"], hold="confirm").drive(on_started=kill_one)
             times = sorted(victim_runs.values())
             print(f"takeover after a SIGKILLed worker (lease TTL {args.ttl:g} s): {len(times)} runs, "
                   f"median {statistics.median(times):.1f} s, max {max(times):.1f} s (goal <= {args.ttl + 5:g} s); "
@@ -231,6 +250,12 @@ def main() -> None:
                     calls[r["path"]] = calls.get(r["path"], 0) + 1
             print(f"http calls: {sum(calls.values())} for {len(calls)} steps; repeated: "
                   f"{ {p: n for p, n in calls.items() if n > 1} }")
+            import requests
+            attempts = requests.post(cluster.env["PREFECT_API_URL"] + "/flow_runs/count",
+                                     json={"flows": {"name": {"any_": ["runbook"]}}}, timeout=30).json()
+            with store.read() as r:
+                total = len(r.runs())
+            print(f"execute_run attempts: {attempts} for {total} runs")
         finally:
             if store is not None:
                 store.dispose()

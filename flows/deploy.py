@@ -57,7 +57,7 @@ TRIGGER_PARAMETERS = {
 
 def attempt_grace() -> float:
     """How long a reserved run waits for its submitted attempt to start before another is submitted."""
-    return float(os.environ.get("RUNBOOK_ATTEMPT_GRACE", str(max(30.0, 3 * lease_ttl()))))
+    return float(os.environ.get("RUNBOOK_ATTEMPT_GRACE", str(max(60.0, 3 * lease_ttl()))))
 
 
 def attempt_owner() -> str:

@@ -18,12 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import bindparam, case, create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
 from .base import _insert_ignore, _json_ready, utcnow
+from .leases import PENDING, LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .stats import StatsReads
@@ -63,15 +64,6 @@ _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
 
 
-PENDING = "pending:"  # a lease reserved for a submitted attempt that has not started yet
-
-
-def _TAKEOVER(owner: str) -> Any:
-    """1 when a lease changes hands from a real owner (SET reads the row as it was), else 0."""
-    return case((runs.c.lease_owner.is_not(None) & (runs.c.lease_owner != owner)
-                 & runs.c.lease_owner.not_like(f"{PENDING}%"), 1), else_=0)
-
-
 def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     """UPDATE tasks SET <columns> WHERE run, id [AND state IN (<expected> states)], cached."""
     key = (columns, expected)
@@ -85,7 +77,7 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     return stmt
 
 
-class Reader(OutboxReads, PeopleReads, StatsReads):
+class Reader(OutboxReads, PeopleReads, StatsReads, LeaseReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):
@@ -115,20 +107,6 @@ class Reader(OutboxReads, PeopleReads, StatsReads):
             stmt = stmt.where(runs.c.site_id == site_id)
         if lockdown_id:
             stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
-        return self._rows(stmt)
-
-    def leasable_runs(self, owner: str | None, now: datetime, limit: int) -> list[str]:
-        """Running runs whose lease is free, expired, or (`owner`) already ours."""
-        free = runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
-        if owner is not None:
-            free = free | (runs.c.lease_owner == owner)
-        stmt = select(runs.c.id).where(runs.c.state == "running", free).order_by(runs.c.started_at).limit(limit)
-        return [r.id for r in self.conn.execute(stmt)]
-
-    def abandoned_ended_runs(self, now: datetime) -> list[dict[str, Any]]:
-        """Runs that ended while their runner was dead: the lease is still named, and expired."""
-        stmt = select(runs.c.id, runs.c.lease_owner).where(runs.c.state != "running", runs.c.lease_owner.is_not(None),
-                                                            runs.c.lease_expires < now)
         return self._rows(stmt)
 
     def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -217,7 +195,7 @@ class Reader(OutboxReads, PeopleReads, StatsReads):
         rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
 
-class Tx(Reader, OutboxWrites, PeopleWrites):
+class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str):
@@ -308,44 +286,6 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
                                                      response=_json_ready(response), at=utcnow()))
-
-    # --- leases: one runner owns a run at a time ---------------------------------------------
-
-    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime, *,
-                      reserved: bool = False) -> bool:
-        """Take a running run whose lease is free, expired or already ours; with `reserved`
-        (a deployed attempt), also one reserved for an attempt (`pending:…`, see reserve_run)."""
-        free = runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now) | (runs.c.lease_owner == owner)
-        if reserved:
-            free = free | runs.c.lease_owner.like(f"{PENDING}%")
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running", free)
-                .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1,
-                        takeovers=runs.c.takeovers + _TAKEOVER(owner)))
-        return self.conn.execute(stmt).rowcount == 1
-
-    def reserve_run(self, run_id: str, submitter: str, until: datetime, now: datetime) -> bool:
-        """Reserve a running run whose lease is free or expired for an attempt about to be
-        submitted (`pending:<submitter>` until `until`): one submitter wins, the others skip it."""
-        owner = f"{PENDING}{submitter}"
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
-                                   runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now))
-                .values(lease_owner=owner, lease_expires=until, takeovers=runs.c.takeovers + _TAKEOVER(owner)))
-        return self.conn.execute(stmt).rowcount == 1
-
-    def renew_leases(self, owner: str, until: datetime) -> set[str]:
-        self.conn.execute(update(runs).where(runs.c.lease_owner == owner, runs.c.state == "running")
-                          .values(lease_expires=until))
-        return {r.id for r in self.conn.execute(select(runs.c.id).where(runs.c.lease_owner == owner,
-                                                                        runs.c.state == "running"))}
-
-    def clear_expired_lease(self, run_id: str, owner: str, now: datetime) -> bool:
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner, runs.c.lease_expires < now)
-                .values(lease_owner=None, lease_expires=None))
-        return self.conn.execute(stmt).rowcount == 1
-
-    def release_lease(self, run_id: str, owner: str) -> None:
-        self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner)
-                          .values(lease_owner=None, lease_expires=None))
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(_insert_ignore(self.dialect, objectives).values(

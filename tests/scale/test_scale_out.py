@@ -59,6 +59,7 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
         wait_for(lambda: all(owner(s) for s in SITES), 180, what="both runs owned by workers")
         first_owner = {s: owner(s) for s in SITES}
         assert set(first_owner.values()) == {"w1", "w2"}, f"the runs landed on different workers: {first_owner}"
+        cluster.emit_lockdown("east")  # the same event again (automations do not deduplicate; the store does)
         wait_for(lambda: all(f"/open/{s}" in recorder.paths() for s in SITES), 120, what="both runs' first steps")
 
         # Both runs progress: half of each run's checks, alternately to each replica.
@@ -97,6 +98,9 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
         with store.read() as r:
             recorded = sum(len(r.checkoffs(ids[s])) for s in SITES)
             takeovers = r.lease_takeovers()
+        wait_for(lambda: _flow_run_states(cluster.env["PREFECT_API_URL"], "declare-lockdown") == ["COMPLETED"] * 3,
+                 120, what="three declare-lockdown flow runs completed (both sites, and east again)")
+        assert len(runs()) == 2, "the repeated lockdown started nothing"
         assert recorded == sum(sent.values()) == 2 * (len(CHECKS) + 1) and len(sent) == 2, (recorded, sent)
         assert takeovers >= 1
 
@@ -112,5 +116,11 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
 def _attempt_states(api_url: str, run_id: str) -> list[str]:
     r = requests.post(f"{api_url}/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"run:{run_id}"]}}},
                       timeout=30)
+    r.raise_for_status()
+    return sorted(fr["state"]["type"] for fr in r.json())
+
+
+def _flow_run_states(api_url: str, flow_name: str) -> list[str]:
+    r = requests.post(f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}, timeout=30)
     r.raise_for_status()
     return sorted(fr["state"]["type"] for fr in r.json())
