@@ -128,13 +128,29 @@ def submit_attempt(store: Store, run_id: str, submitter: str) -> bool:
             return False
         run = tx.run_head(run_id)
     try:
-        run_deployment(EXECUTE_DEPLOYMENT, parameters={"run_id": run_id}, timeout=0, as_subflow=False,
-                       tags=[f"run:{run_id}"], flow_run_name=f"{run['runbook_id']}/{run['site_id']}")
+        attempt = run_deployment(EXECUTE_DEPLOYMENT, parameters={"run_id": run_id}, timeout=0, as_subflow=False,
+                                 tags=[f"run:{run_id}"], flow_run_name=f"{run['runbook_id']}/{run['site_id']}")
     except BaseException:
         with store.transaction(serial=run_id) as tx:  # let the next round try again
             tx.release_lease(run_id, f"{PENDING}{submitter}")
         raise
+    with store.transaction(serial=run_id) as tx:  # which attempt the reservation waits for
+        if (tx.run_head(run_id) or {}).get("lease_owner") == f"{PENDING}{submitter}":
+            tx.update_run(run_id, prefect_flow_run=str(attempt.id))
     return True
+
+
+def _still_queued(flow_run_id: str | None) -> bool:
+    """The submitted attempt is scheduled or starting in Prefect (not finished, not crashed)."""
+    if not flow_run_id:
+        return False
+    from prefect.client.orchestration import get_client
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+    except Exception:
+        return False
+    return state is not None and not state.is_final()
 
 
 class LeaseWatcher:
@@ -150,11 +166,25 @@ class LeaseWatcher:
         n = 0
         for run_id in free:
             try:
+                if self._keep_queued(run_id):
+                    continue
                 n += submit_attempt(self.store, run_id, f"watcher:{self.name}")
             except Exception as e:  # the Prefect API or the deployment is missing: try next round
                 log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
         self.submitted += n
         return n
+
+    def _keep_queued(self, run_id: str) -> bool:
+        """A reservation that ran out while its attempt still waits for a worker slot (or is
+        starting on a busy machine) is extended instead of submitting a second attempt. An
+        expired lease of a real owner is not: that owner is dead, and a new attempt is due."""
+        with self.store.read() as r:
+            run = r.run_head(run_id)
+        owner = (run or {}).get("lease_owner") or ""
+        if not owner.startswith(PENDING) or not _still_queued(run["prefect_flow_run"]):
+            return False
+        with self.store.transaction(serial=run_id) as tx:
+            return tx.extend_reservation(run_id, owner, utcnow() + timedelta(seconds=attempt_grace()))
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -188,7 +218,7 @@ def register_deployments(pool: str = DEFAULT_POOL, source: Path | None = None) -
     root = Path(source or Path(__file__).resolve().parent.parent).resolve()
     ensure_work_pool(pool)
     ids = {}
-    common = dict(work_pool_name=pool, build=False, push=False, print_next_steps=False,
+    common = dict(work_pool_name=pool, build=False, push=False, print_next_steps=False, ignore_warnings=True,
                   enforce_parameter_schema=False)  # template-rendered text must reach our parsing
     executable = execute_run.from_source(str(root), f"{__name__}.execute_run")
     ids[EXECUTE_DEPLOYMENT] = str(executable.deploy(

@@ -57,6 +57,11 @@ class LeaseWrites:
                 .values(lease_owner=owner, lease_expires=until, takeovers=runs.c.takeovers + _takeover(owner)))
         return self.conn.execute(stmt).rowcount == 1
 
+    def extend_reservation(self, run_id: str, owner: str, until: datetime) -> bool:
+        """Keep a reservation whose attempt is still queued in Prefect (not started yet)."""
+        stmt = update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner).values(lease_expires=until)
+        return self.conn.execute(stmt).rowcount == 1
+
     def renew_leases(self, owner: str, until: datetime) -> set[str]:
         self.conn.execute(update(runs).where(runs.c.lease_owner == owner, runs.c.state == "running")
                           .values(lease_expires=until))
