@@ -11,7 +11,8 @@ Phases, each on fresh sites (a lockdown per site, through `site.lockdown` events
      hand-written flow with the same six http tasks (bench/handwritten_flow.py) deployed to the
      same pool and run by the same workers;
   3. two workers, one SIGKILLed (with its flow-run processes) once every run has started:
-     takeover time of each of its runs (kill → the other worker's attempt holds the lease).
+     takeover time of each of its runs (kill → the other worker's attempt holds the lease);
+     `--phases single`: the same with one run.
 Needs PostgreSQL at 127.0.0.1:5432 (creates and drops two databases).
 """
 from __future__ import annotations
@@ -169,10 +170,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ttl", type=float, default=3.0)
-    parser.add_argument("--phases", default="one,two,kill", help="which of one,two,kill to run")
+    parser.add_argument("--phases", default="one,two,kill",
+                        help="which of one,two,kill to run; or single: one run, its worker killed")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     names = {phase: [f"{phase}{i:02d}" for i in range(args.runs)] for phase in ("one", "two", "kill")}
+    names["single"] = ["single00"]
     write_sites(tmp / "sites", [n for group in names.values() for n in group])
     os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                        "PREFECT_LOGGING_LEVEL": "WARNING"})
@@ -245,13 +248,14 @@ def main() -> None:
                             victim_runs[site] = now - killed_at[0]
                     time.sleep(0.1)
 
-            if "kill" not in args.phases:
+            phase = "single" if "single" in args.phases else "kill"
+            if phase not in args.phases:
                 return
-            killed = Phase(cluster, store, token, names["kill"], hold="confirm").drive(on_started=kill_one)
+            killed = Phase(cluster, store, token, names[phase], hold="confirm").drive(on_started=kill_one)
             times = sorted(victim_runs.values())
             print(f"takeover after a SIGKILLed worker (lease TTL {args.ttl:g} s): {len(times)} runs, "
                   f"median {statistics.median(times):.1f} s, max {max(times):.1f} s (goal <= {args.ttl + 5:g} s); "
-                  f"all {args.runs} runs completed in {killed:.1f} s", flush=True)
+                  f"all {len(names[phase])} runs completed in {killed:.1f} s", flush=True)
             calls = {}
             for r in recorder.requests:
                 if not r["path"].startswith("/hand/"):
