@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import json
@@ -21,7 +22,7 @@ from typing import Any, Callable, Literal, Optional
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,6 +35,7 @@ from runbooks.diagnostics import RunbookError
 
 from . import auth, web
 from .events import EventHub
+from .metrics import CONTENT_TYPE as METRICS_TYPE, render_metrics
 from .pages import render_page
 
 log = logging.getLogger("runbook.api")
@@ -137,6 +139,16 @@ class Caller:
         self.account, self.via, self.session = account, via, session
         self.actor: Actor = auth.actor_of(account)
         self.role: str = account["role"]
+
+
+def _direct_loopback(request: Request) -> bool:
+    """A caller on this machine that did not come through a proxy (which would set these)."""
+    if any(h in request.headers for h in ("forwarded", "x-forwarded-for", "x-real-ip")):
+        return False
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
 
 
 def _client(request: Request) -> str:
@@ -300,6 +312,17 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             r.runs(states=["running"])  # the store answers
         return {"status": "ok", "store": store.dialect, "runner": runner is not None,
                 "runs_owned": len(runner.owned) if runner else 0, "prefect_api": prefect_url}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        # Counts only, no personal data: a scraper on the same machine needs no token; through
+        # a proxy (even a local one) or from elsewhere, a reading account's token is required;
+        # credentials presented are always checked.
+        presented = "authorization" in request.headers or COOKIE in request.cookies
+        if presented or not _direct_loopback(request):
+            await allowed("metrics")(request, await authenticate(request))
+        text = await run_in_threadpool(render_metrics, store, runner)
+        return Response(text, media_type=METRICS_TYPE)
 
     @app.get("/api/me")
     def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:

@@ -31,7 +31,7 @@ MANAGE = frozenset({"manager"})
 # then checks ownership (a team lead: tasks of their teams; a manager: any, overriding with a
 # reason). The authorisation matrix test is generated from this table.
 POLICY: dict[str, frozenset[str]] = {
-    "me": frozenset(ROLES), "openapi": READ,
+    "me": frozenset(ROLES), "openapi": READ, "metrics": READ,
     "lockdown": MANAGE, "standdown": MANAGE, "start_run": MANAGE, "cancel": MANAGE,
     "runs": READ, "run": READ, "tasks": READ, "events": READ, "audit": READ,
     "complete": ACT, "approve": ACT, "reject": ACT, "complete_bulk": ACT,

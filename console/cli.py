@@ -14,7 +14,7 @@ import typer
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
-from . import run_commands
+from . import run_commands, scale
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -106,6 +106,7 @@ def schema() -> None:
 
 
 run_commands.register(app)
+scale.register(app)
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ def serve(host: str, port: int, no_runner: bool,
         typer.echo(f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}",
                    err=True)
     prefect = None if no_runner else ensure_prefect_api(runbook_home())
+    store.listen_for_wakes()  # PostgreSQL: other replicas' check-offs reach this one's runner and SSE feeds
     runner = None if no_runner else Runner(store).start()
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
     typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "

@@ -411,6 +411,7 @@ class _RunTransaction:
         tx = self._cm.__enter__()
         try:
             tx.lock_chain(self.run_id)
+            tx.notify_run(self.run_id)  # other processes' runners: on commit, never on a rollback
             if self.idem is not None:
                 seen = tx.idempotent(self.idem[0])
                 if seen is not None:
@@ -447,6 +448,7 @@ def _insert_run(tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str |
            "started_at": now, "started_by": actor.label}
     tx.insert_run(run)
     tx.lock_chain(run["id"])
+    tx.notify_run(run["id"])
     rs = RunState(tx, run, plan, now, actor.label)
     rs.audit("run.start", run["id"], runbook=plan.runbook_id, version=plan.version,
              source_hash=plan.source_hash, site=plan.site.id, drill=drill, inputs=dict(plan.inputs),

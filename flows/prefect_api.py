@@ -29,14 +29,16 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 class PrefectServer:
-    def __init__(self, home: Path, port: int, log_path: Path):
-        self.home, self.port, self.log_path = home, port, log_path
+    def __init__(self, home: Path, port: int, log_path: Path, env: dict[str, str] | None = None):
+        """`env`: more settings for the server, e.g. PREFECT_API_DATABASE_CONNECTION_URL
+        (postgresql+asyncpg://…) to keep Prefect's own state on PostgreSQL."""
+        self.home, self.port, self.log_path, self.extra_env = home, port, log_path, dict(env or {})
         self.url = f"http://127.0.0.1:{port}/api"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> "PrefectServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **QUIET, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.url,
+        env = {**os.environ, **QUIET, **self.extra_env, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.url,
                "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(self.port)}
         log = open(self.log_path, "ab")
         prefect = Path(sys.executable).with_name("prefect")

@@ -13,9 +13,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from . import signals, work
 from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
@@ -46,6 +47,7 @@ class Runner:
 
     def start(self) -> "Runner":
         signals.subscribe(self.wake)
+        self.store.listen_for_wakes()  # PostgreSQL: check-offs taken by other processes wake us too
         self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -63,6 +65,13 @@ class Runner:
             thread.join(timeout)
 
     def wake(self, run_id: str) -> None:
+        if run_id == signals.EVERY_RUN:
+            with self._lock:
+                events = list(self._wakes.values())
+            for each in events:
+                each.set()
+            self._loop_wake.set()
+            return
         with self._lock:
             event = self._wakes.get(run_id)
         if event is not None:
@@ -139,54 +148,128 @@ class Runner:
             self._loop_wake.set()
 
     def _drive(self, run_id: str) -> str:
-        from prefect.runtime import flow_run
+        return drive_run(self.store, run_id, self.name, self._wakes[run_id],
+                         lambda: not self.stopping.is_set() and run_id in self.owned)
 
-        from .compile import Progress, execute_jobs
-        current = str(flow_run.id) if flow_run.id else None
-        with self.store.transaction(serial=run_id) as tx:
-            tx.update_run(run_id, prefect_flow_run=current)
-        _crash_earlier_attempts(run_id, current, f"taken over by runner {self.name}")
-        progress = Progress(run_id)
-        recover = True
-        wake = self._wakes[run_id]
-        while not self.stopping.is_set() and run_id in self.owned:
-            wake.clear()
+
+class RunLease:
+    """One run's lease held outside a Runner (a deployed `execute_run` flow run owns exactly one
+    run): taken, waiting while a live owner holds it; renewed every second in a thread; handed
+    back at the end. `held` clears, and `wake` fires, the moment the lease is lost."""
+
+    def __init__(self, store: Store, run_id: str, owner: str, ttl: float | None = None):
+        self.store, self.run_id, self.owner = store, run_id, owner
+        self.ttl = ttl or lease_ttl()
+        self.held = threading.Event()
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def take(self, patience: float) -> str | None:
+        """None once the lease is ours; else why not: the run ended, or a live owner kept it
+        for `patience` seconds (a later attempt is submitted if that owner dies)."""
+        deadline = time.monotonic() + patience
+        while True:
+            now = utcnow()
+            with self.store.transaction(serial=self.run_id) as tx:
+                if tx.acquire_lease(self.run_id, self.owner, now + timedelta(seconds=self.ttl), now, reserved=True):
+                    break
+                run = tx.run_head(self.run_id)
+            if run is None:
+                return f"no run {self.run_id}"
+            if run["state"] != "running":
+                return f"the run is {run['state']}"
+            if time.monotonic() >= deadline:
+                return f"runner {run['lease_owner']} owns it"
+            time.sleep(0.5)
+        self.held.set()
+        signals.subscribe(self._signal)
+        self.store.listen_for_wakes()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{self.run_id}", daemon=True)
+        self._thread.start()
+        return None
+
+    def release(self) -> None:
+        self._stop.set()
+        signals.unsubscribe(self._signal)
+        if self._thread is not None:
+            self._thread.join(10)
+        self.held.clear()
+        with self.store.transaction(serial=self.run_id) as tx:  # only if still ours
+            tx.release_lease(self.run_id, self.owner)
+
+    def _signal(self, run_id: str) -> None:
+        if run_id in (self.run_id, signals.EVERY_RUN):
+            self.wake.set()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(1.0):
             try:
-                claimed = work.claim(self.store, run_id, self.name, recover=recover)
-            except work.LeaseLost:
-                return "lease lost"
-            recover = False
-            if not claimed.running:
-                return "run ended"
-            if claimed.jobs:
-                execute_jobs(claimed.jobs, lambda results: self._record(run_id, results))
+                with self.store.transaction() as tx:
+                    still = tx.renew_leases(self.owner, utcnow() + timedelta(seconds=self.ttl))
+            except Exception:  # the store may be briefly unreachable: the TTL gives us time
+                log.warning("run %s: lease renewal failed", self.run_id, exc_info=True)
                 continue
-            self._update_progress(run_id, progress)
-            delay = 1.0
-            if claimed.next_wake is not None:
-                delay = max(0.0, min(delay, (claimed.next_wake - utcnow()).total_seconds()))
-            wake.wait(delay)
-        return "stopped"
+            if self.run_id not in still:  # taken over, or the run ended
+                self.held.clear()
+                self.wake.set()
+                return
 
-    def _record(self, run_id: str, results) -> None:
+
+def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, holding: Callable[[], bool]) -> str:
+    """Drive one run whose lease `owner` holds, inside the current Prefect flow run (the
+    attempt): claim due work, execute it as task runs, record it, sleep until woken or the next
+    timer; until the run ends or `holding()` turns false. Used by the Runner's driver threads and
+    by the deployed `execute_run` flow (flows/deploy.py), so both paths are one code."""
+    from prefect.runtime import flow_run
+
+    from .compile import Progress, execute_jobs
+    current = str(flow_run.id) if flow_run.id else None
+    with store.transaction(serial=run_id) as tx:
+        tx.update_run(run_id, prefect_flow_run=current)
+    _crash_earlier_attempts(run_id, current, f"taken over by runner {owner}")
+    progress = Progress(run_id)
+    recover = True
+    while holding():
+        wake.clear()
         try:
-            work.record(self.store, run_id, self.name, results)
+            claimed = work.claim(store, run_id, owner, recover=recover)
         except work.LeaseLost:
-            pass  # the new owner runs it again with the same Idempotency-Key
+            return "lease lost"
+        recover = False
+        if not claimed.running:
+            return "run ended"
+        if claimed.jobs:
+            execute_jobs(claimed.jobs, lambda results: _record(store, run_id, owner, results))
+            continue
+        _update_progress(store, run_id, progress)
+        delay = 1.0
+        if claimed.next_wake is not None:
+            delay = max(0.0, min(delay, (claimed.next_wake - utcnow()).total_seconds()))
+        wake.wait(delay)
+    return "stopped"
 
-    def _update_progress(self, run_id: str, progress) -> None:
-        try:
-            with self.store.read() as r:
-                by_step = r.counts_by_step(run_id)
-                plan_kinds = {t["step_id"]: t["kind"] for t in r.tasks(run_id, states=["waiting"])}
-            human = {}
-            for step_id, counts in by_step.items():
-                if plan_kinds.get(step_id) in HUMAN_STEP_KINDS or step_id in progress.last:
-                    total = sum(counts.values())
-                    human[step_id] = (sum(counts.get(s, 0) for s in ("done", "skipped", "rejected")), total)
-            progress.update(human)
-        except Exception:  # progress is a mirror for Prefect's UI: never let it stop the work
-            log.debug("run %s: progress artifact not updated", run_id, exc_info=True)
+
+def _record(store: Store, run_id: str, owner: str, results) -> None:
+    try:
+        work.record(store, run_id, owner, results)
+    except work.LeaseLost:
+        pass  # the new owner runs it again with the same Idempotency-Key
+
+
+def _update_progress(store: Store, run_id: str, progress) -> None:
+    try:
+        with store.read() as r:
+            by_step = r.counts_by_step(run_id)
+            plan_kinds = {t["step_id"]: t["kind"] for t in r.tasks(run_id, states=["waiting"])}
+        human = {}
+        for step_id, counts in by_step.items():
+            if plan_kinds.get(step_id) in HUMAN_STEP_KINDS or step_id in progress.last:
+                total = sum(counts.values())
+                human[step_id] = (sum(counts.get(s, 0) for s in ("done", "skipped", "rejected")), total)
+        progress.update(human)
+    except Exception:  # progress is a mirror for Prefect's UI: never let it stop the work
+        log.debug("run %s: progress artifact not updated", run_id, exc_info=True)
 
 
 def _crash_earlier_attempts(run_id: str, current: str | None, message: str) -> None:

@@ -25,12 +25,15 @@ from sqlalchemy.exc import IntegrityError
 from ..audit import GENESIS, entry_hash
 from .board import BoardReads
 from .base import _insert_ignore, _json_ready, utcnow
+from .leases import PENDING, LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
+from .stats import StatsReads
+from .wake import WakeListener, notify_run
 from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
                      run_steps, runs, tasks)
 
-__all__ = ["Store", "Tx", "IntegrityError", "runbook_home", "database_url", "metadata", "utcnow"]
+__all__ = ["Store", "Tx", "IntegrityError", "PENDING", "runbook_home", "database_url", "metadata", "utcnow"]
 
 
 def runbook_home() -> Path:
@@ -75,7 +78,7 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
     return stmt
 
 
-class Reader(OutboxReads, PeopleReads, BoardReads):
+class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):
@@ -105,19 +108,6 @@ class Reader(OutboxReads, PeopleReads, BoardReads):
             stmt = stmt.where(runs.c.site_id == site_id)
         if lockdown_id:
             stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
-        return self._rows(stmt)
-
-    def leasable_runs(self, owner: str, now: datetime, limit: int) -> list[str]:
-        stmt = (select(runs.c.id).where(runs.c.state == "running",
-                                        runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
-                                        | (runs.c.lease_owner == owner))
-                .order_by(runs.c.started_at).limit(limit))
-        return [r.id for r in self.conn.execute(stmt)]
-
-    def abandoned_ended_runs(self, now: datetime) -> list[dict[str, Any]]:
-        """Runs that ended while their runner was dead: the lease is still named, and expired."""
-        stmt = select(runs.c.id, runs.c.lease_owner).where(runs.c.state != "running", runs.c.lease_owner.is_not(None),
-                                                            runs.c.lease_expires < now)
         return self._rows(stmt)
 
     def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -206,7 +196,7 @@ class Reader(OutboxReads, PeopleReads, BoardReads):
         rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
 
-class Tx(Reader, OutboxWrites, PeopleWrites):
+class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str):
@@ -234,6 +224,10 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
         self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest})
         self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n + 1, "head_hash": digest})
         self._heads[chain] = (n + 1, digest)
+
+    def notify_run(self, run_id: str) -> None:
+        """Wake the run's runner, in whichever process it is, when this transaction commits."""
+        notify_run(self.conn, self.dialect, run_id)
 
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
@@ -294,31 +288,6 @@ class Tx(Reader, OutboxWrites, PeopleWrites):
         self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
                                                      response=_json_ready(response), at=utcnow()))
 
-    # --- leases: one runner owns a run at a time ---------------------------------------------
-
-    def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime) -> bool:
-        """Take a running run whose lease is free, expired or already ours."""
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.state == "running",
-                                   (runs.c.lease_owner.is_(None)) | (runs.c.lease_expires < now)
-                                   | (runs.c.lease_owner == owner))
-                .values(lease_owner=owner, lease_expires=until, attempts=runs.c.attempts + 1))
-        return self.conn.execute(stmt).rowcount == 1
-
-    def renew_leases(self, owner: str, until: datetime) -> set[str]:
-        self.conn.execute(update(runs).where(runs.c.lease_owner == owner, runs.c.state == "running")
-                          .values(lease_expires=until))
-        return {r.id for r in self.conn.execute(select(runs.c.id).where(runs.c.lease_owner == owner,
-                                                                        runs.c.state == "running"))}
-
-    def clear_expired_lease(self, run_id: str, owner: str, now: datetime) -> bool:
-        stmt = (update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner, runs.c.lease_expires < now)
-                .values(lease_owner=None, lease_expires=None))
-        return self.conn.execute(stmt).rowcount == 1
-
-    def release_lease(self, run_id: str, owner: str) -> None:
-        self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.lease_owner == owner)
-                          .values(lease_owner=None, lease_expires=None))
-
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(_insert_ignore(self.dialect, objectives).values(
             run_id=run_id, objective_id=objective_id, met_at=met_at))
@@ -353,9 +322,11 @@ class FifoLock:
 class Store:
     """One engine per process; `transaction()` for writes, `read()` for queries."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True):
+    def __init__(self, url: str | None = None, *, migrate: bool = True, pool: tuple[int, int] | None = None):
+        """`pool`: (size, overflow) of PostgreSQL connections; default RUNBOOK_DB_POOL_SIZE (10)
+        and RUNBOOK_DB_MAX_OVERFLOW (40). A process that drives one run needs far fewer."""
         self.url = url or database_url()
-        self.engine = _make_engine(self.url)
+        self.engine = _make_engine(self.url, pool)
         self.dialect = self.engine.dialect.name
         # SQLite has one writer: queue this process's writers on a FIFO lock rather than on
         # SQLite's busy handler, which polls with growing sleeps and starves some threads for
@@ -364,6 +335,8 @@ class Store:
         self._writer = FifoLock() if self.dialect == "sqlite" else None
         self._serial: dict[str, FifoLock] = {}
         self._serial_mutex = threading.Lock()
+        self._listener: WakeListener | None = None
+        self._listener_mutex = threading.Lock()
         if migrate:
             from .migrate import upgrade
             upgrade(self.engine)
@@ -385,13 +358,26 @@ class Store:
             yield Reader(conn)
             conn.rollback()
 
+    def listen_for_wakes(self) -> WakeListener | None:
+        """PostgreSQL: start (once per store) the listener that turns other processes' committed
+        changes into this process's `signals`. SQLite: None (one process writes)."""
+        if self.dialect != "postgresql":
+            return None
+        with self._listener_mutex:
+            if self._listener is None:
+                self._listener = WakeListener(self.url).start()
+            return self._listener
+
     def dispose(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
 
 
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=8, max_overflow=56, pool_timeout=120)
 
@@ -415,4 +401,6 @@ def _make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=40, pool_timeout=120, pool_pre_ping=True)
+    size, overflow = pool or (int(os.environ.get("RUNBOOK_DB_POOL_SIZE", "10")),
+                              int(os.environ.get("RUNBOOK_DB_MAX_OVERFLOW", "40")))
+    return create_engine(url, pool_size=size, max_overflow=overflow, pool_timeout=120, pool_pre_ping=True)

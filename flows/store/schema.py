@@ -76,6 +76,7 @@ runs = Table(
     Column("lease_expires", TS),
     Column("prefect_flow_run", String(64)),  # the Prefect flow run of the current attempt
     Column("attempts", Integer, nullable=False, server_default="0"),  # ownership attempts (leases won)
+    Column("takeovers", Integer, nullable=False, server_default="0"),  # leases won from an expired owner
     Index("ix_runs_state", "state"),
     Index("ix_runs_site", "site_id", "state"),
 )

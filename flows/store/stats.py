@@ -1,0 +1,27 @@
+"""Counts for monitoring (a mixin of Reader): runs by state, tasks of running runs by state,
+lease takeovers. Each is one aggregate query; `/metrics` calls them once per scrape."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from .schema import runs, tasks
+
+
+class StatsReads:
+    def runs_by_state(self) -> dict[str, int]:
+        stmt = select(runs.c.state, func.count()).group_by(runs.c.state)
+        return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
+
+    def open_tasks_by_state(self) -> dict[str, int]:
+        """Tasks of running runs only: ended runs' tasks never change, and there may be millions."""
+        stmt = (select(tasks.c.state, func.count()).select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+                .where(runs.c.state == "running").group_by(tasks.c.state))
+        return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
+
+    def overdue_open_tasks(self) -> int:
+        stmt = (select(func.count()).select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+                .where(runs.c.state == "running", tasks.c.state == "waiting", tasks.c.overdue_at.is_not(None)))
+        return int(self.conn.execute(stmt).scalar_one())  # type: ignore[attr-defined]
+
+    def lease_takeovers(self) -> int:
+        return int(self.conn.execute(select(func.coalesce(func.sum(runs.c.takeovers), 0))).scalar_one())  # type: ignore[attr-defined]
