@@ -60,6 +60,8 @@ def register(app: typer.Typer) -> None:
     def worker(pool: str = typer.Option("runbook", "--pool", help=POOL_HELP),
                name: Optional[str] = typer.Option(None, "--name", help="worker name (default: host-pid)"),
                limit: Optional[int] = typer.Option(None, "--limit", min=1, help="flow runs at once (one per run)"),
+               worker_type: str = typer.Option("process", "--type", help="the pool's worker type (process, "
+                                               "kubernetes with prefect-kubernetes installed, …)"),
                metrics_port: Optional[int] = typer.Option(None, "--metrics-port",
                                                           help="serve /metrics on 127.0.0.1:PORT")) -> None:
         """A Prefect process worker for the pool, plus the lease watcher that submits an attempt
@@ -77,7 +79,7 @@ def register(app: typer.Typer) -> None:
                "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1")}
         prefect = Path(sys.executable).with_name("prefect")
         command = [str(prefect) if prefect.exists() else sys.executable, *([] if prefect.exists() else ["-m", "prefect"]),
-                   "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+                   "worker", "start", "--pool", pool, "--type", worker_type, "--name", name]
         if limit:
             command += ["--limit", str(limit)]
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
