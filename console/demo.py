@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import logging
 import os
 import random
 import shutil
@@ -20,6 +21,7 @@ from typing import Any, Callable
 
 import typer
 
+log = logging.getLogger("runbook.demo")
 MARK = ".runbook-demo"  # a demo home holds this file; only such a directory is ever wiped
 HOME_AGENTS = [f"X{i:04d}" for i in range(3, 51)]  # 48, as in Xi'an
 CHANGERS = [f"X{i:04d}" for i in range(51, 54)]  # home first, then on site: their laptops go back
@@ -83,7 +85,7 @@ def demo(host: str, port: int, home: Path, speed: float) -> None:
                f"  (other leads: training, operations, supervisors, living_support, management —\n"
                f"   their tokens are in {home / 'demo-tokens.json'}; Ctrl-C stops the demo)\n", err=True)
     try:
-        serve(host, port, False, companion=Players(base, speed).play)
+        serve(host, port, False, companion=Players(base, f"http://127.0.0.1:{port}", speed).play)
     finally:
         iam.shutdown()
 
@@ -109,8 +111,8 @@ def accounts() -> dict[str, str]:
 class Players:
     """The staff and the leads, acting on their own clocks (seconds of demo time)."""
 
-    def __init__(self, base: str, speed: float, seed: int = 2021):
-        self.base, self.speed = base, speed
+    def __init__(self, base: str, local: str, speed: float, seed: int = 2021):
+        self.base, self.local, self.speed = base, local, speed  # links shown; where the server answers here
         self.random = random.Random(seed)
         self.stop: threading.Event | None = None
 
@@ -122,7 +124,9 @@ class Players:
         from flows.lifecycle import Engine
         from flows.store import Store
         self.stop = stop
-        if not self.wait_until(lambda: _healthy(requests, self.base), 120):
+        if not self.wait_until(lambda: _healthy(requests, self.local), 180):
+            typer.echo(f"demo players: the server did not answer at {self.local} within 3 min; nothing played",
+                       err=True)
             return
         store = Store()
         engine = Engine(store)
@@ -137,6 +141,9 @@ class Players:
             self.leads_at_work(engine, run, manager, leads, EngineError)
         except EngineError as e:
             typer.echo(f"demo players stopped: {e.message}", err=True)
+        except Exception:  # the server goes on; say why the players stopped
+            log.exception("demo players stopped")
+            typer.echo("demo players stopped on an unexpected error (the traceback is above)", err=True)
         finally:
             store.dispose()
 

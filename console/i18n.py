@@ -30,7 +30,7 @@ _ZH = {
     "Done.": "已完成。", "results": "结果", "Language": "语言", "Back to the run": "返回预案", "When": "时间",
     "Who": "操作人", "What": "操作", "Roll call": "点名", "Allocated": "已分配", "value now": "当前",
     "Signed in as": "当前用户", "Run state": "执行状态", "updated": "更新于", "Show all": "查看全部",
-    "of": "/", "Chain": "审计链",
+    "of": "/", "Chain": "审计链", "not met": "未达成",
     "Skip, retry or reassign a task from its page: every task above links to it.": "跳过、重试或转派任务请在任务页面操作：上面每个任务都有链接。",
 }
 

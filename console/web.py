@@ -10,6 +10,7 @@ reason. The only script is /static/app.js (live updates over SSE); the Content-S
 Policy allows nothing else."""
 from __future__ import annotations
 
+import logging
 import secrets
 import urllib.parse
 from pathlib import Path
@@ -25,6 +26,7 @@ from flows.lifecycle import Engine
 from . import auth, charts, i18n
 from .pages import render_page
 
+log = logging.getLogger("runbook.web")
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
                 "answer.css": "text/css; charset=utf-8"}
@@ -257,8 +259,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                                             f"{action} {run_id}/{task_id}", e.message, _client(request), denials)
                 failed += 1
                 first = first or f"{task_id}: {e.message}"
-        query = urllib.parse.urlencode({"ok": ok, "failed": failed, **({"msg": first[:300]} if first else {})})
-        return RedirectResponse(f"/my?{query}", 303)
+        if first:  # why the first one failed, in the log; the page shows counts only (no text from a URL)
+            log.info("bulk %s by %s on %s: %d refused, first: %s", action, caller.actor.label, run_id, failed, first)
+        return RedirectResponse(f"/my?{urllib.parse.urlencode({'ok': ok, 'failed': failed})}", 303)
 
     @page("cancel", "POST")
     async def cancel_form(request: Request, caller, form):
@@ -270,7 +273,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     async def restock_form(request: Request, caller, form):
         run_id = request.path_params["run"]
         count = one(form, "count") or ""
-        if not count.isdigit() or int(count) < 1:
+        if not (count.isascii() and count.isdigit() and len(count) <= 6) or int(count) < 1:
             raise Invalid("count: a whole number of items, at least 1")
         site = (await run_in_threadpool(engine.board_site, run_id))["id"]
         await run_in_threadpool(lambda: engine.restock(site, one(form, "pool") or "", caller.actor,
@@ -326,7 +329,7 @@ def _flash(request: Request) -> str | None:
     q = request.query_params
     if "ok" in q and q.get("ok", "").isdigit():
         text = f"{q['ok']} ✓"
-        if q.get("failed", "0") != "0":
-            text += f" · {q['failed']} ✗ {q.get('msg', '')}"
+        if q.get("failed", "0").isdigit() and q.get("failed", "0") != "0":
+            text += f" · {q['failed']} ✗ (see each task)"
         return text
     return "✓" if "ok" in q else None

@@ -20,6 +20,7 @@ from .views import _iso, run_json, task_json
 
 BOARD_TTL = 5.0  # seconds a run's board is reused while no event happened in the run
 _CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
+_FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
 _CACHE_LOCK = threading.Lock()
 LIST_LIMIT = 50  # rows of the overdue and blocked lists (their counts are exact)
 MY_LIMIT = 500
@@ -56,15 +57,19 @@ class BoardOps:
             seq = r.last_event_seq(run_id)
         key = (self.store.url, run_id)
         with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-        if hit is not None and hit[0] == seq and time.monotonic() - hit[1] < BOARD_TTL:
-            return hit[2]
-        data = self._board(run_id)
-        with _CACHE_LOCK:
-            if len(_CACHE) >= 64:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (data["last_event"], time.monotonic(), data)
-        return data
+            flight = _FLIGHTS.setdefault(key, threading.Lock())
+        with flight:  # viewers woken by the same event wait for one computation
+            with _CACHE_LOCK:
+                hit = _CACHE.get(key)
+            if hit is not None and hit[0] >= seq and time.monotonic() - hit[1] < BOARD_TTL:
+                return hit[2]
+            data = self._board(run_id)
+            with _CACHE_LOCK:
+                if len(_CACHE) >= 64:
+                    _FLIGHTS.pop(next(iter(_CACHE)), None)
+                    _CACHE.pop(next(iter(_CACHE)))
+                _CACHE[key] = (data["last_event"], time.monotonic(), data)
+            return data
 
     def _board(self, run_id: str) -> dict[str, Any]:
         now = utcnow()
@@ -128,7 +133,7 @@ class BoardOps:
             history = [{"action": c["action"], "actor": c["actor"], "at": _iso(c["at"]), "note": c["note"],
                         "reason": c["reason"], "fields": c["fields"]} for c in r.checkoffs(run_id, task_id)]
         rel = ownership(actor, task["owner"], row["site_id"])
-        actionable = task["state"] == "waiting" and rel != "deny"
+        actionable = task["state"] == "waiting" and rel != "deny" and actor.role in ("team_lead", "manager", "operator")
         form = _form(plan, task)
         return {"run": {"id": row["id"], "runbook": row["runbook_id"], "name": plan.name, "site": row["site_id"],
                         "state": row["state"], "drill": bool(row["drill"]), "last_event": last_event},
@@ -275,9 +280,13 @@ def _objective(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now:
     deadline = datetime.fromisoformat(o["deadline"])
     end = now if row["state"] == "running" else (row["ended_at"] or now)
     series = _series(r, row, spec, start, max(deadline, end))
-    eta = datetime.fromisoformat(o["met_at"]) if o["met_at"] else _eta(series, o["value"], spec.target, start, end)
+    running = row["state"] == "running"
+    if o["met_at"]:
+        eta = datetime.fromisoformat(o["met_at"])
+    else:  # the rate from the series itself (the value shown may be rounded); none for an ended run
+        eta = _eta(series, spec.target, start, end, deadline) if running else None
     return {**o, "measure": spec.measure, "step": spec.step, "series": [[_iso(t), round(v, 4)] for t, v in series],
-            "eta": _iso(eta), "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
+            "eta": _iso(eta), "on_track": bool(o["met"] or (eta is not None and eta <= deadline)), "open": running,
             "time_left_s": int((deadline - end).total_seconds()), "started_at": _iso(start), "now": _iso(end)}
 
 
@@ -304,17 +313,23 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     return series
 
 
-def _eta(series: list[tuple[datetime, float]], value: float, target: float, start: datetime,
-         now: datetime) -> datetime | None:
+def _eta(series: list[tuple[datetime, float]], target: float, start: datetime, now: datetime,
+         deadline: datetime) -> datetime | None:
+    """When the target is reached at the current rate; None without progress, or when that is
+    further than ten times the objective's whole window (no forecast is better than 97 days)."""
     elapsed = (now - start).total_seconds()
+    value = series[-1][1]
     if value <= 0 or elapsed <= 0:
         return None
     window_start = now - timedelta(seconds=elapsed / 3)
     before = max((v for t, v in series if t <= window_start), default=0.0)
     rate = (value - before) / (elapsed / 3)
-    if rate <= 0:
+    if rate <= 1e-9:
         rate = value / elapsed
-    return now + timedelta(seconds=(target - value) / rate)
+    seconds = max(target - value, 0.0) / rate
+    if seconds > 10 * max((deadline - start).total_seconds(), elapsed):
+        return None
+    return now + timedelta(seconds=seconds)
 
 
 def _graph(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]]) -> dict[str, Any]:
