@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import bigsite  # noqa: E402
+
 RUNBOOK = """id: bench_board
 name: Dashboard benchmark
 objectives:
@@ -58,17 +60,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        library, sites = Path(tmp) / "library", Path(tmp) / "sites" / "big"
-        library.mkdir()
-        sites.mkdir(parents=True)
-        (library / "bench_board.yaml").write_text(RUNBOOK)
-        (sites / "site.yaml").write_text("id: big\nname: Big site\nkind: lab\ntimezone: Asia/Shanghai\n"
-                                         "teams:\n  ops: {name: Ops, leads: [P00000]}\n"
-                                         "channels:\n  console: {kind: console}\ndefault_channel: console\n")
-        (sites / "staff.csv").write_text("id,name,team,phone\n" + "".join(
-            f"P{i:05d},Person {i},ops,+86137{i:08d}\n" for i in range(args.people)))
+        library, sites = bigsite.write(tmp, args.people, "bench_board", RUNBOOK, timezone="Asia/Shanghai")
         os.environ.update({"RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
-                           "RUNBOOK_SITES": str(Path(tmp) / "sites"), "RUNBOOK_TIME_SCALE": "3600"})
+                           "RUNBOOK_SITES": str(sites), "RUNBOOK_TIME_SCALE": "3600"})
         os.environ.pop("RUNBOOK_DATABASE_URL", None)
         import requests
         import uvicorn

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from bench import bigsite  # noqa: E402
 from bench.bench_api import BIN, closed_loop, free_port, percentile, stop, wait_up  # noqa: E402
 
 RUNBOOK = """id: bench_roll
@@ -49,16 +50,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        library, sites = Path(tmp) / "library", Path(tmp) / "sites" / "big"
-        library.mkdir()
-        sites.mkdir(parents=True)
-        (library / "bench_roll.yaml").write_text(RUNBOOK)
-        (sites / "site.yaml").write_text("id: big\nname: Big site\nkind: lab\nteams:\n  ops: {name: Ops, leads: [P00000]}\n"
-                                         "channels:\n  console: {kind: console}\ndefault_channel: console\n")
-        (sites / "staff.csv").write_text("id,name,team,phone\n" + "".join(
-            f"P{i:05d},Person {i},ops,+86137{i:08d}\n" for i in range(args.people)))
+        library, sites = bigsite.write(tmp, args.people, "bench_roll", RUNBOOK)
         env = {**os.environ, "RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
-               "RUNBOOK_SITES": str(sites.parent), "DO_NOT_TRACK": "1"}
+               "RUNBOOK_SITES": str(sites), "DO_NOT_TRACK": "1"}
         for key in ("RUNBOOK_DATABASE_URL", "RUNBOOK_URL"):
             env.pop(key, None)
         manager = subprocess.run([BIN, "users", "add", "m", "--role", "manager"], env=env, capture_output=True,

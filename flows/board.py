@@ -74,9 +74,7 @@ class BoardOps:
     def _board(self, run_id: str) -> dict[str, Any]:
         now = utcnow()
         with self.store.read() as r:
-            row = r.run_head(run_id)
-            if row is None:
-                raise NotFound(rules.unknown_run(r, run_id))
+            row = _head(r, run_id)
             plan = machine.plan_of(row, r)
             run = run_json(r, row, plan)
             stats = r.step_stats(run_id)
@@ -95,9 +93,7 @@ class BoardOps:
     def board_site(self, run_id: str) -> dict[str, Any]:
         """The site a run is for: id, name, timezone, language (without its roster)."""
         with self.store.read() as r:
-            row = r.run_head(run_id)
-            if row is None:
-                raise NotFound(rules.unknown_run(r, run_id))
+            row = _head(r, run_id)
             return _site_json(machine.plan_of(row, r))
 
     def my_tasks(self, actor: Actor) -> dict[str, Any]:
@@ -122,9 +118,7 @@ class BoardOps:
         """A task, its check-offs, the fields its check-off takes, and what the actor may do."""
         now = utcnow()
         with self.store.read() as r:
-            row = r.run_head(run_id)
-            if row is None:
-                raise NotFound(rules.unknown_run(r, run_id))
+            row = _head(r, run_id)
             task = r.task(run_id, task_id)
             if task is None:
                 raise NotFound(f'run {run_id} has no task "{task_id}"')
@@ -144,9 +138,7 @@ class BoardOps:
     def call_list(self, run_id: str, step_id: str) -> dict[str, Any]:
         """A roll call's people who have not answered, by team with its leads: to call, on paper."""
         with self.store.read() as r:
-            row = r.run_head(run_id)
-            if row is None:
-                raise NotFound(rules.unknown_run(r, run_id))
+            row = _head(r, run_id)
             plan = machine.plan_of(row, r)
             if step_id not in {s.id for s in plan.steps if s.kind == "muster"}:
                 raise NotFound(f'run {run_id} has no roll call "{step_id}"')
@@ -162,6 +154,13 @@ class BoardOps:
                         "calls": calls})
         return {"run": run_id, "step": step_id, "site": _site_json(plan), "state": task["state"] if task else None,
                 "teams": out, "total": sum(len(t["calls"]) for t in out), "generated_at": _iso(utcnow())}
+
+
+def _head(r, run_id: str) -> dict[str, Any]:
+    row = r.run_head(run_id)
+    if row is None:
+        raise NotFound(rules.unknown_run(r, run_id))
+    return row
 
 
 def owners_of(actor: Actor, site_id: str) -> list[str]:
