@@ -41,7 +41,7 @@ from .pages import render_page
 log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
 STALE_KEY = timedelta(minutes=5)  # a reserved Idempotency-Key whose request never finished
-COOKIE = "rb_session"
+COOKIE = auth.COOKIE
 # Pages run /static/app.js and nothing else: no inline script or style, no other origin.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

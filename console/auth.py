@@ -23,6 +23,7 @@ from flows.errors import Conflict, Invalid, NotFound
 from flows.store import Store, utcnow
 
 ROLES = ("viewer", "team_lead", "manager", "admin", "gateway")
+COOKIE = "rb_session"  # the dashboard's session cookie
 READ = frozenset({"viewer", "team_lead", "manager", "admin"})
 ACT = frozenset({"team_lead", "manager"})
 MANAGE = frozenset({"manager"})

@@ -80,7 +80,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
 
     async def who(request: Request, route: str):
         """The caller, or a redirect to the login page; a refusal is audited like the API's."""
-        if not request.headers.get("authorization") and not request.cookies.get("rb_session"):
+        if not request.headers.get("authorization") and not request.cookies.get(auth.COOKIE):
             return None
         try:
             caller = await authenticate(request)
@@ -114,9 +114,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                         return to_login(request)
                     request.state.caller = caller
                     return await handler(request, caller, form) if method == "POST" else await handler(request, caller)
-                except api_error as e:
-                    return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
-                except EngineError as e:
+                except (api_error, EngineError) as e:
                     return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
             endpoint.__name__ = f"page_{route}_{method.lower()}"
             return endpoint
