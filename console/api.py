@@ -151,10 +151,6 @@ def _direct_loopback(request: Request) -> bool:
         return False
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
-
-
 def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
     hub = EventHub(store)
 
@@ -182,7 +178,8 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         caller = getattr(request.state, "caller", None)
         if isinstance(exc, Forbidden) and caller is not None:
             await run_in_threadpool(auth.audit_denial, store, caller.actor.label,
-                                    f"{request.method} {request.url.path}", exc.message, _client(request), denials)
+                                    f"{request.method} {request.url.path}", exc.message, auth.client_of(request),
+                                    denials)
         return error(exc.status, exc.message)
 
     @app.exception_handler(Exception)
@@ -229,7 +226,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     async def _deny(request: Request, status: int, who: str, why: str) -> None:
         await run_in_threadpool(auth.audit_denial, store, who, f"{request.method} {request.url.path}", why,
-                                _client(request), denials)
+                                auth.client_of(request), denials)
         raise ApiError(status, why)
 
     async def authenticate(request: Request) -> Caller:
@@ -491,7 +488,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     @app.post("/r/{token}", response_class=HTMLResponse)
     async def answer_post(token: str, request: Request):
-        client = _client(request)
+        client = auth.client_of(request)
         if limiter.retry_after(client):
             return HTMLResponse(render_page("gone.html", busy=True), 429)
         form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
@@ -529,7 +526,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     @app.post("/login")
     async def login(request: Request):
-        client = _client(request)
+        client = auth.client_of(request)
         wait = limiter.retry_after(client)
         if wait:
             await _deny(request, 429, "anonymous", "too many failed logins; wait and try again")

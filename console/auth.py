@@ -237,6 +237,11 @@ class DenialBudget:
             return self._skipped.pop(client, 0)
 
 
+def client_of(request: Any) -> str:
+    """The caller's address as the denial audit and the rate limits count it."""
+    return request.client.host if request.client else "-"
+
+
 def audit_denial(store: Store, who: str, what: str, why: str, client: str,
                  budget: DenialBudget | None = None) -> None:
     skipped = budget.take(client) if budget is not None else 0

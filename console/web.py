@@ -97,8 +97,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/login?next=" + urllib.parse.quote(here, safe=""), 303)
 
-    def page(route: str, method: str = "GET"):
-        """A page (or a form's POST) behind the policy row `route`, with errors as pages."""
+    def page(route: str | Callable[[dict[str, list[str]]], str], method: str = "GET"):
+        """A page (or a form's POST) behind the policy row `route` (for a form, possibly named by
+        the form: the task page's action), with errors as pages."""
         def wrap(handler):
             async def endpoint(request: Request):
                 form = None
@@ -109,14 +110,14 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                         return error_page(request, None, e.status, e.message)
                     request.state.form_csrf = one(form, "csrf")
                 try:
-                    caller = await who(request, route)
+                    caller = await who(request, route(form) if callable(route) else route)
                     if caller is None:
                         return to_login(request)
                     request.state.caller = caller
                     return await handler(request, caller, form) if method == "POST" else await handler(request, caller)
                 except (api_error, EngineError) as e:
                     return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
-            endpoint.__name__ = f"page_{route}_{method.lower()}"
+            endpoint.__name__ = f"page_{getattr(route, '__name__', route)}_{method.lower()}"
             return endpoint
         return wrap
 
@@ -189,16 +190,23 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
 
     # --- forms ----------------------------------------------------------------------------------
 
-    ACTIONS = {"complete": "complete", "approve": "approve", "reject": "reject", "skip": "skip", "retry": "retry",
-               "reassign": "reassign"}
+    ACTIONS = ("complete", "approve", "reject", "skip", "retry", "reassign")  # each its own policy row
 
-    async def act_on_task(request: Request, form: dict[str, list[str]]):
+    def task_action(form: dict[str, list[str]]) -> str:
         action = one(form, "action") or ""
         if action not in ACTIONS:
             raise Invalid(f'unknown action "{action[:40]}"')
-        caller = await who(request, ACTIONS[action])
-        if caller is None:
-            return to_login(request)
+        return action
+
+    async def refused(request: Request, caller, what: str, e: EngineError) -> None:
+        """The engine's refusals (not your team's task) are audited like the policy's."""
+        if e.status == 403:
+            await run_in_threadpool(auth.audit_denial, engine.store, caller.actor.label, what, e.message,
+                                    auth.client_of(request), denials)
+
+    @page(task_action, "POST")
+    async def task_form(request: Request, caller, form):
+        action = task_action(form)
         run_id, task_id = request.path_params["run"], request.path_params["task"]
         note, reason, idem = one(form, "note"), one(form, "reason"), one(form, "idem")
         key = f"web:{caller.account['id']}:{idem}" if idem else None
@@ -215,23 +223,12 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         try:
             await run_in_threadpool(calls[action])
         except EngineError as e:
-            if e.status == 403:
-                await run_in_threadpool(auth.audit_denial, engine.store, a.label, f"{action} {run_id}/{task_id}",
-                                        e.message, _client(request), denials)
+            await refused(request, caller, f"{action} {run_id}/{task_id}", e)
             data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, a))
             return render(request, caller, "task.html", e.status, title=data["task"]["title"], data=data,
                           live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
                           flash=e.message, flash_kind="err")
         return RedirectResponse(f"/runs/{_q(run_id)}/tasks/{_q(task_id)}?ok={action}", 303)
-
-    @app.post("/runs/{run}/tasks/{task}", include_in_schema=False)
-    async def task_form(request: Request):
-        try:
-            form = await read_form(request)
-            request.state.form_csrf = one(form, "csrf")
-            return await act_on_task(request, form)
-        except (api_error, EngineError) as e:
-            return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
 
     @page("complete_bulk", "POST")
     async def bulk_form(request: Request, caller, form):
@@ -252,9 +249,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                                                                     fields=values, key=key))
                 ok += 1
             except EngineError as e:
-                if e.status == 403:
-                    await run_in_threadpool(auth.audit_denial, engine.store, caller.actor.label,
-                                            f"{action} {run_id}/{task_id}", e.message, _client(request), denials)
+                await refused(request, caller, f"{action} {run_id}/{task_id}", e)
                 failed += 1
                 first = first or f"{task_id}: {e.message}"
         if first:  # why the first one failed, in the log; the page shows counts only (no text from a URL)
@@ -279,6 +274,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                                                        reason=one(form, "reason")))
         return RedirectResponse(f"/runs/{_q(run_id)}?ok=restock", 303)
 
+    app.post("/runs/{run}/tasks/{task}", include_in_schema=False)(task_form)
     app.post("/my", include_in_schema=False)(bulk_form)
     app.post("/runs/{run}/cancel", include_in_schema=False)(cancel_form)
     app.post("/runs/{run}/restock", include_in_schema=False)(restock_form)
@@ -308,10 +304,6 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
 
 def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 def _live(run_id: str, after: int) -> str:

@@ -76,8 +76,9 @@ class BoardOps:
         with self.store.read() as r:
             row = _head(r, run_id)
             plan = machine.plan_of(row, r)
-            run = run_json(r, row, plan)
             stats = r.step_stats(run_id)
+            run = run_json(r, row, plan, {step: {state: n for state, (n, _) in states.items()}
+                                          for step, states in stats.items()})
             overdue_n, overdue = r.overdue_tasks(run_id, now, LIST_LIMIT)
             blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
             objectives = [_objective(r, row, plan, o, now) for o in run["objectives"]]

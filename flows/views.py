@@ -22,8 +22,10 @@ def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             "outputs": t["outputs"], "note": t["note"], "reason": t["reason"], "adhoc": bool(t["adhoc"])}
 
 
-def run_json(reader, run: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
-    by_step = reader.counts_by_step(run["id"])
+def run_json(reader, run: Mapping[str, Any], plan: Plan,
+             by_step: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+    """`by_step`: the run's task counts by step and state, when the caller has them already."""
+    by_step = reader.counts_by_step(run["id"]) if by_step is None else by_step
     counts: dict[str, int] = {}
     for states in by_step.values():
         for state, n in states.items():
