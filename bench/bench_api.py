@@ -10,6 +10,7 @@
 
     python bench/bench_api.py [--leads 50] [--per-lead 20] [--sse 200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -93,6 +95,7 @@ def closed_loop(clients: int, jobs: list[list], act) -> tuple[list[float], float
             act(session, i, job)
             with lock:
                 latencies.append(time.perf_counter() - t0)
+
     threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
@@ -110,9 +113,14 @@ def bare_server(port: int) -> None:
     from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
     from flows.store import Store
+
     store = Store()
-    table = Table("bench_bare", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
-                  Column("payload", String(100)))
+    table = Table(
+        "bench_bare",
+        MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("payload", String(100)),
+    )
     table.metadata.create_all(store.engine)
     app = FastAPI()
 
@@ -121,6 +129,7 @@ def bare_server(port: int) -> None:
         with store.transaction() as tx:
             tx.conn.execute(insert(table).values(payload=str(body.get("task"))))
         return {"ok": True}
+
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -139,48 +148,71 @@ def main() -> None:
         library = Path(tmp) / "library"
         library.mkdir()
         (library / "bench_api.yaml").write_text(RUNBOOK)
-        env = {**os.environ, "RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
-               "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "RUNBOOK_HOME": str(Path(tmp) / "home"),
+            "RUNBOOK_LIBRARY": str(library),
+            "DO_NOT_TRACK": "1",
+        }
         env.pop("RUNBOOK_DATABASE_URL", None)
         env.pop("RUNBOOK_URL", None)
 
         def cli(*a: str) -> str:
             return subprocess.run([BIN, *a], env=env, capture_output=True, text=True, check=True).stdout.strip()
+
         manager = cli("users", "add", "bench_manager", "--role", "manager")
-        leads = [cli("users", "add", f"lead{i}", "--role", "team_lead", "--team", "xian/it")
-                 for i in range(args.leads)]
+        leads = [cli("users", "add", f"lead{i}", "--role", "team_lead", "--team", "xian/it") for i in range(args.leads)]
         port, bare_port = free_port(), free_port()
-        serve = subprocess.Popen([BIN, "serve", "--no-runner", "--port", str(port)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)],
-                                env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        serve = subprocess.Popen(
+            [BIN, "serve", "--no-runner", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        bare = subprocess.Popen(
+            [sys.executable, __file__, "--serve-bare", str(bare_port)],
+            env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
         try:
             wait_up(url + "/api/health", serve)
             wait_up(bare_url + "/docs", bare)
             auth = {"Authorization": f"Bearer {manager}"}
-            run = requests.post(url + "/api/runs", json={"runbook": "bench_api", "site": "xian", "inputs": {"n": n + 100}},
-                                headers=auth, timeout=60).json()["id"]
+            run = requests.post(
+                url + "/api/runs",
+                json={"runbook": "bench_api", "site": "xian", "inputs": {"n": n + 100}},
+                headers=auth,
+                timeout=60,
+            ).json()["id"]
             jobs = [[f"item:{i * args.per_lead + j}" for j in range(args.per_lead)] for i in range(args.leads)]
 
             def bare_act(session, i, task):
                 session.post(bare_url + "/bare", json={"task": task}, timeout=60).raise_for_status()
 
             def api_act(session, i, task):
-                r = session.post(f"{url}/api/runs/{run}/tasks/{task}/complete", json={},
-                                 headers={"Authorization": f"Bearer {leads[i]}"}, timeout=60)
+                r = session.post(
+                    f"{url}/api/runs/{run}/tasks/{task}/complete",
+                    json={},
+                    headers={"Authorization": f"Bearer {leads[i]}"},
+                    timeout=60,
+                )
                 assert r.status_code == 200, r.text
 
             closed_loop(args.leads, [[f"w{i}"] for i in range(args.leads)], bare_act)  # warm up
             bare_lat, bare_time = closed_loop(args.leads, jobs, bare_act)
             api_lat, api_time = closed_loop(args.leads, jobs, api_act)
             bare_tp, api_tp = n / bare_time, n / api_time
-            print(f"check-offs: {args.leads} leads x {args.per_lead}: API {api_tp:.0f}/s, p50 "
-                  f"{percentile(api_lat, 50) * 1000:.1f} ms, p99 {percentile(api_lat, 99) * 1000:.1f} ms; bare insert "
-                  f"{bare_tp:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.1f} ms, p99 "
-                  f"{percentile(bare_lat, 99) * 1000:.1f} ms; throughput ratio {api_tp / bare_tp:.2f}x (goal >= 0.2x), "
-                  f"p99 < 50 ms: {'yes' if percentile(api_lat, 99) < 0.05 else 'no'}")
+            print(
+                f"check-offs: {args.leads} leads x {args.per_lead}: API {api_tp:.0f}/s, p50 "
+                f"{percentile(api_lat, 50) * 1000:.1f} ms, p99 {percentile(api_lat, 99) * 1000:.1f} ms; bare insert "
+                f"{bare_tp:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.1f} ms, p99 "
+                f"{percentile(bare_lat, 99) * 1000:.1f} ms; throughput ratio {api_tp / bare_tp:.2f}x (goal >= 0.2x), "
+                f"p99 < 50 ms: {'yes' if percentile(api_lat, 99) < 0.05 else 'no'}"
+            )
 
             # SSE: clients connected, then 40 check-offs; latency = answered → received.
             answered: dict[str, float] = {}
@@ -190,8 +222,7 @@ def main() -> None:
             stop = threading.Event()
 
             def listen() -> None:
-                with requests.get(f"{url}/api/runs/{run}/events", headers=auth, stream=True,
-                                  timeout=(10, 120)) as r:
+                with requests.get(f"{url}/api/runs/{run}/events", headers=auth, stream=True, timeout=(10, 120)) as r:
                     for line in r.iter_lines(decode_unicode=True):
                         if stop.is_set():
                             return
@@ -203,6 +234,7 @@ def main() -> None:
                             with lock:
                                 if task in answered:
                                     received.append(now - answered[task])
+
             rss_before = rss_mb(serve.pid)
             listeners = [threading.Thread(target=listen, daemon=True) for _ in range(args.sse)]
             for t in listeners:
@@ -213,8 +245,9 @@ def main() -> None:
             session = requests.Session()
             for k in range(40):
                 task = f"item:{n + k}"
-                r = session.post(f"{url}/api/runs/{run}/tasks/{task}/complete", json={"reason": "bench"},
-                                 headers=auth, timeout=60)
+                r = session.post(
+                    f"{url}/api/runs/{run}/tasks/{task}/complete", json={"reason": "bench"}, headers=auth, timeout=60
+                )
                 with lock:
                     answered[task] = time.perf_counter()
                 assert r.status_code == 200, r.text
@@ -225,10 +258,12 @@ def main() -> None:
             rss_peak = rss_mb(serve.pid)
             stop.set()
             got = len(received)
-            print(f"SSE: {args.sse} clients, 40 events: {got} of {40 * args.sse} deliveries, p50 "
-                  f"{percentile(received, 50) * 1000:.0f} ms, p99 {percentile(received, 99) * 1000:.0f} ms "
-                  f"(goal < 1 s); server RSS {rss_before:.0f} MB idle, {rss_connected:.0f} MB with the clients, "
-                  f"{rss_peak:.0f} MB after (goal < 300 MB)")
+            print(
+                f"SSE: {args.sse} clients, 40 events: {got} of {40 * args.sse} deliveries, p50 "
+                f"{percentile(received, 50) * 1000:.0f} ms, p99 {percentile(received, 99) * 1000:.0f} ms "
+                f"(goal < 1 s); server RSS {rss_before:.0f} MB idle, {rss_connected:.0f} MB with the clients, "
+                f"{rss_peak:.0f} MB after (goal < 300 MB)"
+            )
         finally:
             stop(serve, bare)
 

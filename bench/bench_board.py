@@ -6,6 +6,7 @@ run. Goal: <= 2x the bare render, and under 150 ms.
 
     python bench/bench_board.py [--people 2500] [--requests 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         library, sites = bigsite.write(tmp, args.people, "bench_board", RUNBOOK, timezone="Asia/Shanghai")
-        os.environ.update({"RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
-                           "RUNBOOK_SITES": str(sites), "RUNBOOK_TIME_SCALE": "3600"})
+        os.environ.update(
+            {
+                "RUNBOOK_HOME": str(Path(tmp) / "home"),
+                "RUNBOOK_LIBRARY": str(library),
+                "RUNBOOK_SITES": str(sites),
+                "RUNBOOK_TIME_SCALE": "3600",
+            }
+        )
         os.environ.pop("RUNBOOK_DATABASE_URL", None)
         import requests
         import uvicorn
@@ -101,11 +108,23 @@ def main() -> None:
         assert session.get(url).status_code == 200
 
         data = engine.board(run)
-        context = dict(lang="en", _=i18n.translator("en"), me={"name": me_account["name"], "role": "manager"},
-                       csrf=me_account["csrf"], here=f"/runs/{run}", local=i18n.local_time, dur=i18n.duration,
-                       fmt_value=fmt_value, title=data["run"]["name"], data=data, live_runs=[f"{run}:0"],
-                       charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
-                       graph=charts.graph(data["graph"]), pools=[], flash=None)
+        context = dict(
+            lang="en",
+            _=i18n.translator("en"),
+            me={"name": me_account["name"], "role": "manager"},
+            csrf=me_account["csrf"],
+            here=f"/runs/{run}",
+            local=i18n.local_time,
+            dur=i18n.duration,
+            fmt_value=fmt_value,
+            title=data["run"]["name"],
+            data=data,
+            live_runs=[f"{run}:0"],
+            charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
+            graph=charts.graph(data["graph"]),
+            pools=[],
+            flash=None,
+        )
         html = render_page("run.html", **context)
         served = session.get(url).text
         assert abs(len(html) - len(served)) < 2000, "the baseline renders the same page"
@@ -127,14 +146,17 @@ def main() -> None:
 
         def p(values: list[float], q: float) -> float:
             return sorted(values)[min(len(values) - 1, int(len(values) * q))]
-        print(f"run page, {tasks} tasks, {len(served) // 1024} KiB; server time (Server-Timing), p50 / p90:\n"
-              f"  bare render of the precomputed data   {b50:6.1f} / {p(bare, 0.9):6.1f} ms\n"
-              f"  page, run unchanged since last view   {statistics.median(warm):6.1f} / {p(warm, 0.9):6.1f} ms "
-              f"-> {statistics.median(warm) / b50:.2f}x\n"
-              f"  page, first view after a check-off    {statistics.median(cold):6.1f} / {p(cold, 0.9):6.1f} ms "
-              f"-> {statistics.median(cold) / b50:.2f}x\n"
-              f"  the board's reads alone (uncached)    {statistics.median(board):6.1f} / {p(board, 0.9):6.1f} ms\n"
-              f"  (goal: <= 2x the bare render, and < 150 ms)")
+
+        print(
+            f"run page, {tasks} tasks, {len(served) // 1024} KiB; server time (Server-Timing), p50 / p90:\n"
+            f"  bare render of the precomputed data   {b50:6.1f} / {p(bare, 0.9):6.1f} ms\n"
+            f"  page, run unchanged since last view   {statistics.median(warm):6.1f} / {p(warm, 0.9):6.1f} ms "
+            f"-> {statistics.median(warm) / b50:.2f}x\n"
+            f"  page, first view after a check-off    {statistics.median(cold):6.1f} / {p(cold, 0.9):6.1f} ms "
+            f"-> {statistics.median(cold) / b50:.2f}x\n"
+            f"  the board's reads alone (uncached)    {statistics.median(board):6.1f} / {p(board, 0.9):6.1f} ms\n"
+            f"  (goal: <= 2x the bare render, and < 150 ms)"
+        )
         server.should_exit = True
         store.dispose()
 

@@ -8,6 +8,7 @@ store size per task.
 PostgreSQL: a scratch database is created on RUNBOOK_BENCH_PG's server (default the local one)
 and dropped afterwards.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ steps:
     owner: team:it
 """
 
-bare = Table("bench_bare", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
-             Column("payload", String(100)))
+bare = Table(
+    "bench_bare",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payload", String(100)),
+)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -142,11 +147,17 @@ def bench(backend: str, clients: int, per_client: int) -> dict:
             assert with_bare == n
         done = store_size(store, url)
         tasks = 2 * n
-        return {"backend": backend, "n": n, "clients": clients,
-                "bare_p50": statistics.median(base), "bare_p99": percentile(base, 99),
-                "ours_p50": statistics.median(ours), "ours_p99": percentile(ours, 99),
-                "bytes_per_task_created": (created - empty) / tasks,
-                "bytes_per_task_after_checkoffs": (done - empty) / tasks}
+        return {
+            "backend": backend,
+            "n": n,
+            "clients": clients,
+            "bare_p50": statistics.median(base),
+            "bare_p99": percentile(base, 99),
+            "ours_p50": statistics.median(ours),
+            "ours_p99": percentile(ours, 99),
+            "bytes_per_task_created": (created - empty) / tasks,
+            "bytes_per_task_after_checkoffs": (done - empty) / tasks,
+        }
     finally:
         store.dispose()
         if admin is not None:
@@ -170,8 +181,10 @@ def main() -> None:
         print(f"  bare insert txn   p50 {r['bare_p50'] * 1000:7.2f} ms   p99 {r['bare_p99'] * 1000:7.2f} ms")
         print(f"  check-off->ready  p50 {r['ours_p50'] * 1000:7.2f} ms   p99 {r['ours_p99'] * 1000:7.2f} ms")
         print(f"  p99 ratio {ratio:6.1f}x (goal <= 20x)   p99 < 50 ms: {'yes' if r['ours_p99'] < 0.05 else 'NO'}")
-        print(f"  store size per task: {r['bytes_per_task_created']:.0f} B created, "
-              f"{r['bytes_per_task_after_checkoffs']:.0f} B after check-offs (audit, events, check-offs included)")
+        print(
+            f"  store size per task: {r['bytes_per_task_created']:.0f} B created, "
+            f"{r['bytes_per_task_after_checkoffs']:.0f} B after check-offs (audit, events, check-offs included)"
+        )
 
 
 if __name__ == "__main__":

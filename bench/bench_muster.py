@@ -7,6 +7,7 @@ same clients, same run. Reports answers/s and latencies, and the time to open th
 
     python bench/bench_muster.py [--people 10000] [--clients 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,31 +52,47 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         library, sites = bigsite.write(tmp, args.people, "bench_roll", RUNBOOK)
-        env = {**os.environ, "RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library),
-               "RUNBOOK_SITES": str(sites), "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "RUNBOOK_HOME": str(Path(tmp) / "home"),
+            "RUNBOOK_LIBRARY": str(library),
+            "RUNBOOK_SITES": str(sites),
+            "DO_NOT_TRACK": "1",
+        }
         for key in ("RUNBOOK_DATABASE_URL", "RUNBOOK_URL"):
             env.pop(key, None)
-        manager = subprocess.run([BIN, "users", "add", "m", "--role", "manager"], env=env, capture_output=True,
-                                 text=True, check=True).stdout.strip()
+        manager = subprocess.run(
+            [BIN, "users", "add", "m", "--role", "manager"], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
         port, bare_port = free_port(), free_port()
-        serve = subprocess.Popen([BIN, "serve", "--no-runner", "--port", str(port)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bench_api.py"), "--serve-bare", str(bare_port)],
-                                env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")}, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        serve = subprocess.Popen(
+            [BIN, "serve", "--no-runner", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        bare = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "bench_api.py"), "--serve-bare", str(bare_port)],
+            env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
         try:
             wait_up(url + "/api/health", serve)
             wait_up(bare_url + "/docs", bare)
             auth = {"Authorization": f"Bearer {manager}"}
             t0 = time.perf_counter()
-            run = requests.post(url + "/api/runs", json={"runbook": "bench_roll", "site": "big"}, headers=auth,
-                                timeout=600).json()["id"]
+            run = requests.post(
+                url + "/api/runs", json={"runbook": "bench_roll", "site": "big"}, headers=auth, timeout=600
+            ).json()["id"]
             opened = time.perf_counter() - t0
             links = requests.get(f"{url}/api/runs/{run}/muster/roll/links", headers=auth, timeout=600).json()
             tokens = [x["url"].rsplit("/r/", 1)[1] for x in links]
             per = len(tokens) // args.clients
-            jobs = [tokens[i * per:(i + 1) * per] for i in range(args.clients)]
+            jobs = [tokens[i * per : (i + 1) * per] for i in range(args.clients)]
 
             def bare_act(session, i, token):
                 session.post(bare_url + "/bare", json={"task": token}, timeout=60).raise_for_status()
@@ -87,14 +104,20 @@ def main() -> None:
             bare_lat, bare_time = closed_loop(args.clients, jobs, bare_act)
             ans_lat, ans_time = closed_loop(args.clients, jobs, answer)
             n = per * args.clients
-            tasks = requests.get(f"{url}/api/runs/{run}/tasks", params={"step": "first_task", "state": "waiting"},
-                                 headers=auth, timeout=600).json()["tasks"]
+            tasks = requests.get(
+                f"{url}/api/runs/{run}/tasks",
+                params={"step": "first_task", "state": "waiting"},
+                headers=auth,
+                timeout=600,
+            ).json()["tasks"]
             assert len(tasks) == n, (len(tasks), n)
-            print(f"roll call of {args.people}: opened (links + messages) in {opened:.1f} s; {n} answers by "
-                  f"{args.clients} clients: {n / ans_time:.0f}/s, p50 {percentile(ans_lat, 50) * 1000:.0f} ms, p99 "
-                  f"{percentile(ans_lat, 99) * 1000:.0f} ms (answer → that person's first task waiting); bare insert "
-                  f"{n / bare_time:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.0f} ms, p99 "
-                  f"{percentile(bare_lat, 99) * 1000:.0f} ms; throughput ratio {(n / ans_time) / (n / bare_time):.2f}x")
+            print(
+                f"roll call of {args.people}: opened (links + messages) in {opened:.1f} s; {n} answers by "
+                f"{args.clients} clients: {n / ans_time:.0f}/s, p50 {percentile(ans_lat, 50) * 1000:.0f} ms, p99 "
+                f"{percentile(ans_lat, 99) * 1000:.0f} ms (answer → that person's first task waiting); bare insert "
+                f"{n / bare_time:.0f}/s, p50 {percentile(bare_lat, 50) * 1000:.0f} ms, p99 "
+                f"{percentile(bare_lat, 99) * 1000:.0f} ms; throughput ratio {(n / ans_time) / (n / bare_time):.2f}x"
+            )
         finally:
             stop(serve, bare)
 

@@ -8,6 +8,7 @@ Goal: outbox time <= 1.5x the plain loop.
 The sink is a local HTTP/1.1 server (keep-alive) answering 200; both sides post sequentially
 to one destination, one connection.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.sink import Sink, start as start_sink  # noqa: E402
-
+from bench.sink import Sink  # noqa: E402
+from bench.sink import start as start_sink
 
 SITE = """id: bench
 name: Benchmark site
@@ -55,19 +56,34 @@ def main() -> None:
         from flows.store import Store, runbook_home, utcnow
         from notifications.outbox import Dispatcher
         from runbooks.sites import load_site
+
         site = load_site(site_dir)
         store = Store()
 
         # Baseline: the same payloads (the generic webhook body) posted by a plain loop.
-        payloads = [json.dumps({"id": f"b{i}:-:site.lockdown:channel:hook:1", "event": "site.lockdown",
-                                "site": "bench", "run": None, "task": None, "recipient": "channel:hook",
-                                "lang": "en", "text": f"Benchmark site is in lockdown ({i})", "link": None,
-                                "drill": False}).encode() for i in range(args.count)]
+        payloads = [
+            json.dumps(
+                {
+                    "id": f"b{i}:-:site.lockdown:channel:hook:1",
+                    "event": "site.lockdown",
+                    "site": "bench",
+                    "run": None,
+                    "task": None,
+                    "recipient": "channel:hook",
+                    "lang": "en",
+                    "text": f"Benchmark site is in lockdown ({i})",
+                    "link": None,
+                    "drill": False,
+                }
+            ).encode()
+            for i in range(args.count)
+        ]
         session = requests.Session()
         t0 = time.perf_counter()
         for body in payloads:
-            session.post(f"{url}/hook", data=body, headers={"Content-Type": "application/json"},
-                         timeout=10).raise_for_status()
+            session.post(
+                f"{url}/hook", data=body, headers={"Content-Type": "application/json"}, timeout=10
+            ).raise_for_status()
         baseline = time.perf_counter() - t0
 
         Sink.bodies.clear()
@@ -75,8 +91,16 @@ def main() -> None:
         for start in range(0, args.count, args.per_tx):
             with store.transaction() as tx:
                 for i in range(start, min(start + args.per_tx, args.count)):
-                    notify.queue(tx, site=site, run=None, event="site.lockdown", now=utcnow(),
-                                 targets=["channel:hook"], context={}, scope_id=f"b{i}")
+                    notify.queue(
+                        tx,
+                        site=site,
+                        run=None,
+                        event="site.lockdown",
+                        now=utcnow(),
+                        targets=["channel:hook"],
+                        context={},
+                        scope_id=f"b{i}",
+                    )
         queued = time.perf_counter() - t0
         Dispatcher(store, runbook_home(), echo=False).drain(timeout=600)
         ours = time.perf_counter() - t0
@@ -86,9 +110,11 @@ def main() -> None:
     server.shutdown()
     assert sent == args.count == len(Sink.bodies), (sent, len(Sink.bodies))
     ratio = ours / baseline
-    print(f"{args.count} notifications: plain requests loop {baseline:.2f} s ({args.count / baseline:.0f}/s); "
-          f"outbox {ours:.2f} s ({args.count / ours:.0f}/s; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
-          f"ratio {ratio:.2f}x (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}")
+    print(
+        f"{args.count} notifications: plain requests loop {baseline:.2f} s ({args.count / baseline:.0f}/s); "
+        f"outbox {ours:.2f} s ({args.count / ours:.0f}/s; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
+        f"ratio {ratio:.2f}x (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     python bench/bench_plan.py [--steps 1000] [--repeat 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,36 +26,65 @@ KINDS = ["manual", "approval", "http", "notify", "wait", "allocate"]
 
 def generate(steps: int) -> str:
     """A runbook shaped like the library's: chains of per-item pipelines, expressions, objectives."""
-    out = ["id: generated", "name: Generated runbook", "version: 1",
-           "inputs:", "  home_agents: {type: integer, default: 48}",
-           "objectives:", "  - {id: live, name: Live, count: s0001, target: \"${{ inputs.home_agents }}\", within: 72h}",
-           "steps:",
-           "  - id: s0000", "    kind: muster", '    audience: "${{ site.staff }}"', "    question: Where?",
-           "    options: {onsite: On site, home: From home, unavailable: Cannot work}", "    quorum: 0.9", "    due: 4h",
-           "    owner: team:supervisors"]
+    out = [
+        "id: generated",
+        "name: Generated runbook",
+        "version: 1",
+        "inputs:",
+        "  home_agents: {type: integer, default: 48}",
+        "objectives:",
+        '  - {id: live, name: Live, count: s0001, target: "${{ inputs.home_agents }}", within: 72h}',
+        "steps:",
+        "  - id: s0000",
+        "    kind: muster",
+        '    audience: "${{ site.staff }}"',
+        "    question: Where?",
+        "    options: {onsite: On site, home: From home, unavailable: Cannot work}",
+        "    quorum: 0.9",
+        "    due: 4h",
+        "    owner: team:supervisors",
+    ]
     for i in range(1, steps):
         sid = f"s{i:04d}"
         kind = KINDS[i % len(KINDS)]
         prev = f"s{i - 1:04d}" if i % 7 else "s0000"
-        out += [f"  - id: {sid}", f"    kind: {kind}", f'    name: "Step {i} for ${{{{ site.name }}}} ({i})"',
-                f"    needs: [{prev}]", "    estimate: 10m", "    due: 2h",
-                "    phase: generated"]
+        out += [
+            f"  - id: {sid}",
+            f"    kind: {kind}",
+            f'    name: "Step {i} for ${{{{ site.name }}}} ({i})"',
+            f"    needs: [{prev}]",
+            "    estimate: 10m",
+            "    due: 2h",
+            "    phase: generated",
+        ]
         if kind == "manual":
             out += ["    owner: team:operations", "    fields: {note_id: {type: string, required: true}}"]
         elif kind == "approval":
             out += ["    owner: role:manager"]
         elif kind == "http":
-            out += ["    with:", "      method: POST", f'      url: "${{{{ env.IAM_URL }}}}/grants/{i}"',
-                    f'      json: {{user: "${{{{ run.id }}}}", step: {i}, site: "${{{{ site.id }}}}"}}',
-                    "      expect: [200, 201]", "    retries: 3"]
+            out += [
+                "    with:",
+                "      method: POST",
+                f'      url: "${{{{ env.IAM_URL }}}}/grants/{i}"',
+                f'      json: {{user: "${{{{ run.id }}}}", step: {i}, site: "${{{{ site.id }}}}"}}',
+                "      expect: [200, 201]",
+                "    retries: 3",
+            ]
         elif kind == "notify":
-            out += ["    to: [channel:ops, role:manager]",
-                    f'    message: "Step {i}: ${{{{ steps.{prev}.state }}}} at ${{{{ site.name }}}}"']
+            out += [
+                "    to: [channel:ops, role:manager]",
+                f'    message: "Step {i}: ${{{{ steps.{prev}.state }}}} at ${{{{ site.name }}}}"',
+            ]
         elif kind == "wait":
             out += ["    for: 5m"]
         elif kind == "allocate":
-            out += ["    pool: laptops", "    owner: team:it", "    handover: true",
-                    '    for_each: "${{ steps.s0000.answers.home }}"', "    as: agent"]
+            out += [
+                "    pool: laptops",
+                "    owner: team:it",
+                "    handover: true",
+                '    for_each: "${{ steps.s0000.answers.home }}"',
+                "    as: agent",
+            ]
     return "\n".join(out) + "\n"
 
 

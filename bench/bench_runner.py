@@ -12,6 +12,7 @@
 
 Starts its own Prefect server unless PREFECT_API_URL is set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,10 @@ def bench_noop(tmp: Path, steps: int) -> None:
             f.result()
 
     runbook = tmp / "noop.yaml"
-    runbook.write_text("id: noop\nname: No-op\nsteps:\n" + "".join(
-        f"  - {{id: s{i:04d}, kind: wait, for: 0s}}\n" for i in range(steps)))
+    runbook.write_text(
+        "id: noop\nname: No-op\nsteps:\n"
+        + "".join(f"  - {{id: s{i:04d}, kind: wait, for: 0s}}\n" for i in range(steps))
+    )
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         t0 = time.perf_counter()
         bare(steps)
@@ -123,11 +126,13 @@ def bench_empty(tmp: Path, repeat: int = 5) -> None:
     engine = Engine(store)
     runner = Runner(store).start()
     try:
+
         def one_run() -> None:
             t0 = time.perf_counter()
             run = engine.start(runbook, "bench", local_operator())["id"]
             _wait_done(engine, run)
             del t0
+
         one_run()
         ours = timed(one_run)
     finally:
@@ -136,8 +141,10 @@ def bench_empty(tmp: Path, repeat: int = 5) -> None:
     print(f"  bare Prefect flow, heartbeats on (default)  {with_heartbeat * 1000:8.0f} ms")
     print(f"  bare Prefect flow, heartbeats off           {without * 1000:8.0f} ms")
     print(f"  runbook run of one no-op step               {ours * 1000:8.0f} ms")
-    print(f"  ratio vs bare flow (heartbeats off) {ours / without:.2f}x; heartbeats cost "
-          f"{(with_heartbeat - without) * 1000:.0f} ms per flow run (the runner turns them off)")
+    print(
+        f"  ratio vs bare flow (heartbeats off) {ours / without:.2f}x; heartbeats cost "
+        f"{(with_heartbeat - without) * 1000:.0f} ms per flow run (the runner turns them off)"
+    )
 
 
 def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
@@ -151,7 +158,9 @@ def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
 
     site = tmp / "sites" / "big"
     site.mkdir(parents=True)
-    (site / "site.yaml").write_text("id: big\nname: Big site\nkind: bench\nteams:\n  ops: {name: Ops, leads: [P00001]}\n")
+    (site / "site.yaml").write_text(
+        "id: big\nname: Big site\nkind: bench\nteams:\n  ops: {name: Ops, leads: [P00001]}\n"
+    )
     with open(site / "staff.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "name", "team", "phone"])
@@ -159,25 +168,36 @@ def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
             w.writerow([f"P{i:05d}", f"Person {i}", "ops", f"+10000{i:06d}"])
     each = '    for_each: "${{ site.staff }}"\n    as: person\n    needs: [prepare]\n'
     runbook = tmp / "big.yaml"
-    runbook.write_text("id: big\nname: Big\nsteps:\n  - {id: prepare, kind: wait, for: 0s}\n" + "".join(
-        f"  - id: {step}\n    kind: manual\n    owner: team:ops\n{each}"
-        for step in ("confirm", "laptop", "setup", "train", "live")))
+    runbook.write_text(
+        "id: big\nname: Big\nsteps:\n  - {id: prepare, kind: wait, for: 0s}\n"
+        + "".join(
+            f"  - id: {step}\n    kind: manual\n    owner: team:ops\n{each}"
+            for step in ("confirm", "laptop", "setup", "train", "live")
+        )
+    )
     store = Store()
     engine = Engine(store)
-    serve = Serve({"RUNBOOK_HOME": os.environ["RUNBOOK_HOME"], "RUNBOOK_SITES": str(tmp / "sites")},
-                  tmp / "serve.log").start(timeout=300)
+    serve = Serve(
+        {"RUNBOOK_HOME": os.environ["RUNBOOK_HOME"], "RUNBOOK_SITES": str(tmp / "sites")}, tmp / "serve.log"
+    ).start(timeout=300)
     try:
         ids = [engine.start(runbook, "big", local_operator())["id"] for _ in range(runs)]
-        wait_for(lambda: all(engine.run(i)["counts"].get("waiting", 0) == 5 * people for i in ids), 3600,
-                 interval=2, what="the automated step of every run to finish")
+        wait_for(
+            lambda: all(engine.run(i)["counts"].get("waiting", 0) == 5 * people for i in ids),
+            3600,
+            interval=2,
+            what="the automated step of every run to finish",
+        )
         time.sleep(15)  # let the runner drive them a while: timers, progress artifacts
         status = Path(f"/proc/{serve.process.pid}/status").read_text()
         peak = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
         tasks = sum(sum(engine.run(i)["counts"].values()) for i in ids)
     finally:
         serve.stop()
-    print(f"rss: runbook serve driving {runs} runs, {tasks:,} tasks in all ({tasks // runs:,} each), "
-          f"{people:,}-person site")
+    print(
+        f"rss: runbook serve driving {runs} runs, {tasks:,} tasks in all ({tasks // runs:,} each), "
+        f"{people:,}-person site"
+    )
     print(f"  peak RSS of runbook serve  {peak / 1024:8.0f} MB (goal < 500 MB)")
 
 
@@ -189,6 +209,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     _setup(tmp)
     from flows.prefect_api import ensure_prefect_api
+
     server = ensure_prefect_api(tmp / "home")
     try:
         if args.which in ("noop", "all"):

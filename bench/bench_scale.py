@@ -15,6 +15,7 @@ Phases, each on fresh sites (a lockdown per site, through `site.lockdown` events
      `--phases single`: the same with one run.
 Needs PostgreSQL at 127.0.0.1:5432 (creates and drops two databases).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def tree_cpu(pid: int) -> float:
     """CPU seconds of a process and everything below it (children still running included)."""
     from tests.support.cluster import descendants
+
     total = 0.0
     for p in [pid, *descendants(pid)]:
         try:
@@ -51,9 +53,11 @@ def write_sites(directory: Path, names: list[str]) -> None:
     for name in names:
         d = directory / name
         d.mkdir(parents=True)
-        d.joinpath("site.yaml").write_text(f"id: {name}\nname: Bench {name}\nkind: scale_lab\ntimezone: UTC\n"
-                                           "teams:\n  ops: {name: Operations, leads: [S0001]}\n"
-                                           "channels:\n  console: {kind: console}\ndefault_channel: console\n")
+        d.joinpath("site.yaml").write_text(
+            f"id: {name}\nname: Bench {name}\nkind: scale_lab\ntimezone: UTC\n"
+            "teams:\n  ops: {name: Operations, leads: [S0001]}\n"
+            "channels:\n  console: {kind: console}\ndefault_channel: console\n"
+        )
         d.joinpath("staff.csv").write_text("id,name,team,role\nS0001,Lead,ops,team_lead\n")
 
 
@@ -74,29 +78,39 @@ class Phase:
     def emit(self) -> None:
         from prefect.events import emit_event
         from prefect.events.worker import EventsWorker
+
         for site in self.sites:
-            emit_event("site.lockdown", resource={"prefect.resource.id": f"runbook.site.{site}",
-                                                  "prefect.resource.name": site}, payload={"drill": False})
+            emit_event(
+                "site.lockdown",
+                resource={"prefect.resource.id": f"runbook.site.{site}", "prefect.resource.name": site},
+                payload={"drill": False},
+            )
         EventsWorker.drain_all()
 
     def check_off_waiting(self, pool: ThreadPoolExecutor) -> int:
         import requests
+
         todo = []
         with self.store.read() as r:
             for run in self.runs().values():
-                todo += [(run["id"], t["id"]) for t in r.tasks(run["id"], states=["waiting"])
-                         if t["step_id"] != self.hold]
+                todo += [
+                    (run["id"], t["id"]) for t in r.tasks(run["id"], states=["waiting"]) if t["step_id"] != self.hold
+                ]
 
         def send(item) -> None:
             run, task = item
             with self.lock:
                 port = next(self.ports)
-            resp = requests.post(f"http://127.0.0.1:{port}/api/runs/{run}/tasks/{task}/complete",
-                                 headers={"Authorization": f"Bearer {self.token}"},
-                                 json={"note": "bench", "reason": "bench"}, timeout=120)
+            resp = requests.post(
+                f"http://127.0.0.1:{port}/api/runs/{run}/tasks/{task}/complete",
+                headers={"Authorization": f"Bearer {self.token}"},
+                json={"note": "bench", "reason": "bench"},
+                timeout=120,
+            )
             assert resp.status_code in (200, 409), resp.text[:300]
             with self.lock:
                 self.sent += resp.status_code == 200
+
         list(pool.map(send, todo))
         return len(todo)
 
@@ -127,8 +141,10 @@ class Phase:
                     self.hold = None
                 if not self.check_off_waiting(pool):
                     time.sleep(0.3)
-        raise RuntimeError(f"runs not completed within {timeout} s: "
-                           f"{ {s: (r['state'], r['lease_owner']) for s, r in self.runs().items()} }")
+        raise RuntimeError(
+            f"runs not completed within {timeout} s: "
+            f"{ {s: (r['state'], r['lease_owner']) for s, r in self.runs().items()} }"
+        )
 
 
 def idle_rate(server_pid: int, window: float = 10.0, most: float = 180.0) -> float:
@@ -153,11 +169,16 @@ def handwritten_phase(server_pid: int, recorder_url: str, runs: int, pool: str) 
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
+
     deployable = flow.from_source(str(ROOT / "bench"), "handwritten_flow.py:handwritten")
     deployable.deploy(name="handwritten", work_pool_name=pool, build=False, push=False, print_next_steps=False)
     before, start = tree_cpu(server_pid), time.monotonic()
-    ids = [run_deployment("handwritten/handwritten", parameters={"base": recorder_url, "site": f"h{i}"}, timeout=0,
-                          as_subflow=False).id for i in range(runs)]
+    ids = [
+        run_deployment(
+            "handwritten/handwritten", parameters={"base": recorder_url, "site": f"h{i}"}, timeout=0, as_subflow=False
+        ).id
+        for i in range(runs)
+    ]
     with get_client(sync_client=True) as client:
         while not all(client.read_flow_run(i).state.is_final() for i in ids):
             time.sleep(0.5)
@@ -170,23 +191,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--ttl", type=float, default=3.0)
-    parser.add_argument("--phases", default="one,two,kill",
-                        help="which of one,two,kill to run; or single: one run, its worker killed")
+    parser.add_argument(
+        "--phases", default="one,two,kill", help="which of one,two,kill to run; or single: one run, its worker killed"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
     names = {phase: [f"{phase}{i:02d}" for i in range(args.runs)] for phase in ("one", "two", "kill")}
     names["single"] = ["single00"]
     write_sites(tmp / "sites", [n for group in names.values() for n in group])
-    os.environ.update({"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                       "PREFECT_LOGGING_LEVEL": "WARNING"})
+    os.environ.update(
+        {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    )
     from flows.store import Store
     from tests.support.cluster import Cluster
     from tests.support.recorder import Recorder
 
     with Recorder() as recorder:
-        cluster = Cluster(tmp, {"IAM_URL": recorder.url, "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
-                                "RUNBOOK_LEASE_TTL": str(args.ttl), "RUNBOOK_SITES": str(tmp / "sites")},
-                          pool="bench")
+        cluster = Cluster(
+            tmp,
+            {
+                "IAM_URL": recorder.url,
+                "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
+                "RUNBOOK_LEASE_TTL": str(args.ttl),
+                "RUNBOOK_SITES": str(tmp / "sites"),
+            },
+            pool="bench",
+        )
         store = None
         try:
             cluster.start()
@@ -210,23 +240,30 @@ def main() -> None:
                 two = Phase(cluster, store, token, names["two"]).drive()
                 time.sleep(5)
                 ours = tree_cpu(server_pid) - cpu_before - idle * (two + 5)
-                print(f"2 workers: {args.runs} runs completed in {two:.1f} s"
-                      + (f" ({one / two:.2f}x the speed of one)" if "one" in args.phases else ""), flush=True)
+                print(
+                    f"2 workers: {args.runs} runs completed in {two:.1f} s"
+                    + (f" ({one / two:.2f}x the speed of one)" if "one" in args.phases else ""),
+                    flush=True,
+                )
                 idle_after = idle_rate(server_pid)
                 hand_cpu, hand_seconds = handwritten_phase(server_pid, recorder.url, args.runs, cluster.pool)
                 hand = hand_cpu - idle_after * hand_seconds
                 task_runs = 6 * args.runs
-                print(f"Prefect server CPU per task run (idle polling subtracted: {1000 * idle:.0f} / "
-                      f"{1000 * idle_after:.0f} ms/s): ours {1000 * ours / task_runs:.1f} ms, hand-written flow "
-                      f"{1000 * hand / task_runs:.1f} ms, ratio {ours / hand:.2f}x; "
-                      f"hand-written runs took {hand_seconds:.0f} s", flush=True)
+                print(
+                    f"Prefect server CPU per task run (idle polling subtracted: {1000 * idle:.0f} / "
+                    f"{1000 * idle_after:.0f} ms/s): ours {1000 * ours / task_runs:.1f} ms, hand-written flow "
+                    f"{1000 * hand / task_runs:.1f} ms, ratio {ours / hand:.2f}x; "
+                    f"hand-written runs took {hand_seconds:.0f} s",
+                    flush=True,
+                )
 
             victim_runs: dict[str, float] = {}
             killed_at: list[float] = []
 
             def kill_one(runs: dict[str, dict]) -> None:
-                victim = max(("w1", "w2"), key=lambda w: sum((r["lease_owner"] or "").startswith(w + ":")
-                                                             for r in runs.values()))
+                victim = max(
+                    ("w1", "w2"), key=lambda w: sum((r["lease_owner"] or "").startswith(w + ":") for r in runs.values())
+                )
                 for site, r in runs.items():
                     if (r["lease_owner"] or "").startswith(victim + ":"):
                         victim_runs[site] = 0.0
@@ -243,8 +280,9 @@ def main() -> None:
                     now = time.monotonic()
                     for site, row in rows.items():
                         owner = row["lease_owner"] or ""
-                        if victim_runs[site] == 0.0 and (row["state"] != "running" or
-                                                         (owner and not owner.startswith(("pending:", victim + ":")))):
+                        if victim_runs[site] == 0.0 and (
+                            row["state"] != "running" or (owner and not owner.startswith(("pending:", victim + ":")))
+                        ):
                             victim_runs[site] = now - killed_at[0]
                     time.sleep(0.1)
 
@@ -253,18 +291,27 @@ def main() -> None:
                 return
             killed = Phase(cluster, store, token, names[phase], hold="confirm").drive(on_started=kill_one)
             times = sorted(victim_runs.values())
-            print(f"takeover after a SIGKILLed worker (lease TTL {args.ttl:g} s): {len(times)} runs, "
-                  f"median {statistics.median(times):.1f} s, max {max(times):.1f} s (goal <= {args.ttl + 5:g} s); "
-                  f"all {len(names[phase])} runs completed in {killed:.1f} s", flush=True)
+            print(
+                f"takeover after a SIGKILLed worker (lease TTL {args.ttl:g} s): {len(times)} runs, "
+                f"median {statistics.median(times):.1f} s, max {max(times):.1f} s (goal <= {args.ttl + 5:g} s); "
+                f"all {len(names[phase])} runs completed in {killed:.1f} s",
+                flush=True,
+            )
             calls = {}
             for r in recorder.requests:
                 if not r["path"].startswith("/hand/"):
                     calls[r["path"]] = calls.get(r["path"], 0) + 1
-            print(f"http calls: {sum(calls.values())} for {len(calls)} steps; repeated: "
-                  f"{ {p: n for p, n in calls.items() if n > 1} }")
+            print(
+                f"http calls: {sum(calls.values())} for {len(calls)} steps; repeated: "
+                f"{ {p: n for p, n in calls.items() if n > 1} }"
+            )
             import requests
-            attempts = requests.post(cluster.env["PREFECT_API_URL"] + "/flow_runs/count",
-                                     json={"flows": {"name": {"any_": ["runbook"]}}}, timeout=30).json()
+
+            attempts = requests.post(
+                cluster.env["PREFECT_API_URL"] + "/flow_runs/count",
+                json={"flows": {"name": {"any_": ["runbook"]}}},
+                timeout=30,
+            ).json()
             with store.read() as r:
                 total = len(r.runs())
             print(f"execute_run attempts: {attempts} for {total} runs")

@@ -4,6 +4,7 @@ with a plain `requests.Session` loop, in the same run. Reports both times and th
 
     python bench/bench_sms.py [--people 10000] [--batch 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.sink import Sink, start as start_sink  # noqa: E402
+from bench.sink import Sink  # noqa: E402
+from bench.sink import start as start_sink
 
 
 def main() -> None:
@@ -41,8 +43,9 @@ channels:
   sms: {{kind: sms, url: "{url}", batch: {args.batch}, body: {{mobiles: "${{{{ recipients | join(',') }}}}", content: "${{{{ text }}}}"}}}}
 default_channel: sms
 """)
-        (site_dir / "staff.csv").write_text("id,name,team,phone\n" + "".join(
-            f"P{i:05d},Person {i},all,+86138{i:08d}\n" for i in range(args.people)))
+        (site_dir / "staff.csv").write_text(
+            "id,name,team,phone\n" + "".join(f"P{i:05d},Person {i},all,+86138{i:08d}\n" for i in range(args.people))
+        )
 
         import requests
 
@@ -50,6 +53,7 @@ default_channel: sms
         from flows.store import Store, runbook_home, utcnow
         from notifications.outbox import Dispatcher
         from runbooks.sites import load_site
+
         site = load_site(site_dir)
         store = Store()
         people = [f"person:{p['id']}" for p in site.staff]
@@ -57,16 +61,25 @@ default_channel: sms
         session = requests.Session()
         t0 = time.perf_counter()
         for p in site.staff:
-            session.post(url, json={"mobiles": p["phone"], "content": "Site in lockdown: stay home."},
-                         timeout=10).raise_for_status()
+            session.post(
+                url, json={"mobiles": p["phone"], "content": "Site in lockdown: stay home."}, timeout=10
+            ).raise_for_status()
         plain = time.perf_counter() - t0
         plain_calls = len(Sink.bodies)
         Sink.bodies.clear()
 
         t0 = time.perf_counter()
         with store.transaction() as tx:
-            notify.queue(tx, site=site, run=None, event="site.lockdown", now=utcnow(), targets=people,
-                         context={}, scope_id="bench")
+            notify.queue(
+                tx,
+                site=site,
+                run=None,
+                event="site.lockdown",
+                now=utcnow(),
+                targets=people,
+                context={},
+                scope_id="bench",
+            )
         queued = time.perf_counter() - t0
         Dispatcher(store, runbook_home(), echo=False).drain(timeout=600)
         ours = time.perf_counter() - t0
@@ -76,9 +89,11 @@ default_channel: sms
     server.shutdown()
     numbers = sum(len(str(json.loads(b).get("mobiles", "")).split(",")) for b in Sink.bodies)
     assert sent == args.people == numbers, (sent, numbers)
-    print(f"{args.people} people: one request each {plain:.2f} s ({plain_calls} calls); outbox with batch "
-          f"{args.batch}: {ours:.2f} s ({len(Sink.bodies)} calls; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
-          f"{plain / ours:.1f}x faster, {plain_calls / max(1, len(Sink.bodies)):.0f}x fewer calls")
+    print(
+        f"{args.people} people: one request each {plain:.2f} s ({plain_calls} calls); outbox with batch "
+        f"{args.batch}: {ours:.2f} s ({len(Sink.bodies)} calls; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
+        f"{plain / ours:.1f}x faster, {plain_calls / max(1, len(Sink.bodies)):.0f}x fewer calls"
+    )
 
 
 if __name__ == "__main__":

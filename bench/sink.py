@@ -1,6 +1,7 @@
 """A local HTTP/1.1 sink for the notification benchmarks: keep-alive, answers 200 with a small
 JSON body written in one piece (a response split in two writes waits 40 ms on delayed ACK),
 and keeps every request body for the benchmark to check."""
+
 from __future__ import annotations
 
 import threading

@@ -6,19 +6,21 @@ session's state-changing request must carry its CSRF token (`X-CSRF-Token` heade
 form field). Every denial is in the audit (chain `access`). Errors have one shape,
 `{"error": {"code", "message"}}`. A state-changing POST with an `Idempotency-Key` gets, when
 repeated, the first answer and changes nothing."""
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import ipaddress
+import json
 import logging
 import os
-import json
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,7 +37,8 @@ from runbooks.diagnostics import RunbookError
 
 from . import auth, web
 from .events import EventHub
-from .metrics import CONTENT_TYPE as METRICS_TYPE, render_metrics
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import render_metrics
 from .pages import render_page
 
 log = logging.getLogger("runbook.api")
@@ -43,11 +46,23 @@ MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
 STALE_KEY = timedelta(minutes=5)  # a reserved Idempotency-Key whose request never finished
 COOKIE = auth.COOKIE
 # Pages run /static/app.js and nothing else: no inline script or style, no other origin.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
-STATUS_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "not_found",
-                409: "conflict", 413: "invalid", 415: "invalid", 422: "invalid", 429: "rate_limited"}
+STATUS_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_found",
+    409: "conflict",
+    413: "invalid",
+    415: "invalid",
+    422: "invalid",
+    429: "rate_limited",
+}
 
 
 class ApiError(Exception):
@@ -57,8 +72,9 @@ class ApiError(Exception):
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": STATUS_CODES.get(status, "invalid"), "message": message}}, status,
-                        headers=headers)
+    return JSONResponse(
+        {"error": {"code": STATUS_CODES.get(status, "invalid"), "message": message}}, status, headers=headers
+    )
 
 
 class Body(BaseModel):
@@ -77,37 +93,37 @@ class StartBody(Body):
 
 
 class ReasonBody(Body):
-    reason: Optional[str] = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class CompleteBody(Body):
-    note: Optional[str] = Field(None, max_length=4000)
+    note: str | None = Field(None, max_length=4000)
     fields: dict[str, Any] = {}
-    reason: Optional[str] = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class ApproveBody(Body):
-    note: Optional[str] = Field(None, max_length=4000)
-    reason: Optional[str] = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=4000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class InterveneBody(Body):
-    reason: Optional[str] = Field(None, max_length=2000)
-    to: Optional[str] = Field(None, max_length=300)
+    reason: str | None = Field(None, max_length=2000)
+    to: str | None = Field(None, max_length=300)
 
 
 class BulkBody(Body):
     tasks: list[str] = Field(min_length=1, max_length=1000)
-    note: Optional[str] = Field(None, max_length=4000)
+    note: str | None = Field(None, max_length=4000)
     fields: dict[str, Any] = {}  # the same check-off fields for every task
-    reason: Optional[str] = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class AddBody(Body):
     title: str = Field(min_length=1, max_length=300)
     owner: str = Field(max_length=300)
-    reason: Optional[str] = Field(None, max_length=2000)
-    due: Optional[str] = Field(None, max_length=20)
+    reason: str | None = Field(None, max_length=2000)
+    due: str | None = Field(None, max_length=20)
 
 
 class AnswerBody(Body):
@@ -124,12 +140,12 @@ class SmsBody(Body):
 class RestockBody(Body):
     from_site: str = Field(max_length=200)
     count: int = Field(ge=1, le=100000)
-    reason: Optional[str] = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class RequeueBody(Body):
     ids: list[str] = []
-    reason: Optional[str] = Field(None, max_length=2000)
+    reason: str | None = Field(None, max_length=2000)
 
 
 class Caller:
@@ -159,8 +175,7 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         yield
         hub.close()
 
-    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None,
-                  lifespan=lifespan)
+    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     engine = Engine(store)
     limiter = auth.LoginLimiter()
     # Refusals audited per client address and minute (a flood must not hold up the writer).
@@ -177,16 +192,23 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
     async def _engine_error(request: Request, exc: EngineError):
         caller = getattr(request.state, "caller", None)
         if isinstance(exc, Forbidden) and caller is not None:
-            await run_in_threadpool(auth.audit_denial, store, caller.actor.label,
-                                    f"{request.method} {request.url.path}", exc.message, auth.client_of(request),
-                                    denials)
+            await run_in_threadpool(
+                auth.audit_denial,
+                store,
+                caller.actor.label,
+                f"{request.method} {request.url.path}",
+                exc.message,
+                auth.client_of(request),
+                denials,
+            )
         return error(exc.status, exc.message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": {"code": "internal", "message": "unexpected error; it is in the server log"}},
-                            500)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": "unexpected error; it is in the server log"}}, 500
+        )
 
     @app.exception_handler(RunbookError)
     async def _runbook_error(request: Request, exc: RunbookError):
@@ -225,16 +247,20 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
     # --- who is calling -------------------------------------------------------------------
 
     async def _deny(request: Request, status: int, who: str, why: str) -> None:
-        await run_in_threadpool(auth.audit_denial, store, who, f"{request.method} {request.url.path}", why,
-                                auth.client_of(request), denials)
+        await run_in_threadpool(
+            auth.audit_denial, store, who, f"{request.method} {request.url.path}", why, auth.client_of(request), denials
+        )
         raise ApiError(status, why)
 
     async def authenticate(request: Request) -> Caller:
         header = request.headers.get("authorization", "")
         if header:
             scheme, _, token = header.partition(" ")
-            account = await run_in_threadpool(auth.account_for_token, store, token.strip()) \
-                if scheme.lower() == "bearer" and token.strip() else None
+            account = (
+                await run_in_threadpool(auth.account_for_token, store, token.strip())
+                if scheme.lower() == "bearer" and token.strip()
+                else None
+            )
             if account is None:
                 await _deny(request, 401, "anonymous", "unknown or revoked token")
             return Caller(account, "token")
@@ -260,9 +286,10 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             if caller.role not in roles:
                 await _deny(request, 403, caller.actor.label, f"a {caller.role} account cannot do this ({route})")
             return caller
+
         return check
 
-    def idempotent(caller: Caller, key: Optional[str], request: dict[str, Any], act: Callable[[], Any]) -> Any:
+    def idempotent(caller: Caller, key: str | None, request: dict[str, Any], act: Callable[[], Any]) -> Any:
         """Generic Idempotency-Key for routes whose engine call has none of its own."""
         if not key:
             return act()
@@ -307,8 +334,13 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
     def health() -> dict[str, Any]:
         with store.read() as r:
             r.runs(states=["running"])  # the store answers
-        return {"status": "ok", "store": store.dialect, "runner": runner is not None,
-                "runs_owned": len(runner.owned) if runner else 0, "prefect_api": prefect_url}
+        return {
+            "status": "ok",
+            "store": store.dialect,
+            "runner": runner is not None,
+            "runs_owned": len(runner.owned) if runner else 0,
+            "prefect_api": prefect_url,
+        }
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -323,9 +355,14 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     @app.get("/api/me")
     def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
-        return {"name": caller.account["name"], "role": caller.role, "staff": caller.account["staff_id"],
-                "teams": ["/".join(t) for t in caller.account["teams"]], "via": caller.via,
-                **({"csrf": caller.session.csrf} if caller.session else {})}
+        return {
+            "name": caller.account["name"],
+            "role": caller.role,
+            "staff": caller.account["staff_id"],
+            "teams": ["/".join(t) for t in caller.account["teams"]],
+            "via": caller.via,
+            **({"csrf": caller.session.csrf} if caller.session else {}),
+        }
 
     @app.get("/api/openapi.json")
     def openapi(caller: Caller = Depends(allowed("openapi"))) -> dict[str, Any]:
@@ -337,19 +374,30 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return JSONResponse({"runs": runs}, 201 if created else 200)
 
     @app.post("/api/sites/{site}/standdown", status_code=201)
-    def standdown(site: str, caller: Caller = Depends(allowed("standdown")),
-                  idempotency_key: Optional[str] = Header(None)):
-        return idempotent(caller, idempotency_key, {"op": "standdown", "site": site},
-                          lambda: {"runs": engine.standdown(ident(site, "site"), caller.actor)})
+    def standdown(
+        site: str, caller: Caller = Depends(allowed("standdown")), idempotency_key: str | None = Header(None)
+    ):
+        return idempotent(
+            caller,
+            idempotency_key,
+            {"op": "standdown", "site": site},
+            lambda: {"runs": engine.standdown(ident(site, "site"), caller.actor)},
+        )
 
     @app.post("/api/runs", status_code=201)
-    def start_run(body: StartBody, caller: Caller = Depends(allowed("start_run")),
-                  idempotency_key: Optional[str] = Header(None)):
+    def start_run(
+        body: StartBody, caller: Caller = Depends(allowed("start_run")), idempotency_key: str | None = Header(None)
+    ):
         if "/" in body.runbook or "/" in body.site or body.runbook.startswith(".") or body.site.startswith("."):
             raise Invalid("runbook and site are ids from the library, never paths")
-        return idempotent(caller, idempotency_key, {"op": "start", **body.model_dump()},
-                          lambda: engine.start(body.runbook, body.site, caller.actor, inputs=body.inputs,
-                                               drill=body.drill, allow_path=False))
+        return idempotent(
+            caller,
+            idempotency_key,
+            {"op": "start", **body.model_dump()},
+            lambda: engine.start(
+                body.runbook, body.site, caller.actor, inputs=body.inputs, drill=body.drill, allow_path=False
+            ),
+        )
 
     @app.get("/api/runs")
     def runs(caller: Caller = Depends(allowed("runs"))):
@@ -360,14 +408,28 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return engine.run(ident(run, "run"))
 
     @app.post("/api/runs/{run}/cancel")
-    def cancel(run: str, body: ReasonBody, caller: Caller = Depends(allowed("cancel")),
-               idempotency_key: Optional[str] = Header(None)):
-        return idempotent(caller, idempotency_key, {"op": "cancel", "run": run, **body.model_dump()},
-                          lambda: engine.cancel(ident(run, "run"), caller.actor, reason=body.reason))
+    def cancel(
+        run: str,
+        body: ReasonBody,
+        caller: Caller = Depends(allowed("cancel")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return idempotent(
+            caller,
+            idempotency_key,
+            {"op": "cancel", "run": run, **body.model_dump()},
+            lambda: engine.cancel(ident(run, "run"), caller.actor, reason=body.reason),
+        )
 
     @app.get("/api/runs/{run}/tasks")
-    def tasks(run: str, team: Optional[str] = None, state: Optional[str] = None, step: Optional[str] = None,
-              mine: bool = False, caller: Caller = Depends(allowed("tasks"))):
+    def tasks(
+        run: str,
+        team: str | None = None,
+        state: str | None = None,
+        step: str | None = None,
+        mine: bool = False,
+        caller: Caller = Depends(allowed("tasks")),
+    ):
         rows = engine.tasks(ident(run, "run"), team=team, state=state, step=step)
         if mine:
             site = engine.run(run)["site"]
@@ -375,56 +437,121 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return {"tasks": visible(caller, rows)}
 
     @app.post("/api/runs/{run}/tasks", status_code=201)
-    def add_task(run: str, body: AddBody, caller: Caller = Depends(allowed("add_task")),
-                 idempotency_key: Optional[str] = Header(None)):
-        return idempotent(caller, idempotency_key, {"op": "add", "run": run, **body.model_dump()},
-                          lambda: engine.add(ident(run, "run"), caller.actor, reason=body.reason, title=body.title,
-                                             owner=body.owner, due=body.due))
+    def add_task(
+        run: str,
+        body: AddBody,
+        caller: Caller = Depends(allowed("add_task")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return idempotent(
+            caller,
+            idempotency_key,
+            {"op": "add", "run": run, **body.model_dump()},
+            lambda: engine.add(
+                ident(run, "run"), caller.actor, reason=body.reason, title=body.title, owner=body.owner, due=body.due
+            ),
+        )
 
     @app.post("/api/runs/{run}/tasks:complete")
-    def complete_bulk(run: str, body: BulkBody, caller: Caller = Depends(allowed("complete_bulk")),
-                      idempotency_key: Optional[str] = Header(None)):
+    def complete_bulk(
+        run: str,
+        body: BulkBody,
+        caller: Caller = Depends(allowed("complete_bulk")),
+        idempotency_key: str | None = Header(None),
+    ):
         results = []
         for task in body.tasks:
             key = f"{idempotency_key}:{task}" if idempotency_key else None
             try:
-                done = engine.complete(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
-                                       fields=body.fields, reason=body.reason, key=key)
+                done = engine.complete(
+                    ident(run, "run"),
+                    ident(task, "task"),
+                    caller.actor,
+                    note=body.note,
+                    fields=body.fields,
+                    reason=body.reason,
+                    key=key,
+                )
                 results.append({"task": task, "status": 200, "result": visible(caller, done)})
             except EngineError as e:
                 if isinstance(e, Forbidden):
                     auth.audit_denial(store, caller.actor.label, f"complete {run}/{task}", e.message, "-", denials)
-                results.append({"task": task, "status": e.status,
-                                "error": {"code": e.code, "message": e.message}})
+                results.append({"task": task, "status": e.status, "error": {"code": e.code, "message": e.message}})
         return {"results": results}
 
     @app.post("/api/runs/{run}/tasks/{task}/complete")
-    def complete(run: str, task: str, body: CompleteBody = CompleteBody(),
-                 caller: Caller = Depends(allowed("complete")), idempotency_key: Optional[str] = Header(None)):
-        return visible(caller, engine.complete(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
-                                               fields=body.fields, reason=body.reason, key=idempotency_key))
+    def complete(
+        run: str,
+        task: str,
+        body: CompleteBody = CompleteBody(),
+        caller: Caller = Depends(allowed("complete")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return visible(
+            caller,
+            engine.complete(
+                ident(run, "run"),
+                ident(task, "task"),
+                caller.actor,
+                note=body.note,
+                fields=body.fields,
+                reason=body.reason,
+                key=idempotency_key,
+            ),
+        )
 
     @app.post("/api/runs/{run}/tasks/{task}/approve")
-    def approve(run: str, task: str, body: ApproveBody = ApproveBody(),
-                caller: Caller = Depends(allowed("approve")), idempotency_key: Optional[str] = Header(None)):
-        return visible(caller, engine.approve(ident(run, "run"), ident(task, "task"), caller.actor, note=body.note,
-                                              reason=body.reason, key=idempotency_key))
+    def approve(
+        run: str,
+        task: str,
+        body: ApproveBody = ApproveBody(),
+        caller: Caller = Depends(allowed("approve")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return visible(
+            caller,
+            engine.approve(
+                ident(run, "run"),
+                ident(task, "task"),
+                caller.actor,
+                note=body.note,
+                reason=body.reason,
+                key=idempotency_key,
+            ),
+        )
 
     @app.post("/api/runs/{run}/tasks/{task}/reject")
-    def reject(run: str, task: str, body: ReasonBody, caller: Caller = Depends(allowed("reject")),
-               idempotency_key: Optional[str] = Header(None)):
-        return visible(caller, engine.reject(ident(run, "run"), ident(task, "task"), caller.actor, reason=body.reason,
-                                             key=idempotency_key))
+    def reject(
+        run: str,
+        task: str,
+        body: ReasonBody,
+        caller: Caller = Depends(allowed("reject")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return visible(
+            caller,
+            engine.reject(
+                ident(run, "run"), ident(task, "task"), caller.actor, reason=body.reason, key=idempotency_key
+            ),
+        )
 
     def intervention(name: str) -> None:
-        def act(run: str, task: str, body: InterveneBody, caller: Caller = Depends(allowed(name)),
-                idempotency_key: Optional[str] = Header(None)):
+        def act(
+            run: str,
+            task: str,
+            body: InterveneBody,
+            caller: Caller = Depends(allowed(name)),
+            idempotency_key: str | None = Header(None),
+        ):
             def call():
                 method = getattr(engine, name)
                 extra = {"to": body.to} if name == "reassign" else {}
                 return method(ident(run, "run"), ident(task, "task"), caller.actor, reason=body.reason, **extra)
-            return idempotent(caller, idempotency_key, {"op": name, "run": run, "task": task, **body.model_dump()},
-                              call)
+
+            return idempotent(
+                caller, idempotency_key, {"op": name, "run": run, "task": task, **body.model_dump()}, call
+            )
+
         app.post(f"/api/runs/{{run}}/tasks/{{task}}/{name}", name=name)(act)
 
     for name in ("skip", "retry", "reassign"):
@@ -435,12 +562,18 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return visible(caller, engine.audit(ident(run, "run")))
 
     @app.get("/api/runs/{run}/events")
-    async def events(run: str, request: Request, after: int = 0, caller: Caller = Depends(allowed("events")),
-                     last_event_id: Optional[str] = Header(None)):
+    async def events(
+        run: str,
+        request: Request,
+        after: int = 0,
+        caller: Caller = Depends(allowed("events")),
+        last_event_id: str | None = Header(None),
+    ):
         await run_in_threadpool(engine.run, ident(run, "run"))  # 404 for an unknown run
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
-        return StreamingResponse(hub.stream(run, start), media_type="text/event-stream",
-                                 headers={"X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            hub.stream(run, start), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+        )
 
     # --- the dashboard's data (each page's JSON twin) ----------------------------------------
 
@@ -472,8 +605,9 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
 
     @app.post("/api/runs/{run}/muster/{step}/answers")
     def muster_answer(run: str, step: str, body: AnswerBody, caller: Caller = Depends(allowed("muster_answer"))):
-        return engine.answer(ident(run, "run"), ident(step, "step"), ident(body.person, "person"), body.option,
-                             caller.actor, via="lead")
+        return engine.answer(
+            ident(run, "run"), ident(step, "step"), ident(body.person, "person"), body.option, caller.actor, via="lead"
+        )
 
     @app.post("/api/inbound/sms")
     def inbound_sms(body: SmsBody, caller: Caller = Depends(allowed("inbound_sms"))):
@@ -507,15 +641,29 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
         return HTMLResponse(render_page("answer.html", **(page or {}), thanks=True))
 
     @app.post("/api/sites/{site}/pools/{pool}/restock")
-    def restock(site: str, pool: str, body: RestockBody, caller: Caller = Depends(allowed("restock")),
-                idempotency_key: Optional[str] = Header(None)):
-        return idempotent(caller, idempotency_key, {"op": "restock", "site": site, "pool": pool, **body.model_dump()},
-                          lambda: engine.restock(ident(site, "site"), ident(pool, "pool"), caller.actor,
-                                                 from_site=ident(body.from_site, "site"), count=body.count,
-                                                 reason=body.reason))
+    def restock(
+        site: str,
+        pool: str,
+        body: RestockBody,
+        caller: Caller = Depends(allowed("restock")),
+        idempotency_key: str | None = Header(None),
+    ):
+        return idempotent(
+            caller,
+            idempotency_key,
+            {"op": "restock", "site": site, "pool": pool, **body.model_dump()},
+            lambda: engine.restock(
+                ident(site, "site"),
+                ident(pool, "pool"),
+                caller.actor,
+                from_site=ident(body.from_site, "site"),
+                count=body.count,
+                reason=body.reason,
+            ),
+        )
 
     @app.get("/api/outbox")
-    def outbox(state: Optional[str] = None, run: Optional[str] = None, caller: Caller = Depends(allowed("outbox"))):
+    def outbox(state: str | None = None, run: str | None = None, caller: Caller = Depends(allowed("outbox"))):
         return engine.outbox(states=[state] if state else None, run_id=run)
 
     @app.post("/api/outbox/retry")
@@ -536,9 +684,12 @@ def create_app(store, runner=None, prefect_url: str | None = None) -> FastAPI:
             limiter.failed(client)
             await _deny(request, 401, "anonymous", "unknown or revoked token")
         cookie, csrf = await run_in_threadpool(auth.login, store, account)
-        secure = (request.url.scheme == "https")
-        response = JSONResponse({"name": account["name"], "role": account["role"], "csrf": csrf}) \
-            if "json" in request.headers.get("content-type", "") else RedirectResponse(web.safe_next(next_page), 303)
+        secure = request.url.scheme == "https"
+        response = (
+            JSONResponse({"name": account["name"], "role": account["role"], "csrf": csrf})
+            if "json" in request.headers.get("content-type", "")
+            else RedirectResponse(web.safe_next(next_page), 303)
+        )
         response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", secure=secure, path="/")
         return response
 

@@ -5,6 +5,7 @@ denial. A team lead's reach to tasks (their teams only) is the engine's ownershi
 Tokens are `rbt_` + 192 random bits, shown once and stored as SHA-256. A session cookie holds
 another random value (stored hashed) and ends after `RUNBOOK_SESSION_IDLE` minutes without a
 request (default 120) or `RUNBOOK_SESSION_MAX` minutes after login (default 720: a shift)."""
+
 from __future__ import annotations
 
 import collections
@@ -14,9 +15,10 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from flows.actors import Actor
 from flows.errors import Conflict, Invalid, NotFound
@@ -32,15 +34,38 @@ MANAGE = frozenset({"manager"})
 # then checks ownership (a team lead: tasks of their teams; a manager: any, overriding with a
 # reason). The authorisation matrix test is generated from this table.
 POLICY: dict[str, frozenset[str]] = {
-    "me": frozenset(ROLES), "openapi": READ, "metrics": READ,
-    "lockdown": MANAGE, "standdown": MANAGE, "start_run": MANAGE, "cancel": MANAGE,
-    "runs": READ, "run": READ, "tasks": READ, "events": READ, "audit": READ,
-    "complete": ACT, "approve": ACT, "reject": ACT, "complete_bulk": ACT,
-    "skip": MANAGE, "retry": MANAGE, "reassign": MANAGE, "add_task": MANAGE,
-    "outbox": MANAGE, "outbox_retry": MANAGE,
-    "muster_links": MANAGE, "muster_answer": ACT, "inbound_sms": frozenset({"gateway"}),
+    "me": frozenset(ROLES),
+    "openapi": READ,
+    "metrics": READ,
+    "lockdown": MANAGE,
+    "standdown": MANAGE,
+    "start_run": MANAGE,
+    "cancel": MANAGE,
+    "runs": READ,
+    "run": READ,
+    "tasks": READ,
+    "events": READ,
+    "audit": READ,
+    "complete": ACT,
+    "approve": ACT,
+    "reject": ACT,
+    "complete_bulk": ACT,
+    "skip": MANAGE,
+    "retry": MANAGE,
+    "reassign": MANAGE,
+    "add_task": MANAGE,
+    "outbox": MANAGE,
+    "outbox_retry": MANAGE,
+    "muster_links": MANAGE,
+    "muster_answer": ACT,
+    "inbound_sms": frozenset({"gateway"}),
     # the dashboard's data: each page and its JSON twin share a row
-    "overview": READ, "board": READ, "task": READ, "my_tasks": READ, "calls": MANAGE, "restock": MANAGE,
+    "overview": READ,
+    "board": READ,
+    "task": READ,
+    "my_tasks": READ,
+    "calls": MANAGE,
+    "restock": MANAGE,
 }
 AUDIT_CHAIN = "access"
 
@@ -54,14 +79,15 @@ def new_token() -> str:
 
 
 def actor_of(account: Mapping[str, Any]) -> Actor:
-    return Actor(account["name"], account["role"], frozenset(tuple(t) for t in account["teams"]),
-                 account["staff_id"])
+    return Actor(account["name"], account["role"], frozenset(tuple(t) for t in account["teams"]), account["staff_id"])
 
 
 # --- accounts ------------------------------------------------------------------------------------
 
-def add_account(store: Store, name: str, role: str, teams: Sequence[str] = (), staff_id: str | None = None,
-                *, by: str) -> str:
+
+def add_account(
+    store: Store, name: str, role: str, teams: Sequence[str] = (), staff_id: str | None = None, *, by: str
+) -> str:
     """Create an account; returns its token (shown once, never stored)."""
     if role not in ROLES:
         raise Invalid(f'unknown role "{role}" (roles: {", ".join(ROLES)})')
@@ -78,16 +104,33 @@ def add_account(store: Store, name: str, role: str, teams: Sequence[str] = (), s
         if any(a["name"] == name and a["revoked_at"] is None for a in tx.accounts()):
             raise Conflict(f'an account "{name}" exists (revoke it first to replace its token)')
         tx.lock_chain(AUDIT_CHAIN)
-        tx.insert_account({"id": "a" + secrets.token_hex(6), "name": name, "role": role, "teams": pairs,
-                           "staff_id": staff_id, "token_hash": _hash(token), "created_at": now, "created_by": by})
-        tx.append_audit(AUDIT_CHAIN, actor=by, action="account.add", target=name,
-                        detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id}, at=now)
+        tx.insert_account(
+            {
+                "id": "a" + secrets.token_hex(6),
+                "name": name,
+                "role": role,
+                "teams": pairs,
+                "staff_id": staff_id,
+                "token_hash": _hash(token),
+                "created_at": now,
+                "created_by": by,
+            }
+        )
+        tx.append_audit(
+            AUDIT_CHAIN,
+            actor=by,
+            action="account.add",
+            target=name,
+            detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id},
+            at=now,
+        )
     return token
 
 
 def _team(text: str) -> list[str]:
     from runbooks.library import find_site
     from runbooks.sites import load_site
+
     site_id, sep, team = text.partition("/")
     if not sep or not site_id or not team:
         raise Invalid(f'--team "{text}": write SITE/TEAM, e.g. xian/it')
@@ -111,9 +154,18 @@ def revoke_account(store: Store, name: str, *, by: str) -> None:
 
 def list_accounts(store: Store) -> list[dict[str, Any]]:
     with store.read() as r:
-        return [{"name": a["name"], "role": a["role"], "teams": ["/".join(t) for t in a["teams"]],
-                 "staff": a["staff_id"], "created_at": a["created_at"].isoformat(), "created_by": a["created_by"],
-                 "revoked_at": a["revoked_at"].isoformat() if a["revoked_at"] else None} for a in r.accounts()]
+        return [
+            {
+                "name": a["name"],
+                "role": a["role"],
+                "teams": ["/".join(t) for t in a["teams"]],
+                "staff": a["staff_id"],
+                "created_at": a["created_at"].isoformat(),
+                "created_by": a["created_by"],
+                "revoked_at": a["revoked_at"].isoformat() if a["revoked_at"] else None,
+            }
+            for a in r.accounts()
+        ]
 
 
 def ensure_admin(store: Store, home) -> str | None:
@@ -139,6 +191,7 @@ def account_for_token(store: Store, token: str) -> dict[str, Any] | None:
 
 # --- sessions ------------------------------------------------------------------------------------
 
+
 def _minutes(name: str, default: float) -> timedelta:
     return timedelta(minutes=float(os.environ.get(name) or default))
 
@@ -155,8 +208,16 @@ def login(store: Store, account: Mapping[str, Any]) -> tuple[str, str]:
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = utcnow()
     with store.transaction() as tx:
-        tx.insert_session({"id_hash": _hash(cookie), "account_id": account["id"], "csrf": csrf, "created_at": now,
-                           "last_seen": now, "expires_at": now + _minutes("RUNBOOK_SESSION_MAX", 720)})
+        tx.insert_session(
+            {
+                "id_hash": _hash(cookie),
+                "account_id": account["id"],
+                "csrf": csrf,
+                "created_at": now,
+                "last_seen": now,
+                "expires_at": now + _minutes("RUNBOOK_SESSION_MAX", 720),
+            }
+        )
     return cookie, csrf
 
 
@@ -188,6 +249,7 @@ def csrf_ok(session: Session, sent: str | None) -> bool:
 
 
 # --- rate limits and denials ---------------------------------------------------------------------
+
 
 class LoginLimiter:
     """At most `failures` failed logins per client address per `window` seconds (in memory:
@@ -242,8 +304,7 @@ def client_of(request: Any) -> str:
     return request.client.host if request.client else "-"
 
 
-def audit_denial(store: Store, who: str, what: str, why: str, client: str,
-                 budget: DenialBudget | None = None) -> None:
+def audit_denial(store: Store, who: str, what: str, why: str, client: str, budget: DenialBudget | None = None) -> None:
     skipped = budget.take(client) if budget is not None else 0
     if skipped is None:
         return
@@ -253,8 +314,9 @@ def audit_denial(store: Store, who: str, what: str, why: str, client: str,
         detail["not_recorded_before"] = skipped  # denials from this client left out of the audit
     with store.transaction() as tx:
         tx.lock_chain(AUDIT_CHAIN)
-        tx.append_audit(AUDIT_CHAIN, actor=who, action="access.denied", target=what[:300], reason=why,
-                        detail=detail, at=now)
+        tx.append_audit(
+            AUDIT_CHAIN, actor=who, action="access.denied", target=what[:300], reason=why, detail=detail, at=now
+        )
 
 
 # --- privacy -------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Charts drawn by the server: the geometry of an objective's burn-up and of the step graph,
 as numbers a template turns into inline SVG (no script, nothing fetched)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 W, H, PAD = 320, 140, 24
 
@@ -29,11 +31,28 @@ def burnup(o: Mapping[str, Any]) -> dict[str, Any]:
     points.append((x(now), y(float(o["value"]))))
     forecast = None
     if eta is not None and not o["met"]:
-        forecast = (x(now), y(float(o["value"])), x(min(eta, end)), y(float(o["target"])) if eta <= end
-                    else y(float(o["value"]) + (float(o["target"]) - float(o["value"])) * (end - now) / (eta - now)))
-    return {"w": W, "h": H, "pad": PAD, "points": " ".join(f"{a},{b}" for a, b in points),
-            "target_y": y(float(o["target"])), "deadline_x": x(deadline), "now_x": x(now), "forecast": forecast,
-            "x0": PAD, "x1": W - PAD, "y0": H - PAD, "y1": PAD}
+        forecast = (
+            x(now),
+            y(float(o["value"])),
+            x(min(eta, end)),
+            y(float(o["target"]))
+            if eta <= end
+            else y(float(o["value"]) + (float(o["target"]) - float(o["value"])) * (end - now) / (eta - now)),
+        )
+    return {
+        "w": W,
+        "h": H,
+        "pad": PAD,
+        "points": " ".join(f"{a},{b}" for a, b in points),
+        "target_y": y(float(o["target"])),
+        "deadline_x": x(deadline),
+        "now_x": x(now),
+        "forecast": forecast,
+        "x0": PAD,
+        "x1": W - PAD,
+        "y0": H - PAD,
+        "y1": PAD,
+    }
 
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 120, 34, 36, 14

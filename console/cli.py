@@ -3,11 +3,11 @@
 Only this module exits the process. Commands that need no Prefect never import it, so
 `runbook validate` starts in well under a second.
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,20 +17,27 @@ from runbooks.library import NotFound, find_runbook, find_site
 from . import run_commands, scale
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Emergency continuity runbooks: validate, plan and run them.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Emergency continuity runbooks: validate, plan and run them.",
+)
 
 
 def load_site_arg(name: str):
     from runbooks.sites import load_site
+
     with reported():
         return load_site(find_site(name))
 
 
 @app.command()
-def validate(paths: List[str] = typer.Argument(..., help="runbook files, directories of runbooks, or site directories"),
-             site: Optional[str] = typer.Option(None, "--site", help="also check teams, pools, channels and people"),
-             format: Format = FORMAT) -> None:
+def validate(
+    paths: list[str] = typer.Argument(..., help="runbook files, directories of runbooks, or site directories"),
+    site: str | None = typer.Option(None, "--site", help="also check teams, pools, channels and people"),
+    format: Format = FORMAT,
+) -> None:
     """Check runbooks (and site directories); report every problem at once. Exit 0 valid, 1 invalid."""
     from runbooks.plan import validate_file
     from runbooks.sites import load_site
@@ -75,10 +82,12 @@ def validate(paths: List[str] = typer.Argument(..., help="runbook files, directo
 
 
 @app.command()
-def plan(runbook: str = typer.Argument(..., help="runbook file or id"),
-         site: str = typer.Option(..., "--site", help="site directory or id"),
-         input: Optional[List[str]] = typer.Option(None, "--input", help="k=v, repeatable"),
-         format: Format = FORMAT) -> None:
+def plan(
+    runbook: str = typer.Argument(..., help="runbook file or id"),
+    site: str = typer.Option(..., "--site", help="site directory or id"),
+    input: list[str] | None = typer.Option(None, "--input", help="k=v, repeatable"),
+    format: Format = FORMAT,
+) -> None:
     """Show the expanded plan: steps, item counts, per-item pipelines, critical path vs objectives."""
     from runbooks.estimate import estimate_plan, report_json
     from runbooks.plan import load_plan
@@ -92,6 +101,7 @@ def plan(runbook: str = typer.Argument(..., help="runbook file or id"),
         print_json(report_json(report))
     else:
         from console.show import print_plan
+
         print_plan(out, report)
 
 
@@ -99,9 +109,13 @@ def plan(runbook: str = typer.Argument(..., help="runbook file or id"),
 def schema() -> None:
     """Print the JSON Schema of the runbook format (for editors; see README)."""
     from runbooks.models import Runbook
+
     data = Runbook.model_json_schema(by_alias=True)
-    data = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://runbook.invalid/schema/runbook.json", **data}
+    data = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://runbook.invalid/schema/runbook.json",
+        **data,
+    }
     print_json(data)
 
 

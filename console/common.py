@@ -1,10 +1,11 @@
 """CLI plumbing shared by the command modules: output formats, errors → messages and exit codes."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from runbooks.library import NotFound
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
 

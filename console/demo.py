@@ -6,6 +6,7 @@ leads of those who never answered — while the visitor signs in from the printe
 checks off what the players leave for them (the last laptops, some approvals, the service
 check). Everything the players do goes through the Engine as those people, so the audit shows
 who did what."""
+
 from __future__ import annotations
 
 import http.server
@@ -16,8 +17,9 @@ import random
 import shutil
 import socketserver
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 
@@ -28,13 +30,21 @@ CHANGERS = [f"X{i:04d}" for i in range(51, 54)]  # home first, then on site: the
 SILENT = [f"X{i:04d}" for i in range(90, 101)]  # never answer: the roll call escalates to their leads
 UNAVAILABLE = ["X0060", "X0061"]
 LEFT_FOR_VISITOR = 4  # laptops and go-live approvals the players leave to the visitor
-LEADS = {"it": "X0087", "training": "X0095", "operations": "X0001", "supervisors": "X0079",
-         "living_support": "X0101", "management": "X0107"}
+LEADS = {
+    "it": "X0087",
+    "training": "X0095",
+    "operations": "X0001",
+    "supervisors": "X0079",
+    "living_support": "X0101",
+    "management": "X0107",
+}
 MANAGER_STAFF = "X0108"
-ONE_OFF = (("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
-           ("vanguard", "operations", {"vanguard_size": 28}),
-           ("living_support", "living_support", {"beds": 28, "health_checks": "daily"}),
-           ("shift_plan", "supervisors", {"coverage_pct": 100}))  # the leads' single tasks, done some time
+ONE_OFF = (
+    ("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
+    ("vanguard", "operations", {"vanguard_size": 28}),
+    ("living_support", "living_support", {"beds": 28, "health_checks": "daily"}),
+    ("shift_plan", "supervisors", {"coverage_pct": 100}),
+)  # the leads' single tasks, done some time
 
 
 class _Grants(http.server.BaseHTTPRequestHandler):
@@ -66,24 +76,33 @@ def prepare_home(home: Path) -> None:
 
 def demo(host: str, port: int, home: Path, speed: float) -> None:
     from .serve import serve
+
     prepare_home(home)
     iam = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Grants)
     iam.daemon_threads = True
     threading.Thread(target=iam.serve_forever, name="iam-stand-in", daemon=True).start()
     iam_port = iam.server_address[1]
     allow = [a for a in os.environ.get("RUNBOOK_OUTBOUND_ALLOW", "").split(",") if a]
-    os.environ.update({"RUNBOOK_HOME": str(home), "RUNBOOK_TIME_SCALE": f"{speed:g}",
-                       "IAM_URL": f"http://127.0.0.1:{iam_port}",
-                       "RUNBOOK_OUTBOUND_ALLOW": ",".join(allow + [f"127.0.0.1:{iam_port}"]),
-                       "RUNBOOK_PUBLIC_URL": os.environ.get("RUNBOOK_PUBLIC_URL") or f"http://{host}:{port}"})
+    os.environ.update(
+        {
+            "RUNBOOK_HOME": str(home),
+            "RUNBOOK_TIME_SCALE": f"{speed:g}",
+            "IAM_URL": f"http://127.0.0.1:{iam_port}",
+            "RUNBOOK_OUTBOUND_ALLOW": ",".join(allow + [f"127.0.0.1:{iam_port}"]),
+            "RUNBOOK_PUBLIC_URL": os.environ.get("RUNBOOK_PUBLIC_URL") or f"http://{host}:{port}",
+        }
+    )
     os.environ.pop("RUNBOOK_DATABASE_URL", None)  # the demo is the embedded default
     base = os.environ["RUNBOOK_PUBLIC_URL"]
     tokens = accounts()
-    typer.echo(f"\nrunbook demo: the Xi'an lockdown (a drill) at {speed:g}x speed, store in {home}\n"
-               f"  sign in as the continuity manager:  {base}/login#token={tokens['manager']}\n"
-               f"  sign in as the IT team lead:        {base}/login#token={tokens['it']}\n"
-               f"  (other leads: training, operations, supervisors, living_support, management —\n"
-               f"   their tokens are in {home / 'demo-tokens.json'}; Ctrl-C stops the demo)\n", err=True)
+    typer.echo(
+        f"\nrunbook demo: the Xi'an lockdown (a drill) at {speed:g}x speed, store in {home}\n"
+        f"  sign in as the continuity manager:  {base}/login#token={tokens['manager']}\n"
+        f"  sign in as the IT team lead:        {base}/login#token={tokens['it']}\n"
+        f"  (other leads: training, operations, supervisors, living_support, management —\n"
+        f"   their tokens are in {home / 'demo-tokens.json'}; Ctrl-C stops the demo)\n",
+        err=True,
+    )
     try:
         serve(host, port, False, companion=Players(base, f"http://127.0.0.1:{port}", speed).play)
     finally:
@@ -94,12 +113,14 @@ def accounts() -> dict[str, str]:
     from flows.store import Store, runbook_home
 
     from .auth import add_account
+
     store = Store()
     try:
         tokens = {"manager": add_account(store, "demo-manager", "manager", staff_id=MANAGER_STAFF, by="demo")}
         for team, lead in LEADS.items():
-            tokens[team] = add_account(store, f"demo-lead-{team}", "team_lead", [f"xian/{team}"], staff_id=lead,
-                                       by="demo")
+            tokens[team] = add_account(
+                store, f"demo-lead-{team}", "team_lead", [f"xian/{team}"], staff_id=lead, by="demo"
+            )
     finally:
         store.dispose()
     path = runbook_home() / "demo-tokens.json"
@@ -123,16 +144,20 @@ class Players:
         from flows.errors import EngineError
         from flows.lifecycle import Engine
         from flows.store import Store
+
         self.stop = stop
         if not self.wait_until(lambda: _healthy(requests, self.local), 180):
-            typer.echo(f"demo players: the server did not answer at {self.local} within 3 min; nothing played",
-                       err=True)
+            typer.echo(
+                f"demo players: the server did not answer at {self.local} within 3 min; nothing played", err=True
+            )
             return
         store = Store()
         engine = Engine(store)
         manager = Actor("demo-manager", "manager", staff_id=MANAGER_STAFF)
-        leads = {team: Actor(f"demo-lead-{team}", "team_lead", frozenset({("xian", team)}), staff)
-                 for team, staff in LEADS.items()}
+        leads = {
+            team: Actor(f"demo-lead-{team}", "team_lead", frozenset({("xian", team)}), staff)
+            for team, staff in LEADS.items()
+        }
         try:
             runs, _ = engine.lockdown("xian", manager, drill=True)
             run = next(r["id"] for r in runs if r["runbook"] == "callcenter_lockdown")
@@ -183,26 +208,46 @@ class Players:
             laptops = [t for t in engine.tasks(run, step="laptop") if t["state"] in ("waiting", "ready")]
             if not restocked and any(t["state"] == "ready" for t in laptops):
                 if self.pause(4, 6):
-                    engine.restock("xian", "laptops", manager, from_site="beijing", count=10,
-                                   reason="loan from the Beijing backup site (demo)")
+                    engine.restock(
+                        "xian",
+                        "laptops",
+                        manager,
+                        from_site="beijing",
+                        count=10,
+                        reason="loan from the Beijing backup site (demo)",
+                    )
                     restocked = True
                     acted = True
-            for task in [t for t in laptops if t["state"] == "waiting"][:-LEFT_FOR_VISITOR or None][:3]:
-                acted |= self.act(EngineError, lambda t=task: engine.complete(
-                    run, t["id"], leads["it"], fields={"asset": t["outputs"]["asset_tag"]},
-                    note="handed over at the gate"))
+            for task in [t for t in laptops if t["state"] == "waiting"][: -LEFT_FOR_VISITOR or None][:3]:
+                acted |= self.act(
+                    EngineError,
+                    lambda t=task: engine.complete(
+                        run,
+                        t["id"],
+                        leads["it"],
+                        fields={"asset": t["outputs"]["asset_tag"]},
+                        note="handed over at the gate",
+                    ),
+                )
             for task in [t for t in engine.tasks(run, step="training") if t["state"] == "waiting"][:3]:
-                acted |= self.act(EngineError, lambda t=task: engine.complete(
-                    run, t["id"], leads["training"], fields={"score": self.random.randint(80, 100)}))
+                acted |= self.act(
+                    EngineError,
+                    lambda t=task: engine.complete(
+                        run, t["id"], leads["training"], fields={"score": self.random.randint(80, 100)}
+                    ),
+                )
             lives = [t for t in engine.tasks(run, step="go_live") if t["state"] == "waiting"]
-            for task in lives[:-LEFT_FOR_VISITOR or None][:3]:
-                acted |= self.act(EngineError, lambda t=task: engine.approve(run, t["id"], manager,
-                                                                           note="headset and VPN checked"))
+            for task in lives[: -LEFT_FOR_VISITOR or None][:3]:
+                acted |= self.act(
+                    EngineError, lambda t=task: engine.approve(run, t["id"], manager, note="headset and VPN checked")
+                )
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
                 if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
                     done_once.add(step)
-                    acted |= self.act(EngineError, lambda: engine.complete(run, step, leads[team], fields=fields))
+                    acted |= self.act(
+                        EngineError, lambda s=step, t=team, f=fields: engine.complete(run, s, leads[t], fields=f)
+                    )
             if not (self.pause(2.0, 3.0) if acted else self.pause(2.0, 4.0)):
                 return
 

@@ -5,12 +5,14 @@ that run, so 200 dashboards cost one query a poll, not 200.
 Each event: `id: <seq>` (increasing; a client reconnecting with `Last-Event-ID` gets what it
 missed), `event: <name>`, `data: {run, task?, state?, counts?}`; a comment line every 15 s
 keeps proxies from closing an idle stream."""
+
 from __future__ import annotations
 
 import asyncio
 import collections
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -74,7 +76,7 @@ class EventHub:
                     continue
             try:
                 await asyncio.wait_for(feed.wake.wait(), self.poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             feed.wake.clear()
 
@@ -112,7 +114,7 @@ class EventHub:
                     if not (feed.events and feed.events[-1]["seq"] > last):
                         try:
                             await asyncio.wait_for(feed.changed.wait(), KEEPALIVE)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             idle = True
                 if idle:  # sent outside the lock: a client that stopped reading holds nobody up
                     yield ": keepalive\n\n"

@@ -5,9 +5,11 @@ They carry no personal data: counts by state only. `/metrics` on `runbook serve`
 loopback callers that come straight (no proxy headers) without a token, and anyone else with
 the token of an account that may read (POLICY "metrics"); `runbook worker --metrics-port`
 serves the same text on 127.0.0.1 only."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RUN_STATES = ("running", "completed", "failed", "cancelled")
@@ -39,14 +41,26 @@ def render_metrics(store: Any, runner: Any = None) -> str:
     lines: list[str] = []
     lines += _family("runbook_runs", "gauge", "Runs in the store by state.", _by_state(runs, RUN_STATES))
     lines += _family("runbook_tasks", "gauge", "Tasks of running runs by state.", _by_state(tasks, TASK_STATES))
-    lines += _family("runbook_tasks_overdue", "gauge", "Waiting tasks of running runs past their due time.",
-                     [({}, overdue)])
-    lines += _family("runbook_outbox", "gauge", "Notifications in the outbox by state (pending is the depth).",
-                     _by_state(outbox, OUTBOX_STATES))
-    lines += _family("runbook_lease_takeovers_total", "counter",
-                     "Runs taken over from a runner whose lease expired (all runners, kept in the store).",
-                     [({}, takeovers)])
+    lines += _family(
+        "runbook_tasks_overdue", "gauge", "Waiting tasks of running runs past their due time.", [({}, overdue)]
+    )
+    lines += _family(
+        "runbook_outbox",
+        "gauge",
+        "Notifications in the outbox by state (pending is the depth).",
+        _by_state(outbox, OUTBOX_STATES),
+    )
+    lines += _family(
+        "runbook_lease_takeovers_total",
+        "counter",
+        "Runs taken over from a runner whose lease expired (all runners, kept in the store).",
+        [({}, takeovers)],
+    )
     if runner is not None:
-        lines += _family("runbook_runner_runs_owned", "gauge", "Runs this process's runner owns now.",
-                         [({"runner": runner.name}, len(runner.owned))])
+        lines += _family(
+            "runbook_runner_runs_owned",
+            "gauge",
+            "Runs this process's runner owns now.",
+            [({"runner": runner.name}, len(runner.owned))],
+        )
     return "\n".join(lines) + "\n"

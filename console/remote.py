@@ -2,18 +2,25 @@
 `RUNBOOK_TOKEN` set: the same calls, the same JSON shapes, the same errors (mapped back from
 the API's error codes), so every command prints the same output on a terminal anywhere.
 The actor arguments are ignored: the server knows who the token is."""
+
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from flows.errors import Conflict, EngineError, Forbidden, Invalid, NotFound
 
-ERRORS: dict[str, type[EngineError]] = {"not_found": NotFound, "conflict": Conflict, "forbidden": Forbidden,
-                                        "invalid": Invalid, "unauthorized": Forbidden}
+ERRORS: dict[str, type[EngineError]] = {
+    "not_found": NotFound,
+    "conflict": Conflict,
+    "forbidden": Forbidden,
+    "invalid": Invalid,
+    "unauthorized": Forbidden,
+}
 
 
 def configured() -> bool:
@@ -29,12 +36,18 @@ class Remote:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {token}"
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None, *,
-              params: Mapping[str, Any] | None = None, key: str | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        key: str | None = None,
+    ) -> Any:
         headers = {"Idempotency-Key": key} if key else {}
         try:
-            response = self.http.request(method, self.url + path, json=body, params=params, headers=headers,
-                                         timeout=60)
+            response = self.http.request(method, self.url + path, json=body, params=params, headers=headers, timeout=60)
         except requests.RequestException as e:
             raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
         return self._answer(response)
@@ -58,8 +71,9 @@ class Remote:
 
     def lockdown(self, site_id: str, actor: Any = None, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
         try:
-            response = self.http.post(f"{self.url}/api/sites/{self._q(site_id)}/lockdown", json={"drill": drill},
-                                      timeout=60)
+            response = self.http.post(
+                f"{self.url}/api/sites/{self._q(site_id)}/lockdown", json={"drill": drill}, timeout=60
+            )
         except requests.RequestException as e:
             raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
         return self._answer(response)["runs"], response.status_code == 201
@@ -67,10 +81,20 @@ class Remote:
     def standdown(self, site_id: str, actor: Any = None) -> list[dict[str, Any]]:
         return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown")["runs"]
 
-    def start(self, runbook: str, site: str, actor: Any = None, *, inputs: Mapping[str, Any] | None = None,
-              drill: bool = False) -> dict[str, Any]:
-        return self._call("POST", "/api/runs", {"runbook": str(runbook), "site": str(site),
-                                                "inputs": dict(inputs or {}), "drill": drill})
+    def start(
+        self,
+        runbook: str,
+        site: str,
+        actor: Any = None,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        drill: bool = False,
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/api/runs",
+            {"runbook": str(runbook), "site": str(site), "inputs": dict(inputs or {}), "drill": drill},
+        )
 
     def run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/runs/{self._q(run_id)}")
@@ -79,26 +103,50 @@ class Remote:
         runs = self._call("GET", "/api/runs")["runs"]
         return [r for r in runs if not states or r["state"] in states]
 
-    def tasks(self, run_id: str, *, team: str | None = None, state: str | None = None,
-              step: str | None = None) -> list[dict[str, Any]]:
+    def tasks(
+        self, run_id: str, *, team: str | None = None, state: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {k: v for k, v in {"team": team, "state": state, "step": step}.items() if v}
         return self._call("GET", f"/api/runs/{self._q(run_id)}/tasks", params=params)["tasks"]
 
     def _task(self, run_id: str, task_id: str, action: str, body: Mapping[str, Any], key: str | None = None) -> Any:
-        return self._call("POST", f"/api/runs/{self._q(run_id)}/tasks/{self._q(task_id)}/{action}",
-                          {k: v for k, v in body.items() if v is not None}, key=key)
+        return self._call(
+            "POST",
+            f"/api/runs/{self._q(run_id)}/tasks/{self._q(task_id)}/{action}",
+            {k: v for k, v in body.items() if v is not None},
+            key=key,
+        )
 
-    def complete(self, run_id: str, task_id: str, actor: Any = None, *, note: str | None = None,
-                 fields: Mapping[str, Any] | None = None, reason: str | None = None, key: str | None = None) -> Any:
-        return self._task(run_id, task_id, "complete", {"note": note, "fields": dict(fields or {}), "reason": reason},
-                          key)
+    def complete(
+        self,
+        run_id: str,
+        task_id: str,
+        actor: Any = None,
+        *,
+        note: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> Any:
+        return self._task(
+            run_id, task_id, "complete", {"note": note, "fields": dict(fields or {}), "reason": reason}, key
+        )
 
-    def approve(self, run_id: str, task_id: str, actor: Any = None, *, note: str | None = None,
-                reason: str | None = None, key: str | None = None) -> Any:
+    def approve(
+        self,
+        run_id: str,
+        task_id: str,
+        actor: Any = None,
+        *,
+        note: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> Any:
         return self._task(run_id, task_id, "approve", {"note": note, "reason": reason}, key)
 
-    def reject(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None = None,
-               key: str | None = None) -> Any:
+    def reject(
+        self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None = None, key: str | None = None
+    ) -> Any:
         return self._task(run_id, task_id, "reject", {"reason": reason}, key)
 
     def skip(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None) -> Any:
@@ -110,11 +158,14 @@ class Remote:
     def reassign(self, run_id: str, task_id: str, actor: Any = None, *, reason: str | None, to: str | None) -> Any:
         return self._task(run_id, task_id, "reassign", {"reason": reason, "to": to})
 
-    def add(self, run_id: str, actor: Any = None, *, reason: str | None, title: str, owner: str,
-            due: str | None = None) -> Any:
-        return self._call("POST", f"/api/runs/{self._q(run_id)}/tasks",
-                          {k: v for k, v in {"title": title, "owner": owner, "reason": reason, "due": due}.items()
-                           if v is not None})
+    def add(
+        self, run_id: str, actor: Any = None, *, reason: str | None, title: str, owner: str, due: str | None = None
+    ) -> Any:
+        return self._call(
+            "POST",
+            f"/api/runs/{self._q(run_id)}/tasks",
+            {k: v for k, v in {"title": title, "owner": owner, "reason": reason, "due": due}.items() if v is not None},
+        )
 
     def cancel(self, run_id: str, actor: Any = None, *, reason: str | None) -> dict[str, Any]:
         return self._call("POST", f"/api/runs/{self._q(run_id)}/cancel", {"reason": reason})

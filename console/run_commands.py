@@ -1,10 +1,12 @@
 """CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
 reassign, add, cancel, audit, outbox → the Engine on the local store, or the same calls through
 the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set; users (local only)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any
 
 import typer
 
@@ -19,16 +21,20 @@ KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the
 def engine():
     """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface)."""
     from .remote import Remote, configured
+
     if configured():
         return _engine_call(Remote)
     from flows.lifecycle import Engine
     from flows.store import Store
+
     return Engine(Store())
 
 
 def actor_for(eng, run_id: str | None, as_staff: str | None):
     from flows.actors import local_operator
+
     from .remote import Remote
+
     if isinstance(eng, Remote):
         if as_staff is not None:
             raise fail("--as works on the local store only; with RUNBOOK_URL the token says who you are", 2)
@@ -60,14 +66,19 @@ def _print_runs(runs: list[dict[str, Any]], format: Format, note: str | None = N
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def lockdown(site: str = typer.Argument(..., help="site id"),
-                 drill: bool = typer.Option(False, "--drill", help="a drill: side effects recorded, not sent"),
-                 format: Format = FORMAT) -> None:
+    def lockdown(
+        site: str = typer.Argument(..., help="site id"),
+        drill: bool = typer.Option(False, "--drill", help="a drill: side effects recorded, not sent"),
+        format: Format = FORMAT,
+    ) -> None:
         """Declare a lockdown of SITE: start every runbook whose trigger matches; print the run ids."""
         eng = engine()
         runs, created = _engine_call(lambda: eng.lockdown(site, actor_for(eng, None, None), drill=drill))
-        note = (f"site {site} in lockdown{' (drill)' if drill else ''}: started {len(runs)} run(s)" if created
-                else f"site {site} is already in lockdown: its active run(s)")
+        note = (
+            f"site {site} in lockdown{' (drill)' if drill else ''}: started {len(runs)} run(s)"
+            if created
+            else f"site {site} is already in lockdown: its active run(s)"
+        )
         _print_runs(runs, format, note)
 
     @app.command()
@@ -78,10 +89,13 @@ def register(app: typer.Typer) -> None:
         _print_runs(runs, format, f"site {site} stood down: started {len(runs)} run(s)")
 
     @app.command()
-    def start(runbook: str = typer.Argument(..., help="runbook file or id"),
-              site: str = typer.Option(..., "--site", help="site directory or id"),
-              input: Optional[List[str]] = typer.Option(None, "--input", help="k=v, repeatable"),
-              drill: bool = typer.Option(False, "--drill"), format: Format = FORMAT) -> None:
+    def start(
+        runbook: str = typer.Argument(..., help="runbook file or id"),
+        site: str = typer.Option(..., "--site", help="site directory or id"),
+        input: list[str] | None = typer.Option(None, "--input", help="k=v, repeatable"),
+        drill: bool = typer.Option(False, "--drill"),
+        format: Format = FORMAT,
+    ) -> None:
         """Start RUNBOOK at SITE; print the run id."""
         eng = engine()
         inputs = parse_pairs(input, "--input")
@@ -89,36 +103,47 @@ def register(app: typer.Typer) -> None:
         _print_runs([run], format)
 
     @app.command()
-    def demo(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
-             home: Path = typer.Option(Path(".runbook/demo"), "--home",
-                                       help="the demo's own store (wiped at each start)"),
-             speed: float = typer.Option(120, "--speed", min=1,
-                                         help="time scale: 120 makes an hour pass in 30 s")) -> None:
+    def demo(
+        host: str = typer.Option("127.0.0.1", "--host"),
+        port: int = typer.Option(8080, "--port"),
+        home: Path = typer.Option(Path(".runbook/demo"), "--home", help="the demo's own store (wiped at each start)"),
+        speed: float = typer.Option(120, "--speed", min=1, help="time scale: 120 makes an hour pass in 30 s"),
+    ) -> None:
         """serve + the Xi'an call-center lockdown (a drill) with 110 simulated staff and their leads."""
         from .demo import demo as demo_
+
         demo_(host, port, home, speed)
 
     @app.command()
-    def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
-              no_runner: bool = typer.Option(False, "--no-runner", help="API only (a replica behind a balancer)")) -> None:
+    def serve(
+        host: str = typer.Option("127.0.0.1", "--host"),
+        port: int = typer.Option(8080, "--port"),
+        no_runner: bool = typer.Option(False, "--no-runner", help="API only (a replica behind a balancer)"),
+    ) -> None:
         """API + runner (+ a Prefect server of its own unless PREFECT_API_URL is set)."""
         from .serve import serve as serve_
+
         serve_(host, port, no_runner)
 
     @app.command()
-    def run(runbook: str = typer.Argument(..., help="runbook file or id"),
-            site: str = typer.Option(..., "--site"),
-            input: Optional[List[str]] = typer.Option(None, "--input", help="k=v, repeatable"),
-            drill: bool = typer.Option(False, "--drill")) -> None:
+    def run(
+        runbook: str = typer.Argument(..., help="runbook file or id"),
+        site: str = typer.Option(..., "--site"),
+        input: list[str] | None = typer.Option(None, "--input", help="k=v, repeatable"),
+        drill: bool = typer.Option(False, "--drill"),
+    ) -> None:
         """Start RUNBOOK at SITE and execute it in the foreground with live progress."""
         from .serve import run_foreground
+
         run_foreground(runbook, site, parse_pairs(input, "--input"), drill)
 
     @app.command()
-    def status(run: Optional[str] = typer.Argument(None, help="a run id; all runs when left out"),
-               format: Format = FORMAT) -> None:
+    def status(
+        run: str | None = typer.Argument(None, help="a run id; all runs when left out"), format: Format = FORMAT
+    ) -> None:
         """Progress of one run (per step, objectives) or of every run."""
         from .show import print_run, print_runs
+
         eng = engine()
         if run is None:
             runs = _engine_call(lambda: eng.runs())
@@ -128,11 +153,16 @@ def register(app: typer.Typer) -> None:
             print_json(data) if format == Format.json else print_run(out, data)
 
     @app.command()
-    def tasks(run: str = typer.Argument(...), team: Optional[str] = typer.Option(None, "--team"),
-              state: Optional[str] = typer.Option(None, "--state", help="a state, or overdue"),
-              step: Optional[str] = typer.Option(None, "--step"), format: Format = FORMAT) -> None:
+    def tasks(
+        run: str = typer.Argument(...),
+        team: str | None = typer.Option(None, "--team"),
+        state: str | None = typer.Option(None, "--state", help="a state, or overdue"),
+        step: str | None = typer.Option(None, "--step"),
+        format: Format = FORMAT,
+    ) -> None:
         """Tasks of RUN, filtered by team, state or step."""
         from .show import print_tasks
+
         eng = engine()
         rows = _engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
         print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
@@ -159,47 +189,75 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command()
-    def done(run: str = typer.Argument(...), task: List[str] = typer.Argument(..., help="one or more task ids"),
-             note: Optional[str] = typer.Option(None, "--note"),
-             field: Optional[List[str]] = typer.Option(None, "--field", help="k=v, repeatable"),
-             reason: Optional[str] = typer.Option(None, "--reason", help="needed to act on a task you do not own"),
-             as_: Optional[str] = AS, key: Optional[str] = KEY, format: Format = FORMAT) -> None:
+    def done(
+        run: str = typer.Argument(...),
+        task: list[str] = typer.Argument(..., help="one or more task ids"),
+        note: str | None = typer.Option(None, "--note"),
+        field: list[str] | None = typer.Option(None, "--field", help="k=v, repeatable"),
+        reason: str | None = typer.Option(None, "--reason", help="needed to act on a task you do not own"),
+        as_: str | None = AS,
+        key: str | None = KEY,
+        format: Format = FORMAT,
+    ) -> None:
         """Check off one or more tasks of RUN."""
         eng = engine()
         fields = parse_pairs(field, "--field")
         actor = actor_for(eng, run, as_)
-        _each(run, task, format, lambda t: eng.complete(run, t, actor, note=note, fields=fields, reason=reason,
-                                                       key=f"{key}:{t}" if key else None))
+        _each(
+            run,
+            task,
+            format,
+            lambda t: eng.complete(
+                run, t, actor, note=note, fields=fields, reason=reason, key=f"{key}:{t}" if key else None
+            ),
+        )
 
     @app.command()
-    def approve(run: str = typer.Argument(...), task: List[str] = typer.Argument(...),
-                note: Optional[str] = typer.Option(None, "--note"),
-                reason: Optional[str] = typer.Option(None, "--reason", help="needed to approve for another owner"),
-                as_: Optional[str] = AS, key: Optional[str] = KEY, format: Format = FORMAT) -> None:
+    def approve(
+        run: str = typer.Argument(...),
+        task: list[str] = typer.Argument(...),
+        note: str | None = typer.Option(None, "--note"),
+        reason: str | None = typer.Option(None, "--reason", help="needed to approve for another owner"),
+        as_: str | None = AS,
+        key: str | None = KEY,
+        format: Format = FORMAT,
+    ) -> None:
         """Approve one or more approval tasks of RUN."""
         eng = engine()
         actor = actor_for(eng, run, as_)
-        _each(run, task, format, lambda t: eng.approve(run, t, actor, note=note, reason=reason,
-                                                      key=f"{key}:{t}" if key else None))
+        _each(
+            run,
+            task,
+            format,
+            lambda t: eng.approve(run, t, actor, note=note, reason=reason, key=f"{key}:{t}" if key else None),
+        )
 
     @app.command()
-    def reject(run: str = typer.Argument(...), task: List[str] = typer.Argument(...),
-               reason: Optional[str] = typer.Option(None, "--reason"), as_: Optional[str] = AS,
-               format: Format = FORMAT) -> None:
+    def reject(
+        run: str = typer.Argument(...),
+        task: list[str] = typer.Argument(...),
+        reason: str | None = typer.Option(None, "--reason"),
+        as_: str | None = AS,
+        format: Format = FORMAT,
+    ) -> None:
         """Reject approval tasks of RUN (a reason is required)."""
         eng = engine()
         actor = actor_for(eng, run, as_)
         _each(run, task, format, lambda t: eng.reject(run, t, actor, reason=reason))
 
     def _intervention(name: str, doc: str) -> None:
-        def command(run: str = typer.Argument(...), task: str = typer.Argument(...),
-                    reason: Optional[str] = typer.Option(None, "--reason"),
-                    to: Optional[str] = typer.Option(None, "--to", help="reassign: team:<id>, person:<id>, role:<role>"),
-                    format: Format = FORMAT) -> None:
+        def command(
+            run: str = typer.Argument(...),
+            task: str = typer.Argument(...),
+            reason: str | None = typer.Option(None, "--reason"),
+            to: str | None = typer.Option(None, "--to", help="reassign: team:<id>, person:<id>, role:<role>"),
+            format: Format = FORMAT,
+        ) -> None:
             eng = engine()
             actor = actor_for(eng, run, None)
             kwargs = {"reason": reason, **({"to": to} if name == "reassign" else {})}
             _each(run, [task], format, lambda t: getattr(eng, name)(run, t, actor, **kwargs))
+
         command.__doc__ = doc
         app.command(name)(command)
 
@@ -208,33 +266,44 @@ def register(app: typer.Typer) -> None:
     _intervention("reassign", "Give a task to another team, person or role (manager; with a reason and --to).")
 
     @app.command()
-    def add(run: str = typer.Argument(...), title: str = typer.Option(..., "--title"),
-            owner: str = typer.Option(..., "--owner", help="team:<id>, person:<id> or role:<role>"),
-            reason: Optional[str] = typer.Option(None, "--reason"), due: Optional[str] = typer.Option(None, "--due"),
-            format: Format = FORMAT) -> None:
+    def add(
+        run: str = typer.Argument(...),
+        title: str = typer.Option(..., "--title"),
+        owner: str = typer.Option(..., "--owner", help="team:<id>, person:<id> or role:<role>"),
+        reason: str | None = typer.Option(None, "--reason"),
+        due: str | None = typer.Option(None, "--due"),
+        format: Format = FORMAT,
+    ) -> None:
         """Add an ad-hoc task to RUN (manager; with a reason)."""
         eng = engine()
-        result = _engine_call(lambda: eng.add(run, actor_for(eng, run, None), reason=reason, title=title,
-                                              owner=owner, due=due))
+        result = _engine_call(
+            lambda: eng.add(run, actor_for(eng, run, None), reason=reason, title=title, owner=owner, due=due)
+        )
         print_json(result) if format == Format.json else typer.echo(result["task"]["id"])
 
     @app.command()
-    def cancel(run: str = typer.Argument(...), reason: Optional[str] = typer.Option(None, "--reason"),
-               format: Format = FORMAT) -> None:
+    def cancel(
+        run: str = typer.Argument(...), reason: str | None = typer.Option(None, "--reason"), format: Format = FORMAT
+    ) -> None:
         """Cancel RUN (manager; with a reason): every open task is cancelled."""
         eng = engine()
         data = _engine_call(lambda: eng.cancel(run, actor_for(eng, run, None), reason=reason))
         print_json(data) if format == Format.json else typer.echo(f"{data['id']}: {data['state']}")
 
     @app.command()
-    def outbox(state: Optional[List[str]] = typer.Option(None, "--state", help="pending, dead, sent (repeatable); "
-                                                           "default pending and dead"),
-               run: Optional[str] = typer.Option(None, "--run", help="only this run's notifications"),
-               retry: bool = typer.Option(False, "--retry", help="re-queue the dead notifications (manager)"),
-               key: Optional[List[str]] = typer.Option(None, "--id", help="with --retry: only these (dedup keys)"),
-               reason: Optional[str] = typer.Option(None, "--reason"), format: Format = FORMAT) -> None:
+    def outbox(
+        state: list[str] | None = typer.Option(
+            None, "--state", help="pending, dead, sent (repeatable); default pending and dead"
+        ),
+        run: str | None = typer.Option(None, "--run", help="only this run's notifications"),
+        retry: bool = typer.Option(False, "--retry", help="re-queue the dead notifications (manager)"),
+        key: list[str] | None = typer.Option(None, "--id", help="with --retry: only these (dedup keys)"),
+        reason: str | None = typer.Option(None, "--reason"),
+        format: Format = FORMAT,
+    ) -> None:
         """Notifications not delivered yet (pending) or given up (dead); --retry re-queues them."""
         from .show import print_outbox
+
         eng = engine()
         if retry:
             n = _engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
@@ -243,12 +312,16 @@ def register(app: typer.Typer) -> None:
         print_json(data) if format == Format.json else print_outbox(out, data)
 
     @app.command()
-    def pools(site: str = typer.Argument(..., help="SITE, or: restock SITE POOL"),
-              pool: Optional[str] = typer.Argument(None), extra: Optional[str] = typer.Argument(None),
-              source: Optional[str] = typer.Option(None, "--from", help="restock: the site the stock comes from"),
-              count: Optional[int] = typer.Option(None, "--count", help="restock: how many items"),
-              csv_file: Optional[str] = typer.Option(None, "--csv", help="restock: a CSV of new items"),
-              reason: Optional[str] = typer.Option(None, "--reason"), format: Format = FORMAT) -> None:
+    def pools(
+        site: str = typer.Argument(..., help="SITE, or: restock SITE POOL"),
+        pool: str | None = typer.Argument(None),
+        extra: str | None = typer.Argument(None),
+        source: str | None = typer.Option(None, "--from", help="restock: the site the stock comes from"),
+        count: int | None = typer.Option(None, "--count", help="restock: how many items"),
+        csv_file: str | None = typer.Option(None, "--csv", help="restock: a CSV of new items"),
+        reason: str | None = typer.Option(None, "--reason"),
+        format: Format = FORMAT,
+    ) -> None:
         """Stock per pool of SITE; `runbook pools restock SITE POOL --from SITE2 --count N` (or
         --csv FILE) moves or adds stock mid-run, and items waiting for it are served."""
         eng = engine()
@@ -258,37 +331,48 @@ def register(app: typer.Typer) -> None:
             rows = None
             if csv_file:
                 import csv as csv_module
+
                 with open(csv_file, encoding="utf-8", newline="") as f:
                     rows = list(csv_module.DictReader(f))
-            data = _engine_call(lambda: eng.restock(pool, extra, actor_for(eng, None, None), from_site=source,
-                                                    count=count, rows=rows, reason=reason))
+            data = _engine_call(
+                lambda: eng.restock(
+                    pool, extra, actor_for(eng, None, None), from_site=source, count=count, rows=rows, reason=reason
+                )
+            )
         else:
             data = _engine_call(lambda: eng.pools(site))
         if format == Format.json:
             print_json(data)
             return
         for pool_id, stock in data["pools"].items():
-            typer.echo(f"{pool_id}: {stock['available']} available, {stock['allocated']} allocated, "
-                       f"{stock['handed_over']} handed over, {stock['total']} in all")
+            typer.echo(
+                f"{pool_id}: {stock['available']} available, {stock['allocated']} allocated, "
+                f"{stock['handed_over']} handed over, {stock['total']} in all"
+            )
         if "served" in data:
             typer.echo(f"added {data['added']}; {data['served']} waiting item(s) served", err=True)
 
-    users = typer.Typer(help="API accounts: add (prints the new token, once), list, revoke. Local store only.",
-                        no_args_is_help=True)
+    users = typer.Typer(
+        help="API accounts: add (prints the new token, once), list, revoke. Local store only.", no_args_is_help=True
+    )
     app.add_typer(users, name="users")
 
     @users.command("add")
-    def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., "--role",
-                  help="viewer, team_lead, manager, admin or gateway"),
-                  team: Optional[List[str]] = typer.Option(None, "--team", help="SITE/TEAM a team lead leads; repeatable"),
-                  staff: Optional[str] = typer.Option(None, "--staff", help="the roster id of this person")) -> None:
+    def users_add(
+        name: str = typer.Argument(...),
+        role: str = typer.Option(..., "--role", help="viewer, team_lead, manager, admin or gateway"),
+        team: list[str] | None = typer.Option(None, "--team", help="SITE/TEAM a team lead leads; repeatable"),
+        staff: str | None = typer.Option(None, "--staff", help="the roster id of this person"),
+    ) -> None:
         """Create an account and print its API token (alone, once: it is stored only hashed)."""
         from flows.actors import local_operator
         from flows.store import Store
 
         from . import auth
-        token = _engine_call(lambda: auth.add_account(Store(), name, role, team or [], staff,
-                                                      by=local_operator().label))
+
+        token = _engine_call(
+            lambda: auth.add_account(Store(), name, role, team or [], staff, by=local_operator().label)
+        )
         typer.echo(token)
 
     @users.command("list")
@@ -297,13 +381,16 @@ def register(app: typer.Typer) -> None:
         from flows.store import Store
 
         from . import auth
+
         accounts = auth.list_accounts(Store())
         if format == Format.json:
             print_json({"accounts": accounts})
             return
         for a in accounts:
             teams = f" {','.join(a['teams'])}" if a["teams"] else ""
-            typer.echo(f"{a['name']}\t{a['role']}{teams}\t{'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}")
+            typer.echo(
+                f"{a['name']}\t{a['role']}{teams}\t{'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}"
+            )
 
     @users.command("revoke")
     def users_revoke(name: str = typer.Argument(...)) -> None:
@@ -312,6 +399,7 @@ def register(app: typer.Typer) -> None:
         from flows.store import Store
 
         from . import auth
+
         _engine_call(lambda: auth.revoke_account(Store(), name, by=local_operator().label))
         typer.echo(f"revoked {name}", err=True)
 
@@ -319,17 +407,20 @@ def register(app: typer.Typer) -> None:
     def dispatch(once: bool = typer.Option(False, "--once", help="send what is due, then exit")) -> None:
         """Deliver queued notifications (runbook serve does this too); runs until stopped."""
         from .serve import dispatch as dispatch_
+
         dispatch_(once)
 
     @app.command()
-    def audit(run: str = typer.Argument(...), verify: bool = typer.Option(False, "--verify",
-                                                                          help="exit 1 unless the chain verifies"),
-              format: Format = FORMAT) -> None:
+    def audit(
+        run: str = typer.Argument(...),
+        verify: bool = typer.Option(False, "--verify", help="exit 1 unless the chain verifies"),
+        format: Format = FORMAT,
+    ) -> None:
         """The audit trail of RUN: who decided what, when (UTC) and why; hash-chained."""
         from .show import print_audit
+
         eng = engine()
         data = _engine_call(lambda: eng.audit(run))
         print_json(data) if format == Format.json else print_audit(out, data)
         if verify and not data["verified"]:
             raise typer.Exit(1)
-

@@ -1,6 +1,7 @@
 """Scale-out edge: `runbook deploy` (work pool, deployments, the site.lockdown trigger) and
 `runbook worker` (a Prefect process worker for the pool + the lease watcher + optional
 /metrics). Both need the cluster's Prefect server (PREFECT_API_URL); nothing else imports this."""
+
 from __future__ import annotations
 
 import ctypes
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,8 +22,11 @@ POOL_HELP = "the Prefect work pool (created by deploy if missing)"
 
 def _need_prefect_api(command: str) -> None:
     if not os.environ.get("PREFECT_API_URL"):
-        raise fail(f"runbook {command} needs PREFECT_API_URL: the URL of the cluster's Prefect server "
-                   "(e.g. http://prefect.bank.internal:4200/api)", 2)
+        raise fail(
+            f"runbook {command} needs PREFECT_API_URL: the URL of the cluster's Prefect server "
+            "(e.g. http://prefect.bank.internal:4200/api)",
+            2,
+        )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -35,60 +38,90 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def deploy(pool: str = typer.Option("runbook", "--pool", help=POOL_HELP),
-               source: Optional[Path] = typer.Option(None, "--source", help="directory workers load the code "
-                                                     "from (default: this installation)")) -> None:
+    def deploy(
+        pool: str = typer.Option("runbook", "--pool", help=POOL_HELP),
+        source: Path | None = typer.Option(
+            None, "--source", help="directory workers load the code from (default: this installation)"
+        ),
+    ) -> None:
         """Register the scale-out deployments on Prefect: execute-run, site-lockdown and its trigger."""
         _need_prefect_api("deploy")
         if source is not None and not source.is_dir():
             raise fail(f"--source {source}: not a directory", 2)
         from flows.prefect_api import QUIET
+
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
         from flows.deploy import register_deployments
+
         try:
             ids = register_deployments(pool, source)
         except Exception as e:  # the API is unreachable or refuses: say so, no traceback
-            raise fail(f"could not register the deployments on {os.environ['PREFECT_API_URL']}: "
-                       f"{type(e).__name__}: {e}") from None
+            raise fail(
+                f"could not register the deployments on {os.environ['PREFECT_API_URL']}: {type(e).__name__}: {e}"
+            ) from None
         for name, deployment_id in ids.items():
             typer.echo(f"{name}\t{deployment_id}")
-        typer.echo(f"work pool {pool!r}: start workers with `runbook worker --pool {pool}`; a site.lockdown event "
-                   "on resource runbook.site.<site> starts that site's runbooks", err=True)
+        typer.echo(
+            f"work pool {pool!r}: start workers with `runbook worker --pool {pool}`; a site.lockdown event "
+            "on resource runbook.site.<site> starts that site's runbooks",
+            err=True,
+        )
 
     @app.command()
-    def worker(pool: str = typer.Option("runbook", "--pool", help=POOL_HELP),
-               name: Optional[str] = typer.Option(None, "--name", help="worker name (default: host-pid)"),
-               limit: Optional[int] = typer.Option(None, "--limit", min=1, help="flow runs at once (one per run)"),
-               worker_type: str = typer.Option("process", "--type", help="the pool's worker type (process, "
-                                               "kubernetes with prefect-kubernetes installed, …)"),
-               metrics_port: Optional[int] = typer.Option(None, "--metrics-port",
-                                                          help="serve /metrics on 127.0.0.1:PORT")) -> None:
+    def worker(
+        pool: str = typer.Option("runbook", "--pool", help=POOL_HELP),
+        name: str | None = typer.Option(None, "--name", help="worker name (default: host-pid)"),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="flow runs at once (one per run)"),
+        worker_type: str = typer.Option(
+            "process",
+            "--type",
+            help="the pool's worker type (process, kubernetes with prefect-kubernetes installed, …)",
+        ),
+        metrics_port: int | None = typer.Option(None, "--metrics-port", help="serve /metrics on 127.0.0.1:PORT"),
+    ) -> None:
         """A Prefect process worker for the pool, plus the lease watcher that submits an attempt
         for every run whose lease is free or expired (runs of a dead worker are taken over)."""
         _need_prefect_api("worker")
         from flows.prefect_api import QUIET
+
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
         from flows.deploy import LeaseWatcher
         from flows.store import Store
+
         name = name or f"{socket.gethostname()}-{os.getpid()}"
         store = Store()
-        env = {**os.environ, "RUNBOOK_WORKER_NAME": name,
-               # our lease decides takeovers in seconds; the worker should notice new flow runs as fast
-               "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1")}
+        env = {
+            **os.environ,
+            "RUNBOOK_WORKER_NAME": name,
+            # our lease decides takeovers in seconds; the worker should notice new flow runs as fast
+            "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
+        }
         prefect = Path(sys.executable).with_name("prefect")
-        command = [str(prefect) if prefect.exists() else sys.executable, *([] if prefect.exists() else ["-m", "prefect"]),
-                   "worker", "start", "--pool", pool, "--type", worker_type, "--name", name]
+        command = [
+            str(prefect) if prefect.exists() else sys.executable,
+            *([] if prefect.exists() else ["-m", "prefect"]),
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            worker_type,
+            "--name",
+            name,
+        ]
         if limit:
             command += ["--limit", str(limit)]
         process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         metrics = _serve_metrics(store, metrics_port) if metrics_port else None
-        typer.echo(f"runbook worker {name}: pool {pool!r}, store {store.dialect}, Prefect API "
-                   f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
-                   err=True)
+        typer.echo(
+            f"runbook worker {name}: pool {pool!r}, store {store.dialect}, Prefect API "
+            f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
+            err=True,
+        )
         watcher = LeaseWatcher(store, name)
         thread = threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True)
         thread.start()

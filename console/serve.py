@@ -1,5 +1,6 @@
 """Serve edge: `runbook serve` and `runbook run` — the store, the runner, the Prefect API they
 own, and the HTTP app, started and stopped together."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 
@@ -20,6 +21,7 @@ def dispatching(store) -> Iterator[object]:
     from flows import signals
     from flows.store import runbook_home
     from notifications.outbox import Dispatcher
+
     dispatcher = Dispatcher(store, runbook_home())
     stop = threading.Event()
     thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
@@ -38,6 +40,7 @@ def dispatch(once: bool) -> None:
     """`runbook dispatch`: deliver queued notifications until stopped (or, --once, until none is due)."""
     from flows.store import Store, runbook_home
     from notifications.outbox import Dispatcher
+
     store = Store()
     try:
         if once:
@@ -54,8 +57,7 @@ def dispatch(once: bool) -> None:
         store.dispose()
 
 
-def serve(host: str, port: int, no_runner: bool,
-          companion: Callable[[threading.Event], None] | None = None) -> None:
+def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.Event], None] | None = None) -> None:
     """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops."""
     import uvicorn
 
@@ -65,18 +67,22 @@ def serve(host: str, port: int, no_runner: bool,
 
     from .api import create_app
     from .auth import ensure_admin
+
     store = Store()
     token = ensure_admin(store, runbook_home())
     if token:  # DESIGN.md §6: printed once, on the first start
-        typer.echo(f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}",
-                   err=True)
+        typer.echo(
+            f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}", err=True
+        )
     prefect = None if no_runner else ensure_prefect_api(runbook_home())
     store.listen_for_wakes()  # PostgreSQL: other replicas' check-offs reach this one's runner and SSE feeds
     runner = None if no_runner else Runner(store).start()
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
-    typer.echo(f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
-               f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
-               err=True)
+    typer.echo(
+        f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
+        f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
+        err=True,
+    )
     stop = threading.Event()
     helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
     try:
@@ -104,6 +110,7 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     from flows.store import Store, runbook_home
 
     from .show import print_run
+
     store = Store()
     engine = Engine(store)
     try:

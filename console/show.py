@@ -1,12 +1,13 @@
 """Show edge: results of the core (plan reports, later runs and tasks) → rich text for people."""
+
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runbooks.estimate import PlanReport, format_duration
 from runbooks.diagnostics import render
+from runbooks.estimate import PlanReport, format_duration
 
 
 def print_plan(out: Console, report: PlanReport) -> None:
@@ -28,8 +29,16 @@ def print_plan(out: Console, report: PlanReport) -> None:
         needs = [f"{n}[item]" for n in s.item_needs] + list(s.all_needs)
         if s.streams_from:
             needs.append(f"{s.streams_from}:answers")
-        table.add_row(s.id, s.kind, s.owner or "-", items, ", ".join(needs) or "-",
-                      format_duration(s.estimate), format_duration(s.due), format_duration(e.finish))
+        table.add_row(
+            s.id,
+            s.kind,
+            s.owner or "-",
+            items,
+            ", ".join(needs) or "-",
+            format_duration(s.estimate),
+            format_duration(s.due),
+            format_duration(e.finish),
+        )
     out.print(table)
     for label, chain, n in report.pipelines:
         count = f"up to {n} items" if n is not None else "items known at run time"
@@ -39,8 +48,10 @@ def print_plan(out: Console, report: PlanReport) -> None:
         out.print("\n[bold]Critical path against objectives[/bold] (from estimates):")
     for o in report.objectives:
         mark = "[green]fits[/green]" if o.fits else "[red]at risk[/red]"
-        out.print(f"  {o.id} ({o.name}, target {o.target:g} within {format_duration(o.within)}): "
-                  f"{' → '.join(o.path)} = {format_duration(o.duration)}  {mark}")
+        out.print(
+            f"  {o.id} ({o.name}, target {o.target:g} within {format_duration(o.within)}): "
+            f"{' → '.join(o.path)} = {format_duration(o.duration)}  {mark}"
+        )
     if report.warnings:
         out.print()
     for w in report.warnings:
@@ -69,26 +80,41 @@ def print_runs(out: Console, runs: list[dict]) -> None:
         table.add_column(col, no_wrap=True)
     for run in runs:
         done, total = _progress(run["counts"])
-        table.add_row(run["id"], run["runbook"] + (" (drill)" if run["drill"] else ""), run["site"], run["state"],
-                      _bar(done, total, 16), f"{done}/{total}", str(run["counts"].get("waiting", 0)),
-                      str(run.get("overdue", "")))
+        table.add_row(
+            run["id"],
+            run["runbook"] + (" (drill)" if run["drill"] else ""),
+            run["site"],
+            run["state"],
+            _bar(done, total, 16),
+            f"{done}/{total}",
+            str(run["counts"].get("waiting", 0)),
+            str(run.get("overdue", "")),
+        )
     out.print(table)
 
 
 def print_run(out: Console, run: dict) -> None:
-    out.print(f"[bold]{run['name']}[/bold] ({run['runbook']} v{run['version']}) at {run['site']}"
-              f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}")
+    out.print(
+        f"[bold]{run['name']}[/bold] ({run['runbook']} v{run['version']}) at {run['site']}"
+        f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}"
+    )
     out.print(f"run {run['id']}: {run['state']}, started {run['started_at']} by {run['started_by']}")
     done, total = _progress(run["counts"])
-    out.print(f"overall  {_bar(done, total)} {done}/{total}  " +
-              ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())))
+    out.print(
+        f"overall  {_bar(done, total)} {done}/{total}  "
+        + ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items()))
+    )
     width = max((len(s) for s in run["steps"]), default=4)
     for step, counts in run["steps"].items():
         d, t = _progress(counts)
-        out.print(f"  {step:<{width}} {_bar(d, t)} {d}/{t}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        out.print(
+            f"  {step:<{width}} {_bar(d, t)} {d}/{t}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        )
     for o in run["objectives"]:
         mark = "[green]met[/green]" if o["met"] else "open"
-        out.print(f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}")
+        out.print(
+            f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}"
+        )
 
 
 def print_tasks(out: Console, tasks: list[dict]) -> None:
@@ -126,6 +152,13 @@ def print_outbox(out: Console, data: dict) -> None:
     for col in ("state", "attempts", "channel", "recipient", "event", "task", "error"):
         table.add_column(col)
     for n in rows:
-        table.add_row(n["state"], str(n["attempts"]), n["channel"], n["recipient"], n["event"], n["task"] or "-",
-                      escape(n["error"] or ""))
+        table.add_row(
+            n["state"],
+            str(n["attempts"]),
+            n["channel"],
+            n["recipient"],
+            n["event"],
+            n["task"] or "-",
+            escape(n["error"] or ""),
+        )
     out.print(table)

@@ -8,13 +8,15 @@ token (a `csrf` field) and, for check-offs, a one-time key so a double click act
 are read-only for viewers; a lead acts on their teams' tasks; a manager intervenes with a
 reason. The only script is /static/app.js (live updates over SSE); the Content-Security-
 Policy allows nothing else."""
+
 from __future__ import annotations
 
 import logging
 import secrets
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,8 +30,11 @@ from .pages import render_page
 
 log = logging.getLogger("runbook.web")
 STATIC = Path(__file__).parent / "static"
-STATIC_TYPES = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8",
-                "answer.css": "text/css; charset=utf-8"}
+STATIC_TYPES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "answer.css": "text/css; charset=utf-8",
+}
 FEED_BACKLOG = 30  # events the run page's live feed shows from before it was opened
 MAX_FORM_FIELDS = 2100  # a bulk check-off of up to 1,000 tasks, its fields and note
 
@@ -62,8 +67,15 @@ def fields_of(form: dict[str, list[str]]) -> dict[str, str]:
     return {k[2:]: v[0].strip() for k, v in form.items() if k.startswith("f.") and v and v[0].strip()}
 
 
-def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], Awaitable[Any]],
-            deny: Callable[..., Awaitable[None]], api_error: type[Exception], denials: auth.DenialBudget) -> None:
+def install(
+    app: FastAPI,
+    *,
+    engine: Engine,
+    authenticate: Callable[[Request], Awaitable[Any]],
+    deny: Callable[..., Awaitable[None]],
+    api_error: type[Exception],
+    denials: auth.DenialBudget,
+) -> None:
     """Add the dashboard's routes to the API app (same sessions, same policy, same audit)."""
 
     def lang_of(request: Request) -> str:
@@ -73,9 +85,19 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         lang = lang_of(request)
         context.setdefault("flash", None)
         query = request.url.query
-        page = render_page(template, lang=lang, _=i18n.translator(lang), me=caller.account, csrf=_csrf(caller),
-                           here=request.url.path + (f"?{query}" if query else ""), local=i18n.local_time,
-                           dur=i18n.duration, fmt_value=fmt_value, title=context.pop("title", ""), **context)
+        page = render_page(
+            template,
+            lang=lang,
+            _=i18n.translator(lang),
+            me=caller.account,
+            csrf=_csrf(caller),
+            here=request.url.path + (f"?{query}" if query else ""),
+            local=i18n.local_time,
+            dur=i18n.duration,
+            fmt_value=fmt_value,
+            title=context.pop("title", ""),
+            **context,
+        )
         return HTMLResponse(page, status)
 
     async def who(request: Request, route: str):
@@ -100,6 +122,7 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     def page(route: str | Callable[[dict[str, list[str]]], str], method: str = "GET"):
         """A page (or a form's POST) behind the policy row `route` (for a form, possibly named by
         the form: the task page's action), with errors as pages."""
+
         def wrap(handler):
             async def endpoint(request: Request):
                 form = None
@@ -117,15 +140,18 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
                     return await handler(request, caller, form) if method == "POST" else await handler(request, caller)
                 except (api_error, EngineError) as e:
                     return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
+
             endpoint.__name__ = f"page_{getattr(route, '__name__', route)}_{method.lower()}"
             return endpoint
+
         return wrap
 
     def error_page(request: Request, caller, status: int, message: str) -> HTMLResponse:
         if caller is None:
             lang = lang_of(request)
-            return HTMLResponse(render_page("login.html", lang=lang, _=i18n.translator(lang), next="/",
-                                            error=message), status)
+            return HTMLResponse(
+                render_page("login.html", lang=lang, _=i18n.translator(lang), next="/", error=message), status
+            )
         return render(request, caller, "error.html", status, title=str(status), message=message)
 
     def redact(caller, data):
@@ -136,10 +162,21 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     @page("overview")
     async def overview(request: Request, caller):
         data = redact(caller, await run_in_threadpool(engine.overview))
-        runs = [_live(run["id"], run["last_event"]) for site in data["sites"] for run in site["runs"]
-                if run["state"] == "running"]
-        return render(request, caller, "overview.html", title=i18n.translator(lang_of(request))("Sites"), data=data,
-                      live_runs=runs, flash=None)
+        runs = [
+            _live(run["id"], run["last_event"])
+            for site in data["sites"]
+            for run in site["runs"]
+            if run["state"] == "running"
+        ]
+        return render(
+            request,
+            caller,
+            "overview.html",
+            title=i18n.translator(lang_of(request))("Sites"),
+            data=data,
+            live_runs=runs,
+            flash=None,
+        )
 
     @page("board")
     async def run_page(request: Request, caller):
@@ -148,26 +185,47 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         pools = []
         if caller.role == "manager" and data["blocked"]["count"]:
             pools = sorted((await run_in_threadpool(engine.pools, data["site"]["id"]))["pools"])
-        return render(request, caller, "run.html", title=data["run"]["name"], data=data,
-                      live_runs=[_live(run_id, data["last_event"] - FEED_BACKLOG)],
-                      charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
-                      graph=charts.graph(data["graph"]), pools=pools, flash=_flash(request))
+        return render(
+            request,
+            caller,
+            "run.html",
+            title=data["run"]["name"],
+            data=data,
+            live_runs=[_live(run_id, data["last_event"] - FEED_BACKLOG)],
+            charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
+            graph=charts.graph(data["graph"]),
+            pools=pools,
+            flash=_flash(request),
+        )
 
     @page("task")
     async def task_page(request: Request, caller):
         run_id, task_id = request.path_params["run"], request.path_params["task"]
         data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, caller.actor))
-        return render(request, caller, "task.html", title=data["task"]["title"], data=data,
-                      live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
-                      flash=_flash(request))
+        return render(
+            request,
+            caller,
+            "task.html",
+            title=data["task"]["title"],
+            data=data,
+            live_runs=[_live(run_id, data["run"]["last_event"])],
+            idem=secrets.token_urlsafe(12),
+            flash=_flash(request),
+        )
 
     @page("my_tasks")
     async def my_page(request: Request, caller):
         data = redact(caller, await run_in_threadpool(engine.my_tasks, caller.actor))
-        return render(request, caller, "my.html", title=i18n.translator(lang_of(request))("My tasks"), data=data,
-                      live_runs=[_live(r["run"], r["last_event"]) for r in data["runs"]],
-                      idem=secrets.token_urlsafe(12),
-                      flash=_flash(request))
+        return render(
+            request,
+            caller,
+            "my.html",
+            title=i18n.translator(lang_of(request))("My tasks"),
+            data=data,
+            live_runs=[_live(r["run"], r["last_event"]) for r in data["runs"]],
+            idem=secrets.token_urlsafe(12),
+            flash=_flash(request),
+        )
 
     @page("audit")
     async def audit_page(request: Request, caller):
@@ -201,8 +259,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     async def refused(request: Request, caller, what: str, e: EngineError) -> None:
         """The engine's refusals (not your team's task) are audited like the policy's."""
         if e.status == 403:
-            await run_in_threadpool(auth.audit_denial, engine.store, caller.actor.label, what, e.message,
-                                    auth.client_of(request), denials)
+            await run_in_threadpool(
+                auth.audit_denial, engine.store, caller.actor.label, what, e.message, auth.client_of(request), denials
+            )
 
     @page(task_action, "POST")
     async def task_form(request: Request, caller, form):
@@ -212,8 +271,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         key = f"web:{caller.account['id']}:{idem}" if idem else None
         a = caller.actor
         calls = {
-            "complete": lambda: engine.complete(run_id, task_id, a, note=note, fields=fields_of(form), reason=reason,
-                                                key=key),
+            "complete": lambda: engine.complete(
+                run_id, task_id, a, note=note, fields=fields_of(form), reason=reason, key=key
+            ),
             "approve": lambda: engine.approve(run_id, task_id, a, note=note, reason=reason, key=key),
             "reject": lambda: engine.reject(run_id, task_id, a, reason=reason, key=key),
             "skip": lambda: engine.skip(run_id, task_id, a, reason=reason),
@@ -225,9 +285,18 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         except EngineError as e:
             await refused(request, caller, f"{action} {run_id}/{task_id}", e)
             data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, a))
-            return render(request, caller, "task.html", e.status, title=data["task"]["title"], data=data,
-                          live_runs=[_live(run_id, data["run"]["last_event"])], idem=secrets.token_urlsafe(12),
-                          flash=e.message, flash_kind="err")
+            return render(
+                request,
+                caller,
+                "task.html",
+                e.status,
+                title=data["task"]["title"],
+                data=data,
+                live_runs=[_live(run_id, data["run"]["last_event"])],
+                idem=secrets.token_urlsafe(12),
+                flash=e.message,
+                flash_kind="err",
+            )
         return RedirectResponse(f"/runs/{_q(run_id)}/tasks/{_q(task_id)}?ok={action}", 303)
 
     @page("complete_bulk", "POST")
@@ -243,10 +312,11 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
             key = f"web:{caller.account['id']}:{idem}:{task_id}" if idem else None
             try:
                 if action == "approve":
-                    await run_in_threadpool(lambda: engine.approve(run_id, task_id, caller.actor, note=note, key=key))
+                    await run_in_threadpool(engine.approve, run_id, task_id, caller.actor, note=note, key=key)
                 else:
-                    await run_in_threadpool(lambda: engine.complete(run_id, task_id, caller.actor, note=note,
-                                                                    fields=values, key=key))
+                    await run_in_threadpool(
+                        engine.complete, run_id, task_id, caller.actor, note=note, fields=values, key=key
+                    )
                 ok += 1
             except EngineError as e:
                 await refused(request, caller, f"{action} {run_id}/{task_id}", e)
@@ -269,9 +339,16 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
         if not (count.isascii() and count.isdigit() and len(count) <= 6) or int(count) < 1:
             raise Invalid("count: a whole number of items, at least 1")
         site = (await run_in_threadpool(engine.board_site, run_id))["id"]
-        await run_in_threadpool(lambda: engine.restock(site, one(form, "pool") or "", caller.actor,
-                                                       from_site=one(form, "from_site"), count=int(count),
-                                                       reason=one(form, "reason")))
+        await run_in_threadpool(
+            lambda: engine.restock(
+                site,
+                one(form, "pool") or "",
+                caller.actor,
+                from_site=one(form, "from_site"),
+                count=int(count),
+                reason=one(form, "reason"),
+            )
+        )
         return RedirectResponse(f"/runs/{_q(run_id)}?ok=restock", 303)
 
     app.post("/runs/{run}/tasks/{task}", include_in_schema=False)(task_form)
@@ -284,8 +361,9 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request, next: str = "/"):
         lang = lang_of(request)
-        return HTMLResponse(render_page("login.html", lang=lang, _=i18n.translator(lang), next=safe_next(next),
-                                        error=None))
+        return HTMLResponse(
+            render_page("login.html", lang=lang, _=i18n.translator(lang), next=safe_next(next), error=None)
+        )
 
     @app.get("/lang", include_in_schema=False)
     def switch_language(to: str = "en", next: str = "/"):
@@ -298,8 +376,11 @@ def install(app: FastAPI, *, engine: Engine, authenticate: Callable[[Request], A
     def static(name: str):
         if name not in STATIC_TYPES:
             raise api_error(404, "no such file")
-        return Response((STATIC / name).read_bytes(), media_type=STATIC_TYPES[name],
-                        headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            (STATIC / name).read_bytes(),
+            media_type=STATIC_TYPES[name],
+            headers={"Cache-Control": "public, max-age=300"},
+        )
 
 
 def _q(segment: str) -> str:

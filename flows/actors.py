@@ -1,10 +1,12 @@
 """Actors: who acts (an account, or the local operator on behalf of a roster member) → what they
 may do to a task (own it, override it with a reason, or nothing)."""
+
 from __future__ import annotations
 
 import getpass
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 # "staff": a roster member without an account, acted for by the local operator (--as).
 ROLES = ("viewer", "team_lead", "manager", "admin", "gateway", "operator", "staff")
@@ -41,6 +43,7 @@ def local_operator(as_staff: str | None = None, site: Mapping[str, Any] | None =
     person = next((p for p in (site or {}).get("staff", []) if p["id"] == as_staff), None)
     if person is None:
         from .errors import Invalid
+
         raise Invalid(f'--as {as_staff}: no such person on the roster of site "{(site or {}).get("id")}"')
     return person_actor(user, person, site or {}, on_behalf=True)
 

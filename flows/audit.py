@@ -4,13 +4,15 @@ Each audit row is hashed with the one before it (per chain: a run, or `site:<id>
 chain's head (count and last hash) is kept apart. Editing, deleting or inserting a row, or
 cutting the tail, no longer verifies.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 GENESIS = "0" * 64
 
@@ -18,10 +20,14 @@ GENESIS = "0" * 64
 def canonical(entry: Mapping[str, Any]) -> str:
     at = entry["at"]
     body = {
-        "chain": entry["chain"], "n": int(entry["n"]),
+        "chain": entry["chain"],
+        "n": int(entry["n"]),
         "at": at.isoformat() if isinstance(at, datetime) else str(at),
-        "actor": entry["actor"], "action": entry["action"], "target": entry.get("target"),
-        "reason": entry.get("reason"), "detail": entry.get("detail"),
+        "actor": entry["actor"],
+        "action": entry["action"],
+        "target": entry.get("target"),
+        "reason": entry.get("reason"),
+        "detail": entry.get("detail"),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 

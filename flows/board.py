@@ -2,12 +2,14 @@
 per-person funnel, objectives with their burn-up and forecast, the step graph, overdue and
 blocked lists), a lead's tasks and a task's page. JSON-shaped: the API returns it as is and
 the dashboard renders the same dict, so every page has its JSON twin."""
+
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from runbooks.plan import Plan, PlannedStep
 
@@ -37,8 +39,12 @@ class BoardOps:
         now = utcnow()
         with self.store.read() as r:
             lockdowns = {row["site_id"]: row for row in r.active_lockdowns()}
-            rows = [row for row in r.runs() if row["state"] == "running"
-                    or (row["site_id"] in lockdowns and row["lockdown_id"] == lockdowns[row["site_id"]]["id"])]
+            rows = [
+                row
+                for row in r.runs()
+                if row["state"] == "running"
+                or (row["site_id"] in lockdowns and row["lockdown_id"] == lockdowns[row["site_id"]]["id"])
+            ]
             sites: dict[str, dict[str, Any]] = {}
             for site_id, lockdown in lockdowns.items():
                 sites[site_id] = _site_head(site_id, lockdown)
@@ -77,19 +83,27 @@ class BoardOps:
             row = _head(r, run_id)
             plan = machine.plan_of(row, r)
             stats = r.step_stats(run_id)
-            run = run_json(r, row, plan, {step: {state: n for state, (n, _) in states.items()}
-                                          for step, states in stats.items()})
+            run = run_json(
+                r, row, plan, {step: {state: n for state, (n, _) in states.items()} for step, states in stats.items()}
+            )
             overdue_n, overdue = r.overdue_tasks(run_id, now, LIST_LIMIT)
             blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
             objectives = [_objective(r, row, plan, o, now) for o in run["objectives"]]
             musters = [s.id for s in plan.steps if s.kind == "muster"]
             last_event = r.last_event_seq(run_id)
-        return {"run": run, "site": _site_json(plan), "generated_at": _iso(now),
-                "phases": _phases(plan, stats), "funnel": _funnel(plan, stats, now), "objectives": objectives,
-                "graph": _graph(plan, stats),
-                "overdue": {"count": overdue_n, "tasks": [task_json(t, now) for t in overdue]},
-                "blocked": {"count": blocked_n, "tasks": [task_json(t, now) for t in blocked]},
-                "musters": musters, "last_event": last_event}
+        return {
+            "run": run,
+            "site": _site_json(plan),
+            "generated_at": _iso(now),
+            "phases": _phases(plan, stats),
+            "funnel": _funnel(plan, stats, now),
+            "objectives": objectives,
+            "graph": _graph(plan, stats),
+            "overdue": {"count": overdue_n, "tasks": [task_json(t, now) for t in overdue]},
+            "blocked": {"count": blocked_n, "tasks": [task_json(t, now) for t in blocked]},
+            "musters": musters,
+            "last_event": last_event,
+        }
 
     def board_site(self, run_id: str) -> dict[str, Any]:
         """The site a run is for: id, name, timezone, language (without its roster)."""
@@ -109,10 +123,18 @@ class BoardOps:
                 plan = machine.plan_of(row, r)
                 rows = r.tasks_owned(row["id"], owners, ACTIVE, MY_LIMIT)
                 if rows:
-                    out.append({"run": row["id"], "runbook": row["runbook_id"], "name": plan.name,
-                                "last_event": r.last_event_seq(row["id"]),
-                                "site": row["site_id"], "site_name": plan.site.name, "drill": bool(row["drill"]),
-                                "tasks": [{**task_json(t, now), "form": _form(plan, t)} for t in rows]})
+                    out.append(
+                        {
+                            "run": row["id"],
+                            "runbook": row["runbook_id"],
+                            "name": plan.name,
+                            "last_event": r.last_event_seq(row["id"]),
+                            "site": row["site_id"],
+                            "site_name": plan.site.name,
+                            "drill": bool(row["drill"]),
+                            "tasks": [{**task_json(t, now), "form": _form(plan, t)} for t in rows],
+                        }
+                    )
         return {"runs": out, "generated_at": _iso(now)}
 
     def task_page(self, run_id: str, task_id: str, actor: Actor) -> dict[str, Any]:
@@ -125,16 +147,40 @@ class BoardOps:
                 raise NotFound(f'run {run_id} has no task "{task_id}"')
             plan = machine.plan_of(row, r)
             last_event = r.last_event_seq(run_id)
-            history = [{"action": c["action"], "actor": c["actor"], "at": _iso(c["at"]), "note": c["note"],
-                        "reason": c["reason"], "fields": c["fields"]} for c in r.checkoffs(run_id, task_id)]
+            history = [
+                {
+                    "action": c["action"],
+                    "actor": c["actor"],
+                    "at": _iso(c["at"]),
+                    "note": c["note"],
+                    "reason": c["reason"],
+                    "fields": c["fields"],
+                }
+                for c in r.checkoffs(run_id, task_id)
+            ]
         rel = ownership(actor, task["owner"], row["site_id"])
         actionable = task["state"] == "waiting" and rel != "deny" and actor.role in ("team_lead", "manager", "operator")
         form = _form(plan, task)
-        return {"run": {"id": row["id"], "runbook": row["runbook_id"], "name": plan.name, "site": row["site_id"],
-                        "state": row["state"], "drill": bool(row["drill"]), "last_event": last_event},
-                "site": _site_json(plan), "task": task_json(task, now), "checkoffs": history, "form": form,
-                "may": {"act": actionable and form["kind"] in ("complete", "approve"), "override": rel == "override",
-                        "intervene": actor.manages and row["state"] == "running"}}
+        return {
+            "run": {
+                "id": row["id"],
+                "runbook": row["runbook_id"],
+                "name": plan.name,
+                "site": row["site_id"],
+                "state": row["state"],
+                "drill": bool(row["drill"]),
+                "last_event": last_event,
+            },
+            "site": _site_json(plan),
+            "task": task_json(task, now),
+            "checkoffs": history,
+            "form": form,
+            "may": {
+                "act": actionable and form["kind"] in ("complete", "approve"),
+                "override": rel == "override",
+                "intervene": actor.manages and row["state"] == "running",
+            },
+        }
 
     def call_list(self, run_id: str, step_id: str) -> dict[str, Any]:
         """A roll call's people who have not answered, by team with its leads: to call, on paper."""
@@ -149,12 +195,30 @@ class BoardOps:
         out = []
         for team_id, calls in sorted(teams.items()):
             team = plan.site.teams.get(team_id, {})
-            out.append({"team": team_id, "name": team.get("name", team_id),
-                        "leads": [{"id": lead, "name": people.get(lead, {}).get("name", lead),
-                                   "phone": people.get(lead, {}).get("phone") or ""} for lead in team.get("leads", [])],
-                        "calls": calls})
-        return {"run": run_id, "step": step_id, "site": _site_json(plan), "state": task["state"] if task else None,
-                "teams": out, "total": sum(len(t["calls"]) for t in out), "generated_at": _iso(utcnow())}
+            out.append(
+                {
+                    "team": team_id,
+                    "name": team.get("name", team_id),
+                    "leads": [
+                        {
+                            "id": lead,
+                            "name": people.get(lead, {}).get("name", lead),
+                            "phone": people.get(lead, {}).get("phone") or "",
+                        }
+                        for lead in team.get("leads", [])
+                    ],
+                    "calls": calls,
+                }
+            )
+        return {
+            "run": run_id,
+            "step": step_id,
+            "site": _site_json(plan),
+            "state": task["state"] if task else None,
+            "teams": out,
+            "total": sum(len(t["calls"]) for t in out),
+            "generated_at": _iso(utcnow()),
+        }
 
 
 def _head(r, run_id: str) -> dict[str, Any]:
@@ -175,9 +239,19 @@ def owners_of(actor: Actor, site_id: str) -> list[str]:
 
 
 def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {"id": site_id, "name": site_id, "timezone": "UTC", "runs": [],
-            "lockdown": {"declared_at": _iso(lockdown["declared_at"]), "declared_by": lockdown["declared_by"],
-                         "drill": bool(lockdown["drill"])} if lockdown else None}
+    return {
+        "id": site_id,
+        "name": site_id,
+        "timezone": "UTC",
+        "runs": [],
+        "lockdown": {
+            "declared_at": _iso(lockdown["declared_at"]),
+            "declared_by": lockdown["declared_by"],
+            "drill": bool(lockdown["drill"]),
+        }
+        if lockdown
+        else None,
+    }
 
 
 def _site_json(plan: Plan) -> dict[str, Any]:
@@ -190,15 +264,25 @@ def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[s
     ended = sum(n for s, n in run["counts"].items() if s in machine.TERMINAL)
     overdue_n, _ = r.overdue_tasks(row["id"], now, 0)
     blocked_n, _ = r.blocked_tasks(row["id"], HELD_KINDS, 0)
-    return {"id": run["id"], "runbook": run["runbook"], "name": run["name"], "state": run["state"],
-            "drill": run["drill"], "started_at": run["started_at"],
-            "progress": round(ended / total, 4) if total else 0.0,
-            "tasks": total, "ended": ended, "overdue": overdue_n, "blocked": blocked_n,
-            "last_event": r.last_event_seq(row["id"]),
-            "objectives": [_objective(r, row, plan, o, now) for o in run["objectives"]]}
+    return {
+        "id": run["id"],
+        "runbook": run["runbook"],
+        "name": run["name"],
+        "state": run["state"],
+        "drill": run["drill"],
+        "started_at": run["started_at"],
+        "progress": round(ended / total, 4) if total else 0.0,
+        "tasks": total,
+        "ended": ended,
+        "overdue": overdue_n,
+        "blocked": blocked_n,
+        "last_event": r.last_event_seq(row["id"]),
+        "objectives": [_objective(r, row, plan, o, now) for o in run["objectives"]],
+    }
 
 
 # --- a run's board ------------------------------------------------------------------------------
+
 
 def _count(states: Mapping[str, tuple[int, Any]], names: Sequence[str]) -> int:
     return sum(states[s][0] for s in names if s in states)
@@ -213,11 +297,20 @@ def _step_json(step: PlannedStep, states: Mapping[str, tuple[int, Any]]) -> dict
     total = _count(states, list(states))
     cancelled = _count(states, ["cancelled"])
     ended = _count(states, sorted(machine.TERMINAL))
-    return {"id": step.id, "kind": step.kind, "owner": step.owner, "fan_out": step.fan_out,
-            "total": total, "done": _count(states, ["done"]), "ended": ended, "active": _count(states, ACTIVE),
-            "failed": _count(states, ["failed", "rejected"]), "states": {s: n for s, (n, _) in states.items()},
-            "progress": round((ended - cancelled) / (total - cancelled), 4) if total - cancelled > 0 else 0.0,
-            "state": _aggregate(states)}
+    return {
+        "id": step.id,
+        "kind": step.kind,
+        "owner": step.owner,
+        "fan_out": step.fan_out,
+        "total": total,
+        "done": _count(states, ["done"]),
+        "ended": ended,
+        "active": _count(states, ACTIVE),
+        "failed": _count(states, ["failed", "rejected"]),
+        "states": {s: n for s, (n, _) in states.items()},
+        "progress": round((ended - cancelled) / (total - cancelled), 4) if total - cancelled > 0 else 0.0,
+        "state": _aggregate(states),
+    }
 
 
 def _aggregate(states: Mapping[str, Any]) -> str:
@@ -258,16 +351,33 @@ def _funnel(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]], now:
     chain = max(groups.values(), key=len)
     first = stats.get(chain[0].id, {})
     entered = _count(first, [s for s in first if s != "cancelled"])
-    stages = [{"id": "answered", "kind": "muster", "reached": entered, "stuck": 0, "stuck_since": None,
-               "stuck_for_s": None, "blocked": 0, "failed": 0}]
+    stages = [
+        {
+            "id": "answered",
+            "kind": "muster",
+            "reached": entered,
+            "stuck": 0,
+            "stuck_since": None,
+            "stuck_for_s": None,
+            "blocked": 0,
+            "failed": 0,
+        }
+    ]
     for step in chain:
         states = stats.get(step.id, {})
         oldest = _oldest(states, ACTIVE)
-        stages.append({"id": step.id, "kind": step.kind, "reached": _count(states, ["done"]),
-                       "stuck": _count(states, ACTIVE), "stuck_since": _iso(oldest),
-                       "stuck_for_s": int((now - oldest).total_seconds()) if oldest else None,
-                       "blocked": _count(states, ["ready"]) if step.kind in HELD_KINDS else 0,
-                       "failed": _count(states, ["failed", "rejected"])})
+        stages.append(
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "reached": _count(states, ["done"]),
+                "stuck": _count(states, ACTIVE),
+                "stuck_since": _iso(oldest),
+                "stuck_for_s": int((now - oldest).total_seconds()) if oldest else None,
+                "blocked": _count(states, ["ready"]) if step.kind in HELD_KINDS else 0,
+                "failed": _count(states, ["failed", "rejected"]),
+            }
+        )
     return {"muster": chain[0].streams_from, "stages": stages}
 
 
@@ -285,9 +395,18 @@ def _objective(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now:
         eta = datetime.fromisoformat(o["met_at"])
     else:  # the rate from the series itself (the value shown may be rounded); none for an ended run
         eta = _eta(series, spec.target, start, end, deadline) if running else None
-    return {**o, "measure": spec.measure, "step": spec.step, "series": [[_iso(t), round(v, 4)] for t, v in series],
-            "eta": _iso(eta), "on_track": bool(o["met"] or (eta is not None and eta <= deadline)), "open": running,
-            "time_left_s": int((deadline - end).total_seconds()), "started_at": _iso(start), "now": _iso(end)}
+    return {
+        **o,
+        "measure": spec.measure,
+        "step": spec.step,
+        "series": [[_iso(t), round(v, 4)] for t, v in series],
+        "eta": _iso(eta),
+        "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
+        "open": running,
+        "time_left_s": int((deadline - end).total_seconds()),
+        "started_at": _iso(start),
+        "now": _iso(end),
+    }
 
 
 SERIES_POINTS = 120
@@ -304,8 +423,9 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     elif answers:
         scale = float((task["outputs"] or {}).get("asked") or 1)
     else:
-        scale = float(r.count_tasks(row["id"], steps=[spec.step],
-                                    states=[s for s in machine.STATES if s != "cancelled"]) or 1)
+        scale = float(
+            r.count_tasks(row["id"], steps=[spec.step], states=[s for s in machine.STATES if s != "cancelled"]) or 1
+        )
     series, total = [(start, 0.0)], 0
     for b, n in r.progress_buckets(row["id"], spec.step, start, bucket, answers=answers):
         total += n
@@ -313,8 +433,9 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     return series
 
 
-def _eta(series: list[tuple[datetime, float]], target: float, start: datetime, now: datetime,
-         deadline: datetime) -> datetime | None:
+def _eta(
+    series: list[tuple[datetime, float]], target: float, start: datetime, now: datetime, deadline: datetime
+) -> datetime | None:
     """When the target is reached at the current rate; None without progress, or when that is
     further than ten times the objective's whole window (no forecast is better than 97 days)."""
     elapsed = (now - start).total_seconds()
@@ -343,8 +464,17 @@ def _graph(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]]) -> di
         d = depth[step.id]
         states = stats.get(step.id, {})
         done, total = _count(states, ["done"]), _count(states, list(states))
-        nodes.append({"id": step.id, "kind": step.kind, "depth": d, "row": rows.get(d, 0),
-                      "state": _aggregate(states), "done": done, "total": total})
+        nodes.append(
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "depth": d,
+                "row": rows.get(d, 0),
+                "state": _aggregate(states),
+                "done": done,
+                "total": total,
+            }
+        )
         rows[d] = rows.get(d, 0) + 1
     edges = [[n, step.id] for step in plan.steps for n in step.needs]
     return {"nodes": nodes, "edges": edges}
@@ -362,15 +492,27 @@ def _form(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any]:
     if step.kind == "allocate":  # the hand-over is confirmed by typing the key of the item handed over
         pool = plan.site.pools.get(step.params.get("pool"))
         expected = (task.get("outputs") or {}).get(pool.key) if pool else None
-        return {"kind": "complete", "fields": [_field("asset", {"type": "string", "required": True,
-                                                               "description": pool.key if pool else "asset"},
-                                                      expected)]}
+        return {
+            "kind": "complete",
+            "fields": [
+                _field(
+                    "asset",
+                    {"type": "string", "required": True, "description": pool.key if pool else "asset"},
+                    expected,
+                )
+            ],
+        }
     if step.kind == "approval":
         return {"kind": "approve", "fields": []}
     return {"kind": "none", "fields": []}
 
 
 def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str, Any]:
-    return {"name": name, "type": spec.get("type", "string"), "required": bool(spec.get("required")),
-            "description": spec.get("description"), "options": list(spec.get("options") or []),
-            "expected": expected}
+    return {
+        "name": name,
+        "type": spec.get("type", "string"),
+        "required": bool(spec.get("required")),
+        "description": spec.get("description"),
+        "options": list(spec.get("options") or []),
+        "expected": expected,
+    }

@@ -16,6 +16,7 @@ workers from a work pool.
 A submitter first reserves the run in the store (`pending:<submitter>`, for ATTEMPT_GRACE), so
 two watchers, or a watcher and `declare_lockdown`, never submit the same attempt twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,8 +80,14 @@ def parse_flag(value: Any, name: str) -> bool:
 
 # --- the deployed flows -------------------------------------------------------------------------
 
-@flow(name=EXECUTE_FLOW, task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS), persist_result=False,
-      log_prints=False, validate_parameters=False)
+
+@flow(
+    name=EXECUTE_FLOW,
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+    persist_result=False,
+    log_prints=False,
+    validate_parameters=False,
+)
 def execute_run(run_id: str) -> str:
     # One run per process: the driver, the lease renewal and a check-off's wake need a few
     # connections, not a server's pool (20 runs on a worker would hold 1,000 otherwise).
@@ -93,8 +100,9 @@ def execute_run(run_id: str) -> str:
         parent = os.getppid()
         # Task runs carry no tags (each tag costs the server a concurrency check per transition).
         with TagsContext(current_tags=set()):
-            return drive_run(store, run_id, lease.owner, lease.wake,
-                             lambda: lease.held.is_set() and os.getppid() == parent)
+            return drive_run(
+                store, run_id, lease.owner, lease.wake, lambda: lease.held.is_set() and os.getppid() == parent
+            )
     finally:
         lease.release()
         store.dispose()
@@ -103,6 +111,7 @@ def execute_run(run_id: str) -> str:
 @flow(name=LOCKDOWN_FLOW, persist_result=False, log_prints=False, validate_parameters=False)
 def declare_lockdown(site: str, drill: Any = False, event_id: str | None = None) -> list[str]:
     from .lifecycle import Engine
+
     store = Store(pool=(2, 4))
     try:
         actor = Actor(f"prefect:event:{event_id}" if event_id else "prefect:declare_lockdown", "operator")
@@ -118,18 +127,26 @@ def declare_lockdown(site: str, drill: Any = False, event_id: str | None = None)
 
 # --- submitting attempts ------------------------------------------------------------------------
 
+
 def submit_attempt(store: Store, run_id: str, submitter: str) -> bool:
     """Reserve the run and submit an `execute_run` flow run for it; False if the run is owned
     or reserved already (or ended)."""
     from prefect.deployments import run_deployment
+
     now = utcnow()
     with store.transaction(serial=run_id) as tx:
         if not tx.reserve_run(run_id, submitter, now + timedelta(seconds=attempt_grace()), now):
             return False
         run = tx.run_head(run_id)
     try:
-        attempt = run_deployment(EXECUTE_DEPLOYMENT, parameters={"run_id": run_id}, timeout=0, as_subflow=False,
-                                 tags=[f"run:{run_id}"], flow_run_name=f"{run['runbook_id']}/{run['site_id']}")
+        attempt = run_deployment(
+            EXECUTE_DEPLOYMENT,
+            parameters={"run_id": run_id},
+            timeout=0,
+            as_subflow=False,
+            tags=[f"run:{run_id}"],
+            flow_run_name=f"{run['runbook_id']}/{run['site_id']}",
+        )
     except BaseException:
         with store.transaction(serial=run_id) as tx:  # let the next round try again
             tx.release_lease(run_id, f"{PENDING}{submitter}")
@@ -145,6 +162,7 @@ def _still_queued(flow_run_id: str | None) -> bool:
     if not flow_run_id:
         return False
     from prefect.client.orchestration import get_client
+
     try:
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(flow_run_id).state
@@ -197,11 +215,13 @@ class LeaseWatcher:
 
 # --- registering -------------------------------------------------------------------------------
 
+
 def ensure_work_pool(pool: str) -> bool:
     """Create the process work pool if it is missing; True if created."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
+
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(pool)
@@ -215,20 +235,37 @@ def register_deployments(pool: str = DEFAULT_POOL, source: Path | None = None) -
     """The work pool (if missing), both deployments, and the site.lockdown trigger. Idempotent:
     registering again updates them. Returns deployment name → id."""
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
     root = Path(source or Path(__file__).resolve().parent.parent).resolve()
     ensure_work_pool(pool)
     ids = {}
-    common = dict(work_pool_name=pool, build=False, push=False, print_next_steps=False, ignore_warnings=True,
-                  enforce_parameter_schema=False)  # template-rendered text must reach our parsing
+    common = dict(
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        print_next_steps=False,
+        ignore_warnings=True,
+        enforce_parameter_schema=False,
+    )  # template-rendered text must reach our parsing
     executable = execute_run.from_source(str(root), f"{__name__}.execute_run")
-    ids[EXECUTE_DEPLOYMENT] = str(executable.deploy(
-        name=EXECUTE, description="One ownership attempt of a run (run id in, lease-owned until it ends)",
-        **common))
+    ids[EXECUTE_DEPLOYMENT] = str(
+        executable.deploy(
+            name=EXECUTE, description="One ownership attempt of a run (run id in, lease-owned until it ends)", **common
+        )
+    )
     trigger = DeploymentEventTrigger(
-        name="site.lockdown starts the site's runbooks", expect={"site.lockdown"},
-        match={"prefect.resource.id": f"{SITE_RESOURCE}*"}, parameters=TRIGGER_PARAMETERS)
+        name="site.lockdown starts the site's runbooks",
+        expect={"site.lockdown"},
+        match={"prefect.resource.id": f"{SITE_RESOURCE}*"},
+        parameters=TRIGGER_PARAMETERS,
+    )
     declaring = declare_lockdown.from_source(str(root), f"{__name__}.declare_lockdown")
-    ids[f"{LOCKDOWN_FLOW}/{LOCKDOWN}"] = str(declaring.deploy(
-        name=LOCKDOWN, description="Declare a site's lockdown (idempotent) and submit its runs", triggers=[trigger],
-        **common))
+    ids[f"{LOCKDOWN_FLOW}/{LOCKDOWN}"] = str(
+        declaring.deploy(
+            name=LOCKDOWN,
+            description="Declare a site's lockdown (idempotent) and submit its runs",
+            triggers=[trigger],
+            **common,
+        )
+    )
     return ids

@@ -1,4 +1,5 @@
 """Errors of the engine's operations, each with the code the API and CLI show (DESIGN.md §6)."""
+
 from __future__ import annotations
 
 

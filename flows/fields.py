@@ -1,9 +1,11 @@
 """Check-off fields: the values a person gives (strings from the CLI, JSON from the API) + the
 step's `fields:` spec → typed values, or an Invalid naming every bad field."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import Invalid
 

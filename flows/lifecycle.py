@@ -4,15 +4,17 @@ cancel) → one transaction each, with its audit row and events. The CLI and API
 Every operation locks the run's audit chain first, so operations on one run are serialised:
 a task is completed at most once, and the loser of a race gets a Conflict that changes nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from runbooks.library import find_runbook, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
@@ -20,13 +22,13 @@ from runbooks.sites import Site
 
 from . import machine, muster, notify, pools, rules, signals
 from .actors import Actor
+from .board import BoardOps
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .fields import check_fields
 from .machine import ACTIVE, TERMINAL, RunState
-from .store import IntegrityError, Store, utcnow
-from .board import BoardOps
 from .roll_call_ops import RollCallOps
 from .stock_ops import StockOps
+from .store import IntegrityError, Store, utcnow
 from .views import notification_json, run_json, task_json
 
 
@@ -51,11 +53,20 @@ class Engine(RollCallOps, StockOps, BoardOps):
 
     # --- starting -----------------------------------------------------------------------------
 
-    def start(self, runbook: str | Path, site: str | Path | Site, actor: Actor, *,
-              inputs: Mapping[str, Any] | None = None, drill: bool = False, allow_path: bool = True) -> dict[str, Any]:
+    def start(
+        self,
+        runbook: str | Path,
+        site: str | Path | Site,
+        actor: Actor,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        drill: bool = False,
+        allow_path: bool = True,
+    ) -> dict[str, Any]:
         """Start a run; `allow_path=False` (the API) takes library ids only, never a path."""
         rules.require_manager(actor, "start a run")
         from runbooks.library import NotFound as LibraryNotFound
+
         site_obj = site if isinstance(site, Site) else rules.site_named(str(site), allow_path)
         try:
             path = find_runbook(str(runbook), allow_path=allow_path)
@@ -80,16 +91,39 @@ class Engine(RollCallOps, StockOps, BoardOps):
                 tx.lock_chain(f"site:{site.id}")
                 active = tx.active_lockdown(site.id)
                 if active is None:
-                    tx.insert_lockdown({"id": lockdown_id, "site_id": site.id, "active_site": site.id, "drill": drill,
-                                        "declared_at": now, "declared_by": actor.label})
-                    tx.append_audit(f"site:{site.id}", actor=actor.label, action="site.lockdown", target=site.id,
-                                    detail={"lockdown": lockdown_id, "drill": drill,
-                                            "runbooks": [p.runbook_id for p in plans]}, at=now)
-                    tx.insert_event({"site_id": site.id, "name": "site.lockdown", "at": now,
-                                     "data": {"lockdown": lockdown_id, "drill": drill}})
+                    tx.insert_lockdown(
+                        {
+                            "id": lockdown_id,
+                            "site_id": site.id,
+                            "active_site": site.id,
+                            "drill": drill,
+                            "declared_at": now,
+                            "declared_by": actor.label,
+                        }
+                    )
+                    tx.append_audit(
+                        f"site:{site.id}",
+                        actor=actor.label,
+                        action="site.lockdown",
+                        target=site.id,
+                        detail={"lockdown": lockdown_id, "drill": drill, "runbooks": [p.runbook_id for p in plans]},
+                        at=now,
+                    )
+                    tx.insert_event(
+                        {
+                            "site_id": site.id,
+                            "name": "site.lockdown",
+                            "at": now,
+                            "data": {"lockdown": lockdown_id, "drill": drill},
+                        }
+                    )
                     notify.site_event(tx, site, "site.lockdown", lockdown_id, now, drill)
-                    ids = [_insert_run(tx, p, actor, drill=drill, lockdown_id=lockdown_id,
-                                       started_by="site.lockdown")["id"] for p in plans]
+                    ids = [
+                        _insert_run(tx, p, actor, drill=drill, lockdown_id=lockdown_id, started_by="site.lockdown")[
+                            "id"
+                        ]
+                        for p in plans
+                    ]
                     created = True
                 else:
                     ids = [r["id"] for r in tx.runs(lockdown_id=active["id"], states=["running"])]
@@ -114,13 +148,22 @@ class Engine(RollCallOps, StockOps, BoardOps):
             if active is None:
                 raise Conflict(f'site "{site.id}" is not in lockdown')
             tx.end_lockdown(active["id"], at=now, by=actor.label)
-            tx.append_audit(f"site:{site.id}", actor=actor.label, action="site.standdown", target=site.id,
-                            detail={"lockdown": active["id"], "runbooks": [p.runbook_id for p in plans]}, at=now)
-            tx.insert_event({"site_id": site.id, "name": "site.standdown", "at": now,
-                             "data": {"lockdown": active["id"]}})
+            tx.append_audit(
+                f"site:{site.id}",
+                actor=actor.label,
+                action="site.standdown",
+                target=site.id,
+                detail={"lockdown": active["id"], "runbooks": [p.runbook_id for p in plans]},
+                at=now,
+            )
+            tx.insert_event(
+                {"site_id": site.id, "name": "site.standdown", "at": now, "data": {"lockdown": active["id"]}}
+            )
             notify.site_event(tx, site, "site.standdown", active["id"], now, active["drill"])
-            ids = [_insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None,
-                               started_by="site.standdown")["id"] for p in plans]
+            ids = [
+                _insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None, started_by="site.standdown")["id"]
+                for p in plans
+            ]
         for run_id in ids:
             signals.publish(run_id)
         return [self.run(i) for i in ids]
@@ -146,8 +189,9 @@ class Engine(RollCallOps, StockOps, BoardOps):
         with self.store.read() as r:
             return [run_json(r, row, machine.plan_of(row, r)) for row in r.runs(states=states)]
 
-    def tasks(self, run_id: str, *, team: str | None = None, state: str | None = None,
-              step: str | None = None) -> list[dict[str, Any]]:
+    def tasks(
+        self, run_id: str, *, team: str | None = None, state: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
         with self.store.read() as r:
             row = r.run_head(run_id)
             if row is None:
@@ -155,12 +199,17 @@ class Engine(RollCallOps, StockOps, BoardOps):
             if state is not None and state not in machine.STATES and state != "overdue":
                 raise Invalid(f'unknown state "{state}" (states: {", ".join(machine.STATES)}, overdue)')
             now = utcnow()
-            rows = r.tasks(run_id, steps=[step] if step else None,
-                           states=[state] if state and state != "overdue" else None)
+            rows = r.tasks(
+                run_id, steps=[step] if step else None, states=[state] if state and state != "overdue" else None
+            )
             if any(t["kind"] == "muster" and t["state"] == "waiting" for t in rows):
                 plan = machine.plan_of(row, r)
-                rows = [{**t, "outputs": muster.full_outputs(r, run_id, plan.step(t["step_id"]), plan.site)}
-                        if t["kind"] == "muster" and t["state"] == "waiting" else t for t in rows]
+                rows = [
+                    {**t, "outputs": muster.full_outputs(r, run_id, plan.step(t["step_id"]), plan.site)}
+                    if t["kind"] == "muster" and t["state"] == "waiting"
+                    else t
+                    for t in rows
+                ]
             out = [task_json(t, now) for t in rows]
         if team is not None:
             out = [t for t in out if t["owner"] == f"team:{team}"]
@@ -168,8 +217,9 @@ class Engine(RollCallOps, StockOps, BoardOps):
             out = [t for t in out if t["overdue"]]
         return out
 
-    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
-               limit: int = 1000) -> dict[str, Any]:
+    def outbox(
+        self, *, states: Sequence[str] | None = None, run_id: str | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
         """Queued notifications (pending and dead by default) and counts by state."""
         with self.store.read() as r:
             rows = r.outbox(states=states or ["pending", "dead"], run_id=run_id, limit=limit)
@@ -183,28 +233,49 @@ class Engine(RollCallOps, StockOps, BoardOps):
         with self.store.transaction() as tx:
             tx.lock_chain("outbox")
             n = tx.requeue_outbox(now, keys)
-            tx.append_audit("outbox", actor=actor.label, action="outbox.retry", target=",".join(keys or []) or "dead",
-                            reason=reason, detail={"requeued": n}, at=now)
+            tx.append_audit(
+                "outbox",
+                actor=actor.label,
+                action="outbox.retry",
+                target=",".join(keys or []) or "dead",
+                reason=reason,
+                detail={"requeued": n},
+                at=now,
+            )
         return n
 
     def audit(self, run_id: str) -> dict[str, Any]:
         from .audit import verify_chain
+
         with self.store.read() as r:
             if r.run_head(run_id) is None:
                 raise NotFound(rules.unknown_run(r, run_id))
             entries = r.audit(run_id)
             result = verify_chain(entries, r.audit_head(run_id))
-        return {"run": run_id, "entries": [_audit_json(e) for e in entries], "verified": result.verified,
-                "problems": list(result.problems)}
+        return {
+            "run": run_id,
+            "entries": [_audit_json(e) for e in entries],
+            "verified": result.verified,
+            "problems": list(result.problems),
+        }
 
     # --- acting on tasks ----------------------------------------------------------------------
 
-    def complete(self, run_id: str, task_id: str, actor: Actor, *, note: str | None = None,
-                 fields: Mapping[str, Any] | None = None, reason: str | None = None,
-                 key: str | None = None) -> dict[str, Any]:
+    def complete(
+        self,
+        run_id: str,
+        task_id: str,
+        actor: Actor,
+        *,
+        note: str | None = None,
+        fields: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
         request = {"op": "complete", "run": run_id, "task": task_id, "note": note, "fields": fields, "reason": reason}
-        return self._idempotent(actor, key, request, lambda idem: self._complete(run_id, task_id, actor, note,
-                                                                                 fields or {}, reason, idem))
+        return self._idempotent(
+            actor, key, request, lambda idem: self._complete(run_id, task_id, actor, note, fields or {}, reason, idem)
+        )
 
     def _settled(self, run_id: str, task_id: str) -> None:
         """A done task never changes again: refuse without taking the run's write lock, so the
@@ -221,35 +292,61 @@ class Engine(RollCallOps, StockOps, BoardOps):
             task, step = rules.waiting_task(rs, task_id)
             override = rules.check_owner(rs, actor, task, reason)  # first: others learn nothing more
             if step is not None and step.kind in ("approval", "muster"):
-                raise Invalid(f'task {task_id} is {"an approval: use approve or reject" if step.kind == "approval" else "a roll call: staff answer it"}')
+                raise Invalid(
+                    f"task {task_id} is {'an approval: use approve or reject' if step.kind == 'approval' else 'a roll call: staff answer it'}"
+                )
             if step is not None and step.kind == "allocate":  # the hand-over, confirmed with the item's key
                 values = {"asset": str((fields or {}).get("asset", ""))}
-                outputs = {**pools.confirm_handover(rs, step, task, fields), "handed_over_by": actor.identity,
-                           "note": note}
+                outputs = {
+                    **pools.confirm_handover(rs, step, task, fields),
+                    "handed_over_by": actor.identity,
+                    "note": note,
+                }
             else:
                 values = check_fields(step.params.get("fields", {}) if step else {}, fields, task_id)
                 outputs = {**values, "by": actor.identity, "note": note}
                 if step is not None and step.params.get("returns") and task["item_key"] is not None:
                     pools.give_back(rs, step.params["returns"], task, values.get("condition"))
             machine.set_state(rs, task, "done", by=actor.label, outputs=outputs, note=note, expect=["waiting"])
-            rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": "complete",
-                                   "actor": actor.label, "fields": values, "note": note, "reason": reason, "at": rs.now})
+            rs.tx.insert_checkoff(
+                {
+                    "run_id": rs.run_id,
+                    "task_id": task_id,
+                    "action": "complete",
+                    "actor": actor.label,
+                    "fields": values,
+                    "note": note,
+                    "reason": reason,
+                    "at": rs.now,
+                }
+            )
             rs.audit("task.complete", task_id, reason, actor=actor.label, override=override, fields=values, note=note)
             return self._after(rs, task_id)
 
-    def approve(self, run_id: str, task_id: str, actor: Actor, *, note: str | None = None,
-                reason: str | None = None, key: str | None = None) -> dict[str, Any]:
+    def approve(
+        self,
+        run_id: str,
+        task_id: str,
+        actor: Actor,
+        *,
+        note: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
         request = {"op": "approve", "run": run_id, "task": task_id, "note": note, "reason": reason}
-        return self._idempotent(actor, key, request,
-                                lambda idem: self._decide(run_id, task_id, actor, True, note, reason, idem))
+        return self._idempotent(
+            actor, key, request, lambda idem: self._decide(run_id, task_id, actor, True, note, reason, idem)
+        )
 
-    def reject(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None,
-               key: str | None = None) -> dict[str, Any]:
+    def reject(
+        self, run_id: str, task_id: str, actor: Actor, *, reason: str | None, key: str | None = None
+    ) -> dict[str, Any]:
         if not reason:
             raise Invalid("a rejection needs a reason (--reason)")
         request = {"op": "reject", "run": run_id, "task": task_id, "reason": reason}
-        return self._idempotent(actor, key, request,
-                                lambda idem: self._decide(run_id, task_id, actor, False, None, reason, idem))
+        return self._idempotent(
+            actor, key, request, lambda idem: self._decide(run_id, task_id, actor, False, None, reason, idem)
+        )
 
     def _decide(self, run_id, task_id, actor, approved, note, reason, idem) -> dict[str, Any]:
         if idem is None:
@@ -266,20 +363,53 @@ class Engine(RollCallOps, StockOps, BoardOps):
             if any((c["fields"] or {}).get("identity") == actor.identity for c in earlier):
                 raise Conflict(f"{actor.identity} already approved {task_id}; it needs another approver")
             action = "approve" if approved else "reject"
-            rs.tx.insert_checkoff({"run_id": rs.run_id, "task_id": task_id, "action": action, "actor": actor.label,
-                                   "fields": {"identity": actor.identity}, "note": note, "reason": reason,
-                                   "at": rs.now})
+            rs.tx.insert_checkoff(
+                {
+                    "run_id": rs.run_id,
+                    "task_id": task_id,
+                    "action": action,
+                    "actor": actor.label,
+                    "fields": {"identity": actor.identity},
+                    "note": note,
+                    "reason": reason,
+                    "at": rs.now,
+                }
+            )
             approvers = [c["actor"] for c in earlier] + [actor.label]
             required = int(step.params.get("required", 1))
             if not approved:
-                machine.set_state(rs, task, "rejected", by=actor.label, reason=reason, expect=["waiting"],
-                                  outputs={"decision": "rejected", "by": actor.identity, "reason": reason})
+                machine.set_state(
+                    rs,
+                    task,
+                    "rejected",
+                    by=actor.label,
+                    reason=reason,
+                    expect=["waiting"],
+                    outputs={"decision": "rejected", "by": actor.identity, "reason": reason},
+                )
             elif len(approvers) >= required:
-                machine.set_state(rs, task, "done", by=actor.label, note=note, expect=["waiting"],
-                                  outputs={"decision": "approved", "by": actor.identity if required == 1 else approvers,
-                                           "reason": reason})
-            rs.audit(f"task.{action}", task_id, reason, actor=actor.label, override=override, note=note,
-                     approvals=f"{len(approvers)} of {required}" if approved else None)
+                machine.set_state(
+                    rs,
+                    task,
+                    "done",
+                    by=actor.label,
+                    note=note,
+                    expect=["waiting"],
+                    outputs={
+                        "decision": "approved",
+                        "by": actor.identity if required == 1 else approvers,
+                        "reason": reason,
+                    },
+                )
+            rs.audit(
+                f"task.{action}",
+                task_id,
+                reason,
+                actor=actor.label,
+                override=override,
+                note=note,
+                approvals=f"{len(approvers)} of {required}" if approved else None,
+            )
             return self._after(rs, task_id)
 
     # --- manager interventions ----------------------------------------------------------------
@@ -300,8 +430,18 @@ class Engine(RollCallOps, StockOps, BoardOps):
                 raise Conflict(f"task {task_id} is {task['state']}; only a failed task can be retried")
             # A new retry group: the side effect gets a new Idempotency-Key, so a server that
             # remembers the failed attempt does not answer with the old failure.
-            rs.tx.update_task(rs.run_id, task_id, expect=["failed"], state="pending", reason=None, ended_at=None,
-                              ended_by=None, attempt=0, next_attempt_at=None, retry_group=task["retry_group"] + 1)
+            rs.tx.update_task(
+                rs.run_id,
+                task_id,
+                expect=["failed"],
+                state="pending",
+                reason=None,
+                ended_at=None,
+                ended_by=None,
+                attempt=0,
+                next_attempt_at=None,
+                retry_group=task["retry_group"] + 1,
+            )
             rules.revive_dependents(rs, task_id)
             rs.audit("task.retry", task_id, reason, actor=actor.label)
             rs.changed.add((task["step_id"], task["item_key"]))
@@ -310,7 +450,9 @@ class Engine(RollCallOps, StockOps, BoardOps):
                 machine._evaluate(rs, step, {**task, "state": "pending"}, rs.tx.run_steps(rs.run_id))
             return self._after(rs, task_id)
 
-    def reassign(self, run_id: str, task_id: str, actor: Actor, *, reason: str | None, to: str | None) -> dict[str, Any]:
+    def reassign(
+        self, run_id: str, task_id: str, actor: Actor, *, reason: str | None, to: str | None
+    ) -> dict[str, Any]:
         with self._intervening(run_id, actor, reason, "reassign") as rs:
             task = rules.find_task(rs, task_id)
             if task["state"] in TERMINAL:
@@ -321,10 +463,12 @@ class Engine(RollCallOps, StockOps, BoardOps):
             rs.event("task.assigned", task_id, owner=target, title=task["title"])
             return self._after(rs, task_id)
 
-    def add(self, run_id: str, actor: Actor, *, reason: str | None, title: str, owner: str,
-            due: str | None = None) -> dict[str, Any]:
+    def add(
+        self, run_id: str, actor: Actor, *, reason: str | None, title: str, owner: str, due: str | None = None
+    ) -> dict[str, Any]:
         """An ad-hoc task, waiting at once (something the runbook did not foresee)."""
         from runbooks.models import DURATION_RE, parse_duration
+
         if not title.strip():
             raise Invalid("an ad-hoc task needs a title")
         if due is not None and not DURATION_RE.match(due):
@@ -333,11 +477,26 @@ class Engine(RollCallOps, StockOps, BoardOps):
             target = rules.check_target(rs.plan.site, owner)
             n = len([t for t in rs.tx.tasks(rs.run_id, steps=["adhoc"])]) + 1
             task_id = f"adhoc:{n}"
-            rs.tx.insert_tasks([{"run_id": rs.run_id, "id": task_id, "step_id": "adhoc", "item_key": str(n),
-                                 "item": None, "title": title, "kind": "manual", "state": "waiting",
-                                 "owner": target, "adhoc": True, "created_at": rs.now, "actionable_at": rs.now,
-                                 "due_at": rs.now + rs.scaled(parse_duration(due)) if due else None,
-                                 "attempt": 0}])
+            rs.tx.insert_tasks(
+                [
+                    {
+                        "run_id": rs.run_id,
+                        "id": task_id,
+                        "step_id": "adhoc",
+                        "item_key": str(n),
+                        "item": None,
+                        "title": title,
+                        "kind": "manual",
+                        "state": "waiting",
+                        "owner": target,
+                        "adhoc": True,
+                        "created_at": rs.now,
+                        "actionable_at": rs.now,
+                        "due_at": rs.now + rs.scaled(parse_duration(due)) if due else None,
+                        "attempt": 0,
+                    }
+                ]
+            )
             rs.audit("task.add", task_id, reason, actor=actor.label, title=title, owner=target)
             rs.event("task.assigned", task_id, owner=target, title=title)
             return self._after(rs, task_id)
@@ -373,8 +532,13 @@ class Engine(RollCallOps, StockOps, BoardOps):
             raise Invalid(f"to {what} needs a reason (--reason)")
         return _RunTransaction(self.store, run_id, actor, reopen=reopen)
 
-    def _idempotent(self, actor: Actor, key: str | None, request: Mapping[str, Any],
-                    act: Callable[[tuple[str, str] | None], dict[str, Any]]) -> dict[str, Any]:
+    def _idempotent(
+        self,
+        actor: Actor,
+        key: str | None,
+        request: Mapping[str, Any],
+        act: Callable[[tuple[str, str] | None], dict[str, Any]],
+    ) -> dict[str, Any]:
         """Run `act`; with a key, the first answer is stored in the same transaction as the
         change, and a repeat of the same request gets it again (under the run's lock, so two
         concurrent repeats cannot both act)."""
@@ -401,8 +565,9 @@ class _Replay(Exception):
 class _RunTransaction:
     """`with`: a transaction holding the run's chain lock, with the run loaded and running."""
 
-    def __init__(self, store: Store, run_id: str, actor: Actor, *, idem: tuple[str, str] | None = None,
-                 reopen: bool = False):
+    def __init__(
+        self, store: Store, run_id: str, actor: Actor, *, idem: tuple[str, str] | None = None, reopen: bool = False
+    ):
         self.store, self.run_id, self.actor = store, run_id, actor
         self.idem, self.reopen = idem, reopen
 
@@ -438,21 +603,43 @@ class _RunTransaction:
         return result
 
 
-def _insert_run(tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> dict[str, Any]:
+def _insert_run(
+    tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str
+) -> dict[str, Any]:
     now = utcnow()
     plan = pools.with_live_stock(tx, plan)
-    run = {"id": new_run_id(), "runbook_id": plan.runbook_id, "runbook_version": plan.version,
-           "runbook_path": plan.path, "source": plan.source, "source_hash": plan.source_hash,
-           "site_id": plan.site.id, "site_snapshot": plan.site.snapshot(), "inputs": dict(plan.inputs),
-           "drill": drill, "state": "running", "lockdown_id": lockdown_id, "time_scale": time_scale(),
-           "started_at": now, "started_by": actor.label}
+    run = {
+        "id": new_run_id(),
+        "runbook_id": plan.runbook_id,
+        "runbook_version": plan.version,
+        "runbook_path": plan.path,
+        "source": plan.source,
+        "source_hash": plan.source_hash,
+        "site_id": plan.site.id,
+        "site_snapshot": plan.site.snapshot(),
+        "inputs": dict(plan.inputs),
+        "drill": drill,
+        "state": "running",
+        "lockdown_id": lockdown_id,
+        "time_scale": time_scale(),
+        "started_at": now,
+        "started_by": actor.label,
+    }
     tx.insert_run(run)
     tx.lock_chain(run["id"])
     tx.notify_run(run["id"])
     rs = RunState(tx, run, plan, now, actor.label)
-    rs.audit("run.start", run["id"], runbook=plan.runbook_id, version=plan.version,
-             source_hash=plan.source_hash, site=plan.site.id, drill=drill, inputs=dict(plan.inputs),
-             trigger=started_by)
+    rs.audit(
+        "run.start",
+        run["id"],
+        runbook=plan.runbook_id,
+        version=plan.version,
+        source_hash=plan.source_hash,
+        site=plan.site.id,
+        drill=drill,
+        inputs=dict(plan.inputs),
+        trigger=started_by,
+    )
     rs.event("run.started", runbook=plan.runbook_id, site=plan.site.id, drill=drill)
     machine.create_tasks(rs)
     machine.advance(rs)
@@ -473,6 +660,13 @@ def _triggered(site: Site, event: str) -> list[Plan]:
 
 
 def _audit_json(e: Mapping[str, Any]) -> dict[str, Any]:
-    return {"n": e["n"], "at": e["at"].isoformat(), "actor": e["actor"], "action": e["action"],
-            "target": e["target"], "reason": e["reason"], "detail": e["detail"], "hash": e["hash"]}
-
+    return {
+        "n": e["n"],
+        "at": e["at"].isoformat(),
+        "actor": e["actor"],
+        "action": e["action"],
+        "target": e["target"],
+        "reason": e["reason"],
+        "detail": e["detail"],
+        "hash": e["hash"],
+    }

@@ -6,13 +6,15 @@ States (DESIGN.md §4): pending → ready → running → done (automated); pend
 (human); also failed, rejected, skipped, cancelled. Per-item needs wait for the same item;
 other needs wait for every item of the step.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
@@ -41,8 +43,9 @@ def plan_of(run: Mapping[str, Any], reader: Any = None) -> Plan:
         plan = _PLANS.get(key)
     if plan is None:
         full = run if "source" in run else reader.run(run["id"])
-        plan = plan_from_text(full["source"], full["runbook_path"], Site.from_snapshot(full["site_snapshot"]),
-                              full["inputs"])
+        plan = plan_from_text(
+            full["source"], full["runbook_path"], Site.from_snapshot(full["site_snapshot"]), full["inputs"]
+        )
         with _PLANS_LOCK:
             if len(_PLANS) >= 256:
                 _PLANS.pop(next(iter(_PLANS)))
@@ -57,6 +60,7 @@ def task_id_of(step_id: str, item_key: str | None) -> str:
 @dataclass
 class RunState:
     """One run inside one transaction: its row, Plan, and what changed (for events)."""
+
     tx: Tx
     run: dict[str, Any]
     plan: Plan
@@ -85,19 +89,38 @@ class RunState:
         return timedelta(seconds=seconds / float(self.run["time_scale"] or 1))
 
     def event(self, event: str, task_id: str | None = None, /, **data: Any) -> None:
-        self.tx.insert_event({"run_id": self.run_id, "site_id": self.run["site_id"], "name": event,
-                              "task_id": task_id, "at": self.now, "data": data or None})
+        self.tx.insert_event(
+            {
+                "run_id": self.run_id,
+                "site_id": self.run["site_id"],
+                "name": event,
+                "task_id": task_id,
+                "at": self.now,
+                "data": data or None,
+            }
+        )
         notify.announce(self, event, task_id, data)
 
-    def audit(self, action: str, target: str | None = None, reason: str | None = None,
-              actor: str | None = None, **detail: Any) -> None:
-        self.tx.append_audit(self.run_id, actor=actor or self.actor, action=action, target=target,
-                             reason=reason, detail=detail or None, at=self.now)
+    def audit(
+        self, action: str, target: str | None = None, reason: str | None = None, actor: str | None = None, **detail: Any
+    ) -> None:
+        self.tx.append_audit(
+            self.run_id,
+            actor=actor or self.actor,
+            action=action,
+            target=target,
+            reason=reason,
+            detail=detail or None,
+            at=self.now,
+        )
 
     def context(self, step: PlannedStep | None, task: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        ctx = {"inputs": dict(self.plan.inputs), "site": self.site_context(),
-               "run": {"id": self.run_id, "drill": self.run["drill"], "started_at": self.run["started_at"].isoformat()},
-               "steps": StepsView(self, step, task["item_key"] if task else None)}
+        ctx = {
+            "inputs": dict(self.plan.inputs),
+            "site": self.site_context(),
+            "run": {"id": self.run_id, "drill": self.run["drill"], "started_at": self.run["started_at"].isoformat()},
+            "steps": StepsView(self, step, task["item_key"] if task else None),
+        }
         if step is not None and step.fan_out and task is not None:
             ctx[step.as_] = task["item"]
         return ctx
@@ -110,8 +133,9 @@ class StepsView(Mapping):
     # Private names only: expressions must not reach the run state or the transaction.
     def __init__(self, rs: RunState, step: PlannedStep | None, item_key: str | None):
         self._rs, self._item_key = rs, item_key
-        self._same_items = {s.id for s in rs.plan.steps
-                            if step is not None and step.fan_out and s.for_each == step.for_each}
+        self._same_items = {
+            s.id for s in rs.plan.steps if step is not None and step.fan_out and s.for_each == step.for_each
+        }
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, step_id: str) -> Any:
@@ -135,9 +159,12 @@ class StepsView(Mapping):
         counts: dict[str, int] = {}
         for r in rows:
             counts[r["state"]] = counts.get(r["state"], 0) + 1
-        return {"state": "done" if rows and set(counts) <= TERMINAL else "pending", "outputs": {},
-                "items": {r["item_key"]: {"state": r["state"], "outputs": r["outputs"] or {}} for r in rows},
-                "counts": counts}
+        return {
+            "state": "done" if rows and set(counts) <= TERMINAL else "pending",
+            "outputs": {},
+            "items": {r["item_key"]: {"state": r["state"], "outputs": r["outputs"] or {}} for r in rows},
+            "counts": counts,
+        }
 
     def __contains__(self, step_id: object) -> bool:
         return step_id in self._rs.plan._by_id
@@ -151,6 +178,7 @@ class StepsView(Mapping):
 
 # --- creation ----------------------------------------------------------------------------------
 
+
 def item_key_of(rs: RunState, step: PlannedStep, item: Any) -> str:
     ctx = {"inputs": dict(rs.plan.inputs), "site": rs.site_context(), step.as_: item}
     key = render_value(step.key, ctx)
@@ -158,9 +186,20 @@ def item_key_of(rs: RunState, step: PlannedStep, item: Any) -> str:
 
 
 def new_task(rs: RunState, step: PlannedStep, item_key: str | None = None, item: Any = None) -> dict[str, Any]:
-    row = {"run_id": rs.run_id, "id": task_id_of(step.id, item_key), "step_id": step.id, "item_key": item_key,
-           "item": item, "title": step.name, "kind": step.kind, "state": "pending", "owner": None,
-           "adhoc": False, "created_at": rs.now, "attempt": 0}
+    row = {
+        "run_id": rs.run_id,
+        "id": task_id_of(step.id, item_key),
+        "step_id": step.id,
+        "item_key": item_key,
+        "item": item,
+        "title": step.name,
+        "kind": step.kind,
+        "state": "pending",
+        "owner": None,
+        "adhoc": False,
+        "created_at": rs.now,
+        "attempt": 0,
+    }
     # Until its upstream is done a title may not render: show the text with "…" in place.
     row["title"] = _render_or(rs, step, row, step.name, EXPR_RE.sub("…", step.name))
     row["owner"] = _owner(rs, step, row)
@@ -192,9 +231,14 @@ def create_tasks(rs: RunState) -> None:
     step_rows, task_rows = [], []
     for step in rs.plan.steps:
         static = step.fan_out and not step.streams_from and not _uses_steps(step.for_each)
-        step_rows.append({"run_id": rs.run_id, "step_id": step.id,
-                          "expanded": not step.fan_out or static or bool(step.streams_from),
-                          "closed": not step.fan_out or static})
+        step_rows.append(
+            {
+                "run_id": rs.run_id,
+                "step_id": step.id,
+                "expanded": not step.fan_out or static or bool(step.streams_from),
+                "closed": not step.fan_out or static,
+            }
+        )
         if not step.fan_out:
             task_rows.append(new_task(rs, step))
         elif static:
@@ -230,6 +274,7 @@ def expand_items(rs: RunState, step: PlannedStep, items: Any) -> list[dict[str, 
 
 
 # --- advancing ---------------------------------------------------------------------------------
+
 
 def advance(rs: RunState, changed: Iterable[tuple[str, str | None]] | None = None) -> None:
     """Re-evaluate the work that waits on the changed tasks, given as (step, item key) pairs;
@@ -337,9 +382,12 @@ def _evaluate(rs: RunState, step: PlannedStep, task: Mapping[str, Any], run_step
 
 def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     state = "waiting" if step.human else "ready"
-    values: dict[str, Any] = {"state": state, "actionable_at": rs.now,
-                              "title": _render_or(rs, step, task, step.name, task["title"]),
-                              "owner": task["owner"] or _owner(rs, step, task)}
+    values: dict[str, Any] = {
+        "state": state,
+        "actionable_at": rs.now,
+        "title": _render_or(rs, step, task, step.name, task["title"]),
+        "owner": task["owner"] or _owner(rs, step, task),
+    }
     if step.due is not None:
         values["due_at"] = rs.now + rs.scaled(step.due)  # type: ignore[operator]
     if state == "ready":
@@ -350,8 +398,12 @@ def make_actionable(rs: RunState, step: PlannedStep, task: Mapping[str, Any]) ->
         return False
     rs.changed.add((step.id, task["item_key"]))
     if state == "waiting":
-        rs.event("approval.requested" if step.kind == "approval" else "task.assigned", task["id"],
-                 owner=values["owner"], title=values["title"])
+        rs.event(
+            "approval.requested" if step.kind == "approval" else "task.assigned",
+            task["id"],
+            owner=values["owner"],
+            title=values["title"],
+        )
         if step.kind == "muster":
             muster.open_roll_call(rs, step, {**task, **values})
     elif step.kind == "notify":
@@ -365,16 +417,33 @@ def _notify_now(rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
     """A notify step is done when its messages are in the outbox, in this transaction: the
     dispatcher delivers them (retried, never lost), so no runner is needed."""
     context = rs.context(step, task)
-    sent = notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="notify", now=rs.now, task=task,
-                        targets=notify.targets_of(step.params.get("to"), context),
-                        context={**context, "runbook_name": rs.plan.name}, body=step.params,
-                        templates=rs.plan.templates, send_in_drill=step.drill == "send")
+    sent = notify.queue(
+        rs.tx,
+        site=rs.plan.site,
+        run=rs.run,
+        event="notify",
+        now=rs.now,
+        task=task,
+        targets=notify.targets_of(step.params.get("to"), context),
+        context={**context, "runbook_name": rs.plan.name},
+        body=step.params,
+        templates=rs.plan.templates,
+        send_in_drill=step.drill == "send",
+    )
     set_state(rs, task, "done", outputs={"sent": sent}, by="engine", expect=["ready"])
 
 
-def set_state(rs: RunState, task: Mapping[str, Any], state: str, *, reason: str | None = None,
-              by: str | None = None, outputs: Mapping[str, Any] | None = None, note: str | None = None,
-              expect: Iterable[str] | None = None) -> bool:
+def set_state(
+    rs: RunState,
+    task: Mapping[str, Any],
+    state: str,
+    *,
+    reason: str | None = None,
+    by: str | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    expect: Iterable[str] | None = None,
+) -> bool:
     values: dict[str, Any] = {"state": state, "reason": reason}
     if state in TERMINAL:
         values.update(ended_at=rs.now, ended_by=by)
@@ -420,6 +489,7 @@ def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps) -> bool:
 
 
 # --- the run as a whole ------------------------------------------------------------------------
+
 
 def finish_if_done(rs: RunState) -> None:
     if rs.run["state"] != "running":
@@ -467,8 +537,14 @@ def check_at_risk(rs: RunState) -> None:
         value = objective_value(rs.tx, rs.run, objective)
         if value < objective.target:
             deadline = rs.run["started_at"] + rs.scaled(objective.within)
-            rs.event("objective.at_risk", objective=objective.id, name=objective.name, value=value,
-                     target=objective.target, deadline=deadline.isoformat())
+            rs.event(
+                "objective.at_risk",
+                objective=objective.id,
+                name=objective.name,
+                value=value,
+                target=objective.target,
+                deadline=deadline.isoformat(),
+            )
 
 
 def check_objectives(rs: RunState) -> None:
@@ -482,5 +558,11 @@ def check_objectives(rs: RunState) -> None:
         if value >= objective.target:
             rs.tx.mark_objective(rs.run_id, objective.id, rs.now)
             deadline = rs.run["started_at"] + rs.scaled(objective.within)
-            rs.event("objective.reached", objective=objective.id, name=objective.name, value=value,
-                     target=objective.target, deadline=deadline.isoformat())
+            rs.event(
+                "objective.reached",
+                objective=objective.id,
+                name=objective.name,
+                value=value,
+                target=objective.target,
+                deadline=deadline.isoformat(),
+            )

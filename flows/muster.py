@@ -6,11 +6,13 @@ at once (`answers.<option>` rows, `counts`, `accounted`, `unreachable`); a step 
 (if not started) when they change their mind. The roll call closes (done) when everyone
 answered, or once its due time passed with the quorum reached; until then a late answer
 still counts. Called inside the run's transaction (a RunState)."""
+
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
@@ -40,21 +42,50 @@ def audience(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[s
 
 def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     people = audience(rs, step, task)
-    links = [{"token": secrets.token_urlsafe(24), "run_id": rs.run_id, "step_id": step.id, "person_id": p["id"],
-              "created_at": rs.now} for p in people]
+    links = [
+        {
+            "token": secrets.token_urlsafe(24),
+            "run_id": rs.run_id,
+            "step_id": step.id,
+            "person_id": p["id"],
+            "created_at": rs.now,
+        }
+        for p in people
+    ]
     rs.tx.insert_muster_links(links)
     base = notify.public_url()
     due = task.get("due_at")
-    data = {"question": _text(rs, step, task, step.params["question"]), "options": dict(step.params["options"]),
-            "due": notify._local(rs.plan.site, due)}
+    data = {
+        "question": _text(rs, step, task, step.params["question"]),
+        "options": dict(step.params["options"]),
+        "due": notify._local(rs.plan.site, due),
+    }
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
     for link in links:
-        notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.request", now=rs.now, task=task,
-                     targets=[f"person:{link['person_id']}"], context=context, data=data,
-                     link=f"{base}/r/{link['token']}", send_in_drill=step.drill == "send")
-    rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], outputs={
-        "counts": {key: 0 for key in step.params["options"]}, "answered": 0, "asked": len(people),
-        "accounted": 0.0 if people else 1.0})
+        notify.queue(
+            rs.tx,
+            site=rs.plan.site,
+            run=rs.run,
+            event="muster.request",
+            now=rs.now,
+            task=task,
+            targets=[f"person:{link['person_id']}"],
+            context=context,
+            data=data,
+            link=f"{base}/r/{link['token']}",
+            send_in_drill=step.drill == "send",
+        )
+    rs.tx.update_task(
+        rs.run_id,
+        task["id"],
+        expect=["waiting"],
+        outputs={
+            "counts": {key: 0 for key in step.params["options"]},
+            "answered": 0,
+            "asked": len(people),
+            "accounted": 0.0 if people else 1.0,
+        },
+    )
 
 
 def _text(rs: Any, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
@@ -77,18 +108,23 @@ def option_of(step: PlannedStep, text: str) -> str:
     raise Invalid(f'"{raw[:40]}" is not an answer to this roll call (answers: {choices})')
 
 
-def summary(rs: Any, step: PlannedStep, answers: list[Mapping[str, Any]],
-            people: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(
+    rs: Any, step: PlannedStep, answers: list[Mapping[str, Any]], people: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The outputs: answer groups (roster rows), counts, accounted ratio, who is unreachable."""
     by_id = {p["id"]: p for p in people}
     current = {a["person_id"]: a["option"] for a in answers if a["person_id"] in by_id}
     groups: dict[str, list[dict[str, Any]]] = {key: [] for key in step.params["options"]}
     for pid, option in current.items():
         groups.setdefault(option, []).append(by_id[pid])
-    return {"answers": groups, "counts": {k: len(v) for k, v in groups.items()},
-            "accounted": round(len(current) / len(people), 4) if people else 1.0,
-            "unreachable": [p["id"] for p in people if p["id"] not in current], "asked": len(people),
-            "answered": len(current)}
+    return {
+        "answers": groups,
+        "counts": {k: len(v) for k, v in groups.items()},
+        "accounted": round(len(current) / len(people), 4) if people else 1.0,
+        "unreachable": [p["id"] for p in people if p["id"] not in current],
+        "asked": len(people),
+        "answered": len(current),
+    }
 
 
 def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
@@ -104,8 +140,17 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     previous = rs.tx.current_answer(rs.run_id, step.id, person_id)
     if previous == option:
         return task["outputs"] or {}
-    rs.tx.record_muster_answer({"run_id": rs.run_id, "step_id": step.id, "person_id": person_id, "option": option,
-                                "via": via, "by": by, "at": rs.now})
+    rs.tx.record_muster_answer(
+        {
+            "run_id": rs.run_id,
+            "step_id": step.id,
+            "person_id": person_id,
+            "option": option,
+            "via": via,
+            "by": by,
+            "at": rs.now,
+        }
+    )
     rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
     rs.event("muster.answer", task["id"])  # for live dashboards (SSE); no notification names it
     person = notify._people(rs.plan.site).get(person_id) or {"id": person_id}
@@ -131,8 +176,7 @@ def full_outputs(reader: Any, run_id: str, step: PlannedStep, site: Any) -> dict
     """The roll call's outputs with its groups: `answers.<option>` (roster rows) and
     `unreachable`, read from the answers."""
     people = notify._people(site)
-    asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id)
-             if link["person_id"] in people]
+    asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id) if link["person_id"] in people]
     return summary(None, step, reader.muster_answers(run_id, step.id), asked)
 
 
@@ -143,6 +187,7 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
 def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     """Closed: the full outputs are kept in the task from now on."""
     from . import machine
+
     outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
     task = {**task, "outputs": outputs}
     machine.set_state(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
@@ -166,6 +211,7 @@ def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str 
     """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
     started) when they leave it."""
     from . import machine
+
     for s in rs.plan.steps:
         if s.streams_from != muster.id or not isinstance(s.for_each, str):
             continue
@@ -182,13 +228,15 @@ def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str 
                 rs.tx.insert_tasks([row])
                 machine._evaluate(rs, s, row, rs.tx.run_steps(rs.run_id))
             elif existing["state"] == "cancelled":
-                rs.tx.update_task(rs.run_id, task_id, expect=["cancelled"], state="pending", reason=None,
-                                  ended_at=None, ended_by=None)
+                rs.tx.update_task(
+                    rs.run_id, task_id, expect=["cancelled"], state="pending", reason=None, ended_at=None, ended_by=None
+                )
                 machine._evaluate(rs, s, {**existing, "state": "pending"}, rs.tx.run_steps(rs.run_id))
             rs.changed.add((s.id, key))
         elif existing is not None and existing["state"] in ("pending", "waiting", "ready"):
-            machine.set_state(rs, existing, "cancelled", by=rs.actor,
-                              reason=f"{person['id']} changed their answer to {option}")
+            machine.set_state(
+                rs, existing, "cancelled", by=rs.actor, reason=f"{person['id']} changed their answer to {option}"
+            )
             rs.changed.add((s.id, key))
 
 
@@ -197,13 +245,29 @@ def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
     answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
     links = [link for link in rs.tx.muster_links(rs.run_id, step.id) if link["person_id"] not in answered]
     base = notify.public_url()
-    data = {"question": _text(rs, step, task, step.params["question"]), "options": dict(step.params["options"]),
-            "due": notify._local(rs.plan.site, task.get("due_at")), "reminder": True}
+    data = {
+        "question": _text(rs, step, task, step.params["question"]),
+        "options": dict(step.params["options"]),
+        "due": notify._local(rs.plan.site, task.get("due_at")),
+        "reminder": True,
+    }
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
-    return sum(notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.request", now=rs.now, task=task,
-                            targets=[f"person:{link['person_id']}"], context=context, data=data,
-                            link=f"{base}/r/{link['token']}", send_in_drill=step.drill == "send")
-               for link in links)
+    return sum(
+        notify.queue(
+            rs.tx,
+            site=rs.plan.site,
+            run=rs.run,
+            event="muster.request",
+            now=rs.now,
+            task=task,
+            targets=[f"person:{link['person_id']}"],
+            context=context,
+            data=data,
+            link=f"{base}/r/{link['token']}",
+            send_in_drill=step.drill == "send",
+        )
+        for link in links
+    )
 
 
 def call_lists(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
@@ -218,8 +282,9 @@ def unanswered_by_team(reader: Any, run_id: str, step_id: str, site: Any) -> dic
     for link in reader.muster_links(run_id, step_id):
         person = people.get(link["person_id"])
         if person is not None and person["id"] not in answered:
-            teams.setdefault(person["team"], []).append({"id": person["id"], "name": person["name"],
-                                                         "phone": person.get("phone") or ""})
+            teams.setdefault(person["team"], []).append(
+                {"id": person["id"], "name": person["name"], "phone": person.get("phone") or ""}
+            )
     return teams
 
 
@@ -228,7 +293,16 @@ def escalate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
     sent = 0
     for team, people in sorted(call_lists(rs, step, task).items()):
-        sent += notify.queue(rs.tx, site=rs.plan.site, run=rs.run, event="muster.calls", now=rs.now, task=task,
-                             targets=[f"team:{team}"], context=context, data={"team": team, "calls": people},
-                             send_in_drill=step.drill == "send")
+        sent += notify.queue(
+            rs.tx,
+            site=rs.plan.site,
+            run=rs.run,
+            event="muster.calls",
+            now=rs.now,
+            task=task,
+            targets=[f"team:{team}"],
+            context=context,
+            data={"team": team, "calls": people},
+            send_in_drill=step.drill == "send",
+        )
     return sent

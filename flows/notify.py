@@ -12,12 +12,14 @@ A target is expanded to people (`team:X` → its leads, `role:Y` → staff with 
 the order site.yaml declares them, that can reach them (smtp needs an email, chat robots a
 chat id, …), else through the default channel naming them. Drill runs send everything to the
 site's drill channel (console when none) unless a step says `drill: send`."""
+
 from __future__ import annotations
 
 import os
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from jinja2 import TemplateError
 
@@ -86,25 +88,52 @@ def _local(site: Site, when: datetime | None) -> str | None:
     return when.astimezone(zoneinfo.ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def queue(tx: Tx, *, site: Site, run: Mapping[str, Any] | None, event: str, now: datetime,
-          targets: Iterable[str], context: Mapping[str, Any], task: Mapping[str, Any] | None = None,
-          data: Mapping[str, Any] | None = None, body: Mapping[str, Any] | None = None,
-          templates: Mapping[str, Mapping[str, str]] | None = None, send_in_drill: bool = False,
-          scope_id: str | None = None, seen: set[str] | None = None, link: str | None = None) -> int:
+def queue(
+    tx: Tx,
+    *,
+    site: Site,
+    run: Mapping[str, Any] | None,
+    event: str,
+    now: datetime,
+    targets: Iterable[str],
+    context: Mapping[str, Any],
+    task: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    body: Mapping[str, Any] | None = None,
+    templates: Mapping[str, Mapping[str, str]] | None = None,
+    send_in_drill: bool = False,
+    scope_id: str | None = None,
+    seen: set[str] | None = None,
+    link: str | None = None,
+) -> int:
     """Render and queue one event's notifications to `targets`; returns how many were queued.
     `body` is a rule's or step's `template`/`message` override; `context` the run's expression
     context (for runbook templates and inline messages)."""
     drill = bool(run and run["drill"]) or bool(data and data.get("drill"))
     routed = drill and not send_in_drill
     run_id = run["id"] if run else None
-    link = link or public_url() + (f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}"
-                                   if run_id else "")
-    base = {"event": event, "data": dict(data or {}), "link": link if run_id else None,
-            "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
-            "run": {"id": run_id, "runbook": run["runbook_id"], "name": context.get("runbook_name"),
-                    "drill": drill} if run else None,
-            "task": {"id": task["id"], "title": task["title"], "owner": task.get("owner"), "state": task["state"],
-                     "due": _local(site, task.get("due_at")), "reason": task.get("reason")} if task else None}
+    link = link or public_url() + (
+        f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}" if run_id else ""
+    )
+    base = {
+        "event": event,
+        "data": dict(data or {}),
+        "link": link if run_id else None,
+        "site": {"id": site.id, "name": site.name, "timezone": site.timezone},
+        "run": {"id": run_id, "runbook": run["runbook_id"], "name": context.get("runbook_name"), "drill": drill}
+        if run
+        else None,
+        "task": {
+            "id": task["id"],
+            "title": task["title"],
+            "owner": task.get("owner"),
+            "state": task["state"],
+            "due": _local(site, task.get("due_at")),
+            "reason": task.get("reason"),
+        }
+        if task
+        else None,
+    }
     rows: list[dict[str, Any]] = []
     seen = set() if seen is None else seen
     for target in targets:
@@ -125,18 +154,41 @@ def queue(tx: Tx, *, site: Site, run: Mapping[str, Any] | None, event: str, now:
                 subject, text = mark_drill(subject, text, lang)
             if routed and person is not None:
                 text = f"{text}\n(→ {name})"
-            rows.append({"thread": f"{scope_id or run_id}:{task['id'] if task else '-'}:{event}:{recipient}",
-                         "run_id": run_id, "site_id": site.id, "task_id": task["id"] if task else None,
-                         "event": event, "recipient": recipient, "channel": cid, "channel_spec": spec,
-                         "address": address, "lang": lang, "next_attempt_at": now, "created_at": now,
-                         "message": {"subject": subject, "text": text, "link": message["link"], "drill": drill,
-                                     "name": name}})
+            rows.append(
+                {
+                    "thread": f"{scope_id or run_id}:{task['id'] if task else '-'}:{event}:{recipient}",
+                    "run_id": run_id,
+                    "site_id": site.id,
+                    "task_id": task["id"] if task else None,
+                    "event": event,
+                    "recipient": recipient,
+                    "channel": cid,
+                    "channel_spec": spec,
+                    "address": address,
+                    "lang": lang,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "message": {
+                        "subject": subject,
+                        "text": text,
+                        "link": message["link"],
+                        "drill": drill,
+                        "name": name,
+                    },
+                }
+            )
     tx.insert_outbox(rows)
     return len(rows)
 
 
-def _render(event: str, lang: str, message: Mapping[str, Any], context: Mapping[str, Any],
-            body: Mapping[str, Any] | None, templates: Mapping[str, Mapping[str, str]]) -> tuple[str, str]:
+def _render(
+    event: str,
+    lang: str,
+    message: Mapping[str, Any],
+    context: Mapping[str, Any],
+    body: Mapping[str, Any] | None,
+    templates: Mapping[str, Mapping[str, str]],
+) -> tuple[str, str]:
     name = (body or {}).get("template")
     inline = (body or {}).get("message")
     if name in templates:
@@ -198,16 +250,38 @@ def announce(rs: Any, event: str, task_id: str | None, data: Mapping[str, Any]) 
     step = plan._by_id.get(task["step_id"]) if task else None
     context = rs.context(step, task) if any(body for _, body in groups) or step is not None else {}
     seen: set[str] = set()
-    return sum(queue(rs.tx, site=plan.site, run=rs.run, event=event, now=rs.now,
-                     targets=targets_of(targets, context), context={**context, "runbook_name": plan.name},
-                     task=task, data=data, body=body, templates=plan.templates, seen=seen,
-                     send_in_drill=bool(step and step.drill == "send"))
-               for targets, body in groups)
+    return sum(
+        queue(
+            rs.tx,
+            site=plan.site,
+            run=rs.run,
+            event=event,
+            now=rs.now,
+            targets=targets_of(targets, context),
+            context={**context, "runbook_name": plan.name},
+            task=task,
+            data=data,
+            body=body,
+            templates=plan.templates,
+            seen=seen,
+            send_in_drill=bool(step and step.drill == "send"),
+        )
+        for targets, body in groups
+    )
 
 
 def site_event(tx: Tx, site: Site, event: str, lockdown_id: str, now: datetime, drill: bool) -> int:
     """`site.lockdown` / `site.standdown` → the site's default channel (its drill channel in a drill)."""
     if not site.default_channel:
         return 0
-    return queue(tx, site=site, run=None, event=event, now=now, targets=[f"channel:{site.default_channel}"],
-                 context={}, data={"drill": drill}, scope_id=lockdown_id)
+    return queue(
+        tx,
+        site=site,
+        run=None,
+        event=event,
+        now=now,
+        targets=[f"channel:{site.default_channel}"],
+        context={},
+        data={"drill": drill},
+        scope_id=lockdown_id,
+    )

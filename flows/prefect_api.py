@@ -2,6 +2,7 @@
 (UI included, state under `$RUNBOOK_HOME/prefect`) and stop it on exit. The child is told by
 the kernel to stop when its parent dies (PR_SET_PDEATHSIG), so even a SIGKILLed `runbook
 serve` leaves no Prefect server behind."""
+
 from __future__ import annotations
 
 import ctypes
@@ -36,16 +37,28 @@ class PrefectServer:
         self.url = f"http://127.0.0.1:{port}/api"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> "PrefectServer":
+    def start(self, timeout: float = 120) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **QUIET, **self.extra_env, "PREFECT_HOME": str(self.home), "PREFECT_API_URL": self.url,
-               "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            **QUIET,
+            **self.extra_env,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": self.url,
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(self.port),
+        }
         log = open(self.log_path, "ab")
         prefect = Path(sys.executable).with_name("prefect")
         command = [str(prefect)] if prefect.exists() else [sys.executable, "-m", "prefect"]
-        self.process = subprocess.Popen(command + ["server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-                                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(
+            command + ["server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

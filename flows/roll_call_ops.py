@@ -1,6 +1,7 @@
 """Roll-call operations of the Engine (a mixin): answers given for people (a lead, the SMS
 gateway) or by them (their link), the answer page's contents, the managers' links. Each
 answer is one transaction of its run (flows/muster.py does the work inside it)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,8 +12,9 @@ from .errors import Forbidden, Invalid, NotFound
 
 
 class RollCallOps:
-    def answer(self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *,
-               via: str = "lead") -> dict[str, Any]:
+    def answer(
+        self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *, via: str = "lead"
+    ) -> dict[str, Any]:
         """An answer given for a person: by a lead of their team or a manager (`via` lead), or
         by the SMS gateway (`via` sms, the person matched by their number)."""
         with self._acting(run_id, actor) as rs:
@@ -30,8 +32,13 @@ class RollCallOps:
             machine.advance(rs, rs.changed)
             machine.check_objectives(rs)
             machine.finish_if_done(rs)
-            return {"run": run_id, "step": step_id, "person": person_id, "counts": outputs.get("counts"),
-                    "accounted": outputs.get("accounted")}
+            return {
+                "run": run_id,
+                "step": step_id,
+                "person": person_id,
+                "counts": outputs.get("counts"),
+                "accounted": outputs.get("accounted"),
+            }
 
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is
@@ -79,19 +86,27 @@ class RollCallOps:
         person = plan.site.person(link["person_id"]) or {}
         options = list(step.params["options"].items()) if step else []
         from runbooks.expressions import ExpressionError, render_value
+
         try:
             question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
         except ExpressionError:
             question = step.params["question"] if step else ""
-        return {"lang": person.get("lang") or plan.site.lang, "site": plan.site.name, "name": person.get("name", ""),
-                "question": question, "options": options, "current": current,
-                "current_label": dict(options).get(current, ""),
-                "open": run["state"] == "running" and task is not None and task["state"] == "waiting"}
+        return {
+            "lang": person.get("lang") or plan.site.lang,
+            "site": plan.site.name,
+            "name": person.get("name", ""),
+            "question": question,
+            "options": options,
+            "current": current,
+            "current_label": dict(options).get(current, ""),
+            "open": run["state"] == "running" and task is not None and task["state"] == "waiting",
+        }
 
     def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
         """Every person's answer link, for call lists (a manager's)."""
         rules.require_manager(actor, "see the answer links")
         from .notify import public_url
+
         with self.store.read() as r:
             if r.run_head(run_id) is None:
                 raise NotFound(rules.unknown_run(r, run_id))

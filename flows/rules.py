@@ -1,9 +1,11 @@
 """Rules: what a person's action must pass before it changes anything — the task exists and is
 waiting, the actor owns it (or overrides with a reason), four eyes, a valid target — and how a
 retry brings back what a failure skipped. Called inside the run's transaction."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from runbooks.diagnostics import did_you_mean
 from runbooks.sites import Site
@@ -18,6 +20,7 @@ def site_named(name: str, allow_path: bool = True) -> Site:
     from runbooks.library import NotFound as LibraryNotFound
     from runbooks.library import find_site
     from runbooks.sites import load_site
+
     try:
         return load_site(find_site(name, allow_path=allow_path))
     except LibraryNotFound as e:
@@ -83,8 +86,10 @@ def check_four_eyes(rs: RunState, step, task: Mapping[str, Any], actor: Actor) -
             continue
         row = rs.tx.task(rs.run_id, f"{need_id}:{item}" if item is not None else need_id)
         if row and row["outputs"] and row["outputs"].get("by") == actor.identity:
-            raise Forbidden(f"four eyes: {actor.identity} completed {row['id']}, upstream of {task['id']}, "
-                            "so someone else must approve it")
+            raise Forbidden(
+                f"four eyes: {actor.identity} completed {row['id']}, upstream of {task['id']}, "
+                "so someone else must approve it"
+            )
         frontier += need.item_needs if item is not None else need.needs
 
 
@@ -97,8 +102,9 @@ def revive_dependents(rs: RunState, task_id: str) -> None:
         current = frontier.pop()
         for t in rs.tx.tasks(rs.run_id, states=["skipped"]):
             if t["reason"] and t["reason"].startswith(f"upstream {current} was"):
-                rs.tx.update_task(rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None,
-                                  ended_at=None, ended_by=None)
+                rs.tx.update_task(
+                    rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None, ended_at=None, ended_by=None
+                )
                 frontier.append(t["id"])
 
 
@@ -106,8 +112,11 @@ def check_target(site: Site, target: str | None) -> str:
     if not target:
         raise Invalid("say who takes it over: --to team:<id>, person:<id> or role:<role>")
     kind, _, name = target.partition(":")
-    ok = (kind == "team" and name in site.teams) or (kind == "person" and site.person(name) is not None) \
+    ok = (
+        (kind == "team" and name in site.teams)
+        or (kind == "person" and site.person(name) is not None)
         or (kind == "role" and name in ("team_lead", "manager"))
+    )
     if not ok:
         raise Invalid(f'"{target}" is not a team, person or role of site {site.id}')
     return target

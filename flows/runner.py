@@ -7,6 +7,7 @@ the due automated tasks, executes them as task runs, records the results, and sl
 woken (a check-off in this process) or until its next timer, at most a second (other
 processes' changes are seen by polling).
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,11 +16,13 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
+
+from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
 
 from . import signals, work
-from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
 from .store import Store, utcnow
 
 log = logging.getLogger("runbook.runner")
@@ -45,7 +48,7 @@ class Runner:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> "Runner":
+    def start(self) -> Runner:
         signals.subscribe(self.wake)
         self.store.listen_for_wakes()  # PostgreSQL: check-offs taken by other processes wake us too
         self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
@@ -129,6 +132,7 @@ class Runner:
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
         from .compile import run_flow
+
         try:
             # Our lease decides ownership; Prefect's heartbeat would add ~1 s to every flow exit.
             with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -148,8 +152,13 @@ class Runner:
             self._loop_wake.set()
 
     def _drive(self, run_id: str) -> str:
-        return drive_run(self.store, run_id, self.name, self._wakes[run_id],
-                         lambda: not self.stopping.is_set() and run_id in self.owned)
+        return drive_run(
+            self.store,
+            run_id,
+            self.name,
+            self._wakes[run_id],
+            lambda: not self.stopping.is_set() and run_id in self.owned,
+        )
 
 
 class RunLease:
@@ -224,6 +233,7 @@ def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, hold
     from prefect.runtime import flow_run
 
     from .compile import Progress, execute_jobs
+
     current = str(flow_run.id) if flow_run.id else None
     with store.transaction(serial=run_id) as tx:
         tx.update_run(run_id, prefect_flow_run=current)
@@ -277,15 +287,25 @@ def _crash_earlier_attempts(run_id: str, current: str | None, message: str) -> N
     their runners are gone (we hold the lease). Found by the run's tag, so an attempt whose
     runner died before it could note its flow run in the store is found too."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.states import Crashed
+
     try:
         with get_client(sync_client=True) as client:
-            stale = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[f"run:{run_id}"]),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(
-                    any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED]))))
+            stale = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=[f"run:{run_id}"]),
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED])
+                    ),
+                )
+            )
             for flow_run in stale:
                 if str(flow_run.id) != current:
                     client.set_flow_run_state(flow_run.id, Crashed(message=message), force=True)

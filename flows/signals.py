@@ -1,10 +1,11 @@
 """Signals: "run X changed" from the code that changed it to the runners of this process, so a
 check-off that unblocks automated work wakes the runner at once. On PostgreSQL, other
 processes' changes arrive here too (`store/wake.py`, LISTEN/NOTIFY); polling is the fallback."""
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 EVERY_RUN = "*"  # published after missed notifications may have been lost: every run may have changed
 

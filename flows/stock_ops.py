@@ -1,6 +1,7 @@
 """Pool-stock operations of the Engine (a mixin): stock per pool of a site, and restocking
 mid-run (moved from another site or new items), which serves the items waiting for stock in
 every running run of the site (flows/pools.py does the work inside a run's transaction)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,15 +21,27 @@ class StockOps:
             stock = r.pool_stock(site.id)
         out = {}
         for pool_id, pool in site.pools.items():
-            counts = stock.get(pool_id) or {"available": len(pool.available()),
-                                              "unavailable": len(pool.rows) - len(pool.available())}
-            out[pool_id] = {"total": sum(counts.values()), **{k: counts.get(k, 0) for k in
-                                                              ("available", "allocated", "handed_over")}}
+            counts = stock.get(pool_id) or {
+                "available": len(pool.available()),
+                "unavailable": len(pool.rows) - len(pool.available()),
+            }
+            out[pool_id] = {
+                "total": sum(counts.values()),
+                **{k: counts.get(k, 0) for k in ("available", "allocated", "handed_over")},
+            }
         return {"site": site.id, "pools": out}
 
-    def restock(self, site_id: str, pool_id: str, actor: Actor, *, from_site: str | None = None,
-                count: int | None = None, rows: list[dict[str, str]] | None = None,
-                reason: str | None = None) -> dict[str, Any]:
+    def restock(
+        self,
+        site_id: str,
+        pool_id: str,
+        actor: Actor,
+        *,
+        from_site: str | None = None,
+        count: int | None = None,
+        rows: list[dict[str, str]] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
         """Stock into a site's pool mid-run: `count` available items moved from another site's
         pool of the same id, or new items (`rows`, from a CSV); then items blocked for want of
         stock are served, in every running run of the site. Audited on the site's chain."""
@@ -66,11 +79,24 @@ class StockOps:
                     if key in have or key in keys:
                         raise Invalid(f"line {n}: {key_column} {key} is already in pool {pool_id}")
                     keys.append(key)
-                tx.add_pool_items(site.id, pool_id, [{"item_key": (r.get(key_column) or "").strip(), "data": dict(r),
-                                                      "status": "available"} for r in rows])
+                tx.add_pool_items(
+                    site.id,
+                    pool_id,
+                    [
+                        {"item_key": (r.get(key_column) or "").strip(), "data": dict(r), "status": "available"}
+                        for r in rows
+                    ],
+                )
                 moved = len(rows)
-            tx.append_audit(f"site:{site.id}", actor=actor.label, action="pool.restock", target=pool_id, reason=reason,
-                            detail={"from": from_site, "count": moved, "items": keys}, at=now)
+            tx.append_audit(
+                f"site:{site.id}",
+                actor=actor.label,
+                action="pool.restock",
+                target=pool_id,
+                reason=reason,
+                detail={"from": from_site, "count": moved, "items": keys},
+                at=now,
+            )
         served = 0
         with self.store.read() as r:
             runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]

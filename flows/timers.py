@@ -4,11 +4,13 @@ at most `remind.max`; one escalation `escalate.after` it became actionable, to
 a timer. Reminders wait out the site's quiet hours; escalations do not. The next timer is
 kept in the store (`tasks.timer_at`), so it survives a runner's restart; a runner that was
 down sends one reminder for the ones it missed, not a burst."""
+
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from runbooks.estimate import format_duration
 from runbooks.plan import PlannedStep
@@ -17,8 +19,9 @@ from runbooks.sites import Site
 from . import muster
 
 
-def next_timer(rs: Any, step: PlannedStep, task: Mapping[str, Any], *, reminders: int | None = None,
-               escalated: bool | None = None) -> datetime | None:
+def next_timer(
+    rs: Any, step: PlannedStep, task: Mapping[str, Any], *, reminders: int | None = None, escalated: bool | None = None
+) -> datetime | None:
     start = task["actionable_at"]
     if start is None:
         return None
@@ -45,12 +48,23 @@ def fire(rs: Any, task: dict[str, Any]) -> None:
         target = task["owner"] if step.escalate[1] == "owner" else step.escalate[1]
         values["escalated_at"] = now
         escalated = True
-        rs.event("task.escalated", task["id"], to=target, owner=task["owner"], title=task["title"],
-                 after=format_duration(step.escalate[0]))
+        rs.event(
+            "task.escalated",
+            task["id"],
+            to=target,
+            owner=task["owner"],
+            title=task["title"],
+            after=format_duration(step.escalate[0]),
+        )
         if step.kind == "muster":  # and every team lead gets their people to call
             muster.escalate(rs, step, task)
-        rs.audit("task.escalate", task["id"], f"not done {format_duration(step.escalate[0])} after it was assigned",
-                 actor="engine", to=target)
+        rs.audit(
+            "task.escalate",
+            task["id"],
+            f"not done {format_duration(step.escalate[0])} after it was assigned",
+            actor="engine",
+            to=target,
+        )
     reminders = task["reminders"]
     held = None
     if step.remind is not None and reminders < step.remind[1]:

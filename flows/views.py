@@ -1,9 +1,11 @@
 """Views: store rows → the JSON shapes of the contract (DESIGN.md §5: a run has id, runbook,
 site, state, drill, counts, objectives; a task has id, step, item, state, owner, overdue)."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from runbooks.plan import Plan
 
@@ -16,14 +18,29 @@ def _iso(value: datetime | None) -> str | None:
 
 def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     overdue = bool(t["due_at"] and t["state"] in ACTIVE and now > t["due_at"])
-    return {"id": t["id"], "step": t["step_id"], "item": t["item_key"], "state": t["state"], "owner": t["owner"],
-            "overdue": overdue, "title": t["title"], "kind": t["kind"], "actionable_at": _iso(t["actionable_at"]),
-            "due_at": _iso(t["due_at"]), "ended_at": _iso(t["ended_at"]), "ended_by": t["ended_by"],
-            "outputs": t["outputs"], "note": t["note"], "reason": t["reason"], "adhoc": bool(t["adhoc"])}
+    return {
+        "id": t["id"],
+        "step": t["step_id"],
+        "item": t["item_key"],
+        "state": t["state"],
+        "owner": t["owner"],
+        "overdue": overdue,
+        "title": t["title"],
+        "kind": t["kind"],
+        "actionable_at": _iso(t["actionable_at"]),
+        "due_at": _iso(t["due_at"]),
+        "ended_at": _iso(t["ended_at"]),
+        "ended_by": t["ended_by"],
+        "outputs": t["outputs"],
+        "note": t["note"],
+        "reason": t["reason"],
+        "adhoc": bool(t["adhoc"]),
+    }
 
 
-def run_json(reader, run: Mapping[str, Any], plan: Plan,
-             by_step: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, Any]:
+def run_json(
+    reader, run: Mapping[str, Any], plan: Plan, by_step: Mapping[str, Mapping[str, int]] | None = None
+) -> dict[str, Any]:
     """`by_step`: the run's task counts by step and state, when the caller has them already."""
     by_step = reader.counts_by_step(run["id"]) if by_step is None else by_step
     counts: dict[str, int] = {}
@@ -35,21 +52,54 @@ def run_json(reader, run: Mapping[str, Any], plan: Plan,
     objectives = []
     for o in plan.objectives:
         value = objective_value(reader, run, o)
-        objectives.append({"id": o.id, "name": o.name, "value": value, "target": o.target,
-                           "met": o.id in met, "met_at": _iso(met.get(o.id)),
-                           "deadline": _iso(run["started_at"] + timedelta(seconds=o.within / scale))})
-    return {"id": run["id"], "runbook": run["runbook_id"], "name": plan.name, "version": run["runbook_version"],
-            "site": run["site_id"], "state": run["state"], "drill": bool(run["drill"]),
-            "started_at": _iso(run["started_at"]), "started_by": run["started_by"], "ended_at": _iso(run["ended_at"]),
-            "reason": run["reason"], "counts": counts, "steps": by_step, "objectives": objectives,
-            "inputs": run["inputs"], "time_scale": scale}
+        objectives.append(
+            {
+                "id": o.id,
+                "name": o.name,
+                "value": value,
+                "target": o.target,
+                "met": o.id in met,
+                "met_at": _iso(met.get(o.id)),
+                "deadline": _iso(run["started_at"] + timedelta(seconds=o.within / scale)),
+            }
+        )
+    return {
+        "id": run["id"],
+        "runbook": run["runbook_id"],
+        "name": plan.name,
+        "version": run["runbook_version"],
+        "site": run["site_id"],
+        "state": run["state"],
+        "drill": bool(run["drill"]),
+        "started_at": _iso(run["started_at"]),
+        "started_by": run["started_by"],
+        "ended_at": _iso(run["ended_at"]),
+        "reason": run["reason"],
+        "counts": counts,
+        "steps": by_step,
+        "objectives": objectives,
+        "inputs": run["inputs"],
+        "time_scale": scale,
+    }
 
 
 def notification_json(n: Mapping[str, Any]) -> dict[str, Any]:
     """An outbox row for managers: where it goes and how delivery went (no contact address)."""
-    return {"id": n["key"], "event": n["event"], "site": n["site_id"], "run": n["run_id"], "task": n["task_id"],
-            "recipient": n["recipient"], "channel": n["channel"], "kind": n["channel_spec"].get("kind"),
-            "lang": n["lang"], "subject": n["message"].get("subject"), "state": n["state"],
-            "attempts": n["attempts"], "created_at": _iso(n["created_at"]), "sent_at": _iso(n["sent_at"]),
-            "next_attempt_at": _iso(n["next_attempt_at"]) if n["state"] == "pending" else None,
-            "error": n["last_error"]}
+    return {
+        "id": n["key"],
+        "event": n["event"],
+        "site": n["site_id"],
+        "run": n["run_id"],
+        "task": n["task_id"],
+        "recipient": n["recipient"],
+        "channel": n["channel"],
+        "kind": n["channel_spec"].get("kind"),
+        "lang": n["lang"],
+        "subject": n["message"].get("subject"),
+        "state": n["state"],
+        "attempts": n["attempts"],
+        "created_at": _iso(n["created_at"]),
+        "sent_at": _iso(n["sent_at"]),
+        "next_attempt_at": _iso(n["next_attempt_at"]) if n["state"] == "pending" else None,
+        "error": n["last_error"],
+    }

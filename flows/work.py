@@ -2,15 +2,17 @@
 parameters rendered), record what a step returned, and fire the timers of human tasks
 (`due` → `on_timeout`). Each is one transaction with its audit rows; a runner that no longer
 holds the run's lease changes nothing."""
+
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from runbooks.expressions import ExpressionError, find_expressions, parse_expression, references, render_value
 
@@ -57,8 +59,9 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
             for task in rs.tx.tasks(run_id, states=["running"]):
                 job = _job(rs, task)
                 if job is not None:
-                    rs.audit("task.resume", task["id"], "its runner stopped while it was running",
-                             attempt=task["attempt"])
+                    rs.audit(
+                        "task.resume", task["id"], "its runner stopped while it was running", attempt=task["attempt"]
+                    )
                     jobs.append(job)
         for task in rs.tx.due_tasks(run_id, rs.now, sorted(AUTOMATED)):
             if task["state"] == "waiting":
@@ -85,8 +88,9 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
         return Claimed(jobs, rs.tx.next_wake(run_id, sorted(AUTOMATED)), rs.run["state"] == "running")
 
 
-def record(store: Store, run_id: str, owner: str,
-           results: list[tuple[StepJob, dict[str, Any] | None, StepError | None]]) -> None:
+def record(
+    store: Store, run_id: str, owner: str, results: list[tuple[StepJob, dict[str, Any] | None, StepError | None]]
+) -> None:
     """Record what steps returned, several in one transaction (each with its audit row)."""
     with _open(store, run_id, owner) as rs:
         if rs is None:
@@ -109,8 +113,9 @@ def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, erro
     elif error.retryable and task["attempt"] <= step.retries:
         delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
         when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
-        rs.tx.update_task(rs.run_id, task["id"], expect=["running"], state="ready", next_attempt_at=when,
-                          reason=error.message)
+        rs.tx.update_task(
+            rs.run_id, task["id"], expect=["running"], state="ready", next_attempt_at=when, reason=error.message
+        )
         rs.audit("task.retry_scheduled", task["id"], error.message, attempt=task["attempt"], at=when.isoformat())
     else:
         tries = f" after {task['attempt']} attempts" if task["attempt"] > 1 else ""
@@ -124,6 +129,7 @@ def _wait_over(rs: RunState, step, task: dict[str, Any]) -> bool:
     """A wait step's timer lives in the store (`next_attempt_at`), so it survives restarts."""
     if step.params.get("for") is not None:
         from runbooks.models import parse_duration
+
         deadline = task["actionable_at"] + rs.scaled(parse_duration(step.params["for"]))
         if rs.now >= deadline:
             return True
@@ -164,15 +170,28 @@ def _job(rs: RunState, task: dict[str, Any]) -> StepJob | None:
             secrets = _env_values(step.params["with"])
         params = {key: render_value(value, context) for key, value in step.params.items()}
     except ExpressionError as e:
-        machine.set_state(rs, task, "failed", by=rs.actor, reason=f'step "{step.id}" ({Path(rs.plan.path).name}:'
-                                                                   f"{step.line}): {mask(str(e), secrets)}")
+        machine.set_state(
+            rs,
+            task,
+            "failed",
+            by=rs.actor,
+            reason=f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line}): {mask(str(e), secrets)}',
+        )
         return None
-    return StepJob(run_id=rs.run_id, task_id=task["id"], step_id=step.id, kind=step.kind, item_key=task["item_key"],
-                   params=params, idempotency_key=f"{rs.run_id}:{task['id']}:{task['retry_group']}",
-                   drill=bool(rs.run["drill"]), send_in_drill=step.drill == "send",
-                   site={"id": rs.plan.site.id, "lang": rs.plan.site.lang, "channels": rs.plan.site.channels},
-                   home=runbook_home(),
-                   secrets=tuple(secrets))
+    return StepJob(
+        run_id=rs.run_id,
+        task_id=task["id"],
+        step_id=step.id,
+        kind=step.kind,
+        item_key=task["item_key"],
+        params=params,
+        idempotency_key=f"{rs.run_id}:{task['id']}:{task['retry_group']}",
+        drill=bool(rs.run["drill"]),
+        send_in_drill=step.drill == "send",
+        site={"id": rs.plan.site.id, "lang": rs.plan.site.lang, "channels": rs.plan.site.channels},
+        home=runbook_home(),
+        secrets=tuple(secrets),
+    )
 
 
 def _env_values(value: Any) -> list[str]:
@@ -191,5 +210,6 @@ def _env_values(value: Any) -> list[str]:
         elif isinstance(v, list):
             for item in v:
                 walk(item)
+
     walk(value)
     return [os.environ[n] for n in sorted(names) if os.environ.get(n)]

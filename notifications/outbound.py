@@ -2,13 +2,14 @@
 setting. Calls go only to hosts the operator allowed: the hosts of the site's channels and
 `RUNBOOK_OUTBOUND_ALLOW` (comma-separated `host` or `host:port`). A host that is not listed is
 refused; the message says so, and says when it is loopback, private or link-local."""
+
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
 import socket
-from typing import Iterable
+from collections.abc import Iterable
 
 from urllib3.util import parse_url
 
@@ -75,5 +76,7 @@ def check_url(url: str, allowed: frozenset[str]) -> None:
         return
     kind = _kind_of(host)
     what = f"{host}:{port}" + (f" is a {kind} address" if kind else " is not an allowed host")
-    raise OutboundRefused(f"refused {parts.scheme}://{host}:{port}: {what}; allow it in RUNBOOK_OUTBOUND_ALLOW "
-                          f"(e.g. RUNBOOK_OUTBOUND_ALLOW={host}:{port}) or in the site's channels")
+    raise OutboundRefused(
+        f"refused {parts.scheme}://{host}:{port}: {what}; allow it in RUNBOOK_OUTBOUND_ALLOW "
+        f"(e.g. RUNBOOK_OUTBOUND_ALLOW={host}:{port}) or in the site's channels"
+    )

@@ -17,29 +17,31 @@ attempts, however many messages wait.
 
 The store is duck-typed (flows' Store: `transaction()`, `read()`), so this package stays below
 flows in the import order."""
+
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import random
 import re
 import threading
 import time
-import collections
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
 from runbooks.expressions import ExpressionError, render_value
 
 from .channels import Outcome, Outgoing, channel, dead
-from .render import mark_drill, render_digest
 from .outbound import allow_list
+from .render import mark_drill, render_digest
 
 log = logging.getLogger("runbook.outbox")
 
@@ -59,18 +61,27 @@ class Policy:
     rate_window: float = 60.0  # a channel's per_minute counts sends in this rolling window
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Policy":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Policy:
         """Durations divided by RUNBOOK_TIME_SCALE, like every other duration (DESIGN.md §4)."""
         scale = float(env.get("RUNBOOK_TIME_SCALE") or 1) or 1.0
         d = cls()
-        return cls(batch=d.batch, base=d.base / scale, cap=d.cap / scale, max_age=d.max_age / scale,
-                   breaker_failures=d.breaker_failures, cooldown=d.cooldown / scale,
-                   cooldown_cap=d.cooldown_cap / scale, lease=max(d.lease / scale, 5.0), poll=d.poll)
+        return cls(
+            batch=d.batch,
+            base=d.base / scale,
+            cap=d.cap / scale,
+            max_age=d.max_age / scale,
+            breaker_failures=d.breaker_failures,
+            cooldown=d.cooldown / scale,
+            cooldown_cap=d.cooldown_cap / scale,
+            lease=max(d.lease / scale, 5.0),
+            poll=d.poll,
+        )
 
 
 @dataclass
 class Breaker:
     """One destination's circuit breaker (in memory: a restarted dispatcher learns again)."""
+
     policy: Policy
     failures: int = 0
     open_until: float = 0.0
@@ -106,8 +117,11 @@ def render_channel(spec: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dic
     config = render_value({k: v for k, v in spec.items() if k != "body"}, {"env": dict(env)})
     if "body" in spec:  # a per-message template (sms): rendered by the channel, with the message
         config["body"], config["_env"] = spec["body"], dict(env)
-    secrets = [v for k, v in config.items() if isinstance(v, str) and k in ("url", "secret", "password", "username")
-               and v != spec.get(k)]
+    secrets = [
+        v
+        for k, v in config.items()
+        if isinstance(v, str) and k in ("url", "secret", "password", "username") and v != spec.get(k)
+    ]
     secrets += [v for v in (config.get("headers") or {}).values() if isinstance(v, str)]
     return config, secrets
 
@@ -128,7 +142,7 @@ class Dispatcher:
     echo: bool = True  # console channel also prints to stdout
     clock: Callable[[], float] = time.time
     breakers: dict[str, Breaker] = field(default_factory=dict)
-    limits: dict[str, "RateLimit"] = field(default_factory=dict)
+    limits: dict[str, RateLimit] = field(default_factory=dict)
     _wake: threading.Event = field(default_factory=threading.Event)
     _sessions: dict[str, requests.Session] = field(default_factory=dict)  # one per destination (threads)
 
@@ -177,7 +191,7 @@ class Dispatcher:
         return len(rows)
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), timezone.utc)
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def _deliver(self, destination: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send one destination's rows in order while its breaker and rate limit let them
@@ -203,13 +217,13 @@ class Dispatcher:
                 rows = [r for unit in units for r in unit]
                 later = [self._later(r, limit.next_free()) for r in waiting]
             elif len(units) > room:  # a group channel: what the limit does not let through goes as one digest
-                units = units[:room - 1] + [[r for unit in units[room - 1:] for r in unit]]
+                units = units[: room - 1] + [[r for unit in units[room - 1 :] for r in unit]]
         messages = [_message(unit) for unit in units]
         results: list[dict[str, Any]] = []
         outcomes, secrets = self._send(destination, rows[0], messages)
         done = 0
         try:
-            for unit, outcome in zip(units, outcomes):
+            for unit, outcome in zip(units, outcomes, strict=False):
                 results += [self._result(r, outcome, secrets) for r in unit]
                 done += 1
                 breaker.attempts += 1
@@ -233,7 +247,7 @@ class Dispatcher:
         again = breaker.open_until if breaker.state(self.clock()) == "open" else self.clock()
         return results + [self._later(r, again) for unit in units[done:] for r in unit] + later
 
-    def _limit(self, destination: str, spec: Mapping[str, Any]) -> "RateLimit | None":
+    def _limit(self, destination: str, spec: Mapping[str, Any]) -> RateLimit | None:
         per_minute = spec.get("per_minute") or RATE_DEFAULTS.get(spec.get("kind", ""))
         if not per_minute:
             return None
@@ -242,8 +256,9 @@ class Dispatcher:
             limit = self.limits[destination] = RateLimit(int(per_minute), self.policy.rate_window)
         return limit
 
-    def _send(self, destination: str, first: Mapping[str, Any],
-              messages: list[Outgoing]) -> tuple[Iterator[Outcome], list[str]]:
+    def _send(
+        self, destination: str, first: Mapping[str, Any], messages: list[Outgoing]
+    ) -> tuple[Iterator[Outcome], list[str]]:
         spec = first["channel_spec"]
         module = channel(spec.get("kind", ""))
         if module is None:
@@ -267,13 +282,20 @@ class Dispatcher:
     def _result(self, row: Mapping[str, Any], outcome: Outcome, secrets: Sequence[str]) -> dict[str, Any]:
         now = self._now()
         attempts = row["attempts"] + 1
-        base = {"pk": row["pk"], "attempts": attempts, "sent_at": None, "next_attempt_at": now,
-                "last_error": mask(outcome.error or "", secrets)[:1000] or None}
+        base = {
+            "pk": row["pk"],
+            "attempts": attempts,
+            "sent_at": None,
+            "next_attempt_at": now,
+            "last_error": mask(outcome.error or "", secrets)[:1000] or None,
+        }
         if outcome.sent:
             return {**base, "state": "sent", "sent_at": now}
         age = (now - row["created_at"]).total_seconds()
         if not outcome.retry or age > self.policy.max_age:
-            why = base["last_error"] if not outcome.retry else f"gave up after {attempts} attempts: {base['last_error']}"
+            why = (
+                base["last_error"] if not outcome.retry else f"gave up after {attempts} attempts: {base['last_error']}"
+            )
             return {**base, "state": "dead", "last_error": why}
         delay = min(self.policy.cap, self.policy.base * 2 ** (attempts - 1))
         delay = random.uniform(delay / 2, delay)
@@ -281,8 +303,14 @@ class Dispatcher:
         return {**base, "state": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
 
     def _later(self, row: Mapping[str, Any], when: float) -> dict[str, Any]:
-        return {"pk": row["pk"], "state": "pending", "attempts": row["attempts"], "sent_at": None,
-                "last_error": row["last_error"], "next_attempt_at": datetime.fromtimestamp(when, timezone.utc)}
+        return {
+            "pk": row["pk"],
+            "state": "pending",
+            "attempts": row["attempts"],
+            "sent_at": None,
+            "last_error": row["last_error"],
+            "next_attempt_at": datetime.fromtimestamp(when, UTC),
+        }
 
 
 def _session(url: str | None) -> requests.Session:
@@ -310,6 +338,7 @@ DIGESTIBLE = frozenset({"task.assigned", "approval.requested", "task.overdue", "
 @dataclass
 class RateLimit:
     """At most `per_window` sends in any rolling `window` seconds."""
+
     per_window: int
     window: float
     sent: collections.deque = field(default_factory=collections.deque)
@@ -355,15 +384,37 @@ def _message(unit: list[dict[str, Any]]) -> Outgoing:
     if drill:
         subject, text = mark_drill(subject, text, first.lang)
     same_person = len({(p.recipient, p.address) for p in parts}) == 1
-    return Outgoing(key=f"{first.key}+{len(unit) - 1}", event="digest", site=first.site,
-                    run=first.run if len({p.run for p in parts}) == 1 else None, task=None,
-                    recipient=first.recipient if same_person else f"channel:{unit[0]['channel']}",
-                    name=first.name if same_person else None, address=first.address if same_person else None,
-                    lang=first.lang, subject=subject, text=text, link=None, drill=drill)
+    return Outgoing(
+        key=f"{first.key}+{len(unit) - 1}",
+        event="digest",
+        site=first.site,
+        run=first.run if len({p.run for p in parts}) == 1 else None,
+        task=None,
+        recipient=first.recipient if same_person else f"channel:{unit[0]['channel']}",
+        name=first.name if same_person else None,
+        address=first.address if same_person else None,
+        lang=first.lang,
+        subject=subject,
+        text=text,
+        link=None,
+        drill=drill,
+    )
 
 
 def _outgoing(row: Mapping[str, Any]) -> Outgoing:
     m = row["message"]
-    return Outgoing(key=row["key"], event=row["event"], site=row["site_id"], run=row["run_id"], task=row["task_id"],
-                    recipient=row["recipient"], name=m.get("name"), address=row["address"], lang=row["lang"],
-                    subject=m["subject"], text=m["text"], link=m.get("link"), drill=bool(m.get("drill")))
+    return Outgoing(
+        key=row["key"],
+        event=row["event"],
+        site=row["site_id"],
+        run=row["run_id"],
+        task=row["task_id"],
+        recipient=row["recipient"],
+        name=m.get("name"),
+        address=row["address"],
+        lang=row["lang"],
+        subject=m["subject"],
+        text=m["text"],
+        link=m.get("link"),
+        drill=bool(m.get("drill")),
+    )

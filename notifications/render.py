@@ -4,11 +4,13 @@ the body), and the HTML part of a mail. Drill messages are marked in the subject
 
 Text templates render data, never markup: chat channels neutralise their own markup when they
 send, and the HTML mail is autoescaped."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -21,8 +23,12 @@ DRILL = {"en": "[DRILL]", "zh-CN": "[演练]"}
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
     return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, trim_blocks=True,
-        keep_trailing_newline=False, autoescape=select_autoescape(enabled_extensions=("html",), default=False))
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+    )
 
 
 def lang_of(*choices: str | None) -> str:
@@ -58,9 +64,17 @@ def mark_drill(subject: str, text: str, lang: str) -> tuple[str, str]:
 def html_mail(message: Any) -> str:
     """The HTML part of a mail (autoescaped: a step named `<script>` is text)."""
     body = message.text.split("\n", 1)[1].strip() if "\n" in message.text else message.text
-    return _environment().get_template("mail.html").render(
-        subject=message.subject, paragraphs=[p for p in body.split("\n\n") if p.strip()], link=message.link,
-        drill=message.drill, lang=message.lang)
+    return (
+        _environment()
+        .get_template("mail.html")
+        .render(
+            subject=message.subject,
+            paragraphs=[p for p in body.split("\n\n") if p.strip()],
+            link=message.link,
+            drill=message.drill,
+            lang=message.lang,
+        )
+    )
 
 
 def render_digest(messages: list, lang: str, limit: int = 20) -> tuple[str, str]:
@@ -71,6 +85,14 @@ def render_digest(messages: list, lang: str, limit: int = 20) -> tuple[str, str]
     if link and len(runs) == 1:
         link = link.split("/tasks/", 1)[0]
     subjects = [m.subject for m in messages]
-    return render_event("digest", lang, {"count": len(messages), "subjects": subjects[:limit],
-                                         "more": max(0, len(subjects) - limit), "link": link,
-                                         "digest_of": events.pop() if len(events) == 1 else None})
+    return render_event(
+        "digest",
+        lang,
+        {
+            "count": len(messages),
+            "subjects": subjects[:limit],
+            "more": max(0, len(subjects) - limit),
+            "link": link,
+            "digest_of": events.pop() if len(events) == 1 else None,
+        },
+    )

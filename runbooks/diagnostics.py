@@ -3,11 +3,12 @@
 Every stage of `runbooks/` reports problems as `Diagnostic`s and raises `RunbookError` carrying
 all of them; only the edges (CLI, API) turn them into output.
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 # Stable codes; docs/diagnostics.md lists them with an example each (a test keeps the two in step).
 CODES: dict[str, str] = {

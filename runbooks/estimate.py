@@ -1,6 +1,7 @@
 """Estimate stage: Plan → what `runbook plan` shows: item counts, per-item pipelines, the
 critical path against each objective's `within`, and warnings (pool shortage, unreachable staff).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,8 +32,9 @@ class ObjectiveEstimate:
 
     @property
     def fits(self) -> bool:
-        return self.duration <= self.within and (self.reachable is None or self.reachable >= self.target
-                                                 or self.target <= 1)
+        return self.duration <= self.within and (
+            self.reachable is None or self.reachable >= self.target or self.target <= 1
+        )
 
 
 @dataclass
@@ -99,8 +101,9 @@ def estimate_plan(plan: Plan) -> PlanReport:
             cursor = best_need.get(cursor)
         measured = by_id.get(obj.step)
         reachable = measured.items_max if measured and obj.measure == "count" else None
-        est = ObjectiveEstimate(obj.id, obj.name, tuple(reversed(path)), finish.get(obj.step, 0), obj.within,
-                                obj.target, reachable)
+        est = ObjectiveEstimate(
+            obj.id, obj.name, tuple(reversed(path)), finish.get(obj.step, 0), obj.within, obj.target, reachable
+        )
         report.objectives.append(est)
     report.warnings = _warnings(plan, report, audience)
     return report
@@ -134,21 +137,35 @@ def _warnings(plan: Plan, report: PlanReport, audience: dict[str, int | None]) -
     for est in report.steps:
         step = est.step
         if step.remind is not None and step.due is not None and step.remind[0] >= step.due:
-            out.append(Diagnostic(path, step.line, 1, "RB604",
-                                  f'step "{step.id}" reminds every {format_duration(step.remind[0])} but is due in '
-                                  f"{format_duration(step.due)}: no reminder comes before it is overdue",
-                                  "remind more often than the due time, e.g. remind: {every: 30m} with due: 2h",
-                                  severity="warning"))
+            out.append(
+                Diagnostic(
+                    path,
+                    step.line,
+                    1,
+                    "RB604",
+                    f'step "{step.id}" reminds every {format_duration(step.remind[0])} but is due in '
+                    f"{format_duration(step.due)}: no reminder comes before it is overdue",
+                    "remind more often than the due time, e.g. remind: {every: 30m} with due: 2h",
+                    severity="warning",
+                )
+            )
         if step.kind == "allocate":
             pool = plan.site.pools.get(step.params["pool"])
             free = len(pool.available()) if pool else 0
             need = est.items_max
             if need is not None and need > free:
-                out.append(Diagnostic(path, step.line, 1, "RB601",
-                                      f'pool {step.params["pool"]} has {free} available, up to {need} may be needed '
-                                      f'by step "{step.id}"',
-                                      "add stock to the pool's CSV, or plan a transfer from the backup site",
-                                      severity="warning"))
+                out.append(
+                    Diagnostic(
+                        path,
+                        step.line,
+                        1,
+                        "RB601",
+                        f"pool {step.params['pool']} has {free} available, up to {need} may be needed "
+                        f'by step "{step.id}"',
+                        "add stock to the pool's CSV, or plan a transfer from the backup site",
+                        severity="warning",
+                    )
+                )
         if step.kind == "muster":
             try:
                 people = render_value(step.params["audience"], plan.context({"id": "plan"}))
@@ -158,37 +175,85 @@ def _warnings(plan: Plan, report: PlanReport, audience: dict[str, int | None]) -
                 rows = [p if isinstance(p, dict) else (plan.site.person(str(p)) or {}) for p in people]
                 silent = [r for r in rows if not r.get("phone") and not r.get("chat_id")]
                 if silent:
-                    out.append(Diagnostic(path, step.line, 1, "RB602",
-                                          f'{len(silent)} staff in the audience of "{step.id}" have no phone or chat id',
-                                          "they get only their personal link by email, or a call from their team lead",
-                                          severity="warning"))
+                    out.append(
+                        Diagnostic(
+                            path,
+                            step.line,
+                            1,
+                            "RB602",
+                            f'{len(silent)} staff in the audience of "{step.id}" have no phone or chat id',
+                            "they get only their personal link by email, or a call from their team lead",
+                            severity="warning",
+                        )
+                    )
     for obj in report.objectives:
         if obj.duration > obj.within:
             step = plan.step(obj.path[-1])
-            out.append(Diagnostic(path, step.line, 1, "RB603",
-                                  f'objective "{obj.id}": the critical path takes {format_duration(obj.duration)}, '
-                                  f"more than its {format_duration(obj.within)}", severity="warning"))
+            out.append(
+                Diagnostic(
+                    path,
+                    step.line,
+                    1,
+                    "RB603",
+                    f'objective "{obj.id}": the critical path takes {format_duration(obj.duration)}, '
+                    f"more than its {format_duration(obj.within)}",
+                    severity="warning",
+                )
+            )
         elif obj.reachable is not None and obj.target > obj.reachable:
             step = plan.step(obj.path[-1])
-            out.append(Diagnostic(path, step.line, 1, "RB603",
-                                  f'objective "{obj.id}" targets {obj.target:g} but "{step.id}" has at most '
-                                  f"{obj.reachable} items", severity="warning"))
+            out.append(
+                Diagnostic(
+                    path,
+                    step.line,
+                    1,
+                    "RB603",
+                    f'objective "{obj.id}" targets {obj.target:g} but "{step.id}" has at most {obj.reachable} items',
+                    severity="warning",
+                )
+            )
     return out
 
 
 def report_json(report: PlanReport) -> dict[str, Any]:
     plan = report.plan
     return {
-        "runbook": plan.runbook_id, "name": plan.name, "version": plan.version, "site": plan.site.id,
+        "runbook": plan.runbook_id,
+        "name": plan.name,
+        "version": plan.version,
+        "site": plan.site.id,
         "inputs": dict(plan.inputs),
-        "steps": [{"id": e.step.id, "kind": e.step.kind, "name": e.step.name, "phase": e.step.phase,
-                   "needs": list(e.step.needs), "per_item_needs": list(e.step.item_needs),
-                   "owner": e.step.owner, "for_each": e.step.for_each if isinstance(e.step.for_each, str) else None,
-                   "streams_from": e.step.streams_from, "items": e.items, "items_max": e.items_max,
-                   "estimate": e.step.estimate, "due": e.step.due, "finish": e.finish} for e in report.steps],
+        "steps": [
+            {
+                "id": e.step.id,
+                "kind": e.step.kind,
+                "name": e.step.name,
+                "phase": e.step.phase,
+                "needs": list(e.step.needs),
+                "per_item_needs": list(e.step.item_needs),
+                "owner": e.step.owner,
+                "for_each": e.step.for_each if isinstance(e.step.for_each, str) else None,
+                "streams_from": e.step.streams_from,
+                "items": e.items,
+                "items_max": e.items_max,
+                "estimate": e.step.estimate,
+                "due": e.step.due,
+                "finish": e.finish,
+            }
+            for e in report.steps
+        ],
         "pipelines": [{"for_each": label, "steps": chain, "items_max": n} for label, chain, n in report.pipelines],
-        "objectives": [{"id": o.id, "name": o.name, "target": o.target, "within": o.within,
-                        "critical_path": list(o.path), "duration": o.duration, "fits": o.fits}
-                       for o in report.objectives],
+        "objectives": [
+            {
+                "id": o.id,
+                "name": o.name,
+                "target": o.target,
+                "within": o.within,
+                "critical_path": list(o.path),
+                "duration": o.duration,
+                "fits": o.fits,
+            }
+            for o in report.objectives
+        ],
         "warnings": [w.to_json() for w in report.warnings],
     }

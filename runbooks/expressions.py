@@ -4,12 +4,14 @@ Expressions are jinja2 expressions evaluated in an immutable sandbox with strict
 names. A string that is exactly one expression yields the native value (a list, a number);
 any other string is text with each expression's value put in its place.
 """
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
@@ -115,7 +117,7 @@ def render_value(value: Any, context: dict[str, Any]) -> Any:
             return evaluate(inner, context)
         out, last = [], 0
         for f in find_expressions(value):
-            out.append(value[last:f.start])
+            out.append(value[last : f.start])
             result = evaluate(f.inner, context)
             out.append("" if result is None else str(result))
             last = f.end
@@ -130,9 +132,11 @@ def render_value(value: Any, context: dict[str, Any]) -> Any:
 
 # --- static checking -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StepShape:
     """What an expression may read from `steps.<id>`: declared outputs (None = any)."""
+
     kind: str
     outputs: frozenset[str] | None
     answers: frozenset[str] | None = None  # a muster's option keys
@@ -142,6 +146,7 @@ class StepShape:
 @dataclass
 class Scope:
     """The names an expression may use where it stands."""
+
     inputs: frozenset[str] | None = None  # None: inputs not in scope
     steps: dict[str, StepShape] | None = None
     upstream: frozenset[str] | None = None  # steps that are needs (transitively); None: all
@@ -196,6 +201,7 @@ def references(expr: nodes.Node) -> list[tuple[str, tuple]]:
 
 def _close(word: str, choices) -> str | None:
     from .diagnostics import did_you_mean
+
     return did_you_mean(str(word), choices)
 
 
@@ -205,17 +211,24 @@ def check_reference(root: str, path: tuple, scope: Scope) -> Problem | None:
     if root == "env":
         if scope.env:
             return None
-        return Problem("RB206", "env is only allowed in an http step's with: and in channel settings",
-                       "pass the value through with:, so secrets never reach a page or a log")
+        return Problem(
+            "RB206",
+            "env is only allowed in an http step's with: and in channel settings",
+            "pass the value through with:, so secrets never reach a page or a log",
+        )
     if root == "inputs" and scope.inputs is not None:
         if path and path[0] not in scope.inputs:
-            return Problem("RB203", f'unknown input "{path[0]}"',
-                           _close(path[0], scope.inputs) or "declare it under inputs:")
+            return Problem(
+                "RB203", f'unknown input "{path[0]}"', _close(path[0], scope.inputs) or "declare it under inputs:"
+            )
         return None
     if root == "site" and scope.site:
         if path and path[0] not in SITE_FIELDS:
-            return Problem("RB209", f'site has no field "{path[0]}"',
-                           _close(path[0], SITE_FIELDS) or f"site fields: {', '.join(sorted(SITE_FIELDS))}")
+            return Problem(
+                "RB209",
+                f'site has no field "{path[0]}"',
+                _close(path[0], SITE_FIELDS) or f"site fields: {', '.join(sorted(SITE_FIELDS))}",
+            )
         if len(path) > 1 and path[0] == "teams" and scope.site_teams is not None and path[1] not in scope.site_teams:
             return Problem("RB401", f'site has no team "{path[1]}"', _close(path[1], scope.site_teams))
         if len(path) > 1 and path[0] == "pools" and scope.site_pools is not None and path[1] not in scope.site_pools:
@@ -228,28 +241,39 @@ def check_reference(root: str, path: tuple, scope: Scope) -> Problem | None:
     if root == "steps" and scope.steps is not None:
         return _check_step_reference(path, scope)
     allowed = [r for r in ROOTS if _root_allowed(r, scope)] + sorted(scope.item_vars)
-    return Problem("RB202", f'unknown name "{root}"',
-                   _close(root, allowed) or f"names usable here: {', '.join(allowed)}")
+    return Problem(
+        "RB202", f'unknown name "{root}"', _close(root, allowed) or f"names usable here: {', '.join(allowed)}"
+    )
 
 
 def _root_allowed(root: str, scope: Scope) -> bool:
-    return {"inputs": scope.inputs is not None, "site": scope.site, "run": scope.run,
-            "steps": scope.steps is not None, "env": scope.env}[root]
+    return {
+        "inputs": scope.inputs is not None,
+        "site": scope.site,
+        "run": scope.run,
+        "steps": scope.steps is not None,
+        "env": scope.env,
+    }[root]
 
 
 def _check_step_reference(path: tuple, scope: Scope) -> Problem | None:
     from .models import TASK_ATTRIBUTES
+
     assert scope.steps is not None
     if not path:
         return None
     step_id = path[0]
     shape = scope.steps.get(step_id)
     if shape is None:
-        return Problem("RB204", f'unknown step "{step_id}"',
-                       _close(step_id, scope.steps) or f"steps: {', '.join(scope.steps)}")
+        return Problem(
+            "RB204", f'unknown step "{step_id}"', _close(step_id, scope.steps) or f"steps: {', '.join(scope.steps)}"
+        )
     if scope.upstream is not None and step_id not in scope.upstream:
-        return Problem("RB207", f'uses step "{step_id}", which it does not need',
-                       f'add "{step_id}" to needs:, so its outputs exist when this is evaluated')
+        return Problem(
+            "RB207",
+            f'uses step "{step_id}", which it does not need',
+            f'add "{step_id}" to needs:, so its outputs exist when this is evaluated',
+        )
     rest = path[1:]
     if rest and rest[0] == "outputs":
         rest = rest[1:]
@@ -260,11 +284,17 @@ def _check_step_reference(path: tuple, scope: Scope) -> Problem | None:
     name = rest[0]
     if name not in shape.outputs:
         known = sorted(shape.outputs | TASK_ATTRIBUTES)
-        return Problem("RB205", f'step "{step_id}" ({shape.kind}) has no output "{name}"',
-                       _close(name, known) or f"its outputs: {', '.join(sorted(shape.outputs)) or 'none'}")
+        return Problem(
+            "RB205",
+            f'step "{step_id}" ({shape.kind}) has no output "{name}"',
+            _close(name, known) or f"its outputs: {', '.join(sorted(shape.outputs)) or 'none'}",
+        )
     if name == "answers" and len(rest) > 1 and shape.answers is not None and rest[1] not in shape.answers:
-        return Problem("RB205", f'muster "{step_id}" has no option "{rest[1]}"',
-                       _close(rest[1], shape.answers) or f"options: {', '.join(sorted(shape.answers))}")
+        return Problem(
+            "RB205",
+            f'muster "{step_id}" has no option "{rest[1]}"',
+            _close(rest[1], shape.answers) or f"options: {', '.join(sorted(shape.answers))}",
+        )
     return None
 
 

@@ -3,6 +3,7 @@
 Ids are looked up in the shipped `runbooks/library/` and `runbooks/sites/` plus the directories
 in `RUNBOOK_LIBRARY` and `RUNBOOK_SITES` (each `os.pathsep`-separated).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ def find_runbook(name: str, *, allow_path: bool = True) -> Path:
     if name in files:
         return files[name]
     hint = did_you_mean(name, files)
-    raise NotFound(f'no runbook "{name}" in the library' + (f"; {hint}" if hint else
-                   f" (known: {', '.join(files) or 'none'})"))
+    raise NotFound(
+        f'no runbook "{name}" in the library' + (f"; {hint}" if hint else f" (known: {', '.join(files) or 'none'})")
+    )
 
 
 def find_site(name: str, *, allow_path: bool = True) -> Path:

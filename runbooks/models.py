@@ -4,6 +4,7 @@ Nothing here is resolved: durations stay strings, expressions stay `${{ }}` text
 turns these into the resolved, frozen Plan. Every model forbids unknown keys and is strict
 (a YAML `"5"` is not an integer), so typos surface as errors rather than as defaults.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,10 +18,22 @@ DURATION_RE = re.compile(r"^(?:\d+[smhd])+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 EVENTS = (
-    "site.lockdown", "site.standdown",
-    "run.started", "run.completed", "run.failed", "run.cancelled",
-    "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed",
-    "approval.requested", "muster.request", "objective.reached", "objective.at_risk",
+    "site.lockdown",
+    "site.standdown",
+    "run.started",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "task.assigned",
+    "task.reminder",
+    "task.overdue",
+    "task.escalated",
+    "task.done",
+    "task.failed",
+    "approval.requested",
+    "muster.request",
+    "objective.reached",
+    "objective.at_risk",
 )
 TRIGGER_EVENTS = ("site.lockdown", "site.standdown")
 LANGS = ("en", "zh-CN")
@@ -50,7 +63,7 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Text = str
 Expr = str  # a string that may hold ${{ }}
-Scalar = Union[bool, int, float, str]
+Scalar = Union[bool, int, float, str]  # noqa: UP007 (pydantic tries the members in this order)
 
 
 class Spec(BaseModel):
@@ -59,18 +72,18 @@ class Spec(BaseModel):
 
 class Trigger(Spec):
     event: Literal["site.lockdown", "site.standdown"]
-    if_: Union[bool, Expr, None] = Field(None, alias="if")
+    if_: bool | Expr | None = Field(None, alias="if")
 
 
 class InputSpec(Spec):
     type: Literal["string", "integer", "number", "boolean", "choice"] = "string"
-    default: Union[Scalar, None] = None
+    default: Scalar | None = None
     required: bool = False
     description: Text | None = None
     options: list[str] | None = None
 
     @model_validator(mode="after")
-    def _choice_has_options(self) -> "InputSpec":
+    def _choice_has_options(self) -> InputSpec:
         if self.type == "choice" and not self.options:
             raise PydanticCustomError("choice_options", "an input of type choice needs options")
         return self
@@ -81,12 +94,12 @@ class ObjectiveSpec(Spec):
     name: Text
     count: Id | None = None
     ratio: Id | None = None
-    target: Union[int, float, Expr]
+    target: int | float | Expr
     within: Duration
     description: Text | None = None
 
     @model_validator(mode="after")
-    def _one_measure(self) -> "ObjectiveSpec":
+    def _one_measure(self) -> ObjectiveSpec:
         if (self.count is None) == (self.ratio is None):
             raise PydanticCustomError("one_of", "an objective measures exactly one of count: or ratio:")
         return self
@@ -99,7 +112,7 @@ class NotifyRule(Spec):
     message: Expr | None = None
 
     @model_validator(mode="after")
-    def _one_body(self) -> "NotifyRule":
+    def _one_body(self) -> NotifyRule:
         if self.template is not None and self.message is not None:
             raise PydanticCustomError("one_of", "a notify rule has template: or message:, not both")
         return self
@@ -107,7 +120,7 @@ class NotifyRule(Spec):
 
 # A runbook's own message template: one text for every language, or one per language
 # (`en` is used for a language not given). Line 1 is the subject.
-TemplateSpec = Union[Expr, dict[Literal[LANGS], Expr]]  # type: ignore[valid-type]
+TemplateSpec = Union[Expr, dict[Literal[LANGS], Expr]]  # type: ignore[valid-type]  # noqa: UP007
 
 
 class Remind(Spec):
@@ -125,8 +138,8 @@ class StepBase(Spec):
     name: Expr | None = None
     description: Text | None = None
     needs: list[Id] = []
-    if_: Union[bool, Expr, None] = Field(None, alias="if")
-    for_each: Union[Expr, list[Any], None] = None
+    if_: bool | Expr | None = Field(None, alias="if")
+    for_each: Expr | list[Any] | None = None
     as_: Id = Field("item", alias="as")
     key: Expr | None = None
     owner: Expr | None = None
@@ -148,12 +161,14 @@ class FieldSpec(Spec):
     description: Text | None = None
 
     @model_validator(mode="after")
-    def _pattern_compiles(self) -> "FieldSpec":
+    def _pattern_compiles(self) -> FieldSpec:
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
             except re.error as e:
-                raise PydanticCustomError("bad_pattern", "pattern does not compile: {error}", {"error": str(e)}) from None
+                raise PydanticCustomError(
+                    "bad_pattern", "pattern does not compile: {error}", {"error": str(e)}
+                ) from None
         if self.type == "choice" and not self.options:
             raise PydanticCustomError("choice_options", "a field of type choice needs options")
         return self
@@ -173,7 +188,7 @@ class ApprovalStep(StepBase):
 
 class MusterStep(StepBase):
     kind: Literal["muster"]
-    audience: Union[Expr, list[str]]
+    audience: Expr | list[str]
     question: Expr
     options: dict[Id, Text] = Field(min_length=2)
     quorum: float = Field(1.0, gt=0, le=1)
@@ -206,7 +221,7 @@ class NotifyStep(StepBase):
     message: Expr | None = None
 
     @model_validator(mode="after")
-    def _one_body(self) -> "NotifyStep":
+    def _one_body(self) -> NotifyStep:
         if (self.template is None) == (self.message is None):
             raise PydanticCustomError("one_of", "a notify step has exactly one of template: or message:")
         return self
@@ -218,19 +233,24 @@ class WaitStep(StepBase):
     until: Expr | None = None
 
     @model_validator(mode="after")
-    def _one_condition(self) -> "WaitStep":
+    def _one_condition(self) -> WaitStep:
         if (self.for_ is None) == (self.until is None):
             raise PydanticCustomError("one_of", "a wait step has exactly one of for: or until:")
         return self
 
 
 STEP_MODELS: dict[str, type[StepBase]] = {
-    "manual": ManualStep, "approval": ApprovalStep, "muster": MusterStep, "allocate": AllocateStep,
-    "http": HttpStep, "notify": NotifyStep, "wait": WaitStep,
+    "manual": ManualStep,
+    "approval": ApprovalStep,
+    "muster": MusterStep,
+    "allocate": AllocateStep,
+    "http": HttpStep,
+    "notify": NotifyStep,
+    "wait": WaitStep,
 }
 
 StepSpec = Annotated[
-    Union[ManualStep, ApprovalStep, MusterStep, AllocateStep, HttpStep, NotifyStep, WaitStep],
+    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | NotifyStep | WaitStep,
     Field(discriminator="kind"),
 ]
 

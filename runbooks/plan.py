@@ -5,12 +5,14 @@
 stores the runbook text and the site snapshot and rebuilds its Plan from them
 (`plan_from_text`), so a run stays pinned to the runbook it started with.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .diagnostics import Diagnostic, RunbookError
 from .expressions import ExpressionError, render_value
@@ -22,9 +24,13 @@ from .validate import check_graph, check_runbook, graph_of, step_shapes, streami
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
-    "manual": ("fields", "returns"), "approval": ("required", "allow_self"),
-    "muster": ("audience", "question", "options", "quorum"), "allocate": ("pool", "handover"),
-    "http": ("with_",), "notify": ("to", "template", "message"), "wait": ("for_", "until"),
+    "manual": ("fields", "returns"),
+    "approval": ("required", "allow_self"),
+    "muster": ("audience", "question", "options", "quorum"),
+    "allocate": ("pool", "handover"),
+    "http": ("with_",),
+    "notify": ("to", "template", "message"),
+    "wait": ("for_", "until"),
 }
 
 
@@ -132,8 +138,17 @@ def resolve_inputs(specs: Mapping[str, InputSpec], given: Mapping[str, Any]) -> 
     for name in given:
         if name not in specs:
             from .diagnostics import did_you_mean
-            problems.append(Diagnostic("--input", 1, 1, "RB306", f'unknown input "{name}"',
-                                       did_you_mean(name, specs) or f"inputs: {', '.join(specs) or 'none'}"))
+
+            problems.append(
+                Diagnostic(
+                    "--input",
+                    1,
+                    1,
+                    "RB306",
+                    f'unknown input "{name}"',
+                    did_you_mean(name, specs) or f"inputs: {', '.join(specs) or 'none'}",
+                )
+            )
     for name, spec in specs.items():
         if name in given:
             try:
@@ -143,8 +158,11 @@ def resolve_inputs(specs: Mapping[str, InputSpec], given: Mapping[str, Any]) -> 
         elif spec.default is not None:
             values[name] = spec.default
         elif spec.required:
-            problems.append(Diagnostic("--input", 1, 1, "RB306", f'input "{name}" is required',
-                                       f"pass --input {name}=<{spec.type}>"))
+            problems.append(
+                Diagnostic(
+                    "--input", 1, 1, "RB306", f'input "{name}" is required', f"pass --input {name}=<{spec.type}>"
+                )
+            )
         else:
             values[name] = None
     if problems:
@@ -203,26 +221,44 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
     steps = []
     for step in _order(runbook):
         index = next(i for i, s in enumerate(runbook.steps) if s is step)
-        same = tuple(n for n in step.needs if for_each_text[n] is not None and for_each_text[n] == for_each_text[step.id])
+        same = tuple(
+            n for n in step.needs if for_each_text[n] is not None and for_each_text[n] == for_each_text[step.id]
+        )
         params = {}
         for key in _PARAMS[step.kind]:
             value = getattr(step, key)
-            params[key.rstrip("_")] = value.model_dump(by_alias=True) if hasattr(value, "model_dump") else (
-                {k: v.model_dump() for k, v in value.items()} if key == "fields" else value)
-        steps.append(PlannedStep(
-            id=step.id, kind=step.kind, name=step.name or step.id.replace("_", " ").capitalize(),
-            needs=tuple(step.needs), item_needs=same, all_needs=tuple(n for n in step.needs if n not in same),
-            if_=step.if_, for_each=tuple(step.for_each) if isinstance(step.for_each, list) else step.for_each,
-            as_=step.as_, key=step.key or f"${{{{ {step.as_}.id if {step.as_} is mapping else {step.as_} }}}}",
-            owner=step.owner,
-            due=parse_duration(step.due) if step.due else None,
-            estimate=parse_duration(step.estimate) if step.estimate else None,
-            remind=(parse_duration(step.remind.every), step.remind.max) if step.remind else None,
-            escalate=(parse_duration(step.escalate.after), step.escalate.to) if step.escalate else None,
-            on_timeout=step.on_timeout, phase=step.phase, retries=step.retries, drill=step.drill,
-            params=params, outputs=shapes[step.id].outputs, streams_from=streaming_source(step, kinds),
-            line=doc.mark(("steps", index)).line,
-        ))
+            params[key.rstrip("_")] = (
+                value.model_dump(by_alias=True)
+                if hasattr(value, "model_dump")
+                else ({k: v.model_dump() for k, v in value.items()} if key == "fields" else value)
+            )
+        steps.append(
+            PlannedStep(
+                id=step.id,
+                kind=step.kind,
+                name=step.name or step.id.replace("_", " ").capitalize(),
+                needs=tuple(step.needs),
+                item_needs=same,
+                all_needs=tuple(n for n in step.needs if n not in same),
+                if_=step.if_,
+                for_each=tuple(step.for_each) if isinstance(step.for_each, list) else step.for_each,
+                as_=step.as_,
+                key=step.key or f"${{{{ {step.as_}.id if {step.as_} is mapping else {step.as_} }}}}",
+                owner=step.owner,
+                due=parse_duration(step.due) if step.due else None,
+                estimate=parse_duration(step.estimate) if step.estimate else None,
+                remind=(parse_duration(step.remind.every), step.remind.max) if step.remind else None,
+                escalate=(parse_duration(step.escalate.after), step.escalate.to) if step.escalate else None,
+                on_timeout=step.on_timeout,
+                phase=step.phase,
+                retries=step.retries,
+                drill=step.drill,
+                params=params,
+                outputs=shapes[step.id].outputs,
+                streams_from=streaming_source(step, kinds),
+                line=doc.mark(("steps", index)).line,
+            )
+        )
     context = {"inputs": values, "site": site.context()}
     objectives = []
     for i, o in enumerate(runbook.objectives):
@@ -230,19 +266,43 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
             target = render_value(o.target, context)
             target = float(target)
         except (ExpressionError, TypeError, ValueError) as e:
-            raise RunbookError([doc.diagnostic(("objectives", i, "target"), "RB107",
-                                               f'objective "{o.id}" target is not a number: {e}')]) from None
-        objectives.append(PlannedObjective(o.id, o.name, "count" if o.count else "ratio",
-                                           o.count or o.ratio or "", target, parse_duration(o.within)))
+            raise RunbookError(
+                [
+                    doc.diagnostic(
+                        ("objectives", i, "target"), "RB107", f'objective "{o.id}" target is not a number: {e}'
+                    )
+                ]
+            ) from None
+        objectives.append(
+            PlannedObjective(
+                o.id,
+                o.name,
+                "count" if o.count else "ratio",
+                o.count or o.ratio or "",
+                target,
+                parse_duration(o.within),
+            )
+        )
     source = doc.text
     by_id = {s.id: s for s in steps}
-    return Plan(runbook.id, runbook.name, runbook.version, runbook.description, doc.path, source,
-                hashlib.sha256(source.encode()).hexdigest(),
-                runbook.trigger.event if runbook.trigger else None, runbook.trigger.if_ if runbook.trigger else None,
-                values, tuple(objectives),
-                tuple(r.model_dump(by_alias=True, exclude_none=True) for r in runbook.notify),
-                tuple(steps), site, _by_id=by_id, templates=
-                {tid: (t if isinstance(t, dict) else {"en": t}) for tid, t in runbook.templates.items()})
+    return Plan(
+        runbook.id,
+        runbook.name,
+        runbook.version,
+        runbook.description,
+        doc.path,
+        source,
+        hashlib.sha256(source.encode()).hexdigest(),
+        runbook.trigger.event if runbook.trigger else None,
+        runbook.trigger.if_ if runbook.trigger else None,
+        values,
+        tuple(objectives),
+        tuple(r.model_dump(by_alias=True, exclude_none=True) for r in runbook.notify),
+        tuple(steps),
+        site,
+        _by_id=by_id,
+        templates={tid: (t if isinstance(t, dict) else {"en": t}) for tid, t in runbook.templates.items()},
+    )
 
 
 def load_plan(path: str | Path, site: Site, inputs: Mapping[str, Any] | None = None) -> Plan:

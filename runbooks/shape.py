@@ -4,6 +4,7 @@ Pydantic collects all errors in one pass; we map each error's `loc` back to the 
 came from and give it a stable code, a message that says what was found and what was
 expected, and a did-you-mean for unknown keys and values.
 """
+
 from __future__ import annotations
 
 import types
@@ -18,9 +19,15 @@ from .source import Document
 M = TypeVar("M", bound=BaseModel)
 
 _TYPE_NAMES = {
-    "string_type": "a string", "int_type": "an integer", "float_type": "a number",
-    "bool_type": "true or false", "list_type": "a list", "dict_type": "a mapping",
-    "model_type": "a mapping", "model_attributes_type": "a mapping", "int_from_float": "an integer",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_from_float": "an integer",
 }
 
 
@@ -44,8 +51,7 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
     """Drop the discriminator tags pydantic puts in `loc` (('steps', 0, 'manual', 'x'))."""
     out: list = []
     for part in loc:
-        if isinstance(data, dict) and isinstance(part, str) and part not in data \
-                and data.get("kind") == part:
+        if isinstance(data, dict) and isinstance(part, str) and part not in data and data.get("kind") == part:
             continue
         out.append(part)
         if isinstance(data, dict):
@@ -60,6 +66,7 @@ def _data_loc(data: Any, loc: tuple) -> tuple:
 def _resolve(ann: Any, node: Any) -> Any:
     """Strip Annotated/Optional; pick a step model by its kind."""
     from .models import STEP_MODELS
+
     while True:
         origin = typing.get_origin(ann)
         args = typing.get_args(ann)
@@ -106,7 +113,9 @@ def _allowed_keys(root: type[BaseModel], data: Any, loc: tuple) -> list[str]:
     return []
 
 
-def validate_model(doc: Document, model: type[M], data: Any = None, base: tuple = ()) -> tuple[M | None, list[Diagnostic]]:
+def validate_model(
+    doc: Document, model: type[M], data: Any = None, base: tuple = ()
+) -> tuple[M | None, list[Diagnostic]]:
     """Validate `data` (default: the whole document) found at `base` in `doc` against `model`."""
     data = doc.data if data is None else data
     try:
@@ -117,6 +126,7 @@ def validate_model(doc: Document, model: type[M], data: Any = None, base: tuple 
 
 def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err: dict) -> Diagnostic:
     from .models import STEP_MODELS
+
     loc = _data_loc(data, tuple(err["loc"]))
     full = base + loc
     kind = err["type"]
@@ -131,34 +141,54 @@ def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err
         key = loc[-1]
         parent = full[:-1]
         where = f' in step "{_step_id(data, loc)}"' if loc and loc[0] == "steps" and len(loc) > 2 else ""
-        return doc.diagnostic(parent, "RB102", f'missing required key "{key}"{where}',
-                              f"add `{key}:`", key=bool(parent), width=None)
+        return doc.diagnostic(
+            parent, "RB102", f'missing required key "{key}"{where}', f"add `{key}:`", key=bool(parent), width=None
+        )
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag = ctx.get("tag")
         if tag is None:
-            return doc.diagnostic(full, "RB102", 'missing required key "kind"',
-                                  f"kind is one of: {', '.join(STEP_MODELS)}", key=True)
-        return doc.diagnostic(full + ("kind",), "RB106", f'unknown step kind "{tag}"',
-                              did_you_mean(str(tag), STEP_MODELS) or f"kinds: {', '.join(STEP_MODELS)}")
+            return doc.diagnostic(
+                full, "RB102", 'missing required key "kind"', f"kind is one of: {', '.join(STEP_MODELS)}", key=True
+            )
+        return doc.diagnostic(
+            full + ("kind",),
+            "RB106",
+            f'unknown step kind "{tag}"',
+            did_you_mean(str(tag), STEP_MODELS) or f"kinds: {', '.join(STEP_MODELS)}",
+        )
     if kind == "duration":
-        return doc.diagnostic(full, "RB104", f'bad duration "{value}"',
-                              "durations are numbers with s, m, h or d: 0s, 90m, 1h30m, 2d")
+        return doc.diagnostic(
+            full, "RB104", f'bad duration "{value}"', "durations are numbers with s, m, h or d: 0s, 90m, 1h30m, 2d"
+        )
     if kind == "bad_id":
-        return doc.diagnostic(full, "RB105", f'bad id "{value}"',
-                              "ids are lowercase letters, digits and _, starting with a letter (go_live)")
+        return doc.diagnostic(
+            full,
+            "RB105",
+            f'bad id "{value}"',
+            "ids are lowercase letters, digits and _, starting with a letter (go_live)",
+        )
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
         hint = did_you_mean(str(value), options) or f"expected one of: {', '.join(options)}"
         return doc.diagnostic(full, "RB107", f"{describe(value)} is not allowed here", hint)
     if kind in _TYPE_NAMES:
-        return doc.diagnostic(full, "RB103", f"expected {_TYPE_NAMES[kind]}, got {describe(value)}",
-                              'quote it to make it a string: "3.10"' if kind == "string_type"
-                              and isinstance(value, (int, float, bool)) else None)
+        return doc.diagnostic(
+            full,
+            "RB103",
+            f"expected {_TYPE_NAMES[kind]}, got {describe(value)}",
+            'quote it to make it a string: "3.10"'
+            if kind == "string_type" and isinstance(value, (int, float, bool))
+            else None,
+        )
     if kind == "too_short":
-        return doc.diagnostic(full, "RB107", f"expected at least {ctx.get('min_length')} entries, got {ctx.get('actual_length')}")
+        return doc.diagnostic(
+            full, "RB107", f"expected at least {ctx.get('min_length')} entries, got {ctx.get('actual_length')}"
+        )
     if kind == "too_long":
-        return doc.diagnostic(full, "RB107", f"expected at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}")
+        return doc.diagnostic(
+            full, "RB107", f"expected at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
+        )
     message = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

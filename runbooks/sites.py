@@ -4,6 +4,7 @@ A `Site` is also what a run stores as its snapshot (`Site.snapshot()` / `Site.fr
 so a run keeps the roster and pools it started with. Channel settings keep their
 `${{ env.NAME }}` text: secrets are resolved only when a message is sent, never stored.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
-
 
 from .diagnostics import Diagnostic, RunbookError, did_you_mean
 from .expressions import Scope, check_expression, find_expressions
@@ -33,8 +33,9 @@ def _check_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError("timezone", 'unknown timezone "{value}" (use an IANA name like Asia/Shanghai)',
-                                  {"value": value}) from None
+        raise PydanticCustomError(
+            "timezone", 'unknown timezone "{value}" (use an IANA name like Asia/Shanghai)', {"value": value}
+        ) from None
     return value
 
 
@@ -66,7 +67,7 @@ class ChannelSpec(Spec):
     batch: int = Field(1, ge=1, le=1000)
 
     @model_validator(mode="after")
-    def _has_address(self) -> "ChannelSpec":
+    def _has_address(self) -> ChannelSpec:
         if self.kind == "smtp" and not self.host:
             raise PydanticCustomError("channel", "an smtp channel needs host:")
         if self.kind not in ("smtp", "console") and not self.url:
@@ -76,6 +77,7 @@ class ChannelSpec(Spec):
 
 class QuietHours(Spec):
     """Local times (the site's timezone) when reminders wait; escalations do not."""
+
     from_: str = Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     to: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -133,26 +135,53 @@ class Site:
 
     def context(self) -> dict[str, Any]:
         """The `site` of the expression context."""
-        return {"id": self.id, "name": self.name, "kind": self.kind, "timezone": self.timezone,
-                "lang": self.lang, "teams": self.teams, "staff": [dict(p) for p in self.staff],
-                "pools": {pid: [dict(r) for r in p.rows] for pid, p in self.pools.items()}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "timezone": self.timezone,
+            "lang": self.lang,
+            "teams": self.teams,
+            "staff": [dict(p) for p in self.staff],
+            "pools": {pid: [dict(r) for r in p.rows] for pid, p in self.pools.items()},
+        }
 
     def snapshot(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "kind": self.kind, "timezone": self.timezone,
-                "lang": self.lang, "teams": self.teams, "channels": self.channels,
-                "default_channel": self.default_channel, "drill_channel": self.drill_channel,
-                "quiet_hours": list(self.quiet_hours) if self.quiet_hours else None,
-                "staff": [dict(p) for p in self.staff],
-                "pools": {pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
-                          for pid, p in self.pools.items()}}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "timezone": self.timezone,
+            "lang": self.lang,
+            "teams": self.teams,
+            "channels": self.channels,
+            "default_channel": self.default_channel,
+            "drill_channel": self.drill_channel,
+            "quiet_hours": list(self.quiet_hours) if self.quiet_hours else None,
+            "staff": [dict(p) for p in self.staff],
+            "pools": {
+                pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
+                for pid, p in self.pools.items()
+            },
+        }
 
     @classmethod
-    def from_snapshot(cls, data: dict[str, Any]) -> "Site":
+    def from_snapshot(cls, data: dict[str, Any]) -> Site:
         pools = {pid: Pool(pid, p["key"], tuple(p["columns"]), tuple(p["rows"])) for pid, p in data["pools"].items()}
-        return cls(data["id"], data["name"], data["kind"], data["timezone"], data["lang"], data["teams"],
-                   data["channels"], data.get("default_channel"), data.get("drill_channel"),
-                   tuple(data["staff"]), pools,
-                   quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None)
+        return cls(
+            data["id"],
+            data["name"],
+            data["kind"],
+            data["timezone"],
+            data["lang"],
+            data["teams"],
+            data["channels"],
+            data.get("default_channel"),
+            data.get("drill_channel"),
+            tuple(data["staff"]),
+            pools,
+            quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None,
+        )
 
 
 def load_site(directory: str | Path) -> Site:
@@ -160,8 +189,18 @@ def load_site(directory: str | Path) -> Site:
     directory = Path(directory)
     site_file = directory / "site.yaml"
     if not site_file.is_file():
-        raise RunbookError([Diagnostic(str(site_file), 1, 1, "RB506", "site.yaml is missing",
-                                       "a site directory holds site.yaml and staff.csv")])
+        raise RunbookError(
+            [
+                Diagnostic(
+                    str(site_file),
+                    1,
+                    1,
+                    "RB506",
+                    "site.yaml is missing",
+                    "a site directory holds site.yaml and staff.csv",
+                )
+            ]
+        )
     doc = load_document(site_file)
     spec, problems = validate_model(doc, SiteSpec)
     if spec is None:
@@ -173,9 +212,14 @@ def load_site(directory: str | Path) -> Site:
     for team_id, team in spec.teams.items():
         for i, lead in enumerate(team.leads):
             if staff and lead not in roster:
-                problems.append(doc.diagnostic(("teams", team_id, "leads", i), "RB507",
-                                               f'team lead "{lead}" of team "{team_id}" is not in staff.csv',
-                                               did_you_mean(lead, roster)))
+                problems.append(
+                    doc.diagnostic(
+                        ("teams", team_id, "leads", i),
+                        "RB507",
+                        f'team lead "{lead}" of team "{team_id}" is not in staff.csv',
+                        did_you_mean(lead, roster),
+                    )
+                )
     pools: dict[str, Pool] = {}
     for pool_id, pool_spec in spec.pools.items():
         pool, pool_problems = _load_pool(directory, doc, pool_id, pool_spec)
@@ -184,12 +228,24 @@ def load_site(directory: str | Path) -> Site:
             pools[pool_id] = pool
     if problems:
         raise RunbookError(problems)
-    return Site(spec.id, spec.name, spec.kind, spec.timezone, spec.lang,
-                {tid: {"name": t.name, "leads": list(t.leads)} for tid, t in spec.teams.items()},
-                {cid: c.model_dump(by_alias=True, exclude_defaults=True) | {"kind": c.kind}
-                 for cid, c in spec.channels.items()},
-                spec.default_channel, spec.drill_channel, tuple(staff), pools, str(directory),
-                (spec.quiet_hours.from_, spec.quiet_hours.to) if spec.quiet_hours else None)
+    return Site(
+        spec.id,
+        spec.name,
+        spec.kind,
+        spec.timezone,
+        spec.lang,
+        {tid: {"name": t.name, "leads": list(t.leads)} for tid, t in spec.teams.items()},
+        {
+            cid: c.model_dump(by_alias=True, exclude_defaults=True) | {"kind": c.kind}
+            for cid, c in spec.channels.items()
+        },
+        spec.default_channel,
+        spec.drill_channel,
+        tuple(staff),
+        pools,
+        str(directory),
+        (spec.quiet_hours.from_, spec.quiet_hours.to) if spec.quiet_hours else None,
+    )
 
 
 def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
@@ -201,14 +257,18 @@ def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
         if isinstance(value, str):
             for found in find_expressions(value):
                 for p in check_expression(found.inner, where):
-                    problems.append(doc.diagnostic(loc, p.code, p.message, p.hint,
-                                                   offset=found.start, width=found.end - found.start))
+                    problems.append(
+                        doc.diagnostic(
+                            loc, p.code, p.message, p.hint, offset=found.start, width=found.end - found.start
+                        )
+                    )
         elif isinstance(value, dict):
             for k, v in value.items():
                 check(v, loc + (k,), where)
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 check(v, loc + (i,), where)
+
     for cid, channel in spec.channels.items():
         for key, value in channel.model_dump(by_alias=True).items():
             check(value, ("channels", cid, key), request if key == "body" else scope)
@@ -216,8 +276,11 @@ def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
     for key in ("default_channel", "drill_channel"):
         name = getattr(spec, key)
         if name is not None and name not in spec.channels:
-            problems.append(doc.diagnostic((key,), "RB403", f'{key} names unknown channel "{name}"',
-                                           did_you_mean(name, spec.channels)))
+            problems.append(
+                doc.diagnostic(
+                    (key,), "RB403", f'{key} names unknown channel "{name}"', did_you_mean(name, spec.channels)
+                )
+            )
     return problems
 
 
@@ -249,8 +312,16 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
     header, rows = _read_csv(path)
     missing = [c for c in STAFF_REQUIRED if c not in header]
     if missing:
-        return [], [Diagnostic(p, 1, 1, "RB501", f"staff.csv has no column {', '.join(missing)}",
-                               f"the header needs {', '.join(STAFF_REQUIRED)}; optional: {', '.join(STAFF_OPTIONAL)}")]
+        return [], [
+            Diagnostic(
+                p,
+                1,
+                1,
+                "RB501",
+                f"staff.csv has no column {', '.join(missing)}",
+                f"the header needs {', '.join(STAFF_REQUIRED)}; optional: {', '.join(STAFF_OPTIONAL)}",
+            )
+        ]
     problems: list[Diagnostic] = []
     staff: list[dict[str, str]] = []
     seen: dict[str, int] = {}
@@ -260,18 +331,35 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
         for column in STAFF_REQUIRED:
             if not person[column]:
                 i = header.index(column)
-                problems.append(Diagnostic(p, line, _cell_col(row, i), "RB502", f'row has no {column}',
-                                           f"every person needs {', '.join(STAFF_REQUIRED)}"))
+                problems.append(
+                    Diagnostic(
+                        p,
+                        line,
+                        _cell_col(row, i),
+                        "RB502",
+                        f"row has no {column}",
+                        f"every person needs {', '.join(STAFF_REQUIRED)}",
+                    )
+                )
                 bad = True
         if person["team"] and person["team"] not in spec.teams:
-            problems.append(Diagnostic(p, line, _cell_col(row, header.index("team")), "RB503",
-                                       f'unknown team "{person["team"]}" for {person["id"] or "this person"}',
-                                       did_you_mean(person["team"], spec.teams) or
-                                       f"teams in site.yaml: {', '.join(spec.teams)}"))
+            problems.append(
+                Diagnostic(
+                    p,
+                    line,
+                    _cell_col(row, header.index("team")),
+                    "RB503",
+                    f'unknown team "{person["team"]}" for {person["id"] or "this person"}',
+                    did_you_mean(person["team"], spec.teams) or f"teams in site.yaml: {', '.join(spec.teams)}",
+                )
+            )
             bad = True
         if person["id"] in seen:
-            problems.append(Diagnostic(p, line, 1, "RB504",
-                                       f'duplicate staff id "{person["id"]}" (first at line {seen[person["id"]]})'))
+            problems.append(
+                Diagnostic(
+                    p, line, 1, "RB504", f'duplicate staff id "{person["id"]}" (first at line {seen[person["id"]]})'
+                )
+            )
             bad = True
         elif person["id"]:
             seen[person["id"]] = line
@@ -283,14 +371,25 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
 def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> tuple[Pool | None, list[Diagnostic]]:
     path = directory / spec.file
     if not path.is_file() or not path.resolve().is_relative_to(directory.resolve()):
-        return None, [doc.diagnostic(("pools", pool_id, "file"), "RB506",
-                                     f'pool file "{spec.file}" not found in the site directory')]
+        return None, [
+            doc.diagnostic(
+                ("pools", pool_id, "file"), "RB506", f'pool file "{spec.file}" not found in the site directory'
+            )
+        ]
     header, rows = _read_csv(path)
     p = str(path)
     missing = [c for c in (spec.key, "status") if c not in header]
     if missing:
-        return None, [Diagnostic(p, 1, 1, "RB501", f"{spec.file} has no column {', '.join(missing)}",
-                                 f"a pool needs its key column ({spec.key}) and status")]
+        return None, [
+            Diagnostic(
+                p,
+                1,
+                1,
+                "RB501",
+                f"{spec.file} has no column {', '.join(missing)}",
+                f"a pool needs its key column ({spec.key}) and status",
+            )
+        ]
     problems: list[Diagnostic] = []
     seen: dict[str, int] = {}
     out = []
@@ -301,8 +400,15 @@ def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> 
         if not key:
             problems.append(Diagnostic(p, line, _cell_col(row, key_index), "RB502", f"row has no {spec.key}"))
         elif key in seen:
-            problems.append(Diagnostic(p, line, _cell_col(row, key_index), "RB505",
-                                       f'duplicate {spec.key} "{key}" in pool {pool_id} (first at line {seen[key]})'))
+            problems.append(
+                Diagnostic(
+                    p,
+                    line,
+                    _cell_col(row, key_index),
+                    "RB505",
+                    f'duplicate {spec.key} "{key}" in pool {pool_id} (first at line {seen[key]})',
+                )
+            )
         else:
             seen[key] = line
             out.append(item)

@@ -8,6 +8,7 @@ We build values from PyYAML's event stream (its C parser where present) instead 
 - bounded depth and bounded alias expansion: the C composer segfaults on ~50,000-deep nesting
   and an alias bomb expands to billions of nodes in any later walk.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,13 +63,23 @@ class Document:
             loc = loc[:-1]
             key = False
 
-    def diagnostic(self, loc: Loc, code: str, message: str, hint: str | None = None, *,
-                   key: bool = False, offset: int = 0, width: int | None = None,
-                   severity: str = "error") -> Diagnostic:
+    def diagnostic(
+        self,
+        loc: Loc,
+        code: str,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        offset: int = 0,
+        width: int | None = None,
+        severity: str = "error",
+    ) -> Diagnostic:
         m = self.mark(loc, key=key)
         col = m.col + (m.inner + offset if m.single_line else 0)
-        return Diagnostic(self.path, m.line, col, code, message, hint, severity,
-                          width if width is not None else m.width)
+        return Diagnostic(
+            self.path, m.line, col, code, message, hint, severity, width if width is not None else m.width
+        )
 
 
 # YAML 1.2 core schema, for plain (unquoted) scalars only.
@@ -123,8 +134,12 @@ class _Builder:
             if isinstance(ev, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise self.fail(ev.start_mark, "RB002", "a runbook file holds one YAML document, found a second",
-                                    "remove the '---' line or split the file")
+                    raise self.fail(
+                        ev.start_mark,
+                        "RB002",
+                        "a runbook file holds one YAML document, found a second",
+                        "remove the '---' line or split the file",
+                    )
                 continue
             if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
                 continue
@@ -139,12 +154,20 @@ class _Builder:
                 continue
 
             if len(stack) >= MAX_DEPTH:
-                raise self.fail(ev.start_mark, "RB005", f"nesting deeper than {MAX_DEPTH} levels",
-                                "a runbook is never this deep; check the indentation")
+                raise self.fail(
+                    ev.start_mark,
+                    "RB005",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    "a runbook is never this deep; check the indentation",
+                )
             self.nodes += 1
             if self.nodes > MAX_NODES:
-                raise self.fail(ev.start_mark, "RB005", f"document has more than {MAX_NODES:,} values",
-                                "split the runbook, or check for runaway aliases")
+                raise self.fail(
+                    ev.start_mark,
+                    "RB005",
+                    f"document has more than {MAX_NODES:,} values",
+                    "split the runbook, or check for runaway aliases",
+                )
             loc = self._child_loc(stack, ev)
             if loc is None:  # the key of a mapping entry was recorded; nothing more to do
                 continue
@@ -156,8 +179,12 @@ class _Builder:
                 value, size = self.anchors[ev.anchor]
                 self.nodes += size
                 if self.nodes > MAX_NODES:
-                    raise self.fail(mark, "RB005", f"aliases expand to more than {MAX_NODES:,} values",
-                                    "this looks like an alias bomb; write the values out")
+                    raise self.fail(
+                        mark,
+                        "RB005",
+                        f"aliases expand to more than {MAX_NODES:,} values",
+                        "this looks like an alias bomb; write the values out",
+                    )
                 self.doc.values[loc] = Mark(mark.line + 1, mark.column + 1, len(ev.anchor) + 1)
                 self._place(stack, value, loc)
                 if not stack:
@@ -172,8 +199,13 @@ class _Builder:
                 end = ev.end_mark
                 single = end.line == mark.line
                 width = (end.column - mark.column) if single else max(1, len(ev.value.split("\n", 1)[0]))
-                self.doc.values[loc] = Mark(mark.line + 1, mark.column + 1, max(1, width),
-                                            1 if quoted else 0, single and ev.style in (None, "", "'", '"'))
+                self.doc.values[loc] = Mark(
+                    mark.line + 1,
+                    mark.column + 1,
+                    max(1, width),
+                    1 if quoted else 0,
+                    single and ev.style in (None, "", "'", '"'),
+                )
                 if ev.anchor:
                     self.anchors[ev.anchor] = (value, 1)
                 self._place(stack, value, loc)
@@ -185,8 +217,9 @@ class _Builder:
             container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
             stack.append([container, loc, _NO_KEY, ev.anchor, self.nodes, None])
         if not root_set:
-            raise RunbookError([Diagnostic(self.doc.path, 1, 1, "RB004", "the file is empty",
-                                           "start with `id:` and `steps:`")])
+            raise RunbookError(
+                [Diagnostic(self.doc.path, 1, 1, "RB004", "the file is empty", "start with `id:` and `steps:`")]
+            )
         return self.doc
 
     def _child_loc(self, stack, ev):
@@ -207,10 +240,17 @@ class _Builder:
             if key in container:
                 first = self.doc.keys.get(loc + (key,))
                 where = f" (first at line {first.line})" if first else ""
-                self.problems.append(Diagnostic(self.doc.path, m.line + 1, m.column + 1, "RB003",
-                                                f'duplicate key "{key}"{where}',
-                                                "YAML keeps only the last one; remove or rename one of them",
-                                                width=len(key)))
+                self.problems.append(
+                    Diagnostic(
+                        self.doc.path,
+                        m.line + 1,
+                        m.column + 1,
+                        "RB003",
+                        f'duplicate key "{key}"{where}',
+                        "YAML keeps only the last one; remove or rename one of them",
+                        width=len(key),
+                    )
+                )
             self.doc.keys[loc + (key,)] = Mark(m.line + 1, m.column + 1, max(1, len(key)))
             frame[2] = key
             return None
@@ -245,12 +285,14 @@ def read_text(path: str | Path) -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise RunbookError([Diagnostic(p, line, col, "RB001", f"not UTF-8 text (byte 0x{raw[e.start]:02x})",
-                                       "save the file as UTF-8")]) from None
+        raise RunbookError(
+            [Diagnostic(p, line, col, "RB001", f"not UTF-8 text (byte 0x{raw[e.start]:02x})", "save the file as UTF-8")]
+        ) from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise RunbookError([Diagnostic(p, line, 1, "RB001", "binary file (contains NUL bytes)",
-                                       "point at a YAML runbook")])
+        raise RunbookError(
+            [Diagnostic(p, line, 1, "RB001", "binary file (contains NUL bytes)", "point at a YAML runbook")]
+        )
     return text
 
 
@@ -267,9 +309,19 @@ def parse_yaml(text: str, path: str) -> Document:
         if at == "\t" or "'\\t'" in problem:
             problem, hint = "tab character used for indentation", "indent with spaces, not tabs"
         elif "maximum nesting depth" in problem:
-            raise RunbookError(builder.problems + [Diagnostic(path, mark.line + 1, mark.column + 1, "RB005",
-                               f"nesting deeper than {MAX_DEPTH} levels",
-                               "a runbook is never this deep; check the indentation")]) from None
+            raise RunbookError(
+                builder.problems
+                + [
+                    Diagnostic(
+                        path,
+                        mark.line + 1,
+                        mark.column + 1,
+                        "RB005",
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                        "a runbook is never this deep; check the indentation",
+                    )
+                ]
+            ) from None
         elif e.context:
             hint = f"{e.context}" + (f" (line {e.context_mark.line + 1})" if e.context_mark else "")
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -286,6 +338,14 @@ def load_document(path: str | Path, *, mapping: bool = True) -> Document:
     text = read_text(path)
     doc = parse_yaml(text, str(path))
     if mapping and not isinstance(doc.data, dict):
-        raise RunbookError([doc.diagnostic((), "RB006", "expected a mapping of keys (id:, steps:, ...) at the top",
-                                           "a runbook starts with `id: my_runbook`")])
+        raise RunbookError(
+            [
+                doc.diagnostic(
+                    (),
+                    "RB006",
+                    "expected a mapping of keys (id:, steps:, ...) at the top",
+                    "a runbook starts with `id: my_runbook`",
+                )
+            ]
+        )
     return doc

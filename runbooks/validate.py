@@ -5,9 +5,11 @@ Checks the step graph (duplicate ids, unknown needs, cycles), objectives, target
 channels and people. The graph checks run even when the shape is invalid, so one pass reports
 a typo'd key and a broken `needs:` together.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
@@ -20,6 +22,7 @@ TARGET_KINDS = ("team", "role", "person", "channel")
 
 
 # --- the step graph ---------------------------------------------------------------------------
+
 
 def graph_of(data: Any) -> list[tuple[int, str, list[str]]]:
     """(index, id, needs) of every step whose id and needs are readable, from raw YAML data."""
@@ -38,18 +41,28 @@ def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[
     for i, step_id, _ in graph:
         if step_id in first:
             line = doc.mark(("steps", first[step_id], "id")).line
-            problems.append(doc.diagnostic(("steps", i, "id"), "RB301",
-                                           f'duplicate step id "{step_id}" (first at line {line})',
-                                           "step ids must be unique; rename one of them"))
+            problems.append(
+                doc.diagnostic(
+                    ("steps", i, "id"),
+                    "RB301",
+                    f'duplicate step id "{step_id}" (first at line {line})',
+                    "step ids must be unique; rename one of them",
+                )
+            )
         else:
             first[step_id] = i
     ids = list(first)
     for i, step_id, needs in graph:
         for j, need in enumerate(needs):
             if need not in first:
-                problems.append(doc.diagnostic(("steps", i, "needs", j), "RB302",
-                                               f'step "{step_id}" needs step "{need}", which does not exist',
-                                               did_you_mean(need, ids) or f"steps: {', '.join(ids)}"))
+                problems.append(
+                    doc.diagnostic(
+                        ("steps", i, "needs", j),
+                        "RB302",
+                        f'step "{step_id}" needs step "{need}", which does not exist',
+                        did_you_mean(need, ids) or f"steps: {', '.join(ids)}",
+                    )
+                )
     problems += _check_cycles(doc, graph, first)
     return problems
 
@@ -74,15 +87,20 @@ def _check_cycles(doc: Document, graph, first: dict[str, int]) -> list[Diagnosti
                 path.pop()
                 continue
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 key = frozenset(cycle)
                 if key not in reported:
                     reported.add(key)
                     text = " -> ".join(f'"{s}"' for s in cycle)
                     j = needs_of[node].index(nxt)
-                    problems.append(doc.diagnostic(("steps", first[node], "needs", j), "RB303",
-                                                   f"dependency cycle: {text}",
-                                                   "a step cannot wait, directly or not, for itself"))
+                    problems.append(
+                        doc.diagnostic(
+                            ("steps", first[node], "needs", j),
+                            "RB303",
+                            f"dependency cycle: {text}",
+                            "a step cannot wait, directly or not, for itself",
+                        )
+                    )
             elif not state.get(nxt):
                 state[nxt] = 1
                 stack.append((nxt, iter(needs_of[nxt])))
@@ -121,13 +139,19 @@ def streaming_source(step: Any, kinds: Mapping[str, str]) -> str | None:
     parts = inner.strip().split(".")
     if len(parts) == 4 and parts[0] == "steps" and parts[2] == "answers" and kinds.get(parts[1]) == "muster":
         return parts[1]
-    if len(parts) == 5 and parts[0] == "steps" and parts[2] == "outputs" and parts[3] == "answers" \
-            and kinds.get(parts[1]) == "muster":
+    if (
+        len(parts) == 5
+        and parts[0] == "steps"
+        and parts[2] == "outputs"
+        and parts[3] == "answers"
+        and kinds.get(parts[1]) == "muster"
+    ):
         return parts[1]
     return None
 
 
 # --- expressions and targets ------------------------------------------------------------------
+
 
 def step_shapes(runbook: Runbook, site: Site | None) -> dict[str, StepShape]:
     shapes = {}
@@ -164,13 +188,23 @@ class _Checker:
             found_all = find_expressions(value)
             for found in found_all:
                 for p in check_expression(found.inner, scope):
-                    self.problems.append(self.doc.diagnostic(loc, p.code, p.message, p.hint,
-                                                             offset=found.start, width=found.end - found.start))
+                    self.problems.append(
+                        self.doc.diagnostic(
+                            loc, p.code, p.message, p.hint, offset=found.start, width=found.end - found.start
+                        )
+                    )
             unclosed = _unclosed(value, found_all)
             if unclosed is not None:
-                self.problems.append(self.doc.diagnostic(
-                    loc, "RB201", "expression is not closed: ${{ without }}", "write ${{ name }}",
-                    offset=unclosed, width=3))
+                self.problems.append(
+                    self.doc.diagnostic(
+                        loc,
+                        "RB201",
+                        "expression is not closed: ${{ without }}",
+                        "write ${{ name }}",
+                        offset=unclosed,
+                        width=3,
+                    )
+                )
         elif isinstance(value, dict):
             for k, v in value.items():
                 self.strings(v, loc + (k,), scope)
@@ -178,8 +212,9 @@ class _Checker:
             for i, v in enumerate(value):
                 self.strings(v, loc + (i,), scope)
 
-    def target(self, value: str, loc: tuple, scope: Scope, *, notify_only: bool = False,
-               allow_owner: bool = False) -> None:
+    def target(
+        self, value: str, loc: tuple, scope: Scope, *, notify_only: bool = False, allow_owner: bool = False
+    ) -> None:
         if single_expression(value) is not None:
             self.strings(value, loc, scope)
             return
@@ -188,22 +223,38 @@ class _Checker:
         kind, sep, name = value.partition(":")
         kinds = [k for k in TARGET_KINDS if notify_only or k != "channel"]
         if not sep or kind not in kinds or not name:
-            hint = "targets: " + ", ".join(f"{k}:<id>" for k in kinds) + (", owner" if allow_owner else "") \
+            hint = (
+                "targets: "
+                + ", ".join(f"{k}:<id>" for k in kinds)
+                + (", owner" if allow_owner else "")
                 + ", or an expression giving a person"
+            )
             self.add(loc, "RB305", f'bad target "{value}"', hint)
         elif kind == "role" and name not in ACCOUNT_ROLES:
-            self.add(loc, "RB305", f'unknown role "{name}"', did_you_mean(name, ACCOUNT_ROLES)
-                     or f"roles: {', '.join(ACCOUNT_ROLES)}")
+            self.add(
+                loc,
+                "RB305",
+                f'unknown role "{name}"',
+                did_you_mean(name, ACCOUNT_ROLES) or f"roles: {', '.join(ACCOUNT_ROLES)}",
+            )
         elif self.site is None:
             return
         elif kind == "team" and name not in self.site.teams:
-            self.add(loc, "RB401", f'site "{self.site.id}" has no team "{name}"',
-                     did_you_mean(name, self.site.teams) or f"teams: {', '.join(self.site.teams)}")
+            self.add(
+                loc,
+                "RB401",
+                f'site "{self.site.id}" has no team "{name}"',
+                did_you_mean(name, self.site.teams) or f"teams: {', '.join(self.site.teams)}",
+            )
         elif kind == "person" and self.site.person(name) is None:
             self.add(loc, "RB404", f'site "{self.site.id}" has no person "{name}" in staff.csv')
         elif kind == "channel" and name not in self.site.channels:
-            self.add(loc, "RB403", f'site "{self.site.id}" has no channel "{name}"',
-                     did_you_mean(name, self.site.channels) or f"channels: {', '.join(self.site.channels) or 'none'}")
+            self.add(
+                loc,
+                "RB403",
+                f'site "{self.site.id}" has no channel "{name}"',
+                did_you_mean(name, self.site.channels) or f"channels: {', '.join(self.site.channels) or 'none'}",
+            )
 
     def add(self, loc: tuple, code: str, message: str, hint: str | None = None, **kw: Any) -> None:
         self.problems.append(self.doc.diagnostic(loc, code, message, hint, **kw))
@@ -236,8 +287,12 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
         key = "count" if obj.count else "ratio"
         ref = obj.count or obj.ratio
         if ref not in step_ids:
-            c.add(("objectives", i, key), "RB304", f'objective "{obj.id}" {key}s step "{ref}", which does not exist',
-                  did_you_mean(str(ref), step_ids))
+            c.add(
+                ("objectives", i, key),
+                "RB304",
+                f'objective "{obj.id}" {key}s step "{ref}", which does not exist',
+                did_you_mean(str(ref), step_ids),
+            )
         if isinstance(obj.target, str):
             c.strings(obj.target, ("objectives", i, "target"), head)
     whole = c.scope(steps=c.shapes)
@@ -260,12 +315,18 @@ def _check_input_default(c: _Checker, name: str, spec: InputSpec) -> None:
     if spec.default is None:
         return
     expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "choice": str}[spec.type]
-    ok = isinstance(spec.default, expected) and not (spec.type in ("integer", "number") and isinstance(spec.default, bool))
+    ok = isinstance(spec.default, expected) and not (
+        spec.type in ("integer", "number") and isinstance(spec.default, bool)
+    )
     if not ok:
         c.add(("inputs", name, "default"), "RB306", f'default of input "{name}" is not {spec.type}')
     elif spec.type == "choice" and spec.default not in (spec.options or []):
-        c.add(("inputs", name, "default"), "RB306", f'default "{spec.default}" is not one of the options',
-              f"options: {', '.join(spec.options or [])}")
+        c.add(
+            ("inputs", name, "default"),
+            "RB306",
+            f'default "{spec.default}" is not one of the options',
+            f"options: {', '.join(spec.options or [])}",
+        )
 
 
 def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> None:
@@ -280,14 +341,22 @@ def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> Non
     elif isinstance(step.for_each, str):
         expr = single_expression(step.for_each)
         if expr is None:
-            c.add(loc + ("for_each",), "RB208", "for_each must be a list or one expression giving a list",
-                  'for_each: "${{ site.staff }}"')
+            c.add(
+                loc + ("for_each",),
+                "RB208",
+                "for_each must be a list or one expression giving a list",
+                'for_each: "${{ site.staff }}"',
+            )
         else:
             c.strings(step.for_each, loc + ("for_each",), outer)
             shape = infer_shape(expr, outer)
             if shape not in (None, "list"):
-                c.add(loc + ("for_each",), "RB208", f"for_each gives {'a single value' if shape == 'scalar' else 'a mapping'}, not a list",
-                      "iterate over a list: site.staff, a muster's answers.<option>, or a filter ending in | list")
+                c.add(
+                    loc + ("for_each",),
+                    "RB208",
+                    f"for_each gives {'a single value' if shape == 'scalar' else 'a mapping'}, not a list",
+                    "iterate over a list: site.staff, a muster's answers.<option>, or a filter ending in | list",
+                )
     if step.key is not None:
         c.strings(step.key, loc + ("key",), inner)
     if isinstance(step.if_, str):
@@ -297,8 +366,13 @@ def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> Non
     if step.owner is not None:
         c.target(step.owner, loc + ("owner",), inner)
     elif step.kind in HUMAN_KINDS - {"muster"} or (step.kind == "allocate" and step.handover):
-        c.add(loc, "RB102", f'step "{step.id}" ({step.kind}) needs an owner: someone must act on it',
-              "owner: team:<id>, role:manager or person:<id>", key=True)
+        c.add(
+            loc,
+            "RB102",
+            f'step "{step.id}" ({step.kind}) needs an owner: someone must act on it',
+            "owner: team:<id>, role:manager or person:<id>",
+            key=True,
+        )
     if step.escalate is not None:
         c.target(step.escalate.to, loc + ("escalate", "to"), inner, notify_only=True, allow_owner=True)
     CHECKS.get(step.kind, lambda *a: None)(c, loc, step, inner)
@@ -316,24 +390,39 @@ def _muster(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     if step.returns is not None and c.site is not None and step.returns not in c.site.pools:
-        c.add(loc + ("returns",), "RB402", f'site "{c.site.id}" has no pool "{step.returns}"',
-              did_you_mean(step.returns, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}")
+        c.add(
+            loc + ("returns",),
+            "RB402",
+            f'site "{c.site.id}" has no pool "{step.returns}"',
+            did_you_mean(step.returns, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
+        )
 
 
 def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     if c.site is not None and step.pool not in c.site.pools:
-        c.add(loc + ("pool",), "RB402", f'site "{c.site.id}" has no pool "{step.pool}"',
-              did_you_mean(step.pool, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}")
+        c.add(
+            loc + ("pool",),
+            "RB402",
+            f'site "{c.site.id}" has no pool "{step.pool}"',
+            did_you_mean(step.pool, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
+        )
 
 
 def _http(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     with_scope = Scope(**{**scope.__dict__, "env": True})
     request = step.with_
     c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc + ("with",), with_scope)
-    if single_expression(request.url) is None and not request.url.split("${{")[0].startswith(("http://", "https://")) \
-            and not request.url.startswith("${{"):
-        c.add(loc + ("with", "url"), "RB107", f'url "{request.url}" is not an http(s) URL',
-              'start with https:// or an expression: "${{ env.IAM_URL }}/grants"')
+    if (
+        single_expression(request.url) is None
+        and not request.url.split("${{")[0].startswith(("http://", "https://"))
+        and not request.url.startswith("${{")
+    ):
+        c.add(
+            loc + ("with", "url"),
+            "RB107",
+            f'url "{request.url}" is not an http(s) URL',
+            'start with https:// or an expression: "${{ env.IAM_URL }}/grants"',
+        )
 
 
 def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
@@ -349,9 +438,13 @@ def _message(c: _Checker, loc: tuple, spec: Any, scope: Scope) -> None:
         c.strings(spec.message, loc + ("message",), scope)
     if spec.template is not None and spec.template not in c.runbook.templates and spec.template not in EVENTS:
         known = sorted(c.runbook.templates) + list(EVENTS)
-        c.add(loc + ("template",), "RB210", f'unknown template "{spec.template}"',
-              did_you_mean(spec.template, known) or "name one of the runbook's templates: or an event "
-              "(its built-in template, e.g. task.assigned)")
+        c.add(
+            loc + ("template",),
+            "RB210",
+            f'unknown template "{spec.template}"',
+            did_you_mean(spec.template, known)
+            or "name one of the runbook's templates: or an event (its built-in template, e.g. task.assigned)",
+        )
 
 
 def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:

@@ -1,4 +1,5 @@
 """Shared fixtures: the shipped library and sites, the test lab, PostgreSQL, throwaway runbooks."""
+
 from __future__ import annotations
 
 import os
@@ -19,22 +20,26 @@ PG_ADMIN_URL = os.environ.get("RUNBOOK_TEST_PG", "postgresql+psycopg://postgres@
 @pytest.fixture
 def write_runbook(tmp_path):
     """Write a runbook (a dict or YAML text) to a file and return its path."""
+
     def write(content, name: str = "rb.yaml") -> Path:
         path = tmp_path / name
         path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
         return path
+
     return write
 
 
 @pytest.fixture(scope="session")
 def xian():
     from runbooks.sites import load_site
+
     return load_site(SITES / "xian")
 
 
 @pytest.fixture(scope="session")
 def beijing():
     from runbooks.sites import load_site
+
     return load_site(SITES / "beijing")
 
 
@@ -67,6 +72,7 @@ def lab_env(monkeypatch, tmp_path):
 @pytest.fixture
 def operator():
     from flows.actors import local_operator
+
     return local_operator()
 
 
@@ -76,10 +82,12 @@ def prefect_api(tmp_path_factory):
     import socket
 
     from flows.prefect_api import PrefectServer
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     from flows.prefect_api import QUIET
+
     for key, value in QUIET.items():
         os.environ[key] = value
     home = tmp_path_factory.mktemp("prefect")
@@ -97,5 +105,6 @@ def prefect_api(tmp_path_factory):
 @pytest.fixture
 def recorder():
     from tests.support.recorder import Recorder
+
     with Recorder() as r:
         yield r

@@ -2,11 +2,13 @@
 takes a `StepJob` (the step's parameters already rendered) and returns the step's outputs, or
 raises `StepError` (retryable or not). Executors do the side effect and nothing else: the
 runner records the result in the store."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 class StepError(Exception):
@@ -34,7 +36,7 @@ class StepJob:
         return mask(text, self.secrets)
 
 
-def mask_value(value: Any, secrets: "tuple[str, ...] | list[str]") -> Any:
+def mask_value(value: Any, secrets: tuple[str, ...] | list[str]) -> Any:
     """mask() through lists and mappings (a recorded request body, for example)."""
     if isinstance(value, str):
         return mask(value, secrets)
@@ -45,7 +47,7 @@ def mask_value(value: Any, secrets: "tuple[str, ...] | list[str]") -> Any:
     return value
 
 
-def mask(text: str, secrets: "tuple[str, ...] | list[str]") -> str:
+def mask(text: str, secrets: tuple[str, ...] | list[str]) -> str:
     """Replace each secret value (4 characters or more) by ***."""
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -55,6 +57,7 @@ def mask(text: str, secrets: "tuple[str, ...] | list[str]") -> str:
 
 def _load() -> dict[str, Callable[[StepJob], dict[str, Any]]]:
     from . import http, wait
+
     return {"http": http.execute, "wait": wait.execute}
 
 

@@ -2,6 +2,7 @@
 allowlist checked for the URL and every redirect, a stable Idempotency-Key, expected statuses,
 a timeout, and at most RUNBOOK_HTTP_PER_HOST calls at once per host. In a drill the request is
 recorded, not sent, unless the step says `drill: send`."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from typing import Any
 
 import requests
 
+from notifications.outbound import OutboundRefused, allow_list, check_url
 from runbooks.models import parse_duration
 
-from notifications.outbound import OutboundRefused, allow_list, check_url
 from . import StepError, StepJob, mask_value
 
 MAX_REDIRECTS = 5
@@ -48,17 +49,24 @@ def execute(job: StepJob) -> dict[str, Any]:
     expect = request.get("expect")
     timeout = parse_duration(request.get("timeout") or "30s")
     if job.drill and not job.send_in_drill:
-        return {"status": None, "json": None, "drill": True,
-                "recorded": {"method": method, "url": job.mask(url), "json": mask_value(body, job.secrets)}}
-    allowed = allow_list(c.get("url", "") for c in job.site.get("channels", {}).values() if "${{" not in c.get("url", ""))
+        return {
+            "status": None,
+            "json": None,
+            "drill": True,
+            "recorded": {"method": method, "url": job.mask(url), "json": mask_value(body, job.secrets)},
+        }
+    allowed = allow_list(
+        c.get("url", "") for c in job.site.get("channels", {}).values() if "${{" not in c.get("url", "")
+    )
     with _host_slot(url):
         response, method, url = _send(job, method, url, headers, body, timeout, allowed)
     ok = response.status_code in expect if expect else 200 <= response.status_code < 300
     if not ok:
         wanted = ", ".join(map(str, expect)) if expect else "2xx"
         retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
-        raise StepError(f"{method} {job.mask(url)} returned {response.status_code} (expected {wanted})",
-                        retryable=retryable)
+        raise StepError(
+            f"{method} {job.mask(url)} returned {response.status_code} (expected {wanted})", retryable=retryable
+        )
     text = response.text
     if not text.strip():
         return {"status": response.status_code, "json": None}
@@ -67,12 +75,16 @@ def execute(job: StepJob) -> dict[str, Any]:
     except ValueError:
         kind = response.headers.get("content-type", "unknown type")
         snippet = " ".join(text[:80].split())
-        raise StepError(f"{method} {job.mask(url)} returned {response.status_code} with a body that is not JSON "
-                        f"({kind}): {job.mask(snippet)!r}", retryable=False) from None
+        raise StepError(
+            f"{method} {job.mask(url)} returned {response.status_code} with a body that is not JSON "
+            f"({kind}): {job.mask(snippet)!r}",
+            retryable=False,
+        ) from None
 
 
-def _send(job: StepJob, method: str, url: str, headers: dict[str, str], body: Any, timeout: int,
-          allowed: frozenset[str]) -> tuple[requests.Response, str, str]:
+def _send(
+    job: StepJob, method: str, url: str, headers: dict[str, str], body: Any, timeout: int, allowed: frozenset[str]
+) -> tuple[requests.Response, str, str]:
     """Send, following redirects by hand: each hop is checked as the URL it will be sent to,
     and credentials stay with the origin they were written for."""
     origin = _origin(url)

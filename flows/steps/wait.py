@@ -1,5 +1,6 @@
 """wait step: the runner keeps the timer (`for` deadline or `until` condition) in the store;
 by the time it executes, the wait is over."""
+
 from __future__ import annotations
 
 from typing import Any

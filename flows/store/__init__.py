@@ -8,30 +8,43 @@ SQLite begins IMMEDIATE (one writer, no lock-upgrade deadlocks) and on PostgreSQ
 audit chain's head row, so the transitions of one run are serialised and each is one
 transaction with its audit row.
 """
+
 from __future__ import annotations
 
 import collections
 import contextlib
 import os
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
-from .board import BoardReads
 from .base import _insert_ignore, _json_ready, utcnow
+from .board import BoardReads
 from .leases import PENDING, LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
+from .schema import (
+    audit,
+    audit_heads,
+    checkoffs,
+    events,
+    idempotency,
+    lockdowns,
+    metadata,
+    objectives,
+    run_steps,
+    runs,
+    tasks,
+)
 from .stats import StatsReads
 from .wake import WakeListener, notify_run
-from .schema import (audit, audit_heads, checkoffs, events, idempotency, lockdowns, metadata, objectives,
-                     run_steps, runs, tasks)
 
 __all__ = ["Store", "Tx", "IntegrityError", "PENDING", "runbook_home", "database_url", "metadata", "utcnow"]
 
@@ -54,12 +67,16 @@ def database_url() -> str:
 # Statements of the hot path, built once: building a statement costs more Python time than
 # running it on SQLite (a check-off runs about 17 of them).
 _RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapshot")]).where(
-    runs.c.id == bindparam("run_id"))
+    runs.c.id == bindparam("run_id")
+)
 _TASK = select(tasks).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
 _LOCK_HEAD = select(audit_heads).where(audit_heads.c.chain == bindparam("chain")).with_for_update()
 _INSERT_AUDIT = insert(audit)
-_UPDATE_HEAD = update(audit_heads).where(audit_heads.c.chain == bindparam("chain_key")).values(
-    n=bindparam("head_n"), hash=bindparam("head_hash"))
+_UPDATE_HEAD = (
+    update(audit_heads)
+    .where(audit_heads.c.chain == bindparam("chain_key"))
+    .values(n=bindparam("head_n"), hash=bindparam("head_hash"))
+)
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -99,8 +116,9 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         r = self.conn.execute(_RUN_HEAD, {"run_id": run_id}).first()
         return dict(r._mapping) if r is not None else None
 
-    def runs(self, *, states: Sequence[str] | None = None, site_id: str | None = None,
-             lockdown_id: str | None = None) -> list[dict[str, Any]]:
+    def runs(
+        self, *, states: Sequence[str] | None = None, site_id: str | None = None, lockdown_id: str | None = None
+    ) -> list[dict[str, Any]]:
         stmt = select(runs).order_by(runs.c.started_at, runs.c.id)
         if states:
             stmt = stmt.where(runs.c.state.in_(states))
@@ -118,20 +136,29 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late | timer).order_by(tasks.c.pk))
 
     def next_wake(self, run_id: str, kinds: Sequence[str]) -> datetime | None:
-        ready = select(func.min(tasks.c.next_attempt_at)).where(tasks.c.run_id == run_id, tasks.c.state == "ready",
-                                                                tasks.c.kind.in_(kinds))
-        late = select(func.min(tasks.c.due_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting",
-                                                      tasks.c.overdue_at.is_(None))
+        ready = select(func.min(tasks.c.next_attempt_at)).where(
+            tasks.c.run_id == run_id, tasks.c.state == "ready", tasks.c.kind.in_(kinds)
+        )
+        late = select(func.min(tasks.c.due_at)).where(
+            tasks.c.run_id == run_id, tasks.c.state == "waiting", tasks.c.overdue_at.is_(None)
+        )
         timer = select(func.min(tasks.c.timer_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting")
         times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar(), self.conn.execute(timer).scalar()]
-        times = [t.replace(tzinfo=timezone.utc) if t and t.tzinfo is None else t for t in times]
+        times = [t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in times]
         return min((t for t in times if t is not None), default=None)
 
     def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
         return self._row(select(lockdowns).where(lockdowns.c.active_site == site_id))
 
-    def tasks(self, run_id: str, *, steps: Sequence[str] | None = None, states: Sequence[str] | None = None,
-              ids: Sequence[str] | None = None, item_key: str | None = None) -> list[dict[str, Any]]:
+    def tasks(
+        self,
+        run_id: str,
+        *,
+        steps: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        item_key: str | None = None,
+    ) -> list[dict[str, Any]]:
         stmt = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.pk)
         if steps is not None:
             stmt = stmt.where(tasks.c.step_id.in_(steps))
@@ -150,8 +177,9 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {r["step_id"]: r for r in self._rows(select(run_steps).where(run_steps.c.run_id == run_id))}
 
-    def count_tasks(self, run_id: str, *, steps: Sequence[str] | None = None,
-                    states: Sequence[str] | None = None) -> int:
+    def count_tasks(
+        self, run_id: str, *, steps: Sequence[str] | None = None, states: Sequence[str] | None = None
+    ) -> int:
         stmt = select(func.count()).select_from(tasks).where(tasks.c.run_id == run_id)
         if steps is not None:
             stmt = stmt.where(tasks.c.step_id.in_(steps))
@@ -160,8 +188,11 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         return int(self.conn.execute(stmt).scalar_one())
 
     def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
-        stmt = (select(tasks.c.step_id, tasks.c.state, func.count()).where(tasks.c.run_id == run_id)
-                .group_by(tasks.c.step_id, tasks.c.state))
+        stmt = (
+            select(tasks.c.step_id, tasks.c.state, func.count())
+            .where(tasks.c.run_id == run_id)
+            .group_by(tasks.c.step_id, tasks.c.state)
+        )
         out: dict[str, dict[str, int]] = {}
         for step_id, state, n in self.conn.execute(stmt):
             out.setdefault(step_id, {})[state] = int(n)
@@ -180,8 +211,9 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         return self._row(select(audit_heads).where(audit_heads.c.chain == chain))
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        return self._rows(select(events).where(events.c.run_id == run_id, events.c.seq > after)
-                          .order_by(events.c.seq).limit(limit))
+        return self._rows(
+            select(events).where(events.c.run_id == run_id, events.c.seq > after).order_by(events.c.seq).limit(limit)
+        )
 
     def events_named(self, run_id: str, name: str) -> list[dict[str, Any]]:
         return self._rows(select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq))
@@ -195,6 +227,7 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
     def objectives_met(self, run_id: str) -> dict[str, datetime]:
         rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
+
 
 class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
@@ -213,13 +246,29 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
             row = self.conn.execute(_LOCK_HEAD, {"chain": chain}).one()
         self._heads[chain] = (int(row.n), row.hash)
 
-    def append_audit(self, chain: str, *, actor: str, action: str, target: str | None = None,
-                     reason: str | None = None, detail: Mapping[str, Any] | None = None,
-                     at: datetime | None = None) -> None:
+    def append_audit(
+        self,
+        chain: str,
+        *,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        reason: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
         self.lock_chain(chain)
         n, prev = self._heads[chain]
-        entry = {"chain": chain, "n": n + 1, "at": at or utcnow(), "actor": actor, "action": action,
-                 "target": target, "reason": reason, "detail": _json_ready(dict(detail) if detail else None)}
+        entry = {
+            "chain": chain,
+            "n": n + 1,
+            "at": at or utcnow(),
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "reason": reason,
+            "detail": _json_ready(dict(detail) if detail else None),
+        }
         digest = entry_hash(prev, entry)
         self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest})
         self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n + 1, "head_hash": digest})
@@ -233,8 +282,9 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
         self.conn.execute(insert(lockdowns).values(**row))
 
     def end_lockdown(self, lockdown_id: str, *, at: datetime, by: str) -> None:
-        self.conn.execute(update(lockdowns).where(lockdowns.c.id == lockdown_id)
-                          .values(active_site=None, ended_at=at, ended_by=by))
+        self.conn.execute(
+            update(lockdowns).where(lockdowns.c.id == lockdown_id).values(active_site=None, ended_at=at, ended_by=by)
+        )
 
     def insert_run(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(runs).values(**row))
@@ -247,13 +297,16 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
             self.conn.execute(insert(run_steps), [dict(r) for r in rows])
 
     def update_run_step(self, run_id: str, step_id: str, **values: Any) -> None:
-        self.conn.execute(update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
-                          .values(**values))
+        self.conn.execute(
+            update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id).values(**values)
+        )
 
     def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.conn.execute(insert(tasks), [{**r, "item": _json_ready(r.get("item")),
-                                               "outputs": _json_ready(r.get("outputs"))} for r in rows])
+            self.conn.execute(
+                insert(tasks),
+                [{**r, "item": _json_ready(r.get("item")), "outputs": _json_ready(r.get("outputs"))} for r in rows],
+            )
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
         """Update one task; with `expect`, only if its state is one of those. True if it changed."""
@@ -265,17 +318,21 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
         return self.conn.execute(stmt, params).rowcount == 1
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(_INSERT_CHECKOFF, {"note": None, "reason": None, **row,
-                                             "fields": _json_ready(row.get("fields"))})
+        self.conn.execute(
+            _INSERT_CHECKOFF, {"note": None, "reason": None, **row, "fields": _json_ready(row.get("fields"))}
+        )
 
     def insert_event(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(_INSERT_EVENT, {"task_id": None, "run_id": None, "site_id": None, **row,
-                                          "data": _json_ready(row.get("data"))})
+        self.conn.execute(
+            _INSERT_EVENT,
+            {"task_id": None, "run_id": None, "site_id": None, **row, "data": _json_ready(row.get("data"))},
+        )
 
     def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
         """Reserve a key before acting (response pending); False when it is taken."""
-        stmt = _insert_ignore(self.dialect, idempotency).values(key=key, fingerprint=fingerprint,
-                                                                response={"_pending": True}, at=at)
+        stmt = _insert_ignore(self.dialect, idempotency).values(
+            key=key, fingerprint=fingerprint, response={"_pending": True}, at=at
+        )
         return self.conn.execute(stmt).rowcount == 1
 
     def settle_idempotent(self, key: str, response: Any) -> None:
@@ -285,12 +342,14 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
         self.conn.execute(idempotency.delete().where(idempotency.c.key == key))
 
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
-        self.conn.execute(insert(idempotency).values(key=key, fingerprint=fingerprint,
-                                                     response=_json_ready(response), at=utcnow()))
+        self.conn.execute(
+            insert(idempotency).values(key=key, fingerprint=fingerprint, response=_json_ready(response), at=utcnow())
+        )
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
-        self.conn.execute(_insert_ignore(self.dialect, objectives).values(
-            run_id=run_id, objective_id=objective_id, met_at=met_at))
+        self.conn.execute(
+            _insert_ignore(self.dialect, objectives).values(run_id=run_id, objective_id=objective_id, met_at=met_at)
+        )
 
 
 class FifoLock:
@@ -339,6 +398,7 @@ class Store:
         self._listener_mutex = threading.Lock()
         if migrate:
             from .migrate import upgrade
+
             upgrade(self.engine)
 
     @contextlib.contextmanager
@@ -375,8 +435,6 @@ class Store:
         self.engine.dispose()
 
 
-
-
 def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=8, max_overflow=56, pool_timeout=120)
@@ -401,6 +459,8 @@ def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
             conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
         return engine
-    size, overflow = pool or (int(os.environ.get("RUNBOOK_DB_POOL_SIZE", "10")),
-                              int(os.environ.get("RUNBOOK_DB_MAX_OVERFLOW", "40")))
+    size, overflow = pool or (
+        int(os.environ.get("RUNBOOK_DB_POOL_SIZE", "10")),
+        int(os.environ.get("RUNBOOK_DB_MAX_OVERFLOW", "40")),
+    )
     return create_engine(url, pool_size=size, max_overflow=overflow, pool_timeout=120, pool_pre_ping=True)

@@ -1,9 +1,11 @@
 """The SQL of the dashboard (a mixin of Reader): aggregates and short lists, so a page of a
 run with 10,000 tasks reads a few hundred rows, not 10,000."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import Float, Integer, cast, func, select
 
@@ -16,8 +18,11 @@ _LIST_COLUMNS = [c for c in tasks.c if c.name not in ("item",)]
 class BoardReads:
     def step_stats(self, run_id: str) -> dict[str, dict[str, tuple[int, datetime | None]]]:
         """step → state → (tasks, the earliest time one of them became actionable)."""
-        stmt = (select(tasks.c.step_id, tasks.c.state, func.count(), func.min(tasks.c.actionable_at))
-                .where(tasks.c.run_id == run_id).group_by(tasks.c.step_id, tasks.c.state))
+        stmt = (
+            select(tasks.c.step_id, tasks.c.state, func.count(), func.min(tasks.c.actionable_at))
+            .where(tasks.c.run_id == run_id)
+            .group_by(tasks.c.step_id, tasks.c.state)
+        )
         out: dict[str, dict[str, tuple[int, datetime | None]]] = {}
         for step_id, state, n, oldest in self.conn.execute(stmt):
             out.setdefault(step_id, {})[state] = (int(n), oldest)
@@ -33,31 +38,44 @@ class BoardReads:
         """Failed tasks, and tasks held before anyone can act on them (waiting for stock)."""
         failed = (tasks.c.run_id == run_id, tasks.c.state == "failed")
         held = (tasks.c.run_id == run_id, tasks.c.state == "ready", tasks.c.kind.in_(held_kinds))
-        n = sum(self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-                for where in (failed, held))
+        n = sum(
+            self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
+            for where in (failed, held)
+        )
         rows: list[dict[str, Any]] = []
         for where in (failed, held):
             if len(rows) < limit:
                 rows += self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit - len(rows)))
         return int(n), rows
 
-    def progress_buckets(self, run_id: str, step_id: str, start: datetime, bucket_s: float, *,
-                         answers: bool) -> list[tuple[int, int]]:
+    def progress_buckets(
+        self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool
+    ) -> list[tuple[int, int]]:
         """An objective's progress over time, counted per bucket of `bucket_s` seconds after
         `start`: tasks of a step done (by their end), or people who answered a roll call (by
         their first answer). A few hundred rows at most, however many tasks or people."""
         if answers:
-            source = (select(func.min(muster_answers.c.at).label("at"))
-                      .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
-                      .group_by(muster_answers.c.person_id).subquery())
+            source = (
+                select(func.min(muster_answers.c.at).label("at"))
+                .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
+                .group_by(muster_answers.c.person_id)
+                .subquery()
+            )
         else:
-            source = (select(tasks.c.ended_at.label("at"))
-                      .where(tasks.c.run_id == run_id, tasks.c.step_id == step_id, tasks.c.state == "done")
-                      .subquery())
+            source = (
+                select(tasks.c.ended_at.label("at"))
+                .where(tasks.c.run_id == run_id, tasks.c.step_id == step_id, tasks.c.state == "done")
+                .subquery()
+            )
         offset = (self._epoch(source.c.at) - start.timestamp()) / bucket_s
         bucket = (func.floor(offset) if self.conn.dialect.name == "postgresql" else cast(offset, Integer)).label("b")
-        stmt = (select(bucket, func.count()).select_from(source).where(source.c.at.is_not(None))
-                .group_by(bucket).order_by(bucket))
+        stmt = (
+            select(bucket, func.count())
+            .select_from(source)
+            .where(source.c.at.is_not(None))
+            .group_by(bucket)
+            .order_by(bucket)
+        )
         return [(max(int(b), 0), int(n)) for b, n in self.conn.execute(stmt)]
 
     def _epoch(self, column):
@@ -67,11 +85,16 @@ class BoardReads:
         return cast(func.strftime("%s", column), Float) + cast(func.substr(func.strftime("%f", column), 3), Float)
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
-        return self._rows(select(lockdowns).where(lockdowns.c.active_site.is_not(None))
-                          .order_by(lockdowns.c.declared_at))
+        return self._rows(
+            select(lockdowns).where(lockdowns.c.active_site.is_not(None)).order_by(lockdowns.c.declared_at)
+        )
 
-    def tasks_owned(self, run_id: str, owners: Sequence[str], states: Sequence[str],
-                    limit: int) -> list[dict[str, Any]]:
-        return self._rows(select(*_LIST_COLUMNS).where(tasks.c.run_id == run_id, tasks.c.owner.in_(owners),
-                                                       tasks.c.state.in_(states))
-                          .order_by(tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.pk).limit(limit))
+    def tasks_owned(
+        self, run_id: str, owners: Sequence[str], states: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
+        return self._rows(
+            select(*_LIST_COLUMNS)
+            .where(tasks.c.run_id == run_id, tasks.c.owner.in_(owners), tasks.c.state.in_(states))
+            .order_by(tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.pk)
+            .limit(limit)
+        )

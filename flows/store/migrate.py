@@ -4,6 +4,7 @@ Several processes may open a fresh database at once (workers, API replicas): on 
 advisory lock lets one migrate while the others wait; SQLite's IMMEDIATE transactions do the
 same.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,8 +1,10 @@
 """The outbox's SQL (mixins of Reader and Tx): queue, claim, finish, re-queue, list."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
@@ -11,14 +13,17 @@ from .schema import outbox
 
 _COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
 _FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
-_FINISH_OUTBOX = update(outbox).where(outbox.c.pk == bindparam("b_pk"),
-                                      outbox.c.next_attempt_at == bindparam("b_until")).values(
-    {c: bindparam(c) for c in _FINISH_COLUMNS})
+_FINISH_OUTBOX = (
+    update(outbox)
+    .where(outbox.c.pk == bindparam("b_pk"), outbox.c.next_attempt_at == bindparam("b_until"))
+    .values({c: bindparam(c) for c in _FINISH_COLUMNS})
+)
 
 
 class OutboxReads:
-    def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None,
-               limit: int | None = None) -> list[dict[str, Any]]:
+    def outbox(
+        self, *, states: Sequence[str] | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         stmt = select(outbox).order_by(outbox.c.pk)
         if states:
             stmt = stmt.where(outbox.c.state.in_(states))
@@ -42,10 +47,21 @@ class OutboxWrites:
             if thread not in seen:
                 seen[thread] = self.conn.execute(_COUNT_THREAD, {"thread": thread}).scalar() or 0
             seen[thread] += 1
-            values.append({"run_id": None, "task_id": None, "address": None, "state": "pending",
-                           "attempts": 0, "sent_at": None, "last_error": None, **row,
-                           "key": f"{thread}:{seen[thread]}", "message": _json_ready(row["message"]),
-                           "channel_spec": _json_ready(row["channel_spec"])})
+            values.append(
+                {
+                    "run_id": None,
+                    "task_id": None,
+                    "address": None,
+                    "state": "pending",
+                    "attempts": 0,
+                    "sent_at": None,
+                    "last_error": None,
+                    **row,
+                    "key": f"{thread}:{seen[thread]}",
+                    "message": _json_ready(row["message"]),
+                    "channel_spec": _json_ready(row["channel_spec"]),
+                }
+            )
         if values:
             self.conn.execute(insert(outbox), values)
         return [v["key"] for v in values]
@@ -53,14 +69,19 @@ class OutboxWrites:
     def claim_outbox(self, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
         """Take up to `limit` due notifications for delivery: they are not due again before
         `until` (a dispatcher that dies mid-batch leaves them to be sent again then)."""
-        stmt = (select(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
-                .order_by(outbox.c.next_attempt_at, outbox.c.pk).limit(limit))
+        stmt = (
+            select(outbox)
+            .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.next_attempt_at, outbox.c.pk)
+            .limit(limit)
+        )
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = self._rows(stmt)
         if rows:
-            self.conn.execute(update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows]))
-                              .values(next_attempt_at=until))
+            self.conn.execute(
+                update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows])).values(next_attempt_at=until)
+            )
         return rows
 
     def finish_outbox(self, results: Sequence[Mapping[str, Any]], claimed_until: datetime) -> None:
@@ -68,12 +89,15 @@ class OutboxWrites:
         this dispatcher claimed until `claimed_until`: a row another dispatcher re-claimed
         after this one's lease ran out is theirs now, and keeps their outcome."""
         if results:
-            self.conn.execute(_FINISH_OUTBOX, [{"b_pk": r["pk"], "b_until": claimed_until,
-                                                **{k: r[k] for k in _FINISH_COLUMNS}} for r in results])
+            self.conn.execute(
+                _FINISH_OUTBOX,
+                [{"b_pk": r["pk"], "b_until": claimed_until, **{k: r[k] for k in _FINISH_COLUMNS}} for r in results],
+            )
 
     def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
         """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
-        stmt = update(outbox).values(state="pending", next_attempt_at=now, attempts=0, last_error=None,
-                                     created_at=now)  # its 24 h start again
+        stmt = update(outbox).values(
+            state="pending", next_attempt_at=now, attempts=0, last_error=None, created_at=now
+        )  # its 24 h start again
         stmt = stmt.where(outbox.c.key.in_(keys)) if keys else stmt.where(outbox.c.state == "dead")
         return self.conn.execute(stmt.where(outbox.c.state != "sent")).rowcount

@@ -1,9 +1,11 @@
 """The SQL of people and things (mixins of Reader and Tx): roll-call links and answers, pool
 stock, accounts and sessions."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
@@ -18,17 +20,30 @@ class PeopleReads:
         return self._row(select(muster_links).where(muster_links.c.token == token))
 
     def muster_links(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
-        return self._rows(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
-                          .order_by(muster_links.c.person_id))
+        return self._rows(
+            select(muster_links)
+            .where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
+            .order_by(muster_links.c.person_id)
+        )
 
     def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
-        return self._row(select(muster_links).where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id,
-                                                    muster_links.c.person_id == person_id))
+        return self._row(
+            select(muster_links).where(
+                muster_links.c.run_id == run_id,
+                muster_links.c.step_id == step_id,
+                muster_links.c.person_id == person_id,
+            )
+        )
 
     def current_answer(self, run_id: str, step_id: str, person_id: str) -> str | None:
-        return self.conn.execute(select(muster_answers.c.option).where(
-            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id,
-            muster_answers.c.person_id == person_id, muster_answers.c.current.is_(True))).scalar()
+        return self.conn.execute(
+            select(muster_answers.c.option).where(
+                muster_answers.c.run_id == run_id,
+                muster_answers.c.step_id == step_id,
+                muster_answers.c.person_id == person_id,
+                muster_answers.c.current.is_(True),
+            )
+        ).scalar()
 
     def muster_answers(self, run_id: str, step_id: str, *, current_only: bool = True) -> list[dict[str, Any]]:
         stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
@@ -39,15 +54,19 @@ class PeopleReads:
     # --- pools ----------------------------------------------------------------------------------
 
     def pool_stock(self, site_id: str) -> dict[str, dict[str, int]]:
-        stmt = (select(pool_items.c.pool_id, pool_items.c.status, func.count())
-                .where(pool_items.c.site_id == site_id).group_by(pool_items.c.pool_id, pool_items.c.status))
+        stmt = (
+            select(pool_items.c.pool_id, pool_items.c.status, func.count())
+            .where(pool_items.c.site_id == site_id)
+            .group_by(pool_items.c.pool_id, pool_items.c.status)
+        )
         out: dict[str, dict[str, int]] = {}
         for pool, status, n in self.conn.execute(stmt):
             out.setdefault(pool, {})[status] = n
         return out
 
-    def pool_items(self, site_id: str, pool_id: str, *, status: str | None = None,
-                   limit: int | None = None) -> list[dict[str, Any]]:
+    def pool_items(
+        self, site_id: str, pool_id: str, *, status: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         stmt = select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id)
         if status:
             stmt = stmt.where(pool_items.c.status == status)
@@ -99,47 +118,92 @@ class PeopleWrites:
 
     def record_muster_answer(self, row: Mapping[str, Any]) -> None:
         """The person's answer; their earlier one stays in the history, no longer current."""
-        self.conn.execute(update(muster_answers).where(
-            muster_answers.c.run_id == row["run_id"], muster_answers.c.step_id == row["step_id"],
-            muster_answers.c.person_id == row["person_id"], muster_answers.c.current.is_(True)).values(current=False))
+        self.conn.execute(
+            update(muster_answers)
+            .where(
+                muster_answers.c.run_id == row["run_id"],
+                muster_answers.c.step_id == row["step_id"],
+                muster_answers.c.person_id == row["person_id"],
+                muster_answers.c.current.is_(True),
+            )
+            .values(current=False)
+        )
         self.conn.execute(insert(muster_answers).values(**row, current=True))
 
     def seed_pool(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """The pool's stock from its CSV, once (a pool already in the store keeps its state)."""
-        if self._row(select(pool_items.c.item_key).where(pool_items.c.site_id == site_id,
-                                                         pool_items.c.pool_id == pool_id).limit(1)) is None:
+        if (
+            self._row(
+                select(pool_items.c.item_key)
+                .where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id)
+                .limit(1)
+            )
+            is None
+        ):
             for row in rows:
-                self.conn.execute(_insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row))
+                self.conn.execute(
+                    _insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row)
+                )
 
-    def take_pool_item(self, site_id: str, pool_id: str, run_id: str, task_id: str, at: datetime) -> dict[str, Any] | None:
+    def take_pool_item(
+        self, site_id: str, pool_id: str, run_id: str, task_id: str, at: datetime
+    ) -> dict[str, Any] | None:
         """One available item for this task, or None: never the same item twice (PostgreSQL:
         rows another transaction is taking are skipped; SQLite has one writer)."""
         for _ in range(20):
-            stmt = (select(pool_items).where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
-                                             pool_items.c.status == "available")
-                    .order_by(pool_items.c.item_key).limit(1))
+            stmt = (
+                select(pool_items)
+                .where(
+                    pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.status == "available"
+                )
+                .order_by(pool_items.c.item_key)
+                .limit(1)
+            )
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             row = self._row(stmt)
             if row is None:
                 return None
-            taken = self.conn.execute(update(pool_items).where(
-                pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id,
-                pool_items.c.item_key == row["item_key"], pool_items.c.status == "available").values(
-                status="allocated", run_id=run_id, task_id=task_id, at=at)).rowcount
+            taken = self.conn.execute(
+                update(pool_items)
+                .where(
+                    pool_items.c.site_id == site_id,
+                    pool_items.c.pool_id == pool_id,
+                    pool_items.c.item_key == row["item_key"],
+                    pool_items.c.status == "available",
+                )
+                .values(status="allocated", run_id=run_id, task_id=task_id, at=at)
+            ).rowcount
             if taken == 1:
                 return {**row, "status": "allocated", "run_id": run_id, "task_id": task_id}
         return None
 
     def set_pool_item(self, site_id: str, pool_id: str, key: str, *, expect: Sequence[str], **values: Any) -> bool:
-        return self.conn.execute(update(pool_items).where(
-            pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.item_key == key,
-            pool_items.c.status.in_(list(expect))).values(**values)).rowcount == 1
+        return (
+            self.conn.execute(
+                update(pool_items)
+                .where(
+                    pool_items.c.site_id == site_id,
+                    pool_items.c.pool_id == pool_id,
+                    pool_items.c.item_key == key,
+                    pool_items.c.status.in_(list(expect)),
+                )
+                .values(**values)
+            ).rowcount
+            == 1
+        )
 
     def move_pool_items(self, keys: Sequence[str], from_site: str, pool_id: str, to_site: str, to_pool: str) -> int:
-        return self.conn.execute(update(pool_items).where(
-            pool_items.c.site_id == from_site, pool_items.c.pool_id == pool_id, pool_items.c.item_key.in_(list(keys)),
-            pool_items.c.status == "available").values(site_id=to_site, pool_id=to_pool)).rowcount
+        return self.conn.execute(
+            update(pool_items)
+            .where(
+                pool_items.c.site_id == from_site,
+                pool_items.c.pool_id == pool_id,
+                pool_items.c.item_key.in_(list(keys)),
+                pool_items.c.status == "available",
+            )
+            .values(site_id=to_site, pool_id=to_pool)
+        ).rowcount
 
     def add_pool_items(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self.conn.execute(insert(pool_items), [{"site_id": site_id, "pool_id": pool_id, **r} for r in rows])

@@ -3,12 +3,28 @@
 Alembic migrations in `migrations/` create exactly these; `tests/flows/test_store_schema.py`
 checks the two agree. Timestamps are UTC, stored as timezone-aware values.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -16,6 +32,7 @@ metadata = MetaData()
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC on every backend
     (SQLite keeps no zone, and one rule for both keeps comparisons honest)."""
+
     impl = DateTime
     cache_ok = True
 
@@ -24,14 +41,14 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if isinstance(value, str):  # pragma: no cover - SQLite without type detection
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 Id = String(64)
@@ -41,7 +58,8 @@ TS = UTCDateTime()
 # lockdown is active and NULL after: a unique column, so two concurrent declarations of the
 # same site cannot both win.
 lockdowns = Table(
-    "lockdowns", metadata,
+    "lockdowns",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("site_id", Id, nullable=False),
     Column("active_site", Id, unique=True),
@@ -53,7 +71,8 @@ lockdowns = Table(
 )
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("runbook_id", Id, nullable=False),
     Column("runbook_version", Integer, nullable=False),
@@ -83,7 +102,8 @@ runs = Table(
 
 # Step-level state of a run: whether a fan-out's items are known, and whether more can come.
 run_steps = Table(
-    "run_steps", metadata,
+    "run_steps",
+    metadata,
     Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
     Column("step_id", Id, primary_key=True),
     Column("expanded", Boolean, nullable=False),  # items created (or none expected yet for a streaming step)
@@ -91,7 +111,8 @@ run_steps = Table(
 )
 
 tasks = Table(
-    "tasks", metadata,
+    "tasks",
+    metadata,
     Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
     Column("id", String(300), nullable=False),  # step id, or step_id:item_key
@@ -130,7 +151,8 @@ tasks = Table(
 
 # Every human decision on a task: check-offs, approvals (several for required > 1), rejections.
 checkoffs = Table(
-    "checkoffs", metadata,
+    "checkoffs",
+    metadata,
     Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", Id, nullable=False),
     Column("task_id", String(300), nullable=False),
@@ -145,7 +167,8 @@ checkoffs = Table(
 
 # Answers kept for a retried request with the same Idempotency-Key.
 idempotency = Table(
-    "idempotency", metadata,
+    "idempotency",
+    metadata,
     Column("key", String(300), primary_key=True),  # actor identity + client key
     Column("fingerprint", String(64), nullable=False),
     Column("response", JSON, nullable=False),
@@ -155,14 +178,16 @@ idempotency = Table(
 # Append-only audit log, hash-chained per chain (a run id, or "site:<id>"). The head row of a
 # chain is locked by each transition, which also serialises writes to one run.
 audit_heads = Table(
-    "audit_heads", metadata,
+    "audit_heads",
+    metadata,
     Column("chain", String(100), primary_key=True),
     Column("n", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
 
 audit = Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("chain", String(100), nullable=False),
     Column("n", BigInteger, nullable=False),
@@ -179,7 +204,8 @@ audit = Table(
 
 # The event stream (one vocabulary: DESIGN.md §4); SSE and notifications read it.
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", Id),
     Column("site_id", Id),
@@ -192,7 +218,8 @@ events = Table(
 
 # When an objective was first met.
 objectives = Table(
-    "objectives", metadata,
+    "objectives",
+    metadata,
     Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
     Column("objective_id", Id, primary_key=True),
     Column("met_at", TS, nullable=False),
@@ -204,7 +231,8 @@ objectives = Table(
 # sent with the message; `thread` is the key without `:<n>` (n counts repeats, like reminders).
 # `channel_spec` is the site channel as declared (`${{ env.X }}` unrendered: no secret stored).
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("key", String(500), nullable=False, unique=True),
     Column("thread", String(500), nullable=False),
@@ -232,7 +260,8 @@ outbox = Table(
 # API accounts (DESIGN.md §6). A token is shown once and stored only as its SHA-256 (tokens are
 # 192 random bits: a fast hash is enough, and lookups stay one indexed read).
 accounts = Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     Column("id", Id, primary_key=True),
     Column("name", String(100), nullable=False),  # unique among active accounts (index below)
     Column("role", String(16), nullable=False),
@@ -243,12 +272,18 @@ accounts = Table(
     Column("created_by", String(200), nullable=False),
     Column("revoked_at", TS),
 )
-Index("uq_accounts_active_name", accounts.c.name, unique=True,
-      sqlite_where=accounts.c.revoked_at.is_(None), postgresql_where=accounts.c.revoked_at.is_(None))
+Index(
+    "uq_accounts_active_name",
+    accounts.c.name,
+    unique=True,
+    sqlite_where=accounts.c.revoked_at.is_(None),
+    postgresql_where=accounts.c.revoked_at.is_(None),
+)
 
 # Dashboard sessions: the cookie holds a random id; only its SHA-256 is stored.
 sessions = Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     Column("id_hash", String(64), primary_key=True),
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("csrf", String(64), nullable=False),
@@ -261,7 +296,8 @@ sessions = Table(
 # A roll call's personal answer links (DESIGN.md §6 `/r/{token}`): one per person and muster,
 # valid while the run runs; the token is kept so a manager can print call lists with links.
 muster_links = Table(
-    "muster_links", metadata,
+    "muster_links",
+    metadata,
     Column("token", String(64), primary_key=True),
     Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
     Column("step_id", Id, nullable=False),
@@ -272,7 +308,8 @@ muster_links = Table(
 
 # Every answer, with its history: a changed answer keeps the old row (current = false).
 muster_answers = Table(
-    "muster_answers", metadata,
+    "muster_answers",
+    metadata,
     Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
     Column("step_id", Id, nullable=False),
@@ -291,7 +328,8 @@ muster_answers = Table(
 # it; one row per item. An item is held by one task at a time (status `allocated`, then
 # `handed_over` once the owner confirmed the hand-over), never two.
 pool_items = Table(
-    "pool_items", metadata,
+    "pool_items",
+    metadata,
     Column("site_id", Id, primary_key=True),
     Column("pool_id", Id, primary_key=True),
     Column("item_key", String(200), primary_key=True),

@@ -1,5 +1,6 @@
 """Counts for monitoring (a mixin of Reader): runs by state, tasks of running runs by state,
 lease takeovers. Each is one aggregate query; `/metrics` calls them once per scrape."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -14,13 +15,20 @@ class StatsReads:
 
     def open_tasks_by_state(self) -> dict[str, int]:
         """Tasks of running runs only: ended runs' tasks never change, and there may be millions."""
-        stmt = (select(tasks.c.state, func.count()).select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-                .where(runs.c.state == "running").group_by(tasks.c.state))
+        stmt = (
+            select(tasks.c.state, func.count())
+            .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+            .where(runs.c.state == "running")
+            .group_by(tasks.c.state)
+        )
         return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
 
     def overdue_open_tasks(self) -> int:
-        stmt = (select(func.count()).select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-                .where(runs.c.state == "running", tasks.c.state == "waiting", tasks.c.overdue_at.is_not(None)))
+        stmt = (
+            select(func.count())
+            .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+            .where(runs.c.state == "running", tasks.c.state == "waiting", tasks.c.overdue_at.is_not(None))
+        )
         return int(self.conn.execute(stmt).scalar_one())  # type: ignore[attr-defined]
 
     def lease_takeovers(self) -> int:

@@ -4,6 +4,7 @@ wakes the runner that owns the run in another process at once. Polling (about a 
 the fallback: a notification missed while a listener reconnects costs that second, nothing more.
 SQLite has one process writing, so it needs none of this (`notify_run` does nothing there).
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,7 +44,7 @@ class WakeListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "WakeListener":
+    def start(self) -> WakeListener:
         self._thread = threading.Thread(target=self._loop, name="pg-wake-listener", daemon=True)
         self._thread.start()
         return self
@@ -55,6 +56,7 @@ class WakeListener:
 
     def _loop(self) -> None:
         import psycopg
+
         backoff = 0.5
         first = True
         while not self._stop.is_set():

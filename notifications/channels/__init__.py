@@ -5,14 +5,16 @@ person by, or None when it cannot reach them personally) and `send(config, messa
 -> outcomes`, one `Outcome` per message in order. `config` is the site channel with its
 `${{ env.X }}` values rendered; `messages` share that channel (one SMTP connection, one
 console fsync, one HTTP session per batch)."""
+
 from __future__ import annotations
 
 import email.utils
 import functools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 
@@ -24,6 +26,7 @@ TIMEOUT = (5, 15)  # connect, read (seconds)
 @dataclass(frozen=True)
 class Outgoing:
     """One notification as a channel sends it; `key` is the dedup key."""
+
     key: str
     event: str
     site: str
@@ -40,14 +43,24 @@ class Outgoing:
 
     def body(self) -> dict[str, Any]:
         """The generic webhook body of DESIGN.md §5."""
-        return {"id": self.key, "event": self.event, "site": self.site, "run": self.run, "task": self.task,
-                "recipient": self.recipient, "lang": self.lang, "text": self.text, "link": self.link,
-                "drill": self.drill}
+        return {
+            "id": self.key,
+            "event": self.event,
+            "site": self.site,
+            "run": self.run,
+            "task": self.task,
+            "recipient": self.recipient,
+            "lang": self.lang,
+            "text": self.text,
+            "link": self.link,
+            "drill": self.drill,
+        }
 
 
 @dataclass(frozen=True)
 class Outcome:
     """sent; or not sent: `retry` (maybe after `retry_after` seconds) or dead (never retried)."""
+
     sent: bool
     retry: bool = False
     retry_after: float | None = None
@@ -80,9 +93,17 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset[str],
-              headers: Mapping[str, str] | None = None, data: bytes | None = None,
-              ok: Any = None, params: Mapping[str, Any] | None = None) -> Outcome:
+def post_json(
+    http: requests.Session,
+    url: str,
+    body: Any,
+    *,
+    allowed: frozenset[str],
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+    ok: Any = None,
+    params: Mapping[str, Any] | None = None,
+) -> Outcome:
     """POST to a webhook and classify the answer: 2xx sent; 408/425/429/5xx and connection
     errors retried (honouring Retry-After); any other 4xx, a redirect or a refused URL dead.
     `ok(response)` may look inside a 200 (chat robots answer errors with 200 and a code)."""
@@ -90,8 +111,15 @@ def post_json(http: requests.Session, url: str, body: Any, *, allowed: frozenset
     if refused:
         return dead(refused)
     try:
-        response = http.post(url, json=body if data is None else None, data=data, headers=dict(headers or {}),
-                             params=params, timeout=TIMEOUT, allow_redirects=False)
+        response = http.post(
+            url,
+            json=body if data is None else None,
+            data=data,
+            headers=dict(headers or {}),
+            params=params,
+            timeout=TIMEOUT,
+            allow_redirects=False,
+        )
     except requests.RequestException as e:
         return retry(f"{type(e).__name__}: cannot reach the destination")
     status = response.status_code
@@ -117,8 +145,18 @@ def _refused(url: str, allowed: frozenset[str]) -> str | None:
 
 def _load() -> dict[str, ModuleType]:
     from . import console, dingtalk, feishu, slack, sms, smtp, teams, webhook, wecom
-    return {"webhook": webhook, "slack": slack, "teams": teams, "wecom": wecom, "dingtalk": dingtalk,
-            "feishu": feishu, "sms": sms, "smtp": smtp, "console": console}
+
+    return {
+        "webhook": webhook,
+        "slack": slack,
+        "teams": teams,
+        "wecom": wecom,
+        "dingtalk": dingtalk,
+        "feishu": feishu,
+        "sms": sms,
+        "smtp": smtp,
+        "console": console,
+    }
 
 
 CHANNELS: dict[str, ModuleType] = {}

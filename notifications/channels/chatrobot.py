@@ -1,12 +1,13 @@
 """What the three Chinese chat robots (WeCom, DingTalk, Feishu) share: they answer HTTP 200
 with an error code in the body, some codes mean "too many messages, try later", and two of
 them sign requests with HMAC-SHA256 of `<timestamp>\n<secret>`."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-from typing import Iterable
+from collections.abc import Iterable
 
 import requests
 
@@ -30,6 +31,7 @@ def answer_checker(code_keys: Iterable[str], rate_limited: frozenset[int], expla
         if code in rate_limited:
             return retry(f"robot answered code {code} (rate limited)", 60.0)
         return dead(f"robot answered code {code}" + (f": {explain[code]}" if code in explain else ""))
+
     return check
 
 

@@ -1,14 +1,16 @@
 """Console channel: each notification → a line on stdout and one JSON object a line appended to
 `$RUNBOOK_HOME/console.jsonl` (the body of the generic webhook). A batch is written, flushed
 and fsynced once: when `send` returns, the batch is on disk."""
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from . import SENT, Outcome, Outgoing, retry
 
@@ -19,8 +21,9 @@ def reaches(person: Mapping[str, Any]) -> str | None:
     return person.get("id")
 
 
-def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None,
-         allowed: frozenset[str] = frozenset()) -> Iterator[Outcome]:
+def send(
+    config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None, allowed: frozenset[str] = frozenset()
+) -> Iterator[Outcome]:
     home = Path(config["home"])
     lines = "".join(json.dumps(m.body(), ensure_ascii=False, sort_keys=True) + "\n" for m in messages)
     try:

@@ -1,8 +1,10 @@
 """Slack incoming webhook: `{"text", "mrkdwn": false}` with Slack's three control characters
 escaped, so a step named `<!channel>` or `*bold*` is shown as typed and pings nobody."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -24,7 +26,9 @@ def body(m: Outgoing) -> dict[str, Any]:
     return {"text": text, "mrkdwn": False, "unfurl_links": False}
 
 
-def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> Iterator[Outcome]:
-    yield from (post_json(http, config["url"], body(m), allowed=allowed, headers={"Idempotency-Key": m.key})
-            for m in messages)
+def send(
+    config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session, allowed: frozenset[str]
+) -> Iterator[Outcome]:
+    yield from (
+        post_json(http, config["url"], body(m), allowed=allowed, headers={"Idempotency-Key": m.key}) for m in messages
+    )

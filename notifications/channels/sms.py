@@ -4,9 +4,11 @@
 (the vendor sends one text to many numbers), consecutive messages with the same text go in one
 call of up to N numbers; personal texts (a muster link) go one by one. A person is reached by
 their roster `phone`."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -32,16 +34,22 @@ def _batches(messages: Sequence[Outgoing], size: int) -> Iterator[list[Outgoing]
         yield batch
 
 
-def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> Iterator[Outcome]:
+def send(
+    config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session, allowed: frozenset[str]
+) -> Iterator[Outcome]:
     template = config.get("body") or DEFAULT_BODY
     for batch in _batches(messages, int(config.get("batch") or 1)):
         numbers = [m.address for m in batch if m.address]
         if len(numbers) < len(batch):  # a message to the channel itself: nobody's number
             yield from [dead("an sms goes to people: this message names no phone number")] * len(batch)
             continue
-        variables = {"env": dict(config.get("_env") or {}), "to": numbers[0], "recipients": numbers,
-                     "text": batch[0].text, "id": batch[0].key}
+        variables = {
+            "env": dict(config.get("_env") or {}),
+            "to": numbers[0],
+            "recipients": numbers,
+            "text": batch[0].text,
+            "id": batch[0].key,
+        }
         try:
             body = render_value(template, variables)
         except ExpressionError as e:

@@ -4,13 +4,15 @@ when a username is set; each mail has a plain and an HTML part, the subject enco
 so Chinese arrives intact, and the dedup key in `X-Runbook-Id`.
 
 Answers: 4xx → retried; 5xx → dead; a dropped connection → the rest of the batch retried."""
+
 from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Iterator, Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..render import html_mail
 from . import SENT, Outcome, Outgoing, dead, retry
@@ -40,8 +42,9 @@ def _code_outcome(code: int, what: str) -> Outcome:
     return dead(f"{what}: SMTP {code}")
 
 
-def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None,
-         allowed: frozenset[str] = frozenset()) -> Iterator[Outcome]:
+def send(
+    config: Mapping[str, Any], messages: Sequence[Outgoing], http: Any = None, allowed: frozenset[str] = frozenset()
+) -> Iterator[Outcome]:
     """One outcome per message, as each is sent: a caller that stops early (the destination's
     breaker opened) closes the generator, and the connection is closed politely."""
     if not config.get("from"):
@@ -87,8 +90,9 @@ def _open(server: smtplib.SMTP, config: Mapping[str, Any], starttls: bool) -> No
     server.ehlo()
     if starttls:
         if not server.has_extn("starttls"):
-            raise _Refused(dead("the SMTP server does not offer STARTTLS; set starttls: false on the channel "
-                                "to send in clear"))
+            raise _Refused(
+                dead("the SMTP server does not offer STARTTLS; set starttls: false on the channel to send in clear")
+            )
         try:
             server.starttls(context=ssl.create_default_context())
         except ssl.SSLError as e:

@@ -1,8 +1,10 @@
 """WeCom (企业微信) group robot: a `text` message (never markdown, so nothing typed in a step
 name formats or mentions); a person is mentioned by their WeCom user id (`chat_id`)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -23,6 +25,7 @@ def body(m: Outgoing) -> dict[str, Any]:
     return {"msgtype": "text", "text": text}
 
 
-def send(config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session,
-         allowed: frozenset[str]) -> Iterator[Outcome]:
+def send(
+    config: Mapping[str, Any], messages: Sequence[Outgoing], http: requests.Session, allowed: frozenset[str]
+) -> Iterator[Outcome]:
     yield from (post_json(http, config["url"], body(m), allowed=allowed, ok=_check) for m in messages)

@@ -1,5 +1,6 @@
 """The API over a real socket: uvicorn serving `create_app` in a thread of the test process (so
 tests can also look into the store), with one account per role."""
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,14 @@ steps:
   - {id: roll, kind: muster, owner: team:operations, audience: [L0002, L0011], question: Where?,
      options: {onsite: On site, home: From home}}
 """
-ACCOUNTS = {"manager": ("manager", []), "lead_it": ("team_lead", ["lab/it"]),
-            "lead_ops": ("team_lead", ["lab/operations"]), "viewer": ("viewer", []), "admin": ("admin", []),
-            "gateway": ("gateway", [])}
+ACCOUNTS = {
+    "manager": ("manager", []),
+    "lead_it": ("team_lead", ["lab/it"]),
+    "lead_ops": ("team_lead", ["lab/operations"]),
+    "viewer": ("viewer", []),
+    "admin": ("admin", []),
+    "gateway": ("gateway", []),
+}
 
 
 @dataclass
@@ -68,8 +74,9 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setenv("RUNBOOK_DENIALS_PER_MINUTE", "100000")  # the matrix counts every refusal's row
     store = Store()
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     api = Api(f"http://127.0.0.1:{port}", store)

@@ -1,6 +1,7 @@
 """Access control, generated from the one policy table (console/auth.py POLICY): every role ×
 every route × a task of the caller's own team / another team / no task. Each cell's expected
 status follows from the table and the ownership rule; every refusal is in the audit."""
+
 from __future__ import annotations
 
 import requests
@@ -12,13 +13,27 @@ from flows.lifecycle import Engine
 from .conftest import ACCOUNTS
 
 ROLES = [None, *ACCOUNTS]  # None: no credentials
-TASK_ROUTES = {"complete": "fix", "approve": "ok", "reject": "ok", "complete_bulk": "fix",
-               "skip": "fix", "retry": "fix", "reassign": "fix", "muster_answer": "fix"}
+TASK_ROUTES = {
+    "complete": "fix",
+    "approve": "ok",
+    "reject": "ok",
+    "complete_bulk": "fix",
+    "skip": "fix",
+    "retry": "fix",
+    "reassign": "fix",
+    "muster_answer": "fix",
+}
 # A team lead acts only on their teams' tasks, and answers a roll call only for their teams' people.
 ACTING = {"complete", "approve", "reject", "complete_bulk", "muster_answer"}
 PERSON = {"fix_it": "L0002", "fix_ops": "L0011"}  # a person of that team
-SUCCESS = {"lockdown": 201, "start_run": 201, "add_task": 201, "standdown": 201, "retry": 409,
-           "restock": 404}  # restock: allowed, then the lab site has no pool "kits"
+SUCCESS = {
+    "lockdown": 201,
+    "start_run": 201,
+    "add_task": 201,
+    "standdown": 201,
+    "retry": 409,
+    "restock": 404,
+}  # restock: allowed, then the lab site has no pool "kits"
 LEADS = {"lead_it": "it", "lead_ops": "operations"}
 LOOPBACK_OPEN = {"metrics"}  # the matrix calls from 127.0.0.1 without a proxy: no token needed there
 
@@ -26,13 +41,17 @@ LOOPBACK_OPEN = {"metrics"}  # the matrix calls from 127.0.0.1 without a proxy: 
 def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]:
     r = f"/api/runs/{run}"
     return {
-        "me": ("GET", "/api/me", None), "openapi": ("GET", "/api/openapi.json", None),
+        "me": ("GET", "/api/me", None),
+        "openapi": ("GET", "/api/openapi.json", None),
         "metrics": ("GET", "/metrics", None),
-        "lockdown": ("POST", "/api/sites/lab/lockdown", {}), "standdown": ("POST", "/api/sites/lab/standdown", None),
+        "lockdown": ("POST", "/api/sites/lab/lockdown", {}),
+        "standdown": ("POST", "/api/sites/lab/standdown", None),
         "start_run": ("POST", "/api/runs", {"runbook": "matrix", "site": "lab"}),
-        "runs": ("GET", "/api/runs", None), "run": ("GET", r, None),
+        "runs": ("GET", "/api/runs", None),
+        "run": ("GET", r, None),
         "cancel": ("POST", f"{r}/cancel", {"reason": "matrix"}),
-        "tasks": ("GET", f"{r}/tasks", None), "events": ("GET", f"{r}/events", None),
+        "tasks": ("GET", f"{r}/tasks", None),
+        "events": ("GET", f"{r}/events", None),
         "audit": ("GET", f"{r}/audit", None),
         "complete": ("POST", f"{r}/tasks/{task}/complete", {"reason": "matrix"}),
         "approve": ("POST", f"{r}/tasks/{task}/approve", {"reason": "matrix"}),
@@ -42,12 +61,15 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "retry": ("POST", f"{r}/tasks/{task}/retry", {"reason": "matrix"}),
         "reassign": ("POST", f"{r}/tasks/{task}/reassign", {"reason": "matrix", "to": "team:operations"}),
         "add_task": ("POST", f"{r}/tasks", {"title": "Extra", "owner": "team:it", "reason": "matrix"}),
-        "outbox": ("GET", "/api/outbox", None), "outbox_retry": ("POST", "/api/outbox/retry", {"reason": "matrix"}),
+        "outbox": ("GET", "/api/outbox", None),
+        "outbox_retry": ("POST", "/api/outbox/retry", {"reason": "matrix"}),
         "muster_links": ("GET", f"{r}/muster/roll/links", None),
         "muster_answer": ("POST", f"{r}/muster/roll/answers", {"person": PERSON.get(task, "L0002"), "option": "home"}),
         "inbound_sms": ("POST", "/api/inbound/sms", {"from": "+441000000002", "text": "2"}),
-        "overview": ("GET", "/api/overview", None), "board": ("GET", f"{r}/board", None),
-        "my_tasks": ("GET", "/api/my/tasks", None), "task": ("GET", f"{r}/tasks/{task}", None),
+        "overview": ("GET", "/api/overview", None),
+        "board": ("GET", f"{r}/board", None),
+        "my_tasks": ("GET", "/api/my/tasks", None),
+        "task": ("GET", f"{r}/tasks/{task}", None),
         "calls": ("GET", f"{r}/muster/roll/calls", None),
         "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
     }[route]
@@ -69,14 +91,15 @@ def test_every_role_on_every_route_gets_what_the_policy_table_says(api):
     cells, mismatches, refused = 0, [], 0
     for route in routes:
         for who in ROLES:
-            for team in (["it", "operations"] if route in TASK_ROUTES else [None]):
+            for team in ["it", "operations"] if route in TASK_ROUTES else [None]:
                 if route == "standdown":
                     Engine(api.store).lockdown("lab", local_operator())
                 run = api.start()
                 task = f"{TASK_ROUTES.get(route, 'fix')}_{'it' if team == 'it' else 'ops'}"
                 method, path, body = request_for(route, run, task)
-                with api.session(who).request(method, api.url + path, json=body, timeout=30,
-                                              stream=route == "events") as response:
+                with api.session(who).request(
+                    method, api.url + path, json=body, timeout=30, stream=route == "events"
+                ) as response:
                     status = response.status_code
                     if status in (401, 403):
                         assert response.json()["error"]["code"] == ("unauthorized" if status == 401 else "forbidden")
@@ -121,19 +144,28 @@ def test_sessions_need_csrf_and_forged_or_revoked_credentials_are_refused(api):
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     csrf = login.json()["csrf"]
     before = len(api.denials())
-    posts = [f"/api/runs/{run}/tasks/fix_it/complete", f"/api/runs/{run}/tasks:complete", f"/api/runs/{run}/cancel",
-             f"/api/runs/{run}/tasks/fix_it/skip", "/api/runs", "/api/sites/lab/lockdown", "/api/outbox/retry"]
+    posts = [
+        f"/api/runs/{run}/tasks/fix_it/complete",
+        f"/api/runs/{run}/tasks:complete",
+        f"/api/runs/{run}/cancel",
+        f"/api/runs/{run}/tasks/fix_it/skip",
+        "/api/runs",
+        "/api/sites/lab/lockdown",
+        "/api/outbox/retry",
+    ]
     for path in posts:
         assert browser.post(api.url + path, json={}, timeout=30).status_code == 403, path  # no CSRF token
-        assert browser.post(api.url + path, json={}, headers={"X-CSRF-Token": "forged"},
-                            timeout=30).status_code == 403, path
+        assert (
+            browser.post(api.url + path, json={}, headers={"X-CSRF-Token": "forged"}, timeout=30).status_code == 403
+        ), path
         forged = requests.post(api.url + path, json={}, cookies={"rb_session": "forged-session"}, timeout=30)
         assert forged.status_code == 401, path
         revoked = api.call("revoked", "POST", path, json={})
         assert revoked.status_code == 401, path
     assert len(api.denials()) - before == 4 * len(posts), "each refusal audited"
-    ok = browser.post(api.url + f"/api/runs/{run}/tasks/fix_it/complete", json={}, headers={"X-CSRF-Token": csrf},
-                      timeout=30)
+    ok = browser.post(
+        api.url + f"/api/runs/{run}/tasks/fix_it/complete", json={}, headers={"X-CSRF-Token": csrf}, timeout=30
+    )
     assert ok.status_code == 200 and ok.json()["task"]["state"] == "done"
     assert browser.get(api.url + "/api/me", timeout=30).json()["name"] == "lead_it"
 
@@ -141,17 +173,26 @@ def test_sessions_need_csrf_and_forged_or_revoked_credentials_are_refused(api):
 def test_logins_are_rate_limited_and_openapi_needs_an_account(api):
     assert api.call(None, "GET", "/api/openapi.json").status_code == 401
     assert "/api/runs/{run}/tasks:complete" in api.call("viewer", "GET", "/api/openapi.json").json()["paths"]
-    statuses = [requests.post(api.url + "/login", data={"token": f"guess{i}"}, timeout=30).status_code
-                for i in range(12)]
+    statuses = [
+        requests.post(api.url + "/login", data={"token": f"guess{i}"}, timeout=30).status_code for i in range(12)
+    ]
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
-    assert requests.post(api.url + "/login", data={"token": api.tokens["viewer"]}, timeout=30,
-                         allow_redirects=False).status_code == 429, "even a good token waits out the limit"
+    assert (
+        requests.post(
+            api.url + "/login", data={"token": api.tokens["viewer"]}, timeout=30, allow_redirects=False
+        ).status_code
+        == 429
+    ), "even a good token waits out the limit"
 
 
 def test_contact_details_are_for_managers_only(api):
     run = api.start()
-    r = api.call("lead_it", "POST", f"/api/runs/{run}/tasks/contact/complete",
-                 json={"fields": {"phone": "+8613912345678", "email": "wang@example.com"}})
+    r = api.call(
+        "lead_it",
+        "POST",
+        f"/api/runs/{run}/tasks/contact/complete",
+        json={"fields": {"phone": "+8613912345678", "email": "wang@example.com"}},
+    )
     assert r.status_code == 200
     assert r.json()["task"]["outputs"]["phone"] == "+86*******5678" and r.json()["task"]["outputs"]["email"] == "***"
     manager = api.call("manager", "GET", f"/api/runs/{run}/tasks", params={"step": "contact"}).json()["tasks"][0]
@@ -162,9 +203,14 @@ def test_contact_details_are_for_managers_only(api):
 
 def test_the_audit_masks_contact_details_too_and_a_revoked_name_can_be_reused(api):
     from console import auth
+
     run = api.start()
-    assert api.call("lead_it", "POST", f"/api/runs/{run}/tasks/contact/complete",
-                    json={"fields": {"phone": "+8613912345678"}}).status_code == 200
+    assert (
+        api.call(
+            "lead_it", "POST", f"/api/runs/{run}/tasks/contact/complete", json={"fields": {"phone": "+8613912345678"}}
+        ).status_code
+        == 200
+    )
     viewer = api.call("viewer", "GET", f"/api/runs/{run}/audit").json()
     assert "+8613912345678" not in str(viewer) and "+86*******5678" in str(viewer)
     assert "+8613912345678" in str(api.call("manager", "GET", f"/api/runs/{run}/audit").json())
@@ -176,13 +222,15 @@ def test_the_audit_masks_contact_details_too_and_a_revoked_name_can_be_reused(ap
 def test_a_non_ascii_csrf_token_is_refused_not_a_server_error(api):
     browser = requests.Session()
     assert browser.post(api.url + "/login", json={"token": api.tokens["manager"]}, timeout=30).status_code == 200
-    r = browser.post(api.url + "/api/outbox/retry", json={}, headers={"X-CSRF-Token": "tökén".encode().decode("latin-1")},
-                     timeout=30)
+    r = browser.post(
+        api.url + "/api/outbox/retry", json={}, headers={"X-CSRF-Token": "tökén".encode().decode("latin-1")}, timeout=30
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
 
 
 def test_a_flood_of_refusals_writes_a_bounded_number_of_audit_rows():
     from console.auth import DenialBudget
+
     budget = DenialBudget(per_minute=5)
     taken = [budget.take("10.0.0.9") for _ in range(30)]
     assert taken[:5] == [0] * 5 and taken[5:] == [None] * 25, "5 rows, 25 left out"
@@ -193,11 +241,13 @@ def test_a_flood_of_refusals_writes_a_bounded_number_of_audit_rows():
 
 def test_a_repeated_start_with_one_key_starts_one_run_even_when_sent_at_once(api):
     import concurrent.futures
+
     headers = {"Idempotency-Key": "start-once"}
     body = {"runbook": "matrix", "site": "lab"}
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: api.call("manager", "POST", "/api/runs", json=body, headers=headers),
-                                range(8)))
+        answers = list(
+            pool.map(lambda _: api.call("manager", "POST", "/api/runs", json=body, headers=headers), range(8))
+        )
     ok = [a.json()["id"] for a in answers if a.status_code == 201]
     busy = [a for a in answers if a.status_code == 409]
     assert len(set(ok)) == 1 and len(ok) + len(busy) == 8, [a.status_code for a in answers]

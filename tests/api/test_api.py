@@ -2,6 +2,7 @@
 `runbook users`, a lockdown, check-offs by a team lead, progress in the API and in the SSE
 stream; the remote CLI printing what the local one prints; idempotent bulk check-offs; bad
 input answered with the one error shape and nothing changed."""
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ def sse_reader(url: str, token: str, into: list, stop: threading.Event) -> threa
                 elif line == "" and event:
                     into.append(event)
                     event = {}
+
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
     return thread
@@ -39,14 +41,19 @@ def sse_reader(url: str, token: str, into: list, stop: threading.Event) -> threa
 
 @pytest.fixture
 def served(tmp_path):
-    env = {"RUNBOOK_HOME": str(tmp_path / "home"), "RUNBOOK_LIBRARY": str(LAB / "library"),
-           "RUNBOOK_SITES": str(LAB / "sites")}
+    env = {
+        "RUNBOOK_HOME": str(tmp_path / "home"),
+        "RUNBOOK_LIBRARY": str(LAB / "library"),
+        "RUNBOOK_SITES": str(LAB / "sites"),
+    }
     serve = Serve(env, tmp_path / "serve.log", "--no-runner").start()
 
     def cli(*args: str, token: str | None = None, remote: bool = False) -> subprocess.CompletedProcess:
         extra = {"RUNBOOK_URL": f"http://127.0.0.1:{serve.port}", "RUNBOOK_TOKEN": token or ""} if remote else {}
-        return subprocess.run([RUNBOOK, *args], env={**os.environ, **env, **extra}, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(
+            [RUNBOOK, *args], env={**os.environ, **env, **extra}, capture_output=True, text=True, timeout=120
+        )
+
     try:
         yield serve, cli, tmp_path / "home"
     finally:
@@ -65,8 +72,10 @@ def test_a_lockdown_worked_by_a_lead_over_the_api_shows_in_the_api_and_the_event
     assert manager.startswith("rbt_") and len(manager) >= 32 and lead != manager
     listed = json.loads(cli("users", "list", "--format", "json").stdout)["accounts"]
     assert [a["name"] for a in listed] == ["admin", "maria", "lena", "vic"] and "rbt_" not in json.dumps(listed)
-    as_ = {who: {"Authorization": f"Bearer {t}"} for who, t in (("manager", manager), ("lead", lead),
-                                                                  ("viewer", viewer), ("admin", admin))}
+    as_ = {
+        who: {"Authorization": f"Bearer {t}"}
+        for who, t in (("manager", manager), ("lead", lead), ("viewer", viewer), ("admin", admin))
+    }
 
     r = requests.post(f"{url}/api/sites/lab/lockdown", json={}, headers=as_["manager"], timeout=30)
     assert r.status_code == 201
@@ -78,17 +87,30 @@ def test_a_lockdown_worked_by_a_lead_over_the_api_shows_in_the_api_and_the_event
     stop = threading.Event()
     reader = sse_reader(f"{url}/api/runs/{run}/events", viewer, events, stop)
     try:
-        assert requests.post(f"{url}/api/runs/{run}/tasks/declare/approve", json={}, headers=as_["manager"],
-                             timeout=30).status_code == 200
-        mine = requests.get(f"{url}/api/runs/{run}/tasks", params={"mine": "true", "state": "waiting"},
-                            headers=as_["lead"], timeout=30).json()["tasks"]
+        assert (
+            requests.post(
+                f"{url}/api/runs/{run}/tasks/declare/approve", json={}, headers=as_["manager"], timeout=30
+            ).status_code
+            == 200
+        )
+        mine = requests.get(
+            f"{url}/api/runs/{run}/tasks", params={"mine": "true", "state": "waiting"}, headers=as_["lead"], timeout=30
+        ).json()["tasks"]
         assert [t["id"] for t in mine] == ["prepare"]
-        done = requests.post(f"{url}/api/runs/{run}/tasks/prepare/complete",
-                             json={"fields": {"ticket": "CHG-42"}, "note": "spares ready"}, headers=as_["lead"],
-                             timeout=30)
+        done = requests.post(
+            f"{url}/api/runs/{run}/tasks/prepare/complete",
+            json={"fields": {"ticket": "CHG-42"}, "note": "spares ready"},
+            headers=as_["lead"],
+            timeout=30,
+        )
         assert done.status_code == 200 and done.json()["task"]["state"] == "done"
-        wait_for(lambda: any(e["event"] == "task.assigned" and e["data"].get("task", "").startswith("verify:")
-                             for e in events), 30, what="the verify tasks in the event stream")
+        wait_for(
+            lambda: any(
+                e["event"] == "task.assigned" and e["data"].get("task", "").startswith("verify:") for e in events
+            ),
+            30,
+            what="the verify tasks in the event stream",
+        )
     finally:
         stop.set()
     progress = requests.get(f"{url}/api/runs/{run}", headers=as_["viewer"], timeout=30).json()
@@ -96,15 +118,24 @@ def test_a_lockdown_worked_by_a_lead_over_the_api_shows_in_the_api_and_the_event
     ids = [e["id"] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids), "ids increase"
     names = [(e["event"], e["data"].get("task")) for e in events]
-    order = [("run.started", None), ("approval.requested", "declare"), ("task.done", "declare"),
-             ("task.assigned", "prepare"), ("task.done", "prepare")]
+    order = [
+        ("run.started", None),
+        ("approval.requested", "declare"),
+        ("task.done", "declare"),
+        ("task.assigned", "prepare"),
+        ("task.done", "prepare"),
+    ]
     positions = [names.index(x) for x in order]
     assert positions == sorted(positions), names
     assert all(e["data"]["run"] == run for e in events)
     assert events[-1]["data"]["counts"]["done"] == 2
     # Reconnecting with Last-Event-ID gets only what came after.
-    with requests.get(f"{url}/api/runs/{run}/events", headers={**as_["viewer"], "Last-Event-ID": str(ids[2])},
-                      stream=True, timeout=(5, 10)) as r:
+    with requests.get(
+        f"{url}/api/runs/{run}/events",
+        headers={**as_["viewer"], "Last-Event-ID": str(ids[2])},
+        stream=True,
+        timeout=(5, 10),
+    ) as r:
         first = next(line for line in r.iter_lines(decode_unicode=True) if line.startswith("id: "))
     assert int(first[4:]) == ids[3]
     audit = requests.get(f"{url}/api/runs/{run}/audit", headers=as_["viewer"], timeout=30).json()
@@ -124,21 +155,33 @@ def test_the_remote_cli_prints_what_the_local_cli_prints(served):
     assert refused.returncode == 1 and "a team_lead account cannot do this" in refused.stderr
     done = cli("done", run, "prepare", "--field", "ticket=CHG-7", token=lead, remote=True)
     assert done.returncode == 0, done.stderr
-    for args in (["status", run, "--format", "json"], ["tasks", run, "--format", "json"], ["status", run],
-                 ["tasks", run, "--team", "it"], ["audit", run, "--verify"]):
+    for args in (
+        ["status", run, "--format", "json"],
+        ["tasks", run, "--format", "json"],
+        ["status", run],
+        ["tasks", run, "--team", "it"],
+        ["audit", run, "--verify"],
+    ):
         remote, local = cli(*args, token=lead, remote=True), cli(*args)
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), args
     assert cli("status", run, token="rbt_wrong", remote=True).returncode == 1
-    assert "--as works on the local store only" in cli("done", run, "x", "--as", "L0001", token=lead,
-                                                        remote=True).stderr
+    assert (
+        "--as works on the local store only" in cli("done", run, "x", "--as", "L0001", token=lead, remote=True).stderr
+    )
 
 
 def test_the_same_bulk_check_off_twice_with_one_key_changes_nothing_the_second_time(api):
     run = api.start("human_response")
     assert api.call("manager", "POST", f"/api/runs/{run}/tasks/declare/approve", json={}).status_code == 200
-    assert api.call("lead_it", "POST", f"/api/runs/{run}/tasks/prepare/complete",
-                    json={"fields": {"ticket": "CHG-1"}}).status_code == 200
-    verify = [t["id"] for t in api.call("viewer", "GET", f"/api/runs/{run}/tasks", params={"step": "verify"}).json()["tasks"]]
+    assert (
+        api.call(
+            "lead_it", "POST", f"/api/runs/{run}/tasks/prepare/complete", json={"fields": {"ticket": "CHG-1"}}
+        ).status_code
+        == 200
+    )
+    verify = [
+        t["id"] for t in api.call("viewer", "GET", f"/api/runs/{run}/tasks", params={"step": "verify"}).json()["tasks"]
+    ]
     body = {"tasks": verify + ["close"], "note": "all green", "reason": "lead covers", "fields": {"healthy": True}}
     headers = {"Idempotency-Key": "phone-retry-1"}
     first = api.call("manager", "POST", f"/api/runs/{run}/tasks:complete", json=body, headers=headers)
@@ -147,19 +190,29 @@ def test_the_same_bulk_check_off_twice_with_one_key_changes_nothing_the_second_t
     second = api.call("manager", "POST", f"/api/runs/{run}/tasks:complete", json=body, headers=headers)
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json()
-    assert [x["status"] for x in first.json()["results"]][:len(verify)] == [200] * len(verify)
+    assert [x["status"] for x in first.json()["results"]][: len(verify)] == [200] * len(verify)
     with api.store.read() as r:
         assert (len(r.audit(run)), len(r.checkoffs(run))) == (audit_rows, checkoffs), "nothing changed"
     third = api.call("manager", "POST", f"/api/runs/{run}/tasks:complete", json=body)
-    assert {x["status"] for x in third.json()["results"][:len(verify)]} == {409}, "without the key: conflicts"
+    assert {x["status"] for x in third.json()["results"][: len(verify)]} == {409}, "without the key: conflicts"
 
 
 BAD = [
-    ("malformed JSON", "POST", "/api/runs/{run}/tasks/fix_it/complete", {"data": b"{not json", "headers":
-                                                                         {"Content-Type": "application/json"}}, 422),
+    (
+        "malformed JSON",
+        "POST",
+        "/api/runs/{run}/tasks/fix_it/complete",
+        {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+        422,
+    ),
     ("unknown field", "POST", "/api/runs/{run}/tasks/fix_it/complete", {"json": {"nte": "typo"}}, 422),
-    ("10 MB body", "POST", "/api/runs/{run}/tasks/fix_it/complete",
-     {"data": b"{" + b" " * (10 * 1024 * 1024) + b"}", "headers": {"Content-Type": "application/json"}}, 413),
+    (
+        "10 MB body",
+        "POST",
+        "/api/runs/{run}/tasks/fix_it/complete",
+        {"data": b"{" + b" " * (10 * 1024 * 1024) + b"}", "headers": {"Content-Type": "application/json"}},
+        413,
+    ),
     ("dot-dot task", "POST", "/api/runs/{run}/tasks/../complete", {"json": {}}, 404),
     ("encoded dot-dot", "POST", "/api/runs/{run}/tasks/%2e%2e/complete", {"json": {}}, 404),
     ("encoded slash", "POST", "/api/runs/{run}/tasks/fix_it%2F..%2F..%2Fcancel/complete", {"json": {}}, 404),
@@ -200,6 +253,7 @@ steps:
 
 def test_staff_answer_by_link_and_sms_and_a_lead_answers_for_their_team(api, tmp_path, monkeypatch):
     import os
+
     library = tmp_path / "library"
     (library / "roll_api.yaml").write_text(ROLL)
     run = api.start("roll_api")
@@ -221,10 +275,16 @@ def test_staff_answer_by_link_and_sms_and_a_lead_answers_for_their_team(api, tmp
     assert sms.status_code == 200, sms.text  # L0002 changes their answer by SMS
     unknown = api.call("gateway", "POST", "/api/inbound/sms", json={"from": "+44 9999 999999", "text": "1"})
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
-    assert api.call("viewer", "POST", "/api/inbound/sms", json={"from": "+441000000002", "text": "1"}).status_code == 403
-    lead = api.call("lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0003", "option": "onsite"})
+    assert (
+        api.call("viewer", "POST", "/api/inbound/sms", json={"from": "+441000000002", "text": "1"}).status_code == 403
+    )
+    lead = api.call(
+        "lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0003", "option": "onsite"}
+    )
     assert lead.status_code == 200 and lead.json()["counts"] == {"onsite": 1, "home": 0, "unavailable": 1}
-    other = api.call("lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0011", "option": "home"})
+    other = api.call(
+        "lead_it", "POST", f"/api/runs/{run}/muster/roll/answers", json={"person": "L0011", "option": "home"}
+    )
     assert other.status_code == 403
     with api.store.read() as r:
         vias = [(a["person_id"], a["option"], a["via"]) for a in r.muster_answers(run, "roll", current_only=False)]

@@ -1,5 +1,6 @@
 """`/metrics`: runs, tasks and outbox by state and lease takeovers in Prometheus text format;
 open to a scraper on the machine, a reading account's token from anywhere else."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """CLI contract for the language commands: validate, plan, schema (DESIGN.md §5)."""
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def test_plan_prints_the_per_agent_pipeline_and_the_critical_path():
 
 
 def test_plan_json_with_inputs():
-    result = runner.invoke(app, ["plan", "callcenter_lockdown", "--site", "beijing", "--input", "home_agents=20",
-                                 "--format", "json"])
+    result = runner.invoke(
+        app, ["plan", "callcenter_lockdown", "--site", "beijing", "--input", "home_agents=20", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["inputs"]["home_agents"] == 20

@@ -1,5 +1,6 @@
 """CLI contract for runs on the local store: lockdown, tasks, done, audit; and bad input that
 gets a clear message, a non-zero exit, and changes nothing in the store."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ runner = CliRunner()
 def cli(lab_env):
     def invoke(*args: str):
         return runner.invoke(app, list(args))
+
     return invoke
 
 
@@ -73,7 +75,10 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(cli):
         (("done", run, "close"), "task close is pending, not waiting"),
         (("done", cancelled, "check", "--field", "count=1"), f"run {cancelled} is cancelled"),
         (("done", run, "prepare", "--field", "ticket=change 1"), 'field "ticket": does not match CHG-[0-9]+'),
-        (("done", run, "prepare", "--field", "spares=two", "--field", "ticket=CHG-2"), 'field "spares": expected an integer'),
+        (
+            ("done", run, "prepare", "--field", "spares=two", "--field", "ticket=CHG-2"),
+            'field "spares": expected an integer',
+        ),
         (("done", run, "prepare", "--field", "ticket=CHG-3", "--as", "L0020"), "override and needs a reason"),
         (("done", run, "prepare", "--as", "L0011"), "belongs to team:it"),  # staff of another team
         (("skip", run, "close"), "needs a reason"),

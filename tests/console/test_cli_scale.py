@@ -1,6 +1,7 @@
 """The scale-out commands' edges: `runbook deploy` and `runbook worker` refuse to start without
 the cluster's Prefect API (exit 2, what to set), a bad --source is named; a worker's /metrics
 answers on loopback with the store's counts."""
+
 from __future__ import annotations
 
 import requests

@@ -1,5 +1,6 @@
 """Store fixtures: every store test runs on SQLite (a temporary RUNBOOK_HOME) and on the
 PostgreSQL of this machine (see pg_url in tests/conftest.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,6 +12,7 @@ from tests.conftest import LAB as HERE  # noqa: F401  (tests import HERE from he
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, lab_env, pg_url):
     from flows.store import Store, metadata
+
     if request.param == "sqlite":
         s = Store()
     else:
@@ -24,6 +26,5 @@ def store(request, lab_env, pg_url):
 @pytest.fixture
 def engine(store):
     from flows.lifecycle import Engine
+
     return Engine(store)
-
-

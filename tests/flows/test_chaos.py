@@ -2,6 +2,7 @@
 run finishes, no completed step runs again, no acknowledged check-off is lost, every http call
 carries its task's idempotency key, the audit chain verifies, and no Prefect server is left
 behind by a killed `runbook serve`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,10 +13,15 @@ from tests.support.processes import Serve, free_port, wait_for
 
 
 def test_twenty_kills_of_the_runner_lose_nothing_and_repeat_nothing(lab_env, recorder, prefect_api, monkeypatch):
-    env = {"RUNBOOK_HOME": str(lab_env / "home"), "PREFECT_API_URL": prefect_api,
-           "RUNBOOK_LIBRARY": str(LAB / "library"), "RUNBOOK_SITES": str(LAB / "sites"),
-           "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}", "IAM_URL": recorder.url,
-           "RUNBOOK_LEASE_TTL": "2"}
+    env = {
+        "RUNBOOK_HOME": str(lab_env / "home"),
+        "PREFECT_API_URL": prefect_api,
+        "RUNBOOK_LIBRARY": str(LAB / "library"),
+        "RUNBOOK_SITES": str(LAB / "sites"),
+        "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
+        "IAM_URL": recorder.url,
+        "RUNBOOK_LEASE_TTL": "2",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     report = run_chaos(kills=20, groups=70, env=env, home=lab_env, recorder=recorder)
@@ -66,5 +72,6 @@ def test_a_killed_serve_leaves_no_prefect_server_behind(lab_env, monkeypatch):
         serve = Serve(env, lab_env / "serve.log").start(timeout=180)
         children = wait_for(lambda: _prefect_children(port), 30, what="the Prefect server child")
         getattr(serve, end)()
-        wait_for(lambda pids=children: not any(_alive(pid) for pid in pids), 60,
-                 what=f"the Prefect server to exit ({end})")
+        wait_for(
+            lambda pids=children: not any(_alive(pid) for pid in pids), 60, what=f"the Prefect server to exit ({end})"
+        )

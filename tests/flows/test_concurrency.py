@@ -1,6 +1,7 @@
 """Concurrent check-offs: 50 threads (and 4 processes on PostgreSQL) race over the same 500
 tasks in random overlapping orders; each task is completed exactly once, every loser gets a
 conflict, and the audit has one completion row per task."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -65,10 +66,11 @@ def test_fifty_threads_complete_each_task_exactly_once(engine, operator):
 
 
 def test_four_processes_on_postgresql_complete_each_task_exactly_once(pg_url, lab_env):
+    from sqlalchemy import text
+
     from flows.actors import local_operator
     from flows.lifecycle import Engine
     from flows.store import Store, metadata
-    from sqlalchemy import text
     from tests.flows.workers import checkoff_all
 
     store = Store(pg_url)

@@ -1,5 +1,6 @@
 """http step against a real local server: the request, the Idempotency-Key, the allowlist (and
 redirects), failures that say what happened, drills that record instead of sending."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,11 +10,29 @@ from flows.steps.http import execute
 
 
 def job(url: str, *, method: str = "POST", expect=None, drill=False, send=False, secrets=()) -> StepJob:
-    return StepJob(run_id="r1", task_id="setup:E1", step_id="setup", kind="http", item_key="E1",
-                   params={"with": {"method": method, "url": url, "json": {"user": "E1"}, "expect": expect,
-                                    "headers": {"X-Trace": "t"}, "timeout": "5s"}},
-                   idempotency_key="r1:setup:E1:0", drill=drill, send_in_drill=send, site={"channels": {}},
-                   home=__import__("pathlib").Path("/tmp"), secrets=tuple(secrets))
+    return StepJob(
+        run_id="r1",
+        task_id="setup:E1",
+        step_id="setup",
+        kind="http",
+        item_key="E1",
+        params={
+            "with": {
+                "method": method,
+                "url": url,
+                "json": {"user": "E1"},
+                "expect": expect,
+                "headers": {"X-Trace": "t"},
+                "timeout": "5s",
+            }
+        },
+        idempotency_key="r1:setup:E1:0",
+        drill=drill,
+        send_in_drill=send,
+        site={"channels": {}},
+        home=__import__("pathlib").Path("/tmp"),
+        secrets=tuple(secrets),
+    )
 
 
 @pytest.fixture
@@ -23,8 +42,10 @@ def allowed(recorder, monkeypatch):
 
 
 def test_a_call_sends_json_with_the_idempotency_key_and_returns_status_and_json(allowed):
-    assert execute(job(f"{allowed.url}/grants", expect=[200, 201])) == {"status": 201, "json": {"ok": True,
-                                                                                                 "path": "/grants"}}
+    assert execute(job(f"{allowed.url}/grants", expect=[200, 201])) == {
+        "status": 201,
+        "json": {"ok": True, "path": "/grants"},
+    }
     request = allowed.requests[0]
     assert (request["method"], request["body"], request["key"]) == ("POST", {"user": "E1"}, "r1:setup:E1:0")
     assert request["headers"]["X-Trace"] == "t"
@@ -75,29 +96,39 @@ def test_a_drill_records_the_request_instead_of_sending_it(allowed):
 
 def test_a_redirect_that_parsers_read_differently_does_not_reach_a_host_not_allowed(recorder, monkeypatch):
     from tests.support.recorder import Recorder
+
     hidden = recorder  # not allowed: it must receive nothing
 
     def tricky(method, path, body):
         return 302, {"Location": f"http://127.0.0.1:{hidden.port}\\@127.0.0.1:{front.port}/"}, b""
+
     with Recorder(tricky) as front:
         monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{front.port}")
         with pytest.raises(StepError) as exc:
-            execute(job(front.url + "/go", method="GET", ))
+            execute(
+                job(
+                    front.url + "/go",
+                    method="GET",
+                )
+            )
     assert not exc.value.retryable
     assert hidden.requests == [] and front.paths() == ["/go"]
 
 
 def test_credentials_are_not_sent_to_another_origin_on_redirect(recorder, monkeypatch):
     from tests.support.recorder import Recorder
+
     target = recorder
 
     def bounce(method, path, body):
         return 302, {"Location": f"{target.url}/landing"}, b""
+
     with Recorder(bounce) as first:
         monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{first.port},127.0.0.1:{target.port}")
         j = job(f"{first.url}/start", method="GET")
-        j = j.__class__(**{**j.__dict__, "params": {"with": {**j.params["with"],
-                                                             "headers": {"Authorization": "Bearer tok-123"}}}})
+        j = j.__class__(
+            **{**j.__dict__, "params": {"with": {**j.params["with"], "headers": {"Authorization": "Bearer tok-123"}}}}
+        )
         assert execute(j)["status"] == 200
         assert first.requests[0]["headers"]["Authorization"] == "Bearer tok-123"
     landing = target.requests[0]
@@ -116,6 +147,7 @@ def test_calls_to_one_host_are_limited_to_the_per_host_bound(monkeypatch):
 
     from flows.steps import http
     from tests.support.recorder import Recorder
+
     lock = threading.Lock()
     state = {"now": 0, "most": 0}
 
@@ -127,12 +159,12 @@ def test_calls_to_one_host_are_limited_to_the_per_host_bound(monkeypatch):
         with lock:
             state["now"] -= 1
         return 200, {"Content-Type": "application/json"}, b"{}"
+
     monkeypatch.setenv("RUNBOOK_HTTP_PER_HOST", "2")
     monkeypatch.setattr(http, "_slots", {})
     with Recorder(slow) as server:
         monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{server.port}")
-        threads = [threading.Thread(target=execute, args=(job(f"{server.url}/x{i}", method="GET"),))
-                   for i in range(8)]
+        threads = [threading.Thread(target=execute, args=(job(f"{server.url}/x{i}", method="GET"),)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:

@@ -1,6 +1,7 @@
 """End to end on the store: a lockdown starts a runbook of human steps with a fan-out over the
 IT team; scripted check-offs advance each person's pipeline on its own; the run completes and
 its audit chain verifies, until someone edits a row."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,9 +23,12 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
     lead, bo, cy = (local_operator(p, site) for p in ("L0001", "L0002", "L0003"))
     ops = local_operator("L0010", site)
 
-    assert states(engine, run) == {"declare": "waiting", "prepare": "pending", "close": "pending",
-                                   **{f"{s}:{p}": "pending" for s in ("verify", "signoff")
-                                      for p in ("L0001", "L0002", "L0003")}}
+    assert states(engine, run) == {
+        "declare": "waiting",
+        "prepare": "pending",
+        "close": "pending",
+        **{f"{s}:{p}": "pending" for s in ("verify", "signoff") for p in ("L0001", "L0002", "L0003")},
+    }
     engine.approve(run, "declare", operator)
     engine.complete(run, "prepare", lead, fields={"ticket": "CHG-1042", "spares": "3"})
     verify = states(engine, run, "verify")
@@ -33,8 +37,11 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
 
     # Bo finishes first: Bo's sign-off is waiting while Cy's verification still is.
     engine.complete(run, "verify:L0002", bo, fields={"healthy": "true"})
-    assert states(engine, run, "signoff") == {"signoff:L0001": "pending", "signoff:L0002": "waiting",
-                                              "signoff:L0003": "pending"}
+    assert states(engine, run, "signoff") == {
+        "signoff:L0001": "pending",
+        "signoff:L0002": "waiting",
+        "signoff:L0003": "pending",
+    }
     engine.approve(run, "signoff:L0002", lead)
     engine.complete(run, "verify:L0003", cy, fields={"healthy": "false"}, note="one switch down")
     engine.complete(run, "verify:L0001", lead, fields={"healthy": "true"})
@@ -50,10 +57,20 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
 
     data = engine.run(run)
     assert data["state"] == "completed" and data["counts"] == {"done": 9}
-    assert data["objectives"][0] | {"met_at": None, "deadline": None} == \
-        {"id": "verified", "name": "Systems verified", "value": 3.0, "target": 3.0, "met": True,
-         "met_at": None, "deadline": None}
-    assert engine.tasks(run, step="verify")[2]["outputs"] == {"healthy": False, "by": "L0003", "note": "one switch down"}
+    assert data["objectives"][0] | {"met_at": None, "deadline": None} == {
+        "id": "verified",
+        "name": "Systems verified",
+        "value": 3.0,
+        "target": 3.0,
+        "met": True,
+        "met_at": None,
+        "deadline": None,
+    }
+    assert engine.tasks(run, step="verify")[2]["outputs"] == {
+        "healthy": False,
+        "by": "L0003",
+        "note": "one switch down",
+    }
 
     audit = engine.audit(run)
     assert audit["verified"]
@@ -90,8 +107,7 @@ def test_reject_skips_the_items_pipeline_and_the_run_still_completes(engine, ope
     assert states(engine, run, "signoff")["signoff:L0002"] == "skipped"
     for p in ("L0001", "L0003"):
         engine.complete(run, f"verify:{p}", local_operator(p, engine.site_of(run)), fields={"healthy": "yes"})
-    engine.reject(run, "signoff:L0001", local_operator("L0020", engine.site_of(run)),
-                  reason="not convinced")
+    engine.reject(run, "signoff:L0001", local_operator("L0020", engine.site_of(run)), reason="not convinced")
     engine.approve(run, "signoff:L0003", operator)
     assert states(engine, run)["close"] == "waiting"  # an all-items need waits for every item to end
     engine.complete(run, "close", operator)

@@ -2,6 +2,7 @@
 winner; the attempt takes a reserved run, waits while a live owner holds it and gives up after
 its patience; a lease won from a dead owner counts as a takeover, a reservation handed to its
 attempt does not; a lost lease is noticed by the holder."""
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,9 @@ def test_one_submitter_wins_the_reservation_and_its_attempt_takes_it_without_a_t
     with store.transaction() as tx:
         assert tx.reserve_run(run, "watcher:a", now + timedelta(seconds=30), now)
         assert not tx.reserve_run(run, "watcher:b", now + timedelta(seconds=30), now), "one submitter wins"
-        assert not tx.acquire_lease(run, "runner-x", now + timedelta(seconds=10), now), \
+        assert not tx.acquire_lease(run, "runner-x", now + timedelta(seconds=10), now), (
             "a Runner does not take a run reserved for an attempt"
+        )
     lease = RunLease(store, run, "w1:1:abc", ttl=5)
     assert lease.take(patience=0) is None
     try:

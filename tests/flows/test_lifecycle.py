@@ -1,5 +1,6 @@
 """Task lifecycle rules: fields, idempotency, approvals needing two, overrides, interventions,
 time scale and overdue."""
+
 from __future__ import annotations
 
 import time
@@ -34,8 +35,12 @@ def test_fields_are_typed_and_checked_all_at_once(engine, run, operator):
         engine.complete(run, "check", operator)
     assert engine.tasks(run, step="check")[0]["state"] == "waiting"
     engine.complete(run, "check", operator, fields={"count": "7", "mode": "full"})
-    assert engine.tasks(run, step="check")[0]["outputs"] == {"count": 7, "mode": "full", "by": operator.name,
-                                                            "note": None}
+    assert engine.tasks(run, step="check")[0]["outputs"] == {
+        "count": 7,
+        "mode": "full",
+        "by": operator.name,
+        "note": None,
+    }
 
 
 def test_the_same_idempotency_key_gets_the_first_answer_again(engine, run, operator):
@@ -50,6 +55,7 @@ def test_the_same_idempotency_key_gets_the_first_answer_again(engine, run, opera
 
 def test_concurrent_repeats_with_one_idempotency_key_all_get_the_first_answer(engine, run, operator):
     import threading
+
     answers, errors = [], []
 
     def repeat():
@@ -57,6 +63,7 @@ def test_concurrent_repeats_with_one_idempotency_key_all_get_the_first_answer(en
             answers.append(engine.complete(run, "check", operator, fields={"count": 3}, key="same"))
         except Exception as e:  # any error is a failure of the contract
             errors.append(e)
+
     threads = [threading.Thread(target=repeat) for _ in range(8)]
     for t in threads:
         t.start()
@@ -69,6 +76,7 @@ def test_concurrent_repeats_with_one_idempotency_key_all_get_the_first_answer(en
 
 def test_two_accounts_of_one_person_are_one_approver(engine, run, operator):
     from flows.actors import Actor
+
     engine.complete(run, "check", operator, fields={"count": 1})
     first = Actor("alice-laptop", "manager", staff_id="L0020")
     second = Actor("alice-phone", "manager", staff_id="L0020")
@@ -128,8 +136,9 @@ def test_reassign_and_an_ad_hoc_task(engine, run, operator):
     assert engine.tasks(run, step="check")[0]["owner"] == "team:operations"
     ops_lead = people(engine, run, "L0010")[0]
     engine.complete(run, "check", ops_lead, fields={"count": 2})
-    added = engine.add(run, operator, reason="generator fuel", title="Refuel the generator", owner="team:operations",
-                       due="2h")
+    added = engine.add(
+        run, operator, reason="generator fuel", title="Refuel the generator", owner="team:operations", due="2h"
+    )
     assert added["task"]["id"] == "adhoc:1" and added["task"]["state"] == "waiting"
     engine.complete(run, "adhoc:1", ops_lead, note="done, 200 l")
     actions = [e["action"] for e in engine.audit(run)["entries"]]
@@ -176,8 +185,10 @@ def test_a_skipped_runtime_fan_out_skips_what_needs_it(engine, operator):
 
 
 def test_a_for_each_that_fails_at_start_is_a_clear_error_and_starts_nothing(engine, operator, write_runbook):
-    path = write_runbook("id: bad\nname: Bad\nsteps:\n  - id: a\n    kind: manual\n    owner: team:it\n"
-                         "    for_each: \"${{ site.staff | map(attribute='missing') | list }}\"\n")
+    path = write_runbook(
+        "id: bad\nname: Bad\nsteps:\n  - id: a\n    kind: manual\n    owner: team:it\n"
+        "    for_each: \"${{ site.staff | map(attribute='missing') | list }}\"\n"
+    )
     with pytest.raises(Invalid, match=r'step "a" \(rb.yaml:4\)'):
         engine.start(path, "lab", operator)
     assert engine.runs() == []

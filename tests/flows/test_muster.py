@@ -1,6 +1,7 @@
 """Roll calls in the store: personal links in muster.request messages, answers with history
 (link, lead, SMS), live outputs and objective, items that appear as people answer and go when
 they change their mind, and closing (everyone answered, or due with the quorum)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -67,8 +68,10 @@ def test_every_person_gets_a_personal_link_and_answers_build_the_outputs_live(en
     assert roll["outputs"]["accounted"] == 0.5 and roll["outputs"]["unreachable"] == ["L0001", "L0010", "L0020"]
     assert engine.run(run)["objectives"][0]["met"], "the accounted objective is live, before the roll call closes"
     # The first home agents' pipelines started before the roll call closed.
-    assert {t["id"]: t["state"] for t in engine.tasks(run, step="laptop")} == {"laptop:L0002": "waiting",
-                                                                             "laptop:L0003": "waiting"}
+    assert {t["id"]: t["state"] for t in engine.tasks(run, step="laptop")} == {
+        "laptop:L0002": "waiting",
+        "laptop:L0003": "waiting",
+    }
     assert engine.tasks(run, step="report")[0]["state"] == "pending", "an all-items need waits for the close"
 
 
@@ -101,15 +104,20 @@ def test_the_roll_call_closes_when_everyone_answered_and_its_dependents_go_on(en
 
 
 def test_at_its_due_time_the_quorum_closes_it_and_below_quorum_the_next_answer_does(
-        engine, operator, store, monkeypatch, write_runbook):
+    engine, operator, store, monkeypatch, write_runbook
+):
     monkeypatch.setenv("RUNBOOK_TIME_SCALE", "7200")  # 2h = 1 s
     run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
     tokens = links(engine, operator, run)
     engine.answer_link(tokens["L0002"], "home")  # 1 of 6: below the quorum of 0.5
     with store.transaction() as tx:
         assert tx.acquire_lease(run, "runner-m", utcnow() + timedelta(seconds=60), utcnow())
-    wait_for(lambda: work.claim(store, run, "runner-m") is not None and engine.tasks(run, step="roll")[0]["overdue"],
-             30, interval=0.05, what="the roll call past its due time")
+    wait_for(
+        lambda: work.claim(store, run, "runner-m") is not None and engine.tasks(run, step="roll")[0]["overdue"],
+        30,
+        interval=0.05,
+        what="the roll call past its due time",
+    )
     assert engine.tasks(run, step="roll")[0]["state"] == "waiting", "below quorum: it stays open, flagged"
     engine.answer_link(tokens["L0003"], "onsite")
     assert engine.tasks(run, step="roll")[0]["state"] == "waiting"
@@ -136,11 +144,13 @@ def test_bad_answers_change_nothing(engine, operator, store, write_runbook):
         assert [a["person_id"] for a in r.muster_answers(run, "roll")] == ["L0002"]
 
 
-def test_non_responders_are_asked_again_then_their_leads_get_call_lists(engine, operator, store, monkeypatch,
-                                                                        write_runbook):
+def test_non_responders_are_asked_again_then_their_leads_get_call_lists(
+    engine, operator, store, monkeypatch, write_runbook
+):
     monkeypatch.setenv("RUNBOOK_TIME_SCALE", "3600")  # 1h = 1 s
-    text = ROLL.replace("    due: 2h\n", "    due: 8h\n    remind: {every: 1h, max: 1}\n"
-                        "    escalate: {after: 2h, to: owner}\n")
+    text = ROLL.replace(
+        "    due: 2h\n", "    due: 8h\n    remind: {every: 1h, max: 1}\n    escalate: {after: 2h, to: owner}\n"
+    )
     run = engine.start(write_runbook(text), "lab", operator)["id"]
     tokens = links(engine, operator, run)
     for person in ("L0001", "L0003", "L0010", "L0020"):
@@ -151,11 +161,14 @@ def test_non_responders_are_asked_again_then_their_leads_get_call_lists(engine, 
     def calls():
         with store.read() as r:
             return [m for m in r.outbox(run_id=run) if m["event"] == "muster.calls"]
-    wait_for(lambda: work.claim(store, run, "runner-m") is not None and calls(), 30, interval=0.05,
-             what="the call lists")
+
+    wait_for(
+        lambda: work.claim(store, run, "runner-m") is not None and calls(), 30, interval=0.05, what="the call lists"
+    )
     with store.read() as r:
-        asked = [(m["recipient"], m["key"].rsplit(":", 1)[1]) for m in r.outbox(run_id=run)
-                 if m["event"] == "muster.request"]
+        asked = [
+            (m["recipient"], m["key"].rsplit(":", 1)[1]) for m in r.outbox(run_id=run) if m["event"] == "muster.request"
+        ]
     again = sorted(rec for rec, n in asked if n == "2")
     assert again == ["person:L0002", "person:L0011"], "only those who did not answer are asked again"
     lists = {m["recipient"]: m["message"]["text"] for m in calls()}

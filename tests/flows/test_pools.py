@@ -1,6 +1,7 @@
 """Allocation from a site pool: one item per task, never twice; the hand-over confirmed with
 the item's key; a shortage blocks only the unserved items and is told once; restocking from
 another site serves them; a cancelled item goes back to the pool."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,12 +34,16 @@ def sites(tmp_path, monkeypatch):
         d = tmp_path / "sites" / site
         d.mkdir(parents=True)
         (d / "staff.csv").write_text(f"id,name,team,role\n{site[0].upper()}0001,Lead,it,manager\n")
-        (d / "laptops.csv").write_text("asset_tag,model,status\n" + "".join(
-            f"{site.upper()}-{i:03d},X1,{'available' if i < n else 'repair'}\n" for i in range(n + 1)))
-        (d / "site.yaml").write_text(f"id: {site}\nname: {site}\nkind: lab\nteams:\n"
-                                     f"  it: {{name: IT, leads: [{site[0].upper()}0001]}}\n"
-                                     "channels:\n  console: {kind: console}\ndefault_channel: console\n"
-                                     "pools:\n  laptops: {file: laptops.csv, key: asset_tag}\n")
+        (d / "laptops.csv").write_text(
+            "asset_tag,model,status\n"
+            + "".join(f"{site.upper()}-{i:03d},X1,{'available' if i < n else 'repair'}\n" for i in range(n + 1))
+        )
+        (d / "site.yaml").write_text(
+            f"id: {site}\nname: {site}\nkind: lab\nteams:\n"
+            f"  it: {{name: IT, leads: [{site[0].upper()}0001]}}\n"
+            "channels:\n  console: {kind: console}\ndefault_channel: console\n"
+            "pools:\n  laptops: {file: laptops.csv, key: asset_tag}\n"
+        )
     monkeypatch.setenv("RUNBOOK_SITES", str(tmp_path / "sites"))
 
 
@@ -73,8 +78,9 @@ def test_allocation_shortage_handover_restock_and_release(engine, operator, stor
         engine.restock("east", "laptops", operator, rows=[{"asset_tag": "NEW-1"}, {"asset_tag": "EAST-000"}])
     engine.cancel(run, operator, reason="drill over")
     stock = engine.pools("east")["pools"]["laptops"]
-    assert stock["handed_over"] == 1 and stock["allocated"] == 0 and stock["available"] == 4, \
+    assert stock["handed_over"] == 1 and stock["allocated"] == 0 and stock["available"] == 4, (
         "what was not handed over went back"
+    )
     site_audit = [e["action"] for e in engine.audit(run)["entries"]]
     assert site_audit.count("pool.allocate") == 5 and site_audit.count("pool.release") == 4
 
@@ -88,21 +94,36 @@ def test_two_processes_on_postgresql_never_give_one_item_twice(tmp_path, pg_url,
 
     from flows.store import Store, metadata
     from tests.support.processes import RUNBOOK
+
     d = tmp_path / "sites" / "big"
     d.mkdir(parents=True)
     (d / "staff.csv").write_text("id,name,team,role\nB0001,Lead,it,manager\n")
     (d / "laptops.csv").write_text("asset_tag,status\n" + "".join(f"BIG-{i:04d},available\n" for i in range(500)))
-    (d / "site.yaml").write_text("id: big\nname: Big\nkind: lab\nteams:\n  it: {name: IT, leads: [B0001]}\n"
-                                 "channels:\n  console: {kind: console}\ndefault_channel: console\n"
-                                 "pools:\n  laptops: {file: laptops.csv, key: asset_tag}\n")
+    (d / "site.yaml").write_text(
+        "id: big\nname: Big\nkind: lab\nteams:\n  it: {name: IT, leads: [B0001]}\n"
+        "channels:\n  console: {kind: console}\ndefault_channel: console\n"
+        "pools:\n  laptops: {file: laptops.csv, key: asset_tag}\n"
+    )
     store = Store(pg_url)
     with store.engine.begin() as conn:
         conn.execute(text("TRUNCATE " + ", ".join(t.name for t in metadata.sorted_tables) + " CASCADE"))
     runbook = write_runbook(ALLOC.replace("default: 5", "default: 300").replace("handover: true", "handover: false"))
-    env = {**os.environ, "RUNBOOK_DATABASE_URL": pg_url, "RUNBOOK_SITES": str(tmp_path / "sites"),
-           "RUNBOOK_HOME": str(tmp_path / "home")}
-    procs = [subprocess.Popen([RUNBOOK, "start", str(runbook), "--site", "big"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    env = {
+        **os.environ,
+        "RUNBOOK_DATABASE_URL": pg_url,
+        "RUNBOOK_SITES": str(tmp_path / "sites"),
+        "RUNBOOK_HOME": str(tmp_path / "home"),
+    }
+    procs = [
+        subprocess.Popen(
+            [RUNBOOK, "start", str(runbook), "--site", "big"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-1000:] for o in outs]
     try:
@@ -116,8 +137,10 @@ def test_two_processes_on_postgresql_never_give_one_item_twice(tmp_path, pg_url,
         assert stock == {"allocated": 500} and len(tags) == 500 and len(set(tags)) == 500, "0 duplicates"
         assert len(blocked) == 100 and all(t["reason"].startswith("waiting for stock") for t in blocked)
         assert len(blocked) == 100 and {m["recipient"] for m in alerts} == {"person:B0001"}, "the shortage is told"
-        print(f"\n2 processes x 300 from a pool of 500: {len(set(tags))} allocated, 0 duplicates, "
-              f"{len(blocked)} waiting for stock, {len(alerts)} shortage alert(s)")
+        print(
+            f"\n2 processes x 300 from a pool of 500: {len(set(tags))} allocated, 0 duplicates, "
+            f"{len(blocked)} waiting for stock, {len(alerts)} shortage alert(s)"
+        )
     finally:
         store.dispose()
 
@@ -138,8 +161,7 @@ steps:
 """
 
 
-def test_a_return_runbook_iterates_the_laptops_handed_out_and_puts_them_back(engine, operator, write_runbook,
-                                                                              sites):
+def test_a_return_runbook_iterates_the_laptops_handed_out_and_puts_them_back(engine, operator, write_runbook, sites):
     run = engine.start(write_runbook(ALLOC.replace("default: 5", "default: 2")), "east", operator)["id"]
     for task in engine.tasks(run, step="laptop"):
         engine.complete(run, task["id"], operator, fields={"asset": task["outputs"]["asset_tag"]})
@@ -150,5 +172,7 @@ def test_a_return_runbook_iterates_the_laptops_handed_out_and_puts_them_back(eng
     engine.complete(back, items["EAST-000"], operator, fields={"condition": "good"})
     engine.complete(back, items["EAST-001"], operator, fields={"condition": "damaged"})
     assert engine.pools("east")["pools"]["laptops"] == {"total": 4, "available": 2, "allocated": 0, "handed_over": 0}
-    assert [e["detail"]["status"] for e in engine.audit(back)["entries"] if e["action"] == "pool.return"] == \
-        ["available", "damaged"]
+    assert [e["detail"]["status"] for e in engine.audit(back)["entries"] if e["action"] == "pool.return"] == [
+        "available",
+        "damaged",
+    ]

@@ -1,4 +1,5 @@
 """The alembic migrations create exactly the tables of flows/store/schema.py."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata

@@ -1,6 +1,7 @@
 """Wake-ups across processes on PostgreSQL: a change committed by another process (an API
 replica, the CLI) reaches this process's subscribers through LISTEN/NOTIFY, so the runner that
 owns the run acts at once instead of at its next poll; on SQLite nothing listens."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def test_a_checkoff_committed_by_another_process_wakes_this_one_on_postgresql(pg
             elsewhere.dispose()
         before = heard.count(run)
         env = {**os.environ, "RUNBOOK_DATABASE_URL": pg_url}
-        done = subprocess.run([RUNBOOK, "approve", run, "declare"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [RUNBOOK, "approve", run, "declare"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         wait_for(lambda: heard.count(run) > before, 30, what="the CLI's check-off, from another process")
     finally:

@@ -1,4 +1,5 @@
 """The runner's transactions: a runner that lost the lease changes nothing and holds nothing."""
+
 from __future__ import annotations
 
 import threading

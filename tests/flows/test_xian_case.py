@@ -4,6 +4,7 @@ synthetic staff answering by their links and by SMS (some changing their minds, 
 answering), 40 laptops handed out and 8 short, 10 restocked from beijing, the per-agent
 pipeline (laptop → restricted setup → training → go-live) for 48 home agents, both objectives
 met with their times, no asset twice, the run completed. RUNBOOK_TIME_SCALE=600: an hour is 6 s."""
+
 from __future__ import annotations
 
 import csv
@@ -21,27 +22,45 @@ HOME = [f"X{i:04d}" for i in range(3, 51)]  # 48 agents
 CHANGERS = [f"X{i:04d}" for i in range(51, 54)]  # home first, then on site
 SILENT = [f"X{i:04d}" for i in range(90, 101)]  # 11 never answer: 99 of 110 = the 0.9 quorum
 ROSTER = Path(__file__).resolve().parents[2] / "runbooks" / "sites" / "xian" / "staff.csv"
-PHONES = {row["id"]: row["phone"] for row in csv.DictReader(ROSTER.read_text(encoding="utf-8").splitlines())
-          if row["phone"]}
+PHONES = {
+    row["id"]: row["phone"] for row in csv.DictReader(ROSTER.read_text(encoding="utf-8").splitlines()) if row["phone"]
+}
 
 
 def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
-    env = {"RUNBOOK_HOME": str(tmp_path / "home"), "PREFECT_API_URL": prefect_api, "RUNBOOK_TIME_SCALE": "600",
-           "RUNBOOK_LEASE_TTL": "3", "IAM_URL": recorder.url, "XIAN_OPS_WECOM": recorder.url + "/wecom",
-           "SMS_GATEWAY_URL": recorder.url + "/sms", "SMTP_HOST": "127.0.0.1",
-           "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}"}
+    env = {
+        "RUNBOOK_HOME": str(tmp_path / "home"),
+        "PREFECT_API_URL": prefect_api,
+        "RUNBOOK_TIME_SCALE": "600",
+        "RUNBOOK_LEASE_TTL": "3",
+        "IAM_URL": recorder.url,
+        "XIAN_OPS_WECOM": recorder.url + "/wecom",
+        "SMS_GATEWAY_URL": recorder.url + "/sms",
+        "SMTP_HOST": "127.0.0.1",
+        "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
+    }
     os.environ.pop("RUNBOOK_DATABASE_URL", None)
 
     def cli(*args: str) -> str:
         done = subprocess.run([RUNBOOK, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.strip()
-    tokens = {"manager": cli("users", "add", "ma.bo", "--role", "manager", "--staff", "X0108"),
-              "gateway": cli("users", "add", "sms-gateway", "--role", "gateway")}
-    for team, lead in (("it", "X0087"), ("training", "X0095"), ("operations", "X0001"), ("living_support", "X0101"),
-                       ("supervisors", "X0079"), ("management", "X0107")):
-        tokens[team] = cli("users", "add", f"lead-{team}", "--role", "team_lead", "--team", f"xian/{team}",
-                           "--staff", lead)
+
+    tokens = {
+        "manager": cli("users", "add", "ma.bo", "--role", "manager", "--staff", "X0108"),
+        "gateway": cli("users", "add", "sms-gateway", "--role", "gateway"),
+    }
+    for team, lead in (
+        ("it", "X0087"),
+        ("training", "X0095"),
+        ("operations", "X0001"),
+        ("living_support", "X0101"),
+        ("supervisors", "X0079"),
+        ("management", "X0107"),
+    ):
+        tokens[team] = cli(
+            "users", "add", f"lead-{team}", "--role", "team_lead", "--team", f"xian/{team}", "--staff", lead
+        )
     serve = Serve(env, tmp_path / "serve.log").start()
     url = f"http://127.0.0.1:{serve.port}"
 
@@ -54,8 +73,10 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
     try:
         runs = api("manager", "POST", "/api/sites/xian/lockdown", json={}).json()["runs"]
         (run,) = [r["id"] for r in runs if r["runbook"] == "callcenter_lockdown"]
-        links = {x["person"]: x["url"].rsplit("/r/", 1)[1]
-                 for x in api("manager", "GET", f"/api/runs/{run}/muster/roll_call/links").json()}
+        links = {
+            x["person"]: x["url"].rsplit("/r/", 1)[1]
+            for x in api("manager", "GET", f"/api/runs/{run}/muster/roll_call/links").json()
+        }
         assert sorted(links) == STAFF
 
         def tasks(step: str) -> list[dict]:
@@ -73,16 +94,20 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
             answer(person, "home", "2")
         answer(HOME[0], "home", "2")
         first = {t["id"]: t for t in tasks("laptop")}[f"laptop:{HOME[0]}"]
-        assert first["state"] == "waiting" and tasks("roll_call")[0]["state"] == "waiting", \
+        assert first["state"] == "waiting" and tasks("roll_call")[0]["state"] == "waiting", (
             "the first agent's pipeline starts before the roll call closes"
+        )
         for person in CHANGERS:
             answer(person, "onsite", "1")  # a change of mind: their laptops go back to the pool
         for person in HOME[1:]:
             answer(person, "home", "2")
         for person in STAFF:
             if person not in HOME and person not in CHANGERS and person not in SILENT:
-                answer(person, "unavailable" if person in ("X0060", "X0061") else "onsite",
-                       "3" if person in ("X0060", "X0061") else "1")
+                answer(
+                    person,
+                    "unavailable" if person in ("X0060", "X0061") else "onsite",
+                    "3" if person in ("X0060", "X0061") else "1",
+                )
         laptops = tasks("laptop")
         assert sorted(t["state"] for t in laptops).count("waiting") == 40
         assert sum(t["state"] == "cancelled" for t in laptops) == 3
@@ -91,17 +116,41 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
         with store.read() as r:
             assert [m for m in r.outbox(run_id=run) if m["event"] == "pool.shortage"], "the shortage is reported"
 
-        restock = cli("pools", "restock", "xian", "laptops", "--from", "beijing", "--count", "10",
-                      "--reason", "loan from the backup site", "--format", "json")
+        restock = cli(
+            "pools",
+            "restock",
+            "xian",
+            "laptops",
+            "--from",
+            "beijing",
+            "--count",
+            "10",
+            "--reason",
+            "loan from the backup site",
+            "--format",
+            "json",
+        )
         assert '"served": 8' in restock
         for task in tasks("laptop"):
             if task["state"] == "waiting":
-                api("it", "POST", f"/api/runs/{run}/tasks/{task['id']}/complete",
-                    json={"fields": {"asset": task["outputs"]["asset_tag"]}})
-        api("management", "POST", f"/api/runs/{run}/tasks/backup_cover/complete",
-            json={"fields": {"cover_agents": 12, "until": "2021-12-31 08:00"}})
-        wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("training")) == 48, 120, interval=1,
-                 what="48 restricted setups done by the runner (through Prefect)")
+                api(
+                    "it",
+                    "POST",
+                    f"/api/runs/{run}/tasks/{task['id']}/complete",
+                    json={"fields": {"asset": task["outputs"]["asset_tag"]}},
+                )
+        api(
+            "management",
+            "POST",
+            f"/api/runs/{run}/tasks/backup_cover/complete",
+            json={"fields": {"cover_agents": 12, "until": "2021-12-31 08:00"}},
+        )
+        wait_for(
+            lambda: sum(t["state"] == "waiting" for t in tasks("training")) == 48,
+            120,
+            interval=1,
+            what="48 restricted setups done by the runner (through Prefect)",
+        )
         for task in [t for t in tasks("training") if t["state"] == "waiting"]:
             api("training", "POST", f"/api/runs/{run}/tasks/{task['id']}/complete", json={"fields": {"score": 90}})
         wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("go_live")) == 48, 60, what="48 go-live approvals")
@@ -117,13 +166,20 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
             calls = {m["recipient"] for m in r.outbox(run_id=run) if m["event"] == "muster.calls"}
         assert calls == {"person:X0087", "person:X0088", "person:X0095"}, "the leads of it and training"
         api("operations", "POST", f"/api/runs/{run}/tasks/vanguard/complete", json={"fields": {"vanguard_size": 30}})
-        api("living_support", "POST", f"/api/runs/{run}/tasks/living_support/complete",
-            json={"fields": {"beds": 30, "health_checks": "daily"}})
+        api(
+            "living_support",
+            "POST",
+            f"/api/runs/{run}/tasks/living_support/complete",
+            json={"fields": {"beds": 30, "health_checks": "daily"}},
+        )
         api("supervisors", "POST", f"/api/runs/{run}/tasks/shift_plan/complete", json={"fields": {"coverage_pct": 100}})
         wait_for(lambda: tasks("service_check")[0]["state"] == "waiting", 60, what="the service check")
         api("manager", "POST", f"/api/runs/{run}/tasks/service_check/approve", json={})
-        wait_for(lambda: api("manager", "GET", f"/api/runs/{run}").json()["state"] == "completed", 60,
-                 what="the run to complete")
+        wait_for(
+            lambda: api("manager", "GET", f"/api/runs/{run}").json()["state"] == "completed",
+            60,
+            what="the run to complete",
+        )
         final = api("manager", "GET", f"/api/runs/{run}").json()
         objectives = {o["id"]: o for o in final["objectives"]}
         assert objectives["agents_live"]["met"] and objectives["agents_live"]["value"] == 48
@@ -131,8 +187,9 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
         tags = [t["outputs"]["asset_tag"] for t in tasks("laptop") if t["state"] == "done"]
         assert len(tags) == 48 and len(set(tags)) == 48, "no asset twice"
         grants = [r["body"] for r in recorder.requests if r["path"] == "/grants"]
-        assert sorted(g["user"] for g in grants) == sorted(HOME) and {g["profile"] for g in grants} == \
-            {"home_agent_restricted"}
+        assert sorted(g["user"] for g in grants) == sorted(HOME) and {g["profile"] for g in grants} == {
+            "home_agent_restricted"
+        }
     finally:
         serve.stop()
         store.dispose()

@@ -1,4 +1,5 @@
 """Worker functions for multi-process tests (importable by spawned processes)."""
+
 from __future__ import annotations
 
 import random

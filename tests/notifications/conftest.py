@@ -1,5 +1,6 @@
 """A site wired to real receivers: the recording HTTP server behind every webhook kind and an
 aiosmtpd server (STARTTLS, self-signed certificate trusted through SSL_CERT_FILE) for mail."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,10 +56,16 @@ def relay(tmp_path, monkeypatch, recorder, mail):
     """Environment for the relay site; returns RUNBOOK_HOME."""
     write_site(tmp_path / "sites", recorder.url, mail.port)
     home = tmp_path / "home"
-    env = {"RUNBOOK_SITES": str(tmp_path / "sites"), "RUNBOOK_HOME": str(home),
-           "RUNBOOK_LIBRARY": str(tmp_path / "library"), "RELAY_WECOM": f"{recorder.url}/wecom?key=KEY-secret-42",
-           "RELAY_HOOK_SECRET": HOOK_SECRET, "SSL_CERT_FILE": str(mail.cert),
-           "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}", "RUNBOOK_PUBLIC_URL": "https://runbook.example"}
+    env = {
+        "RUNBOOK_SITES": str(tmp_path / "sites"),
+        "RUNBOOK_HOME": str(home),
+        "RUNBOOK_LIBRARY": str(tmp_path / "library"),
+        "RELAY_WECOM": f"{recorder.url}/wecom?key=KEY-secret-42",
+        "RELAY_HOOK_SECRET": HOOK_SECRET,
+        "SSL_CERT_FILE": str(mail.cert),
+        "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
+        "RUNBOOK_PUBLIC_URL": "https://runbook.example",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     (tmp_path / "library").mkdir()

@@ -2,6 +2,7 @@
 attempts bounded by the breaker), the dispatcher SIGKILLed mid-way (nothing lost, duplicates
 only under the same dedup key), messages that can never succeed (dead at once, re-queued by a
 manager), Retry-After honoured."""
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,17 @@ def queue_many(store: Store, site, n: int, scope: str) -> set[str]:
     now = utcnow()
     with store.transaction() as tx:
         for i in range(n):
-            notify.queue(tx, site=site, run=None, event="site.lockdown", now=now, targets=["channel:hook"],
-                         context={}, data={"i": i}, scope_id=scope)
+            notify.queue(
+                tx,
+                site=site,
+                run=None,
+                event="site.lockdown",
+                now=now,
+                targets=["channel:hook"],
+                context={},
+                data={"i": i},
+                scope_id=scope,
+            )
     return {f"{scope}:-:site.lockdown:channel:hook:{i}" for i in range(1, n + 1)}
 
 
@@ -65,9 +75,11 @@ def test_a_destination_down_loses_nothing_and_is_probed_not_hammered(down_site):
     started = time.monotonic()
     thread.start()
     try:
+
         def probes() -> int:
             breaker = dispatcher.breakers.get("relay/hook")
             return breaker.attempts if breaker else 0
+
         wait_for(lambda: probes() >= FAST.breaker_failures + 5, 60, interval=0.05, what="five probes of the dead hook")
         attempts, outage = probes(), time.monotonic() - started
         with Recorder(port=port) as hook:
@@ -81,8 +93,10 @@ def test_a_destination_down_loses_nothing_and_is_probed_not_hammered(down_site):
     got = [r["key"] for r in hook.requests]
     assert set(got) == expected, "every queued notification arrived, under its own dedup key"
     assert counts(store) == {"sent": 2000}
-    print(f"\noutage {outage:.1f} s: {attempts} attempts for 2,000 waiting messages (bound {bound}); "
-          f"{len(got)} deliveries after it, {len(got) - len(set(got))} repeated")
+    print(
+        f"\noutage {outage:.1f} s: {attempts} attempts for 2,000 waiting messages (bound {bound}); "
+        f"{len(got)} deliveries after it, {len(got) - len(set(got))} repeated"
+    )
 
 
 def test_a_dispatcher_killed_mid_way_loses_nothing_and_repeats_only_under_the_same_key(down_site, tmp_path):
@@ -95,8 +109,15 @@ def test_a_dispatcher_killed_mid_way_loses_nothing_and_repeats_only_under_the_sa
 
         def dispatch() -> subprocess.Popen:
             with open(log, "ab") as out:
-                return subprocess.Popen([RUNBOOK, "dispatch"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                return subprocess.Popen(
+                    [RUNBOOK, "dispatch"],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+
         first = dispatch()
         try:
             wait_for(lambda: len(hook.requests) >= 500, 60, what="the first dispatcher to be half-way")
@@ -128,6 +149,7 @@ def test_a_message_that_can_never_succeed_is_dead_at_once_and_a_manager_requeues
 
     def answer(method, path, body):
         return (404, {}, b"gone") if hook_gone.is_set() else (200, {}, b"{}")
+
     hook_gone = threading.Event()
     hook_gone.set()
     keys = queue_many(store, site, 3, "gone")
@@ -154,6 +176,7 @@ def test_retry_after_is_honoured(down_site):
     def busy(method, path, body):
         calls.append(time.monotonic())
         return (429, {"Retry-After": "2"}, b"") if len(calls) == 1 else (200, {}, b"{}")
+
     with Recorder(busy, port=port):
         dispatcher = Dispatcher(store, home, policy=FAST, echo=False)
         dispatcher.drain()
@@ -181,6 +204,7 @@ def test_two_dispatchers_on_postgresql_send_each_message_once(tmp_path, monkeypa
     from sqlalchemy import text
 
     from flows.store import metadata
+
     port = free_port()
     write_site(tmp_path / "sites", f"http://127.0.0.1:{port}", free_port())
     monkeypatch.setenv("RELAY_HOOK_SECRET", HOOK_SECRET)
@@ -192,8 +216,9 @@ def test_two_dispatchers_on_postgresql_send_each_message_once(tmp_path, monkeypa
         expected = queue_many(store, site, 600, "replicas")
         policy = Policy(batch=25, base=0.05, cap=0.4, lease=60, poll=0.02)
         with Recorder(port=port) as hook:
-            workers = [threading.Thread(target=Dispatcher(store, tmp_path, policy=policy, echo=False).drain)
-                       for _ in range(2)]
+            workers = [
+                threading.Thread(target=Dispatcher(store, tmp_path, policy=policy, echo=False).drain) for _ in range(2)
+            ]
             for w in workers:
                 w.start()
             for w in workers:

@@ -1,6 +1,7 @@
 """Chat robots and the SMS gateway against a local recording server: signatures checked the
 way DingTalk and Feishu check them, a wrong secret dead-lettered clearly (and never printed),
 throttling honoured without dropping (digests), SMS batching through a vendor template."""
+
 from __future__ import annotations
 
 import base64
@@ -23,11 +24,22 @@ from tests.support.recorder import Recorder
 
 DING_SECRET = "SEC-ding-0123456789abcdef"
 FEISHU_SECRET = "feishu-secret-0123456789"
-FAST = Policy(batch=200, base=0.05, cap=0.4, breaker_failures=5, cooldown=0.2, cooldown_cap=0.4, lease=30,
-              poll=0.02, rate_window=2.0)
+FAST = Policy(
+    batch=200,
+    base=0.05,
+    cap=0.4,
+    breaker_failures=5,
+    cooldown=0.2,
+    cooldown_cap=0.4,
+    lease=30,
+    poll=0.02,
+    rate_window=2.0,
+)
 STAFF = "id,name,team,role,phone,chat_id,lang\n" + "".join(
     f"S{i:04d},Person {i},{'it' if i < 300 else 'ops'},{'team_lead' if i in (0, 1) else 'agent'},"
-    f"+86139{i:08d},uid{i},zh-CN\n" for i in range(600))
+    f"+86139{i:08d},uid{i},zh-CN\n"
+    for i in range(600)
+)
 
 
 def site_dir(tmp_path, channels: str, default: str):
@@ -61,8 +73,18 @@ def queue(store, site, event: str, targets: list[str], n: int = 1, scope: str = 
     now = utcnow()
     with store.transaction() as tx:
         for i in range(n):
-            notify.queue(tx, site=site, run=None, event=event, now=now, targets=targets, context={},
-                         data={"i": i}, scope_id=f"{scope}{i}", task=task)
+            notify.queue(
+                tx,
+                site=site,
+                run=None,
+                event=event,
+                now=now,
+                targets=targets,
+                context={},
+                data={"i": i},
+                scope_id=f"{scope}{i}",
+                task=task,
+            )
 
 
 def ding_sign(timestamp: str, secret: str) -> str:
@@ -75,9 +97,15 @@ def test_dingtalk_and_feishu_requests_are_signed_as_the_vendors_check_them(env, 
     with Recorder(lambda m, p, b: (200, {}, b'{"errcode":0,"errmsg":"ok","code":0}')) as robot:
         monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{robot.port}")
         monkeypatch.setenv("DING_SECRET", DING_SECRET)
-        site = load_site(site_dir(tmp_path, f"""  ding: {{kind: dingtalk, url: "{robot.url}/robot/send?access_token=T0K", secret: "${{{{ env.DING_SECRET }}}}"}}
+        site = load_site(
+            site_dir(
+                tmp_path,
+                f"""  ding: {{kind: dingtalk, url: "{robot.url}/robot/send?access_token=T0K", secret: "${{{{ env.DING_SECRET }}}}"}}
   feishu: {{kind: feishu, url: "{robot.url}/open-apis/bot/v2/hook/abc", secret: {FEISHU_SECRET}}}
-  chat: {{kind: wecom, url: "{robot.url}/cgi-bin/webhook/send?key=K"}}""", "ding"))
+  chat: {{kind: wecom, url: "{robot.url}/cgi-bin/webhook/send?key=K"}}""",
+                "ding",
+            )
+        )
         queue(store, site, "site.lockdown", ["channel:ding", "channel:feishu", "channel:chat"])
         Dispatcher(store, home, policy=FAST, echo=False).drain()
     by = {urlparse(r["path"]).path: r for r in robot.requests}
@@ -95,18 +123,26 @@ def test_dingtalk_and_feishu_requests_are_signed_as_the_vendors_check_them(env, 
     assert wecom == {"msgtype": "text", "text": {"content": wecom["text"]["content"]}}
 
 
-def test_a_wrong_dingtalk_secret_is_dead_lettered_with_the_vendors_reason_and_never_printed(env, tmp_path,
-                                                                                          monkeypatch, capsys):
+def test_a_wrong_dingtalk_secret_is_dead_lettered_with_the_vendors_reason_and_never_printed(
+    env, tmp_path, monkeypatch, capsys
+):
     store, home = env
 
     def strict(method, path, body):
         q = parse_qs(urlparse(path).query)
         ok = q.get("sign") == [ding_sign(q.get("timestamp", ["0"])[0], "the-real-secret")]
         return 200, {}, b'{"errcode":0}' if ok else b'{"errcode":310000,"errmsg":"sign not match"}'
+
     with Recorder(strict) as robot:
         monkeypatch.setenv("DING_SECRET", DING_SECRET)
-        site = load_site(site_dir(tmp_path, f'  ding: {{kind: dingtalk, url: "{robot.url}/robot/send?access_token=T", '
-                                            'secret: "${{ env.DING_SECRET }}"}', "ding"))
+        site = load_site(
+            site_dir(
+                tmp_path,
+                f'  ding: {{kind: dingtalk, url: "{robot.url}/robot/send?access_token=T", '
+                'secret: "${{ env.DING_SECRET }}"}',
+                "ding",
+            )
+        )
         queue(store, site, "site.lockdown", ["channel:ding"])
         Dispatcher(store, home, policy=FAST, echo=False).drain()
         assert len(robot.requests) == 1, "not retried"
@@ -134,6 +170,7 @@ def test_a_throttling_robot_never_gets_more_than_its_limit_and_nothing_is_droppe
                 return 200, {}, b'{"errcode":45009,"errmsg":"api freq out of limit"}'
             accepted.append(now)
         return 200, {}, b'{"errcode":0,"errmsg":"ok"}'
+
     with Recorder(robot) as server:
         monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{server.port}")
         site = load_site(site_dir(tmp_path, f'  chat: {{kind: wecom, url: "{server.url}/send?key=K"}}', "chat"))
@@ -147,6 +184,7 @@ def test_a_throttling_robot_never_gets_more_than_its_limit_and_nothing_is_droppe
         worker.start()
         try:
             from tests.support.processes import wait_for
+
             wait_for(lambda: _counts(store).get("pending", 0) == 0, 120, what="everything delivered")
         finally:
             stop.set()
@@ -159,8 +197,10 @@ def test_a_throttling_robot_never_gets_more_than_its_limit_and_nothing_is_droppe
     assert len(server.requests) <= 40 and digests, f"{len(server.requests)} messages for 1,120 notifications"
     leads = [r for r in server.requests if r["body"]["text"].get("mentioned_list")]
     assert {m for r in leads for m in r["body"]["text"]["mentioned_list"]} <= {"uid0", "uid1"}
-    print(f"\n1,120 notifications → {len(server.requests)} robot messages ({len(digests)} digests), "
-          f"worst rolling window {worst}/20")
+    print(
+        f"\n1,120 notifications → {len(server.requests)} robot messages ({len(digests)} digests), "
+        f"worst rolling window {worst}/20"
+    )
 
 
 def _counts(store):
@@ -172,16 +212,29 @@ def test_sms_goes_through_the_vendor_template_in_batches_of_identical_texts(env,
     store, home = env
     with Recorder(lambda m, p, b: (200, {}, b'{"code":"OK"}')) as gateway:
         monkeypatch.setenv("SMS_KEY", "sms-api-key-123456")
-        site = load_site(site_dir(tmp_path, f"""  sms: {{kind: sms, url: "{gateway.url}/sms/batch", batch: 100,
+        site = load_site(
+            site_dir(
+                tmp_path,
+                f"""  sms: {{kind: sms, url: "{gateway.url}/sms/batch", batch: 100,
          body: {{mobiles: "${{{{ recipients | join(',') }}}}", content: "${{{{ text }}}}", apiKey: "${{{{ env.SMS_KEY }}}}", ref: "${{{{ id }}}}"}}}}""",
-                                  "sms"))
+                "sms",
+            )
+        )
         people = [f"person:S{i:04d}" for i in range(250)]
         queue(store, site, "site.lockdown", people, scope="all")  # one text to 250 people
         with store.transaction() as tx:  # personal texts: one call each
             for i in range(3):
-                notify.queue(tx, site=site, run=None, event="muster.request", now=utcnow(),
-                             targets=[f"person:S{i:04d}"], context={}, scope_id=f"m{i}",
-                             data={"question": f"Where can you work, Person {i}?", "options": {"home": "Home"}})
+                notify.queue(
+                    tx,
+                    site=site,
+                    run=None,
+                    event="muster.request",
+                    now=utcnow(),
+                    targets=[f"person:S{i:04d}"],
+                    context={},
+                    scope_id=f"m{i}",
+                    data={"question": f"Where can you work, Person {i}?", "options": {"home": "Home"}},
+                )
         Dispatcher(store, home, policy=FAST, echo=False).drain()
     calls = [r["body"] for r in gateway.requests]
     batched = [c for c in calls if "," in c["mobiles"]]
@@ -205,13 +258,26 @@ def test_personal_sms_past_the_rate_limit_waits_and_is_never_merged_away(env, tm
         site = load_site(site_dir(tmp_path, f'  sms: {{kind: sms, url: "{gateway.url}/sms", per_minute: 5}}', "sms"))
         with store.transaction() as tx:
             for i in range(12):
-                notify.queue(tx, site=site, run=None, event="muster.request", now=utcnow(),
-                             targets=[f"person:S{i:04d}"], context={}, scope_id=f"m{i}",
-                             data={"question": f"Where can you work, Person {i}?", "options": {"home": "Home"}})
+                notify.queue(
+                    tx,
+                    site=site,
+                    run=None,
+                    event="muster.request",
+                    now=utcnow(),
+                    targets=[f"person:S{i:04d}"],
+                    context={},
+                    scope_id=f"m{i}",
+                    data={"question": f"Where can you work, Person {i}?", "options": {"home": "Home"}},
+                )
         dispatcher = Dispatcher(store, home, policy=FAST, echo=False)
         from tests.support.processes import wait_for
-        wait_for(lambda: dispatcher.run_once() is not None and _counts(store) == {"sent": 12}, 60, interval=0.05,
-                 what="12 personal texts, 5 per window")
+
+        wait_for(
+            lambda: dispatcher.run_once() is not None and _counts(store) == {"sent": 12},
+            60,
+            interval=0.05,
+            what="12 personal texts, 5 per window",
+        )
     times = [r["at"].timestamp() for r in gateway.requests]
     assert len(times) == 12 and max(sum(1 for t in times if s <= t < s + FAST.rate_window) for s in times) <= 5
     assert sorted(r["body"]["to"] for r in gateway.requests) == [f"+86139{i:08d}" for i in range(12)]

@@ -1,4 +1,5 @@
 """Imports flow one way: runbooks/ and notifications/ import no Prefect, flows or console."""
+
 from __future__ import annotations
 
 import subprocess
@@ -30,4 +31,3 @@ def test_validate_and_plan_commands_do_not_import_prefect():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-

@@ -1,4 +1,5 @@
 """Contracts written down: every diagnostic code and step kind is documented, and used codes exist."""
+
 from __future__ import annotations
 
 import re
@@ -28,6 +29,7 @@ def test_every_step_kind_is_documented_in_the_language_guide():
 
 def test_every_cli_command_is_in_the_readme():
     from console.cli import app
+
     readme = (ROOT / "README.md").read_text()
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
     missing = [n for n in names if f"runbook {n}" not in readme and f"|{n}" not in readme and f"{n}|" not in readme]

@@ -1,28 +1,38 @@
 """Expressions: native values, text interpolation, strict names, the sandbox."""
+
 from __future__ import annotations
 
 import pytest
 
 from runbooks.expressions import ExpressionError, Scope, check_expression, render_value
 
-CONTEXT = {"inputs": {"n": 48}, "site": {"staff": [{"id": "X1", "team": "it"}, {"id": "X2", "team": "ops"}]},
-           "steps": {}, "run": {"id": "r1"}}
+CONTEXT = {
+    "inputs": {"n": 48},
+    "site": {"staff": [{"id": "X1", "team": "it"}, {"id": "X2", "team": "ops"}]},
+    "steps": {},
+    "run": {"id": "r1"},
+}
 
 
 def test_a_string_that_is_one_expression_gives_the_native_value():
     assert render_value("${{ inputs.n }}", CONTEXT) == 48
-    assert render_value(" ${{ site.staff | selectattr('team', 'equalto', 'it') | list }} ", CONTEXT) == \
-        [{"id": "X1", "team": "it"}]
+    assert render_value(" ${{ site.staff | selectattr('team', 'equalto', 'it') | list }} ", CONTEXT) == [
+        {"id": "X1", "team": "it"}
+    ]
 
 
 def test_text_with_expressions_gets_each_value_in_place():
-    assert render_value("Bring ${{ inputs.n }} agents (${{ site.staff | length }} staff)", CONTEXT) == \
-        "Bring 48 agents (2 staff)"
+    assert (
+        render_value("Bring ${{ inputs.n }} agents (${{ site.staff | length }} staff)", CONTEXT)
+        == "Bring 48 agents (2 staff)"
+    )
 
 
 def test_values_are_rendered_through_lists_and_mappings():
-    assert render_value({"user": "${{ run.id }}", "tags": ["a", "${{ inputs.n + 1 }}"]}, CONTEXT) == \
-        {"user": "r1", "tags": ["a", 49]}
+    assert render_value({"user": "${{ run.id }}", "tags": ["a", "${{ inputs.n + 1 }}"]}, CONTEXT) == {
+        "user": "r1",
+        "tags": ["a", 49],
+    }
 
 
 def test_an_unknown_name_at_run_time_is_an_error_not_an_empty_string():
@@ -58,15 +68,22 @@ def test_expressions_see_data_only_never_the_objects_behind_it():
         def __init__(self):
             super().__init__(a=1)
             self.rs = "the run state"
+
     context = {"steps": View(), "site": {"name": "x"}}
     assert render_value("${{ steps.a }}", context) == 1
-    for attempt in ("${{ steps.rs }}", "${{ steps | attr('rs') }}", "${{ (steps|attr('secret')) }}",
-                    "${{ steps['rs'] }}", "${{ site.name.__class__ }}"):
+    for attempt in (
+        "${{ steps.rs }}",
+        "${{ steps | attr('rs') }}",
+        "${{ (steps|attr('secret')) }}",
+        "${{ steps['rs'] }}",
+        "${{ site.name.__class__ }}",
+    ):
         with pytest.raises(ExpressionError):
             render_value(attempt, context)
     assert render_value("${{ site.name.upper() }}", context) == "X"
 
 
 def test_filters_that_give_generators_give_lists():
-    assert render_value("${{ site.staff | selectattr('team', 'equalto', 'it') }}", CONTEXT) == \
-        [{"id": "X1", "team": "it"}]
+    assert render_value("${{ site.staff | selectattr('team', 'equalto', 'it') }}", CONTEXT) == [
+        {"id": "X1", "team": "it"}
+    ]

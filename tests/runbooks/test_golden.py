@@ -4,6 +4,7 @@
 site. `cases/sites/<case>/` is a site directory with its `expected.out`. Run with
 UPDATE_GOLDEN=1 to rewrite the .out files after an intended change, then review the diff.
 """
+
 from __future__ import annotations
 
 import os

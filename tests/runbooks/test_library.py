@@ -1,4 +1,5 @@
 """The shipped library: every runbook validates against every shipped site and plans sensibly."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,7 +36,11 @@ def test_xian_is_a_call_center_of_about_110_staff_with_40_laptops(xian):
 
 def test_callcenter_lockdown_has_the_per_agent_pipeline_and_objectives(xian):
     plan = load_plan(runbook_files()["callcenter_lockdown"], xian)
-    assert [plan.step(s).item_needs for s in ("setup", "training", "go_live")] == [("laptop",), ("setup",), ("training",)]
+    assert [plan.step(s).item_needs for s in ("setup", "training", "go_live")] == [
+        ("laptop",),
+        ("setup",),
+        ("training",),
+    ]
     assert {plan.step(s).streams_from for s in ("laptop", "setup", "training", "go_live")} == {"roll_call"}
     assert plan.step("roll_call").params["quorum"] == 0.9
     objectives = {o.id: o for o in plan.objectives}

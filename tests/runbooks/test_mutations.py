@@ -1,24 +1,41 @@
 """Property: whatever a mutated runbook looks like, validation never raises a traceback and
 every problem it reports has a location and a known code."""
+
 from __future__ import annotations
 
 import copy
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runbooks.diagnostics import CODES, RunbookError
 from runbooks.plan import build_plan, load_runbook, validate_file
-
 from tests.conftest import LIBRARY
 
 BASE = yaml.safe_load((LIBRARY / "callcenter_lockdown.yaml").read_text())
 TEXT = (LIBRARY / "callcenter_lockdown.yaml").read_text()
 
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False), st.text(max_size=20),
-    st.sampled_from(["${{ steps.laptop.outputs.asset_tag }}", "${{ inputs.nope }}", "${{ site.staff }}",
-                     "${{ env.X }}", "${{ ) }}", "team:nobody", "1h30m", "4hours", "roll_call", "manual"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.sampled_from(
+        [
+            "${{ steps.laptop.outputs.asset_tag }}",
+            "${{ inputs.nope }}",
+            "${{ site.staff }}",
+            "${{ env.X }}",
+            "${{ ) }}",
+            "team:nobody",
+            "1h30m",
+            "4hours",
+            "roll_call",
+            "manual",
+        ]
+    ),
     st.lists(st.sampled_from(["roll_call", "setup", "x", "training"]), max_size=3),
     st.dictionaries(st.sampled_from(["id", "kind", "every", "max", "url"]), st.text(max_size=5), max_size=2),
 )
@@ -87,5 +104,5 @@ def test_mutated_runbooks_get_located_diagnostics_never_a_traceback(text, tmp_pa
 @given(cut=st.integers(0, len(TEXT)), junk=st.text(max_size=8), drop=st.integers(0, 40))
 def test_corrupted_runbook_text_gets_located_diagnostics(cut, junk, drop, tmp_path_factory, xian):
     path = tmp_path_factory.mktemp("c") / "rb.yaml"
-    path.write_text(TEXT[:cut] + junk + TEXT[cut + drop:], encoding="utf-8", errors="replace")
+    path.write_text(TEXT[:cut] + junk + TEXT[cut + drop :], encoding="utf-8", errors="replace")
     _assert_located(path, xian)

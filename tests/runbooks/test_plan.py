@@ -1,4 +1,5 @@
 """Plan stage: inputs, durations, per-item pipelines, and rebuilding a run's plan from its text."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,30 +10,62 @@ from runbooks.sites import Site
 
 
 def test_durations_are_seconds_and_defaults_apply(write_runbook, xian):
-    path = write_runbook({"id": "rb", "name": "x", "steps": [
-        {"id": "a", "kind": "manual", "owner": "team:it", "due": "1h30m", "remind": {"every": "20m"},
-         "escalate": {"after": "2d", "to": "owner"}}]})
+    path = write_runbook(
+        {
+            "id": "rb",
+            "name": "x",
+            "steps": [
+                {
+                    "id": "a",
+                    "kind": "manual",
+                    "owner": "team:it",
+                    "due": "1h30m",
+                    "remind": {"every": "20m"},
+                    "escalate": {"after": "2d", "to": "owner"},
+                }
+            ],
+        }
+    )
     step = load_plan(path, xian).step("a")
-    assert (step.due, step.remind, step.escalate, step.on_timeout, step.drill) == \
-        (5400, (1200, 3), (172800, "owner"), "flag", "record")
+    assert (step.due, step.remind, step.escalate, step.on_timeout, step.drill) == (
+        5400,
+        (1200, 3),
+        (172800, "owner"),
+        "flag",
+        "record",
+    )
 
 
 def test_same_for_each_makes_a_per_item_need_and_a_different_one_waits_for_all(write_runbook, xian):
     staff = "${{ site.staff }}"
-    path = write_runbook({"id": "rb", "name": "x", "steps": [
-        {"id": "a", "kind": "manual", "owner": "team:it", "for_each": staff, "as": "p"},
-        {"id": "b", "kind": "manual", "owner": "team:it", "for_each": staff, "as": "p", "needs": ["a"]},
-        {"id": "c", "kind": "manual", "owner": "team:it", "needs": ["b"]}]})
+    path = write_runbook(
+        {
+            "id": "rb",
+            "name": "x",
+            "steps": [
+                {"id": "a", "kind": "manual", "owner": "team:it", "for_each": staff, "as": "p"},
+                {"id": "b", "kind": "manual", "owner": "team:it", "for_each": staff, "as": "p", "needs": ["a"]},
+                {"id": "c", "kind": "manual", "owner": "team:it", "needs": ["b"]},
+            ],
+        }
+    )
     plan = load_plan(path, xian)
     assert (plan.step("b").item_needs, plan.step("b").all_needs) == (("a",), ())
     assert (plan.step("c").item_needs, plan.step("c").all_needs) == ((), ("b",))
 
 
 def test_inputs_are_typed_and_required_ones_must_be_given(write_runbook, xian):
-    path = write_runbook({"id": "rb", "name": "x", "inputs": {
-        "n": {"type": "integer", "required": True}, "mode": {"type": "choice", "options": ["drill", "real"],
-                                                             "default": "drill"}},
-        "steps": [{"id": "a", "kind": "manual", "owner": "team:it"}]})
+    path = write_runbook(
+        {
+            "id": "rb",
+            "name": "x",
+            "inputs": {
+                "n": {"type": "integer", "required": True},
+                "mode": {"type": "choice", "options": ["drill", "real"], "default": "drill"},
+            },
+            "steps": [{"id": "a", "kind": "manual", "owner": "team:it"}],
+        }
+    )
     with pytest.raises(RunbookError) as exc:
         load_plan(path, xian)
     assert 'input "n" is required' in exc.value.diagnostics[0].message
@@ -43,6 +76,7 @@ def test_inputs_are_typed_and_required_ones_must_be_given(write_runbook, xian):
 
 def test_a_runs_plan_is_rebuilt_from_its_stored_text_and_site_snapshot(xian):
     from runbooks.library import runbook_files
+
     path = runbook_files()["callcenter_lockdown"]
     original = load_plan(path, xian)
     snapshot = Site.from_snapshot(xian.snapshot())
@@ -54,8 +88,10 @@ def test_a_runs_plan_is_rebuilt_from_its_stored_text_and_site_snapshot(xian):
 
 def test_a_reminder_after_the_due_time_is_a_plan_warning(write_runbook, xian):
     from runbooks.estimate import estimate_plan
-    path = write_runbook("id: rb\nname: Late reminder\nsteps:\n"
-                         "  - {id: a, kind: manual, owner: team:it, due: 1h, remind: {every: 2h}}\n")
+
+    path = write_runbook(
+        "id: rb\nname: Late reminder\nsteps:\n  - {id: a, kind: manual, owner: team:it, due: 1h, remind: {every: 2h}}\n"
+    )
     report = estimate_plan(load_plan(path, xian))
     (warning,) = [w for w in report.warnings if w.code == "RB604"]
     assert warning.severity == "warning" and warning.line == 4

@@ -1,4 +1,5 @@
 """Source stage: YAML 1.2 scalars, positions, and the traps of PyYAML we close."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,7 @@ def test_numbers_follow_yaml_1_2_and_quoted_text_stays_text():
 
 
 def test_positions_of_keys_and_values_are_one_based():
-    doc = parse_yaml("id: rb\nsteps:\n  - id: a\n    name: \"x ${{ y }}\"\n", "t.yaml")
+    doc = parse_yaml('id: rb\nsteps:\n  - id: a\n    name: "x ${{ y }}"\n', "t.yaml")
     assert (doc.keys[("steps", 0, "name")].line, doc.keys[("steps", 0, "name")].col) == (4, 5)
     value = doc.values[("steps", 0, "name")]
     assert (value.line, value.col, value.inner) == (4, 11, 1)
@@ -46,5 +47,6 @@ def test_the_c_parser_is_used_where_pyyaml_has_libyaml():
     import yaml
 
     from runbooks import source
+
     assert yaml.__with_libyaml__, "PyYAML without libyaml: parsing is ten times slower"
     assert source._LOADER is yaml.CSafeLoader

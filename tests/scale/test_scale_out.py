@@ -5,6 +5,7 @@ deployment trigger declares each lockdown and the runs land on different workers
 check-offs go alternately to the two replicas; one worker's whole process tree is SIGKILLed
 mid-run: its run is taken over by the other worker (a new attempt; the old one marked
 Crashed) and finishes there, no automated step runs twice and no check-off is lost."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,22 +21,30 @@ CHECKS = [f"check:{n}" for n in range(4)]
 
 
 def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
-    cluster = Cluster(tmp_path, {"IAM_URL": recorder.url, "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}",
-                                 "RUNBOOK_LEASE_TTL": "3"})
+    cluster = Cluster(
+        tmp_path,
+        {"IAM_URL": recorder.url, "RUNBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{recorder.port}", "RUNBOOK_LEASE_TTL": "3"},
+    )
     store = None
     try:
         cluster.start()
         store = Store(cluster.store_url)
-        tokens = {site: cluster.cli("users", "add", f"lead-{site}", "--role", "team_lead", "--team", f"{site}/ops")
-                  for site in SITES}
+        tokens = {
+            site: cluster.cli("users", "add", f"lead-{site}", "--role", "team_lead", "--team", f"{site}/ops")
+            for site in SITES
+        }
         workers = {name: cluster.worker(name, limit=1) for name in ("w1", "w2")}
         replicas = [cluster.replica(), cluster.replica()]
         sent = Counter()
 
         def check_off(site: str, run: str, task: str) -> None:
             replica = replicas[sum(sent.values()) % 2]  # alternately to each replica
-            r = requests.post(f"http://127.0.0.1:{replica.port}/api/runs/{run}/tasks/{task}/complete",
-                              headers={"Authorization": f"Bearer {tokens[site]}"}, json={"note": "ok"}, timeout=60)
+            r = requests.post(
+                f"http://127.0.0.1:{replica.port}/api/runs/{run}/tasks/{task}/complete",
+                headers={"Authorization": f"Bearer {tokens[site]}"},
+                json={"note": "ok"},
+                timeout=60,
+            )
             assert r.status_code == 200, (replica.port, task, r.status_code, r.text[:300])
             sent[replica.port] += 1
 
@@ -68,8 +77,9 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
                 check_off(site, ids[site], CHECKS[n])
         for site in SITES:
             for n in (0, 1):
-                wait_for(lambda s=site, k=n: task_state(ids[s], f"grant:{k}") == "done", 120,
-                         what=f"grant:{n} of {site}")
+                wait_for(
+                    lambda s=site, k=n: task_state(ids[s], f"grant:{k}") == "done", 120, what=f"grant:{n} of {site}"
+                )
 
         # West finishes on its worker, which is then free (one flow run at a time).
         for n in (2, 3):
@@ -91,23 +101,30 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
 
         # 0 automated steps twice: each call reached the IAM recorder exactly once, with its key.
         calls = Counter(r["path"] for r in recorder.requests)
-        expected = {f"/{what}/{s}" for s in SITES for what in ("open", "close")} | \
-                   {f"/grants/{s}/{n}" for s in SITES for n in range(4)}
+        expected = {f"/{what}/{s}" for s in SITES for what in ("open", "close")} | {
+            f"/grants/{s}/{n}" for s in SITES for n in range(4)
+        }
         assert set(calls) == expected and set(calls.values()) == {1}, calls
         # 0 check-offs lost: every acknowledged one is in the store.
         with store.read() as r:
             recorded = sum(len(r.checkoffs(ids[s])) for s in SITES)
             takeovers = r.lease_takeovers()
-        wait_for(lambda: _flow_run_states(cluster.env["PREFECT_API_URL"], "declare-lockdown") == ["COMPLETED"] * 3,
-                 120, what="three declare-lockdown flow runs completed (both sites, and east again)")
+        wait_for(
+            lambda: _flow_run_states(cluster.env["PREFECT_API_URL"], "declare-lockdown") == ["COMPLETED"] * 3,
+            120,
+            what="three declare-lockdown flow runs completed (both sites, and east again)",
+        )
         assert len(runs()) == 2, "the repeated lockdown started nothing"
         assert recorded == sum(sent.values()) == 2 * (len(CHECKS) + 1) and len(sent) == 2, (recorded, sent)
         assert takeovers >= 1
 
         # Prefect mirrors it: east's killed attempt was marked Crashed by the new owner.
         # (The attempt reports its end to Prefect a moment after the run ended in the store.)
-        wait_for(lambda: {"CRASHED", "COMPLETED"} <= set(_attempt_states(cluster.env["PREFECT_API_URL"], ids["east"])),
-                 120, what="east's attempts in Prefect: the killed one Crashed, the last one Completed")
+        wait_for(
+            lambda: {"CRASHED", "COMPLETED"} <= set(_attempt_states(cluster.env["PREFECT_API_URL"], ids["east"])),
+            120,
+            what="east's attempts in Prefect: the killed one Crashed, the last one Completed",
+        )
     finally:
         if store is not None:
             store.dispose()
@@ -115,8 +132,9 @@ def test_two_sites_on_two_workers_survive_a_killed_worker(tmp_path, recorder):
 
 
 def _attempt_states(api_url: str, run_id: str) -> list[str]:
-    r = requests.post(f"{api_url}/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"run:{run_id}"]}}},
-                      timeout=30)
+    r = requests.post(
+        f"{api_url}/flow_runs/filter", json={"flow_runs": {"tags": {"all_": [f"run:{run_id}"]}}}, timeout=30
+    )
     r.raise_for_status()
     return sorted(fr["state"]["type"] for fr in r.json())
 

@@ -2,6 +2,7 @@
 fresh PostgreSQL database, the store on another, `runbook deploy`, `runbook worker`s and
 `runbook serve --no-runner` replicas, each in its own process group. `stop()` stops everything
 it started (and the flow-run processes of its workers) and drops both databases."""
+
 from __future__ import annotations
 
 import os
@@ -53,12 +54,16 @@ class Worker:
         self.env, self.log, self.name, self.pool, self.limit = env, log, name, pool, limit
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [RUNBOOK, "worker", "--pool", self.pool, "--name", self.name, "--limit", str(self.limit)],
-                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self
 
     def _signal_all(self, sig: int) -> list[int]:
@@ -120,20 +125,31 @@ class Cluster:
         self.databases.append(name)
         return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         prefect_db = self._database("prefect").replace("postgresql+psycopg://", "postgresql+asyncpg://")
         self.store_url = self._database("store")
-        self.prefect = PrefectServer(self.root / "prefect", free_port(), self.root / "prefect-server.log",
-                                     env={"PREFECT_API_DATABASE_CONNECTION_URL": prefect_db}).start(timeout=180)
-        self.env = {**QUIET, "PREFECT_API_URL": self.prefect.url, "RUNBOOK_DATABASE_URL": self.store_url,
-                    "RUNBOOK_HOME": str(self.root / "home"), "RUNBOOK_LIBRARY": str(SCALE / "library"),
-                    "RUNBOOK_SITES": str(SCALE / "sites"), **self.extra_env}
+        self.prefect = PrefectServer(
+            self.root / "prefect",
+            free_port(),
+            self.root / "prefect-server.log",
+            env={"PREFECT_API_DATABASE_CONNECTION_URL": prefect_db},
+        ).start(timeout=180)
+        self.env = {
+            **QUIET,
+            "PREFECT_API_URL": self.prefect.url,
+            "RUNBOOK_DATABASE_URL": self.store_url,
+            "RUNBOOK_HOME": str(self.root / "home"),
+            "RUNBOOK_LIBRARY": str(SCALE / "library"),
+            "RUNBOOK_SITES": str(SCALE / "sites"),
+            **self.extra_env,
+        }
         self.cli("deploy", "--pool", self.pool)
         return self
 
     def cli(self, *args: str, timeout: float = 180) -> str:
-        done = subprocess.run([RUNBOOK, *args], env={**os.environ, **self.env}, capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            [RUNBOOK, *args], env={**os.environ, **self.env}, capture_output=True, text=True, timeout=timeout
+        )
         assert done.returncode == 0, f"runbook {' '.join(args)}: {done.stderr[-3000:]}"
         return done.stdout.strip()
 
@@ -150,12 +166,24 @@ class Cluster:
     def emit_lockdown(self, site: str, drill: bool = False) -> None:
         """What another system does: a site.lockdown event into Prefect, its resource naming the site."""
         import json
+
         prefect = Path(RUNBOOK).with_name("prefect")
-        done = subprocess.run([str(prefect), "events", "emit", "site.lockdown",
-                               "--resource", json.dumps({"prefect.resource.id": f"runbook.site.{site}",
-                                                         "prefect.resource.name": site}),
-                               "--payload", json.dumps({"drill": drill})],
-                              env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                str(prefect),
+                "events",
+                "emit",
+                "site.lockdown",
+                "--resource",
+                json.dumps({"prefect.resource.id": f"runbook.site.{site}", "prefect.resource.name": site}),
+                "--payload",
+                json.dumps({"drill": drill}),
+            ],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
 
     def stop(self) -> None:

@@ -1,4 +1,5 @@
 """Start `runbook serve` as a real process for tests, wait on conditions, stop it cleanly."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -39,17 +41,24 @@ class Serve:
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> "Serve":
+    def start(self, timeout: float = 90) -> Serve:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([RUNBOOK, self.command, "--port", str(self.port), *self.extra],
-                                            env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                [RUNBOOK, self.command, "--port", str(self.port), *self.extra],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         wait_for(self.healthy, timeout, what=f"runbook serve on port {self.port} (log: {self.log})")
         return self
 
     def healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"runbook serve exited with {self.process.returncode}; log: {self.log.read_text()[-3000:]}")
+            raise AssertionError(
+                f"runbook serve exited with {self.process.returncode}; log: {self.log.read_text()[-3000:]}"
+            )
         try:
             return requests.get(f"http://127.0.0.1:{self.port}/api/health", timeout=2).ok
         except requests.RequestException:

@@ -1,12 +1,14 @@
 """A local HTTP server that records every request (method, path, Idempotency-Key, JSON body)
 and answers by path: the real thing our http steps and webhooks talk to in tests."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 Responder = Callable[[str, str, Any], tuple[int, dict[str, str], bytes]]
 
@@ -20,8 +22,11 @@ def default_responder(method: str, path: str, body: Any) -> tuple[int, dict[str,
         return 302, {"Location": "http://169.254.169.254/latest/meta-data"}, b""
     if path.startswith("/replication"):
         return 200, {"Content-Type": "application/json"}, b'{"lag_seconds": 3}'
-    return 201 if method == "POST" else 200, {"Content-Type": "application/json"}, \
-        json.dumps({"ok": True, "path": path}).encode()
+    return (
+        201 if method == "POST" else 200,
+        {"Content-Type": "application/json"},
+        json.dumps({"ok": True, "path": path}).encode(),
+    )
 
 
 class Recorder:
@@ -39,10 +44,17 @@ class Recorder:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 with recorder.lock:
-                    recorder.requests.append({"at": datetime.now(timezone.utc), "method": self.command,
-                                              "path": self.path, "body": body, "raw": raw,
-                                              "key": self.headers.get("Idempotency-Key"),
-                                              "headers": dict(self.headers)})
+                    recorder.requests.append(
+                        {
+                            "at": datetime.now(UTC),
+                            "method": self.command,
+                            "path": self.path,
+                            "body": body,
+                            "raw": raw,
+                            "key": self.headers.get("Idempotency-Key"),
+                            "headers": dict(self.headers),
+                        }
+                    )
                 status, headers, payload = responder(self.command, self.path, body)
                 self.send_response(status)
                 for k, v in headers.items():
@@ -63,7 +75,7 @@ class Recorder:
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         self.thread.start()
         return self
 

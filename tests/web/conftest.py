@@ -1,6 +1,7 @@
 """The dashboard over a real socket: uvicorn serving `create_app` in a thread, a site and a
 runbook whose every name is hostile markup (tests/web/sites/evil, tests/web/library), one
 account per role, and a run with 12 people answered "home" (12 training tasks for IT)."""
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,12 @@ from tests.support.processes import free_port, wait_for
 HERE = Path(__file__).parent
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
 HOME = [f"E{i:04d}" for i in range(3, 15)]  # 12 answer "home"
-ACCOUNTS = {"manager": ("manager", [], None), "lead_it": ("team_lead", ["evil/it"], "E0001"),
-            "lead_ops": ("team_lead", ["evil/operations"], "E0002"), "viewer": ("viewer", [], None)}
+ACCOUNTS = {
+    "manager": ("manager", [], None),
+    "lead_it": ("team_lead", ["evil/it"], "E0001"),
+    "lead_ops": ("team_lead", ["evil/operations"], "E0002"),
+    "viewer": ("viewer", [], None),
+}
 
 
 @dataclass
@@ -58,8 +63,9 @@ def dash(tmp_path, monkeypatch):
     store = Store()
     engine = Engine(store)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

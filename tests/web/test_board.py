@@ -1,20 +1,25 @@
 """The board's numbers at their edges: a forecast is omitted rather than absurd, an ended run
 forecasts nothing, and a roll call is never offered as a check-off."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flows.actors import local_operator
 from flows.board import _eta
 
-START = datetime(2021, 12, 23, 8, 0, tzinfo=timezone.utc)
+START = datetime(2021, 12, 23, 8, 0, tzinfo=UTC)
 
 
 def test_a_forecast_follows_the_recent_rate_and_is_omitted_when_absurd():
     now = START + timedelta(hours=3)
     deadline = START + timedelta(hours=4)
-    steady = [(START, 0.0), (START + timedelta(hours=1), 0.3), (START + timedelta(hours=2), 0.6),
-              (START + timedelta(hours=3), 0.9)]
+    steady = [
+        (START, 0.0),
+        (START + timedelta(hours=1), 0.3),
+        (START + timedelta(hours=2), 0.6),
+        (START + timedelta(hours=3), 0.9),
+    ]
     assert _eta(steady, 1.0, START, now, deadline) == now + timedelta(minutes=20)
     stalled = [(START, 0.0), (START + timedelta(minutes=10), 2 / 3)]  # nothing since: the average rate
     assert _eta(stalled, 1.0, START, now, deadline) == now + timedelta(hours=1, minutes=30)

@@ -2,6 +2,7 @@
 check-off in one browser showing on another's run page without a reload, ten at once, a
 manager's skip with a reason, the Chinese UI, a phone-sized screen, and hostile names that never
 run. Screenshots go to .artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,5 +1,6 @@
 """`runbook demo` on a fresh home: within a minute the run page shows answers arriving and
 agents moving through the funnel, and the printed login link signs a visitor in."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,15 @@ from tests.support.processes import Serve, wait_for
 
 def test_the_demo_plays_the_xian_case_for_a_visitor(tmp_path, prefect_api):
     home = tmp_path / "demo"
-    demo = Serve({"PREFECT_API_URL": prefect_api, "RUNBOOK_HOME": str(tmp_path / "unused")}, tmp_path / "demo.log",
-                 "--home", str(home), "--speed", "240", command="demo")
+    demo = Serve(
+        {"PREFECT_API_URL": prefect_api, "RUNBOOK_HOME": str(tmp_path / "unused")},
+        tmp_path / "demo.log",
+        "--home",
+        str(home),
+        "--speed",
+        "240",
+        command="demo",
+    )
     demo.start()
     try:
         started = time.monotonic()
@@ -30,8 +38,14 @@ def test_the_demo_plays_the_xian_case_for_a_visitor(tmp_path, prefect_api):
                 return None
             return {s["id"]: s for s in api.get(f"{url}/api/runs/{run}/board", timeout=30).json()["funnel"]["stages"]}
 
-        stages = wait_for(lambda: (lambda f: f if f and f["answered"]["reached"] >= 5 and f["laptop"]["reached"] >= 1
-                                   else None)(funnel()), 60, interval=1, what="answers and laptops in the funnel")
+        stages = wait_for(
+            lambda: (lambda f: f if f and f["answered"]["reached"] >= 5 and f["laptop"]["reached"] >= 1 else None)(
+                funnel()
+            ),
+            60,
+            interval=1,
+            what="answers and laptops in the funnel",
+        )
         assert time.monotonic() - started < 60
         assert stages["answered"]["reached"] >= stages["laptop"]["reached"] >= 1
         log = demo.log.read_text()

@@ -1,6 +1,7 @@
 """The dashboard's pages over HTTP, as a browser without script sees them: who sees what, forms
 that act once and only with the session's CSRF token, hostile names shown as text, the JSON
 twins, the language and the site's time zone."""
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,15 @@ HOSTILE = re.compile(r"<script>window|<img src=x|href=\"?javascript:|onerror=\"w
 
 def pages(dash) -> dict[str, str]:
     run = dash.run
-    return {"overview": "/", "run": f"/runs/{run}", "task": f"/runs/{run}/tasks/training:{HOME[0]}",
-            "fix": f"/runs/{run}/tasks/fix", "my": "/my", "audit": f"/runs/{run}/audit",
-            "calls": f"/runs/{run}/muster/roll/calls"}
+    return {
+        "overview": "/",
+        "run": f"/runs/{run}",
+        "task": f"/runs/{run}/tasks/training:{HOME[0]}",
+        "fix": f"/runs/{run}/tasks/fix",
+        "my": "/my",
+        "audit": f"/runs/{run}/audit",
+        "calls": f"/runs/{run}/muster/roll/calls",
+    }
 
 
 def test_without_a_session_every_page_sends_to_the_login_page(dash):
@@ -65,8 +72,11 @@ def test_a_lead_checks_off_from_the_task_page_once_and_only_with_the_csrf_token(
         assert len(r.checkoffs(dash.run, f"training:{HOME[0]}")) == 1
     shown = s.get(dash.url + first.headers["location"], timeout=30).text
     assert "passed" in shown and "lead_it" in shown
-    bad = s.post(dash.url + pages(dash)["task"].replace(HOME[0], HOME[1]),
-                 data={"csrf": csrf, "action": "complete", "f.score": "ninety"}, timeout=30)
+    bad = s.post(
+        dash.url + pages(dash)["task"].replace(HOME[0], HOME[1]),
+        data={"csrf": csrf, "action": "complete", "f.score": "ninety"},
+        timeout=30,
+    )
     assert bad.status_code == 422 and "score" in bad.text and dash.task(f"training:{HOME[1]}")["state"] == "waiting"
 
 
@@ -75,14 +85,26 @@ def test_a_lead_checks_off_ten_at_once_and_never_another_teams_task(dash):
     my = s.get(dash.url + "/my", timeout=30).text
     assert my.count('name="task"') == 12 + 1, "12 trainings and the fix task"
     ten = [f"training:{p}" for p in HOME[:10]]
-    r = s.post(dash.url + "/my", data={"csrf": csrf, "run": dash.run, "action": "complete", "task": ten,
-                                       "f.score": "88", "idem": "bulk1"}, timeout=30)
+    r = s.post(
+        dash.url + "/my",
+        data={"csrf": csrf, "run": dash.run, "action": "complete", "task": ten, "f.score": "88", "idem": "bulk1"},
+        timeout=30,
+    )
     assert r.status_code == 200 and "10 ✓" in r.text
     assert all(dash.task(t)["state"] == "done" for t in ten)
     other, other_csrf = dash.login("lead_ops")
     before = dash.denials()
-    r = other.post(dash.url + "/my", data={"csrf": other_csrf, "run": dash.run, "action": "complete",
-                                           "task": [f"training:{HOME[10]}"], "f.score": "1"}, timeout=30)
+    r = other.post(
+        dash.url + "/my",
+        data={
+            "csrf": other_csrf,
+            "run": dash.run,
+            "action": "complete",
+            "task": [f"training:{HOME[10]}"],
+            "f.score": "1",
+        },
+        timeout=30,
+    )
     assert "0 ✓" in r.text and "1 ✗" in r.text and dash.task(f"training:{HOME[10]}")["state"] == "waiting"
     assert dash.denials() == before + 1, "another team's task: refused and audited"
     viewer, viewer_csrf = dash.login("viewer")
@@ -95,30 +117,37 @@ def test_a_manager_intervenes_only_with_a_reason_and_it_is_audited(dash):
     path = pages(dash)["fix"]
     r = s.post(dash.url + path, data={"csrf": csrf, "action": "skip"}, timeout=30)
     assert r.status_code == 422 and dash.task("fix")["state"] == "waiting"
-    r = s.post(dash.url + path, data={"csrf": csrf, "action": "skip", "reason": "VPN fixed by the vendor"},
-               timeout=30)
+    r = s.post(dash.url + path, data={"csrf": csrf, "action": "skip", "reason": "VPN fixed by the vendor"}, timeout=30)
     assert r.status_code == 200 and dash.task("fix")["state"] == "skipped"
     audit = s.get(dash.url + f"/runs/{dash.run}/audit", timeout=30).text
     assert "VPN fixed by the vendor" in audit and "verified" in audit
     lead, lead_csrf = dash.login("lead_it")
-    r = lead.post(dash.url + pages(dash)["task"], data={"csrf": lead_csrf, "action": "skip", "reason": "x"},
-                  timeout=30)
+    r = lead.post(dash.url + pages(dash)["task"], data={"csrf": lead_csrf, "action": "skip", "reason": "x"}, timeout=30)
     assert r.status_code == 403
 
 
 def test_hostile_names_and_notes_are_text_on_every_page(dash):
     lead, csrf = dash.login("lead_it")
-    lead.post(dash.url + pages(dash)["task"], timeout=30, data={
-        "csrf": csrf, "action": "complete", "f.score": "70",
-        "note": "<script>window.__xss='note'</script> @all <a href=\"javascript:alert(1)\">x</a>"})
+    lead.post(
+        dash.url + pages(dash)["task"],
+        timeout=30,
+        data={
+            "csrf": csrf,
+            "action": "complete",
+            "f.score": "70",
+            "note": "<script>window.__xss='note'</script> @all <a href=\"javascript:alert(1)\">x</a>",
+        },
+    )
     s, _ = dash.login("manager")
     for name, path in pages(dash).items():
         html = s.get(dash.url + path, timeout=30).text
         assert not HOSTILE.search(html), (name, HOSTILE.search(html).group(0))
         if name in ("overview", "run", "task", "calls"):
             assert "&lt;script&gt;window.__xss=" in html or "&lt;img src=x" in html, f"{name}: the names are shown"
-    assert "&lt;script&gt;window.__xss=&#39;note&#39;&lt;/script&gt;" in s.get(dash.url + pages(dash)["task"],
-                                                                             timeout=30).text
+    assert (
+        "&lt;script&gt;window.__xss=&#39;note&#39;&lt;/script&gt;"
+        in s.get(dash.url + pages(dash)["task"], timeout=30).text
+    )
 
 
 def test_every_page_has_its_json_twin(dash):
@@ -155,8 +184,12 @@ def test_redirects_stay_on_this_server(dash):
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         r = requests.get(dash.url + "/lang", params={"to": "en", "next": target}, allow_redirects=False, timeout=30)
         assert r.headers["location"] == "/", target
-        r = requests.post(dash.url + "/login", data={"token": dash.tokens["viewer"], "next": target},
-                          allow_redirects=False, timeout=30)
+        r = requests.post(
+            dash.url + "/login",
+            data={"token": dash.tokens["viewer"], "next": target},
+            allow_redirects=False,
+            timeout=30,
+        )
         assert r.headers["location"] == "/", target
     assert requests.get(dash.url + "/static/../api.py", timeout=30).status_code == 404
     assert requests.get(dash.url + "/static/app.js", timeout=30).headers["content-type"].startswith("text/javascript")

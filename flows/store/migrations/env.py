@@ -1,4 +1,5 @@
 """Alembic environment: migrations run on the connection handed in by flows.store.migrate."""
+
 from alembic import context
 
 from flows.store.schema import metadata

@@ -3,8 +3,9 @@
 Revision ID: 0004
 Revises: 0003
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"
@@ -27,8 +28,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash"),
     )
     active = sa.text("revoked_at IS NULL")
-    op.create_index("uq_accounts_active_name", "accounts", ["name"], unique=True, sqlite_where=active,
-                    postgresql_where=active)
+    op.create_index(
+        "uq_accounts_active_name", "accounts", ["name"], unique=True, sqlite_where=active, postgresql_where=active
+    )
     op.create_table(
         "sessions",
         sa.Column("id_hash", sa.String(length=64), primary_key=True),
