@@ -1,4 +1,4 @@
-"""Dashboard data (a mixin of the Engine): the sites overview, a run's board (phases, the
+"""Dashboard data, as the Engine's part: the sites overview, a run's board (phases, the
 per-person funnel, objectives with their burn-up and forecast, the step graph, overdue and
 blocked lists), a lead's tasks and a task's page. JSON-shaped: the API returns it as is and
 the dashboard renders the same dict, so every page has its JSON twin."""
@@ -13,12 +13,14 @@ from typing import Any
 
 from runbooks.plan import Plan, PlannedStep
 
-from . import machine, muster, rules
+from . import muster, rules
 from .actors import Actor, ownership
 from .errors import NotFound
-from .steps import AUTOMATED
-from .store import utcnow
-from .views import _iso, run_json, task_json
+from .kinds import KINDS, RUNNER_KINDS
+from .runstate import plan_of
+from .states import ACTIVE, STATES, TERMINAL
+from .store import Store, utcnow
+from .views import iso, run_json, task_json
 
 BOARD_TTL = 5.0  # seconds a run's board is reused while no event happened in the run
 _CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
@@ -26,13 +28,13 @@ _FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
 _CACHE_LOCK = threading.Lock()
 LIST_LIMIT = 50  # rows of the overdue and blocked lists (their counts are exact)
 MY_LIMIT = 500
-ACTIVE = ("waiting", "ready", "running")
 # Kinds whose `ready` tasks are held, not queued for the runner (an allocation waiting for stock).
-HELD_KINDS = sorted({"manual", "approval", "muster", "allocate", "notify"} - AUTOMATED)
+HELD_KINDS = sorted(set(KINDS) - RUNNER_KINDS)
 
 
 class BoardOps:
-    store: Any
+    def __init__(self, store: Store):
+        self.store = store
 
     def overview(self) -> dict[str, Any]:
         """Each site in lockdown or with a running run: its runs, progress, objectives, trouble."""
@@ -49,12 +51,12 @@ class BoardOps:
             for site_id, lockdown in lockdowns.items():
                 sites[site_id] = _site_head(site_id, lockdown)
             for row in rows:
-                plan = machine.plan_of(row, r)
+                plan = plan_of(row, r)
                 site = sites.setdefault(row["site_id"], _site_head(row["site_id"], None))
                 site["name"] = plan.site.name
                 site["timezone"] = plan.site.timezone
                 site["runs"].append(_run_summary(r, row, plan, now))
-        return {"generated_at": _iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
+        return {"generated_at": iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:
         """A run's board. Cached per run until its next event (or BOARD_TTL seconds, for what
@@ -69,7 +71,7 @@ class BoardOps:
                 hit = _CACHE.get(key)
             if hit is not None and hit[0] >= seq and time.monotonic() - hit[1] < BOARD_TTL:
                 return hit[2]
-            data = self._board(run_id)
+            data = self.compute_board(run_id)
             with _CACHE_LOCK:
                 if len(_CACHE) >= 64:
                     _FLIGHTS.pop(next(iter(_CACHE)), None)
@@ -77,11 +79,11 @@ class BoardOps:
                 _CACHE[key] = (data["last_event"], time.monotonic(), data)
             return data
 
-    def _board(self, run_id: str) -> dict[str, Any]:
+    def compute_board(self, run_id: str) -> dict[str, Any]:
         now = utcnow()
         with self.store.read() as r:
             row = _head(r, run_id)
-            plan = machine.plan_of(row, r)
+            plan = plan_of(row, r)
             stats = r.step_stats(run_id)
             run = run_json(
                 r, row, plan, {step: {state: n for state, (n, _) in states.items()} for step, states in stats.items()}
@@ -94,7 +96,7 @@ class BoardOps:
         return {
             "run": run,
             "site": _site_json(plan),
-            "generated_at": _iso(now),
+            "generated_at": iso(now),
             "phases": _phases(plan, stats),
             "funnel": _funnel(plan, stats, now),
             "objectives": objectives,
@@ -109,7 +111,7 @@ class BoardOps:
         """The site a run is for: id, name, timezone, language (without its roster)."""
         with self.store.read() as r:
             row = _head(r, run_id)
-            return _site_json(machine.plan_of(row, r))
+            return _site_json(plan_of(row, r))
 
     def my_tasks(self, actor: Actor) -> dict[str, Any]:
         """The tasks the actor owns in every running run: their teams', their own, their role's."""
@@ -120,8 +122,8 @@ class BoardOps:
                 owners = owners_of(actor, row["site_id"])
                 if not owners:
                     continue
-                plan = machine.plan_of(row, r)
-                rows = r.tasks_owned(row["id"], owners, ACTIVE, MY_LIMIT)
+                plan = plan_of(row, r)
+                rows = r.tasks_owned(row["id"], owners, sorted(ACTIVE), MY_LIMIT)
                 if rows:
                     out.append(
                         {
@@ -135,7 +137,7 @@ class BoardOps:
                             "tasks": [{**task_json(t, now), "form": _form(plan, t)} for t in rows],
                         }
                     )
-        return {"runs": out, "generated_at": _iso(now)}
+        return {"runs": out, "generated_at": iso(now)}
 
     def task_page(self, run_id: str, task_id: str, actor: Actor) -> dict[str, Any]:
         """A task, its check-offs, the fields its check-off takes, and what the actor may do."""
@@ -145,13 +147,13 @@ class BoardOps:
             task = r.task(run_id, task_id)
             if task is None:
                 raise NotFound(f'run {run_id} has no task "{task_id}"')
-            plan = machine.plan_of(row, r)
+            plan = plan_of(row, r)
             last_event = r.last_event_seq(run_id)
             history = [
                 {
                     "action": c["action"],
                     "actor": c["actor"],
-                    "at": _iso(c["at"]),
+                    "at": iso(c["at"]),
                     "note": c["note"],
                     "reason": c["reason"],
                     "fields": c["fields"],
@@ -186,7 +188,7 @@ class BoardOps:
         """A roll call's people who have not answered, by team with its leads: to call, on paper."""
         with self.store.read() as r:
             row = _head(r, run_id)
-            plan = machine.plan_of(row, r)
+            plan = plan_of(row, r)
             if step_id not in {s.id for s in plan.steps if s.kind == "muster"}:
                 raise NotFound(f'run {run_id} has no roll call "{step_id}"')
             teams = muster.unanswered_by_team(r, run_id, step_id, plan.site)
@@ -217,7 +219,7 @@ class BoardOps:
             "state": task["state"] if task else None,
             "teams": out,
             "total": sum(len(t["calls"]) for t in out),
-            "generated_at": _iso(utcnow()),
+            "generated_at": iso(utcnow()),
         }
 
 
@@ -245,7 +247,7 @@ def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, An
         "timezone": "UTC",
         "runs": [],
         "lockdown": {
-            "declared_at": _iso(lockdown["declared_at"]),
+            "declared_at": iso(lockdown["declared_at"]),
             "declared_by": lockdown["declared_by"],
             "drill": bool(lockdown["drill"]),
         }
@@ -261,7 +263,7 @@ def _site_json(plan: Plan) -> dict[str, Any]:
 def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[str, Any]:
     run = run_json(r, row, plan)
     total = sum(run["counts"].values())
-    ended = sum(n for s, n in run["counts"].items() if s in machine.TERMINAL)
+    ended = sum(n for s, n in run["counts"].items() if s in TERMINAL)
     overdue_n, _ = r.overdue_tasks(row["id"], now, 0)
     blocked_n, _ = r.blocked_tasks(row["id"], HELD_KINDS, 0)
     return {
@@ -296,7 +298,7 @@ def _oldest(states: Mapping[str, tuple[int, datetime | None]], names: Sequence[s
 def _step_json(step: PlannedStep, states: Mapping[str, tuple[int, Any]]) -> dict[str, Any]:
     total = _count(states, list(states))
     cancelled = _count(states, ["cancelled"])
-    ended = _count(states, sorted(machine.TERMINAL))
+    ended = _count(states, sorted(TERMINAL))
     return {
         "id": step.id,
         "kind": step.kind,
@@ -321,7 +323,7 @@ def _aggregate(states: Mapping[str, Any]) -> str:
         return "failed"
     if names & set(ACTIVE):
         return "active"
-    if names <= machine.TERMINAL:
+    if names <= TERMINAL:
         return "done" if "done" in names else "skipped"
     return "pending"
 
@@ -372,7 +374,7 @@ def _funnel(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]], now:
                 "kind": step.kind,
                 "reached": _count(states, ["done"]),
                 "stuck": _count(states, ACTIVE),
-                "stuck_since": _iso(oldest),
+                "stuck_since": iso(oldest),
                 "stuck_for_s": int((now - oldest).total_seconds()) if oldest else None,
                 "blocked": _count(states, ["ready"]) if step.kind in HELD_KINDS else 0,
                 "failed": _count(states, ["failed", "rejected"]),
@@ -394,18 +396,18 @@ def _objective(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now:
     if o["met_at"]:
         eta = datetime.fromisoformat(o["met_at"])
     else:  # the rate from the series itself (the value shown may be rounded); none for an ended run
-        eta = _eta(series, spec.target, start, end, deadline) if running else None
+        eta = forecast_eta(series, spec.target, start, end, deadline) if running else None
     return {
         **o,
         "measure": spec.measure,
         "step": spec.step,
-        "series": [[_iso(t), round(v, 4)] for t, v in series],
-        "eta": _iso(eta),
+        "series": [[iso(t), round(v, 4)] for t, v in series],
+        "eta": iso(eta),
         "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
         "open": running,
         "time_left_s": int((deadline - end).total_seconds()),
-        "started_at": _iso(start),
-        "now": _iso(end),
+        "started_at": iso(start),
+        "now": iso(end),
     }
 
 
@@ -423,9 +425,7 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     elif answers:
         scale = float((task["outputs"] or {}).get("asked") or 1)
     else:
-        scale = float(
-            r.count_tasks(row["id"], steps=[spec.step], states=[s for s in machine.STATES if s != "cancelled"]) or 1
-        )
+        scale = float(r.count_tasks(row["id"], steps=[spec.step], states=[s for s in STATES if s != "cancelled"]) or 1)
     series, total = [(start, 0.0)], 0
     for b, n in r.progress_buckets(row["id"], spec.step, start, bucket, answers=answers):
         total += n
@@ -433,7 +433,7 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     return series
 
 
-def _eta(
+def forecast_eta(
     series: list[tuple[datetime, float]], target: float, start: datetime, now: datetime, deadline: datetime
 ) -> datetime | None:
     """When the target is reached at the current rate; None without progress, or when that is

@@ -19,6 +19,7 @@ from runbooks.plan import PlannedStep
 
 from . import notify
 from .errors import Conflict, Invalid, NotFound
+from .states import create, task_id_of, transition
 
 _GROUP = re.compile(r"answers\.([a-z][a-z0-9_]*)")
 
@@ -31,7 +32,7 @@ def audience(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[s
             value = render_value(value, rs.context(step, task))
         except ExpressionError as e:
             raise Invalid(f"audience of {step.id}: {e}") from None
-    people = notify._people(rs.plan.site)
+    people = notify.people_of(rs.plan.site)
     rows = []
     for entry in value or []:
         pid = entry.get("id") if isinstance(entry, Mapping) else str(entry)
@@ -58,7 +59,7 @@ def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     data = {
         "question": _text(rs, step, task, step.params["question"]),
         "options": dict(step.params["options"]),
-        "due": notify._local(rs.plan.site, due),
+        "due": notify.local_time(rs.plan.site, due),
     }
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
     for link in links:
@@ -153,7 +154,7 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     )
     rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
     rs.event("muster.answer", task["id"])  # for live dashboards (SSE); no notification names it
-    person = notify._people(rs.plan.site).get(person_id) or {"id": person_id}
+    person = notify.people_of(rs.plan.site).get(person_id) or {"id": person_id}
     _stream(rs, step, dict(person), previous, option)
     outputs = dict(task["outputs"] or {})
     counts = dict(outputs.get("counts") or {})
@@ -175,7 +176,7 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
 def full_outputs(reader: Any, run_id: str, step: PlannedStep, site: Any) -> dict[str, Any]:
     """The roll call's outputs with its groups: `answers.<option>` (roster rows) and
     `unreachable`, read from the answers."""
-    people = notify._people(site)
+    people = notify.people_of(site)
     asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id) if link["person_id"] in people]
     return summary(None, step, reader.muster_answers(run_id, step.id), asked)
 
@@ -186,21 +187,18 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
 
 def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     """Closed: the full outputs are kept in the task from now on."""
-    from . import machine
-
     outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
-    task = {**task, "outputs": outputs}
-    machine.set_state(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
+    transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
     for s in rs.plan.steps:
         if s.streams_from == step.id:
             rs.tx.update_run_step(rs.run_id, s.id, closed=True)
             rs.changed.add((s.id, None))
-    rs.audit("muster.close", task["id"], actor="engine", accounted=task["outputs"]["accounted"])
+    rs.audit("muster.close", task["id"], actor="engine", accounted=outputs["accounted"])
 
 
 def on_due(rs: Any, task: Mapping[str, Any]) -> bool:
     """Its due time passed: close it if the quorum is reached (True); else it stays open."""
-    step = rs.plan._by_id.get(task["step_id"])
+    step = rs.plan.find(task["step_id"])
     if step is None or not _quorum(step, task["outputs"] or {"accounted": 0}):
         return False
     close(rs, step, task)
@@ -209,9 +207,7 @@ def on_due(rs: Any, task: Mapping[str, Any]) -> bool:
 
 def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str) -> None:
     """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
-    started) when they leave it."""
-    from . import machine
-
+    started) when they leave it; the settle step evaluates the new ones."""
     for s in rs.plan.steps:
         if s.streams_from != muster.id or not isinstance(s.for_each, str):
             continue
@@ -219,25 +215,19 @@ def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str 
         group = found.group(1) if found else None
         if group not in (previous, option):
             continue
-        key = machine.item_key_of(rs, s, person)
-        task_id = machine.task_id_of(s.id, key)
-        existing = rs.tx.task(rs.run_id, task_id)
+        key = rs.item_key_of(s, person)
+        existing = rs.tx.task(rs.run_id, task_id_of(s.id, key))
         if option == group:
             if existing is None:
-                row = machine.new_task(rs, s, key, person)
-                rs.tx.insert_tasks([row])
-                machine._evaluate(rs, s, row, rs.tx.run_steps(rs.run_id))
+                create(rs, [rs.new_task(s, key, person)])
             elif existing["state"] == "cancelled":
-                rs.tx.update_task(
-                    rs.run_id, task_id, expect=["cancelled"], state="pending", reason=None, ended_at=None, ended_by=None
-                )
-                machine._evaluate(rs, s, {**existing, "state": "pending"}, rs.tx.run_steps(rs.run_id))
+                transition(rs, existing, "pending", event=False)
+                rs.created.append({**existing, "state": "pending"})
             rs.changed.add((s.id, key))
         elif existing is not None and existing["state"] in ("pending", "waiting", "ready"):
-            machine.set_state(
+            transition(
                 rs, existing, "cancelled", by=rs.actor, reason=f"{person['id']} changed their answer to {option}"
             )
-            rs.changed.add((s.id, key))
 
 
 def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
@@ -248,7 +238,7 @@ def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
     data = {
         "question": _text(rs, step, task, step.params["question"]),
         "options": dict(step.params["options"]),
-        "due": notify._local(rs.plan.site, task.get("due_at")),
+        "due": notify.local_time(rs.plan.site, task.get("due_at")),
         "reminder": True,
     }
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
@@ -277,7 +267,7 @@ def call_lists(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> dict[str,
 
 def unanswered_by_team(reader: Any, run_id: str, step_id: str, site: Any) -> dict[str, list[dict[str, str]]]:
     answered = {a["person_id"] for a in reader.muster_answers(run_id, step_id)}
-    people = notify._people(site)
+    people = notify.people_of(site)
     teams: dict[str, list[dict[str, str]]] = {}
     for link in reader.muster_links(run_id, step_id):
         person = people.get(link["person_id"])

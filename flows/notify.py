@@ -38,7 +38,7 @@ def public_url() -> str:
     return os.environ.get("RUNBOOK_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
 
 
-def _people(site: Site) -> dict[str, dict[str, str]]:
+def people_of(site: Site) -> dict[str, dict[str, str]]:
     hit = _INDEX.get(id(site))
     if hit is None or hit[0] is not site:
         if len(_INDEX) > 64:
@@ -50,7 +50,7 @@ def _people(site: Site) -> dict[str, dict[str, str]]:
 def expand(site: Site, target: str) -> list[tuple[str, dict[str, str] | None]]:
     """A target → [(recipient, person or None)]: `person:<id>` entries, or one `channel:<id>`."""
     kind, _, name = target.partition(":")
-    people = _people(site)
+    people = people_of(site)
     if kind == "channel":
         return [(target, None)] if name in site.channels else []
     if kind == "person":
@@ -82,7 +82,7 @@ def _channel_spec(site: Site, cid: str) -> dict[str, Any]:
     return dict(site.channels.get(cid) or {"kind": "console"})
 
 
-def _local(site: Site, when: datetime | None) -> str | None:
+def local_time(site: Site, when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.astimezone(zoneinfo.ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
@@ -128,7 +128,7 @@ def queue(
             "title": task["title"],
             "owner": task.get("owner"),
             "state": task["state"],
-            "due": _local(site, task.get("due_at")),
+            "due": local_time(site, task.get("due_at")),
             "reason": task.get("reason"),
         }
         if task
@@ -149,7 +149,7 @@ def queue(
             lang = lang_of(person.get("lang") if person else None, spec.get("lang"), site.lang)
             name = person["name"] if person else cid
             message = {**base, "recipient": {"name": name, "id": recipient}}
-            subject, text = _render(event, lang, message, context, body, templates or {})
+            subject, text = render_message(event, lang, message, context, body, templates or {})
             if drill:
                 subject, text = mark_drill(subject, text, lang)
             if routed and person is not None:
@@ -181,7 +181,7 @@ def queue(
     return len(rows)
 
 
-def _render(
+def render_message(
     event: str,
     lang: str,
     message: Mapping[str, Any],
@@ -247,7 +247,7 @@ def announce(rs: Any, event: str, task_id: str | None, data: Mapping[str, Any]) 
         return 0
     if task_id is not None and task is None:
         task = rs.tx.task(rs.run_id, task_id)
-    step = plan._by_id.get(task["step_id"]) if task else None
+    step = plan.find(task["step_id"]) if task else None
     context = rs.context(step, task) if any(body for _, body in groups) or step is not None else {}
     seen: set[str] = set()
     return sum(

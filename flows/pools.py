@@ -16,6 +16,7 @@ from runbooks.sites import Site
 
 from . import notify
 from .errors import Invalid
+from .states import transition
 
 SHORTAGE = "waiting for stock"
 
@@ -43,8 +44,6 @@ def seed(tx: Any, site: Site, pool_id: str) -> None:
 def allocate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     """Take an item for a ready allocate task: done (or waiting for the hand-over), or left
     ready and blocked when the pool is empty. True when an item was taken."""
-    from . import machine
-
     pool_id = step.params["pool"]
     site = rs.plan.site
     seed(rs.tx, site, pool_id)
@@ -58,11 +57,10 @@ def allocate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     outputs = {**item["data"], "by": "engine"}
     rs.audit("pool.allocate", task["id"], actor="engine", pool=pool_id, item=item["item_key"])
     if step.params.get("handover"):
-        rs.tx.update_task(rs.run_id, task["id"], expect=["ready"], state="waiting", outputs=outputs, reason=None)
-        rs.changed.add((step.id, task["item_key"]))
+        transition(rs, task, "waiting", outputs=outputs, expect=["ready"])
         rs.event("task.assigned", task["id"], owner=task["owner"], title=task["title"])
     else:
-        machine.set_state(rs, task, "done", by="engine", outputs=outputs, expect=["ready"])
+        transition(rs, task, "done", by="engine", outputs=outputs, expect=["ready"])
     return True
 
 

@@ -1,4 +1,4 @@
-"""Roll-call operations of the Engine (a mixin): answers given for people (a lead, the SMS
+"""Roll calls, as the Engine's part: answers given for people (a lead, the SMS
 gateway) or by them (their link), the answer page's contents, the managers' links. Each
 answer is one transaction of its run (flows/muster.py does the work inside it)."""
 
@@ -6,19 +6,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import machine, muster, rules
+from . import muster, rules
 from .actors import Actor, ownership
 from .errors import Forbidden, Invalid, NotFound
+from .notify import public_url
+from .runstate import RunState, plan_of
+from .session import change_run
+from .store import Store
 
 
 class RollCallOps:
+    def __init__(self, store: Store):
+        self.store = store
+
     def answer(
         self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *, via: str = "lead"
     ) -> dict[str, Any]:
         """An answer given for a person: by a lead of their team or a manager (`via` lead), or
         by the SMS gateway (`via` sms, the person matched by their number)."""
-        with self._acting(run_id, actor) as rs:
-            step = rs.plan._by_id.get(step_id)
+
+        def change(rs: RunState) -> Any:
+            step = rs.plan.find(step_id)
             if step is None or step.kind != "muster":
                 raise NotFound(f"run {run_id} has no roll call {step_id!r}")
             if via == "lead":
@@ -29,16 +37,16 @@ class RollCallOps:
                 if ownership(actor, team, rs.run["site_id"]) == "deny" and actor.staff_id != person_id:
                     raise Forbidden(f"{actor.label} does not lead {person['team']}: they cannot answer for {person_id}")
             outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label)
-            machine.advance(rs, rs.changed)
-            machine.check_objectives(rs)
-            machine.finish_if_done(rs)
-            return {
+            return lambda rs: {
                 "run": run_id,
                 "step": step_id,
                 "person": person_id,
                 "counts": outputs.get("counts"),
                 "accounted": outputs.get("accounted"),
             }
+
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change)
+        return result
 
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is
@@ -81,8 +89,8 @@ class RollCallOps:
                 return None
             task = r.task(run["id"], link["step_id"])
             current = r.current_answer(run["id"], link["step_id"], link["person_id"])
-            plan = machine.plan_of(run, r)
-        step = plan._by_id.get(link["step_id"])
+            plan = plan_of(run, r)
+        step = plan.find(link["step_id"])
         person = plan.site.person(link["person_id"]) or {}
         options = list(step.params["options"].items()) if step else []
         from runbooks.expressions import ExpressionError, render_value
@@ -105,8 +113,6 @@ class RollCallOps:
     def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
         """Every person's answer link, for call lists (a manager's)."""
         rules.require_manager(actor, "see the answer links")
-        from .notify import public_url
-
         with self.store.read() as r:
             if r.run_head(run_id) is None:
                 raise NotFound(rules.unknown_run(r, run_id))

@@ -12,7 +12,8 @@ from runbooks.sites import Site
 
 from .actors import Actor, ownership
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .machine import RunState
+from .runstate import RunState
+from .states import transition
 
 
 def site_named(name: str, allow_path: bool = True) -> Site:
@@ -30,6 +31,14 @@ def site_named(name: str, allow_path: bool = True) -> Site:
 def require_manager(actor: Actor, what: str) -> None:
     if not actor.manages:
         raise Forbidden(f"only a manager can {what}")
+
+
+def require_intervention(actor: Actor, reason: str | None, what: str) -> None:
+    """A manager's intervention (skip, retry, reassign, add, cancel) needs a reason."""
+    if not actor.manages:
+        raise Forbidden(f"only a manager can {what} a task or run")
+    if not reason or not reason.strip():
+        raise Invalid(f"to {what} needs a reason (--reason)")
 
 
 def unknown_run(reader, run_id: str) -> str:
@@ -50,7 +59,7 @@ def waiting_task(rs: RunState, task_id: str):
     task = find_task(rs, task_id)
     if task["state"] != "waiting":
         raise Conflict(not_waiting(task))
-    return task, rs.plan._by_id.get(task["step_id"])
+    return task, rs.plan.find(task["step_id"])
 
 
 def not_waiting(task: Mapping[str, Any]) -> str:
@@ -102,9 +111,7 @@ def revive_dependents(rs: RunState, task_id: str) -> None:
         current = frontier.pop()
         for t in rs.tx.tasks(rs.run_id, states=["skipped"]):
             if t["reason"] and t["reason"].startswith(f"upstream {current} was"):
-                rs.tx.update_task(
-                    rs.run_id, t["id"], expect=["skipped"], state="pending", reason=None, ended_at=None, ended_by=None
-                )
+                transition(rs, t, "pending", expect=["skipped"], event=False)
                 frontier.append(t["id"])
 
 

@@ -1,4 +1,4 @@
-"""Pool-stock operations of the Engine (a mixin): stock per pool of a site, and restocking
+"""Pool stock, as the Engine's part: stock per pool of a site, and restocking
 mid-run (moved from another site or new items), which serves the items waiting for stock in
 every running run of the site (flows/pools.py does the work inside a run's transaction)."""
 
@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import machine, pools, rules
+from . import pools, rules
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
-from .store import utcnow
+from .runstate import RunState
+from .session import change_run
+from .store import Store, utcnow
 
 
 class StockOps:
+    def __init__(self, store: Store):
+        self.store = store
+
     def pools(self, site_id: str) -> dict[str, Any]:
         """Stock per pool of a site: total, available, allocated, handed over (the CSV's until a
         run first draws from it)."""
@@ -101,12 +106,15 @@ class StockOps:
         with self.store.read() as r:
             runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]
         for run_id in runs:
-            with self._acting(run_id, Actor("engine", "operator")) as rs:
-                for task in pools.blocked_tasks(rs.tx, run_id):
-                    step = rs.plan._by_id.get(task["step_id"])
-                    if step is not None and pools.allocate(rs, step, task):
-                        served += 1
-                machine.advance(rs, rs.changed)
-                machine.check_objectives(rs)
-                machine.finish_if_done(rs)
+            served += change_run(self.store, run_id, "engine", _serve_blocked)
         return {"site": site.id, "pool": pool_id, "added": moved, "served": served, **self.pools(site.id)}
+
+
+def _serve_blocked(rs: RunState) -> Any:
+    """Items of a run waiting for stock, served from what is in the pool now."""
+    served = 0
+    for task in pools.blocked_tasks(rs.tx, rs.run_id):
+        step = rs.plan.find(task["step_id"])
+        if step is not None and pools.allocate(rs, step, task):
+            served += 1
+    return lambda rs: served

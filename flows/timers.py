@@ -16,7 +16,7 @@ from runbooks.estimate import format_duration
 from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 
-from . import muster
+from .kinds import kind_of
 
 
 def next_timer(
@@ -37,7 +37,7 @@ def next_timer(
 
 def fire(rs: Any, task: dict[str, Any]) -> None:
     """The timer of a waiting task is due: escalate and/or remind, then set the next one."""
-    step = rs.plan._by_id.get(task["step_id"])
+    step = rs.plan.find(task["step_id"])
     if step is None:
         rs.tx.update_task(rs.run_id, task["id"], expect=["waiting"], timer_at=None)
         return
@@ -56,8 +56,7 @@ def fire(rs: Any, task: dict[str, Any]) -> None:
             title=task["title"],
             after=format_duration(step.escalate[0]),
         )
-        if step.kind == "muster":  # and every team lead gets their people to call
-            muster.escalate(rs, step, task)
+        kind_of(step.kind).on_escalate(rs, step, task)  # a roll call's leads get their people to call
         rs.audit(
             "task.escalate",
             task["id"],
@@ -75,10 +74,7 @@ def fire(rs: Any, task: dict[str, Any]) -> None:
             if held is None:
                 reminders = due_count
                 values["reminders"] = reminders
-                if step.kind == "muster":  # those who have not answered are asked again
-                    muster.remind(rs, step, task)
-                else:
-                    rs.event("task.reminder", task["id"], owner=task["owner"], title=task["title"], n=reminders)
+                kind_of(step.kind).on_remind(rs, step, task, reminders)  # a roll call asks who has not answered
     if held is None:
         values["timer_at"] = next_timer(rs, step, task, reminders=reminders, escalated=escalated)
     else:  # the reminder waits for the morning; an escalation due before then does not

@@ -9,10 +9,11 @@ from typing import Any
 
 from runbooks.plan import Plan
 
-from .machine import ACTIVE, objective_value
+from .objectives import objective_value
+from .states import ACTIVE
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -27,9 +28,9 @@ def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "overdue": overdue,
         "title": t["title"],
         "kind": t["kind"],
-        "actionable_at": _iso(t["actionable_at"]),
-        "due_at": _iso(t["due_at"]),
-        "ended_at": _iso(t["ended_at"]),
+        "actionable_at": iso(t["actionable_at"]),
+        "due_at": iso(t["due_at"]),
+        "ended_at": iso(t["ended_at"]),
         "ended_by": t["ended_by"],
         "outputs": t["outputs"],
         "note": t["note"],
@@ -59,8 +60,8 @@ def run_json(
                 "value": value,
                 "target": o.target,
                 "met": o.id in met,
-                "met_at": _iso(met.get(o.id)),
-                "deadline": _iso(run["started_at"] + timedelta(seconds=o.within / scale)),
+                "met_at": iso(met.get(o.id)),
+                "deadline": iso(run["started_at"] + timedelta(seconds=o.within / scale)),
             }
         )
     return {
@@ -71,9 +72,9 @@ def run_json(
         "site": run["site_id"],
         "state": run["state"],
         "drill": bool(run["drill"]),
-        "started_at": _iso(run["started_at"]),
+        "started_at": iso(run["started_at"]),
         "started_by": run["started_by"],
-        "ended_at": _iso(run["ended_at"]),
+        "ended_at": iso(run["ended_at"]),
         "reason": run["reason"],
         "counts": counts,
         "steps": by_step,
@@ -98,8 +99,8 @@ def notification_json(n: Mapping[str, Any]) -> dict[str, Any]:
         "subject": n["message"].get("subject"),
         "state": n["state"],
         "attempts": n["attempts"],
-        "created_at": _iso(n["created_at"]),
-        "sent_at": _iso(n["sent_at"]),
-        "next_attempt_at": _iso(n["next_attempt_at"]) if n["state"] == "pending" else None,
+        "created_at": iso(n["created_at"]),
+        "sent_at": iso(n["sent_at"]),
+        "next_attempt_at": iso(n["next_attempt_at"]) if n["state"] == "pending" else None,
         "error": n["last_error"],
     }

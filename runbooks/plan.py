@@ -101,6 +101,10 @@ class Plan:
     def step(self, step_id: str) -> PlannedStep:
         return self._by_id[step_id]
 
+    def find(self, step_id: str) -> PlannedStep | None:
+        """The step with this id, or None (an ad-hoc task's `adhoc`, a mistyped id)."""
+        return self._by_id.get(step_id)
+
     def dependents(self, step_id: str) -> list[PlannedStep]:
         return [s for s in self.steps if step_id in s.needs]
 

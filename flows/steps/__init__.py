@@ -68,9 +68,3 @@ def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:
     if not EXECUTORS:
         EXECUTORS.update(_load())
     return EXECUTORS[kind]
-
-
-# Automated kinds the runner executes. A `notify` step needs no runner: it is done when its
-# messages are in the outbox (flows/notify.py); nor does `allocate`: it takes a pool item in
-# the transaction that makes it actionable (flows/pools.py).
-AUTOMATED = frozenset({"http", "wait"})

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import GENESIS, entry_hash
-from .base import _insert_ignore, _json_ready, utcnow
+from .base import insert_ignore, json_ready, utcnow
 from .board import BoardReads
 from .leases import PENDING, LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
@@ -101,15 +101,15 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def _rows(self, stmt) -> list[dict[str, Any]]:
+    def fetch_all(self, stmt) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in self.conn.execute(stmt)]
 
-    def _row(self, stmt) -> dict[str, Any] | None:
+    def fetch_one(self, stmt) -> dict[str, Any] | None:
         r = self.conn.execute(stmt).first()
         return dict(r._mapping) if r is not None else None
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        return self._row(select(runs).where(runs.c.id == run_id))
+        return self.fetch_one(select(runs).where(runs.c.id == run_id))
 
     def run_head(self, run_id: str) -> dict[str, Any] | None:
         """A run without its runbook source and site snapshot (the hot path of a check-off)."""
@@ -126,14 +126,14 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
             stmt = stmt.where(runs.c.site_id == site_id)
         if lockdown_id:
             stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
-        return self._rows(stmt)
+        return self.fetch_all(stmt)
 
     def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
         """Ready tasks of `kinds` whose next attempt is due, and open human tasks past their due time."""
         ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now) & tasks.c.kind.in_(kinds)
         late = tasks.c.state.in_(["waiting"]) & (tasks.c.due_at <= now) & tasks.c.overdue_at.is_(None)
         timer = (tasks.c.state == "waiting") & (tasks.c.timer_at <= now)
-        return self._rows(select(tasks).where(tasks.c.run_id == run_id, ready | late | timer).order_by(tasks.c.pk))
+        return self.fetch_all(select(tasks).where(tasks.c.run_id == run_id, ready | late | timer).order_by(tasks.c.pk))
 
     def next_wake(self, run_id: str, kinds: Sequence[str]) -> datetime | None:
         ready = select(func.min(tasks.c.next_attempt_at)).where(
@@ -148,7 +148,7 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         return min((t for t in times if t is not None), default=None)
 
     def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
-        return self._row(select(lockdowns).where(lockdowns.c.active_site == site_id))
+        return self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == site_id))
 
     def tasks(
         self,
@@ -168,14 +168,14 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
             stmt = stmt.where(tasks.c.id.in_(ids))
         if item_key is not None:
             stmt = stmt.where(tasks.c.item_key == item_key)
-        return self._rows(stmt)
+        return self.fetch_all(stmt)
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
         return dict(r._mapping) if r is not None else None
 
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
-        return {r["step_id"]: r for r in self._rows(select(run_steps).where(run_steps.c.run_id == run_id))}
+        return {r["step_id"]: r for r in self.fetch_all(select(run_steps).where(run_steps.c.run_id == run_id))}
 
     def count_tasks(
         self, run_id: str, *, steps: Sequence[str] | None = None, states: Sequence[str] | None = None
@@ -202,30 +202,32 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         stmt = select(checkoffs).where(checkoffs.c.run_id == run_id).order_by(checkoffs.c.pk)
         if task_id is not None:
             stmt = stmt.where(checkoffs.c.task_id == task_id)
-        return self._rows(stmt)
+        return self.fetch_all(stmt)
 
     def audit(self, chain: str) -> list[dict[str, Any]]:
-        return self._rows(select(audit).where(audit.c.chain == chain).order_by(audit.c.n))
+        return self.fetch_all(select(audit).where(audit.c.chain == chain).order_by(audit.c.n))
 
     def audit_head(self, chain: str) -> dict[str, Any] | None:
-        return self._row(select(audit_heads).where(audit_heads.c.chain == chain))
+        return self.fetch_one(select(audit_heads).where(audit_heads.c.chain == chain))
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        return self._rows(
+        return self.fetch_all(
             select(events).where(events.c.run_id == run_id, events.c.seq > after).order_by(events.c.seq).limit(limit)
         )
 
     def events_named(self, run_id: str, name: str) -> list[dict[str, Any]]:
-        return self._rows(select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq))
+        return self.fetch_all(
+            select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq)
+        )
 
     def last_event_seq(self, run_id: str) -> int:
         return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
 
     def idempotent(self, key: str) -> dict[str, Any] | None:
-        return self._row(select(idempotency).where(idempotency.c.key == key))
+        return self.fetch_one(select(idempotency).where(idempotency.c.key == key))
 
     def objectives_met(self, run_id: str) -> dict[str, datetime]:
-        rows = self._rows(select(objectives).where(objectives.c.run_id == run_id))
+        rows = self.fetch_all(select(objectives).where(objectives.c.run_id == run_id))
         return {r["objective_id"]: r["met_at"] for r in rows}
 
 
@@ -242,7 +244,7 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
             return
         row = self.conn.execute(_LOCK_HEAD, {"chain": chain}).first()
         if row is None:  # a new chain: create its head (a concurrent creator may win; then lock theirs)
-            self.conn.execute(_insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS))
+            self.conn.execute(insert_ignore(self.dialect, audit_heads).values(chain=chain, n=0, hash=GENESIS))
             row = self.conn.execute(_LOCK_HEAD, {"chain": chain}).one()
         self._heads[chain] = (int(row.n), row.hash)
 
@@ -267,7 +269,7 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
             "action": action,
             "target": target,
             "reason": reason,
-            "detail": _json_ready(dict(detail) if detail else None),
+            "detail": json_ready(dict(detail) if detail else None),
         }
         digest = entry_hash(prev, entry)
         self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest})
@@ -290,7 +292,13 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
         self.conn.execute(insert(runs).values(**row))
 
     def update_run(self, run_id: str, **values: Any) -> None:
+        """Columns of a run other than its state (flows/states.transition_run writes that)."""
+        if "state" in values:
+            raise ValueError("a run's state is written by flows.states.transition_run only")
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def write_run_state(self, run_id: str, old: str, new: str, **values: Any) -> None:
+        self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.state == old).values(state=new, **values))
 
     def insert_run_steps(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -305,13 +313,22 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
         if rows:
             self.conn.execute(
                 insert(tasks),
-                [{**r, "item": _json_ready(r.get("item")), "outputs": _json_ready(r.get("outputs"))} for r in rows],
+                [{**r, "item": json_ready(r.get("item")), "outputs": json_ready(r.get("outputs"))} for r in rows],
             )
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
-        """Update one task; with `expect`, only if its state is one of those. True if it changed."""
+        """Update columns of one task other than its state; with `expect`, only if its state is
+        one of those. True if it changed. States change through flows/states.transition only."""
+        if "state" in values:
+            raise ValueError("a task's state is written by flows.states.transition only")
+        return self._update_task(run_id, task_id, expect, values)
+
+    def write_task_state(self, run_id: str, task_id: str, expect: Sequence[str], state: str, **values: Any) -> bool:
+        return self._update_task(run_id, task_id, expect, {**values, "state": state})
+
+    def _update_task(self, run_id: str, task_id: str, expect: Sequence[str] | None, values: dict[str, Any]) -> bool:
         if "outputs" in values:
-            values["outputs"] = _json_ready(values["outputs"])
+            values["outputs"] = json_ready(values["outputs"])
         expected = list(expect) if expect is not None else []
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
@@ -319,36 +336,36 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(
-            _INSERT_CHECKOFF, {"note": None, "reason": None, **row, "fields": _json_ready(row.get("fields"))}
+            _INSERT_CHECKOFF, {"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))}
         )
 
     def insert_event(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(
             _INSERT_EVENT,
-            {"task_id": None, "run_id": None, "site_id": None, **row, "data": _json_ready(row.get("data"))},
+            {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
         )
 
     def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
         """Reserve a key before acting (response pending); False when it is taken."""
-        stmt = _insert_ignore(self.dialect, idempotency).values(
+        stmt = insert_ignore(self.dialect, idempotency).values(
             key=key, fingerprint=fingerprint, response={"_pending": True}, at=at
         )
         return self.conn.execute(stmt).rowcount == 1
 
     def settle_idempotent(self, key: str, response: Any) -> None:
-        self.conn.execute(update(idempotency).where(idempotency.c.key == key).values(response=_json_ready(response)))
+        self.conn.execute(update(idempotency).where(idempotency.c.key == key).values(response=json_ready(response)))
 
     def drop_idempotent(self, key: str) -> None:
         self.conn.execute(idempotency.delete().where(idempotency.c.key == key))
 
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(
-            insert(idempotency).values(key=key, fingerprint=fingerprint, response=_json_ready(response), at=utcnow())
+            insert(idempotency).values(key=key, fingerprint=fingerprint, response=json_ready(response), at=utcnow())
         )
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(
-            _insert_ignore(self.dialect, objectives).values(run_id=run_id, objective_id=objective_id, met_at=met_at)
+            insert_ignore(self.dialect, objectives).values(run_id=run_id, objective_id=objective_id, met_at=met_at)
         )
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
-def _insert_ignore(dialect: str, table):
+def insert_ignore(dialect: str, table):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -31,7 +31,9 @@ class BoardReads:
     def overdue_tasks(self, run_id: str, now: datetime, limit: int) -> tuple[int, list[dict[str, Any]]]:
         where = (tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < now)
         n = self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-        rows = self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.due_at).limit(limit)) if limit else []
+        rows = (
+            self.fetch_all(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.due_at).limit(limit)) if limit else []
+        )
         return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
@@ -45,7 +47,9 @@ class BoardReads:
         rows: list[dict[str, Any]] = []
         for where in (failed, held):
             if len(rows) < limit:
-                rows += self._rows(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit - len(rows)))
+                rows += self.fetch_all(
+                    select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit - len(rows))
+                )
         return int(n), rows
 
     def progress_buckets(
@@ -85,14 +89,14 @@ class BoardReads:
         return cast(func.strftime("%s", column), Float) + cast(func.substr(func.strftime("%f", column), 3), Float)
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
-        return self._rows(
+        return self.fetch_all(
             select(lockdowns).where(lockdowns.c.active_site.is_not(None)).order_by(lockdowns.c.declared_at)
         )
 
     def tasks_owned(
         self, run_id: str, owners: Sequence[str], states: Sequence[str], limit: int
     ) -> list[dict[str, Any]]:
-        return self._rows(
+        return self.fetch_all(
             select(*_LIST_COLUMNS)
             .where(tasks.c.run_id == run_id, tasks.c.owner.in_(owners), tasks.c.state.in_(states))
             .order_by(tasks.c.due_at.is_(None), tasks.c.due_at, tasks.c.pk)

@@ -41,7 +41,7 @@ class LeaseReads:
         stmt = select(runs.c.id, runs.c.lease_owner).where(
             runs.c.state != "running", runs.c.lease_owner.is_not(None), runs.c.lease_expires < now
         )
-        return self._rows(stmt)  # type: ignore[attr-defined]
+        return self.fetch_all(stmt)  # type: ignore[attr-defined]
 
 
 class LeaseWrites:

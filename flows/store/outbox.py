@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from .base import _json_ready
+from .base import json_ready
 from .schema import outbox
 
 _COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
@@ -29,7 +29,7 @@ class OutboxReads:
             stmt = stmt.where(outbox.c.state.in_(states))
         if run_id:
             stmt = stmt.where(outbox.c.run_id == run_id)
-        return self._rows(stmt.limit(limit) if limit else stmt)
+        return self.fetch_all(stmt.limit(limit) if limit else stmt)
 
     def outbox_counts(self) -> dict[str, int]:
         stmt = select(outbox.c.state, func.count()).group_by(outbox.c.state)
@@ -58,8 +58,8 @@ class OutboxWrites:
                     "last_error": None,
                     **row,
                     "key": f"{thread}:{seen[thread]}",
-                    "message": _json_ready(row["message"]),
-                    "channel_spec": _json_ready(row["channel_spec"]),
+                    "message": json_ready(row["message"]),
+                    "channel_spec": json_ready(row["channel_spec"]),
                 }
             )
         if values:
@@ -77,7 +77,7 @@ class OutboxWrites:
         )
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        rows = self._rows(stmt)
+        rows = self.fetch_all(stmt)
         if rows:
             self.conn.execute(
                 update(outbox).where(outbox.c.pk.in_([r["pk"] for r in rows])).values(next_attempt_at=until)

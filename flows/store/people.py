@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from .base import _insert_ignore
+from .base import insert_ignore
 from .schema import accounts, muster_answers, muster_links, pool_items, sessions
 
 
@@ -17,17 +17,17 @@ class PeopleReads:
     # --- roll calls ---------------------------------------------------------------------------
 
     def muster_link(self, token: str) -> dict[str, Any] | None:
-        return self._row(select(muster_links).where(muster_links.c.token == token))
+        return self.fetch_one(select(muster_links).where(muster_links.c.token == token))
 
     def muster_links(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
-        return self._rows(
+        return self.fetch_all(
             select(muster_links)
             .where(muster_links.c.run_id == run_id, muster_links.c.step_id == step_id)
             .order_by(muster_links.c.person_id)
         )
 
     def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
-        return self._row(
+        return self.fetch_one(
             select(muster_links).where(
                 muster_links.c.run_id == run_id,
                 muster_links.c.step_id == step_id,
@@ -49,7 +49,7 @@ class PeopleReads:
         stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
         if current_only:
             stmt = stmt.where(muster_answers.c.current.is_(True))
-        return self._rows(stmt.order_by(muster_answers.c.pk))
+        return self.fetch_all(stmt.order_by(muster_answers.c.pk))
 
     # --- pools ----------------------------------------------------------------------------------
 
@@ -71,24 +71,24 @@ class PeopleReads:
         if status:
             stmt = stmt.where(pool_items.c.status == status)
         stmt = stmt.order_by(pool_items.c.item_key)
-        return self._rows(stmt.limit(limit) if limit else stmt)
+        return self.fetch_all(stmt.limit(limit) if limit else stmt)
 
     def held_item(self, run_id: str, task_id: str) -> dict[str, Any] | None:
-        return self._row(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))
+        return self.fetch_one(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))
 
     # --- accounts and sessions --------------------------------------------------------------
 
     def account_by_token(self, token_hash: str) -> dict[str, Any] | None:
-        return self._row(select(accounts).where(accounts.c.token_hash == token_hash))
+        return self.fetch_one(select(accounts).where(accounts.c.token_hash == token_hash))
 
     def account(self, account_id: str) -> dict[str, Any] | None:
-        return self._row(select(accounts).where(accounts.c.id == account_id))
+        return self.fetch_one(select(accounts).where(accounts.c.id == account_id))
 
     def accounts(self) -> list[dict[str, Any]]:
-        return self._rows(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
+        return self.fetch_all(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
 
     def session(self, id_hash: str) -> dict[str, Any] | None:
-        return self._row(select(sessions).where(sessions.c.id_hash == id_hash))
+        return self.fetch_one(select(sessions).where(sessions.c.id_hash == id_hash))
 
 
 class PeopleWrites:
@@ -96,7 +96,7 @@ class PeopleWrites:
         self.conn.execute(insert(accounts).values(**row))
 
     def revoke_account(self, name: str, at: datetime) -> bool:
-        active = self._row(select(accounts.c.id).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)))
+        active = self.fetch_one(select(accounts.c.id).where(accounts.c.name == name, accounts.c.revoked_at.is_(None)))
         if active is None:
             return False
         self.conn.execute(update(accounts).where(accounts.c.id == active["id"]).values(revoked_at=at))
@@ -133,7 +133,7 @@ class PeopleWrites:
     def seed_pool(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """The pool's stock from its CSV, once (a pool already in the store keeps its state)."""
         if (
-            self._row(
+            self.fetch_one(
                 select(pool_items.c.item_key)
                 .where(pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id)
                 .limit(1)
@@ -142,7 +142,7 @@ class PeopleWrites:
         ):
             for row in rows:
                 self.conn.execute(
-                    _insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row)
+                    insert_ignore(self.dialect, pool_items).values(site_id=site_id, pool_id=pool_id, **row)
                 )
 
     def take_pool_item(
@@ -161,7 +161,7 @@ class PeopleWrites:
             )
             if self.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            row = self._row(stmt)
+            row = self.fetch_one(stmt)
             if row is None:
                 return None
             taken = self.conn.execute(

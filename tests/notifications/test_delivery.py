@@ -247,9 +247,9 @@ steps:
         (goal,) = [m for m in r.outbox(run_id=run) if m["event"] == "objective.reached"]
     assert "Everything fixed" in goal["message"]["subject"] and "template error" not in goal["message"]["text"]
     # A template that cannot render these data falls back to plain text; the check-off stands.
-    from flows.notify import _render
+    from flows.notify import render_message
 
-    subject, text = _render(
+    subject, text = render_message(
         "objective.reached",
         "en",
         {"site": {"name": "Relay"}, "data": {}, "link": None, "task": None, "run": None},

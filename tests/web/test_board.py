@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flows.actors import local_operator
-from flows.board import _eta
+from flows.board import forecast_eta
 
 START = datetime(2021, 12, 23, 8, 0, tzinfo=UTC)
 
@@ -20,12 +20,12 @@ def test_a_forecast_follows_the_recent_rate_and_is_omitted_when_absurd():
         (START + timedelta(hours=2), 0.6),
         (START + timedelta(hours=3), 0.9),
     ]
-    assert _eta(steady, 1.0, START, now, deadline) == now + timedelta(minutes=20)
+    assert forecast_eta(steady, 1.0, START, now, deadline) == now + timedelta(minutes=20)
     stalled = [(START, 0.0), (START + timedelta(minutes=10), 2 / 3)]  # nothing since: the average rate
-    assert _eta(stalled, 1.0, START, now, deadline) == now + timedelta(hours=1, minutes=30)
+    assert forecast_eta(stalled, 1.0, START, now, deadline) == now + timedelta(hours=1, minutes=30)
     crawling = [(START, 0.0), (START + timedelta(hours=2, minutes=59), 1e-9)]
-    assert _eta(crawling, 1.0, START, now, deadline) is None, "no 97-day forecast, and no overflow"
-    assert _eta([(START, 0.0)], 1.0, START, now, deadline) is None
+    assert forecast_eta(crawling, 1.0, START, now, deadline) is None, "no 97-day forecast, and no overflow"
+    assert forecast_eta([(START, 0.0)], 1.0, START, now, deadline) is None
 
 
 def test_an_ended_run_forecasts_nothing(dash):

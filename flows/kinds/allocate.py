@@ -1,0 +1,44 @@
+"""`allocate`: takes one item of a site pool in the transaction that makes it actionable
+(flows/pools.py): done, or waiting for its owner to confirm the hand-over with the item's key,
+or left ready while the pool is empty; an item not handed over goes back when the task ends
+without success."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runbooks.plan import PlannedStep
+
+from .. import pools
+from .base import StepKind
+
+if TYPE_CHECKING:
+    from ..actors import Actor
+    from ..runstate import RunState
+
+
+class Allocate(StepKind):
+    name = "allocate"
+
+    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+        pools.allocate(rs, step, task)
+
+    def check_off(
+        self,
+        rs: RunState,
+        step: PlannedStep,
+        task: Mapping[str, Any],
+        actor: Actor,
+        fields: Mapping[str, Any],
+        note: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        values = {"asset": str((fields or {}).get("asset", ""))}
+        outputs = {**pools.confirm_handover(rs, step, task, fields), "handed_over_by": actor.identity, "note": note}
+        return values, outputs
+
+    def on_ended(self, rs: RunState, task: Mapping[str, Any]) -> None:
+        pools.release(rs, task, task.get("reason") or task["state"])
+
+
+KIND = Allocate()

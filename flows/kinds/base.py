@@ -1,0 +1,76 @@
+"""What a step kind does, as hooks the state machine calls (`StepKind`): when a task becomes
+actionable, what a check-off of it takes, what its outputs read while it is open, what
+happens when it ends without success, at its due time and at its timers. A kind overrides
+the hooks it needs; the defaults are those of a plain manual task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runbooks.plan import PlannedStep
+
+from ..errors import Invalid
+from ..fields import check_fields
+
+if TYPE_CHECKING:
+    from ..actors import Actor
+    from ..runstate import RunState
+
+
+class StepKind:
+    name = ""
+    runs = False  # executed by the runner (through Prefect): see flows/steps/ for its executor
+    decides = False  # approved or rejected, not checked off
+    assigned_event = "task.assigned"  # the event when it becomes someone's to do
+
+    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+        """Just made actionable (waiting or ready) in this transaction."""
+
+    def check_off(
+        self,
+        rs: RunState,
+        step: PlannedStep,
+        task: Mapping[str, Any],
+        actor: Actor,
+        fields: Mapping[str, Any],
+        note: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A person checks it off: (the fields recorded, the task's outputs); Invalid if not."""
+        if self.decides:
+            raise Invalid(f"task {task['id']} is an approval: use approve or reject")
+        values = check_fields(step.params.get("fields", {}), fields, task["id"])
+        return values, {**values, "by": actor.identity, "note": note}
+
+    def live_outputs(
+        self, reader: Any, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
+    ) -> dict[str, Any]:
+        """Its outputs as expressions and views see them now."""
+        return dict(task["outputs"] or {})
+
+    def live_ratio(self, task: Mapping[str, Any]) -> float | None:
+        """For a `ratio` objective over this single task: its value while it is open (None: the
+        share of its items done)."""
+        return None
+
+    def on_ended(self, rs: RunState, task: Mapping[str, Any]) -> None:
+        """It ended without success (failed, rejected, skipped, cancelled) in this transaction."""
+
+    def on_due(self, rs: RunState, task: Mapping[str, Any]) -> bool:
+        """Its due time passed; True when the kind handled it (no overdue flag, no on_timeout)."""
+        return False
+
+    def on_escalate(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> None:
+        """Escalated (after the generic `task.escalated`): anything more the kind sends."""
+
+    def on_remind(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
+        """A reminder is due: by default its owner hears `task.reminder`."""
+        rs.event("task.reminder", task["id"], owner=task["owner"], title=task["title"], n=n)
+
+    def ready_to_run(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> bool:
+        """A ready task of a runner kind: may it be claimed now?"""
+        return True
+
+    def job_context(self, step: PlannedStep, context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The context its parameters render in, and the secret values to mask."""
+        return context, []

@@ -1,0 +1,37 @@
+"""`manual`: a person checks it off with its fields; a step with `returns: <pool>` puts the
+item back in stock (the stand-down's laptop returns)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runbooks.plan import PlannedStep
+
+from .. import pools
+from .base import StepKind
+
+if TYPE_CHECKING:
+    from ..actors import Actor
+    from ..runstate import RunState
+
+
+class Manual(StepKind):
+    name = "manual"
+
+    def check_off(
+        self,
+        rs: RunState,
+        step: PlannedStep,
+        task: Mapping[str, Any],
+        actor: Actor,
+        fields: Mapping[str, Any],
+        note: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        values, outputs = super().check_off(rs, step, task, actor, fields, note)
+        if step.params.get("returns") and task["item_key"] is not None:
+            pools.give_back(rs, step.params["returns"], task, values.get("condition"))
+        return values, outputs
+
+
+KIND = Manual()

@@ -1,0 +1,60 @@
+"""`muster` (a roll call): personal links go out when it opens; staff answer it (flows/muster.py),
+nobody checks it off; its groups are read from the answers while it is open; at its due time
+it closes if its quorum is reached; its reminders go to those who have not answered and its
+escalation gives each team's leads their people to call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from runbooks.plan import PlannedStep
+
+from .. import muster
+from ..errors import Invalid
+from .base import StepKind
+
+if TYPE_CHECKING:
+    from ..actors import Actor
+    from ..runstate import RunState
+
+
+class Muster(StepKind):
+    name = "muster"
+
+    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+        muster.open_roll_call(rs, step, task)
+
+    def check_off(
+        self,
+        rs: RunState,
+        step: PlannedStep,
+        task: Mapping[str, Any],
+        actor: Actor,
+        fields: Mapping[str, Any],
+        note: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        raise Invalid(f"task {task['id']} is a roll call: staff answer it")
+
+    def live_outputs(
+        self, reader: Any, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
+    ) -> dict[str, Any]:
+        if task["state"] == "waiting":  # the groups, read from the answers when something needs them
+            return muster.full_outputs(reader, run_id, step, site)
+        return dict(task["outputs"] or {})
+
+    def live_ratio(self, task: Mapping[str, Any]) -> float | None:
+        accounted = (task["outputs"] or {}).get("accounted")
+        return float(accounted) if isinstance(accounted, (int, float)) else 0.0
+
+    def on_due(self, rs: RunState, task: Mapping[str, Any]) -> bool:
+        return muster.on_due(rs, task)
+
+    def on_escalate(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> None:
+        muster.escalate(rs, step, task)
+
+    def on_remind(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
+        muster.remind(rs, step, task)
+
+
+KIND = Muster()

@@ -1,0 +1,39 @@
+"""`notify`: done when its messages are in the outbox, in the transaction that made it
+actionable: the dispatcher delivers them (retried, never lost), so no runner is needed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runbooks.plan import PlannedStep
+
+from .. import notify
+from ..states import transition
+from .base import StepKind
+
+if TYPE_CHECKING:
+    from ..runstate import RunState
+
+
+class Notify(StepKind):
+    name = "notify"
+
+    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+        context = rs.context(step, task)
+        sent = notify.queue(
+            rs.tx,
+            site=rs.plan.site,
+            run=rs.run,
+            event="notify",
+            now=rs.now,
+            task=task,
+            targets=notify.targets_of(step.params.get("to"), context),
+            context={**context, "runbook_name": rs.plan.name},
+            body=step.params,
+            templates=rs.plan.templates,
+            send_in_drill=step.drill == "send",
+        )
+        transition(rs, task, "done", outputs={"sent": sent}, by="engine", expect=["ready"])
+
+
+KIND = Notify()

@@ -1,0 +1,159 @@
+"""Task and run states as data: the states, the transitions each step kind allows (a table),
+and the one function that changes a task's state (`transition`) or a run's (`transition_run`),
+each with its event; the caller's audit row goes in the same transaction. Nothing else writes
+a state (tests/flows/test_states.py scans the source for other writers).
+
+Tasks: pending → ready → running → done (automated); pending → waiting → done (human); also
+failed, rejected, skipped, cancelled. Reopenings: failed → pending (a manager's retry),
+skipped → pending (revived when what skipped it is retried), cancelled → pending (a person
+changed their roll-call answer back). Runs: running → completed | failed | cancelled, and
+failed → running (a manager retries a failed task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .runstate import RunState
+
+STATES = ("pending", "ready", "running", "waiting", "done", "failed", "rejected", "skipped", "cancelled")
+TERMINAL = frozenset({"done", "failed", "rejected", "skipped", "cancelled"})
+ACTIVE = frozenset({"waiting", "ready", "running"})  # actionable: someone or something works on it
+OPEN = frozenset({"pending", *ACTIVE})
+UNSUCCESSFUL = frozenset({"failed", "rejected", "skipped", "cancelled"})
+
+# Every kind: a task can be skipped, failed or cancelled before it ends, and reopened.
+_COMMON = frozenset(
+    {
+        ("pending", "skipped"),  # condition false, or its upstream ended without success
+        ("pending", "failed"),  # its `if` could not be evaluated
+        ("pending", "cancelled"),
+        ("failed", "pending"),  # retry
+        ("failed", "skipped"),  # a manager skips a failed task
+        ("skipped", "pending"),  # revived: what skipped it is retried
+        ("cancelled", "pending"),  # a changed roll-call answer brings the item back
+    }
+)
+# People act on it: it waits for them, then ends.
+_HUMAN = frozenset(
+    {
+        ("pending", "waiting"),
+        ("waiting", "done"),
+        ("waiting", "failed"),  # on_timeout: fail
+        ("waiting", "skipped"),  # on_timeout: skip, or a manager's skip
+        ("waiting", "cancelled"),
+    }
+)
+# The runner executes it (through Prefect), retrying with backoff.
+_RUNNER = frozenset(
+    {
+        ("pending", "ready"),
+        ("ready", "running"),
+        ("ready", "failed"),  # its parameters could not be rendered
+        ("ready", "skipped"),
+        ("ready", "cancelled"),
+        ("running", "done"),
+        ("running", "failed"),
+        ("running", "ready"),  # a retryable error: scheduled again
+        ("running", "skipped"),
+        ("running", "cancelled"),
+    }
+)
+# The engine does it in the transaction that makes it actionable.
+_ENGINE = frozenset({("pending", "ready"), ("ready", "done"), ("ready", "skipped"), ("ready", "cancelled")})
+
+TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
+    "manual": _COMMON | _HUMAN,
+    "approval": _COMMON | _HUMAN | {("waiting", "rejected")},
+    "muster": _COMMON | _HUMAN,
+    "http": _COMMON | _RUNNER,
+    "wait": _COMMON | _RUNNER,
+    "notify": _COMMON | _ENGINE,
+    # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
+    "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),
+}
+# What a task may be created as: pending, or already ended (a fan-out whose items could not
+# be computed is one failed or skipped row), or waiting (an ad-hoc task).
+INITIAL = frozenset({"pending", "waiting", "failed", "skipped"})
+
+RUN_STATES = ("running", "completed", "failed", "cancelled")
+RUN_TRANSITIONS = frozenset(
+    {("running", "completed"), ("running", "failed"), ("running", "cancelled"), ("failed", "running")}
+)
+
+
+def task_id_of(step_id: str, item_key: str | None) -> str:
+    """A task's id: the step's id, or `step:item` for an item of a fan-out."""
+    return step_id if item_key is None else f"{step_id}:{item_key}"
+
+
+class IllegalTransition(Exception):
+    """A transition the table does not allow: a bug in the engine, never a user's mistake."""
+
+
+def allowed(kind: str, old: str, new: str) -> bool:
+    return (old, new) in TRANSITIONS.get(kind, frozenset())
+
+
+def transition(
+    rs: RunState,
+    task: Mapping[str, Any],
+    to: str,
+    *,
+    reason: str | None = None,
+    by: str | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    expect: Iterable[str] | None = None,
+    event: bool = True,
+    **values: Any,
+) -> bool:
+    """Change a task's state (if it is still in `expect`, default its state as read), with its
+    event; the transition must be in the table for the task's kind. Reopening (to pending)
+    clears the end. False when the task was changed meanwhile (nothing written)."""
+    expected = list(expect) if expect else [task["state"]]
+    for old in expected:
+        if not allowed(task["kind"], old, to):
+            raise IllegalTransition(f"task {task['id']} ({task['kind']}): {old} → {to} is not a transition")
+    changes: dict[str, Any] = {"reason": reason, **values}
+    if to in TERMINAL:
+        changes.update(ended_at=rs.now, ended_by=by)
+    elif to == "pending":
+        changes.update(ended_at=None, ended_by=None)
+    if outputs is not None:
+        changes["outputs"] = dict(outputs)
+    if note is not None:
+        changes["note"] = note
+    if not rs.tx.write_task_state(rs.run_id, task["id"], expected, to, **changes):
+        return False
+    rs.changed.add((task["step_id"], task["item_key"]))
+    if to in UNSUCCESSFUL:
+        rs.ended.append({**task, "state": to, "reason": reason})
+    if event and to in ("done", "failed"):
+        rs.event(f"task.{to}", task["id"], state=to)
+    elif event and to in UNSUCCESSFUL:
+        rs.event("task.done", task["id"], state=to, reason=reason)
+    return True
+
+
+def create(rs: RunState, rows: list[dict[str, Any]]) -> None:
+    """New task rows, in a state a task may start in; pending ones are evaluated by the settle
+    step of this transaction (flows/machine.settle)."""
+    for row in rows:
+        if row["state"] not in INITIAL or row["kind"] not in TRANSITIONS:
+            raise IllegalTransition(f"task {row['id']} ({row['kind']}) cannot start as {row['state']}")
+    rs.tx.insert_tasks(rows)
+    rs.created.extend(r for r in rows if r["state"] == "pending")
+
+
+def transition_run(rs: RunState, to: str, *, reason: str | None = None, **values: Any) -> None:
+    """Change the run's state (ended_at set or cleared); the event is the caller's to send,
+    with what it knows (a cancellation's reason, a completion's count)."""
+    old = rs.run["state"]
+    if (old, to) not in RUN_TRANSITIONS:
+        raise IllegalTransition(f"run {rs.run_id}: {old} → {to} is not a transition")
+    ended = None if to == "running" else rs.now
+    rs.tx.write_run_state(rs.run_id, old, to, ended_at=ended, **({"reason": reason} if reason else {}), **values)
+    rs.run["state"] = to
