@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flows.progress import progress
 from runbooks.diagnostics import render
 from runbooks.estimate import PlanReport, format_duration
 
@@ -58,17 +59,13 @@ def print_plan(out: Console, report: PlanReport) -> None:
         out.print(render(w), markup=False)
 
 
-def _bar(done: int, total: int, width: int = 24) -> str:
-    if total <= 0:
-        return "░" * width
-    filled = round(width * done / total)
-    return "█" * filled + "░" * (width - filled)
-
-
-def _progress(counts: dict[str, int]) -> tuple[int, int]:
-    total = sum(n for s, n in counts.items() if s != "cancelled")
-    finished = sum(counts.get(s, 0) for s in ("done", "skipped", "rejected"))
-    return finished, total
+def _bar(p: dict, width: int = 24) -> str:
+    """A progress object (flows/progress.py) as a bar, its percent and done of counted."""
+    counted = p["done"] + p["remaining"] + p["failed"]
+    filled = round(width * p["done"] / counted) if counted else 0
+    percent = "  –" if p["percent"] is None else f"{p['percent']:3.0f}%"
+    extra = "".join(f", {p[k]} {k}" for k in ("failed", "skipped", "cancelled") if p[k])
+    return "█" * filled + "░" * (width - filled) + f" {percent} {p['done']}/{counted}{extra}"
 
 
 def print_runs(out: Console, runs: list[dict]) -> None:
@@ -76,17 +73,15 @@ def print_runs(out: Console, runs: list[dict]) -> None:
         out.print("no runs")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("run", "runbook", "site", "state", "progress", "", "waiting", "overdue"):
+    for col in ("run", "runbook", "site", "state", "progress", "waiting", "overdue"):
         table.add_column(col, no_wrap=True)
     for run in runs:
-        done, total = _progress(run["counts"])
         table.add_row(
             run["id"],
             run["runbook"] + (" (drill)" if run["drill"] else ""),
             run["site"],
             run["state"],
-            _bar(done, total, 16),
-            f"{done}/{total}",
+            _bar(run["progress"], 16),
             str(run["counts"].get("waiting", 0)),
             str(run.get("overdue", "")),
         )
@@ -99,16 +94,11 @@ def print_run(out: Console, run: dict) -> None:
         f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}"
     )
     out.print(f"run {run['id']}: {run['state']}, started {run['started_at']} by {run['started_by']}")
-    done, total = _progress(run["counts"])
-    out.print(
-        f"overall  {_bar(done, total)} {done}/{total}  "
-        + ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items()))
-    )
+    out.print(f"overall  {_bar(run['progress'])}  " + ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())))
     width = max((len(s) for s in run["steps"]), default=4)
     for step, counts in run["steps"].items():
-        d, t = _progress(counts)
         out.print(
-            f"  {step:<{width}} {_bar(d, t)} {d}/{t}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            f"  {step:<{width}} {_bar(progress(counts))}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
     for o in run["objectives"]:
         mark = "[green]met[/green]" if o["met"] else "open"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from .errors import Conflict, Invalid
-from .store import IntegrityError, Store, Tx
+from .store import IntegrityError, Reader, Store, Tx
 
 T = TypeVar("T")
 MAX_KEY = 200
@@ -28,7 +28,7 @@ def key_for(identity: str, key: str | None, request: Mapping[str, Any]) -> Idem 
     return f"{identity}:{key}", fingerprint
 
 
-def seen(reader: Any, idem: Idem | None) -> Any | None:
+def seen(reader: Reader, idem: Idem | None) -> Any | None:
     """The first answer to this key's request, None if it is new; Conflict for another request."""
     if idem is None:
         return None

@@ -19,12 +19,14 @@ from runbooks.plan import PlannedStep
 
 from . import notify
 from .errors import Conflict, Invalid, NotFound
+from .runview import RunView
 from .states import create, task_id_of, transition
+from .store import Reader
 
 _GROUP = re.compile(r"answers\.([a-z][a-z0-9_]*)")
 
 
-def audience(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[str, Any]]:
+def audience(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The people asked: roster rows, from ids or rows (an expression such as site.staff)."""
     value = step.params["audience"]
     if isinstance(value, str):
@@ -41,7 +43,7 @@ def audience(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> list[dict[s
     return rows
 
 
-def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
+def open_roll_call(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
     people = audience(rs, step, task)
     links = [
         {
@@ -89,7 +91,7 @@ def open_roll_call(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     )
 
 
-def _text(rs: Any, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
+def _text(rs: RunView, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
     try:
         return str(render_value(value, rs.context(step, task)))
     except ExpressionError:
@@ -110,7 +112,7 @@ def option_of(step: PlannedStep, text: str) -> str:
 
 
 def summary(
-    rs: Any, step: PlannedStep, answers: list[Mapping[str, Any]], people: list[dict[str, Any]]
+    rs: RunView, step: PlannedStep, answers: list[Mapping[str, Any]], people: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The outputs: answer groups (roster rows), counts, accounted ratio, who is unreachable."""
     by_id = {p["id"]: p for p in people}
@@ -128,7 +130,7 @@ def summary(
     }
 
 
-def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
+def answer(rs: RunView, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
     """Record a person's answer (or its change) and everything that follows from it. The task
     keeps counts while the roll call is open (each answer costs the same with 110 or 10,000
     people asked); the groups are read from the answers when something needs them."""
@@ -173,7 +175,7 @@ def answer(rs: Any, step: PlannedStep, person_id: str, option: str, *, via: str,
     return outputs
 
 
-def full_outputs(reader: Any, run_id: str, step: PlannedStep, site: Any) -> dict[str, Any]:
+def full_outputs(reader: Reader, run_id: str, step: PlannedStep, site: Any) -> dict[str, Any]:
     """The roll call's outputs with its groups: `answers.<option>` (roster rows) and
     `unreachable`, read from the answers."""
     people = notify.people_of(site)
@@ -185,7 +187,7 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
     return outputs["accounted"] >= float(step.params.get("quorum") or 1.0)
 
 
-def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
+def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
     """Closed: the full outputs are kept in the task from now on."""
     outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
     transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
@@ -196,7 +198,7 @@ def close(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> None:
     rs.audit("muster.close", task["id"], actor="engine", accounted=outputs["accounted"])
 
 
-def on_due(rs: Any, task: Mapping[str, Any]) -> bool:
+def on_due(rs: RunView, task: Mapping[str, Any]) -> bool:
     """Its due time passed: close it if the quorum is reached (True); else it stays open."""
     step = rs.plan.find(task["step_id"])
     if step is None or not _quorum(step, task["outputs"] or {"accounted": 0}):
@@ -205,7 +207,7 @@ def on_due(rs: Any, task: Mapping[str, Any]) -> bool:
     return True
 
 
-def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str) -> None:
+def _stream(rs: RunView, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str) -> None:
     """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
     started) when they leave it; the settle step evaluates the new ones."""
     for s in rs.plan.steps:
@@ -230,7 +232,7 @@ def _stream(rs: Any, muster: PlannedStep, person: dict[str, Any], previous: str 
             )
 
 
-def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
+def remind(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
     """A roll call's reminder goes to those who have not answered, with their own link again."""
     answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
     links = [link for link in rs.tx.muster_links(rs.run_id, step.id) if link["person_id"] not in answered]
@@ -260,12 +262,12 @@ def remind(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
     )
 
 
-def call_lists(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+def call_lists(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
     """Who has not answered, by team: what each team's leads get to call through."""
     return unanswered_by_team(rs.tx, rs.run_id, step.id, rs.plan.site)
 
 
-def unanswered_by_team(reader: Any, run_id: str, step_id: str, site: Any) -> dict[str, list[dict[str, str]]]:
+def unanswered_by_team(reader: Reader, run_id: str, step_id: str, site: Any) -> dict[str, list[dict[str, str]]]:
     answered = {a["person_id"] for a in reader.muster_answers(run_id, step_id)}
     people = notify.people_of(site)
     teams: dict[str, list[dict[str, str]]] = {}
@@ -278,7 +280,7 @@ def unanswered_by_team(reader: Any, run_id: str, step_id: str, site: Any) -> dic
     return teams
 
 
-def escalate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> int:
+def escalate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
     """The roll call's escalation: each team's leads get the list of their people to call."""
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
     sent = 0

@@ -28,6 +28,7 @@ from notifications.render import lang_of, mark_drill, render_event, split
 from runbooks.expressions import ExpressionError, render_value, single_expression
 from runbooks.sites import Site
 
+from .runview import RunView
 from .store import Tx
 
 OWNER_EVENTS = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
@@ -232,7 +233,7 @@ def targets_of(value: Any, context: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def announce(rs: Any, event: str, task_id: str | None, data: Mapping[str, Any]) -> int:
+def announce(rs: RunView, event: str, task_id: str | None, data: Mapping[str, Any]) -> int:
     """The notifications an event of a run causes (RunState `rs`, inside its transaction)."""
     plan = rs.plan
     groups: list[tuple[list[str], Mapping[str, Any] | None]] = []

@@ -5,19 +5,18 @@ one, `objective.at_risk` once when three quarters of its time passed and it is n
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedObjective
 
 from .kinds import kind_of
-
-if TYPE_CHECKING:
-    from .runstate import RunState
+from .runview import RunView
+from .store import Reader
 
 AT_RISK = 0.75  # share of an objective's time after which, not met, it is at risk
 
 
-def objective_value(reader: Any, run: Mapping[str, Any], objective: PlannedObjective) -> float:
+def objective_value(reader: Reader, run: Mapping[str, Any], objective: PlannedObjective) -> float:
     done = reader.count_tasks(run["id"], steps=[objective.step], states=["done"])
     if objective.measure == "count":
         return float(done)
@@ -30,7 +29,7 @@ def objective_value(reader: Any, run: Mapping[str, Any], objective: PlannedObjec
     return done / len(counted) if counted else 0.0
 
 
-def check_at_risk(rs: RunState) -> None:
+def check_at_risk(rs: RunView) -> None:
     """Once per objective: `objective.at_risk` when three quarters of its time have passed (or
     all of it) and it is not met. The runner looks at every wake (at least once a second)."""
     if not rs.plan.objectives:
@@ -47,7 +46,7 @@ def check_at_risk(rs: RunState) -> None:
             _announce(rs, "objective.at_risk", objective, value)
 
 
-def check_objectives(rs: RunState) -> None:
+def check_objectives(rs: RunView) -> None:
     """Objectives over the steps that changed: reached ones are marked (once) and announced."""
     changed = rs.changed_steps
     if not any(o.step in changed for o in rs.plan.objectives):
@@ -62,7 +61,7 @@ def check_objectives(rs: RunState) -> None:
             _announce(rs, "objective.reached", objective, value)
 
 
-def _announce(rs: RunState, event: str, objective: PlannedObjective, value: float) -> None:
+def _announce(rs: RunView, event: str, objective: PlannedObjective, value: float) -> None:
     deadline = rs.run["started_at"] + rs.scaled(objective.within)
     rs.event(
         event,

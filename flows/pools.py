@@ -16,7 +16,9 @@ from runbooks.sites import Site
 
 from . import notify
 from .errors import Invalid
+from .runview import RunView
 from .states import transition
+from .store import Reader
 
 SHORTAGE = "waiting for stock"
 
@@ -41,7 +43,7 @@ def seed(tx: Any, site: Site, pool_id: str) -> None:
     )
 
 
-def allocate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> bool:
+def allocate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     """Take an item for a ready allocate task: done (or waiting for the hand-over), or left
     ready and blocked when the pool is empty. True when an item was taken."""
     pool_id = step.params["pool"]
@@ -64,7 +66,7 @@ def allocate(rs: Any, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     return True
 
 
-def _shortage(rs: Any, step: PlannedStep, task: Mapping[str, Any], pool_id: str) -> None:
+def _shortage(rs: RunView, step: PlannedStep, task: Mapping[str, Any], pool_id: str) -> None:
     blocked = [
         t for t in rs.tx.tasks(rs.run_id, steps=[step.id], states=["ready"]) if (t["reason"] or "").startswith(SHORTAGE)
     ]
@@ -86,7 +88,7 @@ def _shortage(rs: Any, step: PlannedStep, task: Mapping[str, Any], pool_id: str)
     )
 
 
-def release(rs: Any, task: Mapping[str, Any], why: str) -> None:
+def release(rs: RunView, task: Mapping[str, Any], why: str) -> None:
     """An item a cancelled or skipped task held (and not handed over) is free again."""
     held = rs.tx.held_item(rs.run_id, task["id"])
     if held is not None and held["status"] == "allocated":
@@ -103,7 +105,9 @@ def release(rs: Any, task: Mapping[str, Any], why: str) -> None:
         rs.audit("pool.release", task["id"], why, actor="engine", item=held["item_key"])
 
 
-def confirm_handover(rs: Any, step: PlannedStep, task: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+def confirm_handover(
+    rs: RunView, step: PlannedStep, task: Mapping[str, Any], fields: Mapping[str, Any]
+) -> dict[str, Any]:
     """The owner hands the item over: they confirm with its key (`--field asset=<key>`)."""
     held = rs.tx.held_item(rs.run_id, task["id"])
     key = held["item_key"] if held else None
@@ -114,7 +118,7 @@ def confirm_handover(rs: Any, step: PlannedStep, task: Mapping[str, Any], fields
     return {**(task["outputs"] or {}), "handed_over": key}
 
 
-def blocked_tasks(reader: Any, run_id: str) -> list[dict[str, Any]]:
+def blocked_tasks(reader: Reader, run_id: str) -> list[dict[str, Any]]:
     return [
         t
         for t in reader.tasks(run_id, states=["ready"])
@@ -142,7 +146,7 @@ def with_live_stock(tx: Any, plan: Any) -> Any:
     return dataclasses.replace(plan, site=dataclasses.replace(plan.site, pools=live))
 
 
-def give_back(rs: Any, pool_id: str, task: Mapping[str, Any], condition: str | None) -> None:
+def give_back(rs: RunView, pool_id: str, task: Mapping[str, Any], condition: str | None) -> None:
     """A returned item is in stock again (or recorded as damaged or missing)."""
     status = "available" if condition in (None, "", "good") else str(condition)[:16]
     key = task["item_key"]

@@ -13,10 +13,9 @@ failed → running (a manager retries a failed task).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .runstate import RunState
+from .runview import RunView
 
 STATES = ("pending", "ready", "running", "waiting", "done", "failed", "rejected", "skipped", "cancelled")
 TERMINAL = frozenset({"done", "failed", "rejected", "skipped", "cancelled"})
@@ -98,7 +97,7 @@ def allowed(kind: str, old: str, new: str) -> bool:
 
 
 def transition(
-    rs: RunState,
+    rs: RunView,
     task: Mapping[str, Any],
     to: str,
     *,
@@ -138,7 +137,7 @@ def transition(
     return True
 
 
-def create(rs: RunState, rows: list[dict[str, Any]]) -> None:
+def create(rs: RunView, rows: list[dict[str, Any]]) -> None:
     """New task rows, in a state a task may start in; pending ones are evaluated by the settle
     step of this transaction (flows/machine.settle)."""
     for row in rows:
@@ -148,7 +147,7 @@ def create(rs: RunState, rows: list[dict[str, Any]]) -> None:
     rs.created.extend(r for r in rows if r["state"] == "pending")
 
 
-def transition_run(rs: RunState, to: str, *, reason: str | None = None, **values: Any) -> None:
+def transition_run(rs: RunView, to: str, *, reason: str | None = None, **values: Any) -> None:
     """Change the run's state (ended_at set or cleared); the event is the caller's to send,
     with what it knows (a cancellation's reason, a completion's count)."""
     old = rs.run["state"]

@@ -17,10 +17,16 @@ from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 
 from .kinds import kind_of
+from .runview import RunView
 
 
 def next_timer(
-    rs: Any, step: PlannedStep, task: Mapping[str, Any], *, reminders: int | None = None, escalated: bool | None = None
+    rs: RunView,
+    step: PlannedStep,
+    task: Mapping[str, Any],
+    *,
+    reminders: int | None = None,
+    escalated: bool | None = None,
 ) -> datetime | None:
     start = task["actionable_at"]
     if start is None:
@@ -35,7 +41,7 @@ def next_timer(
     return min(times) if times else None
 
 
-def fire(rs: Any, task: dict[str, Any]) -> None:
+def fire(rs: RunView, task: dict[str, Any]) -> None:
     """The timer of a waiting task is due: escalate and/or remind, then set the next one."""
     step = rs.plan.find(task["step_id"])
     if step is None:

@@ -10,6 +10,7 @@ from typing import Any
 from runbooks.plan import Plan
 
 from .objectives import objective_value
+from .progress import progress, total
 from .states import ACTIVE
 
 
@@ -44,10 +45,7 @@ def run_json(
 ) -> dict[str, Any]:
     """`by_step`: the run's task counts by step and state, when the caller has them already."""
     by_step = reader.counts_by_step(run["id"]) if by_step is None else by_step
-    counts: dict[str, int] = {}
-    for states in by_step.values():
-        for state, n in states.items():
-            counts[state] = counts.get(state, 0) + n
+    counts = total(by_step.values())
     met = reader.objectives_met(run["id"])
     scale = float(run["time_scale"] or 1)
     objectives = []
@@ -77,6 +75,7 @@ def run_json(
         "ended_at": iso(run["ended_at"]),
         "reason": run["reason"],
         "counts": counts,
+        "progress": progress(counts),
         "steps": by_step,
         "objectives": objectives,
         "inputs": run["inputs"],

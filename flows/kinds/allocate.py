@@ -6,27 +6,25 @@ without success."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedStep
 
 from .. import pools
+from ..actors import Actor
+from ..runview import RunView
 from .base import StepKind
-
-if TYPE_CHECKING:
-    from ..actors import Actor
-    from ..runstate import RunState
 
 
 class Allocate(StepKind):
     name = "allocate"
 
-    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+    def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         pools.allocate(rs, step, task)
 
     def check_off(
         self,
-        rs: RunState,
+        rs: RunView,
         step: PlannedStep,
         task: Mapping[str, Any],
         actor: Actor,
@@ -37,7 +35,7 @@ class Allocate(StepKind):
         outputs = {**pools.confirm_handover(rs, step, task, fields), "handed_over_by": actor.identity, "note": note}
         return values, outputs
 
-    def on_ended(self, rs: RunState, task: Mapping[str, Any]) -> None:
+    def on_ended(self, rs: RunView, task: Mapping[str, Any]) -> None:
         pools.release(rs, task, task.get("reason") or task["state"])
 
 

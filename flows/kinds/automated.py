@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.expressions import ExpressionError, find_expressions, parse_expression, references, render_value
 from runbooks.models import parse_duration
 from runbooks.plan import PlannedStep
 
+from ..runview import RunView
 from ..states import transition
 from .base import StepKind
-
-if TYPE_CHECKING:
-    from ..runstate import RunState
 
 
 class Http(StepKind):
@@ -31,7 +29,7 @@ class Wait(StepKind):
     name = "wait"
     runs = True
 
-    def ready_to_run(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> bool:
+    def ready_to_run(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> bool:
         if step.params.get("for") is not None:
             deadline = task["actionable_at"] + rs.scaled(parse_duration(step.params["for"]))
             if rs.now >= deadline:

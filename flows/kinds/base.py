@@ -6,16 +6,15 @@ the hooks it needs; the defaults are those of a plain manual task."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedStep
 
+from ..actors import Actor
 from ..errors import Invalid
 from ..fields import check_fields
-
-if TYPE_CHECKING:
-    from ..actors import Actor
-    from ..runstate import RunState
+from ..runview import RunView
+from ..store import Reader
 
 
 class StepKind:
@@ -24,12 +23,12 @@ class StepKind:
     decides = False  # approved or rejected, not checked off
     assigned_event = "task.assigned"  # the event when it becomes someone's to do
 
-    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+    def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         """Just made actionable (waiting or ready) in this transaction."""
 
     def check_off(
         self,
-        rs: RunState,
+        rs: RunView,
         step: PlannedStep,
         task: Mapping[str, Any],
         actor: Actor,
@@ -43,7 +42,7 @@ class StepKind:
         return values, {**values, "by": actor.identity, "note": note}
 
     def live_outputs(
-        self, reader: Any, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
+        self, reader: Reader, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
     ) -> dict[str, Any]:
         """Its outputs as expressions and views see them now."""
         return dict(task["outputs"] or {})
@@ -53,21 +52,21 @@ class StepKind:
         share of its items done)."""
         return None
 
-    def on_ended(self, rs: RunState, task: Mapping[str, Any]) -> None:
+    def on_ended(self, rs: RunView, task: Mapping[str, Any]) -> None:
         """It ended without success (failed, rejected, skipped, cancelled) in this transaction."""
 
-    def on_due(self, rs: RunState, task: Mapping[str, Any]) -> bool:
+    def on_due(self, rs: RunView, task: Mapping[str, Any]) -> bool:
         """Its due time passed; True when the kind handled it (no overdue flag, no on_timeout)."""
         return False
 
-    def on_escalate(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> None:
+    def on_escalate(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
         """Escalated (after the generic `task.escalated`): anything more the kind sends."""
 
-    def on_remind(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
+    def on_remind(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
         """A reminder is due: by default its owner hears `task.reminder`."""
         rs.event("task.reminder", task["id"], owner=task["owner"], title=task["title"], n=n)
 
-    def ready_to_run(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> bool:
+    def ready_to_run(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> bool:
         """A ready task of a runner kind: may it be claimed now?"""
         return True
 

@@ -4,16 +4,14 @@ item back in stock (the stand-down's laptop returns)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedStep
 
 from .. import pools
+from ..actors import Actor
+from ..runview import RunView
 from .base import StepKind
-
-if TYPE_CHECKING:
-    from ..actors import Actor
-    from ..runstate import RunState
 
 
 class Manual(StepKind):
@@ -21,7 +19,7 @@ class Manual(StepKind):
 
     def check_off(
         self,
-        rs: RunState,
+        rs: RunView,
         step: PlannedStep,
         task: Mapping[str, Any],
         actor: Actor,

@@ -6,28 +6,27 @@ escalation gives each team's leads their people to call."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedStep
 
 from .. import muster
+from ..actors import Actor
 from ..errors import Invalid
+from ..runview import RunView
+from ..store import Reader
 from .base import StepKind
-
-if TYPE_CHECKING:
-    from ..actors import Actor
-    from ..runstate import RunState
 
 
 class Muster(StepKind):
     name = "muster"
 
-    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+    def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         muster.open_roll_call(rs, step, task)
 
     def check_off(
         self,
-        rs: RunState,
+        rs: RunView,
         step: PlannedStep,
         task: Mapping[str, Any],
         actor: Actor,
@@ -37,7 +36,7 @@ class Muster(StepKind):
         raise Invalid(f"task {task['id']} is a roll call: staff answer it")
 
     def live_outputs(
-        self, reader: Any, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
+        self, reader: Reader, run_id: str, step: PlannedStep, task: Mapping[str, Any], site: Any
     ) -> dict[str, Any]:
         if task["state"] == "waiting":  # the groups, read from the answers when something needs them
             return muster.full_outputs(reader, run_id, step, site)
@@ -47,13 +46,13 @@ class Muster(StepKind):
         accounted = (task["outputs"] or {}).get("accounted")
         return float(accounted) if isinstance(accounted, (int, float)) else 0.0
 
-    def on_due(self, rs: RunState, task: Mapping[str, Any]) -> bool:
+    def on_due(self, rs: RunView, task: Mapping[str, Any]) -> bool:
         return muster.on_due(rs, task)
 
-    def on_escalate(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any]) -> None:
+    def on_escalate(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
         muster.escalate(rs, step, task)
 
-    def on_remind(self, rs: RunState, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
+    def on_remind(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any], n: int) -> None:
         muster.remind(rs, step, task)
 
 

@@ -3,22 +3,20 @@ actionable: the dispatcher delivers them (retried, never lost), so no runner is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.plan import PlannedStep
 
 from .. import notify
+from ..runview import RunView
 from ..states import transition
 from .base import StepKind
-
-if TYPE_CHECKING:
-    from ..runstate import RunState
 
 
 class Notify(StepKind):
     name = "notify"
 
-    def on_actionable(self, rs: RunState, step: PlannedStep, task: dict[str, Any]) -> None:
+    def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         context = rs.context(step, task)
         sent = notify.queue(
             rs.tx,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flows.actors import local_operator
-from flows.board import forecast_eta
+from flows.board_shapes import forecast_eta
 
 START = datetime(2021, 12, 23, 8, 0, tzinfo=UTC)
 
