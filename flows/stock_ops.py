@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import pools, rules
+from . import idempotency, pools, rules
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
 from .runstate import RunState
 from .session import change_run
-from .store import Store, utcnow
+from .store import Store, Tx, utcnow
 
 
 class StockOps:
@@ -46,6 +46,7 @@ class StockOps:
         count: int | None = None,
         rows: list[dict[str, str]] | None = None,
         reason: str | None = None,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """Stock into a site's pool mid-run: `count` available items moved from another site's
         pool of the same id, or new items (`rows`, from a CSV); then items blocked for want of
@@ -56,7 +57,8 @@ class StockOps:
             raise NotFound(f'site {site.id} has no pool "{pool_id}" (pools: {", ".join(site.pools) or "none"})')
         key_column = site.pools[pool_id].key
         now = utcnow()
-        with self.store.transaction() as tx:
+
+        def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id)
             if from_site is not None:
@@ -72,27 +74,27 @@ class StockOps:
                 moved = tx.move_pool_items([f["item_key"] for f in free], source.id, pool_id, site.id, pool_id)
                 keys = [f["item_key"] for f in free]
             else:
-                rows = rows or []
-                if not rows:
+                new = rows or []
+                if not new:
                     raise Invalid("nothing to add: give --from SITE --count N, or a CSV of new items")
                 have = {i["item_key"] for i in tx.pool_items(site.id, pool_id)}
                 keys = []
-                for n, row in enumerate(rows, 2):
-                    key = (row.get(key_column) or "").strip()
-                    if not key:
+                for n, row in enumerate(new, 2):
+                    item = (row.get(key_column) or "").strip()
+                    if not item:
                         raise Invalid(f"line {n}: no {key_column}")
-                    if key in have or key in keys:
-                        raise Invalid(f"line {n}: {key_column} {key} is already in pool {pool_id}")
-                    keys.append(key)
+                    if item in have or item in keys:
+                        raise Invalid(f"line {n}: {key_column} {item} is already in pool {pool_id}")
+                    keys.append(item)
                 tx.add_pool_items(
                     site.id,
                     pool_id,
                     [
                         {"item_key": (r.get(key_column) or "").strip(), "data": dict(r), "status": "available"}
-                        for r in rows
+                        for r in new
                     ],
                 )
-                moved = len(rows)
+                moved = len(new)
             tx.append_audit(
                 f"site:{site.id}",
                 actor=actor.label,
@@ -102,6 +104,10 @@ class StockOps:
                 detail={"from": from_site, "count": moved, "items": keys},
                 at=now,
             )
+            return {"added": moved}
+
+        request = {"op": "restock", "site": site.id, "pool": pool_id, "from": from_site, "count": count, "rows": rows}
+        moved = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)["added"]
         served = 0
         with self.store.read() as r:
             runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]
