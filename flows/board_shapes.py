@@ -4,7 +4,7 @@ graph; a task → the check-off form a page shows for it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,12 +19,12 @@ from .views import iso
 HELD_KINDS = sorted(set(KINDS) - RUNNER_KINDS)
 
 
-def _count(states: Mapping[str, tuple[int, Any]], names: Sequence[str]) -> int:
+def _count(states: Mapping[str, tuple[int, Any]], names: Iterable[str]) -> int:
     return sum(states[s][0] for s in names if s in states)
 
 
-def _oldest(states: Mapping[str, tuple[int, datetime | None]], names: Sequence[str]) -> datetime | None:
-    times = [states[s][1] for s in names if s in states and states[s][1] is not None]
+def _oldest(states: Mapping[str, tuple[int, datetime | None]], names: Iterable[str]) -> datetime | None:
+    times = [t for s in names if s in states and (t := states[s][1]) is not None]
     return min(times) if times else None
 
 
@@ -124,6 +124,7 @@ def objective_view(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], 
     end = now if row["state"] == "running" else (row["ended_at"] or now)
     series = _series(r, row, spec, start, max(deadline, end))
     running = row["state"] == "running"
+    eta: datetime | None
     if o["met_at"]:
         eta = datetime.fromisoformat(o["met_at"])
     else:  # the rate from the series itself (the value shown may be rounded); none for an ended run
@@ -153,7 +154,7 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     answers = task is not None and task["kind"] == "muster"
     if spec.measure == "count":
         scale = 1.0
-    elif answers:
+    elif answers and task is not None:
         scale = float((task["outputs"] or {}).get("asked") or 1)
     else:
         scale = float(r.count_tasks(row["id"], steps=[spec.step], states=[s for s in STATES if s != "cancelled"]) or 1)
@@ -221,7 +222,7 @@ def form_of(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any]:
         fields = dict(step.params.get("fields", {})) if step else {}
         return {"kind": "complete", "fields": [_field(k, v) for k, v in fields.items()]}
     if step.kind == "allocate":  # the hand-over is confirmed by typing the key of the item handed over
-        pool = plan.site.pools.get(step.params.get("pool"))
+        pool = plan.site.pools.get(str(step.params.get("pool")))
         expected = (task.get("outputs") or {}).get(pool.key) if pool else None
         return {
             "kind": "complete",

@@ -59,7 +59,9 @@ class Progress:
     """Progress artifacts, one per human step, updated only when a count changes."""
 
     def __init__(self, run_id: str):
-        self.run_id, self.ids, self.last = run_id, {}, {}
+        self.run_id = run_id
+        self.ids: dict[str, Any] = {}
+        self.last: dict[str, float] = {}
 
     def update(self, by_step: dict[str, tuple[int, int]]) -> None:
         for step_id, (done, total) in by_step.items():
@@ -80,7 +82,7 @@ def make_flow(name: str, drive: Callable[[str], str]):
     @flow(
         name="runbook",
         flow_run_name=name,
-        task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+        task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),  # type: ignore[arg-type]  # Prefect's generic default
         persist_result=False,
         log_prints=False,
         validate_parameters=False,

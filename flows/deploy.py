@@ -26,9 +26,10 @@ import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefect import flow
+from prefect import Flow, flow
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import TagsContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -37,6 +38,9 @@ from .compile import MAX_WORKERS
 from .errors import Invalid
 from .runner import RunLease, drive_run, lease_ttl
 from .store import PENDING, Store, utcnow
+
+if TYPE_CHECKING:  # a library's type, imported where it is used (it pulls in Prefect's events)
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
 log = logging.getLogger("runbook.deploy")
 
@@ -83,7 +87,7 @@ def parse_flag(value: Any, name: str) -> bool:
 
 @flow(
     name=EXECUTE_FLOW,
-    task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+    task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),  # type: ignore[arg-type]  # Prefect's generic default
     persist_result=False,
     log_prints=False,
     validate_parameters=False,
@@ -138,8 +142,9 @@ def submit_attempt(store: Store, run_id: str, submitter: str) -> bool:
         if not tx.reserve_run(run_id, submitter, now + timedelta(seconds=attempt_grace()), now):
             return False
         run = tx.run_head(run_id)
+    assert run is not None  # just reserved
     try:
-        attempt = run_deployment(
+        attempt: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call: a FlowRun, not a coroutine
             EXECUTE_DEPLOYMENT,
             parameters={"run_id": run_id},
             timeout=0,
@@ -165,7 +170,7 @@ def _still_queued(flow_run_id: str | None) -> bool:
 
     try:
         with get_client(sync_client=True) as client:
-            state = client.read_flow_run(flow_run_id).state
+            state = client.read_flow_run(uuid.UUID(flow_run_id)).state
     except Exception:
         return False
     return state is not None and not state.is_final()
@@ -199,7 +204,7 @@ class LeaseWatcher:
         with self.store.read() as r:
             run = r.run_head(run_id)
         owner = (run or {}).get("lease_owner") or ""
-        if not owner.startswith(PENDING) or not _still_queued(run["prefect_flow_run"]):
+        if run is None or not owner.startswith(PENDING) or not _still_queued(run["prefect_flow_run"]):
             return False
         with self.store.transaction(serial=run_id) as tx:
             return tx.extend_reservation(run_id, owner, utcnow() + timedelta(seconds=attempt_grace()))
@@ -238,20 +243,10 @@ def register_deployments(pool: str = DEFAULT_POOL, source: Path | None = None) -
 
     root = Path(source or Path(__file__).resolve().parent.parent).resolve()
     ensure_work_pool(pool)
-    ids = {}
-    common = dict(
-        work_pool_name=pool,
-        build=False,
-        push=False,
-        print_next_steps=False,
-        ignore_warnings=True,
-        enforce_parameter_schema=False,
-    )  # template-rendered text must reach our parsing
-    executable = execute_run.from_source(str(root), f"{__name__}.execute_run")
-    ids[EXECUTE_DEPLOYMENT] = str(
-        executable.deploy(
-            name=EXECUTE, description="One ownership attempt of a run (run id in, lease-owned until it ends)", **common
-        )
+    ids: dict[str, str] = {}
+    executable = _from_source(execute_run, root, "execute_run")
+    ids[EXECUTE_DEPLOYMENT] = _deploy(
+        executable, pool, EXECUTE, "One ownership attempt of a run (run id in, lease-owned until it ends)"
     )
     trigger = DeploymentEventTrigger(
         name="site.lockdown starts the site's runbooks",
@@ -259,13 +254,30 @@ def register_deployments(pool: str = DEFAULT_POOL, source: Path | None = None) -
         match={"prefect.resource.id": f"{SITE_RESOURCE}*"},
         parameters=TRIGGER_PARAMETERS,
     )
-    declaring = declare_lockdown.from_source(str(root), f"{__name__}.declare_lockdown")
-    ids[f"{LOCKDOWN_FLOW}/{LOCKDOWN}"] = str(
-        declaring.deploy(
-            name=LOCKDOWN,
-            description="Declare a site's lockdown (idempotent) and submit its runs",
-            triggers=[trigger],
-            **common,
-        )
+    declaring = _from_source(declare_lockdown, root, "declare_lockdown")
+    ids[f"{LOCKDOWN_FLOW}/{LOCKDOWN}"] = _deploy(
+        declaring, pool, LOCKDOWN, "Declare a site's lockdown (idempotent) and submit its runs", [trigger]
     )
     return ids
+
+
+def _from_source(entry: Flow[..., Any], root: Path, name: str) -> Flow[..., Any]:
+    """The flow loaded from the checkout (sync here: a Flow, not a coroutine)."""
+    return entry.from_source(str(root), f"{__name__}.{name}")  # type: ignore[return-value]
+
+
+def _deploy(
+    source: Flow[..., Any], pool: str, name: str, description: str, triggers: list[DeploymentEventTrigger] | None = None
+) -> str:
+    deployment_id = source.deploy(
+        name=name,
+        description=description,
+        work_pool_name=pool,
+        triggers=list(triggers or []),
+        build=False,
+        push=False,
+        print_next_steps=False,
+        ignore_warnings=True,
+        enforce_parameter_schema=False,  # template-rendered text must reach our parsing
+    )
+    return str(deployment_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runbooks.expressions import ExpressionError, render_value
@@ -111,9 +111,7 @@ def option_of(step: PlannedStep, text: str) -> str:
     raise Invalid(f'"{raw[:40]}" is not an answer to this roll call (answers: {choices})')
 
 
-def summary(
-    rs: RunView, step: PlannedStep, answers: list[Mapping[str, Any]], people: list[dict[str, Any]]
-) -> dict[str, Any]:
+def summary(step: PlannedStep, answers: Sequence[Mapping[str, Any]], people: list[dict[str, Any]]) -> dict[str, Any]:
     """The outputs: answer groups (roster rows), counts, accounted ratio, who is unreachable."""
     by_id = {p["id"]: p for p in people}
     current = {a["person_id"]: a["option"] for a in answers if a["person_id"] in by_id}
@@ -180,7 +178,7 @@ def full_outputs(reader: Reader, run_id: str, step: PlannedStep, site: Any) -> d
     `unreachable`, read from the answers."""
     people = notify.people_of(site)
     asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id) if link["person_id"] in people]
-    return summary(None, step, reader.muster_answers(run_id, step.id), asked)
+    return summary(step, reader.muster_answers(run_id, step.id), asked)
 
 
 def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:

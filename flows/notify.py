@@ -192,7 +192,7 @@ def render_message(
 ) -> tuple[str, str]:
     name = (body or {}).get("template")
     inline = (body or {}).get("message")
-    if name in templates:
+    if isinstance(name, str) and name in templates:
         inline = templates[name].get(lang) or templates[name].get("en") or next(iter(templates[name].values()))
     if inline is None:
         try:

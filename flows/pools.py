@@ -112,7 +112,7 @@ def confirm_handover(
     held = rs.tx.held_item(rs.run_id, task["id"])
     key = held["item_key"] if held else None
     given = str((fields or {}).get("asset", "")).strip()
-    if key is None or given != key:
+    if held is None or key is None or given != key:
         raise Invalid(f"confirm the hand-over of {task['id']} with the item's key: --field asset={key}")
     rs.tx.set_pool_item(held["site_id"], held["pool_id"], key, expect=["allocated"], status="handed_over", at=rs.now)
     return {**(task["outputs"] or {}), "handed_over": key}

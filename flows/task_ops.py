@@ -25,6 +25,7 @@ from .views import task_json
 def _reply(task_id: str) -> Reply:
     def build(rs: RunState) -> dict[str, Any]:
         task = rs.tx.task(rs.run_id, task_id)
+        assert task is not None  # it was acted on in this transaction
         return {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
 
     return build
@@ -152,6 +153,7 @@ class TaskOps:
             )
             approvers = [c["actor"] for c in earlier] + [actor.label]
             required = int(step.params.get("required", 1))
+            outputs: dict[str, Any]
             if not approved:
                 outputs = {"decision": "rejected", "by": actor.identity, "reason": reason}
                 transition(rs, task, "rejected", by=actor.label, reason=reason, expect=["waiting"], outputs=outputs)
@@ -218,7 +220,7 @@ class TaskOps:
             rs.event("task.assigned", task_id, owner=target, title=task["title"])
             return _reply(task_id)
 
-        return self._intervene("reassign", run_id, task_id, actor, reason, key, change, to=to)
+        return self._intervene("reassign", run_id, task_id, actor, reason, key, change, extra={"to": to})
 
     def add(
         self,
@@ -262,8 +264,8 @@ class TaskOps:
             rs.event("task.assigned", task_id, owner=target, title=title)
             return _reply(task_id)
 
-        request = {"op": "add", "run": run_id, "title": title, "owner": owner, "due": due}
-        return self._intervene("add a task to", run_id, None, actor, reason, key, change, **request)
+        extra = {"title": title, "owner": owner, "due": due}
+        return self._intervene("add a task to", run_id, None, actor, reason, key, change, extra=extra)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -295,10 +297,10 @@ class TaskOps:
         change: Callable[[RunState], Reply],
         *,
         reopen: bool = False,
-        **request: Any,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         rules.require_intervention(actor, reason, what)
-        request = {"op": what, "run": run_id, "task": task_id, "reason": reason, **request}
+        request = {"op": what, "run": run_id, "task": task_id, "reason": reason, **(extra or {})}
         idem = idempotency.key_for(actor.identity, key, request)
         result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem, reopen=reopen)
         return result

@@ -101,13 +101,6 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def fetch_all(self, stmt) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(stmt)]
-
-    def fetch_one(self, stmt) -> dict[str, Any] | None:
-        r = self.conn.execute(stmt).first()
-        return dict(r._mapping) if r is not None else None
-
     def run(self, run_id: str) -> dict[str, Any] | None:
         return self.fetch_one(select(runs).where(runs.c.id == run_id))
 

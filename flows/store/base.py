@@ -1,4 +1,5 @@
-"""What every part of the store shares: UTC now, JSON-safe values, insert-or-ignore."""
+"""What every part of the store shares: the connection and row fetching (`Queries`, the base of
+every mixin of Reader and Tx), UTC now, JSON-safe values, insert-or-ignore."""
 
 from __future__ import annotations
 
@@ -6,12 +7,28 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, Executable, Table
+
+
+class Queries:
+    """A connection and its rows as dicts; `dialect` is set on a writing transaction."""
+
+    conn: Connection
+    dialect: str
+
+    def fetch_all(self, stmt: Executable) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+
+    def fetch_one(self, stmt: Executable) -> dict[str, Any] | None:
+        r = self.conn.execute(stmt).first()
+        return dict(r._mapping) if r is not None else None
+
 
 def json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
-def insert_ignore(dialect: str, table):
+def insert_ignore(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import Float, Integer, cast, func, select
 
+from .base import Queries
 from .schema import lockdowns, muster_answers, tasks
 
 _ACTIVE = ("waiting", "ready", "running")
 _LIST_COLUMNS = [c for c in tasks.c if c.name not in ("item",)]
 
 
-class BoardReads:
+class BoardReads(Queries):
     def step_stats(self, run_id: str) -> dict[str, dict[str, tuple[int, datetime | None]]]:
         """step → state → (tasks, the earliest time one of them became actionable)."""
         stmt = (

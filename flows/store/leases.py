@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import case, select, update
 
+from .base import Queries
 from .schema import runs
 
 PENDING = "pending:"  # a lease reserved for a submitted attempt that has not started yet
@@ -27,7 +28,7 @@ def _takeover(owner: str) -> Any:
     )
 
 
-class LeaseReads:
+class LeaseReads(Queries):
     def leasable_runs(self, owner: str | None, now: datetime, limit: int) -> list[str]:
         """Running runs whose lease is free, expired, or (`owner`) already ours."""
         free = runs.c.lease_owner.is_(None) | (runs.c.lease_expires < now)
@@ -44,7 +45,7 @@ class LeaseReads:
         return self.fetch_all(stmt)  # type: ignore[attr-defined]
 
 
-class LeaseWrites:
+class LeaseWrites(Queries):
     def acquire_lease(self, run_id: str, owner: str, until: datetime, now: datetime, *, reserved: bool = False) -> bool:
         """Take a running run whose lease is free, expired or already ours; with `reserved`
         (a deployed attempt), also one reserved for an attempt (`pending:…`, see reserve_run)."""

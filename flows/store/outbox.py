@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from .base import json_ready
+from .base import Queries, json_ready
 from .schema import outbox
 
 _COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
@@ -20,7 +20,7 @@ _FINISH_OUTBOX = (
 )
 
 
-class OutboxReads:
+class OutboxReads(Queries):
     def outbox(
         self, *, states: Sequence[str] | None = None, run_id: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ class OutboxReads:
         return {state: n for state, n in self.conn.execute(stmt)}
 
 
-class OutboxWrites:
+class OutboxWrites(Queries):
     def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
         key is `<thread>:<n>`). Returns the keys."""

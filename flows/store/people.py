@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from .base import insert_ignore
+from .base import Queries, insert_ignore
 from .schema import accounts, muster_answers, muster_links, pool_items, sessions
 
 
-class PeopleReads:
+class PeopleReads(Queries):
     # --- roll calls ---------------------------------------------------------------------------
 
     def muster_link(self, token: str) -> dict[str, Any] | None:
@@ -91,7 +91,7 @@ class PeopleReads:
         return self.fetch_one(select(sessions).where(sessions.c.id_hash == id_hash))
 
 
-class PeopleWrites:
+class PeopleWrites(Queries):
     def insert_account(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(accounts).values(**row))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from .base import Queries
 from .schema import runs, tasks
 
 
-class StatsReads:
+class StatsReads(Queries):
     def runs_by_state(self) -> dict[str, int]:
         stmt = select(runs.c.state, func.count()).group_by(runs.c.state)
         return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
