@@ -70,7 +70,7 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
 
     store = Store()
     token = ensure_admin(store, runbook_home())
-    if token:  # DESIGN.md §6: printed once, on the first start
+    if token:  # docs/api.md: printed once, on the first start
         typer.echo(
             f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}", err=True
         )

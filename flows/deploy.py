@@ -51,7 +51,7 @@ DEFAULT_POOL = "runbook"
 SITE_RESOURCE = "runbook.site."  # a site.lockdown event's resource: runbook.site.<site id>, named <site id>
 
 # Templates name only fields every event has, with fallbacks: a template naming a missing
-# field fails silently in Prefect (DESIGN.md, Prefect notes). Prefect renders a one-expression
+# field fails silently in Prefect (docs/deploy.md, "Prefect notes"). Prefect renders a one-expression
 # template as `{{ <expression> | tojson }}`: the parentheses keep the filter on all of it.
 TRIGGER_PARAMETERS = {
     "site": "{{ (event.resource.get('prefect.resource.name') or event.resource.id.split('.')[-1]) }}",

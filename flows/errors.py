@@ -1,4 +1,4 @@
-"""Errors of the engine's operations, each with the code the API and CLI show (DESIGN.md §6)."""
+"""Errors of the engine's operations, each with the code the API and CLI show (docs/api.md)."""
 
 from __future__ import annotations
 

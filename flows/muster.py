@@ -1,4 +1,4 @@
-"""Roll calls (`muster` steps, DESIGN.md §3): when the step becomes actionable every person of
+"""Roll calls (`muster` steps, docs/language.md): when the step becomes actionable every person of
 its audience gets a personal link (`/r/{token}`) in a `muster.request`; answers (by link, SMS
 or a lead on someone's behalf) are recorded with their history and change the task's outputs
 at once (`answers.<option>` rows, `counts`, `accounted`, `unreachable`); a step whose

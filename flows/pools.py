@@ -1,4 +1,4 @@
-"""Pools (DESIGN.md §3 `allocate`): one available item of a site pool per task, taken in the
+"""Pools (docs/language.md `allocate`): one available item of a site pool per task, taken in the
 task's transaction (never the same item to two people, also with several runners on
 PostgreSQL); with `handover: true` the owner confirms the hand-over with the item's key. A
 shortage leaves only the items that cannot be served blocked (`ready`, with the reason) and

@@ -1,4 +1,4 @@
-"""Human timers of a waiting task (DESIGN.md §3): reminders to its owner every `remind.every`,
+"""Human timers of a waiting task (docs/language.md): reminders to its owner every `remind.every`,
 at most `remind.max`; one escalation `escalate.after` it became actionable, to
 `escalate.to`. Nothing here changes a task's state: a stalled approval is never approved by
 a timer. Reminders wait out the site's quiet hours; escalations do not. The next timer is

@@ -1,4 +1,4 @@
-"""Views: store rows → the JSON shapes of the contract (DESIGN.md §5: a run has id, runbook,
+"""Views: store rows → the JSON shapes of the contract (docs/cli.md: a run has id, runbook,
 site, state, drill, counts, objectives; a task has id, step, item, state, owner, overdue)."""
 
 from __future__ import annotations

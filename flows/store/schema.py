@@ -202,7 +202,7 @@ audit = Table(
     UniqueConstraint("chain", "n", name="uq_audit_chain_n"),
 )
 
-# The event stream (one vocabulary: DESIGN.md §4); SSE and notifications read it.
+# The event stream (one vocabulary: docs/lifecycle.md); SSE and notifications read it.
 events = Table(
     "events",
     metadata,
@@ -227,7 +227,7 @@ objectives = Table(
 
 
 # Notifications waiting to be delivered, written in the transaction of the event that caused
-# them (DESIGN.md §4: never lost). `key` is the dedup key `<run>:<task>:<event>:<recipient>:<n>`
+# them (docs/lifecycle.md: never lost). `key` is the dedup key `<run>:<task>:<event>:<recipient>:<n>`
 # sent with the message; `thread` is the key without `:<n>` (n counts repeats, like reminders).
 # `channel_spec` is the site channel as declared (`${{ env.X }}` unrendered: no secret stored).
 outbox = Table(
@@ -257,7 +257,7 @@ outbox = Table(
 )
 
 
-# API accounts (DESIGN.md §6). A token is shown once and stored only as its SHA-256 (tokens are
+# API accounts (docs/api.md). A token is shown once and stored only as its SHA-256 (tokens are
 # 192 random bits: a fast hash is enough, and lookups stay one indexed read).
 accounts = Table(
     "accounts",
@@ -293,7 +293,7 @@ sessions = Table(
 )
 
 
-# A roll call's personal answer links (DESIGN.md §6 `/r/{token}`): one per person and muster,
+# A roll call's personal answer links (docs/api.md `/r/{token}`): one per person and muster,
 # valid while the run runs; the token is kept so a manager can print call lists with links.
 muster_links = Table(
     "muster_links",
