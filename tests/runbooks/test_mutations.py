@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,6 +93,9 @@ def _assert_located(path, site):
             assert all(d.code in CODES for d in e.diagnostics)
 
 
+# A mutated runbook can be over 30 kB: Hypothesis warns that printing it is costly. Ignoring that
+# warning lets a real failure be reported with its example instead of the warning itself.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=mutated())
 def test_mutated_runbooks_get_located_diagnostics_never_a_traceback(text, tmp_path_factory, xian):
