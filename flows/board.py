@@ -13,10 +13,11 @@ from typing import Any
 
 from runbooks.plan import Plan
 
-from . import muster, rules
+from . import rules
 from .actors import Actor, ownership
 from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, phases
 from .errors import NotFound
+from .headcount import unanswered_by_team
 from .runstate import plan_of
 from .states import ACTIVE
 from .store import Store, utcnow
@@ -189,7 +190,7 @@ class BoardOps:
             plan = plan_of(row, r)
             if step_id not in {s.id for s in plan.steps if s.kind == "muster"}:
                 raise NotFound(f'run {run_id} has no roll call "{step_id}"')
-            teams = muster.unanswered_by_team(r, run_id, step_id, plan.site)
+            teams = unanswered_by_team(r, run_id, step_id, plan.site)
             task = r.task(run_id, step_id)
         people = {p["id"]: p for p in plan.site.staff}
         out = []

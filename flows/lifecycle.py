@@ -27,13 +27,14 @@ class Engine:
         # Tasks: check-offs, decisions, a manager's interventions.
         self.tasks, self.complete, self.approve, self.reject = tasks.tasks, tasks.complete, tasks.approve, tasks.reject
         self.skip, self.retry, self.reassign, self.add = tasks.skip, tasks.retry, tasks.reassign, tasks.add
-        # Roll calls: answers by lead, link or SMS; the answer page; the links.
+        # Roll calls: answers by lead, link or SMS; the answer page; the links; closing; headcount.
         self.answer, self.answer_link, self.answer_sms = (
             roll_calls.answer,
             roll_calls.answer_link,
             roll_calls.answer_sms,
         )
         self.answer_page, self.muster_links = roll_calls.answer_page, roll_calls.muster_links
+        self.close_muster, self.headcount = roll_calls.close_muster, roll_calls.headcount
         # Pool stock.
         self.pools, self.restock = stock.pools, stock.restock
         # The dashboard's data.

@@ -167,8 +167,8 @@ def _need_state(rs: RunState, need: PlannedStep, item_key: str | None, run_steps
     info = run_steps[need.id]
     if not (info["expanded"] and info["closed"]):
         return "wait"
-    if rs.tx.count_tasks(rs.run_id, steps=[need.id], states=sorted(OPEN)):
-        return "wait"
+    if rs.tx.count_tasks(rs.run_id, steps=[need.id], states=sorted(OPEN), late=False):
+        return "wait"  # items of late roll-call answers hold back nothing (flows/muster.py)
     # Items end on their own (one rejected agent does not stop the rest), but when every item
     # of a non-empty fan-out ended without success, there is nothing to build on.
     total = rs.tx.count_tasks(rs.run_id, steps=[need.id])

@@ -3,9 +3,14 @@ its audience gets a personal link (`/r/{token}`) in a `muster.request`; answers 
 or a lead on someone's behalf) are recorded with their history and change the task's outputs
 at once (`answers.<option>` rows, `counts`, `accounted`, `unreachable`); a step whose
 `for_each` is an answer group gets that person's item the moment they answer, and loses it
-(if not started) when they change their mind. The roll call closes (done) when everyone
-answered, or once its due time passed with the quorum reached; until then a late answer
-still counts. Called inside the run's transaction (a RunState)."""
+(if not started) when they change their mind.
+
+Due closes the gate, not the door: the roll call ends (done, releasing what waits on it) when
+everyone answered, or once its due time passed with the quorum reached; it keeps taking
+answers until the run ends or a manager closes it. A late answer (after due) moves the
+counts and the objectives' values and starts or stops that person's items; those items hold
+back nothing that already resolved (they are `late`). Teams with people missing keep a call
+task for their leads (flows/call_tasks.py). Called inside the run's transaction (a RunState)."""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ from typing import Any
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
-from . import notify
+from . import call_tasks, notify
 from .errors import Conflict, Invalid, NotFound
+from .headcount import unanswered_by_team
 from .runview import RunView
 from .states import create, task_id_of, transition
 from .store import Reader
@@ -76,6 +82,7 @@ def open_roll_call(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> N
             context=context,
             data=data,
             link=f"{base}/r/{link['token']}",
+            personal=True,
             send_in_drill=step.drill == "send",
         )
     rs.tx.update_task(
@@ -128,19 +135,37 @@ def summary(step: PlannedStep, answers: Sequence[Mapping[str, Any]], people: lis
     }
 
 
-def answer(rs: RunView, step: PlannedStep, person_id: str, option: str, *, via: str, by: str) -> dict[str, Any]:
-    """Record a person's answer (or its change) and everything that follows from it. The task
-    keeps counts while the roll call is open (each answer costs the same with 110 or 10,000
-    people asked); the groups are read from the answers when something needs them."""
+def closed_by(task: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Who closed the roll call to answers (a manager), when and why; None while it takes them."""
+    closed = ((task or {}).get("outputs") or {}).get("closed")
+    return dict(closed) if isinstance(closed, Mapping) else None
+
+
+def takes_answers(task: Mapping[str, Any] | None) -> bool:
+    return task is not None and task["state"] in ("waiting", "done") and closed_by(task) is None
+
+
+def answer(
+    rs: RunView, step: PlannedStep, person_id: str, option: str, *, via: str, by: str, note: str | None = None
+) -> dict[str, Any]:
+    """Record a person's answer (or its change) and everything that follows from it. While the
+    gate is open the task keeps counts (each answer costs the same with 110 or 10,000 people
+    asked; the groups are read from the answers when something needs them); after it, a late
+    answer rewrites the kept outputs."""
     task = rs.tx.task(rs.run_id, step.id)
-    if task is None or task["state"] != "waiting":
-        raise Conflict(f"the roll call {step.id} is {task['state'] if task else 'not open'}; answers are closed")
+    if not takes_answers(task):
+        closed = closed_by(task)
+        if closed:
+            raise Conflict(f"the roll call {step.id} was closed by {closed['by']}: {closed['reason']}")
+        raise Conflict(f"the roll call {step.id} is {task['state'] if task else 'not open'}; it takes no answers")
+    assert task is not None
     if rs.tx.muster_link_for(rs.run_id, step.id, person_id) is None:
         raise NotFound(f"{person_id} is not asked in roll call {step.id}")
     option = option_of(step, option)
     previous = rs.tx.current_answer(rs.run_id, step.id, person_id)
     if previous == option:
         return task["outputs"] or {}
+    late = task["due_at"] is not None and rs.now > task["due_at"]
     rs.tx.record_muster_answer(
         {
             "run_id": rs.run_id,
@@ -152,10 +177,22 @@ def answer(rs: RunView, step: PlannedStep, person_id: str, option: str, *, via: 
             "at": rs.now,
         }
     )
-    rs.audit("muster.answer", task["id"], actor=by, person=person_id, option=option, was=previous, via=via)
+    detail: dict[str, Any] = {"person": person_id, "option": option, "was": previous, "via": via}
+    if note:
+        detail["note"] = note
+    if late:
+        detail["late"] = True
+    rs.audit("muster.answer", task["id"], actor=by, **detail)
     rs.event("muster.answer", task["id"])  # for live dashboards (SSE); no notification names it
-    person = notify.people_of(rs.plan.site).get(person_id) or {"id": person_id}
-    _stream(rs, step, dict(person), previous, option)
+    person = dict(notify.people_of(rs.plan.site).get(person_id) or {"id": person_id})
+    _stream(rs, step, person, previous, option, late=task["state"] == "done")
+    if previous is None:
+        call_tasks.answered(rs, step, person)
+    if task["state"] == "done":  # a late answer (or a change after the gate): the kept outputs follow
+        outputs = {**task["outputs"], **full_outputs(rs.tx, rs.run_id, step, rs.plan.site)}
+        rs.tx.update_task(rs.run_id, task["id"], expect=["done"], outputs=outputs)
+        rs.changed.add((step.id, None))
+        return outputs
     outputs = dict(task["outputs"] or {})
     counts = dict(outputs.get("counts") or {})
     if previous is not None:
@@ -186,7 +223,8 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
 
 
 def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
-    """Closed: the full outputs are kept in the task from now on."""
+    """The gate closes: done, what waits on it is released, the full outputs are kept in the
+    task from now on (late answers rewrite them); teams with people missing get call tasks."""
     outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
     transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
     for s in rs.plan.steps:
@@ -194,6 +232,30 @@ def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
             rs.tx.update_run_step(rs.run_id, s.id, closed=True)
             rs.changed.add((s.id, None))
     rs.audit("muster.close", task["id"], actor="engine", accounted=outputs["accounted"])
+    call_tasks.open_for_missing(rs, step, task)
+
+
+def close_to_answers(rs: RunView, step: PlannedStep, by: str, reason: str) -> dict[str, Any]:
+    """A manager closes the roll call: no more answers; the gate closes too if it was open, and
+    the call tasks end (cancelled, with the reason)."""
+    task = rs.tx.task(rs.run_id, step.id)
+    if task is None or task["state"] not in ("waiting", "done"):
+        raise Conflict(f"the roll call {step.id} is {task['state'] if task else 'not open'}: nothing to close")
+    closed = closed_by(task)
+    if closed:
+        raise Conflict(f"the roll call {step.id} was already closed by {closed['by']} at {closed['at']}")
+    if task["state"] == "waiting":
+        close(rs, step, task)
+        task = rs.tx.task(rs.run_id, step.id)
+        assert task is not None
+    mark = {"by": by, "at": rs.now.isoformat(), "reason": reason}
+    outputs = {**(task["outputs"] or {}), "closed": mark}
+    rs.tx.update_task(rs.run_id, task["id"], expect=["done"], outputs=outputs)
+    rs.audit("muster.closed", task["id"], reason, actor=by, unaccounted=len(outputs.get("unreachable") or []))
+    rs.event("muster.closed", task["id"], by=by, reason=reason)
+    call_tasks.cancel_all(rs, step, f"the roll call was closed by {by}: {reason}")
+    rs.changed.add((step.id, None))
+    return outputs
 
 
 def on_due(rs: RunView, task: Mapping[str, Any]) -> bool:
@@ -205,9 +267,12 @@ def on_due(rs: RunView, task: Mapping[str, Any]) -> bool:
     return True
 
 
-def _stream(rs: RunView, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str) -> None:
+def _stream(
+    rs: RunView, muster: PlannedStep, person: dict[str, Any], previous: str | None, option: str, *, late: bool
+) -> None:
     """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
-    started) when they leave it; the settle step evaluates the new ones."""
+    started) when they leave it; the settle step evaluates the new ones. An item added after
+    the gate closed is `late`: a step that needs all the items does not wait for it."""
     for s in rs.plan.steps:
         if s.streams_from != muster.id or not isinstance(s.for_each, str):
             continue
@@ -219,7 +284,7 @@ def _stream(rs: RunView, muster: PlannedStep, person: dict[str, Any], previous: 
         existing = rs.tx.task(rs.run_id, task_id_of(s.id, key))
         if option == group:
             if existing is None:
-                create(rs, [rs.new_task(s, key, person)])
+                create(rs, [{**rs.new_task(s, key, person), "late": late}])
             elif existing["state"] == "cancelled":
                 transition(rs, existing, "pending", event=False)
                 rs.created.append({**existing, "state": "pending"})
@@ -254,35 +319,20 @@ def remind(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
             context=context,
             data=data,
             link=f"{base}/r/{link['token']}",
+            personal=True,
             send_in_drill=step.drill == "send",
         )
         for link in links
     )
 
 
-def call_lists(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """Who has not answered, by team: what each team's leads get to call through."""
-    return unanswered_by_team(rs.tx, rs.run_id, step.id, rs.plan.site)
-
-
-def unanswered_by_team(reader: Reader, run_id: str, step_id: str, site: Any) -> dict[str, list[dict[str, str]]]:
-    answered = {a["person_id"] for a in reader.muster_answers(run_id, step_id)}
-    people = notify.people_of(site)
-    teams: dict[str, list[dict[str, str]]] = {}
-    for link in reader.muster_links(run_id, step_id):
-        person = people.get(link["person_id"])
-        if person is not None and person["id"] not in answered:
-            teams.setdefault(person["team"], []).append(
-                {"id": person["id"], "name": person["name"], "phone": person.get("phone") or ""}
-            )
-    return teams
-
-
 def escalate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
-    """The roll call's escalation: each team's leads get the list of their people to call."""
+    """The roll call's escalation: each team's leads get a call task and the list of their
+    people to call, with numbers (personal channels only)."""
+    call_tasks.open_for_missing(rs, step, task)
     context = {**rs.context(step, task), "runbook_name": rs.plan.name}
     sent = 0
-    for team, people in sorted(call_lists(rs, step, task).items()):
+    for team, people in sorted(unanswered_by_team(rs.tx, rs.run_id, step.id, rs.plan.site).items()):
         sent += notify.queue(
             rs.tx,
             site=rs.plan.site,
@@ -293,6 +343,8 @@ def escalate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
             targets=[f"team:{team}"],
             context=context,
             data={"team": team, "calls": people},
+            link=f"{notify.public_url()}/runs/{rs.run_id}/muster/{step.id}/calls",
+            personal=True,
             send_in_drill=step.drill == "send",
         )
     return sent

@@ -10,8 +10,12 @@ Who hears what:
 A target is expanded to people (`team:X` → its leads, `role:Y` → staff with that role,
 `person:Z`) or a channel (`channel:C`). A person is reached through the first site channel, in
 the order site.yaml declares them, that can reach them (smtp needs an email, chat robots a
-chat id, …), else through the default channel naming them. Drill runs send everything to the
-site's drill channel (console when none) unless a step says `drill: send`."""
+chat id, …), else through the default channel naming them. A message that carries something personal (a
+roll call's `/r/` link, a call list's phone numbers) goes only through a personal channel
+(one whose module says `PERSONAL`: sms, smtp) that reaches that person, never through a group
+channel (chat robots, webhook, console); a person none reaches gets nothing (the call list
+says so). Drill runs send everything to the site's drill channel (console when none) unless a
+step says `drill: send`."""
 
 from __future__ import annotations
 
@@ -65,18 +69,34 @@ def expand(site: Site, target: str) -> list[tuple[str, dict[str, str] | None]]:
     return [(f"person:{i}", people[i]) for i in ids if i in people]
 
 
-def route(site: Site, person: Mapping[str, str] | None, recipient: str, drill: bool) -> tuple[str, str | None] | None:
-    """(site channel id, address) for a recipient; None when the site has nowhere to send."""
+def route(
+    site: Site, person: Mapping[str, str] | None, recipient: str, drill: bool, *, personal: bool = False
+) -> tuple[str, str | None] | None:
+    """(site channel id, address) for a recipient; None when the site has nowhere to send (or,
+    for a personal message, no personal channel reaches the person)."""
     if drill:
         return (site.drill_channel, None) if site.drill_channel else ("console", None)
     if person is None:
-        return recipient.partition(":")[2], None
+        return None if personal else (recipient.partition(":")[2], None)
+    if personal:
+        return personal_route(site, person)
     for cid, spec in site.channels.items():
         module = channel_module(spec.get("kind", ""))
         address = module.reaches(person) if module is not None else None
         if address:
             return cid, address
     return (site.default_channel, None) if site.default_channel else None
+
+
+def personal_route(site: Site, person: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first personal channel of the site (site.yaml's order) that reaches the person."""
+    for cid, spec in site.channels.items():
+        module = channel_module(spec.get("kind", ""))
+        if module is not None and getattr(module, "PERSONAL", False):
+            address = module.reaches(person)
+            if address:
+                return cid, address
+    return None
 
 
 def _channel_spec(site: Site, cid: str) -> dict[str, Any]:
@@ -106,10 +126,12 @@ def queue(
     scope_id: str | None = None,
     seen: set[str] | None = None,
     link: str | None = None,
+    personal: bool = False,
 ) -> int:
     """Render and queue one event's notifications to `targets`; returns how many were queued.
     `body` is a rule's or step's `template`/`message` override; `context` the run's expression
-    context (for runbook templates and inline messages)."""
+    context (for runbook templates and inline messages); `personal`: the message carries a
+    personal link or contact details (personal channels only)."""
     drill = bool(run and run["drill"]) or bool(data and data.get("drill"))
     routed = drill and not send_in_drill
     run_id = run["id"] if run else None
@@ -142,7 +164,7 @@ def queue(
             if recipient in seen:
                 continue
             seen.add(recipient)
-            where = route(site, person, recipient, routed)
+            where = route(site, person, recipient, routed, personal=personal)
             if where is None:
                 continue
             cid, address = where

@@ -1,6 +1,7 @@
 """Objectives of a run: their value from the store (a count of done tasks, or a ratio — a
-roll call's accounted share while it is open), `objective.reached` once when a change meets
-one, `objective.at_risk` once when three quarters of its time passed and it is not met."""
+roll call's accounted share, or the share whose answer counts), `objective.reached` once when
+a change meets one (once met it stays met while its value moves), `objective.at_risk` once
+when three quarters of its time passed and it is not met."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def objective_value(reader: Reader, run: Mapping[str, Any], objective: PlannedOb
         return float(done)
     rows = reader.tasks(run["id"], steps=[objective.step])
     if len(rows) == 1:  # a single task: its kind may know a live value (a roll call's accounted share)
-        live = kind_of(rows[0]["kind"]).live_ratio(rows[0])
+        live = kind_of(rows[0]["kind"]).live_ratio(rows[0], objective.options)
         if live is not None:
             return live
     counted = [r for r in rows if r["state"] != "cancelled"]
@@ -62,7 +63,11 @@ def check_objectives(rs: RunView) -> None:
 
 
 def _announce(rs: RunView, event: str, objective: PlannedObjective, value: float) -> None:
+    """The event (and its notifications); over a roll call it says how many are still
+    unaccounted and links the call list: never "all clear" while people are missing."""
     deadline = rs.run["started_at"] + rs.scaled(objective.within)
+    step = rs.plan.find(objective.step)
+    extra = kind_of(step.kind).objective_news(rs, step) if step is not None else {}
     rs.event(
         event,
         objective=objective.id,
@@ -70,4 +75,5 @@ def _announce(rs: RunView, event: str, objective: PlannedObjective, value: float
         value=value,
         target=objective.target,
         deadline=deadline.isoformat(),
+        **extra,
     )

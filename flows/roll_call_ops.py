@@ -1,14 +1,19 @@
 """Roll calls, as the Engine's part: answers given for people (a lead, the SMS
-gateway) or by them (their link), the answer page's contents, the managers' links. Each
-answer is one transaction of its run (flows/muster.py does the work inside it)."""
+gateway) or by them (their link), the answer page's contents, the managers' links, a
+manager's closing of a roll call, its headcount. Each answer is one transaction of its run
+(flows/muster.py does the work inside it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import muster, rules
+from runbooks.plan import PlannedStep
+
+from . import idempotency, muster, rules
 from .actors import Actor, ownership
-from .errors import Forbidden, Invalid, NotFound
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .headcount import headcount
+from .kinds import kind_of
 from .notify import public_url
 from .runstate import RunState, plan_of
 from .session import change_run
@@ -20,15 +25,25 @@ class RollCallOps:
         self.store = store
 
     def answer(
-        self, run_id: str, step_id: str, person_id: str, option: str, actor: Actor, *, via: str = "lead"
+        self,
+        run_id: str,
+        step_id: str,
+        person_id: str,
+        option: str,
+        actor: Actor,
+        *,
+        via: str = "lead",
+        note: str | None = None,
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """An answer given for a person: by a lead of their team or a manager (`via` lead), or
-        by the SMS gateway (`via` sms, the person matched by their number)."""
+        """An answer given for a person: by a lead of their team or a manager (`via` lead, with
+        an optional note: "reached by phone"), or by the SMS gateway (`via` sms, the person
+        matched by their number)."""
+        if note is not None and len(note) > 500:
+            raise Invalid("a note is at most 500 characters")
 
         def change(rs: RunState) -> Any:
-            step = rs.plan.find(step_id)
-            if step is None or step.kind != "muster":
-                raise NotFound(f"run {run_id} has no roll call {step_id!r}")
+            step = _roll_call(rs, step_id)
             if via == "lead":
                 person = rs.plan.site.person(person_id)
                 if person is None:
@@ -36,7 +51,7 @@ class RollCallOps:
                 team = f"team:{person['team']}"
                 if ownership(actor, team, rs.run["site_id"]) == "deny" and actor.staff_id != person_id:
                     raise Forbidden(f"{actor.label} does not lead {person['team']}: they cannot answer for {person_id}")
-            outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label)
+            outputs = muster.answer(rs, step, person_id, option, via=via, by=actor.label, note=note or None)
             return lambda rs: {
                 "run": run_id,
                 "step": step_id,
@@ -45,8 +60,54 @@ class RollCallOps:
                 "accounted": outputs.get("accounted"),
             }
 
-        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change)
+        request = {"op": "answer", "run": run_id, "step": step_id, "person": person_id, "option": option, "note": note}
+        idem = idempotency.key_for(actor.identity, key, request)
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
         return result
+
+    def close_muster(
+        self, run_id: str, step_id: str, actor: Actor, *, reason: str | None, key: str | None = None
+    ) -> dict[str, Any]:
+        """A manager closes a roll call to answers (with a reason): the people still missing are
+        then told by their link that the center closed it, and whom to call."""
+        rules.require_manager(actor, "close a roll call")
+        if not reason or not reason.strip():
+            raise Invalid("to close a roll call needs a reason (--reason)")
+        why = reason.strip()
+
+        def change(rs: RunState) -> Any:
+            outputs = muster.close_to_answers(rs, _roll_call(rs, step_id), actor.label, why)
+            return lambda rs: {
+                "run": run_id,
+                "step": step_id,
+                "closed": outputs["closed"],
+                "unaccounted": len(outputs.get("unreachable") or []),
+            }
+
+        request = {"op": "close-muster", "run": run_id, "step": step_id, "reason": reason}
+        idem = idempotency.key_for(actor.identity, key, request)
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
+        return result
+
+    def headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
+        """On site / home / cannot work / no answer, by team, with the names of the missing
+        (flows/headcount.py); `step_id` None: the run's first roll call."""
+        with self.store.read() as r:
+            run = r.run_head(run_id)
+            if run is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            plan = plan_of(run, r)
+            musters = [s for s in plan.steps if kind_of(s.kind).answered and step_id in (None, s.id)]
+            if not musters:
+                raise NotFound(f"run {run_id} has no roll call" + (f" {step_id!r}" if step_id else ""))
+            step = musters[0]
+            task = r.task(run_id, step.id)
+            if task is None or task["state"] not in ("waiting", "done"):
+                state = task["state"] if task else "not created"
+                raise Conflict(f"the roll call {step.id} is {state}: no headcount yet")
+            counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
+        closed = muster.closed_by(task)
+        return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, **counts}
 
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is
@@ -67,8 +128,8 @@ class RollCallOps:
         with self.store.read() as r:
             candidates = []
             for run in r.runs(states=["running"]):
-                for task in r.tasks(run["id"], states=["waiting"]):
-                    if task["kind"] != "muster":
+                for task in r.tasks(run["id"], states=["waiting", "done"]):
+                    if not kind_of(task["kind"]).answered or not muster.takes_answers(task):
                         continue
                     site = run["site_snapshot"]
                     asked = {link["person_id"] for link in r.muster_links(run["id"], task["step_id"])}
@@ -107,7 +168,12 @@ class RollCallOps:
             "options": options,
             "current": current,
             "current_label": dict(options).get(current, ""),
-            "open": run["state"] == "running" and task is not None and task["state"] == "waiting",
+            "open": run["state"] == "running" and muster.takes_answers(task),
+            "closed": muster.closed_by(task),
+            "call": [  # whom to call once it is closed: the person's team leads (names only)
+                (plan.site.person(lead) or {}).get("name", lead)
+                for lead in (plan.site.teams.get(person.get("team", "")) or {}).get("leads") or []
+            ],
         }
 
     def muster_links(self, run_id: str, step_id: str, actor: Actor) -> list[dict[str, Any]]:
@@ -118,6 +184,13 @@ class RollCallOps:
                 raise NotFound(rules.unknown_run(r, run_id))
             links = r.muster_links(run_id, step_id)
         return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
+
+
+def _roll_call(rs: RunState, step_id: str) -> PlannedStep:
+    step = rs.plan.find(step_id)
+    if step is None or not kind_of(step.kind).answered:
+        raise NotFound(f"run {rs.run_id} has no roll call {step_id!r}")
+    return step
 
 
 def _digits(number: str) -> str:

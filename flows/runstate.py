@@ -142,6 +142,7 @@ class RunState:
             "state": "pending",
             "owner": None,
             "adhoc": False,
+            "late": False,
             "created_at": self.now,
             "attempt": 0,
         }

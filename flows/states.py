@@ -72,6 +72,8 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "notify": _COMMON | _ENGINE,
     # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
     "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),
+    # A team's call task for a roll call (flows/call_tasks.py): created waiting, ends done or cancelled.
+    "calls": _COMMON | _HUMAN,
 }
 # What a task may be created as: pending, or already ended (a fan-out whose items could not
 # be computed is one failed or skipped row), or waiting (an ad-hoc task).

@@ -80,6 +80,9 @@ class TaskOps:
             task, step = rules.waiting_task(rs, task_id)
             override = rules.check_owner(rs, actor, task, reason)  # first: others learn nothing more
             kind = kind_of(task["kind"])
+            refusal = kind.refuse_check_off(task)
+            if refusal:
+                raise Invalid(refusal)
             if step is None:  # an ad-hoc task: no fields
                 values = check_fields({}, fields or {}, task_id)
                 outputs = {**values, "by": actor.identity, "note": note}

@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "RB304": "objective names an unknown step",
     "RB305": "bad target",
     "RB306": "bad input value",
+    "RB307": "objective options are not the roll call's answers",
     "RB401": "unknown team",
     "RB402": "unknown pool",
     "RB403": "unknown channel",

@@ -94,6 +94,9 @@ class ObjectiveSpec(Spec):
     name: Text
     count: Id | None = None
     ratio: Id | None = None
+    # A ratio over a roll call may name the answers that count (effective capacity: on site or
+    # home); without it, every answer counts (accounted for).
+    options: list[Id] | None = Field(default=None, min_length=1)
     target: int | float | Expr
     within: Duration
     description: Text | None = None
@@ -102,6 +105,8 @@ class ObjectiveSpec(Spec):
     def _one_measure(self) -> ObjectiveSpec:
         if (self.count is None) == (self.ratio is None):
             raise PydanticCustomError("one_of", "an objective measures exactly one of count: or ratio:")
+        if self.options is not None and self.ratio is None:
+            raise PydanticCustomError("options_ratio", "options: belongs to a ratio: objective over a roll call")
         return self
 
 

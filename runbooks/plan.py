@@ -77,6 +77,7 @@ class PlannedObjective:
     step: str
     target: float
     within: int  # seconds
+    options: tuple[str, ...] | None = None  # a roll call's answers that count (None: any answer)
 
 
 @dataclass(frozen=True)
@@ -285,6 +286,7 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
                 o.count or o.ratio or "",
                 target,
                 parse_duration(o.within),
+                tuple(o.options) if o.options else None,
             )
         )
     source = doc.text

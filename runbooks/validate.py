@@ -295,6 +295,8 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
             )
         if isinstance(obj.target, str):
             c.strings(obj.target, ("objectives", i, "target"), head)
+        if obj.options is not None and ref in step_ids:
+            _check_objective_options(c, i, obj.id, obj.options, runbook.steps[step_ids.index(ref)])
     whole = c.scope(steps=c.shapes)
     message = c.scope(steps=c.shapes, item_vars=MESSAGE_VARS)
     for tid, text in runbook.templates.items():
@@ -309,6 +311,22 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
         source = streaming_source(step, kinds)
         _check_step(c, i, step, upstream.get(step.id, frozenset()) | ({source} if source else set()))
     return c.problems
+
+
+def _check_objective_options(c: _Checker, i: int, oid: str, options: list[str], step: Any) -> None:
+    """A ratio's `options:` name answers of the roll call it measures."""
+    if step.kind != "muster":
+        message = f'objective "{oid}" has options: but "{step.id}" is not a roll call'
+        c.add(("objectives", i, "options"), "RB307", message)
+        return
+    for j, option in enumerate(options):
+        if option not in step.options:
+            c.add(
+                ("objectives", i, "options", j),
+                "RB307",
+                f'objective "{oid}": "{option}" is not an answer of roll call "{step.id}"',
+                did_you_mean(option, list(step.options)) or f"answers: {', '.join(step.options)}",
+            )
 
 
 def _check_input_default(c: _Checker, name: str, spec: InputSpec) -> None:

@@ -4,12 +4,21 @@ a line below, and its row in flows/states.TRANSITIONS (a test checks the three a
 
 from __future__ import annotations
 
-from . import allocate, approval, automated, manual, muster, notify
+from . import allocate, approval, automated, calls, manual, muster, notify
 from .base import StepKind
 
 KINDS: dict[str, StepKind] = {
     k.name: k
-    for k in (manual.KIND, approval.KIND, muster.KIND, allocate.KIND, notify.KIND, automated.HTTP, automated.WAIT)
+    for k in (
+        manual.KIND,
+        approval.KIND,
+        muster.KIND,
+        allocate.KIND,
+        notify.KIND,
+        automated.HTTP,
+        automated.WAIT,
+        calls.KIND,
+    )
 }
 # Kinds the runner executes; the others are done by people or by the engine in a transaction.
 RUNNER_KINDS = frozenset(name for name, k in KINDS.items() if k.runs)

@@ -5,7 +5,7 @@ the hooks it needs; the defaults are those of a plain manual task."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runbooks.plan import PlannedStep
@@ -21,10 +21,16 @@ class StepKind:
     name = ""
     runs = False  # executed by the runner (through Prefect): see flows/steps/ for its executor
     decides = False  # approved or rejected, not checked off
+    answered = False  # a roll call: people answer it (flows/muster.py)
     assigned_event = "task.assigned"  # the event when it becomes someone's to do
 
     def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         """Just made actionable (waiting or ready) in this transaction."""
+
+    def refuse_check_off(self, task: Mapping[str, Any]) -> str | None:
+        """Why a person may not check this task off (None: they may), asked before anything else
+        (also for a task of no runbook step)."""
+        return None
 
     def check_off(
         self,
@@ -47,10 +53,14 @@ class StepKind:
         """Its outputs as expressions and views see them now."""
         return dict(task["outputs"] or {})
 
-    def live_ratio(self, task: Mapping[str, Any]) -> float | None:
-        """For a `ratio` objective over this single task: its value while it is open (None: the
-        share of its items done)."""
+    def live_ratio(self, task: Mapping[str, Any], options: Sequence[str] | None = None) -> float | None:
+        """For a `ratio` objective over this single task: its live value (None: the share of
+        its items done). `options`: the roll-call answers that count (None: any)."""
         return None
+
+    def objective_news(self, rs: RunView, step: PlannedStep) -> dict[str, Any]:
+        """What an objective over this step's task adds to its `objective.*` events."""
+        return {}
 
     def on_ended(self, rs: RunView, task: Mapping[str, Any]) -> None:
         """It ended without success (failed, rejected, skipped, cancelled) in this transaction."""

@@ -171,9 +171,16 @@ class Reader(OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
         return {r["step_id"]: r for r in self.fetch_all(select(run_steps).where(run_steps.c.run_id == run_id))}
 
     def count_tasks(
-        self, run_id: str, *, steps: Sequence[str] | None = None, states: Sequence[str] | None = None
+        self,
+        run_id: str,
+        *,
+        steps: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        late: bool | None = None,
     ) -> int:
         stmt = select(func.count()).select_from(tasks).where(tasks.c.run_id == run_id)
+        if late is not None:
+            stmt = stmt.where(tasks.c.late.is_(late))
         if steps is not None:
             stmt = stmt.where(tasks.c.step_id.in_(steps))
         if states is not None:

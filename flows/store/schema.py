@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -124,6 +125,8 @@ tasks = Table(
     Column("state", String(16), nullable=False),
     Column("owner", String(300)),
     Column("adhoc", Boolean, nullable=False, default=False),
+    # Created by a roll-call answer after the gate closed: a step needing all items does not wait for it.
+    Column("late", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", TS, nullable=False),
     Column("actionable_at", TS),
     Column("due_at", TS),

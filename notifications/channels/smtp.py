@@ -17,6 +17,7 @@ from typing import Any
 from ..render import html_mail
 from . import SENT, Outcome, Outgoing, dead, retry
 
+PERSONAL = True  # reaches one person at their own address: personal links may go here (flows/notify.py)
 TIMEOUT = 20
 
 

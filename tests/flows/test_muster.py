@@ -54,7 +54,9 @@ def test_every_person_gets_a_personal_link_and_answers_build_the_outputs_live(en
     assert len(set(tokens.values())) == 6 and all(len(t) >= 32 for t in tokens.values())
     with store.read() as r:
         requests = [m for m in r.outbox(run_id=run) if m["event"] == "muster.request"]
-    assert sorted(m["recipient"] for m in requests) == [f"person:{p}" for p in sorted(tokens)]
+    # Personal links go by SMS only (the lab's console is a group channel): L0003 and L0011 have no phone.
+    assert sorted(m["recipient"] for m in requests) == ["person:L0001", "person:L0002", "person:L0010", "person:L0020"]
+    assert {m["channel"] for m in requests} == {"phones"}
     for m in requests:
         assert m["message"]["link"].endswith("/r/" + tokens[m["recipient"].split(":")[1]])
         assert "Where can you work?" in m["message"]["text"] and "2. From home" in m["message"]["text"]
@@ -99,8 +101,11 @@ def test_the_roll_call_closes_when_everyone_answered_and_its_dependents_go_on(en
     for task in engine.tasks(run, step="laptop"):
         engine.complete(run, task["id"], operator)
     assert engine.tasks(run, step="report")[0]["state"] == "waiting"
-    with pytest.raises(Conflict):
-        engine.answer_link(tokens["L0002"], "onsite")
+    # The gate closed, not the door: a change of mind still counts (the laptop, done, stays done).
+    assert engine.answer_link(tokens["L0002"], "onsite")["counts"] == {"onsite": 5, "home": 1, "unavailable": 0}
+    roll = engine.tasks(run, step="roll")[0]
+    assert roll["state"] == "done" and [p["id"] for p in roll["outputs"]["answers"]["home"]] == ["L0003"]
+    assert engine.tasks(run, step="laptop")[0]["state"] == "done"
 
 
 def test_at_its_due_time_the_quorum_closes_it_and_below_quorum_the_next_answer_does(
@@ -170,9 +175,124 @@ def test_non_responders_are_asked_again_then_their_leads_get_call_lists(
             (m["recipient"], m["key"].rsplit(":", 1)[1]) for m in r.outbox(run_id=run) if m["event"] == "muster.request"
         ]
     again = sorted(rec for rec, n in asked if n == "2")
-    assert again == ["person:L0002", "person:L0011"], "only those who did not answer are asked again"
+    assert again == ["person:L0002"], "only those who did not answer are asked again (L0011: no phone)"
     lists = {m["recipient"]: m["message"]["text"] for m in calls()}
     assert set(lists) == {"person:L0001", "person:L0010"}, "each team's lead gets their own people"
     assert "Bo Engineer (L0002): +441000000002" in lists["person:L0001"] and "L0011" not in lists["person:L0001"]
     assert "Ed Ops (L0011): no phone on file" in lists["person:L0010"]
     assert engine.tasks(run, step="roll")[0]["state"] == "waiting"
+    # Each team with people missing keeps a call task for its leads until they all answered.
+    calls_tasks = {t["id"]: t for t in engine.tasks(run, step="calls")}
+    assert {k: (t["state"], t["owner"]) for k, t in calls_tasks.items()} == {
+        "calls:roll:it": ("waiting", "team:it"),
+        "calls:roll:operations": ("waiting", "team:operations"),
+    }
+    with pytest.raises(Invalid, match="ends by itself"):
+        engine.complete(run, "calls:roll:it", LEAD_IT)
+    engine.answer(run, "roll", "L0002", "home", LEAD_IT, note="reached by phone")
+    assert engine.tasks(run, step="calls")[0]["state"] == "done"
+    assert engine.tasks(run, step="calls")[1]["state"] == "waiting"
+
+
+def past_due(engine, store, run):
+    """Let the runner look at the clock until the roll call's due time passed (the gate)."""
+    with store.transaction() as tx:
+        assert tx.acquire_lease(run, "runner-m", utcnow() + timedelta(seconds=60), utcnow())
+    wait_for(
+        lambda: work.claim(store, run, "runner-m") is not None and engine.tasks(run, step="roll")[0]["state"] == "done",
+        30,
+        interval=0.05,
+        what="the roll call's gate to close at due",
+    )
+
+
+def test_late_answers_count_start_pipelines_and_hold_back_nothing(engine, operator, store, monkeypatch, write_runbook):
+    monkeypatch.setenv("RUNBOOK_TIME_SCALE", "7200")  # 2h = 1 s
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    for person, option in (("L0001", "onsite"), ("L0002", "home"), ("L0010", "unavailable")):
+        engine.answer_link(tokens[person], option)  # 3 of 6: the quorum
+    past_due(engine, store, run)
+    met_at = engine.run(run)["objectives"][0]["met_at"]
+    assert met_at and {t["id"] for t in engine.tasks(run, step="calls")} == {"calls:roll:it", "calls:roll:operations"}
+    engine.answer_link(tokens["L0003"], "home")  # late: counted, and their pipeline starts
+    roll = engine.tasks(run, step="roll")[0]
+    assert roll["state"] == "done" and roll["outputs"]["counts"] == {"onsite": 1, "home": 2, "unavailable": 1}
+    assert roll["outputs"]["accounted"] == round(4 / 6, 4) and roll["outputs"]["unreachable"] == ["L0011", "L0020"]
+    assert {t["id"]: t["state"] for t in engine.tasks(run, step="laptop")} == {
+        "laptop:L0002": "waiting",
+        "laptop:L0003": "waiting",
+    }
+    engine.complete(run, "laptop:L0002", operator)
+    assert engine.tasks(run, step="report")[0]["state"] == "waiting", "the late item holds back nothing resolved"
+    objective = engine.run(run)["objectives"][0]
+    assert objective["value"] == round(4 / 6, 4) and objective["met_at"] == met_at, "met stays met; the value moves"
+    assert engine.tasks(run, step="calls")[0]["state"] == "done", "everyone of it answered"
+    count = engine.headcount(run, "roll")
+    assert (count["asked"], count["answered"], count["late"], count["unanswered"]) == (6, 4, 1, 2)
+    assert count["options"] == {"onsite": 1, "home": 2, "unavailable": 1}
+    assert count["unaccounted"] == [
+        {"id": "L0011", "name": "Ed Ops", "team": "operations"},
+        {"id": "L0020", "name": "Fay Boss", "team": "operations"},
+    ]
+    assert count["by_team"]["it"] == {
+        "asked": 3,
+        "options": {"onsite": 1, "home": 2, "unavailable": 0},
+        "unanswered": 0,
+        "leads": [{"id": "L0001", "name": "Ada Lead"}],
+    }
+    assert count["by_team"]["operations"]["unanswered"] == 2
+    audit = engine.audit(run)["entries"]
+    late = [e for e in audit if e["action"] == "muster.answer" and e["detail"].get("late")]
+    assert [e["detail"]["person"] for e in late] == ["L0003"]
+
+
+def test_a_manager_closes_the_roll_call_with_a_reason_once(engine, operator, store, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    tokens = links(engine, operator, run)
+    engine.answer_link(tokens["L0002"], "home")
+    with pytest.raises(Forbidden, match="only a manager"):
+        engine.close_muster(run, "roll", LEAD_IT, reason="enough")
+    with pytest.raises(Invalid, match="needs a reason"):
+        engine.close_muster(run, "roll", operator, reason="  ")
+    with pytest.raises(NotFound):
+        engine.close_muster(run, "laptop", operator, reason="wrong step")
+    closed = engine.close_muster(run, "roll", operator, reason="the rest are on leave")
+    assert closed["unaccounted"] == 5 and closed["closed"]["reason"] == "the rest are on leave"
+    with pytest.raises(Conflict, match="already closed"):
+        engine.close_muster(run, "roll", operator, reason="again")
+    roll = engine.tasks(run, step="roll")[0]
+    assert roll["state"] == "done", "closing an open roll call closes its gate too"
+    assert {t["state"] for t in engine.tasks(run, step="calls")} <= {"cancelled"}
+    with pytest.raises(Conflict, match="closed by"):
+        engine.answer_link(tokens["L0003"], "home")
+    page = engine.answer_page(tokens["L0003"])
+    assert not page["open"] and page["closed"]["reason"] == "the rest are on leave" and page["call"] == ["Ada Lead"]
+    assert engine.headcount(run)["closed"]["by"] == operator.label
+    actions = [e["action"] for e in engine.audit(run)["entries"]]
+    assert "muster.closed" in actions
+
+
+def test_leads_answer_for_their_own_team_only_and_bad_answers_are_refused(engine, operator, store, write_runbook):
+    run = engine.start(write_runbook(ROLL), "lab", operator)["id"]
+    with pytest.raises(Forbidden, match="does not lead operations"):
+        engine.answer(run, "roll", "L0011", "home", LEAD_IT, note="heard from a friend")
+    with pytest.raises(NotFound, match="on the roster"):
+        engine.answer(run, "roll", "Z9999", "home", operator)
+    with pytest.raises(Invalid, match="is not an answer"):
+        engine.answer(run, "roll", "L0002", "maybe", LEAD_IT)
+    engine.answer(run, "roll", "L0002", "1", LEAD_IT, note="reached by phone")
+    entry = [e for e in engine.audit(run)["entries"] if e["action"] == "muster.answer"][-1]
+    assert entry["actor"] == LEAD_IT.label
+    assert entry["detail"] == {
+        "person": "L0002",
+        "option": "onsite",
+        "was": None,
+        "via": "lead",
+        "note": "reached by phone",
+    }
+    with store.read() as r:
+        assert [a["person_id"] for a in r.muster_answers(run, "roll")] == ["L0002"]
+    calls = engine.call_list(run, "roll")
+    unreachable = {p["id"] for team in calls["teams"] for p in team["calls"] if not p["reachable"]}
+    assert unreachable == {"L0003", "L0011"}, "no personal channel reaches them: no link was sent"

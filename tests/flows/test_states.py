@@ -98,7 +98,8 @@ def test_every_pair_of_run_states_is_allowed_or_refused_as_the_table_says():
 
 
 def test_every_kind_of_the_language_has_a_plug_in_and_a_row_in_the_table():
-    assert set(KINDS) == set(TRANSITIONS) == set(KIND_OUTPUTS)
+    # `calls` (a team's call task for a roll call) is the engine's own kind, not the language's.
+    assert set(KINDS) == set(TRANSITIONS) == set(KIND_OUTPUTS) | {"calls"}
     assert all(KINDS[name].name == name for name in KINDS)
 
 
