@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from flows.errors import EngineError
 from runbooks.diagnostics import RunbookError, render_all
 from runbooks.library import NotFound
 
@@ -63,3 +65,12 @@ def reported():
         raise typer.Exit(1) from None
     except NotFound as e:
         raise fail(str(e), 2) from None
+
+
+def engine_call(fn: Callable[[], Any]) -> Any:
+    """Call the Engine (or the API through console/remote.py): core errors and the Engine's as messages."""
+    try:
+        with reported():
+            return fn()
+    except EngineError as e:
+        raise fail(e.message) from None

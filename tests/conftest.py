@@ -1,4 +1,5 @@
-"""Shared fixtures: the shipped library and sites, the test lab, PostgreSQL, throwaway runbooks."""
+"""Shared fixtures: the shipped library and sites, the test lab, PostgreSQL, throwaway runbooks;
+the markers `pg`, `prefect` and `browser` given to every test by the fixtures it uses."""
 
 from __future__ import annotations
 
@@ -15,6 +16,20 @@ LIBRARY = ROOT / "runbooks" / "library"
 SITES = ROOT / "runbooks" / "sites"
 LAB = ROOT / "tests" / "flows"  # test runbooks (library/) and the lab site (sites/lab)
 PG_ADMIN_URL = os.environ.get("RUNBOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+# A test that uses one of these fixtures, directly or through other fixtures, needs what the
+# marker names (see [tool.pytest.ini_options] markers), so `-m "not pg and not browser and not
+# prefect"` runs on a machine without PostgreSQL, a Prefect server or Chromium. `browser` is the
+# Playwright fixture of tests/web/test_browser.py.
+MARKER_OF_FIXTURE = {"pg_url": "pg", "prefect_api": "prefect", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            marker = MARKER_OF_FIXTURE.get(fixture)
+            if marker is not None and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
 
 
 @pytest.fixture

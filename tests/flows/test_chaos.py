@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LAB
 from tests.support.chaos import run_chaos
 from tests.support.processes import Serve, free_port, wait_for
@@ -64,6 +66,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has exited; only its parent's reaping is left
 
 
+@pytest.mark.prefect  # by hand: the Prefect server is started by serve, not by a fixture
 def test_a_killed_serve_leaves_no_prefect_server_behind(lab_env, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # serve starts a Prefect server of its own
     port = free_port()

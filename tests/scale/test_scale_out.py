@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 import requests
 
 from flows.store import Store
 from tests.support.cluster import Cluster
 from tests.support.processes import wait_for
+
+# The cluster (tests/support/cluster.py) starts its own Prefect server on PostgreSQL, through no fixture.
+pytestmark = [pytest.mark.pg, pytest.mark.prefect]
 
 SITES = ("east", "west")
 CHECKS = [f"check:{n}" for n in range(4)]
