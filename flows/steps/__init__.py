@@ -1,70 +1,21 @@
 """Steps: one module per automated step kind, chosen from `EXECUTORS` by kind. An executor
 takes a `StepJob` (the step's parameters already rendered) and returns the step's outputs, or
 raises `StepError` (retryable or not). Executors do the side effect and nothing else: the
-runner records the result in the store."""
+runner records the result in the store. The shared types live in `base.py`, so the executors
+never import this registry back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
+from . import http, wait
+from .base import StepError, StepJob, mask, mask_value
 
-class StepError(Exception):
-    def __init__(self, message: str, *, retryable: bool = True):
-        super().__init__(message)
-        self.message, self.retryable = message, retryable
+__all__ = ["EXECUTORS", "StepError", "StepJob", "executor", "mask", "mask_value"]
 
-
-@dataclass(frozen=True)
-class StepJob:
-    run_id: str
-    task_id: str
-    step_id: str
-    kind: str
-    item_key: str | None
-    params: Mapping[str, Any]  # rendered (may hold secrets: never log or store them)
-    idempotency_key: str
-    drill: bool
-    send_in_drill: bool
-    site: Mapping[str, Any]
-    home: Path
-    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask in messages
-
-    def mask(self, text: str) -> str:
-        return mask(text, self.secrets)
-
-
-def mask_value(value: Any, secrets: tuple[str, ...] | list[str]) -> Any:
-    """mask() through lists and mappings (a recorded request body, for example)."""
-    if isinstance(value, str):
-        return mask(value, secrets)
-    if isinstance(value, dict):
-        return {k: mask_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_value(v, secrets) for v in value]
-    return value
-
-
-def mask(text: str, secrets: tuple[str, ...] | list[str]) -> str:
-    """Replace each secret value (4 characters or more) by ***."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _load() -> dict[str, Callable[[StepJob], dict[str, Any]]]:
-    from . import http, wait
-
-    return {"http": http.execute, "wait": wait.execute}
-
-
-EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {}
+EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {"http": http.execute, "wait": wait.execute}
 
 
 def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:
-    if not EXECUTORS:
-        EXECUTORS.update(_load())
     return EXECUTORS[kind]

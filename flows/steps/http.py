@@ -9,13 +9,14 @@ import json
 import os
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
 from notifications.outbound import OutboundRefused, allow_list, check_url
 from runbooks.models import parse_duration
 
-from . import StepError, StepJob, mask_value
+from .base import StepError, StepJob, mask_value
 
 MAX_REDIRECTS = 5
 _session = requests.Session()
@@ -24,7 +25,7 @@ _slots_lock = threading.Lock()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = requests.utils.urlparse(url)
+    parts = urlparse(url)
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 

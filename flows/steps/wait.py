@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import StepJob
+from .base import StepJob
 
 
 def execute(job: StepJob) -> dict[str, Any]:

@@ -1,0 +1,231 @@
+"""The SQL of runs and their tasks (mixins of Reader and Tx): lockdowns, runs, run steps,
+tasks (a state is written only by `write_task_state`/`write_run_state`, which flows/states.py
+calls), check-offs, events, objectives met. The hot path's statements are built once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+
+from .base import Queries, insert_ignore, json_ready
+from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
+
+# Statements of the hot path, built once: building a statement costs more Python time than
+# running it on SQLite (a check-off runs about 17 of them).
+_RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapshot")]).where(
+    runs.c.id == bindparam("run_id")
+)
+_TASK = select(tasks).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_INSERT_EVENT = insert(events)
+_INSERT_CHECKOFF = insert(checkoffs)
+_UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
+
+
+def _task_update(columns: tuple[str, ...], expected: int) -> Any:
+    """UPDATE tasks SET <columns> WHERE run, id [AND state IN (<expected> states)], cached."""
+    key = (columns, expected)
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = update(tasks).where(tasks.c.run_id == bindparam("w_run"), tasks.c.id == bindparam("w_id"))
+        if expected:
+            stmt = stmt.where(tasks.c.state.in_([bindparam(f"w_state{i}") for i in range(expected)]))
+        stmt = stmt.values({c: bindparam(c) for c in columns})
+        _UPDATES[key] = stmt
+    return stmt
+
+
+class RunReads(Queries):
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(runs).where(runs.c.id == run_id))
+
+    def run_head(self, run_id: str) -> dict[str, Any] | None:
+        """A run without its runbook source and site snapshot (the hot path of a check-off)."""
+        r = self.conn.execute(_RUN_HEAD, {"run_id": run_id}).first()
+        return dict(r._mapping) if r is not None else None
+
+    def runs(
+        self, *, states: Sequence[str] | None = None, site_id: str | None = None, lockdown_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        stmt = select(runs).order_by(runs.c.started_at, runs.c.id)
+        if states:
+            stmt = stmt.where(runs.c.state.in_(states))
+        if site_id:
+            stmt = stmt.where(runs.c.site_id == site_id)
+        if lockdown_id:
+            stmt = stmt.where(runs.c.lockdown_id == lockdown_id)
+        return self.fetch_all(stmt)
+
+    def due_tasks(self, run_id: str, now: datetime, kinds: Sequence[str]) -> list[dict[str, Any]]:
+        """Ready tasks of `kinds` whose next attempt is due, and open human tasks past their due time."""
+        ready = (tasks.c.state == "ready") & (tasks.c.next_attempt_at <= now) & tasks.c.kind.in_(kinds)
+        late = tasks.c.state.in_(["waiting"]) & (tasks.c.due_at <= now) & tasks.c.overdue_at.is_(None)
+        timer = (tasks.c.state == "waiting") & (tasks.c.timer_at <= now)
+        return self.fetch_all(select(tasks).where(tasks.c.run_id == run_id, ready | late | timer).order_by(tasks.c.pk))
+
+    def next_wake(self, run_id: str, kinds: Sequence[str]) -> datetime | None:
+        ready = select(func.min(tasks.c.next_attempt_at)).where(
+            tasks.c.run_id == run_id, tasks.c.state == "ready", tasks.c.kind.in_(kinds)
+        )
+        late = select(func.min(tasks.c.due_at)).where(
+            tasks.c.run_id == run_id, tasks.c.state == "waiting", tasks.c.overdue_at.is_(None)
+        )
+        timer = select(func.min(tasks.c.timer_at)).where(tasks.c.run_id == run_id, tasks.c.state == "waiting")
+        times = [self.conn.execute(ready).scalar(), self.conn.execute(late).scalar(), self.conn.execute(timer).scalar()]
+        times = [t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in times]
+        return min((t for t in times if t is not None), default=None)
+
+    def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == site_id))
+
+    def tasks(
+        self,
+        run_id: str,
+        *,
+        steps: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        item_key: str | None = None,
+    ) -> list[dict[str, Any]]:
+        stmt = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.pk)
+        if steps is not None:
+            stmt = stmt.where(tasks.c.step_id.in_(steps))
+        if states is not None:
+            stmt = stmt.where(tasks.c.state.in_(states))
+        if ids is not None:
+            stmt = stmt.where(tasks.c.id.in_(ids))
+        if item_key is not None:
+            stmt = stmt.where(tasks.c.item_key == item_key)
+        return self.fetch_all(stmt)
+
+    def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
+        return dict(r._mapping) if r is not None else None
+
+    def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return {r["step_id"]: r for r in self.fetch_all(select(run_steps).where(run_steps.c.run_id == run_id))}
+
+    def count_tasks(
+        self,
+        run_id: str,
+        *,
+        steps: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        late: bool | None = None,
+    ) -> int:
+        stmt = select(func.count()).select_from(tasks).where(tasks.c.run_id == run_id)
+        if late is not None:
+            stmt = stmt.where(tasks.c.late.is_(late))
+        if steps is not None:
+            stmt = stmt.where(tasks.c.step_id.in_(steps))
+        if states is not None:
+            stmt = stmt.where(tasks.c.state.in_(states))
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
+        stmt = (
+            select(tasks.c.step_id, tasks.c.state, func.count())
+            .where(tasks.c.run_id == run_id)
+            .group_by(tasks.c.step_id, tasks.c.state)
+        )
+        out: dict[str, dict[str, int]] = {}
+        for step_id, state, n in self.conn.execute(stmt):
+            out.setdefault(step_id, {})[state] = int(n)
+        return out
+
+    def checkoffs(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(checkoffs).where(checkoffs.c.run_id == run_id).order_by(checkoffs.c.pk)
+        if task_id is not None:
+            stmt = stmt.where(checkoffs.c.task_id == task_id)
+        return self.fetch_all(stmt)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        return self.fetch_all(
+            select(events).where(events.c.run_id == run_id, events.c.seq > after).order_by(events.c.seq).limit(limit)
+        )
+
+    def events_named(self, run_id: str, name: str) -> list[dict[str, Any]]:
+        return self.fetch_all(
+            select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq)
+        )
+
+    def last_event_seq(self, run_id: str) -> int:
+        return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
+
+    def objectives_met(self, run_id: str) -> dict[str, datetime]:
+        rows = self.fetch_all(select(objectives).where(objectives.c.run_id == run_id))
+        return {r["objective_id"]: r["met_at"] for r in rows}
+
+
+class RunWrites(Queries):
+    def insert_lockdown(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(lockdowns).values(**row))
+
+    def end_lockdown(self, lockdown_id: str, *, at: datetime, by: str) -> None:
+        self.conn.execute(
+            update(lockdowns).where(lockdowns.c.id == lockdown_id).values(active_site=None, ended_at=at, ended_by=by)
+        )
+
+    def insert_run(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(runs).values(**row))
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        """Columns of a run other than its state (flows/states.transition_run writes that)."""
+        if "state" in values:
+            raise ValueError("a run's state is written by flows.states.transition_run only")
+        self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def write_run_state(self, run_id: str, old: str, new: str, **values: Any) -> None:
+        self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.state == old).values(state=new, **values))
+
+    def insert_run_steps(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(run_steps), [dict(r) for r in rows])
+
+    def update_run_step(self, run_id: str, step_id: str, **values: Any) -> None:
+        self.conn.execute(
+            update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id).values(**values)
+        )
+
+    def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(
+                insert(tasks),
+                [{**r, "item": json_ready(r.get("item")), "outputs": json_ready(r.get("outputs"))} for r in rows],
+            )
+
+    def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
+        """Update columns of one task other than its state; with `expect`, only if its state is
+        one of those. True if it changed. States change through flows/states.transition only."""
+        if "state" in values:
+            raise ValueError("a task's state is written by flows.states.transition only")
+        return self._update_task(run_id, task_id, expect, values)
+
+    def write_task_state(self, run_id: str, task_id: str, expect: Sequence[str], state: str, **values: Any) -> bool:
+        return self._update_task(run_id, task_id, expect, {**values, "state": state})
+
+    def _update_task(self, run_id: str, task_id: str, expect: Sequence[str] | None, values: dict[str, Any]) -> bool:
+        if "outputs" in values:
+            values["outputs"] = json_ready(values["outputs"])
+        expected = list(expect) if expect is not None else []
+        stmt = _task_update(tuple(sorted(values)), len(expected))
+        params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
+        return self.conn.execute(stmt, params).rowcount == 1
+
+    def insert_checkoff(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            _INSERT_CHECKOFF, {"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))}
+        )
+
+    def insert_event(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            _INSERT_EVENT,
+            {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
+        )
+
+    def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
+        self.conn.execute(
+            insert_ignore(self.dialect, objectives).values(run_id=run_id, objective_id=objective_id, met_at=met_at)
+        )
