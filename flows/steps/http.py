@@ -9,6 +9,7 @@ import json
 import os
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -24,7 +25,7 @@ _slots_lock = threading.Lock()
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = requests.utils.urlparse(url)
+    parts = urlparse(url)
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
