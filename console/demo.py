@@ -9,6 +9,7 @@ who did what."""
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import logging
@@ -135,7 +136,7 @@ class Players:
     def __init__(self, base: str, local: str, speed: float, seed: int = 2021):
         self.base, self.local, self.speed = base, local, speed  # links shown; where the server answers here
         self.random = random.Random(seed)
-        self.stop: threading.Event | None = None
+        self.stop = threading.Event()  # the server's, given to play()
 
     def play(self, stop: threading.Event) -> None:
         import requests
@@ -221,32 +222,38 @@ class Players:
             for task in [t for t in laptops if t["state"] == "waiting"][: -LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(
                     EngineError,
-                    lambda t=task: engine.complete(
+                    functools.partial(
+                        engine.complete,
                         run,
-                        t["id"],
+                        task["id"],
                         leads["it"],
-                        fields={"asset": t["outputs"]["asset_tag"]},
+                        fields={"asset": task["outputs"]["asset_tag"]},
                         note="handed over at the gate",
                     ),
                 )
             for task in [t for t in engine.tasks(run, step="training") if t["state"] == "waiting"][:3]:
                 acted |= self.act(
                     EngineError,
-                    lambda t=task: engine.complete(
-                        run, t["id"], leads["training"], fields={"score": self.random.randint(80, 100)}
+                    functools.partial(
+                        engine.complete,
+                        run,
+                        task["id"],
+                        leads["training"],
+                        fields={"score": self.random.randint(80, 100)},
                     ),
                 )
             lives = [t for t in engine.tasks(run, step="go_live") if t["state"] == "waiting"]
             for task in lives[: -LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(
-                    EngineError, lambda t=task: engine.approve(run, t["id"], manager, note="headset and VPN checked")
+                    EngineError,
+                    functools.partial(engine.approve, run, task["id"], manager, note="headset and VPN checked"),
                 )
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
                 if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
                     done_once.add(step)
                     acted |= self.act(
-                        EngineError, lambda s=step, t=team, f=fields: engine.complete(run, s, leads[t], fields=f)
+                        EngineError, functools.partial(engine.complete, run, step, leads[team], fields=fields)
                     )
             if not (self.pause(2.0, 3.0) if acted else self.pause(2.0, 4.0)):
                 return
