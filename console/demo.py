@@ -20,9 +20,13 @@ import socketserver
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from flows.actors import Actor
+    from flows.lifecycle import Engine
 
 log = logging.getLogger("runbook.demo")
 MARK = ".runbook-demo"  # a demo home holds this file; only such a directory is ever wiped
@@ -185,7 +189,7 @@ class Players:
         """A human pause; False when the demo is stopping."""
         return not self.stop.wait(self.random.uniform(low, high))
 
-    def answers(self, engine, run: str, manager) -> None:
+    def answers(self, engine: Engine, run: str, manager: Actor) -> None:
         links = {x["person"]: x["url"].rsplit("/r/", 1)[1] for x in engine.muster_links(run, "roll_call", manager)}
         for person in CHANGERS:  # home first; they change their minds below
             engine.answer_link(links[person], "home")
@@ -197,7 +201,9 @@ class Players:
             if not self.pause(0.1, 0.5):
                 return
 
-    def leads_at_work(self, engine, run: str, manager, leads, EngineError) -> None:
+    def leads_at_work(
+        self, engine: Engine, run: str, manager: Actor, leads: dict[str, Actor], EngineError: type[Exception]
+    ) -> None:
         restocked = False
         done_once: set[str] = set()
         while not self.stop.is_set():
@@ -259,7 +265,7 @@ class Players:
                 return
 
     @staticmethod
-    def act(EngineError, call: Callable[[], Any]) -> bool:
+    def act(EngineError: type[Exception], call: Callable[[], Any]) -> bool:
         try:
             call()
             return True

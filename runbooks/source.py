@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,11 +135,12 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.nodes = 0
 
-    def fail(self, mark, code: str, message: str, hint: str | None = None) -> RunbookError:
-        d = Diagnostic(self.doc.path, mark.line + 1, mark.column + 1, code, message, hint)
+    def fail(self, mark: _Position | None, code: str, message: str, hint: str | None = None) -> RunbookError:
+        at = _at(mark)
+        d = Diagnostic(self.doc.path, at.line + 1, at.column + 1, code, message, hint)
         return RunbookError(self.problems + [d])
 
-    def build(self, events) -> Document:
+    def build(self, events: Iterable[yaml.Event]) -> Document:
         # Each frame: [container, loc, pending_key, anchor, start_nodes, key_mark]
         stack: list[list] = []
         documents = 0
@@ -225,7 +227,7 @@ class _Builder:
                 if not stack:
                     self.doc.data, root_set = value, True
                 continue
-            # collection start
+            assert isinstance(ev, yaml.CollectionStartEvent), "every other event was handled above"
             self.doc.values[loc] = Mark(mark.line + 1, mark.column + 1)
             container = {} if isinstance(ev, yaml.MappingStartEvent) else []
             stack.append([container, loc, _NO_KEY, ev.anchor, self.nodes, None])
@@ -235,7 +237,7 @@ class _Builder:
             )
         return self.doc
 
-    def _child_loc(self, stack, ev):
+    def _child_loc(self, stack: list[list[Any]], ev: yaml.Event) -> Loc | None:
         """Where the value of `ev` goes; for a mapping key, record it and return None."""
         if not stack:
             return ()
@@ -271,7 +273,7 @@ class _Builder:
         return loc + (key,)
 
     @staticmethod
-    def _place(stack, value, loc):
+    def _place(stack: list[list[Any]], value: Any, loc: Loc) -> None:
         if not stack:
             return
         container = stack[-1][0]

@@ -67,7 +67,7 @@ def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[
     return problems
 
 
-def _check_cycles(doc: Document, graph, first: dict[str, int]) -> list[Diagnostic]:
+def _check_cycles(doc: Document, graph: list[tuple[int, str, list[str]]], first: dict[str, int]) -> list[Diagnostic]:
     needs_of = {step_id: [n for n in needs if n in first] for i, step_id, needs in graph if first[step_id] == i}
     state: dict[str, int] = {}  # 1 visiting, 2 done
     problems = []
