@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flows.actors import Actor
@@ -168,7 +169,7 @@ def list_accounts(store: Store) -> list[dict[str, Any]]:
         ]
 
 
-def ensure_admin(store: Store, home) -> str | None:
+def ensure_admin(store: Store, home: Path) -> str | None:
     """On a first start: an `admin` account; its token printed once and written to
     `$RUNBOOK_HOME/admin.token` (mode 600). None when accounts exist."""
     with store.read() as r:

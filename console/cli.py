@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,6 +18,9 @@ from runbooks.library import NotFound, find_runbook, find_site
 from . import run_commands, scale, user_commands
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
+if TYPE_CHECKING:
+    from runbooks.sites import Site
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -25,7 +29,7 @@ app = typer.Typer(
 )
 
 
-def load_site_arg(name: str):
+def load_site_arg(name: str) -> Site:
     from runbooks.sites import load_site
 
     with reported():

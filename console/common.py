@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def reported():
+def reported() -> Iterator[None]:
     """Turn core errors into messages and exit codes (1: invalid input, 2: usage)."""
     try:
         yield

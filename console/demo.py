@@ -9,6 +9,7 @@ who did what."""
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import logging
@@ -19,9 +20,13 @@ import socketserver
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from flows.actors import Actor
+    from flows.lifecycle import Engine
 
 log = logging.getLogger("runbook.demo")
 MARK = ".runbook-demo"  # a demo home holds this file; only such a directory is ever wiped
@@ -135,7 +140,7 @@ class Players:
     def __init__(self, base: str, local: str, speed: float, seed: int = 2021):
         self.base, self.local, self.speed = base, local, speed  # links shown; where the server answers here
         self.random = random.Random(seed)
-        self.stop: threading.Event | None = None
+        self.stop = threading.Event()  # the server's, given to play()
 
     def play(self, stop: threading.Event) -> None:
         import requests
@@ -184,7 +189,7 @@ class Players:
         """A human pause; False when the demo is stopping."""
         return not self.stop.wait(self.random.uniform(low, high))
 
-    def answers(self, engine, run: str, manager) -> None:
+    def answers(self, engine: Engine, run: str, manager: Actor) -> None:
         links = {x["person"]: x["url"].rsplit("/r/", 1)[1] for x in engine.muster_links(run, "roll_call", manager)}
         for person in CHANGERS:  # home first; they change their minds below
             engine.answer_link(links[person], "home")
@@ -196,7 +201,9 @@ class Players:
             if not self.pause(0.1, 0.5):
                 return
 
-    def leads_at_work(self, engine, run: str, manager, leads, EngineError) -> None:
+    def leads_at_work(
+        self, engine: Engine, run: str, manager: Actor, leads: dict[str, Actor], EngineError: type[Exception]
+    ) -> None:
         restocked = False
         done_once: set[str] = set()
         while not self.stop.is_set():
@@ -221,38 +228,44 @@ class Players:
             for task in [t for t in laptops if t["state"] == "waiting"][: -LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(
                     EngineError,
-                    lambda t=task: engine.complete(
+                    functools.partial(
+                        engine.complete,
                         run,
-                        t["id"],
+                        task["id"],
                         leads["it"],
-                        fields={"asset": t["outputs"]["asset_tag"]},
+                        fields={"asset": task["outputs"]["asset_tag"]},
                         note="handed over at the gate",
                     ),
                 )
             for task in [t for t in engine.tasks(run, step="training") if t["state"] == "waiting"][:3]:
                 acted |= self.act(
                     EngineError,
-                    lambda t=task: engine.complete(
-                        run, t["id"], leads["training"], fields={"score": self.random.randint(80, 100)}
+                    functools.partial(
+                        engine.complete,
+                        run,
+                        task["id"],
+                        leads["training"],
+                        fields={"score": self.random.randint(80, 100)},
                     ),
                 )
             lives = [t for t in engine.tasks(run, step="go_live") if t["state"] == "waiting"]
             for task in lives[: -LEFT_FOR_VISITOR or None][:3]:
                 acted |= self.act(
-                    EngineError, lambda t=task: engine.approve(run, t["id"], manager, note="headset and VPN checked")
+                    EngineError,
+                    functools.partial(engine.approve, run, task["id"], manager, note="headset and VPN checked"),
                 )
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
                 if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
                     done_once.add(step)
                     acted |= self.act(
-                        EngineError, lambda s=step, t=team, f=fields: engine.complete(run, s, leads[t], fields=f)
+                        EngineError, functools.partial(engine.complete, run, step, leads[team], fields=fields)
                     )
             if not (self.pause(2.0, 3.0) if acted else self.pause(2.0, 4.0)):
                 return
 
     @staticmethod
-    def act(EngineError, call: Callable[[], Any]) -> bool:
+    def act(EngineError: type[Exception], call: Callable[[], Any]) -> bool:
         try:
             call()
             return True

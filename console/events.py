@@ -12,11 +12,14 @@ import asyncio
 import collections
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
 from flows import signals
+
+if TYPE_CHECKING:
+    from flows.store import Store
 
 KEEPALIVE = 15.0
 BUFFER = 5000
@@ -34,7 +37,7 @@ class _Feed:
 
 
 class EventHub:
-    def __init__(self, store, poll: float = 0.5):
+    def __init__(self, store: Store, poll: float = 0.5):
         self.store, self.poll = store, poll
         self.feeds: dict[str, _Feed] = {}
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -4,6 +4,7 @@ shown in the site's timezone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -122,7 +123,7 @@ def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
     return "en"
 
 
-def translator(lang: str):
+def translator(lang: str) -> Callable[[str], str]:
     table = _ZH if lang == "zh-CN" else {}
     return lambda text: table.get(text, text)
 

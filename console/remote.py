@@ -174,7 +174,7 @@ class Remote:
         return self._call("GET", f"/api/runs/{self._q(run_id)}/audit")
 
     def outbox(self, *, states: Sequence[str] | None = None, run_id: str | None = None) -> dict[str, Any]:
-        params = {k: v for k, v in {"state": (states or [None])[0], "run": run_id}.items() if v}
+        params = {k: v for k, v in {"state": states[0] if states else None, "run": run_id}.items() if v}
         return self._call("GET", "/api/outbox", params=params)
 
     def requeue(self, actor: Any = None, *, keys: Sequence[str] | None = None, reason: str | None = None) -> int:

@@ -12,10 +12,16 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .common import fail
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from flows.store import Store
 
 POOL_HELP = "the Prefect work pool (created by deploy if missing)"
 
@@ -145,7 +151,7 @@ def register(app: typer.Typer) -> None:
             store.dispose()
 
 
-def _serve_metrics(store, port: int):
+def _serve_metrics(store: Store, port: int) -> ThreadingHTTPServer:
     """/metrics for a worker, on loopback only (a worker has no accounts to check a token)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -163,7 +169,7 @@ def _serve_metrics(store, port: int):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args) -> None:
+        def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)

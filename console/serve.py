@@ -9,14 +9,19 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import fail, out
 
+if TYPE_CHECKING:
+    from flows.store import Store
+    from notifications.outbox import Dispatcher
+
 
 @contextlib.contextmanager
-def dispatching(store) -> Iterator[object]:
+def dispatching(store: Store) -> Iterator[Dispatcher]:
     """The notification dispatcher in a thread, woken when a run changes; stopped on exit."""
     from flows import signals
     from flows.store import runbook_home
@@ -80,7 +85,7 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
     typer.echo(
         f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
-        f"{'off' if no_runner else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
+        f"{'off' if runner is None else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
         err=True,
     )
     stop = threading.Event()

@@ -125,7 +125,7 @@ def install(
 
         def wrap(handler):
             async def endpoint(request: Request):
-                form = None
+                form: dict[str, list[str]] = {}  # read for a POST only; a GET's route is a name
                 if method == "POST":
                     try:
                         form = await read_form(request)
@@ -138,8 +138,9 @@ def install(
                         return to_login(request)
                     request.state.caller = caller
                     return await handler(request, caller, form) if method == "POST" else await handler(request, caller)
-                except (api_error, EngineError) as e:
-                    return error_page(request, getattr(request.state, "caller", None), e.status, e.message)
+                except (api_error, EngineError) as e:  # both carry a status and a message
+                    status, message = getattr(e, "status", 500), getattr(e, "message", str(e))
+                    return error_page(request, getattr(request.state, "caller", None), status, message)
 
             endpoint.__name__ = f"page_{getattr(route, '__name__', route)}_{method.lower()}"
             return endpoint

@@ -53,7 +53,7 @@ def once(store: Store, idem: Idem | None, act: Callable[[Tx], T]) -> T:
         with store.transaction() as tx:
             first = seen(tx, idem)
             if first is not None:
-                return first  # type: ignore[no-any-return]
+                return first
             result = act(tx)
             remember(tx, idem, result)
             return result
@@ -62,4 +62,4 @@ def once(store: Store, idem: Idem | None, act: Callable[[Tx], T]) -> T:
             first = seen(r, idem)
         if first is None:
             raise
-        return first  # type: ignore[no-any-return]
+        return first

@@ -48,7 +48,7 @@ def _kind_of(host: str) -> str | None:
     except socket.gaierror:
         return None
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if ip.is_loopback:
             return "loopback"
         if ip.is_link_local:

@@ -7,7 +7,7 @@ all of them; only the edges (CLI, API) turn them into output.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 # Stable codes; docs/diagnostics.md lists them with an example each (a test keeps the two in step).
@@ -111,7 +111,7 @@ def render(d: Diagnostic, source_lines: list[str] | None = None) -> str:
     return "\n".join(out)
 
 
-def render_all(diagnostics: Iterable[Diagnostic], read_source=None) -> str:
+def render_all(diagnostics: Iterable[Diagnostic], read_source: Callable[[str], list[str] | None] | None = None) -> str:
     """Render a batch; `read_source(path)` returns the file's lines (or None) for snippets."""
     cache: dict[str, list[str] | None] = {}
     chunks = []

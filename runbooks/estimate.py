@@ -101,10 +101,11 @@ def estimate_plan(plan: Plan) -> PlanReport:
             cursor = best_need.get(cursor)
         measured = by_id.get(obj.step)
         reachable = measured.items_max if measured and obj.measure == "count" else None
-        est = ObjectiveEstimate(
-            obj.id, obj.name, tuple(reversed(path)), finish.get(obj.step, 0), obj.within, obj.target, reachable
+        report.objectives.append(
+            ObjectiveEstimate(
+                obj.id, obj.name, tuple(reversed(path)), finish.get(obj.step, 0), obj.within, obj.target, reachable
+            )
         )
-        report.objectives.append(est)
     report.warnings = _warnings(plan, report, audience)
     return report
 

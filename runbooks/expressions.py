@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +199,7 @@ def references(expr: nodes.Node) -> list[tuple[str, tuple]]:
     return found
 
 
-def _close(word: str, choices) -> str | None:
+def _close(word: str, choices: Iterable[str]) -> str | None:
     from .diagnostics import did_you_mean
 
     return did_you_mean(str(word), choices)

@@ -12,6 +12,7 @@ import typing
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .diagnostics import Diagnostic, did_you_mean
 from .source import Document
@@ -124,7 +125,7 @@ def validate_model(
         return None, [translate(doc, model, data, base, err) for err in e.errors(include_url=False)]
 
 
-def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err: dict) -> Diagnostic:
+def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err: ErrorDetails) -> Diagnostic:
     from .models import STEP_MODELS
 
     loc = _data_loc(data, tuple(err["loc"]))

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -112,6 +113,19 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
+class _Position(Protocol):
+    """Where PyYAML puts an event (0-based); its C and Python marks both have these."""
+
+    line: int
+    column: int
+
+
+def _at(mark: _Position | None) -> _Position:
+    """A parsed event's mark: both parsers set it (the stubs allow None for events made by hand)."""
+    assert mark is not None, "the YAML parser gave an event without a position"
+    return mark
+
+
 class _Builder:
     """Builds values from events with a stack (no recursion, so depth is ours to bound)."""
 
@@ -121,11 +135,12 @@ class _Builder:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.nodes = 0
 
-    def fail(self, mark, code: str, message: str, hint: str | None = None) -> RunbookError:
-        d = Diagnostic(self.doc.path, mark.line + 1, mark.column + 1, code, message, hint)
+    def fail(self, mark: _Position | None, code: str, message: str, hint: str | None = None) -> RunbookError:
+        at = _at(mark)
+        d = Diagnostic(self.doc.path, at.line + 1, at.column + 1, code, message, hint)
         return RunbookError(self.problems + [d])
 
-    def build(self, events) -> Document:
+    def build(self, events: Iterable[yaml.Event]) -> Document:
         # Each frame: [container, loc, pending_key, anchor, start_nodes, key_mark]
         stack: list[list] = []
         documents = 0
@@ -171,7 +186,7 @@ class _Builder:
             loc = self._child_loc(stack, ev)
             if loc is None:  # the key of a mapping entry was recorded; nothing more to do
                 continue
-            mark = ev.start_mark
+            mark = _at(ev.start_mark)
             tag = getattr(ev, "tag", None)
             if isinstance(ev, yaml.AliasEvent):
                 if ev.anchor not in self.anchors:
@@ -196,7 +211,7 @@ class _Builder:
                 # implicit[0]: plain and untagged (the C parser says style '' where Python says None)
                 value = resolve_plain(ev.value) if ev.implicit[0] else ev.value
                 quoted = ev.style in ("'", '"')
-                end = ev.end_mark
+                end = _at(ev.end_mark)
                 single = end.line == mark.line
                 width = (end.column - mark.column) if single else max(1, len(ev.value.split("\n", 1)[0]))
                 self.doc.values[loc] = Mark(
@@ -212,9 +227,9 @@ class _Builder:
                 if not stack:
                     self.doc.data, root_set = value, True
                 continue
-            # collection start
+            assert isinstance(ev, yaml.CollectionStartEvent), "every other event was handled above"
             self.doc.values[loc] = Mark(mark.line + 1, mark.column + 1)
-            container: Any = {} if isinstance(ev, yaml.MappingStartEvent) else []
+            container = {} if isinstance(ev, yaml.MappingStartEvent) else []
             stack.append([container, loc, _NO_KEY, ev.anchor, self.nodes, None])
         if not root_set:
             raise RunbookError(
@@ -222,7 +237,7 @@ class _Builder:
             )
         return self.doc
 
-    def _child_loc(self, stack, ev):
+    def _child_loc(self, stack: list[list[Any]], ev: yaml.Event) -> Loc | None:
         """Where the value of `ev` goes; for a mapping key, record it and return None."""
         if not stack:
             return ()
@@ -236,7 +251,7 @@ class _Builder:
             key = resolve_plain(ev.value) if ev.implicit[0] else ev.value
             if not isinstance(key, str):
                 key = ev.value  # keys are names: `1:` or `true:` keep their text
-            m = ev.start_mark
+            m = _at(ev.start_mark)
             if key in container:
                 first = self.doc.keys.get(loc + (key,))
                 where = f" (first at line {first.line})" if first else ""
@@ -258,7 +273,7 @@ class _Builder:
         return loc + (key,)
 
     @staticmethod
-    def _place(stack, value, loc):
+    def _place(stack: list[list[Any]], value: Any, loc: Loc) -> None:
         if not stack:
             return
         container = stack[-1][0]
@@ -305,6 +320,7 @@ def parse_yaml(text: str, path: str) -> Document:
         mark = e.problem_mark or e.context_mark
         problem = (e.problem or "syntax error").strip()
         hint = None
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
         if at == "\t" or "'\\t'" in problem:
             problem, hint = "tab character used for indentation", "indent with spaces, not tabs"
@@ -314,8 +330,8 @@ def parse_yaml(text: str, path: str) -> Document:
                 + [
                     Diagnostic(
                         path,
-                        mark.line + 1,
-                        mark.column + 1,
+                        line,
+                        col,
                         "RB005",
                         f"nesting deeper than {MAX_DEPTH} levels",
                         "a runbook is never this deep; check the indentation",
@@ -324,7 +340,6 @@ def parse_yaml(text: str, path: str) -> Document:
             ) from None
         elif e.context:
             hint = f"{e.context}" + (f" (line {e.context_mark.line + 1})" if e.context_mark else "")
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise RunbookError(builder.problems + [Diagnostic(path, line, col, "RB002", problem, hint)]) from None
     except yaml.YAMLError as e:  # reader errors: control characters
         raise RunbookError([Diagnostic(path, 1, 1, "RB002", str(e).splitlines()[0])]) from None

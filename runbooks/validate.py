@@ -67,7 +67,7 @@ def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[
     return problems
 
 
-def _check_cycles(doc: Document, graph, first: dict[str, int]) -> list[Diagnostic]:
+def _check_cycles(doc: Document, graph: list[tuple[int, str, list[str]]], first: dict[str, int]) -> list[Diagnostic]:
     needs_of = {step_id: [n for n in needs if n in first] for i, step_id, needs in graph if first[step_id] == i}
     state: dict[str, int] = {}  # 1 visiting, 2 done
     problems = []
@@ -156,15 +156,16 @@ def streaming_source(step: Any, kinds: Mapping[str, str]) -> str | None:
 def step_shapes(runbook: Runbook, site: Site | None) -> dict[str, StepShape]:
     shapes = {}
     for s in runbook.steps:
-        outputs: frozenset[str] | None = KIND_OUTPUTS[s.kind]
-        answers = None
+        declared = KIND_OUTPUTS[s.kind]
+        outputs: frozenset[str] | None = declared
+        answers: frozenset[str] | None = None
         if s.kind == "manual":
-            outputs = outputs | frozenset(s.fields)  # type: ignore[union-attr]
+            outputs = declared | frozenset(s.fields)
         elif s.kind == "muster":
-            answers = frozenset(s.options)  # type: ignore[union-attr]
+            answers = frozenset(s.options)
         elif s.kind == "allocate":
-            pool = site.pools.get(s.pool) if site else None  # type: ignore[union-attr]
-            outputs = outputs | frozenset(pool.columns) if pool else None
+            pool = site.pools.get(s.pool) if site else None
+            outputs = declared | frozenset(pool.columns) if pool else None
         shapes[s.id] = StepShape(s.kind, outputs, answers, s.for_each is not None)
     return shapes
 
@@ -332,7 +333,14 @@ def _check_objective_options(c: _Checker, i: int, oid: str, options: list[str], 
 def _check_input_default(c: _Checker, name: str, spec: InputSpec) -> None:
     if spec.default is None:
         return
-    expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "choice": str}[spec.type]
+    types: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "choice": str,
+    }
+    expected = types[spec.type]
     ok = isinstance(spec.default, expected) and not (
         spec.type in ("integer", "number") and isinstance(spec.default, bool)
     )

@@ -42,7 +42,7 @@ class LeaseReads(Queries):
         stmt = select(runs.c.id, runs.c.lease_owner).where(
             runs.c.state != "running", runs.c.lease_owner.is_not(None), runs.c.lease_expires < now
         )
-        return self.fetch_all(stmt)  # type: ignore[attr-defined]
+        return self.fetch_all(stmt)
 
 
 class LeaseWrites(Queries):

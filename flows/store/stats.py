@@ -12,7 +12,7 @@ from .schema import runs, tasks
 class StatsReads(Queries):
     def runs_by_state(self) -> dict[str, int]:
         stmt = select(runs.c.state, func.count()).group_by(runs.c.state)
-        return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
+        return {state: int(n) for state, n in self.conn.execute(stmt)}
 
     def open_tasks_by_state(self) -> dict[str, int]:
         """Tasks of running runs only: ended runs' tasks never change, and there may be millions."""
@@ -22,7 +22,7 @@ class StatsReads(Queries):
             .where(runs.c.state == "running")
             .group_by(tasks.c.state)
         )
-        return {state: int(n) for state, n in self.conn.execute(stmt)}  # type: ignore[attr-defined]
+        return {state: int(n) for state, n in self.conn.execute(stmt)}
 
     def overdue_open_tasks(self) -> int:
         stmt = (
@@ -30,7 +30,7 @@ class StatsReads(Queries):
             .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
             .where(runs.c.state == "running", tasks.c.state == "waiting", tasks.c.overdue_at.is_not(None))
         )
-        return int(self.conn.execute(stmt).scalar_one())  # type: ignore[attr-defined]
+        return int(self.conn.execute(stmt).scalar_one())
 
     def lease_takeovers(self) -> int:
-        return int(self.conn.execute(select(func.coalesce(func.sum(runs.c.takeovers), 0))).scalar_one())  # type: ignore[attr-defined]
+        return int(self.conn.execute(select(func.coalesce(func.sum(runs.c.takeovers), 0))).scalar_one())

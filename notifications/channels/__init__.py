@@ -2,168 +2,43 @@
 
 A channel module has `reaches(person) -> address | None` (the roster field it delivers to a
 person by, or None when it cannot reach them personally) and `send(config, messages, http)
--> outcomes`, one `Outcome` per message in order. `config` is the site channel with its
-`${{ env.X }}` values rendered; `messages` share that channel (one SMTP connection, one
-console fsync, one HTTP session per batch)."""
+-> outcomes`, one `Outcome` per message in order (the `Channel` protocol of `base.py`, where
+the types the channels share live). `config` is the site channel with its `${{ env.X }}` values
+rendered; `messages` share that channel (one SMTP connection, one console fsync, one HTTP
+session per batch)."""
 
 from __future__ import annotations
 
-import email.utils
-import functools
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
+from . import console, dingtalk, feishu, slack, sms, smtp, teams, webhook, wecom
+from .base import SENT, TIMEOUT, Channel, Outcome, Outgoing, dead, post_json, retry, retry_after
 
-import requests
+__all__ = [
+    "CHANNELS",
+    "SENT",
+    "TIMEOUT",
+    "Channel",
+    "Outcome",
+    "Outgoing",
+    "channel",
+    "dead",
+    "post_json",
+    "retry",
+    "retry_after",
+]
 
-from ..outbound import OutboundRefused, check_url
-
-TIMEOUT = (5, 15)  # connect, read (seconds)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One notification as a channel sends it; `key` is the dedup key."""
-
-    key: str
-    event: str
-    site: str
-    run: str | None
-    task: str | None
-    recipient: str
-    name: str | None  # the recipient's display name
-    address: str | None  # email, phone or chat id when sent to a person
-    lang: str
-    subject: str
-    text: str
-    link: str | None
-    drill: bool
-
-    def body(self) -> dict[str, Any]:
-        """The generic webhook body of DESIGN.md §5."""
-        return {
-            "id": self.key,
-            "event": self.event,
-            "site": self.site,
-            "run": self.run,
-            "task": self.task,
-            "recipient": self.recipient,
-            "lang": self.lang,
-            "text": self.text,
-            "link": self.link,
-            "drill": self.drill,
-        }
+CHANNELS: dict[str, Channel] = {
+    "webhook": webhook,
+    "slack": slack,
+    "teams": teams,
+    "wecom": wecom,
+    "dingtalk": dingtalk,
+    "feishu": feishu,
+    "sms": sms,
+    "smtp": smtp,
+    "console": console,
+}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """sent; or not sent: `retry` (maybe after `retry_after` seconds) or dead (never retried)."""
-
-    sent: bool
-    retry: bool = False
-    retry_after: float | None = None
-    error: str | None = None
-    destination_down: bool = False  # the destination, not this message, failed: count it for the breaker
-
-
-SENT = Outcome(sent=True)
-
-
-def dead(error: str) -> Outcome:
-    return Outcome(sent=False, retry=False, error=error)
-
-
-def retry(error: str, after: float | None = None, *, down: bool = True) -> Outcome:
-    return Outcome(sent=False, retry=True, retry_after=after, error=error, destination_down=down)
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def post_json(
-    http: requests.Session,
-    url: str,
-    body: Any,
-    *,
-    allowed: frozenset[str],
-    headers: Mapping[str, str] | None = None,
-    data: bytes | None = None,
-    ok: Any = None,
-    params: Mapping[str, Any] | None = None,
-) -> Outcome:
-    """POST to a webhook and classify the answer: 2xx sent; 408/425/429/5xx and connection
-    errors retried (honouring Retry-After); any other 4xx, a redirect or a refused URL dead.
-    `ok(response)` may look inside a 200 (chat robots answer errors with 200 and a code)."""
-    refused = _refused(url, allowed)
-    if refused:
-        return dead(refused)
-    try:
-        response = http.post(
-            url,
-            json=body if data is None else None,
-            data=data,
-            headers=dict(headers or {}),
-            params=params,
-            timeout=TIMEOUT,
-            allow_redirects=False,
-        )
-    except requests.RequestException as e:
-        return retry(f"{type(e).__name__}: cannot reach the destination")
-    status = response.status_code
-    if 200 <= status < 300:
-        return ok(response) if ok else SENT
-    after = retry_after(response.headers.get("Retry-After"))
-    if status in (408, 425, 429) or status >= 500:
-        return retry(f"HTTP {status}", after)
-    if 300 <= status < 400:
-        return dead(f"HTTP {status}: redirects are not followed for notifications")
-    return dead(f"HTTP {status}: the destination refused the message")
-
-
-@functools.lru_cache(maxsize=256)
-def _refused(url: str, allowed: frozenset[str]) -> str | None:
-    """Why a URL is refused, or None; cached (a batch posts to one URL many times)."""
-    try:
-        check_url(url, allowed)
-    except OutboundRefused as e:
-        return str(e)
-    return None
-
-
-def _load() -> dict[str, ModuleType]:
-    from . import console, dingtalk, feishu, slack, sms, smtp, teams, webhook, wecom
-
-    return {
-        "webhook": webhook,
-        "slack": slack,
-        "teams": teams,
-        "wecom": wecom,
-        "dingtalk": dingtalk,
-        "feishu": feishu,
-        "sms": sms,
-        "smtp": smtp,
-        "console": console,
-    }
-
-
-CHANNELS: dict[str, ModuleType] = {}
-
-
-def channel(kind: str) -> ModuleType | None:
+def channel(kind: str) -> Channel | None:
     """The module for a channel kind, or None when this version cannot send through it."""
-    if not CHANNELS:
-        CHANNELS.update(_load())
     return CHANNELS.get(kind)

@@ -7,14 +7,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import requests
 
-from . import SENT, Outcome, dead, retry
+from .base import SENT, Outcome, dead, retry
 
 
-def answer_checker(code_keys: Iterable[str], rate_limited: frozenset[int], explain: dict[int, str] | None = None):
+def answer_checker(
+    code_keys: Iterable[str], rate_limited: frozenset[int], explain: dict[int, str] | None = None
+) -> Callable[[requests.Response], Outcome]:
     """An answer → sent, retried (throttled: the destination waits a minute) or dead (the
     robot's code and, for known codes, what to do)."""
     keys = tuple(code_keys)

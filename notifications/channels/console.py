@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import SENT, Outcome, Outgoing, retry
+from .base import SENT, Outcome, Outgoing, retry
 
 _lock = threading.Lock()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from . import Outcome, Outgoing, post_json
+from .base import Outcome, Outgoing, post_json
 from .chatrobot import answer_checker, signature
 
 _check = answer_checker(

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from . import Outcome, Outgoing, post_json
+from .base import Outcome, Outgoing, post_json
 from .chatrobot import answer_checker, signature
 
 _check = answer_checker(

@@ -14,7 +14,7 @@ import requests
 
 from runbooks.expressions import ExpressionError, render_value
 
-from . import Outcome, Outgoing, dead, post_json
+from .base import Outcome, Outgoing, dead, post_json
 
 PERSONAL = True  # reaches one person at their own number: personal links may go here (flows/notify.py)
 DEFAULT_BODY = {"id": "${{ id }}", "to": "${{ to }}", "text": "${{ text }}"}

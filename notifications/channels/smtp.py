@@ -15,7 +15,7 @@ from email.utils import formataddr, make_msgid
 from typing import Any
 
 from ..render import html_mail
-from . import SENT, Outcome, Outgoing, dead, retry
+from .base import SENT, Outcome, Outgoing, dead, retry
 
 PERSONAL = True  # reaches one person at their own address: personal links may go here (flows/notify.py)
 TIMEOUT = 20

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from . import Outcome, Outgoing, post_json
+from .base import Outcome, Outgoing, post_json
 
 
 def reaches(person: Mapping[str, Any]) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from . import Outcome, Outgoing, post_json
+from .base import Outcome, Outgoing, post_json
 from .chatrobot import answer_checker
 
 _check = answer_checker(("errcode",), frozenset({45009}))
