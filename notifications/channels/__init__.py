@@ -42,7 +42,7 @@ class Outgoing:
     drill: bool
 
     def body(self) -> dict[str, Any]:
-        """The generic webhook body of DESIGN.md §5."""
+        """The generic webhook body (docs/language.md#notifications)."""
         return {
             "id": self.key,
             "event": self.event,
