@@ -62,7 +62,7 @@ class Policy:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Policy:
-        """Durations divided by RUNBOOK_TIME_SCALE, like every other duration (DESIGN.md §4)."""
+        """Durations divided by RUNBOOK_TIME_SCALE, like every other duration (docs/lifecycle.md#time)."""
         scale = float(env.get("RUNBOOK_TIME_SCALE") or 1) or 1.0
         d = cls()
         return cls(
@@ -272,7 +272,7 @@ class Dispatcher:
         missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
         if missing:
             return iter([dead(f"channel {first['channel']!r}: {missing[0]} is empty")] * len(messages)), secrets
-        # The site's channel hosts are allowed (DESIGN.md §5), also when the URL comes from the environment.
+        # The site's channel hosts are allowed (docs/language.md), also when the URL comes from the environment.
         allowed = allow_list([str(config["url"])] if config.get("url") else [])
         session = self._sessions.get(destination)
         if session is None:

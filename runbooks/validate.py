@@ -130,7 +130,7 @@ def upstream_of(runbook: Runbook) -> dict[str, frozenset[str]]:
 
 def streaming_source(step: Any, kinds: Mapping[str, str]) -> str | None:
     """The muster whose answer group `for_each` reads: its items appear as people answer,
-    so the step depends on the muster without waiting for it to close (DESIGN.md §3)."""
+    so the step depends on the muster without waiting for it to close (docs/language.md)."""
     if not isinstance(step.for_each, str):
         return None
     inner = single_expression(step.for_each)

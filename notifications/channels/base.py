@@ -37,7 +37,7 @@ class Outgoing:
     drill: bool
 
     def body(self) -> dict[str, Any]:
-        """The generic webhook body of DESIGN.md §5."""
+        """The generic webhook body (docs/language.md, channels)."""
         return {
             "id": self.key,
             "event": self.event,

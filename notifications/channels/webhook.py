@@ -1,4 +1,4 @@
-"""Generic JSON webhook: the body of DESIGN.md §5 (`id` is the dedup key, also sent as the
+"""Generic JSON webhook: the body of docs/language.md#notifications (`id` is the dedup key, also sent as the
 Idempotency-Key header); with `secret:`, an HMAC-SHA256 signature header over the timestamp
 and the exact body bytes: `X-Runbook-Signature: t=<unix seconds>,v1=<hex>` where the MAC is of
 `<t>.<body>`, so a receiver can check both the sender and the age."""

@@ -65,7 +65,7 @@ def test_a_lockdown_worked_by_a_lead_over_the_api_shows_in_the_api_and_the_event
     url = f"http://127.0.0.1:{serve.port}"
     admin = (home / "admin.token").read_text().strip()
     assert oct((home / "admin.token").stat().st_mode & 0o777) == "0o600"
-    assert (home.parent / "serve.log").read_text().count(admin) == 1, "printed once, on the first start (DESIGN.md §6)"
+    assert (home.parent / "serve.log").read_text().count(admin) == 1, "printed once, on the first start (docs/api.md)"
     manager = cli("users", "add", "maria", "--role", "manager").stdout.strip()
     lead = cli("users", "add", "lena", "--role", "team_lead", "--team", "lab/it", "--staff", "L0001").stdout.strip()
     viewer = cli("users", "add", "vic", "--role", "viewer").stdout.strip()

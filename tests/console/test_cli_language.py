@@ -1,4 +1,4 @@
-"""CLI contract for the language commands: validate, plan, schema (DESIGN.md §5)."""
+"""CLI contract for the language commands: validate, plan, schema (docs/cli.md)."""
 
 from __future__ import annotations
 

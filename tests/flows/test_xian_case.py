@@ -1,4 +1,4 @@
-"""The whole Xi'an case (shared/seed/SUMMARY.md) end to end through the real edges: `runbook
+"""The whole Xi'an case (docs/case.md) end to end through the real edges: `runbook
 serve` (runner + Prefect + dispatcher), a lockdown of xian with callcenter_lockdown, 110
 synthetic staff answering by their links and by SMS (some changing their minds, 11 never
 answering), 40 laptops handed out and 8 short, 10 restocked from beijing, the per-agent
