@@ -180,5 +180,30 @@ class Remote:
     def requeue(self, actor: Any = None, *, keys: Sequence[str] | None = None, reason: str | None = None) -> int:
         return self._call("POST", "/api/outbox/retry", {"ids": list(keys or []), "reason": reason})["requeued"]
 
+    def answer(
+        self,
+        run_id: str,
+        step_id: str,
+        person_id: str,
+        option: str,
+        actor: Any = None,
+        *,
+        note: str | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        body = {"person": person_id, "option": option, **({"note": note} if note else {})}
+        return self._call("POST", f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/answers", body, key=key)
+
+    def close_muster(
+        self, run_id: str, step_id: str, actor: Any = None, *, reason: str | None, key: str | None = None
+    ) -> dict[str, Any]:
+        path = f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/close"
+        return self._call("POST", path, {"reason": reason}, key=key)
+
+    def headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
+        if step_id is None:
+            return self._call("GET", f"/api/runs/{self._q(run_id)}/headcount")
+        return self._call("GET", f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/headcount")
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

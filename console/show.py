@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -120,11 +123,20 @@ def print_tasks(out: Console, tasks: list[dict]) -> None:
     out.print(table)
 
 
+def audit_detail(detail: Mapping[str, Any] | None) -> str:
+    """An audit entry's detail in one line (an answer: person, option, note, via), for the CLI and
+    the audit page; empty values left out."""
+    return " ".join(f"{k}={v}" for k, v in (detail or {}).items() if v not in (None, "", [], {}))
+
+
 def print_audit(out: Console, data: dict) -> None:
     for e in data["entries"]:
         line = f"{e['n']:>4} {e['at'][:19]}Z {e['actor']}: {e['action']} {e['target'] or ''}"
         if e["reason"]:
             line += f" — {e['reason']}"
+        detail = audit_detail(e.get("detail"))
+        if detail:
+            line += f" [{detail}]"
         out.print(line, markup=False)
     if data["verified"]:
         out.print(f"[green]chain verified[/green] ({len(data['entries'])} entries)")
