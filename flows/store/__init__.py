@@ -338,19 +338,6 @@ class Tx(Reader, OutboxWrites, PeopleWrites, LeaseWrites):
             {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
         )
 
-    def claim_idempotent(self, key: str, fingerprint: str, at: datetime) -> bool:
-        """Reserve a key before acting (response pending); False when it is taken."""
-        stmt = insert_ignore(self.dialect, idempotency).values(
-            key=key, fingerprint=fingerprint, response={"_pending": True}, at=at
-        )
-        return self.conn.execute(stmt).rowcount == 1
-
-    def settle_idempotent(self, key: str, response: Any) -> None:
-        self.conn.execute(update(idempotency).where(idempotency.c.key == key).values(response=json_ready(response)))
-
-    def drop_idempotent(self, key: str) -> None:
-        self.conn.execute(idempotency.delete().where(idempotency.c.key == key))
-
     def save_idempotent(self, key: str, fingerprint: str, response: Any) -> None:
         self.conn.execute(
             insert(idempotency).values(key=key, fingerprint=fingerprint, response=json_ready(response), at=utcnow())
