@@ -14,7 +14,7 @@ import typer
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
-from . import run_commands, scale
+from . import run_commands, scale, user_commands
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
 app = typer.Typer(
@@ -120,6 +120,7 @@ def schema() -> None:
 
 
 run_commands.register(app)
+user_commands.register(app)
 scale.register(app)
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from flows.errors import EngineError
 from runbooks.diagnostics import RunbookError, render_all
 from runbooks.library import NotFound
+
+T = TypeVar("T")
 
 # Piped output gets 120 columns (rich would assume 80 and wrap every table).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -63,3 +67,12 @@ def reported():
         raise typer.Exit(1) from None
     except NotFound as e:
         raise fail(str(e), 2) from None
+
+
+def engine_call(fn: Callable[[], T]) -> T:
+    """`fn()`, its core errors as messages and exit codes (an engine refusal: 1)."""
+    try:
+        with reported():
+            return fn()
+    except EngineError as e:
+        raise fail(e.message) from None

@@ -1,6 +1,6 @@
 """CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
 reassign, add, cancel, audit, outbox → the Engine on the local store, or the same calls through
-the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set; users (local only)."""
+the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts: user_commands.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 
 from flows.errors import EngineError
 
-from .common import FORMAT, Format, fail, out, parse_pairs, print_json, reported
+from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
@@ -23,7 +23,7 @@ def engine():
     from .remote import Remote, configured
 
     if configured():
-        return _engine_call(Remote)
+        return engine_call(Remote)
     from flows.lifecycle import Engine
     from flows.store import Store
 
@@ -43,15 +43,7 @@ def actor_for(eng, run_id: str | None, as_staff: str | None):
         return local_operator()
     if run_id is None:
         raise fail("--as needs a run, to find the person on its roster", 2)
-    return _engine_call(lambda: local_operator(as_staff, eng.site_of(run_id)))
-
-
-def _engine_call(fn: Callable[[], Any]) -> Any:
-    try:
-        with reported():
-            return fn()
-    except EngineError as e:
-        raise fail(e.message) from None
+    return engine_call(lambda: local_operator(as_staff, eng.site_of(run_id)))
 
 
 def _print_runs(runs: list[dict[str, Any]], format: Format, note: str | None = None) -> None:
@@ -73,7 +65,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Declare a lockdown of SITE: start every runbook whose trigger matches; print the run ids."""
         eng = engine()
-        runs, created = _engine_call(lambda: eng.lockdown(site, actor_for(eng, None, None), drill=drill))
+        runs, created = engine_call(lambda: eng.lockdown(site, actor_for(eng, None, None), drill=drill))
         note = (
             f"site {site} in lockdown{' (drill)' if drill else ''}: started {len(runs)} run(s)"
             if created
@@ -85,7 +77,7 @@ def register(app: typer.Typer) -> None:
     def standdown(site: str = typer.Argument(..., help="site id"), format: Format = FORMAT) -> None:
         """End the lockdown of SITE: start runbooks triggered by site.standdown."""
         eng = engine()
-        runs = _engine_call(lambda: eng.standdown(site, actor_for(eng, None, None)))
+        runs = engine_call(lambda: eng.standdown(site, actor_for(eng, None, None)))
         _print_runs(runs, format, f"site {site} stood down: started {len(runs)} run(s)")
 
     @app.command()
@@ -99,7 +91,7 @@ def register(app: typer.Typer) -> None:
         """Start RUNBOOK at SITE; print the run id."""
         eng = engine()
         inputs = parse_pairs(input, "--input")
-        run = _engine_call(lambda: eng.start(runbook, site, actor_for(eng, None, None), inputs=inputs, drill=drill))
+        run = engine_call(lambda: eng.start(runbook, site, actor_for(eng, None, None), inputs=inputs, drill=drill))
         _print_runs([run], format)
 
     @app.command()
@@ -146,10 +138,10 @@ def register(app: typer.Typer) -> None:
 
         eng = engine()
         if run is None:
-            runs = _engine_call(lambda: eng.runs())
+            runs = engine_call(lambda: eng.runs())
             print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
         else:
-            data = _engine_call(lambda: eng.run(run))
+            data = engine_call(lambda: eng.run(run))
             print_json(data) if format == Format.json else print_run(out, data)
 
     @app.command()
@@ -164,7 +156,7 @@ def register(app: typer.Typer) -> None:
         from .show import print_tasks
 
         eng = engine()
-        rows = _engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
+        rows = engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
         print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
 
     def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
@@ -276,7 +268,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Add an ad-hoc task to RUN (manager; with a reason)."""
         eng = engine()
-        result = _engine_call(
+        result = engine_call(
             lambda: eng.add(run, actor_for(eng, run, None), reason=reason, title=title, owner=owner, due=due)
         )
         print_json(result) if format == Format.json else typer.echo(result["task"]["id"])
@@ -287,7 +279,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Cancel RUN (manager; with a reason): every open task is cancelled."""
         eng = engine()
-        data = _engine_call(lambda: eng.cancel(run, actor_for(eng, run, None), reason=reason))
+        data = engine_call(lambda: eng.cancel(run, actor_for(eng, run, None), reason=reason))
         print_json(data) if format == Format.json else typer.echo(f"{data['id']}: {data['state']}")
 
     @app.command()
@@ -306,9 +298,9 @@ def register(app: typer.Typer) -> None:
 
         eng = engine()
         if retry:
-            n = _engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
+            n = engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
             typer.echo(f"re-queued {n} notification(s)", err=True)
-        data = _engine_call(lambda: eng.outbox(states=state, run_id=run))
+        data = engine_call(lambda: eng.outbox(states=state, run_id=run))
         print_json(data) if format == Format.json else print_outbox(out, data)
 
     @app.command()
@@ -334,13 +326,13 @@ def register(app: typer.Typer) -> None:
 
                 with open(csv_file, encoding="utf-8", newline="") as f:
                     rows = list(csv_module.DictReader(f))
-            data = _engine_call(
+            data = engine_call(
                 lambda: eng.restock(
                     pool, extra, actor_for(eng, None, None), from_site=source, count=count, rows=rows, reason=reason
                 )
             )
         else:
-            data = _engine_call(lambda: eng.pools(site))
+            data = engine_call(lambda: eng.pools(site))
         if format == Format.json:
             print_json(data)
             return
@@ -351,57 +343,6 @@ def register(app: typer.Typer) -> None:
             )
         if "served" in data:
             typer.echo(f"added {data['added']}; {data['served']} waiting item(s) served", err=True)
-
-    users = typer.Typer(
-        help="API accounts: add (prints the new token, once), list, revoke. Local store only.", no_args_is_help=True
-    )
-    app.add_typer(users, name="users")
-
-    @users.command("add")
-    def users_add(
-        name: str = typer.Argument(...),
-        role: str = typer.Option(..., "--role", help="viewer, team_lead, manager, admin or gateway"),
-        team: list[str] | None = typer.Option(None, "--team", help="SITE/TEAM a team lead leads; repeatable"),
-        staff: str | None = typer.Option(None, "--staff", help="the roster id of this person"),
-    ) -> None:
-        """Create an account and print its API token (alone, once: it is stored only hashed)."""
-        from flows.actors import local_operator
-        from flows.store import Store
-
-        from . import auth
-
-        token = _engine_call(
-            lambda: auth.add_account(Store(), name, role, team or [], staff, by=local_operator().label)
-        )
-        typer.echo(token)
-
-    @users.command("list")
-    def users_list(format: Format = FORMAT) -> None:
-        """Accounts: name, role, teams, when created and by whom, revoked or not (never tokens)."""
-        from flows.store import Store
-
-        from . import auth
-
-        accounts = auth.list_accounts(Store())
-        if format == Format.json:
-            print_json({"accounts": accounts})
-            return
-        for a in accounts:
-            teams = f" {','.join(a['teams'])}" if a["teams"] else ""
-            typer.echo(
-                f"{a['name']}\t{a['role']}{teams}\t{'revoked ' + a['revoked_at'] if a['revoked_at'] else 'active'}"
-            )
-
-    @users.command("revoke")
-    def users_revoke(name: str = typer.Argument(...)) -> None:
-        """Revoke an account: its token and sessions stop working at once."""
-        from flows.actors import local_operator
-        from flows.store import Store
-
-        from . import auth
-
-        _engine_call(lambda: auth.revoke_account(Store(), name, by=local_operator().label))
-        typer.echo(f"revoked {name}", err=True)
 
     @app.command()
     def dispatch(once: bool = typer.Option(False, "--once", help="send what is due, then exit")) -> None:
@@ -420,7 +361,7 @@ def register(app: typer.Typer) -> None:
         from .show import print_audit
 
         eng = engine()
-        data = _engine_call(lambda: eng.audit(run))
+        data = engine_call(lambda: eng.audit(run))
         print_json(data) if format == Format.json else print_audit(out, data)
         if verify and not data["verified"]:
             raise typer.Exit(1)
