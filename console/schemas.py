@@ -78,3 +78,29 @@ class RestockBody(Body):
 class RequeueBody(Body):
     ids: list[str] = []
     reason: str | None = Field(default=None, max_length=2000)
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+    runner: bool
+    runs_owned: int
+    prefect_api: str | None
+
+
+class Me(BaseModel):
+    """The caller's account; `csrf` only for a dashboard session (absent, not null, for a token)."""
+
+    name: str
+    role: str
+    staff: str | None
+    teams: list[str]
+    via: str
+    csrf: str | None = None
+
+
+class Requeued(BaseModel):
+    requeued: int

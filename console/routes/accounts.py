@@ -13,11 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from .. import auth, web
 from ..deps import Caller, Context, allowed, authenticate, deny
 from ..errors import ApiError
+from ..schemas import Me
 
 router = APIRouter()
 
 
-@router.get("/api/me")
+@router.get("/api/me", response_model=Me, response_model_exclude_unset=True)
 def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
     return {
         "name": caller.account["name"],

@@ -14,6 +14,7 @@ from .. import auth
 from ..deps import Caller, Context, allowed, authenticate, check_policy, ident
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
 from ..metrics import render_metrics
+from ..schemas import Health
 
 router = APIRouter()
 
@@ -28,7 +29,7 @@ def direct_loopback(request: Request) -> bool:
         return False
 
 
-@router.get("/api/health")
+@router.get("/api/health", response_model=Health)
 def health(ctx: Context) -> dict[str, Any]:
     with ctx.store.read() as r:
         r.runs(states=["running"])  # the store answers

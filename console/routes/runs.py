@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from flows.errors import Invalid
 
 from ..deps import Caller, Context, IdemKey, allowed, ident, visible
-from ..schemas import ReasonBody, RequeueBody, StartBody
+from ..schemas import ReasonBody, RequeueBody, Requeued, StartBody
 
 router = APIRouter()
 
@@ -50,7 +50,7 @@ def outbox(
     return ctx.engine.outbox(states=[state] if state else None, run_id=run)
 
 
-@router.post("/api/outbox/retry")
+@router.post("/api/outbox/retry", response_model=Requeued)
 def outbox_retry(
     body: RequeueBody, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("outbox_retry"))
 ) -> dict[str, Any]:
