@@ -48,13 +48,24 @@ def test_every_view_counts_skipped_cancelled_and_failed_work_the_same_way(api, t
     board = api.call("viewer", "GET", f"/api/runs/{run}/board").json()
     assert board["run"]["progress"] == expected
     steps = {s["id"]: s for p in board["phases"] for s in p["steps"]}
-    assert steps["kit"]["progress"] == {"done": 2, "remaining": 0, "failed": 0, "skipped": 1, "cancelled": 1,
-                                        "percent": 100.0}
-    assert steps["go"]["progress"] == {"done": 1, "remaining": 0, "failed": 1, "skipped": 1, "cancelled": 1,
-                                       "percent": 50.0}
+    assert steps["kit"]["progress"] == {
+        "done": 2,
+        "remaining": 0,
+        "failed": 0,
+        "skipped": 1,
+        "cancelled": 1,
+        "percent": 100.0,
+    }
+    assert steps["go"]["progress"] == {
+        "done": 1,
+        "remaining": 0,
+        "failed": 1,
+        "skipped": 1,
+        "cancelled": 1,
+        "percent": 50.0,
+    }
     agents = next(p for p in board["phases"] if p["id"] == "agents")
-    assert agents["progress"] == {"done": 3, "remaining": 0, "failed": 1, "skipped": 2, "cancelled": 2,
-                                  "percent": 75.0}
+    assert agents["progress"] == {"done": 3, "remaining": 0, "failed": 1, "skipped": 2, "cancelled": 2, "percent": 75.0}
     for step_id, counts in api_run["steps"].items():  # the run JSON's steps agree with the board's
         assert progress(counts) == steps.get(step_id, {"progress": progress(counts)})["progress"]
 
