@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,8 @@ from rich.console import Console
 from flows.errors import EngineError
 from runbooks.diagnostics import RunbookError, render_all
 from runbooks.library import NotFound
+
+T = TypeVar("T")
 
 # Piped output gets 120 columns (rich would assume 80 and wrap every table).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -67,8 +69,8 @@ def reported() -> Iterator[None]:
         raise fail(str(e), 2) from None
 
 
-def engine_call(fn: Callable[[], Any]) -> Any:
-    """Call the Engine (or the API through console/remote.py): core errors and the Engine's as messages."""
+def engine_call(fn: Callable[[], T]) -> T:
+    """`fn()`, its core errors as messages and exit codes (an engine refusal: 1)."""
     try:
         with reported():
             return fn()

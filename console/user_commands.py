@@ -1,5 +1,5 @@
-"""CLI edge for API accounts: `runbook users add|list|revoke` → console/auth.py on the local store
-(never through RUNBOOK_URL: accounts are made where the store is)."""
+"""CLI edge for API accounts: `runbook users add` (prints the new token, once), `list`,
+`revoke` → console/auth.py on the local store (never through the API)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from .actors import Actor
 from .audit import verify_chain
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .runstate import RunState, plan_of
-from .session import change_run, start_run
+from .session import Reply, change_run, start_run
 from .states import OPEN, transition, transition_run
 from .store import IntegrityError, Store, Tx, utcnow
 from .views import notification_json, run_json
@@ -173,15 +173,17 @@ class RunOps:
         rules.require_intervention(actor, reason, "cancel")
         idem = idempotency.key_for(actor.identity, key, {"op": "cancel", "run": run_id, "reason": reason})
 
-        def change(rs: RunState) -> None:
+        def change(rs: RunState) -> Reply:
             for task in rs.tx.tasks(rs.run_id, states=sorted(OPEN)):
                 transition(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}")
             rs.audit("run.cancel", rs.run_id, reason, actor=actor.label)
             transition_run(rs, "cancelled", reason=reason)
             rs.event("run.cancelled", reason=reason)
+            return _run_reply
 
-        change_run(self.store, run_id, actor.label, change, idem=idem)
-        return self.run(run_id)
+        # The run's JSON is the answer the key keeps: a repeat gets it, not `null`.
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
+        return result
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -250,6 +252,13 @@ class RunOps:
 
         idem = idempotency.key_for(actor.identity, key, {"op": "requeue", "ids": list(keys or []), "reason": reason})
         return int(idempotency.once(self.store, idem, act)["requeued"])
+
+
+def _run_reply(rs: RunState) -> dict[str, Any]:
+    """A run's JSON after its change, read in the change's transaction."""
+    row = rs.tx.run_head(rs.run_id)
+    assert row is not None  # it was changed in this transaction
+    return run_json(rs.tx, row, plan_of(row, rs.tx))
 
 
 def _insert_run(tx: Tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> str:

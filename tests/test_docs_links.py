@@ -14,9 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (".py", ".md", ".yaml", ".html", ".txt")
-# Temporary: files still pointing outside while another branch rewrites them. The integrator
-# empties this set once those branches are merged (the last test fails when an entry is stale).
-PENDING = {"console/api.py"}
 
 # `[/]`, not a bare slash: so that this line is not a match itself.
 OUTSIDE = re.compile(r"\b(?:DESIGN|STYLE|SUMMARY)\.md\b|(?<![\w-])shared[/]")
@@ -79,8 +76,6 @@ def broken(target: Path, anchor: str | None) -> str | None:
 def test_no_tracked_file_points_to_notes_outside_the_repository():
     found = []
     for path in tracked():
-        if path in PENDING:
-            continue
         text = read(path)
         for m in OUTSIDE.finditer(text):
             found.append(f"{path}:{line_of(text, m.start())}: {m.group(0)!r}")
@@ -114,8 +109,3 @@ def test_every_docs_page_mentioned_exists():
             if why:
                 found.append(f"{path}:{line_of(text, m.start())}: {m.group(0)}: {why}")
     assert found == [], "\n".join(found)
-
-
-def test_the_pending_allowlist_holds_only_files_that_still_point_outside():
-    stale = [p for p in sorted(PENDING) if not (ROOT / p).is_file() or not OUTSIDE.search(read(p))]
-    assert stale == [], f"remove from PENDING (they no longer point outside): {stale}"

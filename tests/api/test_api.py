@@ -197,6 +197,27 @@ def test_the_same_bulk_check_off_twice_with_one_key_changes_nothing_the_second_t
     assert {x["status"] for x in third.json()["results"][: len(verify)]} == {409}, "without the key: conflicts"
 
 
+def test_a_repeated_cancel_or_skip_with_one_key_gets_the_first_answer_and_changes_nothing(api):
+    run = api.start()
+    skip = {"Idempotency-Key": "skip-once"}
+    skipped = [
+        api.call("manager", "POST", f"/api/runs/{run}/tasks/fix_it/skip", json={"reason": "done by hand"}, headers=skip)
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in skipped] == [200, 200] and skipped[0].json() == skipped[1].json()
+    cancel = {"Idempotency-Key": "cancel-once"}
+    first = api.call("manager", "POST", f"/api/runs/{run}/cancel", json={"reason": "drill over"}, headers=cancel)
+    with api.store.read() as r:
+        audit_rows = len(r.audit(run))
+    again = api.call("manager", "POST", f"/api/runs/{run}/cancel", json={"reason": "drill over"}, headers=cancel)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["state"] == "cancelled" and again.json() == first.json(), "the run, not null"
+    with api.store.read() as r:
+        assert len(r.audit(run)) == audit_rows, "nothing changed"
+    other = api.call("manager", "POST", f"/api/runs/{run}/cancel", json={"reason": "another"}, headers=cancel)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "conflict"
+
+
 BAD = [
     (
         "malformed JSON",

@@ -116,6 +116,19 @@ def test_reject_skips_the_items_pipeline_and_the_run_still_completes(engine, ope
     assert data["counts"] == {"done": 6, "skipped": 2, "rejected": 1}
 
 
+def test_a_repeated_cancel_with_one_key_gets_the_first_answer_again(engine, operator, store):
+    run = engine.lockdown("lab", operator)[0][0]["id"]
+    first = engine.cancel(run, operator, reason="false alarm", key="cancel-1")
+    with store.read() as r:
+        audit_rows = len(r.audit(run))
+    again = engine.cancel(run, operator, reason="false alarm", key="cancel-1")
+    assert first["state"] == "cancelled" and again == first, "the run's JSON, not null"
+    with store.read() as r:
+        assert len(r.audit(run)) == audit_rows, "nothing changed"
+    with pytest.raises(Conflict, match="different request"):
+        engine.cancel(run, operator, reason="another reason", key="cancel-1")
+
+
 def test_cancel_closes_every_open_task_and_freezes_the_run(engine, operator):
     run = engine.lockdown("lab", operator)[0][0]["id"]
     with pytest.raises(Invalid, match="needs a reason"):

@@ -1,0 +1,83 @@
+"""API edge: the caller's own account (`/api/me`) and the dashboard's sign-in: a token → a
+session cookie (`/login`), and its end (`/logout`) (docs/api.md)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from .. import auth, web
+from ..deps import Caller, Context, allowed, authenticate, deny
+from ..errors import ApiError
+from ..schemas import Me
+
+router = APIRouter()
+
+
+@router.get("/api/me", response_model=Me, response_model_exclude_unset=True)
+def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
+    return {
+        "name": caller.account["name"],
+        "role": caller.role,
+        "staff": caller.account["staff_id"],
+        "teams": ["/".join(t) for t in caller.account["teams"]],
+        "via": caller.via,
+        **({"csrf": caller.session.csrf} if caller.session else {}),
+    }
+
+
+@router.post("/login")
+async def login(request: Request, ctx: Context) -> Response:
+    client = auth.client_of(request)
+    if ctx.limiter.retry_after(client):
+        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
+    token, next_page = await token_from(request)
+    account = await run_in_threadpool(auth.account_for_token, ctx.store, token) if token else None
+    if account is None or account["role"] == "gateway":
+        ctx.limiter.failed(client)
+        await deny(request, 401, "anonymous", "unknown or revoked token")
+    cookie, csrf = await run_in_threadpool(auth.login, ctx.store, account)
+    secure = request.url.scheme == "https"
+    response: Response = (
+        JSONResponse({"name": account["name"], "role": account["role"], "csrf": csrf})
+        if "json" in request.headers.get("content-type", "")
+        else RedirectResponse(web.safe_next(next_page), 303)
+    )
+    response.set_cookie(auth.COOKIE, cookie, httponly=True, samesite="strict", secure=secure, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: Context) -> Response:
+    form = "json" not in request.headers.get("content-type", "")
+    if form:  # the dashboard's sign-out button: its CSRF token is a form field
+        request.state.form_csrf = web.one(await web.read_form(request), "csrf")
+    await authenticate(request)
+    cookie = request.cookies.get(auth.COOKIE)
+    if cookie:
+        await run_in_threadpool(auth.logout, ctx.store, cookie)
+    response: Response = RedirectResponse("/login", 303) if form else JSONResponse({"ok": True})
+    response.delete_cookie(auth.COOKIE, path="/")
+    return response
+
+
+async def token_from(request: Request) -> tuple[str | None, str | None]:
+    """A login's token and where to go next, from JSON or an HTML form."""
+    token: Any
+    next_page: str | None
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ApiError(422, "body is not JSON") from None
+        token = data.get("token") if isinstance(data, dict) else None
+        next_page = None
+    else:  # an HTML form (application/x-www-form-urlencoded)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        token = next(iter(form.get("token") or []), None)
+        next_page = next(iter(form.get("next") or []), None)
+    return (token.strip() if isinstance(token, str) and token.strip() else None), next_page

@@ -1,0 +1,69 @@
+"""API edge: roll calls — a manager's personal links, a lead's answers for their teams'
+people, the SMS gateway's inbound answers, and staff's own answer pages at `/r/<token>`
+(no account: the link is theirs) (docs/api.md)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from flows.errors import EngineError, NotFound
+
+from .. import auth
+from ..deps import Caller, Context, allowed, ident
+from ..pages import render_page
+from ..schemas import AnswerBody, SmsBody
+
+router = APIRouter()
+
+
+@router.get("/api/runs/{run}/muster/{step}/links")
+def muster_links(run: str, step: str, ctx: Context, caller: Caller = Depends(allowed("muster_links"))) -> Any:
+    return ctx.engine.muster_links(ident(run, "run"), ident(step, "step"), caller.actor)
+
+
+@router.post("/api/runs/{run}/muster/{step}/answers")
+def muster_answer(
+    run: str, step: str, body: AnswerBody, ctx: Context, caller: Caller = Depends(allowed("muster_answer"))
+) -> Any:
+    return ctx.engine.answer(
+        ident(run, "run"), ident(step, "step"), ident(body.person, "person"), body.option, caller.actor, via="lead"
+    )
+
+
+@router.post("/api/inbound/sms")
+def inbound_sms(body: SmsBody, ctx: Context, caller: Caller = Depends(allowed("inbound_sms"))) -> Any:
+    return ctx.engine.answer_sms(body.from_, body.text, caller.actor)
+
+
+@router.get("/r/{token}", response_class=HTMLResponse)
+def answer_page(token: str, ctx: Context) -> HTMLResponse:
+    page = ctx.engine.answer_page(token)
+    if page is None:
+        return HTMLResponse(render_page("gone.html"), 404)
+    return HTMLResponse(render_page("answer.html", **page))
+
+
+@router.post("/r/{token}", response_class=HTMLResponse)
+async def answer_post(token: str, request: Request, ctx: Context) -> HTMLResponse:
+    client = auth.client_of(request)
+    if ctx.limiter.retry_after(client):
+        return HTMLResponse(render_page("gone.html", busy=True), 429)
+    form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+    option = (form.get("option") or [""])[0]
+    try:
+        await run_in_threadpool(ctx.engine.answer_link, token, option)
+    except NotFound:
+        ctx.limiter.failed(client)  # guessing tokens is throttled like guessing logins
+        return HTMLResponse(render_page("gone.html"), 404)
+    except EngineError as e:
+        page: dict[str, Any] | None = await run_in_threadpool(ctx.engine.answer_page, token)
+        if page is None:
+            return HTMLResponse(render_page("gone.html"), 410)
+        return HTMLResponse(render_page("answer.html", **page, error=e.message), e.status)
+    page = await run_in_threadpool(ctx.engine.answer_page, token)
+    return HTMLResponse(render_page("answer.html", **(page or {}), thanks=True))
