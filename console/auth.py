@@ -59,13 +59,15 @@ POLICY: dict[str, frozenset[str]] = {
     "outbox_retry": MANAGE,
     "muster_links": MANAGE,
     "muster_answer": ACT,
+    "muster_close": MANAGE,
+    "headcount": READ,
     "inbound_sms": frozenset({"gateway"}),
     # the dashboard's data: each page and its JSON twin share a row
     "overview": READ,
     "board": READ,
     "task": READ,
     "my_tasks": READ,
-    "calls": MANAGE,
+    "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
 }
 AUDIT_CHAIN = "access"

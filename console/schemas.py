@@ -61,6 +61,7 @@ class AddBody(Body):
 class AnswerBody(Body):
     person: str = Field(max_length=64)
     option: str = Field(max_length=100)
+    note: str | None = Field(default=None, max_length=500)  # how the lead reached them
 
 
 class SmsBody(Body):

@@ -13,11 +13,12 @@ from typing import Any
 
 from runbooks.plan import Plan
 
-from . import rules
+from . import call_tasks, muster, rules
 from .actors import Actor, ownership
 from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, phases
 from .errors import NotFound
 from .headcount import unanswered_by_team
+from .kinds import kind_of
 from .runstate import plan_of
 from .states import ACTIVE
 from .store import Store, utcnow
@@ -103,6 +104,8 @@ class BoardOps:
             "overdue": {"count": overdue_n, "tasks": [task_json(t, now) for t in overdue]},
             "blocked": {"count": blocked_n, "tasks": [task_json(t, now) for t in blocked]},
             "musters": musters,
+            # roll calls with a headcount to show (opened: waiting for answers, or past their gate)
+            "open_musters": [m for m in musters if set(stats.get(m, {})) & {"waiting", "done"}],
             "last_event": last_event,
         }
 
@@ -174,6 +177,8 @@ class BoardOps:
             },
             "site": _site_json(plan),
             "task": task_json(task, now),
+            # a roll call's task, or a team's call task: the roll call whose call list it shows
+            "roll_call": _roll_call_of(task),
             "checkoffs": history,
             "form": form,
             "may": {
@@ -183,15 +188,20 @@ class BoardOps:
             },
         }
 
-    def call_list(self, run_id: str, step_id: str) -> dict[str, Any]:
-        """A roll call's people who have not answered, by team with its leads: to call, on paper."""
+    def call_list(self, run_id: str, step_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """A roll call's people who have not answered, by team with its leads: to call and record
+        their answers. A manager (or no actor: the local operator's CLI) sees every team; a lead
+        their own teams only, with their numbers."""
         with self.store.read() as r:
             row = _head(r, run_id)
             plan = plan_of(row, r)
-            if step_id not in {s.id for s in plan.steps if s.kind == "muster"}:
+            step = plan.find(step_id)
+            if step is None or step.kind != "muster":
                 raise NotFound(f'run {run_id} has no roll call "{step_id}"')
             teams = unanswered_by_team(r, run_id, step_id, plan.site)
             task = r.task(run_id, step_id)
+        if actor is not None and not actor.manages:
+            teams = {t: c for t, c in teams.items() if ownership(actor, f"team:{t}", row["site_id"]) != "deny"}
         people = {p["id"]: p for p in plan.site.staff}
         out = []
         for team_id, calls in sorted(teams.items()):
@@ -216,10 +226,21 @@ class BoardOps:
             "step": step_id,
             "site": _site_json(plan),
             "state": task["state"] if task else None,
+            "open": row["state"] == "running" and muster.takes_answers(task),
+            "closed": muster.closed_by(task),
+            "options": list(step.params["options"].items()),
             "teams": out,
             "total": sum(len(t["calls"]) for t in out),
             "generated_at": iso(utcnow()),
         }
+
+
+def _roll_call_of(task: Mapping[str, Any]) -> str | None:
+    if kind_of(task["kind"]).answered:
+        return str(task["step_id"])
+    if task["kind"] == call_tasks.KIND:
+        return (task["item"] or {}).get("roll_call")
+    return None
 
 
 def _head(r, run_id: str) -> dict[str, Any]:

@@ -35,4 +35,4 @@ def task(run: str, task: str, ctx: Context, caller: Caller = Depends(allowed("ta
 
 @router.get("/api/runs/{run}/muster/{step}/calls")
 def calls(run: str, step: str, ctx: Context, caller: Caller = Depends(allowed("calls"))) -> Any:
-    return ctx.engine.call_list(ident(run, "run"), ident(step, "step"))
+    return ctx.engine.call_list(ident(run, "run"), ident(step, "step"), caller.actor)

@@ -120,6 +120,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
     pools = []
     if caller.role == "manager" and data["blocked"]["count"]:
         pools = sorted((await run_in_threadpool(engine.pools, data["site"]["id"]))["pools"])
+    headcounts = [await run_in_threadpool(engine.headcount, run_id, m) for m in data["open_musters"]]
     return render(
         request,
         caller,
@@ -130,6 +131,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
         charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
         graph=charts.graph(data["graph"]),
         pools=pools,
+        headcounts=headcounts,
         flash=flash_of(request),
     )
 
@@ -139,6 +141,8 @@ async def task_view(request: Request, caller: Caller, status: int = 200, **flash
     engine = context(request).engine
     run_id, task_id = request.path_params["run"], request.path_params["task"]
     data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, caller.actor))
+    roll_call = data["roll_call"]  # a roll call's task or a team's call task: its call list
+    calls = await run_in_threadpool(engine.call_list, run_id, roll_call, caller.actor) if roll_call else None
     return render(
         request,
         caller,
@@ -146,6 +150,7 @@ async def task_view(request: Request, caller: Caller, status: int = 200, **flash
         status,
         title=data["task"]["title"],
         data=data,
+        calls=calls,
         live_runs=[live(run_id, data["run"]["last_event"])],
         idem=secrets.token_urlsafe(12),
         **({"flash": flash_of(request)} | flash),
@@ -182,14 +187,6 @@ async def audit_page(request: Request, caller: Caller) -> Response:
     data = redact(caller, await run_in_threadpool(engine.audit, run_id))
     tz = (await run_in_threadpool(engine.board_site, run_id))["timezone"]
     return render(request, caller, "audit.html", title="Audit", data=data, tz=tz, flash=None)
-
-
-@router.get("/runs/{run}/muster/{step}/calls", response_class=HTMLResponse)
-@page("calls")
-async def calls_page(request: Request, caller: Caller) -> Response:
-    engine = context(request).engine
-    data = await run_in_threadpool(engine.call_list, request.path_params["run"], request.path_params["step"])
-    return render(request, caller, "calls.html", title="Call list", data=data, flash=None)
 
 
 # --- forms -------------------------------------------------------------------------------------

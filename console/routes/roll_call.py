@@ -1,6 +1,6 @@
 """API edge: roll calls — a manager's personal links, a lead's answers for their teams'
-people, the SMS gateway's inbound answers, and staff's own answer pages at `/r/<token>`
-(no account: the link is theirs) (docs/api.md)."""
+people, a manager's closing, the headcount, the SMS gateway's inbound answers, and staff's own
+answer pages at `/r/<token>` (no account: the link is theirs) (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from flows.errors import EngineError, NotFound
 
 from .. import auth
-from ..deps import Caller, Context, allowed, ident
+from ..deps import Caller, Context, IdemKey, allowed, ident
 from ..pages import render_page
-from ..schemas import AnswerBody, SmsBody
+from ..schemas import AnswerBody, ReasonBody, SmsBody
 
 router = APIRouter()
 
@@ -28,11 +28,40 @@ def muster_links(run: str, step: str, ctx: Context, caller: Caller = Depends(all
 
 @router.post("/api/runs/{run}/muster/{step}/answers")
 def muster_answer(
-    run: str, step: str, body: AnswerBody, ctx: Context, caller: Caller = Depends(allowed("muster_answer"))
+    run: str,
+    step: str,
+    body: AnswerBody,
+    ctx: Context,
+    key: IdemKey,
+    caller: Caller = Depends(allowed("muster_answer")),
 ) -> Any:
     return ctx.engine.answer(
-        ident(run, "run"), ident(step, "step"), ident(body.person, "person"), body.option, caller.actor, via="lead"
+        ident(run, "run"),
+        ident(step, "step"),
+        ident(body.person, "person"),
+        body.option,
+        caller.actor,
+        via="lead",
+        note=body.note,
+        key=key,
     )
+
+
+@router.post("/api/runs/{run}/muster/{step}/close")
+def muster_close(
+    run: str, step: str, body: ReasonBody, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("muster_close"))
+) -> Any:
+    return ctx.engine.close_muster(ident(run, "run"), ident(step, "step"), caller.actor, reason=body.reason, key=key)
+
+
+@router.get("/api/runs/{run}/muster/{step}/headcount")
+def headcount(run: str, step: str, ctx: Context, caller: Caller = Depends(allowed("headcount"))) -> Any:
+    return ctx.engine.headcount(ident(run, "run"), ident(step, "step"))
+
+
+@router.get("/api/runs/{run}/headcount")
+def run_headcount(run: str, ctx: Context, caller: Caller = Depends(allowed("headcount"))) -> Any:
+    return ctx.engine.headcount(ident(run, "run"))
 
 
 @router.post("/api/inbound/sms")

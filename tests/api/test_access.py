@@ -65,6 +65,8 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "outbox_retry": ("POST", "/api/outbox/retry", {"reason": "matrix"}),
         "muster_links": ("GET", f"{r}/muster/roll/links", None),
         "muster_answer": ("POST", f"{r}/muster/roll/answers", {"person": PERSON.get(task, "L0002"), "option": "home"}),
+        "muster_close": ("POST", f"{r}/muster/roll/close", {"reason": "matrix"}),
+        "headcount": ("GET", f"{r}/muster/roll/headcount", None),
         "inbound_sms": ("POST", "/api/inbound/sms", {"from": "+441000000002", "text": "2"}),
         "overview": ("GET", "/api/overview", None),
         "board": ("GET", f"{r}/board", None),
