@@ -15,12 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "runbooks" / "library"
 SITES = ROOT / "runbooks" / "sites"
 LAB = ROOT / "tests" / "flows"  # test runbooks (library/) and the lab site (sites/lab)
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / ".artifacts" / "screenshots"  # screenshots of the browser tests (not tracked)
 PG_ADMIN_URL = os.environ.get("RUNBOOK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 # A test that uses one of these fixtures, directly or through other fixtures, needs what the
 # marker names (see [tool.pytest.ini_options] markers), so `-m "not pg and not browser and not
 # prefect"` runs on a machine without PostgreSQL, a Prefect server or Chromium. `browser` is the
-# Playwright fixture of tests/web/test_browser.py.
+# Playwright fixture below.
 MARKER_OF_FIXTURE = {"pg_url": "pg", "prefect_api": "prefect", "browser": "browser"}
 
 
@@ -30,6 +32,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             marker = MARKER_OF_FIXTURE.get(fixture)
             if marker is not None and item.get_closest_marker(marker) is None:
                 item.add_marker(marker)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright (`apt-get install chromium`: scripts/test-env)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture

@@ -15,12 +15,15 @@ from pathlib import Path
 import requests
 
 from flows.store import Store
+from tests.conftest import ARTIFACTS
 from tests.support.processes import RUNBOOK, Serve, wait_for
 
 STAFF = [f"X{i:04d}" for i in range(1, 111)]
 HOME = [f"X{i:04d}" for i in range(3, 51)]  # 48 agents
 CHANGERS = [f"X{i:04d}" for i in range(51, 54)]  # home first, then on site
-SILENT = [f"X{i:04d}" for i in range(90, 101)]  # 11 never answer: 99 of 110 = the 0.9 quorum
+SILENT = [f"X{i:04d}" for i in range(90, 101)]  # 11 silent until due: 99 of 110 = the 0.9 quorum
+LATE_HOME = ["X0091", "X0092"]  # after due, by their links: two more home agents
+LATE_BY_LEAD = ["X0090", "X0093", "X0094"]  # after due, recorded by the IT lead who phoned them
 ROSTER = Path(__file__).resolve().parents[2] / "runbooks" / "sites" / "xian" / "staff.csv"
 TEAMS = {row["id"]: row["team"] for row in csv.DictReader(ROSTER.read_text(encoding="utf-8").splitlines())}
 PHONES = {
@@ -28,7 +31,35 @@ PHONES = {
 }
 
 
-def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
+def store_outbox(store: Store, run: str) -> list[dict]:
+    with store.read() as r:
+        return r.outbox(run_id=run, states=["pending", "sent", "dead"])
+
+
+def lead_answers_in_the_browser(browser, url: str, token: str, run: str, answers: dict[str, str]) -> None:
+    """The IT lead signs in to the dashboard and records, on the call list, the answers of the
+    people they phoned (one form per person, with a note)."""
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(f"{url}/login?next=/runs/{run}/muster/roll_call/calls")
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/calls")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "xian-call-list-lead.png"), full_page=True)
+        for person, option in answers.items():
+            row = page.locator("tr", has_text=person)
+            row.locator("select[name=option]").select_option(option)
+            row.locator("input[name=note]").fill("reached by phone")
+            row.locator("button[type=submit]").click()
+            page.wait_for_url("**/calls?ok=1")
+            assert page.locator("tr", has_text=person).count() == 0, f"{person} is off the list"
+    finally:
+        ctx.close()
+
+
+def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
     env = {
         "RUNBOOK_HOME": str(tmp_path / "home"),
         "PREFECT_API_URL": prefect_api,
@@ -182,6 +213,55 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
                 p for p, t in TEAMS.items() if t == team and first_answer.get(p, m["created_at"]) >= m["created_at"]
             ]
             assert late, (m["recipient"], "was called although all of their team had answered")
+        objectives = {o["id"]: o for o in api("manager", "GET", f"/api/runs/{run}").json()["objectives"]}
+        assert not objectives["effective"]["met"], "97 of 110 on site or home: below 0.9"
+        assert {t["id"]: t["state"] for t in tasks("calls")}["calls:roll_call:training"] == "waiting"
+        # Due closed the gate, not the door: 5 late answers count. Two answer "home" by their link
+        # and their pipelines start; the IT lead records three more from the call list (Chromium).
+        for person in LATE_HOME:
+            answer(person, "home", "2")
+        lead_answers_in_the_browser(browser, url, tokens["it"], run, {p: "onsite" for p in LATE_BY_LEAD})
+        count = api("management", "GET", f"/api/runs/{run}/muster/roll_call/headcount").json()
+        assert count["late"] == 5 and count["unanswered"] == 6
+        sent = {
+            **{p: "unavailable" if p in ("X0060", "X0061") else "onsite" for p in STAFF if p not in SILENT},
+            **{p: "home" for p in HOME},
+            **{p: "home" for p in LATE_HOME},
+            **{p: "onsite" for p in LATE_BY_LEAD},
+        }
+        for team, row in count["by_team"].items():
+            mine = [o for p, o in sent.items() if TEAMS[p] == team]
+            assert row["options"] == {k: mine.count(k) for k in ("onsite", "home", "unavailable")}, team
+            assert row["unanswered"] == sum(TEAMS[p] == team for p in STAFF if p not in sent), team
+        assert sorted(p["id"] for p in count["unaccounted"]) == sorted(set(SILENT) - set(sent))
+        assert {t["id"]: t["state"] for t in tasks("calls")}["calls:roll_call:it"] == "done", "all of IT answered"
+        objectives = {o["id"]: o for o in api("manager", "GET", f"/api/runs/{run}").json()["objectives"]}
+        assert objectives["effective"]["met"] and objectives["effective"]["value"] == round(102 / 110, 4)
+        assert objectives["accounted"]["value"] == round(104 / 110, 4), "the value moves; met stays met"
+        wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("laptop")) == 2, 60, what="2 late laptops")
+        for task in [t for t in tasks("laptop") if t["state"] == "waiting"]:
+            api(
+                "it",
+                "POST",
+                f"/api/runs/{run}/tasks/{task['id']}/complete",
+                json={"fields": {"asset": task["outputs"]["asset_tag"]}},
+            )
+        wait_for(
+            lambda: sum(t["state"] == "waiting" for t in tasks("training")) == 2, 120, interval=1, what="2 late setups"
+        )
+        for task in [t for t in tasks("training") if t["state"] == "waiting"]:
+            api("training", "POST", f"/api/runs/{run}/tasks/{task['id']}/complete", json={"fields": {"score": 88}})
+        wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("go_live")) == 2, 60, what="2 late go-lives")
+        for task in [t for t in tasks("go_live") if t["state"] == "waiting"]:
+            api("manager", "POST", f"/api/runs/{run}/tasks/{task['id']}/approve", json={})
+        # The six still missing: the manager closes the roll call; their links say so.
+        closed = api(
+            "manager", "POST", f"/api/runs/{run}/muster/roll_call/close", json={"reason": "training team on leave"}
+        )
+        assert closed.json()["unaccounted"] == 6
+        assert {t["id"]: t["state"] for t in tasks("calls")}["calls:roll_call:training"] == "cancelled"
+        closed_page = requests.get(f"{url}/r/{links['X0096']}", timeout=60)
+        assert "closed this roll call" in closed_page.text and "He Jingna" in closed_page.text
         api("operations", "POST", f"/api/runs/{run}/tasks/vanguard/complete", json={"fields": {"vanguard_size": 30}})
         api(
             "living_support",
@@ -199,14 +279,28 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder):
         )
         final = api("manager", "GET", f"/api/runs/{run}").json()
         objectives = {o["id"]: o for o in final["objectives"]}
-        assert objectives["agents_live"]["met"] and objectives["agents_live"]["value"] == 48
+        assert objectives["agents_live"]["met"] and objectives["agents_live"]["value"] == 50
         assert objectives["accounted"]["met"] and objectives["accounted"]["met_at"]
         tags = [t["outputs"]["asset_tag"] for t in tasks("laptop") if t["state"] == "done"]
-        assert len(tags) == 48 and len(set(tags)) == 48, "no asset twice"
+        assert len(tags) == 50 and len(set(tags)) == 50, "no asset twice"
         grants = [r["body"] for r in recorder.requests if r["path"] == "/grants"]
-        assert sorted(g["user"] for g in grants) == sorted(HOME) and {g["profile"] for g in grants} == {
+        assert sorted(g["user"] for g in grants) == sorted(HOME + LATE_HOME) and {g["profile"] for g in grants} == {
             "home_agent_restricted"
         }
+        # Personal links stay personal: the WeCom group robot never got a link or a number, and
+        # everyone with a phone got their own link by SMS.
+        wait_for(
+            lambda: not [m for m in store_outbox(store, run) if m["state"] == "pending" and m["channel"] != "mail"],
+            60,
+            what="the outbox delivered",
+        )
+        group = [r["raw"].decode() for r in recorder.requests if r["path"] == "/wecom"]
+        assert group, "the ops group heard about the run"
+        digits = [phone.lstrip("+") for phone in PHONES.values()]
+        assert not [g for g in group if "/r/" in g or any(d in g for d in digits)], "no link or number in the group"
+        sms = [r["body"] for r in recorder.requests if r["path"] == "/sms"]
+        for person, phone in PHONES.items():
+            assert any(m["to"] == phone and f"/r/{links[person]}" in m["text"] for m in sms), person
     finally:
         serve.stop()
         store.dispose()

@@ -17,10 +17,10 @@ from console.api import create_app
 from flows.actors import local_operator
 from flows.lifecycle import Engine
 from flows.store import Store
+from tests.conftest import ARTIFACTS  # noqa: F401  (the browser tests' screenshots)
 from tests.support.processes import free_port, wait_for
 
 HERE = Path(__file__).parent
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
 HOME = [f"E{i:04d}" for i in range(3, 15)]  # 12 answer "home"
 ACCOUNTS = {
     "manager": ("manager", [], None),
