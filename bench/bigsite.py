@@ -15,7 +15,9 @@ def write(tmp: str | Path, people: int, runbook_id: str, runbook: str, timezone:
     (site / "site.yaml").write_text(
         f"id: big\nname: Big site\nkind: lab\ntimezone: {timezone}\n"
         "teams:\n  ops: {name: Ops, leads: [P00000]}\n"
-        "channels:\n  console: {kind: console}\ndefault_channel: console\n"
+        # personal links go by SMS only (a personal channel); BIG_SMS_URL: the benchmark's sink
+        'channels:\n  console: {kind: console}\n  phones: {kind: sms, url: "${{ env.BIG_SMS_URL }}"}\n'
+        "default_channel: console\n"
     )
     (site / "staff.csv").write_text(
         "id,name,team,phone\n" + "".join(f"P{i:05d},Person {i},ops,+86137{i:08d}\n" for i in range(people))

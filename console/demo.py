@@ -2,10 +2,11 @@
 110 synthetic staff and their team leads playing the case in accelerated time — answers
 arriving by link, laptops handed over, a shortage and a restock from Beijing, restricted setups
 granted by a local IAM stand-in, training, go-live approvals, a roll call escalated to the
-leads of those who never answered — while the visitor signs in from the printed links and
-checks off what the players leave for them (the last laptops, some approvals, the service
-check). Everything the players do goes through the Engine as those people, so the audit shows
-who did what."""
+leads of those who never answered (the IT lead phones three of them after due: late answers
+that count) — while the visitor signs in from the printed links and checks off what the
+players leave for them (the last laptops, some approvals, the service check, and the
+call list: answer for those still missing or close the roll call). Everything the players do
+goes through the Engine as those people, so the audit shows who did what."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ MARK = ".runbook-demo"  # a demo home holds this file; only such a directory is 
 HOME_AGENTS = [f"X{i:04d}" for i in range(3, 51)]  # 48, as in Xi'an
 CHANGERS = [f"X{i:04d}" for i in range(51, 54)]  # home first, then on site: their laptops go back
 SILENT = [f"X{i:04d}" for i in range(90, 101)]  # never answer: the roll call escalates to their leads
+PHONED = ["X0090", "X0093", "X0094"]  # the IT lead reaches them after due: late answers that count
 UNAVAILABLE = ["X0060", "X0061"]
 LEFT_FOR_VISITOR = 4  # laptops and go-live approvals the players leave to the visitor
 LEADS = {
@@ -206,6 +208,7 @@ class Players:
     ) -> None:
         restocked = False
         done_once: set[str] = set()
+        phoned: list[str] = []
         while not self.stop.is_set():
             state = engine.run(run)["state"]
             if state != "running":
@@ -253,6 +256,15 @@ class Players:
                 acted |= self.act(
                     EngineError,
                     functools.partial(engine.approve, run, task["id"], manager, note="headset and VPN checked"),
+                )
+            if engine.tasks(run, step="roll_call")[0]["state"] == "done" and PHONED[len(phoned) :]:
+                person = PHONED[len(phoned)]  # the gate closed; the IT lead phones their missing people
+                phoned.append(person)
+                acted |= self.act(
+                    EngineError,
+                    functools.partial(
+                        engine.answer, run, "roll_call", person, "onsite", leads["it"], note="reached by phone (demo)"
+                    ),
                 )
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
