@@ -18,12 +18,12 @@ from .store import Reader
 def unanswered_by_team(reader: Reader, run_id: str, step_id: str, site: Site) -> dict[str, list[dict[str, Any]]]:
     """Who has not answered, by team: what each team's leads get to call through. `reachable`
     is False for a person no personal channel reaches (no link could be sent to them)."""
-    answered = {a["person_id"] for a in reader.muster_answers(run_id, step_id)}
+    answered = reader.current_answers(run_id, step_id)
     people = notify.people_of(site)
     teams: dict[str, list[dict[str, Any]]] = {}
-    for link in reader.muster_links(run_id, step_id):
-        person = people.get(link["person_id"])
-        if person is not None and person["id"] not in answered:
+    for person_id in reader.muster_asked(run_id, step_id):
+        person = people.get(person_id)
+        if person is not None and person_id not in answered:
             teams.setdefault(person["team"], []).append(
                 {
                     "id": person["id"],
@@ -39,8 +39,8 @@ def headcount(
     reader: Reader, run_id: str, step_id: str, options: Mapping[str, str], site: Site, due: datetime | None
 ) -> dict[str, Any]:
     people = notify.people_of(site)
-    asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step_id) if link["person_id"] in people]
-    current = {a["person_id"]: a for a in reader.muster_answers(run_id, step_id)}
+    asked = [people[p] for p in reader.muster_asked(run_id, step_id) if p in people]
+    current = reader.current_answers(run_id, step_id)
     totals = {key: 0 for key in options}
     by_team: dict[str, dict[str, Any]] = {}
     unaccounted = []
@@ -61,10 +61,10 @@ def headcount(
             team["unanswered"] += 1
             unaccounted.append({"id": person["id"], "name": person["name"], "team": person["team"]})
             continue
-        option = answer["option"]
+        option, at = answer
         totals[option] = totals.get(option, 0) + 1
         team["options"][option] = team["options"].get(option, 0) + 1
-        if due is not None and answer["at"] > due:
+        if due is not None and at > due:
             late += 1
     return {
         "asked": len(asked),

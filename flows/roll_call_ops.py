@@ -107,7 +107,8 @@ class RollCallOps:
                 raise Conflict(f"the roll call {step.id} is {state}: no headcount yet")
             counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
         closed = muster.closed_by(task)
-        return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, **counts}
+        labels = {key: str(label) for key, label in step.params["options"].items()}
+        return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, "labels": labels, **counts}
 
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is

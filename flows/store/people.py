@@ -26,6 +26,22 @@ class PeopleReads(Queries):
             .order_by(muster_links.c.person_id)
         )
 
+    def muster_asked(self, run_id: str, step_id: str) -> list[str]:
+        """The ids of the people a roll call asks (its links' people), without their tokens."""
+        stmt = select(muster_links.c.person_id).where(
+            muster_links.c.run_id == run_id, muster_links.c.step_id == step_id
+        )
+        return [row[0] for row in self.conn.execute(stmt.order_by(muster_links.c.person_id))]
+
+    def current_answers(self, run_id: str, step_id: str) -> dict[str, tuple[str, datetime]]:
+        """Each person's current answer to a roll call: person id → (option, when)."""
+        stmt = select(muster_answers.c.person_id, muster_answers.c.option, muster_answers.c.at).where(
+            muster_answers.c.run_id == run_id,
+            muster_answers.c.step_id == step_id,
+            muster_answers.c.current.is_(True),
+        )
+        return {person: (option, at) for person, option, at in self.conn.execute(stmt)}
+
     def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
         return self.fetch_one(
             select(muster_links).where(
