@@ -182,7 +182,9 @@ class BoardOps:
             "checkoffs": history,
             "form": form,
             "may": {
-                "act": actionable and form["kind"] in ("complete", "approve"),
+                "act": actionable
+                and form["kind"] in ("complete", "approve")
+                and kind_of(task["kind"]).refuse_check_off(task) is None,
                 "override": rel == "override",
                 "intervene": actor.manages and row["state"] == "running",
             },

@@ -222,9 +222,10 @@ def _quorum(step: PlannedStep, outputs: Mapping[str, Any]) -> bool:
     return outputs["accounted"] >= float(step.params.get("quorum") or 1.0)
 
 
-def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
+def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any], *, calls: bool = True) -> None:
     """The gate closes: done, what waits on it is released, the full outputs are kept in the
-    task from now on (late answers rewrite them); teams with people missing get call tasks."""
+    task from now on (late answers rewrite them); teams with people missing get call tasks
+    (not when a manager closes it to answers: `calls` False)."""
     outputs = full_outputs(rs.tx, rs.run_id, step, rs.plan.site)
     transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["waiting"])
     for s in rs.plan.steps:
@@ -232,7 +233,8 @@ def close(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> None:
             rs.tx.update_run_step(rs.run_id, s.id, closed=True)
             rs.changed.add((s.id, None))
     rs.audit("muster.close", task["id"], actor="engine", accounted=outputs["accounted"])
-    call_tasks.open_for_missing(rs, step, task)
+    if calls:
+        call_tasks.open_for_missing(rs, step, task)
 
 
 def close_to_answers(rs: RunView, step: PlannedStep, by: str, reason: str) -> dict[str, Any]:
@@ -245,7 +247,7 @@ def close_to_answers(rs: RunView, step: PlannedStep, by: str, reason: str) -> di
     if closed:
         raise Conflict(f"the roll call {step.id} was already closed by {closed['by']} at {closed['at']}")
     if task["state"] == "waiting":
-        close(rs, step, task)
+        close(rs, step, task, calls=False)
         task = rs.tx.task(rs.run_id, step.id)
         assert task is not None
     mark = {"by": by, "at": rs.now.isoformat(), "reason": reason}

@@ -142,7 +142,8 @@ async def task_view(request: Request, caller: Caller, status: int = 200, **flash
     run_id, task_id = request.path_params["run"], request.path_params["task"]
     data = redact(caller, await run_in_threadpool(engine.task_page, run_id, task_id, caller.actor))
     roll_call = data["roll_call"]  # a roll call's task or a team's call task: its call list
-    calls = await run_in_threadpool(engine.call_list, run_id, roll_call, caller.actor) if roll_call else None
+    may_call = roll_call is not None and caller.role in auth.POLICY["calls"]
+    calls = await run_in_threadpool(engine.call_list, run_id, roll_call, caller.actor) if may_call else None
     return render(
         request,
         caller,
