@@ -123,6 +123,7 @@ def main() -> None:
             charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
             graph=charts.graph(data["graph"]),
             pools=[],
+            headcounts=[engine.headcount(run, m) for m in data["open_musters"]],
             flash=None,
         )
         html = render_page("run.html", **context)
