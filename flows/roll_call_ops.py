@@ -5,6 +5,7 @@ manager's closing of a roll call, its headcount. Each answer is one transaction 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from runbooks.plan import PlannedStep
@@ -18,6 +19,9 @@ from .notify import public_url
 from .runstate import RunState, plan_of
 from .session import change_run
 from .store import Store
+
+_CACHE: dict[tuple[str, str, str | None], tuple[int, dict[str, Any]]] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 class RollCallOps:
@@ -91,7 +95,24 @@ class RollCallOps:
 
     def headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
         """On site / home / cannot work / no answer, by team, with the names of the missing
-        (flows/headcount.py); `step_id` None: the run's first roll call."""
+        (flows/headcount.py); `step_id` None: the run's first roll call. Kept until the run's
+        next event (every answer and a closing are events): the run page asks at each view."""
+        key = (self.store.url, run_id, step_id)
+        with self.store.read() as r:
+            seq = r.last_event_seq(run_id)
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+        if hit is not None and hit[0] == seq:
+            return hit[1]
+        data = self.compute_headcount(run_id, step_id)
+        with _CACHE_LOCK:
+            if len(_CACHE) >= 64:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = (seq, data)
+        return data
+
+    def compute_headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
+        """The headcount read from the store now (`headcount` keeps it until the next event)."""
         with self.store.read() as r:
             run = r.run_head(run_id)
             if run is None:
