@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from runbooks.plan import PlannedStep
+from runbooks.plan import Plan, PlannedStep
 
 from . import idempotency, muster, rules
 from .actors import Actor, ownership
@@ -18,9 +18,9 @@ from .kinds import kind_of
 from .notify import public_url
 from .runstate import RunState, plan_of
 from .session import change_run
-from .store import Store
+from .store import Reader, Store
 
-_CACHE: dict[tuple[str, str, str | None], tuple[int, dict[str, Any]]] = {}
+_CACHE: dict[tuple[str, str, str | None], tuple[Any, dict[str, Any]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -95,41 +95,29 @@ class RollCallOps:
 
     def headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
         """On site / home / cannot work / no answer, by team, with the names of the missing
-        (flows/headcount.py); `step_id` None: the run's first roll call. Kept until the run's
-        next event (every answer and a closing are events): the run page asks at each view."""
-        key = (self.store.url, run_id, step_id)
+        (flows/headcount.py); `step_id` None: the run's first roll call. Kept until the next
+        answer or a change of the roll call's task (its gate, a closing): the run page asks at
+        each view, and check-offs elsewhere in the run do not make it count again."""
         with self.store.read() as r:
-            seq = r.last_event_seq(run_id)
-        with _CACHE_LOCK:
-            hit = _CACHE.get(key)
-        if hit is not None and hit[0] == seq:
-            return hit[1]
-        data = self.compute_headcount(run_id, step_id)
+            plan, step, task = _opened_roll_call(r, run_id, step_id)
+            version = (r.last_answer_pk(run_id, step.id), task["state"], muster.closed_by(task))
+            key = (self.store.url, run_id, step.id)
+            with _CACHE_LOCK:
+                hit = _CACHE.get(key)
+            if hit is not None and hit[0] == version:
+                return hit[1]
+            data = _headcount_json(r, plan, step, task)
         with _CACHE_LOCK:
             if len(_CACHE) >= 64:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (seq, data)
+            _CACHE[key] = (version, data)
         return data
 
     def compute_headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
-        """The headcount read from the store now (`headcount` keeps it until the next event)."""
+        """The headcount read from the store now (`headcount` keeps it until the next answer)."""
         with self.store.read() as r:
-            run = r.run_head(run_id)
-            if run is None:
-                raise NotFound(rules.unknown_run(r, run_id))
-            plan = plan_of(run, r)
-            musters = [s for s in plan.steps if kind_of(s.kind).answered and step_id in (None, s.id)]
-            if not musters:
-                raise NotFound(f"run {run_id} has no roll call" + (f" {step_id!r}" if step_id else ""))
-            step = musters[0]
-            task = r.task(run_id, step.id)
-            if task is None or task["state"] not in ("waiting", "done"):
-                state = task["state"] if task else "not created"
-                raise Conflict(f"the roll call {step.id} is {state}: no headcount yet")
-            counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
-        closed = muster.closed_by(task)
-        labels = {key: str(label) for key, label in step.params["options"].items()}
-        return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, "labels": labels, **counts}
+            plan, step, task = _opened_roll_call(r, run_id, step_id)
+            return _headcount_json(r, plan, step, task)
 
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is
@@ -206,6 +194,30 @@ class RollCallOps:
                 raise NotFound(rules.unknown_run(r, run_id))
             links = r.muster_links(run_id, step_id)
         return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
+
+
+def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan, PlannedStep, dict[str, Any]]:
+    """A run's plan, its roll call (`step_id` None: its first) and its task, once it opened."""
+    run = r.run_head(run_id)
+    if run is None:
+        raise NotFound(rules.unknown_run(r, run_id))
+    plan = plan_of(run, r)
+    musters = [s for s in plan.steps if kind_of(s.kind).answered and step_id in (None, s.id)]
+    if not musters:
+        raise NotFound(f"run {run_id} has no roll call" + (f" {step_id!r}" if step_id else ""))
+    task = r.task(run_id, musters[0].id)
+    if task is None or task["state"] not in ("waiting", "done"):
+        state = task["state"] if task else "not created"
+        raise Conflict(f"the roll call {musters[0].id} is {state}: no headcount yet")
+    return plan, musters[0], task
+
+
+def _headcount_json(r: Reader, plan: Plan, step: PlannedStep, task: dict[str, Any]) -> dict[str, Any]:
+    run_id = task["run_id"]
+    counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
+    labels = {key: str(label) for key, label in step.params["options"].items()}
+    closed = muster.closed_by(task)
+    return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, "labels": labels, **counts}
 
 
 def _roll_call(rs: RunState, step_id: str) -> PlannedStep:

@@ -33,6 +33,13 @@ class PeopleReads(Queries):
         )
         return [row[0] for row in self.conn.execute(stmt.order_by(muster_links.c.person_id))]
 
+    def last_answer_pk(self, run_id: str, step_id: str) -> int:
+        """The newest answer's row number (0 before any): what a kept headcount is checked against."""
+        stmt = select(func.max(muster_answers.c.pk)).where(
+            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id
+        )
+        return int(self.conn.execute(stmt).scalar() or 0)
+
     def current_answers(self, run_id: str, step_id: str) -> dict[str, tuple[str, datetime]]:
         """Each person's current answer to a roll call: person id → (option, when)."""
         stmt = select(muster_answers.c.person_id, muster_answers.c.option, muster_answers.c.at).where(

@@ -215,6 +215,7 @@ def test_late_answers_count_start_pipelines_and_hold_back_nothing(engine, operat
     past_due(engine, store, run)
     met_at = engine.run(run)["objectives"][0]["met_at"]
     assert met_at and {t["id"] for t in engine.tasks(run, step="calls")} == {"calls:roll:it", "calls:roll:operations"}
+    assert engine.headcount(run, "roll")["answered"] == 3  # kept until the next answer
     engine.answer_link(tokens["L0003"], "home")  # late: counted, and their pipeline starts
     roll = engine.tasks(run, step="roll")[0]
     assert roll["state"] == "done" and roll["outputs"]["counts"] == {"onsite": 1, "home": 2, "unavailable": 1}
