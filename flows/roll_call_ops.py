@@ -20,7 +20,8 @@ from .runstate import RunState, plan_of
 from .session import change_run
 from .store import Reader, Store
 
-_CACHE: dict[tuple[str, str, str | None], tuple[Any, dict[str, Any]]] = {}
+# (store, run, step) → (the run's last event, the roll call's version, the headcount)
+_CACHE: dict[tuple[str, str, str | None], tuple[int, Any, dict[str, Any]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -99,18 +100,18 @@ class RollCallOps:
         answer or a change of the roll call's task (its gate, a closing): the run page asks at
         each view, and check-offs elsewhere in the run do not make it count again."""
         with self.store.read() as r:
+            seq = r.last_event_seq(run_id)
+            with _CACHE_LOCK:
+                hit = _CACHE.get((self.store.url, run_id, step_id))
+            if hit is not None and hit[0] == seq:  # nothing happened in the run: one read
+                return hit[2]
             plan, step, task = _opened_roll_call(r, run_id, step_id)
             version = (r.last_answer_pk(run_id, step.id), task["state"], muster.closed_by(task))
-            key = (self.store.url, run_id, step.id)
-            with _CACHE_LOCK:
-                hit = _CACHE.get(key)
-            if hit is not None and hit[0] == version:
-                return hit[1]
-            data = _headcount_json(r, plan, step, task)
+            data = hit[2] if hit is not None and hit[1] == version else _headcount_json(r, plan, step, task)
         with _CACHE_LOCK:
             if len(_CACHE) >= 64:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (version, data)
+            _CACHE[(self.store.url, run_id, step_id)] = (seq, version, data)
         return data
 
     def compute_headcount(self, run_id: str, step_id: str | None = None) -> dict[str, Any]:
