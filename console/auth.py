@@ -69,6 +69,7 @@ POLICY: dict[str, frozenset[str]] = {
     "my_tasks": READ,
     "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
+    "pools": READ,
 }
 AUDIT_CHAIN = "access"
 

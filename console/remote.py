@@ -205,5 +205,24 @@ class Remote:
             return self._call("GET", f"/api/runs/{self._q(run_id)}/headcount")
         return self._call("GET", f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/headcount")
 
+    def pools(self, site_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/sites/{self._q(site_id)}/pools")
+
+    def restock(
+        self,
+        site_id: str,
+        pool_id: str,
+        actor: Any = None,
+        *,
+        from_site: str | None = None,
+        count: int | None = None,
+        rows: list[dict[str, str]] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        if rows is not None:
+            raise Invalid("--csv works on the local store only: new items are added where the store is")
+        body = {"from_site": from_site, "count": count, "reason": reason}
+        return self._call("POST", f"/api/sites/{self._q(site_id)}/pools/{self._q(pool_id)}/restock", body)
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

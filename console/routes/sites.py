@@ -1,4 +1,4 @@
-"""API edge: a site's lockdown and stand-down, and restocking its pools (docs/api.md)."""
+"""API edge: a site's lockdown and stand-down, its pools' stock and restocking (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def lockdown(
 @router.post("/api/sites/{site}/standdown", status_code=201)
 def standdown(site: str, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("standdown"))) -> dict[str, Any]:
     return {"runs": ctx.engine.standdown(ident(site, "site"), caller.actor, key=key)}
+
+
+@router.get("/api/sites/{site}/pools")
+def pools(site: str, ctx: Context, caller: Caller = Depends(allowed("pools"))) -> dict[str, Any]:
+    return ctx.engine.pools(ident(site, "site"))
 
 
 @router.post("/api/sites/{site}/pools/{pool}/restock")

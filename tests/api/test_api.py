@@ -161,6 +161,7 @@ def test_the_remote_cli_prints_what_the_local_cli_prints(served):
         ["status", run],
         ["tasks", run, "--team", "it"],
         ["audit", run, "--verify"],
+        ["pools", "lab", "--format", "json"],
     ):
         remote, local = cli(*args, token=lead, remote=True), cli(*args)
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), args
