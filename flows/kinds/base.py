@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
 from ..actors import Actor
@@ -15,6 +16,20 @@ from ..errors import Invalid
 from ..fields import check_fields
 from ..runview import RunView
 from ..store import Reader
+
+
+def people_options(rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]) -> frozenset[str]:
+    """The staff ids a `people` field may list: its `options` rendered now (default: the roster)."""
+    options = spec.get("options")
+    if not isinstance(options, str):
+        return frozenset(p["id"] for p in rs.plan.site.staff)
+    try:
+        found = render_value(options, rs.context(step, task))
+    except ExpressionError as e:
+        raise Invalid(f"task {task['id']}: the options of its people field: {e}") from None
+    if not isinstance(found, list | tuple):
+        return frozenset()
+    return frozenset(str(p["id"]) if isinstance(p, Mapping) else str(p) for p in found)
 
 
 class StepKind:
@@ -44,7 +59,11 @@ class StepKind:
         """A person checks it off: (the fields recorded, the task's outputs); Invalid if not."""
         if self.decides:
             raise Invalid(f"task {task['id']} is an approval: use approve or reject")
-        values = check_fields(step.params.get("fields", {}), fields, task["id"])
+        specs = step.params.get("fields", {})
+        people = {
+            name: people_options(rs, step, task, spec) for name, spec in specs.items() if spec["type"] == "people"
+        }
+        values = check_fields(specs, fields, task["id"], people)
         return values, {**values, "by": actor.identity, "note": note}
 
     def live_outputs(
