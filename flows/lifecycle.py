@@ -44,4 +44,4 @@ class Engine:
         self.my_tasks, self.task_page, self.call_list = board.my_tasks, board.task_page, board.call_list
         # 7x24 coverage of a site's queues (computed on read, cached per change).
         cover = CoverageOps(store)
-        self.coverage, self.coverage_all = cover.coverage, cover.coverage_all
+        self.coverage, self.coverage_all, self.coverage_site = cover.coverage, cover.coverage_all, cover.coverage_site
