@@ -121,6 +121,16 @@ _ZH = {
     "cancelled": "已取消",
     "Chain": "审计链",
     "not met": "未达成",
+    "Coverage": "服务覆盖",
+    "Required agents (Erlang C) against staffed agents, per interval, in the site's local time.": "按时段（站点当地时间）对比所需坐席（Erlang C）与在岗坐席。",
+    "Supplied by run": "坐席来自预案执行",
+    "No running run: the baseline counts.": "没有运行中的预案：按基准排班计算。",
+    "covered": "已覆盖",
+    "short": "缺口",
+    "no calls": "无来电",
+    "of intervals covered": "的时段已覆盖",
+    "gaps": "个缺口",
+    "Short intervals": "缺口时段",
     "Skip, retry or reassign a task from its page: every task above links to it.": "跳过、重试或转派任务请在任务页面操作：上面每个任务都有链接。",
 }
 
