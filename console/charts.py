@@ -78,8 +78,9 @@ CELL_W, CELL_H, LABEL_W, HEAD_H = 12, 18, 78, 16
 
 def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
     """A queue's coverage as days (rows, the site's local dates) × intervals of the day
-    (columns): each cell says covered, short (also marked with a cross, not only by colour)
-    or no calls, with required vs staffed in its title."""
+    (columns): each cell says covered, short (also marked with a cross, not only by colour;
+    darker the shorter: up to a fifth, half, or more of the required missing) or no calls,
+    with required vs staffed in its title."""
     per_day = max(1, 86400 // int(c["interval"]))
     days: dict[str, int] = {}
     cells = []
@@ -89,11 +90,14 @@ def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
         col = (local.hour * 3600 + local.minute * 60) // int(c["interval"])
         x, y = LABEL_W + col * CELL_W, HEAD_H + row * CELL_H
         state = "short" if r["gap"] else ("idle" if not r["required"] else "ok")
+        share = r["gap"] / r["required"] if r["required"] else 0.0  # how short: the shade of red
+        level = 0 if not r["gap"] else 1 if share <= 0.2 else 2 if share <= 0.5 else 3
         cells.append(
             {
                 "x": x,
                 "y": y,
                 "state": state,
+                "level": level,
                 "title": f"{local:%a %m-%d %H:%M}: {r['staffed']['total']} staffed, {r['required']} required"
                 + (f", {r['gap']} short" if r["gap"] else ""),
                 "cross": (x + 2, y + 2, x + CELL_W - 2, y + CELL_H - 2) if r["gap"] else None,

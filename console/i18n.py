@@ -127,6 +127,7 @@ _ZH = {
     "No running run: the baseline counts.": "没有运行中的预案：按基准排班计算。",
     "covered": "已覆盖",
     "short": "缺口",
+    "darker: more short": "颜色越深缺口越大",
     "no calls": "无来电",
     "of intervals covered": "的时段已覆盖",
     "gaps": "个缺口",

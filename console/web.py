@@ -38,7 +38,7 @@ def safe_next(value: str | None) -> str:
 
 
 def fmt_value(objective: dict[str, Any], value: float) -> str:
-    return f"{value:.0%}" if objective.get("measure") == "ratio" else f"{value:g}"
+    return f"{value:.0%}" if objective.get("measure") in ("ratio", "coverage") else f"{value:g}"
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:

@@ -141,12 +141,17 @@ def gaps(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
     return out
 
 
+def gap_window(gap: Sequence[Mapping[str, Any]]) -> str:
+    """`Tue 02:00–02:30`: a gap's local day and times."""
+    first, last = dt.datetime.fromisoformat(gap[0]["local"]), dt.datetime.fromisoformat(gap[-1]["end_local"])
+    return f"{DAY_NAMES[first.weekday()]} {first:%H:%M}–{last:%H:%M}"
+
+
 def gap_text(gap: Sequence[Mapping[str, Any]]) -> str:
     """`Tue 02:00–02:30: 9 staffed, 14 required` (the least staffed, the most required)."""
-    first, last = dt.datetime.fromisoformat(gap[0]["local"]), dt.datetime.fromisoformat(gap[-1]["end_local"])
     staffed = min(r["staffed"]["total"] for r in gap)
     required = max(r["required"] for r in gap)
-    return f"{DAY_NAMES[first.weekday()]} {first:%H:%M}–{last:%H:%M}: {staffed} staffed, {required} required"
+    return f"{gap_window(gap)}: {staffed} staffed, {required} required"
 
 
 def run_rows(

@@ -4,7 +4,7 @@ a gap any of whose intervals was already announced. Never inside a check-off's t
 
 from __future__ import annotations
 
-from .coverage import gap_text, gaps, run_rows
+from .coverage import gap_text, gap_window, gaps, run_rows
 from .runview import RunView
 
 GAP_HOURS = 24
@@ -40,6 +40,7 @@ def check_gaps(rs: RunView) -> None:
                 end=gap[-1]["end_local"],
                 local=gap[0]["local"],
                 text=gap_text(gap),
+                window=gap_window(gap),
                 staffed=min(r["staffed"]["total"] for r in gap),
                 required=max(r["required"] for r in gap),
                 intervals=starts,

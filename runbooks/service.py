@@ -78,6 +78,7 @@ class Queue:
     baseline: dict[tuple[int, int], int] | None
     per_item: tuple[str, float] | None  # (step, calls per hour per done item)
     supply: tuple[Supply, ...]
+    demand_where: tuple[str, int, int] = ("site.yaml", 1, 1)  # where `demand:` is written (RB511)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class Queue:
             "baseline": None if self.baseline is None else [[w, m, a] for (w, m), a in sorted(self.baseline.items())],
             "per_item": list(self.per_item) if self.per_item else None,
             "supply": [[s.step, s.field, s.as_, list(s.where)] for s in self.supply],
+            "demand_where": list(self.demand_where),
         }
 
     @classmethod
@@ -111,6 +113,7 @@ class Queue:
             None if base is None else {(w, m): a for w, m, a in base},
             (data["per_item"][0], data["per_item"][1]) if data.get("per_item") else None,
             tuple(Supply(s, f, a, (w[0], w[1], w[2])) for s, f, a, w in data["supply"]),
+            tuple(data.get("demand_where") or ("site.yaml", 1, 1)),
         )
 
 
@@ -155,6 +158,7 @@ def load_service(
         if spec.baseline:
             weekly = _weekly(directory, doc, loc + ("baseline",), spec.baseline, "agents", minutes, problems)
             baseline = {k: int(v) for k, v in weekly.items()}
+        demand_mark = doc.mark(loc + ("demand",))
         supply = []
         for i, s in enumerate(spec.supply):
             mark = doc.mark(loc + ("supply", i))
@@ -174,6 +178,7 @@ def load_service(
             baseline,
             per_item,
             tuple(supply),
+            (doc.path, demand_mark.line, demand_mark.col),
         )
     return queues, problems
 

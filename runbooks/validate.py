@@ -351,7 +351,7 @@ def check_coverage_objective(
     q = site.service[queue]
     names = [(s.step, s.field, s.where) for s in q.supply]
     if q.per_item is not None:
-        names.append((q.per_item[0], None, (site.path or "site.yaml", 1, 1)))
+        names.append((q.per_item[0], None, q.demand_where))
     for step_id, field, (path, line, col) in names:
         step = steps.get(step_id)
         if step is None:
@@ -437,6 +437,9 @@ def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> Non
                 )
     if step.key is not None:
         c.strings(step.key, loc + ("key",), inner)
+    for name, spec in (getattr(step, "fields", None) or {}).items():  # a people field's options
+        if spec.type == "people" and isinstance(spec.options, str):
+            c.strings(spec.options, loc + ("fields", name, "options"), inner)
     if isinstance(step.if_, str):
         c.strings(step.if_, loc + ("if",), inner)
     if step.name:

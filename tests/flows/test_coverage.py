@@ -96,6 +96,9 @@ def test_supply_moves_with_the_run_the_objective_waits_for_the_runner_and_gaps_a
     assert len(gaps) == 1 and len(told) == 1  # one gap (the whole day), told once
     assert gaps[0]["data"]["queue"] == "phones" and len(gaps[0]["data"]["intervals"]) == 48
     assert gaps[0]["data"]["text"].endswith(": 0 staffed, 20 required")
+    message = told[0]["message"]
+    assert message["subject"] == "Coverage gap: Phone line"
+    assert gaps[0]["data"]["text"] in message["text"] and "48 short intervals in a row" in message["text"]
 
     # A people field: staff ids among its options, or one error naming the field.
     with pytest.raises(Invalid, match=r'field "people": not among the people this field lists: Z9999'):

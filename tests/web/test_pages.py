@@ -203,13 +203,13 @@ def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(da
     assert 'href="/sites/evil/coverage"' in run_page, "the run page links to its site's coverage"
     html = s.get(dash.url + "/sites/evil/coverage?hours=24", timeout=30).text
     assert f'data-runs="{dash.run}:' in html, "the page follows the run that supplies it"
-    assert html.count('<g class="c-short">') == 48 and html.count("<line ") == 96, "short cells are crossed out"
+    assert html.count('<g class="c-short g3">') == 48 and html.count("<line ") == 96, "short cells are crossed out"
     assert "0 staffed, 3 required" in html
     assert html.count("<svg") == 1, "one heat map: the one queue"
     for agent in HOME[:3]:  # three trained agents: 3 required, 3 staffed
         dash.engine.complete(dash.run, f"training:{agent}", local_operator(), fields={"score": "80"})
     html = s.get(dash.url + "/sites/evil/coverage?hours=24", timeout=30).text
-    assert html.count('<g class="c-short">') == 0 and html.count('<g class="c-ok">') == 48
+    assert html.count('<g class="c-short') == 0 and html.count('<g class="c-ok">') == 48
     assert ">100%</strong>" in html
     zh = s.get(dash.url + "/sites/evil/coverage", headers={"Accept-Language": "zh-CN"}, timeout=30).text
     assert "服务覆盖" in zh and "已覆盖" in zh
