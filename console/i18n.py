@@ -128,6 +128,7 @@ _ZH = {
     "covered": "已覆盖",
     "short": "缺口",
     "darker: more short": "颜色越深缺口越大",
+    "staff ids, comma-separated": "员工编号，用逗号分隔",
     "no calls": "无来电",
     "of intervals covered": "的时段已覆盖",
     "gaps": "个缺口",

@@ -245,6 +245,6 @@ def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str
         "type": spec.get("type", "string"),
         "required": bool(spec.get("required")),
         "description": spec.get("description"),
-        "options": list(spec.get("options") or []),
+        "options": list(spec["options"]) if isinstance(spec.get("options"), list) else [],  # people: rendered later
         "expected": expected,
     }

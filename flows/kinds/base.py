@@ -18,18 +18,37 @@ from ..runview import RunView
 from ..store import Reader
 
 
-def people_options(rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]) -> frozenset[str]:
-    """The staff ids a `people` field may list: its `options` rendered now (default: the roster)."""
+def people_choices(
+    rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The people a `people` field may list, `{id, name, team}`: its `options` rendered now in
+    the task's context (default: the site's roster)."""
     options = spec.get("options")
     if not isinstance(options, str):
-        return frozenset(p["id"] for p in rs.plan.site.staff)
-    try:
-        found = render_value(options, rs.context(step, task))
-    except ExpressionError as e:
-        raise Invalid(f"task {task['id']}: the options of its people field: {e}") from None
+        found: Any = list(rs.plan.site.staff)
+    else:
+        try:
+            found = render_value(options, rs.context(step, task))
+        except ExpressionError as e:
+            raise Invalid(f"task {task['id']}: the options of its people field: {e}") from None
     if not isinstance(found, list | tuple):
-        return frozenset()
-    return frozenset(str(p["id"]) if isinstance(p, Mapping) else str(p) for p in found)
+        return []
+    out = []
+    for p in found:
+        person = p if isinstance(p, Mapping) else (rs.plan.site.person(str(p)) or {"id": str(p)})
+        out.append(
+            {
+                "id": str(person["id"]),
+                "name": str(person.get("name") or person["id"]),
+                "team": str(person.get("team") or ""),
+            }
+        )
+    return out
+
+
+def people_options(rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]) -> frozenset[str]:
+    """The staff ids a `people` field may list."""
+    return frozenset(p["id"] for p in people_choices(rs, step, task, spec))
 
 
 class StepKind:

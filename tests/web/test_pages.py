@@ -214,3 +214,22 @@ def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(da
     zh = s.get(dash.url + "/sites/evil/coverage", headers={"Accept-Language": "zh-CN"}, timeout=30).text
     assert "服务覆盖" in zh and "已覆盖" in zh
     assert s.get(dash.url + "/sites/nowhere/coverage", timeout=30).status_code == 404
+
+
+def test_a_lead_ticks_people_on_a_people_field_and_a_stranger_is_refused(dash):
+    s, csrf = dash.login("lead_ops")
+    path = f"/runs/{dash.run}/tasks/crew"
+    page = s.get(dash.url + path, timeout=30).text
+    boxes = re.findall(r'<input type="checkbox" name="f.people" value="(E\d{4})">', page)
+    assert len(boxes) == 16 and boxes[0] == "E0001", "one box per person of the roster"
+    assert not HOSTILE.search(page), "the roster's names and teams are text"
+    bad = s.post(
+        dash.url + path,
+        data={"csrf": csrf, "action": "complete", "f.people": ["E0003", "Z9999"], "idem": "p0"},
+        timeout=30,
+    )
+    assert bad.status_code == 422 and "not among the people this field lists: Z9999" in bad.text
+    form = {"csrf": csrf, "action": "complete", "f.people": ["E0003", "E0004", "E0015"], "idem": "p1"}
+    assert s.post(dash.url + path, data=form, allow_redirects=False, timeout=30).status_code == 303
+    task = dash.task("crew")
+    assert task["state"] == "done" and task["outputs"]["people"] == ["E0003", "E0004", "E0015"]
