@@ -129,6 +129,8 @@ _ZH = {
     "short": "缺口",
     "darker: more short": "颜色越深缺口越大",
     "staff ids, comma-separated": "员工编号，用逗号分隔",
+    "No site has a 7x24 service.": "没有站点配置7x24服务。",
+    "7x24 coverage of every site": "各站点7x24服务覆盖",
     "no calls": "无来电",
     "of intervals covered": "的时段已覆盖",
     "gaps": "个缺口",

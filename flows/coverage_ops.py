@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runbooks.diagnostics import RunbookError
 from runbooks.library import NotFound as LibraryNotFound
-from runbooks.library import find_site
+from runbooks.library import find_site, site_directories
 from runbooks.service import Queue
 from runbooks.sites import Site
 
@@ -126,6 +127,22 @@ class CoverageOps:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = data
         return data
+
+    def coverage_sites(self) -> list[dict[str, Any]]:
+        """Every site of the library with a `service:`: id, name, queues, the run supplying it."""
+        out = []
+        for site_id in site_directories():
+            try:
+                site = self.coverage_site(site_id, allow_path=False)
+            except (NotFound, RunbookError):
+                continue  # a broken site directory is `runbook validate`'s to report
+            if not site.service:
+                continue
+            with self.store.read() as r:
+                runs = [supplying_run(r, site.id, q) for q in site.service.values()]
+            run = next((row["id"] for row in runs if row), None)
+            out.append({"id": site.id, "name": site.name, "queues": list(site.service), "run": run})
+        return out
 
     def coverage_all(self, site: str, *, hours: int = 72) -> list[dict[str, Any]]:
         """Every queue of a site (the coverage page); a site is named by id here."""

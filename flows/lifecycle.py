@@ -45,3 +45,4 @@ class Engine:
         # 7x24 coverage of a site's queues (computed on read, cached per change).
         cover = CoverageOps(store)
         self.coverage, self.coverage_all, self.coverage_site = cover.coverage, cover.coverage_all, cover.coverage_site
+        self.coverage_sites = cover.coverage_sites

@@ -56,3 +56,13 @@ async def coverage_page(request: Request, caller: Caller) -> Response:
         run_id=run_id,
         live_runs=[live(run_id, seq)] if run_id else [],
     )
+
+
+@router.get("/coverage", response_class=HTMLResponse, include_in_schema=False)
+@page("coverage")
+async def coverage_index(request: Request, caller: Caller) -> Response:
+    """Every site with a 7x24 service, with or without a run (the backup site too)."""
+    sites = await run_in_threadpool(context(request).engine.coverage_sites)
+    return render(
+        request, caller, "coverage_sites.html", title=i18n.translator(lang_of(request))("Coverage"), sites=sites
+    )

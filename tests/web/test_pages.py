@@ -28,6 +28,7 @@ def pages(dash) -> dict[str, str]:
         "audit": f"/runs/{run}/audit",
         "calls": f"/runs/{run}/muster/roll/calls",
         "coverage": "/sites/evil/coverage",
+        "coverage_sites": "/coverage",
     }
 
 
@@ -214,6 +215,9 @@ def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(da
     zh = s.get(dash.url + "/sites/evil/coverage", headers={"Accept-Language": "zh-CN"}, timeout=30).text
     assert "服务覆盖" in zh and "已覆盖" in zh
     assert s.get(dash.url + "/sites/nowhere/coverage", timeout=30).status_code == 404
+    index = s.get(dash.url + "/coverage", timeout=30).text
+    assert 'href="/sites/evil/coverage"' in index and f'href="/runs/{dash.run}"' in index
+    assert 'href="/coverage"' in s.get(dash.url + "/", timeout=30).text, "the overview links to it"
 
 
 def test_a_lead_ticks_people_on_a_people_field_and_a_stranger_is_refused(dash):
