@@ -34,13 +34,20 @@ class Staffed:
     people: Mapping[str, str] = field(default_factory=dict)  # staff id → onsite/home
 
 
+def supply_steps(queue: Queue) -> list[str]:
+    return sorted({s.step for s in queue.supply} | ({queue.per_item[0]} if queue.per_item else set()))
+
+
 def supply_of(reader: Reader, run_id: str, queue: Queue) -> Staffed:
     """The people of each `supply` entry: the done items of a step (their item keys are staff
     ids), or the staff ids listed in a `people` field of the step's done tasks. A person counts
     once, on site before home."""
-    steps = sorted({s.step for s in queue.supply} | ({queue.per_item[0]} if queue.per_item else set()))
-    done = reader.tasks(run_id, steps=steps, states=["done"]) if steps else []
-    by_step: dict[str, list[dict[str, Any]]] = {}
+    steps = supply_steps(queue)
+    return supply_from(reader.tasks(run_id, steps=steps, states=["done"]) if steps else [], run_id, queue)
+
+
+def supply_from(done: Sequence[Mapping[str, Any]], run_id: str, queue: Queue) -> Staffed:
+    by_step: dict[str, list[Mapping[str, Any]]] = {}
     for task in done:
         by_step.setdefault(task["step_id"], []).append(task)
     onsite: set[str] = set()
@@ -170,3 +177,32 @@ def run_rows(
                 _RUN_CACHE.pop(next(iter(_RUN_CACHE)))
             _RUN_CACHE[key] = hit
     return hit
+
+
+def history(
+    reader: Reader, run_id: str, site: Site, queue: Queue, now: dt.datetime, hours: int, start: dt.datetime, points: int
+) -> list[tuple[dt.datetime, float]]:
+    """A coverage objective's burn-up: the share of today's window that the staffing of each
+    earlier moment would cover (supply as it grew: one point per bucket in which some of it
+    was done), ending now."""
+    steps = supply_steps(queue)
+    done = sorted(
+        (t for t in (reader.tasks(run_id, steps=steps, states=["done"]) if steps else []) if t["ended_at"]),
+        key=lambda t: t["ended_at"],
+    )
+    starts = window(site, queue, now, hours)
+    bucket = max((now - start).total_seconds() / points, 0.001)
+    series = [(start, covered_share(intervals(site, queue, starts, supply_from([], run_id, queue))))]
+    i = 0
+    while i < len(done):
+        ended = _aware(done[i]["ended_at"])
+        edge = start + dt.timedelta(seconds=(int((ended - start).total_seconds() // bucket) + 1) * bucket)
+        while i < len(done) and _aware(done[i]["ended_at"]) < edge:
+            i += 1
+        staffed = supply_from(done[:i], run_id, queue)
+        series.append((min(edge, now), covered_share(intervals(site, queue, starts, staffed))))
+    return series
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

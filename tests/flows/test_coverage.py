@@ -129,3 +129,8 @@ def test_supply_moves_with_the_run_the_objective_waits_for_the_runner_and_gaps_a
     assert told == ["phones", "experts"]
     objective = next(o for o in engine.run(run)["objectives"] if o["id"] == "covered")
     assert objective["met"] and objective["value"] == 1.0
+    # Its burn-up on the board: what the staffing of each moment covered, from nothing to all.
+    board = next(o for o in engine.compute_board(run)["objectives"] if o["id"] == "covered")
+    values = [v for _, v in board["series"]]
+    assert board["measure"] == "coverage" and values[0] == 0.0 and values[-1] == 1.0
+    assert values == sorted(values), "staffing only grew"
