@@ -80,7 +80,7 @@ def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
     """A queue's coverage as days (rows, the site's local dates) × intervals of the day
     (columns): each cell says covered, short (also marked with a cross, not only by colour;
     darker the shorter: up to a fifth, half, or more of the required missing) or no calls,
-    with required vs staffed in its title."""
+    with its time, staffed, required and gap for the template's title."""
     per_day = max(1, 86400 // int(c["interval"]))
     days: dict[str, int] = {}
     cells = []
@@ -98,8 +98,10 @@ def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
                 "y": y,
                 "state": state,
                 "level": level,
-                "title": f"{local:%a %m-%d %H:%M}: {r['staffed']['total']} staffed, {r['required']} required"
-                + (f", {r['gap']} short" if r["gap"] else ""),
+                "when": f"{local:%m-%d %H:%M}",
+                "staffed": r["staffed"]["total"],
+                "required": r["required"],
+                "gap": r["gap"],
                 "cross": (x + 2, y + 2, x + CELL_W - 2, y + CELL_H - 2) if r["gap"] else None,
             }
         )

@@ -128,6 +128,8 @@ _ZH = {
     "covered": "已覆盖",
     "short": "缺口",
     "darker: more short": "颜色越深缺口越大",
+    "staffed": "在岗",
+    "required": "需要",
     "staff ids, comma-separated": "员工编号，用逗号分隔",
     "No site has a 7x24 service.": "没有站点配置7x24服务。",
     "7x24 coverage of every site": "各站点7x24服务覆盖",

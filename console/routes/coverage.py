@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from flows.coverage import gap_text, gaps
+from flows.coverage import gap_window, gaps
 
 from .. import charts, i18n
 from ..deps import Caller, Context, allowed, context, ident
@@ -17,6 +17,15 @@ from ..web import lang_of, live, render
 from .pages import page
 
 router = APIRouter()
+
+
+def gap_view(gap: list[Any]) -> dict[str, Any]:
+    """A gap for the page: its local window, the least staffed, the most required."""
+    return {
+        "window": gap_window(gap),
+        "staffed": min(r["staffed"]["total"] for r in gap),
+        "required": max(r["required"] for r in gap),
+    }
 
 
 @router.get("/api/sites/{site}/coverage")
@@ -52,7 +61,7 @@ async def coverage_page(request: Request, caller: Caller) -> Response:
         "coverage.html",
         title=f"{i18n.translator(lang_of(request))('Coverage')} · {site.name}",
         site=site,
-        queues=[{**q, "map": charts.heatmap(q), "gaps": [gap_text(g) for g in gaps(q["intervals"])]} for q in queues],
+        queues=[{**q, "map": charts.heatmap(q), "gaps": [gap_view(g) for g in gaps(q["intervals"])]} for q in queues],
         run_id=run_id,
         live_runs=[live(run_id, seq)] if run_id else [],
     )

@@ -205,7 +205,7 @@ def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(da
     html = s.get(dash.url + "/sites/evil/coverage?hours=24", timeout=30).text
     assert f'data-runs="{dash.run}:' in html, "the page follows the run that supplies it"
     assert html.count('<g class="c-short g3">') == 48 and html.count("<line ") == 96, "short cells are crossed out"
-    assert "0 staffed, 3 required" in html
+    assert "0 staffed, 3 required, 3 short</title>" in html
     assert html.count("<svg") == 1, "one heat map: the one queue"
     for agent in HOME[:3]:  # three trained agents: 3 required, 3 staffed
         dash.engine.complete(dash.run, f"training:{agent}", local_operator(), fields={"score": "80"})
@@ -213,7 +213,7 @@ def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(da
     assert html.count('<g class="c-short') == 0 and html.count('<g class="c-ok">') == 48
     assert ">100%</strong>" in html
     zh = s.get(dash.url + "/sites/evil/coverage", headers={"Accept-Language": "zh-CN"}, timeout=30).text
-    assert "服务覆盖" in zh and "已覆盖" in zh
+    assert "服务覆盖" in zh and "已覆盖" in zh and "3 在岗, 3 需要" in zh
     assert s.get(dash.url + "/sites/nowhere/coverage", timeout=30).status_code == 404
     index = s.get(dash.url + "/coverage", timeout=30).text
     assert 'href="/sites/evil/coverage"' in index and f'href="/runs/{dash.run}"' in index
