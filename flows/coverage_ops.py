@@ -160,6 +160,7 @@ def answer(
         "timezone": site.timezone,
         "interval": queue.interval,
         "run": run["id"] if run else None,
+        "drill": bool(run["drill"]) if run else False,  # a drill's people count here, not in the real hotline
         "baseline": staffed.baseline,
         "covered": round(coverage.covered_share(rows), 4),
         "intervals": rows,

@@ -28,7 +28,7 @@ def objective_value(
         queue = site.service.get(objective.queue)
         if queue is None:
             return 0.0
-        rows = coverage.run_rows(reader, run["id"], site, queue, now or utcnow(), max(1, objective.horizon // 3600))
+        rows = coverage.run_rows(reader, run["id"], site, queue, now or utcnow(), max(1, -(-objective.horizon // 3600)))
         return coverage.covered_share(rows)
     done = reader.count_tasks(run["id"], steps=[objective.step], states=["done"])
     if objective.measure == "count":
