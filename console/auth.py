@@ -70,6 +70,7 @@ POLICY: dict[str, frozenset[str]] = {
     "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
     "pools": READ,
+    "coverage": READ,  # a site's 7x24 coverage (counts, no one's contact details): API and page
 }
 AUDIT_CHAIN = "access"
 

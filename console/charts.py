@@ -71,3 +71,54 @@ def graph(g: Mapping[str, Any]) -> dict[str, Any]:
     width = max((x for x, _ in place.values()), default=0) + NODE_W + 16
     height = max((y for _, y in place.values()), default=0) + NODE_H + 16
     return {"nodes": nodes, "edges": edges, "w": width, "h": height, "node_w": NODE_W, "node_h": NODE_H}
+
+
+CELL_W, CELL_H, LABEL_W, HEAD_H = 12, 18, 78, 16
+
+
+def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
+    """A queue's coverage as days (rows, the site's local dates) × intervals of the day
+    (columns): each cell says covered, short (also marked with a cross, not only by colour;
+    darker the shorter: up to a fifth, half, or more of the required missing) or no calls,
+    with its time, staffed, required and gap for the template's title."""
+    per_day = max(1, 86400 // int(c["interval"]))
+    days: dict[str, int] = {}
+    cells = []
+    for r in c["intervals"]:
+        local = datetime.fromisoformat(r["local"])
+        row = days.setdefault(local.date().isoformat(), len(days))
+        col = (local.hour * 3600 + local.minute * 60) // int(c["interval"])
+        x, y = LABEL_W + col * CELL_W, HEAD_H + row * CELL_H
+        state = "short" if r["gap"] else ("idle" if not r["required"] else "ok")
+        share = r["gap"] / r["required"] if r["required"] else 0.0  # how short: the shade of red
+        level = 0 if not r["gap"] else 1 if share <= 0.2 else 2 if share <= 0.5 else 3
+        cells.append(
+            {
+                "x": x,
+                "y": y,
+                "state": state,
+                "level": level,
+                "when": f"{local:%m-%d %H:%M}",
+                "staffed": r["staffed"]["total"],
+                "required": r["required"],
+                "gap": r["gap"],
+                "cross": (x + 2, y + 2, x + CELL_W - 2, y + CELL_H - 2) if r["gap"] else None,
+            }
+        )
+    labels = [
+        {"y": HEAD_H + i * CELL_H + CELL_H * 0.7, "text": datetime.fromisoformat(d).strftime("%a %m-%d")}
+        for d, i in days.items()
+    ]
+    step = max(1, per_day // 12)  # an hour label every two hours with 30-minute intervals
+    hours = [
+        {"x": LABEL_W + i * CELL_W, "text": f"{i * int(c['interval']) // 3600:02d}"} for i in range(0, per_day, step)
+    ]
+    return {
+        "w": LABEL_W + per_day * CELL_W + 4,
+        "h": HEAD_H + len(days) * CELL_H + 4,
+        "cw": CELL_W - 1,
+        "ch": CELL_H - 1,
+        "cells": cells,
+        "days": labels,
+        "hours": hours,
+    }

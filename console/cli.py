@@ -15,7 +15,7 @@ import typer
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
-from . import roll_call_commands, run_commands, scale, user_commands
+from . import coverage_commands, roll_call_commands, run_commands, scale, user_commands
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def schema() -> None:
 
 run_commands.register(app)
 roll_call_commands.register(app)
+coverage_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

@@ -48,10 +48,12 @@ LEADS = {
 MANAGER_STAFF = "X0108"
 ONE_OFF = (
     ("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
-    ("vanguard", "operations", {"vanguard_size": 28}),
-    ("living_support", "living_support", {"beds": 28, "health_checks": "daily"}),
+    ("vanguard", "operations", {"people": "onsite"}),  # filled from the roll call's answers below
+    ("experts", "training", {"people": ["X0081", "X0082", "X0083", "X0084", "X0085", "X0086"]}),
+    ("living_support", "living_support", {"beds": 30, "health_checks": "daily"}),
     ("shift_plan", "supervisors", {"coverage_pct": 100}),
 )  # the leads' single tasks, done some time
+VANGUARD = 30  # the on-site team the operations lead ticks: with 48 home agents, the hotline is covered
 
 
 class _Grants(http.server.BaseHTTPRequestHandler):
@@ -270,6 +272,8 @@ class Players:
                 task = engine.tasks(run, step=step)[0]
                 if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
                     done_once.add(step)
+                    if fields.get("people") == "onsite":
+                        fields = {"people": onsite(engine.tasks(run, step="roll_call")[0])[:VANGUARD]}
                     acted |= self.act(
                         EngineError, functools.partial(engine.complete, run, step, leads[team], fields=fields)
                     )
@@ -283,6 +287,12 @@ class Players:
             return True
         except EngineError:  # the visitor got there first, or the task moved on
             return False
+
+
+def onsite(roll_call: dict[str, Any]) -> list[str]:
+    """Who answered "on site" (a done roll call's outputs)."""
+    people = ((roll_call.get("outputs") or {}).get("answers") or {}).get("onsite") or []
+    return [p["id"] if isinstance(p, dict) else str(p) for p in people]
 
 
 def _healthy(requests, base: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -223,6 +224,14 @@ class Remote:
             raise Invalid("--csv works on the local store only: new items are added where the store is")
         body = {"from_site": from_site, "count": count, "reason": reason}
         return self._call("POST", f"/api/sites/{self._q(site_id)}/pools/{self._q(pool_id)}/restock", body)
+
+    def coverage(self, site: str, *, queue: str | None = None, hours: int = 72) -> dict[str, Any]:
+        if Path(site, "site.yaml").is_file():  # a directory: the server knows the site by its id
+            from runbooks.sites import load_site
+
+            site = load_site(site).id
+        params = f"?hours={int(hours)}" + (f"&queue={self._q(queue)}" if queue else "")
+        return self._call("GET", f"/api/sites/{self._q(site)}/coverage{params}")
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

@@ -33,6 +33,7 @@ def print_plan(out: Console, report: PlanReport) -> None:
         needs = [f"{n}[item]" for n in s.item_needs] + list(s.all_needs)
         if s.streams_from:
             needs.append(f"{s.streams_from}:answers")
+        needs += [f"objective:{o}" for o in s.objective_needs]
         table.add_row(
             s.id,
             s.kind,

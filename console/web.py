@@ -38,7 +38,7 @@ def safe_next(value: str | None) -> str:
 
 
 def fmt_value(objective: dict[str, Any], value: float) -> str:
-    return f"{value:.0%}" if objective.get("measure") == "ratio" else f"{value:g}"
+    return f"{value:.0%}" if objective.get("measure") in ("ratio", "coverage") else f"{value:g}"
 
 
 async def read_form(request: Request) -> dict[str, list[str]]:
@@ -55,7 +55,14 @@ def one(form: dict[str, list[str]], name: str) -> str | None:
 
 
 def fields_of(form: dict[str, list[str]]) -> dict[str, str]:
-    return {k[2:]: v[0].strip() for k, v in form.items() if k.startswith("f.") and v and v[0].strip()}
+    """`f.<name>` fields; a field given more than once (a people field's ticked boxes) is the
+    comma-separated list of its values."""
+    out = {}
+    for k, v in form.items():
+        values = [x.strip() for x in v if x.strip()]
+        if k.startswith("f.") and values:
+            out[k[2:]] = ",".join(values)
+    return out
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, ph
 from .errors import NotFound
 from .headcount import unanswered_by_team
 from .kinds import kind_of
-from .runstate import plan_of
+from .kinds.base import people_choices
+from .runstate import RunState, plan_of
 from .states import ACTIVE
 from .store import Store, utcnow
 from .views import iso, run_json, task_json
@@ -151,6 +152,9 @@ class BoardOps:
                 raise NotFound(f'run {run_id} has no task "{task_id}"')
             plan = plan_of(row, r)
             last_event = r.last_event_seq(run_id)
+            form = form_of(plan, task)
+            if task["state"] == "waiting":
+                form = with_people(r, row, plan, task, form, actor, now)
             history = [
                 {
                     "action": c["action"],
@@ -164,7 +168,6 @@ class BoardOps:
             ]
         rel = ownership(actor, task["owner"], row["site_id"])
         actionable = task["state"] == "waiting" and rel != "deny" and actor.role in ("team_lead", "manager", "operator")
-        form = form_of(plan, task)
         return {
             "run": {
                 "id": row["id"],
@@ -235,6 +238,29 @@ class BoardOps:
             "total": sum(len(t["calls"]) for t in out),
             "generated_at": iso(utcnow()),
         }
+
+
+def with_people(
+    r: Any,
+    row: Mapping[str, Any],
+    plan: Plan,
+    task: Mapping[str, Any],
+    form: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+) -> dict[str, Any]:
+    """A check-off form whose `people` fields list the people to tick (rendered in a read: the
+    run's expression context only reads)."""
+    step = plan.find(task["step_id"])
+    if step is None or not any(f["type"] == "people" for f in form["fields"]):
+        return form
+    rs = RunState(r, dict(row), plan, now, actor.identity)
+    specs = step.params.get("fields", {})
+    fields = [
+        {**f, "options": people_choices(rs, step, task, specs[f["name"]])} if f["type"] == "people" else f
+        for f in form["fields"]
+    ]
+    return {**form, "fields": fields}
 
 
 def _roll_call_of(task: Mapping[str, Any]) -> str | None:

@@ -10,9 +10,12 @@ from typing import Any
 
 from runbooks.plan import Plan, PlannedStep
 
+from . import coverage
 from .kinds import KINDS, RUNNER_KINDS
 from .progress import progress, total
+from .runstate import plan_of
 from .states import ACTIVE, STATES, TERMINAL
+from .store import utcnow
 from .views import iso
 
 # Kinds whose `ready` tasks are held, not queued for the runner (an allocation waiting for stock).
@@ -149,6 +152,13 @@ SERIES_POINTS = 120
 def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -> list[tuple[datetime, float]]:
     """Cumulative progress at the end of each bucket that saw some: done tasks of the step, or
     the share of people who answered a roll call (their first answer)."""
+    if spec.queue is not None:  # coverage: what the staffing of each moment covers of today's window
+        site = plan_of(row, r).site
+        queue = site.service.get(spec.queue)
+        if queue is None:
+            return [(start, 0.0)]
+        now = min(until, utcnow())
+        return coverage.history(r, row["id"], site, queue, now, max(1, -(-spec.horizon // 3600)), start, SERIES_POINTS)
     bucket = max((until - start).total_seconds() / SERIES_POINTS, 0.001)
     task = r.task(row["id"], spec.step) if spec.measure == "ratio" else None
     answers = task is not None and task["kind"] == "muster"
@@ -245,6 +255,6 @@ def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str
         "type": spec.get("type", "string"),
         "required": bool(spec.get("required")),
         "description": spec.get("description"),
-        "options": list(spec.get("options") or []),
+        "options": list(spec["options"]) if isinstance(spec.get("options"), list) else [],  # people: rendered later
         "expected": expected,
     }

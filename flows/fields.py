@@ -10,7 +10,21 @@ from typing import Any
 from .errors import Invalid
 
 
-def _convert(kind: str, value: Any, spec: Mapping[str, Any]) -> Any:
+def _people(value: Any, allowed: frozenset[str] | None) -> list[str]:
+    """A list of staff ids (from the CLI: comma-separated), each one of the field's options."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of staff ids")
+    unknown = [v for v in value if allowed is not None and v not in allowed]
+    if unknown:
+        raise ValueError(f"not among the people this field lists: {', '.join(unknown[:10])}")
+    return list(dict.fromkeys(value))
+
+
+def _convert(kind: str, value: Any, spec: Mapping[str, Any], allowed: frozenset[str] | None = None) -> Any:
+    if kind == "people":
+        return _people(value, allowed)
     if kind == "integer":
         if isinstance(value, bool):
             raise ValueError("expected an integer")
@@ -45,7 +59,13 @@ def _convert(kind: str, value: Any, spec: Mapping[str, Any]) -> Any:
     return value
 
 
-def check_fields(specs: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any], task_id: str) -> dict[str, Any]:
+def check_fields(
+    specs: Mapping[str, Mapping[str, Any]],
+    given: Mapping[str, Any],
+    task_id: str,
+    people: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
+    """`people`: the staff ids each `people` field may list (its options, rendered)."""
     problems = []
     values: dict[str, Any] = {}
     for name, value in given.items():
@@ -55,7 +75,7 @@ def check_fields(specs: Mapping[str, Mapping[str, Any]], given: Mapping[str, Any
             problems.append(f'unknown field "{name}" (fields of {task_id}: {known})')
             continue
         try:
-            values[name] = _convert(spec.get("type", "string"), value, spec)
+            values[name] = _convert(spec.get("type", "string"), value, spec, (people or {}).get(name))
         except ValueError as e:
             problems.append(f'field "{name}": {e}, got {value!r}')
     for name, spec in specs.items():

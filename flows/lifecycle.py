@@ -6,6 +6,7 @@ each a class over the store; the facade only names their operations."""
 from __future__ import annotations
 
 from .board import BoardOps
+from .coverage_ops import CoverageOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
 from .stock_ops import StockOps
@@ -41,3 +42,7 @@ class Engine:
         self.overview, self.board, self.board_site = board.overview, board.board, board.board_site
         self.compute_board = board.compute_board  # uncached (the benchmark's)
         self.my_tasks, self.task_page, self.call_list = board.my_tasks, board.task_page, board.call_list
+        # 7x24 coverage of a site's queues (computed on read, cached per change).
+        cover = CoverageOps(store)
+        self.coverage, self.coverage_all, self.coverage_site = cover.coverage, cover.coverage_all, cover.coverage_site
+        self.coverage_sites = cover.coverage_sites

@@ -17,7 +17,7 @@ from typing import Any
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
-from . import objectives, timers
+from . import coverage_watch, objectives, timers
 from .errors import Invalid
 from .kinds import kind_of
 from .runstate import RunState
@@ -100,9 +100,16 @@ def settle(rs: RunState) -> None:
         advance(rs, rs.changed)
         if not (rs.ended or rs.created):
             break
-    objectives.check_objectives(rs)
+    reached = objectives.check_objectives(rs)
     if rs.timed:
-        objectives.check_at_risk(rs)
+        reached |= objectives.check_at_risk(rs)
+        coverage_watch.check_gaps(rs)
+    if reached:  # steps that need an objective (`needs: [objective:<id>]`) may go now
+        run_steps = _RunSteps(rs)
+        for step in rs.plan.steps:
+            if reached & set(step.objective_needs):
+                _evaluate_step(rs, step, run_steps)
+        advance(rs, rs.changed)
     finish_if_done(rs)
 
 
@@ -183,6 +190,8 @@ def _single(task: dict[str, Any] | None) -> str:
 
 
 def _needs_met(rs: RunState, step: PlannedStep, item_key: str | None, run_steps: _RunSteps) -> tuple[str, str | None]:
+    if step.objective_needs and not set(step.objective_needs) <= set(rs.tx.objectives_met(rs.run_id)):
+        return "wait", None
     for need_id in step.needs:
         per_item = need_id in step.item_needs
         state = _need_state(rs, rs.plan.step(need_id), item_key if per_item else None, run_steps)

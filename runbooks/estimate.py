@@ -96,6 +96,9 @@ def estimate_plan(plan: Plan) -> PlanReport:
     for obj in plan.objectives:
         path = []
         cursor: str | None = obj.step
+        if obj.queue is not None and obj.queue in plan.site.service:  # staffed once its supply is done
+            supply = [e.step for e in plan.site.service[obj.queue].supply if e.step in finish]
+            cursor = max(supply, key=lambda n: finish[n], default=None)
         while cursor:
             path.append(cursor)
             cursor = best_need.get(cursor)
@@ -103,7 +106,13 @@ def estimate_plan(plan: Plan) -> PlanReport:
         reachable = measured.items_max if measured and obj.measure == "count" else None
         report.objectives.append(
             ObjectiveEstimate(
-                obj.id, obj.name, tuple(reversed(path)), finish.get(obj.step, 0), obj.within, obj.target, reachable
+                obj.id,
+                obj.name,
+                tuple(reversed(path)),
+                finish.get(path[0], 0) if path else 0,
+                obj.within,
+                obj.target,
+                reachable,
             )
         )
     report.warnings = _warnings(plan, report, audience)
@@ -232,6 +241,7 @@ def report_json(report: PlanReport) -> dict[str, Any]:
                 "phase": e.step.phase,
                 "needs": list(e.step.needs),
                 "per_item_needs": list(e.step.item_needs),
+                "objective_needs": list(e.step.objective_needs),
                 "owner": e.step.owner,
                 "for_each": e.step.for_each if isinstance(e.step.for_each, str) else None,
                 "streams_from": e.step.streams_from,

@@ -34,6 +34,7 @@ EVENTS = (
     "muster.request",
     "objective.reached",
     "objective.at_risk",
+    "coverage.gap",
 )
 TRIGGER_EVENTS = ("site.lockdown", "site.standdown")
 LANGS = ("en", "zh-CN")
@@ -60,6 +61,16 @@ def _check_id(value: str) -> str:
 
 
 Id = Annotated[str, AfterValidator(_check_id)]
+OBJECTIVE_NEED = "objective:"
+
+
+def _check_need(value: str) -> str:
+    """A step id, or `objective:<id>`: the step waits until that objective is met."""
+    _check_id(value[len(OBJECTIVE_NEED) :] if value.startswith(OBJECTIVE_NEED) else value)
+    return value
+
+
+Need = Annotated[str, AfterValidator(_check_need)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Text = str
 Expr = str  # a string that may hold ${{ }}
@@ -94,6 +105,9 @@ class ObjectiveSpec(Spec):
     name: Text
     count: Id | None = None
     ratio: Id | None = None
+    # A coverage objective: the share of intervals of a site queue staffed in the rolling horizon.
+    coverage: Id | None = None
+    horizon: Duration | None = None
     # A ratio over a roll call may name the answers that count (effective capacity: on site or
     # home); without it, every answer counts (accounted for).
     options: list[Id] | None = Field(default=None, min_length=1)
@@ -103,8 +117,10 @@ class ObjectiveSpec(Spec):
 
     @model_validator(mode="after")
     def _one_measure(self) -> ObjectiveSpec:
-        if (self.count is None) == (self.ratio is None):
-            raise PydanticCustomError("one_of", "an objective measures exactly one of count: or ratio:")
+        if [self.count, self.ratio, self.coverage].count(None) != 2:
+            raise PydanticCustomError("one_of", "an objective measures exactly one of count:, ratio: or coverage:")
+        if self.horizon is not None and self.coverage is None:
+            raise PydanticCustomError("horizon_coverage", "horizon: belongs to a coverage: objective")
         if self.options is not None and self.ratio is None:
             raise PydanticCustomError("options_ratio", "options: belongs to a ratio: objective over a roll call")
         return self
@@ -142,7 +158,7 @@ class StepBase(Spec):
     id: Id
     name: Expr | None = None
     description: Text | None = None
-    needs: list[Id] = []
+    needs: list[Need] = []
     if_: bool | Expr | None = Field(None, alias="if")
     for_each: Expr | list[Any] | None = None
     as_: Id = Field("item", alias="as")
@@ -157,12 +173,21 @@ class StepBase(Spec):
     retries: int = Field(0, ge=0, le=100)
     drill: Literal["record", "send"] = "record"
 
+    @property
+    def step_needs(self) -> list[str]:
+        return [n for n in self.needs if not n.startswith(OBJECTIVE_NEED)]
+
+    @property
+    def objective_needs(self) -> tuple[str, ...]:
+        return tuple(n[len(OBJECTIVE_NEED) :] for n in self.needs if n.startswith(OBJECTIVE_NEED))
+
 
 class FieldSpec(Spec):
-    type: Literal["string", "integer", "number", "boolean", "choice"] = "string"
+    type: Literal["string", "integer", "number", "boolean", "choice", "people"] = "string"
     required: bool = False
     pattern: str | None = None
-    options: list[str] | None = None
+    # choice: the values; people: an expression giving staff (default: the site's roster)
+    options: list[str] | Expr | None = None
     description: Text | None = None
 
     @model_validator(mode="after")
@@ -174,8 +199,14 @@ class FieldSpec(Spec):
                 raise PydanticCustomError(
                     "bad_pattern", "pattern does not compile: {error}", {"error": str(e)}
                 ) from None
+        if self.type == "choice" and not isinstance(self.options, list | None):
+            raise PydanticCustomError("choice_options", "the options of a choice field are a list")
         if self.type == "choice" and not self.options:
             raise PydanticCustomError("choice_options", "a field of type choice needs options")
+        if self.type == "people" and isinstance(self.options, list):
+            raise PydanticCustomError(
+                "people_options", "the options of a people field are an expression giving staff (${{ site.staff }})"
+            )
         return self
 
 

@@ -59,6 +59,7 @@ class PlannedStep:
     outputs: frozenset[str] | None
     streams_from: str | None  # a muster whose answer group feeds for_each: items appear as people answer
     line: int
+    objective_needs: tuple[str, ...] = ()  # `needs: [objective:<id>]`: actionable once the objective is met
 
     @property
     def human(self) -> bool:
@@ -78,6 +79,8 @@ class PlannedObjective:
     target: float
     within: int  # seconds
     options: tuple[str, ...] | None = None  # a roll call's answers that count (None: any answer)
+    horizon: int = 72 * 3600  # a coverage objective's rolling window, seconds
+    queue: str | None = None  # the site queue a coverage objective measures (its step is "")
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,7 @@ def _order(runbook: Runbook) -> list[Any]:
     ordered: list[Any] = []
     pending = list(runbook.steps)
     while pending:
-        ready = [s for s in pending if all(n in done for n in s.needs)]
+        ready = [s for s in pending if all(n in done for n in s.step_needs)]
         for s in ready:
             done.add(s.id)
             ordered.append(s)
@@ -227,7 +230,7 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
     for step in _order(runbook):
         index = next(i for i, s in enumerate(runbook.steps) if s is step)
         same = tuple(
-            n for n in step.needs if for_each_text[n] is not None and for_each_text[n] == for_each_text[step.id]
+            n for n in step.step_needs if for_each_text[n] is not None and for_each_text[n] == for_each_text[step.id]
         )
         params = {}
         for key in _PARAMS[step.kind]:
@@ -242,9 +245,10 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
                 id=step.id,
                 kind=step.kind,
                 name=step.name or step.id.replace("_", " ").capitalize(),
-                needs=tuple(step.needs),
+                needs=tuple(step.step_needs),
                 item_needs=same,
-                all_needs=tuple(n for n in step.needs if n not in same),
+                all_needs=tuple(n for n in step.step_needs if n not in same),
+                objective_needs=step.objective_needs,
                 if_=step.if_,
                 for_each=tuple(step.for_each) if isinstance(step.for_each, list) else step.for_each,
                 as_=step.as_,
@@ -282,11 +286,13 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
             PlannedObjective(
                 o.id,
                 o.name,
-                "count" if o.count else "ratio",
+                "count" if o.count else "ratio" if o.ratio else "coverage",
                 o.count or o.ratio or "",
                 target,
                 parse_duration(o.within),
                 tuple(o.options) if o.options else None,
+                parse_duration(o.horizon) if o.horizon else 72 * 3600,
+                o.coverage,
             )
         )
     source = doc.text

@@ -7,21 +7,21 @@ so a run keeps the roster and pools it started with. Channel settings keep their
 
 from __future__ import annotations
 
-import csv
-import io
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from .csvfiles import cell_col, read_csv
 from .diagnostics import Diagnostic, RunbookError, did_you_mean
 from .expressions import Scope, check_expression, find_expressions
 from .models import LANGS, Id, Spec
+from .service import Queue, QueueSpec, load_service
 from .shape import validate_model
-from .source import Document, load_document, read_text
+from .source import Document, load_document
 
 CHANNEL_KINDS = ("webhook", "slack", "teams", "wecom", "dingtalk", "feishu", "sms", "smtp", "console")
 SMS_VARS = frozenset({"to", "recipients", "text", "id"})
@@ -101,6 +101,7 @@ class SiteSpec(Spec):
     drill_channel: Id | None = None
     quiet_hours: QuietHours | None = None
     pools: dict[Id, PoolSpec] = {}
+    service: dict[Id, QueueSpec] = {}  # queues staffed 7x24 (runbooks/service.py)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Site:
     pools: dict[str, Pool]
     path: str | None = None
     quiet_hours: tuple[str, str] | None = None  # ("22:00", "07:00") local time
+    service: dict[str, Queue] = field(default_factory=dict)
 
     def person(self, staff_id: str) -> dict[str, str] | None:
         return next((p for p in self.staff if p["id"] == staff_id), None)
@@ -163,6 +165,7 @@ class Site:
                 pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
                 for pid, p in self.pools.items()
             },
+            "service": {qid: q.snapshot() for qid, q in self.service.items()},
         }
 
     @classmethod
@@ -181,6 +184,7 @@ class Site:
             tuple(data["staff"]),
             pools,
             quiet_hours=tuple(data["quiet_hours"]) if data.get("quiet_hours") else None,
+            service={qid: Queue.from_snapshot(q) for qid, q in (data.get("service") or {}).items()},
         )
 
 
@@ -226,6 +230,8 @@ def load_site(directory: str | Path) -> Site:
         problems += pool_problems
         if pool is not None:
             pools[pool_id] = pool
+    service, service_problems = load_service(directory, doc, spec.service)
+    problems += service_problems
     if problems:
         raise RunbookError(problems)
     return Site(
@@ -245,6 +251,7 @@ def load_site(directory: str | Path) -> Site:
         pools,
         str(directory),
         (spec.quiet_hours.from_, spec.quiet_hours.to) if spec.quiet_hours else None,
+        service,
     )
 
 
@@ -284,32 +291,11 @@ def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
     return problems
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    text = read_text(path)
-    reader = csv.reader(io.StringIO(text))
-    rows: list[tuple[int, list[str]]] = []
-    header: list[str] = []
-    try:
-        for row in reader:
-            if not header:
-                header = [h.strip() for h in row]
-                continue
-            if any(cell.strip() for cell in row):
-                rows.append((reader.line_num, [c.strip() for c in row]))
-    except csv.Error as e:
-        raise RunbookError([Diagnostic(str(path), reader.line_num, 1, "RB002", f"CSV error: {e}")]) from None
-    return header, rows
-
-
-def _cell_col(row: list[str], index: int) -> int:
-    return 1 + sum(len(c) + 1 for c in row[:index])
-
-
 def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[Diagnostic]]:
     p = str(path)
     if not path.is_file():
         return [], [Diagnostic(p, 1, 1, "RB506", "staff.csv is missing", f"columns: {', '.join(STAFF_REQUIRED)}")]
-    header, rows = _read_csv(path)
+    header, rows = read_csv(path)
     missing = [c for c in STAFF_REQUIRED if c not in header]
     if missing:
         return [], [
@@ -335,7 +321,7 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
                     Diagnostic(
                         p,
                         line,
-                        _cell_col(row, i),
+                        cell_col(row, i),
                         "RB502",
                         f"row has no {column}",
                         f"every person needs {', '.join(STAFF_REQUIRED)}",
@@ -347,7 +333,7 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
                 Diagnostic(
                     p,
                     line,
-                    _cell_col(row, header.index("team")),
+                    cell_col(row, header.index("team")),
                     "RB503",
                     f'unknown team "{person["team"]}" for {person["id"] or "this person"}',
                     did_you_mean(person["team"], spec.teams) or f"teams in site.yaml: {', '.join(spec.teams)}",
@@ -376,7 +362,7 @@ def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> 
                 ("pools", pool_id, "file"), "RB506", f'pool file "{spec.file}" not found in the site directory'
             )
         ]
-    header, rows = _read_csv(path)
+    header, rows = read_csv(path)
     p = str(path)
     missing = [c for c in (spec.key, "status") if c not in header]
     if missing:
@@ -398,13 +384,13 @@ def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> 
         item = {h: (row[i] if i < len(row) else "") for i, h in enumerate(header) if h}
         key = item[spec.key]
         if not key:
-            problems.append(Diagnostic(p, line, _cell_col(row, key_index), "RB502", f"row has no {spec.key}"))
+            problems.append(Diagnostic(p, line, cell_col(row, key_index), "RB502", f"row has no {spec.key}"))
         elif key in seen:
             problems.append(
                 Diagnostic(
                     p,
                     line,
-                    _cell_col(row, key_index),
+                    cell_col(row, key_index),
                     "RB505",
                     f'duplicate {spec.key} "{key}" in pool {pool_id} (first at line {seen[key]})',
                 )

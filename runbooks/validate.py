@@ -13,7 +13,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
-from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, InputSpec, Runbook
+from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, OBJECTIVE_NEED, InputSpec, Runbook
 from .sites import Site
 from .source import Document
 
@@ -52,9 +52,22 @@ def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[
         else:
             first[step_id] = i
     ids = list(first)
+    objectives = [o.get("id") for o in doc.data.get("objectives") or [] if isinstance(o, dict)]
     for i, step_id, needs in graph:
         for j, need in enumerate(needs):
-            if need not in first:
+            if need.startswith(OBJECTIVE_NEED):
+                oid = need[len(OBJECTIVE_NEED) :]
+                if oid not in objectives:
+                    problems.append(
+                        doc.diagnostic(
+                            ("steps", i, "needs", j),
+                            "RB302",
+                            f'step "{step_id}" needs objective "{oid}", which does not exist',
+                            did_you_mean(oid, [o for o in objectives if isinstance(o, str)])
+                            or f"objectives: {', '.join(str(o) for o in objectives) or 'none'}",
+                        )
+                    )
+            elif need not in first:
                 problems.append(
                     doc.diagnostic(
                         ("steps", i, "needs", j),
@@ -110,7 +123,7 @@ def _check_cycles(doc: Document, graph: list[tuple[int, str, list[str]]], first:
 
 def upstream_of(runbook: Runbook) -> dict[str, frozenset[str]]:
     """Each step's transitive needs (the graph is acyclic when this is called)."""
-    needs = {s.id: s.needs for s in runbook.steps}
+    needs = {s.id: s.step_needs for s in runbook.steps}
     memo: dict[str, frozenset[str]] = {}
 
     def up(step_id: str) -> frozenset[str]:
@@ -285,6 +298,9 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
         if obj.id in seen:
             c.add(("objectives", i, "id"), "RB301", f'duplicate objective id "{obj.id}"')
         seen.add(obj.id)
+        if obj.coverage is not None:
+            c.problems += check_coverage_objective(c.doc, i, obj.coverage, runbook, c.site)
+            continue
         key = "count" if obj.count else "ratio"
         ref = obj.count or obj.ratio
         if ref not in step_ids:
@@ -312,6 +328,42 @@ def check_runbook(doc: Document, runbook: Runbook, site: Site | None = None) -> 
         source = streaming_source(step, kinds)
         _check_step(c, i, step, upstream.get(step.id, frozenset()) | ({source} if source else set()))
     return c.problems
+
+
+def check_coverage_objective(
+    doc: Document, i: int, queue: str, runbook: Runbook, site: Site | None
+) -> list[Diagnostic]:
+    """A coverage objective names a queue of the site (RB405), and that queue's supply names
+    steps of this runbook with their `people` fields (RB511, located in site.yaml)."""
+    if site is None:
+        return []
+    if queue not in site.service:
+        return [
+            doc.diagnostic(
+                ("objectives", i, "coverage"),
+                "RB405",
+                f'site "{site.id}" has no service queue "{queue}"',
+                did_you_mean(queue, site.service) or f"queues: {', '.join(site.service) or 'none'}",
+            )
+        ]
+    steps = {s.id: s for s in runbook.steps}
+    problems = []
+    q = site.service[queue]
+    names = [(s.step, s.field, s.where) for s in q.supply]
+    if q.per_item is not None:
+        names.append((q.per_item[0], None, q.demand_where))
+    for step_id, field, (path, line, col) in names:
+        step = steps.get(step_id)
+        if step is None:
+            why = f'queue "{queue}" counts step "{step_id}", which runbook "{runbook.id}" does not have'
+            hint = did_you_mean(step_id, steps) or f"steps: {', '.join(steps)}"
+        elif field is not None and getattr(getattr(step, "fields", {}).get(field), "type", None) != "people":
+            why = f'queue "{queue}" counts field "{field}" of step "{step_id}", which is not a people field there'
+            hint = f"declare it: fields: {{{field}: {{type: people}}}}"
+        else:
+            continue
+        problems.append(Diagnostic(path, line, col, "RB511", why, hint))
+    return problems
 
 
 def _check_objective_options(c: _Checker, i: int, oid: str, options: list[str], step: Any) -> None:
@@ -385,6 +437,9 @@ def _check_step(c: _Checker, i: int, step: Any, upstream: frozenset[str]) -> Non
                 )
     if step.key is not None:
         c.strings(step.key, loc + ("key",), inner)
+    for name, spec in (getattr(step, "fields", None) or {}).items():  # a people field's options
+        if spec.type == "people" and isinstance(spec.options, str):
+            c.strings(spec.options, loc + ("fields", name, "options"), inner)
     if isinstance(step.if_, str):
         c.strings(step.if_, loc + ("if",), inner)
     if step.name:

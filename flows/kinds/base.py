@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
 from ..actors import Actor
@@ -15,6 +16,39 @@ from ..errors import Invalid
 from ..fields import check_fields
 from ..runview import RunView
 from ..store import Reader
+
+
+def people_choices(
+    rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """The people a `people` field may list, `{id, name, team}`: its `options` rendered now in
+    the task's context (default: the site's roster)."""
+    options = spec.get("options")
+    if not isinstance(options, str):
+        found: Any = list(rs.plan.site.staff)
+    else:
+        try:
+            found = render_value(options, rs.context(step, task))
+        except ExpressionError as e:
+            raise Invalid(f"task {task['id']}: the options of its people field: {e}") from None
+    if not isinstance(found, list | tuple):
+        return []
+    out = []
+    for p in found:
+        person = p if isinstance(p, Mapping) else (rs.plan.site.person(str(p)) or {"id": str(p)})
+        out.append(
+            {
+                "id": str(person["id"]),
+                "name": str(person.get("name") or person["id"]),
+                "team": str(person.get("team") or ""),
+            }
+        )
+    return out
+
+
+def people_options(rs: RunView, step: PlannedStep, task: Mapping[str, Any], spec: Mapping[str, Any]) -> frozenset[str]:
+    """The staff ids a `people` field may list."""
+    return frozenset(p["id"] for p in people_choices(rs, step, task, spec))
 
 
 class StepKind:
@@ -44,7 +78,11 @@ class StepKind:
         """A person checks it off: (the fields recorded, the task's outputs); Invalid if not."""
         if self.decides:
             raise Invalid(f"task {task['id']} is an approval: use approve or reject")
-        values = check_fields(step.params.get("fields", {}), fields, task["id"])
+        specs = step.params.get("fields", {})
+        people = {
+            name: people_options(rs, step, task, spec) for name, spec in specs.items() if spec["type"] == "people"
+        }
+        values = check_fields(specs, fields, task["id"], people)
         return values, {**values, "by": actor.identity, "note": note}
 
     def live_outputs(

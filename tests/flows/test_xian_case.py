@@ -3,11 +3,15 @@ serve` (runner + Prefect + dispatcher), a lockdown of xian with callcenter_lockd
 synthetic staff answering by their links and by SMS (some changing their minds, 11 never
 answering), 40 laptops handed out and 8 short, 10 restocked from beijing, the per-agent
 pipeline (laptop → restricted setup → training → go-live) for 48 home agents, both objectives
-met with their times, no asset twice, the run completed. RUNBOOK_TIME_SCALE=600: an hour is 6 s."""
+met with their times, no asset twice, the run completed. The hotline's coverage moves as agents
+go live and the lead ticks the 28-person on-site team: 76 staffed is short of the 78 a weekday
+peak requires, so the service check waits for the coverage objective until the two late home
+agents go live; each gap is told once. RUNBOOK_TIME_SCALE=600: an hour is 6 s."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -26,6 +30,10 @@ LATE_HOME = ["X0091", "X0092"]  # after due, by their links: two more home agent
 LATE_BY_LEAD = ["X0090", "X0093", "X0094"]  # after due, recorded by the IT lead who phoned them
 ROSTER = Path(__file__).resolve().parents[2] / "runbooks" / "sites" / "xian" / "staff.csv"
 TEAMS = {row["id"]: row["team"] for row in csv.DictReader(ROSTER.read_text(encoding="utf-8").splitlines())}
+ONSITE = [p for p in STAFF if p not in HOME + SILENT + ["X0060", "X0061"]]  # 49 answer "on site"
+VANGUARD = ONSITE[:28]  # the on-site team the operations lead ticks
+EXPERTS = ["X0081", "X0082", "X0083", "X0084", "X0085", "X0086"]  # senior supervisors on the expert line
+PEAK = 78  # agents a weekday peak requires (480 calls in 30 min, 80% in 20 s, 30% shrinkage)
 PHONES = {
     row["id"]: row["phone"] for row in csv.DictReader(ROSTER.read_text(encoding="utf-8").splitlines()) if row["phone"]
 }
@@ -105,6 +113,19 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
     try:
         runs = api("manager", "POST", "/api/sites/xian/lockdown", json={}).json()["runs"]
         (run,) = [r["id"] for r in runs if r["runbook"] == "callcenter_lockdown"]
+        # Coverage from the run, not the baseline: no one staffed yet (the CLI reads the store).
+        start = json.loads(cli("coverage", "xian", "--format", "json"))
+        assert start["run"] == run and {r["staffed"]["total"] for r in start["intervals"]} == {0}
+        assert max(r["required"] for r in start["intervals"]) == PEAK
+
+        def cover(queue: str = "hotline") -> dict:
+            return api("manager", "GET", f"/api/sites/xian/coverage?queue={queue}").json()
+
+        def hotline_gaps() -> list[dict]:
+            with store.read() as r:
+                return [e["data"] for e in r.events_named(run, "coverage.gap") if e["data"]["queue"] == "hotline"]
+
+        wait_for(hotline_gaps, 30, what="the runner to tell the hotline's gap")
         links = {
             x["person"]: x["url"].rsplit("/r/", 1)[1]
             for x in api("manager", "GET", f"/api/runs/{run}/muster/roll_call/links").json()
@@ -186,14 +207,44 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
         for task in [t for t in tasks("training") if t["state"] == "waiting"]:
             api("training", "POST", f"/api/runs/{run}/tasks/{task['id']}/complete", json={"fields": {"score": 90}})
         wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("go_live")) == 48, 60, what="48 go-live approvals")
-        for task in [t for t in tasks("go_live") if t["state"] == "waiting"]:
+        for i, task in enumerate([t for t in tasks("go_live") if t["state"] == "waiting"]):
             api("manager", "POST", f"/api/runs/{run}/tasks/{task['id']}/approve", json={})
+            if i == 23:  # half of them live: the hotline counts them at once (computed on read)
+                assert cover()["intervals"][0]["staffed"]["home"] == 24
+        assert cover()["intervals"][0]["staffed"] == {"onsite": 0, "home": 48, "lent_in": 0, "lent_out": 0, "total": 48}
+        assert cover("expert_support")["intervals"][0]["calls"] == 12  # 48 live agents × 0.5 an hour × 30 min
         # The roll call closes at its due time (4h = 24 s) with its quorum; the escalation (3h)
         # gave each lead the people of their team who never answered.
         wait_for(lambda: tasks("roll_call")[0]["state"] == "done", 120, interval=1, what="the roll call to close")
         roll = tasks("roll_call")[0]
         assert roll["outputs"]["accounted"] == 0.9 and sorted(roll["outputs"]["unreachable"]) == SILENT
         assert roll["ended_at"] > first["actionable_at"]
+        # The operations lead ticks the on-site team among those who answered "on site"; a home
+        # agent is no option there. With 48 home agents, 76 staffed: a weekday peak is short.
+        wrong = requests.post(
+            f"{url}/api/runs/{run}/tasks/vanguard/complete",
+            headers={"Authorization": f"Bearer {tokens['operations']}"},
+            json={"fields": {"people": [*VANGUARD[:3], HOME[0]]}},
+            timeout=60,
+        )
+        assert (
+            wrong.status_code == 422
+            and f'field "people": not among the people this field lists: {HOME[0]}'
+            in (wrong.json()["error"]["message"])
+        )
+        api("operations", "POST", f"/api/runs/{run}/tasks/vanguard/complete", json={"fields": {"people": VANGUARD}})
+        api("training", "POST", f"/api/runs/{run}/tasks/experts/complete", json={"fields": {"people": EXPERTS}})
+        api(
+            "living_support",
+            "POST",
+            f"/api/runs/{run}/tasks/living_support/complete",
+            json={"fields": {"beds": 28, "health_checks": "daily"}},
+        )
+        api("supervisors", "POST", f"/api/runs/{run}/tasks/shift_plan/complete", json={"fields": {"coverage_pct": 100}})
+        short = cover()
+        assert short["intervals"][0]["staffed"] == {"onsite": 28, "home": 48, "lent_in": 0, "lent_out": 0, "total": 76}
+        assert 0 < short["covered"] < 1 and max(r["gap"] for r in short["intervals"]) == PEAK - 76
+        assert cover("expert_support")["intervals"][0]["staffed"]["onsite"] == len(EXPERTS)
         with store.read() as r:
             calls = [m for m in r.outbox(run_id=run) if m["event"] == "muster.calls"]
             answers = r.muster_answers(run, "roll_call", current_only=False)
@@ -252,8 +303,17 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
         for task in [t for t in tasks("training") if t["state"] == "waiting"]:
             api("training", "POST", f"/api/runs/{run}/tasks/{task['id']}/complete", json={"fields": {"score": 88}})
         wait_for(lambda: sum(t["state"] == "waiting" for t in tasks("go_live")) == 2, 60, what="2 late go-lives")
+        # Every other need of the service check is long met; the hotline is not covered: it waits.
+        assert tasks("service_check")[0]["state"] == "pending"
+        hotline = {o["id"]: o for o in api("manager", "GET", f"/api/runs/{run}").json()["objectives"]}[
+            "hotline_covered"
+        ]
+        assert not hotline["met"] and 0 < hotline["value"] < 1
         for task in [t for t in tasks("go_live") if t["state"] == "waiting"]:
             api("manager", "POST", f"/api/runs/{run}/tasks/{task['id']}/approve", json={})
+        # 78 staffed: covered everywhere; the runner (not the approval) marks the objective met.
+        covered = cover()
+        assert covered["covered"] == 1.0 and covered["intervals"][0]["staffed"]["total"] == PEAK
         # The six still missing: the manager closes the roll call; their links say so.
         closed = api(
             "manager", "POST", f"/api/runs/{run}/muster/roll_call/close", json={"reason": "training team on leave"}
@@ -262,14 +322,6 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
         assert {t["id"]: t["state"] for t in tasks("calls")}["calls:roll_call:training"] == "cancelled"
         closed_page = requests.get(f"{url}/r/{links['X0096']}", timeout=60)
         assert "closed this roll call" in closed_page.text and "He Jingna" in closed_page.text
-        api("operations", "POST", f"/api/runs/{run}/tasks/vanguard/complete", json={"fields": {"vanguard_size": 30}})
-        api(
-            "living_support",
-            "POST",
-            f"/api/runs/{run}/tasks/living_support/complete",
-            json={"fields": {"beds": 30, "health_checks": "daily"}},
-        )
-        api("supervisors", "POST", f"/api/runs/{run}/tasks/shift_plan/complete", json={"fields": {"coverage_pct": 100}})
         wait_for(lambda: tasks("service_check")[0]["state"] == "waiting", 60, what="the service check")
         api("manager", "POST", f"/api/runs/{run}/tasks/service_check/approve", json={})
         wait_for(
@@ -281,6 +333,15 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
         objectives = {o["id"]: o for o in final["objectives"]}
         assert objectives["agents_live"]["met"] and objectives["agents_live"]["value"] == 50
         assert objectives["accounted"]["met"] and objectives["accounted"]["met_at"]
+        assert objectives["hotline_covered"]["met"] and objectives["hotline_covered"]["value"] == 1.0
+        # coverage.gap once per gap: the first when no one was staffed, none told twice.
+        gaps = hotline_gaps()
+        assert gaps[0]["text"].endswith(f": 0 staffed, {PEAK} required")
+        told = [start for g in gaps for start in g["intervals"]]
+        assert len(told) == len(set(told)), "an interval is in one gap's message only"
+        with store.read() as r:
+            heard = {m["recipient"] for m in r.outbox(run_id=run) if m["event"] == "coverage.gap"}
+        assert {"person:X0079", "person:X0080", "person:X0108"} <= heard, "supervisors' leads and managers"
         tags = [t["outputs"]["asset_tag"] for t in tasks("laptop") if t["state"] == "done"]
         assert len(tags) == 50 and len(set(tags)) == 50, "no asset twice"
         grants = [r["body"] for r in recorder.requests if r["path"] == "/grants"]

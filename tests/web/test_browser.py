@@ -9,6 +9,8 @@ import contextlib
 
 from playwright.sync_api import Page, expect
 
+from flows.actors import local_operator
+
 from .conftest import ARTIFACTS, HOME
 
 PHONE = {"width": 390, "height": 844}
@@ -97,7 +99,23 @@ def test_the_chinese_ui_on_a_phone_sized_screen(browser, dash):
             overflow = page.evaluate("document.documentElement.scrollWidth") - PHONE["width"]
             assert overflow <= 1, f"{path} is {overflow}px wider than a phone"
         page.goto(f"{dash.url}/runs/{dash.run}")
-        expect(page.locator("h2").first).to_have_text("目标")
+        expect(page.get_by_role("heading", name="目标", exact=True)).to_be_visible()  # after the headcount
         shot(page, "run-page-phone-zh")
         page.goto(dash.url + "/my")
         expect(page.locator("button[value=complete]").first).to_have_text("批量完成所选")
+
+
+def test_the_coverage_heat_map_turns_covered_as_agents_are_trained_without_reload(browser, dash):
+    with signed_in(browser, dash, "manager") as page:
+        page.goto(f"{dash.url}/sites/evil/coverage?hours=24")
+        expect(page.locator("svg.heatmap g.c-short")).to_have_count(48)
+        expect(page.locator("h2")).to_contain_text("<script>window.__xss='queue'</script>")
+        page.wait_for_function("document.body.getAttribute('data-live-open') === '1'")
+        shot(page, "coverage-short")
+        page.evaluate("window.__stayed = true")
+        for agent in HOME[:3]:
+            dash.engine.complete(dash.run, f"training:{agent}", local_operator(), fields={"score": "80"})
+        expect(page.locator("svg.heatmap g.c-ok")).to_have_count(48, timeout=15000)
+        expect(page.locator("svg.heatmap g.c-short")).to_have_count(0)
+        assert page.evaluate("window.__stayed") is True, "updated in place, not reloaded"
+        shot(page, "coverage-covered")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from console.api import CSP
+from flows.actors import local_operator
 
 from .conftest import HOME
 
@@ -26,6 +27,8 @@ def pages(dash) -> dict[str, str]:
         "my": "/my",
         "audit": f"/runs/{run}/audit",
         "calls": f"/runs/{run}/muster/roll/calls",
+        "coverage": "/sites/evil/coverage",
+        "coverage_sites": "/coverage",
     }
 
 
@@ -142,7 +145,7 @@ def test_hostile_names_and_notes_are_text_on_every_page(dash):
     for name, path in pages(dash).items():
         html = s.get(dash.url + path, timeout=30).text
         assert not HOSTILE.search(html), (name, HOSTILE.search(html).group(0))
-        if name in ("overview", "run", "task", "calls"):
+        if name in ("overview", "run", "task", "calls", "coverage"):
             assert "&lt;script&gt;window.__xss=" in html or "&lt;img src=x" in html, f"{name}: the names are shown"
     assert (
         "&lt;script&gt;window.__xss=&#39;note&#39;&lt;/script&gt;"
@@ -193,3 +196,44 @@ def test_redirects_stay_on_this_server(dash):
         assert r.headers["location"] == "/", target
     assert requests.get(dash.url + "/static/../api.py", timeout=30).status_code == 404
     assert requests.get(dash.url + "/static/app.js", timeout=30).headers["content-type"].startswith("text/javascript")
+
+
+def test_the_coverage_page_draws_required_against_staffed_and_follows_the_run(dash):
+    s, _ = dash.login("viewer")
+    run_page = s.get(dash.url + f"/runs/{dash.run}", timeout=30).text
+    assert 'href="/sites/evil/coverage"' in run_page, "the run page links to its site's coverage"
+    html = s.get(dash.url + "/sites/evil/coverage?hours=24", timeout=30).text
+    assert f'data-runs="{dash.run}:' in html, "the page follows the run that supplies it"
+    assert html.count('<g class="c-short g3">') == 48 and html.count("<line ") == 96, "short cells are crossed out"
+    assert "0 staffed, 3 required, 3 short</title>" in html
+    assert html.count("<svg") == 1, "one heat map: the one queue"
+    for agent in HOME[:3]:  # three trained agents: 3 required, 3 staffed
+        dash.engine.complete(dash.run, f"training:{agent}", local_operator(), fields={"score": "80"})
+    html = s.get(dash.url + "/sites/evil/coverage?hours=24", timeout=30).text
+    assert html.count('<g class="c-short') == 0 and html.count('<g class="c-ok">') == 48
+    assert ">100%</strong>" in html
+    zh = s.get(dash.url + "/sites/evil/coverage", headers={"Accept-Language": "zh-CN"}, timeout=30).text
+    assert "服务覆盖" in zh and "已覆盖" in zh and "3 在岗, 3 需要" in zh
+    assert s.get(dash.url + "/sites/nowhere/coverage", timeout=30).status_code == 404
+    index = s.get(dash.url + "/coverage", timeout=30).text
+    assert 'href="/sites/evil/coverage"' in index and f'href="/runs/{dash.run}"' in index
+    assert 'href="/coverage"' in s.get(dash.url + "/", timeout=30).text, "the overview links to it"
+
+
+def test_a_lead_ticks_people_on_a_people_field_and_a_stranger_is_refused(dash):
+    s, csrf = dash.login("lead_ops")
+    path = f"/runs/{dash.run}/tasks/crew"
+    page = s.get(dash.url + path, timeout=30).text
+    boxes = re.findall(r'<input type="checkbox" name="f.people" value="(E\d{4})">', page)
+    assert len(boxes) == 16 and boxes[0] == "E0001", "one box per person of the roster"
+    assert not HOSTILE.search(page), "the roster's names and teams are text"
+    bad = s.post(
+        dash.url + path,
+        data={"csrf": csrf, "action": "complete", "f.people": ["E0003", "Z9999"], "idem": "p0"},
+        timeout=30,
+    )
+    assert bad.status_code == 422 and "not among the people this field lists: Z9999" in bad.text
+    form = {"csrf": csrf, "action": "complete", "f.people": ["E0003", "E0004", "E0015"], "idem": "p1"}
+    assert s.post(dash.url + path, data=form, allow_redirects=False, timeout=30).status_code == 303
+    task = dash.task("crew")
+    assert task["state"] == "done" and task["outputs"]["people"] == ["E0003", "E0004", "E0015"]

@@ -1,0 +1,47 @@
+"""Coverage gaps, on the runner's look at the clock: a run + its site's queues → one
+`coverage.gap` event per gap (consecutive short intervals in the next 24 hours), never again for
+a gap any of whose intervals was already announced. Never inside a check-off's transaction."""
+
+from __future__ import annotations
+
+from .coverage import gap_text, gap_window, gaps, run_rows
+from .runview import RunView
+
+GAP_HOURS = 24
+
+
+def check_gaps(rs: RunView) -> None:
+    site = rs.plan.site
+    queues = [q for q in site.service.values() if any(rs.plan.find(s.step) is not None for s in q.supply)]
+    if not queues:
+        return
+    announced: set[tuple[str, str]] | None = None
+    for queue in queues:
+        rows = run_rows(rs.tx, rs.run_id, site, queue, rs.now, GAP_HOURS)
+        found = gaps(rows)
+        if not found:
+            continue
+        if announced is None:
+            announced = {
+                (str(e["data"].get("queue")), str(start))
+                for e in rs.tx.events_named(rs.run_id, "coverage.gap")
+                for start in (e["data"] or {}).get("intervals", [])
+            }
+        for gap in found:
+            starts = [str(r["start"]) for r in gap]
+            if any((queue.id, s) in announced for s in starts):
+                continue
+            announced.update((queue.id, s) for s in starts)
+            rs.event(
+                "coverage.gap",
+                queue=queue.id,
+                name=queue.name,
+                start=starts[0],
+                end=gap[-1]["end_local"],
+                local=gap[0]["local"],
+                text=gap_text(gap),
+                window=gap_window(gap),
+                staffed=min(r["staffed"]["total"] for r in gap),
+                required=max(r["required"] for r in gap),
+                intervals=starts,
+            )
