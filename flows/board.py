@@ -136,7 +136,7 @@ class BoardOps:
                             "site": row["site_id"],
                             "site_name": plan.site.name,
                             "drill": bool(row["drill"]),
-                            "tasks": [{**task_json(t, now), "form": form_of(plan, t)} for t in rows],
+                            "tasks": [{**task_json(t, now, plan), "form": form_of(plan, t)} for t in rows],
                         }
                     )
         return {"runs": out, "generated_at": iso(now)}
@@ -176,7 +176,7 @@ class BoardOps:
                 "last_event": last_event,
             },
             "site": _site_json(plan),
-            "task": task_json(task, now),
+            "task": task_json(task, now, plan),
             # a roll call's task, or a team's call task: the roll call whose call list it shows
             "roll_call": _roll_call_of(task),
             "checkoffs": history,

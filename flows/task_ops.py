@@ -54,7 +54,7 @@ class TaskOps:
                 found = plan.find(t["step_id"])
                 if found is not None and t["state"] not in TERMINAL:
                     t = {**t, "outputs": kind_of(t["kind"]).live_outputs(r, run_id, found, t, plan.site)}
-                out.append(task_json(t, now))
+                out.append(task_json(t, now, plan))
         if team is not None:
             out = [t for t in out if t["owner"] == f"team:{team}"]
         if state == "overdue":

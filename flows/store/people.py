@@ -73,6 +73,13 @@ class PeopleReads(Queries):
         stmt = stmt.order_by(pool_items.c.item_key)
         return self.fetch_all(stmt.limit(limit) if limit else stmt)
 
+    def pool_item(self, site_id: str, pool_id: str, key: str) -> dict[str, Any] | None:
+        return self.fetch_one(
+            select(pool_items).where(
+                pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.item_key == key
+            )
+        )
+
     def held_item(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         return self.fetch_one(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))
 
