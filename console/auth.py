@@ -69,6 +69,11 @@ POLICY: dict[str, frozenset[str]] = {
     "my_tasks": READ,
     "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
+    # one person's story in a run, finding people, exports
+    "person": READ,
+    "people": READ,
+    "audit_csv": READ,
+    "tasks_csv": READ,
 }
 AUDIT_CHAIN = "access"
 

@@ -51,6 +51,11 @@ class PeopleReads(Queries):
             stmt = stmt.where(muster_answers.c.current.is_(True))
         return self.fetch_all(stmt.order_by(muster_answers.c.pk))
 
+    def answers_of(self, run_id: str, person_id: str) -> list[dict[str, Any]]:
+        """A person's answers to every roll call of a run, the changed ones too, in order."""
+        stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.person_id == person_id)
+        return self.fetch_all(stmt.order_by(muster_answers.c.pk))
+
     # --- pools ----------------------------------------------------------------------------------
 
     def pool_stock(self, site_id: str) -> dict[str, dict[str, int]]:

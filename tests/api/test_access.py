@@ -74,6 +74,10 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "task": ("GET", f"{r}/tasks/{task}", None),
         "calls": ("GET", f"{r}/muster/roll/calls", None),
         "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
+        "person": ("GET", f"{r}/people/L0002", None),
+        "people": ("GET", f"{r}/people?q=engineer", None),
+        "audit_csv": ("GET", f"/runs/{run}/audit.csv", None),
+        "tasks_csv": ("GET", f"/runs/{run}/tasks.csv", None),
     }[route]
 
 
