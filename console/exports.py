@@ -13,20 +13,23 @@ from typing import Any
 
 AUDIT_COLUMNS = ("at", "actor", "action", "target", "reason", "detail")
 TASK_COLUMNS = ("id", "step", "item", "title", "state", "owner", "overdue", "due_at", "ended_at", "ended_by", "asset")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = frozenset("=+-@\t\r")
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
 
 
 def cell(value: Any) -> str:
     """One value as a CSV cell: None empty, dicts and lists as JSON, formulas neutralised."""
-    if value is None:
-        text = ""
+    if value.__class__ is str:  # most cells: no isinstance walk through the ABCs
+        text = value
+    elif value is None:
+        return ""
     elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, Mapping | list | tuple):
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        return "true" if value else "false"
+    elif isinstance(value, dict | list | tuple):
+        text = _JSON.encode(value)
     else:
         text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text and text[0] in FORMULA_START else text
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
