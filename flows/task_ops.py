@@ -26,7 +26,7 @@ def _reply(task_id: str) -> Reply:
     def build(rs: RunState) -> dict[str, Any]:
         task = rs.tx.task(rs.run_id, task_id)
         assert task is not None  # it was acted on in this transaction
-        return {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
+        return {"task": task_json(task, rs.now, rs.plan), "run": {"id": rs.run_id, "state": rs.run["state"]}}
 
     return build
 

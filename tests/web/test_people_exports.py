@@ -148,7 +148,7 @@ def test_four_eyes_hold_through_the_handover_on_the_api_and_the_page(desk):
         json={"fields": {"asset": "LT-00"}, "reason": "IT desk unstaffed"},
     )
     assert r.status_code == 200, r.text
-    assert r.json()["task"]["outputs"]["by"] == "M0001"
+    assert r.json()["task"]["outputs"]["by"] == "M0001" and r.json()["task"]["asset"]["handed_over"] == "LT-00"
     r = desk.api("lead_it", "POST", f"/api/runs/{run}/tasks/training:A0001/complete", json={})
     assert r.status_code == 200, r.text
     r = desk.api("manager", "POST", f"/api/runs/{run}/tasks/go_live:A0001/approve", json={})
