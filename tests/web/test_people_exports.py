@@ -324,3 +324,27 @@ def test_the_search_box_leads_to_a_persons_page_in_chromium(browser, desk):
         expect(page.locator("#items")).to_contain_text("LT-00")
     finally:
         ctx.close()
+
+
+def test_the_handover_form_in_chromium_refuses_a_wrong_key_then_swaps(browser, desk):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        page.goto(desk.url + "/login?next=/")
+        page.fill("input[name=token]", desk.tokens["lead_it"])
+        page.click("button[type=submit]")
+        page.goto(f"{desk.url}/runs/{desk.run}/tasks/laptop:A0002")
+        expect(page.locator("dd.asset")).to_contain_text("LT-01")
+        expect(page.locator("dd.asset")).to_contain_text("ThinkPad T1")
+        page.fill("input[name='f.asset']", "LT-00")
+        page.click("button[value=complete]")
+        expect(page.locator(".flash")).to_contain_text(
+            "LT-00 is not an available laptop of this pool: it is allocated to A0001"
+        )
+        page.fill("input[name='f.asset']", "LT-06")
+        page.click("button[value=complete]")
+        expect(page.locator("dl.facts")).to_contain_text("done")
+        expect(page.locator("dd.asset")).to_contain_text("LT-06")
+        expect(page.locator("dd.asset")).to_contain_text("ThinkPad T6")
+    finally:
+        ctx.close()
