@@ -177,6 +177,8 @@ class BoardOps:
             },
             "site": _site_json(plan),
             "task": task_json(task, now, plan),
+            # an item for a person of the roster: their page shows their whole pipeline
+            "person": _person_of(plan, task),
             # a roll call's task, or a team's call task: the roll call whose call list it shows
             "roll_call": _roll_call_of(task),
             "checkoffs": history,
@@ -274,6 +276,11 @@ def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, An
         if lockdown
         else None,
     }
+
+
+def _person_of(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any] | None:
+    person = plan.site.person(task["item_key"]) if task["item_key"] else None
+    return {"id": person["id"], "name": person["name"]} if person else None
 
 
 def _site_json(plan: Plan) -> dict[str, Any]:

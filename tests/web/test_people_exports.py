@@ -167,6 +167,7 @@ def test_the_swap_and_the_refused_key_on_the_page(desk):
     s, csrf = desk.login("lead_it")
     page = s.get(f"{desk.url}/runs/{run}/tasks/laptop:A0002", timeout=30).text
     assert "LT-01" in page and "ThinkPad T1" in page and "Room 1" in page, "the allocated asset and its columns"
+    assert f'href="/runs/{run}/people/A0002"' in page, "the task links its person's page"
     refused = s.post(
         f"{desk.url}/runs/{run}/tasks/laptop:A0002",
         data={"csrf": csrf, "action": "complete", "f.asset": "LT-00"},
