@@ -28,7 +28,20 @@ from flows.store import Store
 from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
-from .routes import accounts, board, coverage, events, pages, roll_call, roll_call_pages, runs, sites, tasks
+from .routes import (
+    accounts,
+    board,
+    coverage,
+    events,
+    exports,
+    pages,
+    people,
+    roll_call,
+    roll_call_pages,
+    runs,
+    sites,
+    tasks,
+)
 
 log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
@@ -37,7 +50,7 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages)
+ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages, people, exports)
 
 
 def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:

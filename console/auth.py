@@ -71,6 +71,11 @@ POLICY: dict[str, frozenset[str]] = {
     "restock": MANAGE,
     "pools": READ,
     "coverage": READ,  # a site's 7x24 coverage (counts, no one's contact details): API and page
+    # one person's story in a run, finding people, exports
+    "person": READ,
+    "people": READ,
+    "audit_csv": READ,
+    "tasks_csv": READ,
 }
 AUDIT_CHAIN = "access"
 

@@ -75,4 +75,4 @@ def engine_call(fn: Callable[[], T]) -> T:
         with reported():
             return fn()
     except EngineError as e:
-        raise fail(e.message) from None
+        raise fail(e.cli) from None

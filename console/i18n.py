@@ -139,6 +139,27 @@ _ZH = {
     "Short intervals": "缺口时段",
     "Skip, retry or reassign a task from its page: every task above links to it.": "跳过、重试或转派任务请在任务页面操作：上面每个任务都有链接。",
 }
+# Hand-overs, a person's page, filters, paging and exports.
+_ZH.update(
+    {
+        "Asset": "资产",
+        "handed over": "已交接",
+        "Answers": "回复",
+        "Pipeline": "流程",
+        "changed": "已更改",
+        "People": "人员",
+        "Find a person": "查找人员",
+        "Name or ID": "姓名或工号",
+        "Nobody on the roster matches.": "名册中没有匹配的人员。",
+        "Filter": "筛选",
+        "Previous": "上一页",
+        "Next": "下一页",
+        "Page": "页",
+        "Tasks": "任务",
+        "Type the tag of the asset you hand over: the allocated one, or another available one of the pool "
+        "(the allocation follows it).": "请输入实际交接资产的编号：可以是已分配的那台，也可以是该资产池中另一台可用的（分配随之变更）。",
+    }
+)
 
 
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:

@@ -4,7 +4,9 @@ the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,13 @@ import typer
 from flows.errors import EngineError
 
 from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
+
+
+class AuditFormat(StrEnum):
+    text = "text"
+    json = "json"
+    csv = "csv"
+
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
@@ -168,7 +177,7 @@ def register(app: typer.Typer) -> None:
                 results.append({"task": task_id, "ok": True, "state": result["task"]["state"]})
             except EngineError as e:
                 failed = True
-                results.append({"task": task_id, "ok": False, "error": {"code": e.code, "message": e.message}})
+                results.append({"task": task_id, "ok": False, "error": {"code": e.code, "message": e.cli}})
         if format == Format.json:
             print_json({"results": results})
         else:
@@ -355,13 +364,21 @@ def register(app: typer.Typer) -> None:
     def audit(
         run: str = typer.Argument(...),
         verify: bool = typer.Option(False, "--verify", help="exit 1 unless the chain verifies"),
-        format: Format = FORMAT,
+        format: AuditFormat = typer.Option(
+            AuditFormat.text, "--format", help="text for people, json for programs, csv for spreadsheets"
+        ),
     ) -> None:
         """The audit trail of RUN: who decided what, when (UTC) and why; hash-chained."""
+        from .exports import audit_csv
         from .show import print_audit
 
         eng = engine()
         data = engine_call(lambda: eng.audit(run))
-        print_json(data) if format == Format.json else print_audit(out, data)
+        if format == AuditFormat.csv:
+            sys.stdout.write(audit_csv(data))
+        elif format == AuditFormat.json:
+            print_json(data)
+        else:
+            print_audit(out, data)
         if verify and not data["verified"]:
             raise typer.Exit(1)

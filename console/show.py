@@ -116,12 +116,21 @@ def print_tasks(out: Console, tasks: list[dict]) -> None:
         out.print("no tasks")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("task", "state", "owner", "due (UTC)", "title"):
-        table.add_column(col, no_wrap=col != "title")
+    assets = any(t.get("asset") for t in tasks)
+    for col in ("task", "state", "owner", "due (UTC)", "title", *(["asset"] if assets else [])):
+        table.add_column(col, no_wrap=col not in ("title", "asset"))
     for t in tasks:
         state = t["state"] + (" [red]overdue[/red]" if t["overdue"] else "")
-        table.add_row(t["id"], state, t["owner"] or "-", (t["due_at"] or "-")[:16], t["title"])
+        row = [t["id"], state, t["owner"] or "-", (t["due_at"] or "-")[:16], t["title"]]
+        table.add_row(*row, *([escape(asset_line(t.get("asset")))] if assets else []))
     out.print(table)
+
+
+def asset_line(asset: Mapping[str, Any] | None) -> str:
+    """An allocated asset in one line: its key, then the pool's other columns."""
+    if not asset:
+        return "-"
+    return " · ".join([str(asset["key"]), *(str(v) for v in asset["columns"].values() if v not in (None, ""))])
 
 
 def audit_detail(detail: Mapping[str, Any] | None) -> str:

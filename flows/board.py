@@ -137,7 +137,7 @@ class BoardOps:
                             "site": row["site_id"],
                             "site_name": plan.site.name,
                             "drill": bool(row["drill"]),
-                            "tasks": [{**task_json(t, now), "form": form_of(plan, t)} for t in rows],
+                            "tasks": [{**task_json(t, now, plan), "form": form_of(plan, t)} for t in rows],
                         }
                     )
         return {"runs": out, "generated_at": iso(now)}
@@ -179,7 +179,9 @@ class BoardOps:
                 "last_event": last_event,
             },
             "site": _site_json(plan),
-            "task": task_json(task, now),
+            "task": task_json(task, now, plan),
+            # an item for a person of the roster: their page shows their whole pipeline
+            "person": _person_of(plan, task),
             # a roll call's task, or a team's call task: the roll call whose call list it shows
             "roll_call": _roll_call_of(task),
             "checkoffs": history,
@@ -302,6 +304,11 @@ def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, An
         if lockdown
         else None,
     }
+
+
+def _person_of(plan: Plan, task: Mapping[str, Any]) -> dict[str, Any] | None:
+    person = plan.site.person(task["item_key"]) if task["item_key"] else None
+    return {"id": person["id"], "name": person["name"]} if person else None
 
 
 def _site_json(plan: Plan) -> dict[str, Any]:

@@ -7,9 +7,12 @@ class EngineError(Exception):
     code = "invalid"
     status = 422
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, cli: str | None = None):
         super().__init__(message)
         self.message = message
+        # The CLI's own wording when it differs (it may name options such as `--field`); the
+        # API and the pages show `message`, written for someone reading a page.
+        self.cli = cli or message
 
 
 class NotFound(EngineError):

@@ -1,12 +1,14 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
-roll calls (roll_call_ops.py), pool stock (stock_ops.py), the dashboard's data (board.py) —
+roll calls (roll_call_ops.py), pool stock (stock_ops.py), the dashboard's data (board.py), a
+person's story (person_ops.py) —
 each a class over the store; the facade only names their operations."""
 
 from __future__ import annotations
 
 from .board import BoardOps
 from .coverage_ops import CoverageOps
+from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
 from .stock_ops import StockOps
@@ -46,3 +48,6 @@ class Engine:
         cover = CoverageOps(store)
         self.coverage, self.coverage_all, self.coverage_site = cover.coverage, cover.coverage_all, cover.coverage_site
         self.coverage_sites = cover.coverage_sites
+        # One person's story in a run, and finding people by a part of their name.
+        people = PersonOps(store)
+        self.person, self.people = people.person, people.people

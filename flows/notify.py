@@ -35,7 +35,9 @@ from runbooks.sites import Site
 from .runview import RunView
 from .store import Tx
 
-OWNER_EVENTS = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
+OWNER_EVENTS = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder", "task.cancelled"})
+# A task cancelled while it was still pending was never announced to its owner: no news for them.
+TOLD = frozenset({"waiting", "ready", "running"})
 _INDEX: dict[int, tuple[Site, dict[str, dict[str, str]]]] = {}
 
 
@@ -260,7 +262,8 @@ def announce(rs: RunView, event: str, task_id: str | None, data: Mapping[str, An
     plan = rs.plan
     groups: list[tuple[list[str], Mapping[str, Any] | None]] = []
     task = None
-    if task_id is not None and event in OWNER_EVENTS | {"task.escalated"}:
+    told = event != "task.cancelled" or (data.get("was") in TOLD and not data.get("digest"))
+    if task_id is not None and event in OWNER_EVENTS | {"task.escalated"} and told:
         task = rs.tx.task(rs.run_id, task_id)
         owner = data.get("to") if event == "task.escalated" else data.get("owner") or (task or {}).get("owner")
         if owner:
@@ -290,6 +293,32 @@ def announce(rs: RunView, event: str, task_id: str | None, data: Mapping[str, An
             send_in_drill=bool(step and step.drill == "send"),
         )
         for targets, body in groups
+    )
+
+
+def cancelled_digests(rs: RunView, tasks: Iterable[Mapping[str, Any]], reason: str | None) -> int:
+    """A cancelled run: each person who owned open work that had become theirs hears one
+    `task.cancelled` message listing it, not one per task (their tasks' events say `digest`)."""
+    site = rs.plan.site
+    mine: dict[str, tuple[dict[str, str] | None, list[str]]] = {}
+    for task in tasks:
+        if task["state"] not in TOLD or not task.get("owner"):
+            continue
+        for recipient, person in expand(site, str(task["owner"])):
+            mine.setdefault(recipient, (person, []))[1].append(str(task["title"]))
+    context = {**rs.context(None), "runbook_name": rs.plan.name}
+    return sum(
+        queue(
+            rs.tx,
+            site=site,
+            run=rs.run,
+            event="task.cancelled",
+            now=rs.now,
+            targets=[recipient],
+            context=context,
+            data={"tasks": titles, "reason": reason},
+        )
+        for recipient, (_, titles) in mine.items()
     )
 
 

@@ -105,17 +105,70 @@ def release(rs: RunView, task: Mapping[str, Any], why: str) -> None:
         rs.audit("pool.release", task["id"], why, actor="engine", item=held["item_key"])
 
 
-def confirm_handover(
-    rs: RunView, step: PlannedStep, task: Mapping[str, Any], fields: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The owner hands the item over: they confirm with its key (`--field asset=<key>`)."""
+def confirm_handover(rs: RunView, step: PlannedStep, task: Mapping[str, Any], given: str, by: str) -> dict[str, Any]:
+    """The owner hands an item over and types its key: the allocated one confirms; another
+    available item of the same pool (IT handed over a different laptop) swaps the allocation —
+    the task's outputs become the new item's, the first goes back to the pool; anything else is
+    refused, saying why. The outputs carry `by`: the person who handed it over is the doer of
+    this item (four eyes, flows/rules.check_four_eyes)."""
+    pool_id = str(step.params["pool"])
+    site_id = rs.plan.site.id
     held = rs.tx.held_item(rs.run_id, task["id"])
+    noun = item_noun(pool_id)
     key = held["item_key"] if held else None
-    given = str((fields or {}).get("asset", "")).strip()
-    if held is None or key is None or given != key:
-        raise Invalid(f"confirm the hand-over of {task['id']} with the item's key: --field asset={key}")
-    rs.tx.set_pool_item(held["site_id"], held["pool_id"], key, expect=["allocated"], status="handed_over", at=rs.now)
-    return {**(task["outputs"] or {}), "handed_over": key}
+    given = given.strip()
+    pool = rs.plan.site.pools.get(pool_id)
+    if not given:
+        raise Invalid(
+            f"type the {pool.key if pool else 'key'} of the {noun} you hand over"
+            + (f" (allocated: {key})" if key else ""),
+            cli=f"confirm the hand-over of {task['id']} with the key of the item handed over: "
+            f"--field asset={key or '<key>'}",
+        )
+    if held is not None and given == key:
+        rs.tx.set_pool_item(site_id, pool_id, given, expect=["allocated"], status="handed_over", at=rs.now)
+        return {**(task["outputs"] or {}), "by": by, "handed_over": given, "handed_over_by": by}
+    other = rs.tx.pool_item(site_id, pool_id, given)
+    if other is None or other["status"] != "available":
+        why = _not_available(rs, pool_id, given, other)
+        raise Invalid(
+            f"{given} is not an available {noun} of this pool: {why}",
+            cli=f"{given} is not an available item of pool {pool_id}: {why}; confirm the hand-over of {task['id']} "
+            f"with --field asset={key or '<key>'} (allocated) or the key of another available item of {pool_id}",
+        )
+    if not rs.tx.set_pool_item(
+        site_id,
+        pool_id,
+        given,
+        expect=["available"],
+        status="handed_over",
+        run_id=rs.run_id,
+        task_id=task["id"],
+        at=rs.now,
+    ):  # taken by another run since it was read: the owner tries again and is told who has it
+        raise Invalid(f"{given} is not an available {noun} of this pool: it was just allocated elsewhere")
+    if held is not None and key is not None:
+        rs.tx.set_pool_item(
+            site_id, pool_id, key, expect=["allocated"], status="available", run_id=None, task_id=None, at=rs.now
+        )
+    rs.audit("pool.swap", task["id"], pool=pool_id, item=given, was=key)
+    return {**other["data"], "by": by, "handed_over": given, "handed_over_by": by, "swapped_from": key}
+
+
+def item_noun(pool_id: str) -> str:
+    """A pool's item in words: `laptops` → laptop."""
+    return pool_id[:-1] if pool_id.endswith("s") and len(pool_id) > 1 else pool_id
+
+
+def _not_available(rs: RunView, pool_id: str, key: str, item: Mapping[str, Any] | None) -> str:
+    if item is None:
+        return f"pool {pool_id} has no {key}"
+    if item["status"] in ("allocated", "handed_over"):
+        holder = str(item["task_id"] or "").partition(":")[2] or item["task_id"]
+        elsewhere = "" if item["run_id"] == rs.run_id else f" in run {item['run_id']}"
+        verb = "allocated" if item["status"] == "allocated" else "handed over"
+        return f"it is {verb} to {holder}{elsewhere}"
+    return f"it is {item['status']}"
 
 
 def blocked_tasks(reader: Reader, run_id: str) -> list[dict[str, Any]]:

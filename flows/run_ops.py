@@ -174,8 +174,11 @@ class RunOps:
         idem = idempotency.key_for(actor.identity, key, {"op": "cancel", "run": run_id, "reason": reason})
 
         def change(rs: RunState) -> Reply:
-            for task in rs.tx.tasks(rs.run_id, states=sorted(OPEN)):
-                transition(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}")
+            open_tasks = rs.tx.tasks(rs.run_id, states=sorted(OPEN))
+            for task in open_tasks:
+                # Its event says `digest`: the owner hears of it in the one message below.
+                transition(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}", digest=True)
+            notify.cancelled_digests(rs, open_tasks, reason)  # one message per owner, not one per task
             rs.audit("run.cancel", rs.run_id, reason, actor=actor.label)
             transition_run(rs, "cancelled", reason=reason)
             rs.event("run.cancelled", reason=reason)

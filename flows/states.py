@@ -1,6 +1,7 @@
 """Task and run states as data: the states, the transitions each step kind allows (a table),
 and the one function that changes a task's state (`transition`) or a run's (`transition_run`),
-each with its event; the caller's audit row goes in the same transaction. Nothing else writes
+each with its event (`task.done`, `task.failed`, `task.cancelled`; `task.done` with the state
+for skipped and rejected); the caller's audit row goes in the same transaction. Nothing else writes
 a state (tests/flows/test_states.py scans the source for other writers).
 
 Tasks: pending → ready → running → done (automated); pending → waiting → done (human); also
@@ -109,11 +110,13 @@ def transition(
     note: str | None = None,
     expect: Iterable[str] | None = None,
     event: bool = True,
+    digest: bool = False,
     **values: Any,
 ) -> bool:
     """Change a task's state (if it is still in `expect`, default its state as read), with its
-    event; the transition must be in the table for the task's kind. Reopening (to pending)
-    clears the end. False when the task was changed meanwhile (nothing written)."""
+        event; the transition must be in the table for the task's kind. Reopening (to pending)
+        clears the end. `digest`: its owner hears of it in one message with others (a cancelled
+    run), so its event says so. False when the task was changed meanwhile (nothing written)."""
     expected = list(expect) if expect else [task["state"]]
     for old in expected:
         if not allowed(task["kind"], old, to):
@@ -134,6 +137,9 @@ def transition(
         rs.ended.append({**task, "state": to, "reason": reason})
     if event and to in ("done", "failed"):
         rs.event(f"task.{to}", task["id"], state=to)
+    elif event and to == "cancelled":  # `was`: an owner is told only of what had become theirs
+        extra = {"digest": True} if digest else {}
+        rs.event("task.cancelled", task["id"], state=to, reason=reason, was=task["state"], **extra)
     elif event and to in UNSUCCESSFUL:
         rs.event("task.done", task["id"], state=to, reason=reason)
     return True

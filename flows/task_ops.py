@@ -26,7 +26,7 @@ def _reply(task_id: str) -> Reply:
     def build(rs: RunState) -> dict[str, Any]:
         task = rs.tx.task(rs.run_id, task_id)
         assert task is not None  # it was acted on in this transaction
-        return {"task": task_json(task, rs.now), "run": {"id": rs.run_id, "state": rs.run["state"]}}
+        return {"task": task_json(task, rs.now, rs.plan), "run": {"id": rs.run_id, "state": rs.run["state"]}}
 
     return build
 
@@ -54,7 +54,7 @@ class TaskOps:
                 found = plan.find(t["step_id"])
                 if found is not None and t["state"] not in TERMINAL:
                     t = {**t, "outputs": kind_of(t["kind"]).live_outputs(r, run_id, found, t, plan.site)}
-                out.append(task_json(t, now))
+                out.append(task_json(t, now, plan))
         if team is not None:
             out = [t for t in out if t["owner"] == f"team:{team}"]
         if state == "overdue":

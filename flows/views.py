@@ -18,9 +18,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def task_json(t: Mapping[str, Any], now: datetime, plan: Plan | None = None) -> dict[str, Any]:
+    """A task; with its run's `plan`, an `allocate` task also carries its `asset`."""
     overdue = bool(t["due_at"] and t["state"] in ACTIVE and now > t["due_at"])
-    return {
+    out = {
         "id": t["id"],
         "step": t["step_id"],
         "item": t["item_key"],
@@ -37,6 +38,26 @@ def task_json(t: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "note": t["note"],
         "reason": t["reason"],
         "adhoc": bool(t["adhoc"]),
+    }
+    if plan is not None and t["kind"] == "allocate":
+        out["asset"] = asset_of(plan, t)
+    return out
+
+
+def asset_of(plan: Plan, t: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pool item an `allocate` task holds (or held): `{pool, key, columns, handed_over}`, the
+    columns those of the pool but its key and status (the CSV's status is the stock's, not this
+    item's). None before an item was taken."""
+    step = plan.find(t["step_id"])
+    pool = plan.site.pools.get(str(step.params.get("pool"))) if step is not None else None
+    outputs = t["outputs"] or {}
+    if pool is None or not outputs.get(pool.key):
+        return None
+    return {
+        "pool": pool.id,
+        "key": outputs[pool.key],
+        "columns": {c: outputs.get(c) for c in pool.columns if c not in (pool.key, "status")},
+        "handed_over": outputs.get("handed_over"),
     }
 
 

@@ -332,7 +332,7 @@ RATE_DEFAULTS = {"wecom": 20, "dingtalk": 20, "feishu": 100}
 # Channels that deliver to a person's own address: a digest of several people cannot go there.
 PERSONAL_KINDS = frozenset({"sms", "smtp"})
 # Events that pile up for one person (a lead with 48 new tasks): merged into one digest.
-DIGESTIBLE = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder"})
+DIGESTIBLE = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder", "task.cancelled"})
 
 
 @dataclass

@@ -30,6 +30,7 @@ EVENTS = (
     "task.escalated",
     "task.done",
     "task.failed",
+    "task.cancelled",
     "approval.requested",
     "muster.request",
     "objective.reached",

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flows.errors import EngineError, Invalid
 
-from .. import auth, charts, i18n
+from .. import auth, charts, i18n, listing
 from ..deps import Caller, audit_refusal, authenticate, check_policy, context
 from ..errors import ApiError, problem_of
 from ..pages import render_page
@@ -121,6 +121,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
     if caller.role == "manager" and data["blocked"]["count"]:
         pools = sorted((await run_in_threadpool(engine.pools, data["site"]["id"]))["pools"])
     headcounts = [await run_in_threadpool(engine.headcount, run_id, m) for m in data["open_musters"]]
+    tasks = redact(caller, await run_in_threadpool(listing.task_list, engine, run_id, request.query_params))
     return render(
         request,
         caller,
@@ -132,6 +133,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
         graph=charts.graph(data["graph"]),
         pools=pools,
         headcounts=headcounts,
+        tasks=tasks,
         flash=flash_of(request),
     )
 
@@ -168,6 +170,7 @@ async def task_page(request: Request, caller: Caller) -> Response:
 @page("my_tasks")
 async def my_page(request: Request, caller: Caller) -> Response:
     data = redact(caller, await run_in_threadpool(context(request).engine.my_tasks, caller.actor))
+    data = listing.my_view(data, request.query_params)
     return render(
         request,
         caller,
@@ -187,7 +190,8 @@ async def audit_page(request: Request, caller: Caller) -> Response:
     run_id = request.path_params["run"]
     data = redact(caller, await run_in_threadpool(engine.audit, run_id))
     tz = (await run_in_threadpool(engine.board_site, run_id))["timezone"]
-    return render(request, caller, "audit.html", title="Audit", data=data, tz=tz, flash=None)
+    shown = listing.audit_view(data, request.query_params)
+    return render(request, caller, "audit.html", title="Audit", data=data, shown=shown, tz=tz, flash=None)
 
 
 # --- forms -------------------------------------------------------------------------------------

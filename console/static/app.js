@@ -48,7 +48,7 @@
     while (list.children.length > 100) { list.removeChild(list.lastChild); }
   }
   var NAMES = ["site.lockdown", "site.standdown", "run.started", "run.completed", "run.failed", "run.cancelled",
-    "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed",
+    "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed", "task.cancelled",
     "approval.requested", "muster.request", "muster.answer", "objective.reached", "objective.at_risk", "message"];
   function listen(spec) {  // "run:seq": follow the run's events after seq
     var cut = spec.lastIndexOf(":");

@@ -1,5 +1,6 @@
 """`allocate`: takes one item of a site pool in the transaction that makes it actionable
-(flows/pools.py): done, or waiting for its owner to confirm the hand-over with the item's key,
+(flows/pools.py): done, or waiting for its owner to confirm the hand-over with the key of the item handed over (the
+allocated one, or another available one of the pool, which swaps the allocation),
 or left ready while the pool is empty; an item not handed over goes back when the task ends
 without success."""
 
@@ -31,8 +32,8 @@ class Allocate(StepKind):
         fields: Mapping[str, Any],
         note: str | None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        values = {"asset": str((fields or {}).get("asset", ""))}
-        outputs = {**pools.confirm_handover(rs, step, task, fields), "handed_over_by": actor.identity, "note": note}
+        values = {"asset": str((fields or {}).get("asset", "")).strip()}
+        outputs = {**pools.confirm_handover(rs, step, task, values["asset"], actor.identity), "note": note}
         return values, outputs
 
     def on_ended(self, rs: RunView, task: Mapping[str, Any]) -> None:

@@ -74,6 +74,11 @@ class PeopleReads(Queries):
             stmt = stmt.where(muster_answers.c.current.is_(True))
         return self.fetch_all(stmt.order_by(muster_answers.c.pk))
 
+    def answers_of(self, run_id: str, person_id: str) -> list[dict[str, Any]]:
+        """A person's answers to every roll call of a run, the changed ones too, in order."""
+        stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.person_id == person_id)
+        return self.fetch_all(stmt.order_by(muster_answers.c.pk))
+
     # --- pools ----------------------------------------------------------------------------------
 
     def pool_stock(self, site_id: str) -> dict[str, dict[str, int]]:
@@ -95,6 +100,13 @@ class PeopleReads(Queries):
             stmt = stmt.where(pool_items.c.status == status)
         stmt = stmt.order_by(pool_items.c.item_key)
         return self.fetch_all(stmt.limit(limit) if limit else stmt)
+
+    def pool_item(self, site_id: str, pool_id: str, key: str) -> dict[str, Any] | None:
+        return self.fetch_one(
+            select(pool_items).where(
+                pool_items.c.site_id == site_id, pool_items.c.pool_id == pool_id, pool_items.c.item_key == key
+            )
+        )
 
     def held_item(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         return self.fetch_one(select(pool_items).where(pool_items.c.run_id == run_id, pool_items.c.task_id == task_id))

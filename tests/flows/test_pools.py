@@ -61,8 +61,11 @@ def test_allocation_shortage_handover_restock_and_release(engine, operator, stor
     assert engine.pools("east")["pools"]["laptops"] == {"total": 4, "available": 0, "allocated": 3, "handed_over": 0}
 
     first = next(t for t in laptops.values() if t["state"] == "waiting")
-    with pytest.raises(Invalid, match="--field asset="):
+    with pytest.raises(
+        Invalid, match="WRONG is not an available laptop of this pool: pool laptops has no WRONG"
+    ) as exc:
         engine.complete(run, first["id"], operator, fields={"asset": "WRONG"})
+    assert "--field asset=" in exc.value.cli
     engine.complete(run, first["id"], operator, fields={"asset": first["outputs"]["asset_tag"]})
     assert engine.pools("east")["pools"]["laptops"]["handed_over"] == 1
 

@@ -278,3 +278,33 @@ steps:
     deliver(store, relay)
     assert outbox(store, run)["channel:chat/notify"]["state"] == "sent"
     assert [r["body"]["text"]["content"] for r in recorder.requests] == ["hello"]
+
+
+def test_a_cancelled_run_reaches_each_owner_once_listing_their_tasks(store, relay, recorder, mail, write_runbook):
+    run = start(
+        store,
+        write_runbook,
+        """id: many
+name: Many tasks
+steps:
+  - {id: vpn, kind: manual, owner: team:it, name: Fix the VPN}
+  - {id: badges, kind: manual, owner: team:it, name: Print badges}
+  - {id: desks, kind: manual, owner: team:it, name: Move desks}
+  - {id: later, kind: manual, owner: team:it, needs: [vpn], name: Never announced}
+""",
+    )
+    deliver(store, relay)
+    mail.messages.clear()
+    recorder.requests.clear()
+    Engine(store).cancel(run, local_operator(), reason="stand-down")
+    deliver(store, relay)
+    cancelled = [r for r in outbox(store, run).values() if r["event"] == "task.cancelled"]
+    assert sorted(r["recipient"] for r in cancelled) == ["person:R0001", "person:R0002"]
+    assert all(r["state"] == "sent" for r in cancelled)
+    (wang,) = [m for m in mail.messages if m["to"] == ["r0001@relay.example"]]
+    text = wang["message"].get_body(("plain",)).get_content()
+    assert wang["message"]["Subject"] == "已取消：您在“Many tasks”中的3项任务"
+    assert "- Fix the VPN" in text and "- Move desks" in text and "Never announced" not in text
+    (sam,) = [r["body"] for r in recorder.requests if r["path"].startswith("/wecom")]
+    assert sam["text"]["content"].startswith("Cancelled: 3 of your tasks in Many tasks")
+    assert "stand-down" in sam["text"]["content"]
