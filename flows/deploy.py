@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 from prefect import Flow, flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import TagsContext
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from .actors import Actor
 from .compile import MAX_WORKERS
 from .errors import Invalid
+from .prefect_control import final_state
 from .runner import RunLease, drive_run, lease_ttl
 from .store import PENDING, Store, utcnow
 
@@ -92,7 +94,7 @@ def parse_flag(value: Any, name: str) -> bool:
     log_prints=False,
     validate_parameters=False,
 )
-def execute_run(run_id: str) -> str:
+def execute_run(run_id: str) -> Any:
     # One run per process: the driver, the lease renewal and a check-off's wake need a few
     # connections, not a server's pool (20 runs on a worker would hold 1,000 otherwise).
     store = Store(pool=(2, 4))
@@ -100,13 +102,16 @@ def execute_run(run_id: str) -> str:
     try:
         why_not = lease.take(patience=lease.ttl + 5)
         if why_not is not None:
-            return f"not driven: {why_not}"
+            if why_not.startswith("the run is"):  # ended before this attempt: say how
+                return final_state(store, run_id, why_not)
+            return Cancelled(message=f"not driven: {why_not}")
         parent = os.getppid()
         # Task runs carry no tags (each tag costs the server a concurrency check per transition).
         with TagsContext(current_tags=set()):
-            return drive_run(
+            outcome = drive_run(
                 store, run_id, lease.owner, lease.wake, lambda: lease.held.is_set() and os.getppid() == parent
             )
+        return final_state(store, run_id, outcome)
     finally:
         lease.release()
         store.dispose()
