@@ -37,7 +37,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from .actors import Actor
 from .compile import MAX_WORKERS
 from .errors import Invalid
-from .prefect_control import final_state
+from .prefect_control import final_state, retry_from_prefect
 from .runner import RunLease, drive_run, lease_ttl
 from .store import PENDING, Store, utcnow
 
@@ -97,9 +97,16 @@ def parse_flag(value: Any, name: str) -> bool:
 def execute_run(run_id: str) -> Any:
     # One run per process: the driver, the lease renewal and a check-off's wake need a few
     # connections, not a server's pool (20 runs on a worker would hold 1,000 otherwise).
+    from prefect.runtime import flow_run
+    from prefect.states import Failed
+
     store = Store(pool=(2, 4))
     lease = RunLease(store, run_id, attempt_owner())
     try:
+        if flow_run.run_count > 1 and _run_state(store, run_id) == "failed":  # retried in Prefect
+            refusal = retry_from_prefect(store, run_id, str(flow_run.id))
+            if refusal is not None:
+                return Failed(message=refusal)
         why_not = lease.take(patience=lease.ttl + 5)
         if why_not is not None:
             if why_not.startswith("the run is"):  # ended before this attempt: say how
@@ -115,6 +122,11 @@ def execute_run(run_id: str) -> Any:
     finally:
         lease.release()
         store.dispose()
+
+
+def _run_state(store: Store, run_id: str) -> str | None:
+    with store.read() as r:
+        return (r.run_head(run_id) or {}).get("state")
 
 
 @flow(name=LOCKDOWN_FLOW, persist_result=False, log_prints=False, validate_parameters=False)

@@ -156,3 +156,37 @@ def put_back(flow_run_id: str, state_type: str, message: str) -> None:
             )
     except Exception:
         log.warning("could not put flow run %s back to %s", flow_run_id, state_type, exc_info=True)
+
+
+# --- retry from Prefect -------------------------------------------------------------------------
+
+
+def retry_from_prefect(store: Store, run_id: str, flow_run_id: str) -> str | None:
+    """A failed attempt's flow run was retried in Prefect (it runs again): retry the run's failed
+    automated items, which reopens the run. None if done, else why not (the attempt then ends
+    Failed again with that message: the flow run is put back)."""
+    from runbooks.models import HUMAN_KINDS
+
+    from .lifecycle import Engine
+
+    if control_mode() != "all":
+        return (
+            f"not retried: RUNBOOK_PREFECT_CONTROL={control_mode()} (retry from Prefect needs 'all'); "
+            "retry the failed items in the runbook console (a manager, with a reason)"
+        )
+    engine = Engine(store)
+    with store.read() as r:
+        failed = [t for t in r.tasks(run_id, states=["failed"]) if t["kind"] not in HUMAN_KINDS]
+    if not failed:
+        return "not retried: the run has no failed automated item (a rejected decision is retried by people)"
+    actor = prefect_actor(flow_run_id)
+    refused = []
+    for task in failed:
+        try:
+            engine.retry(run_id, task["id"], actor, reason=RETRIED_FROM_PREFECT)
+        except EngineError as e:
+            refused.append(f"{task['id']}: {e.message}")
+    if len(refused) == len(failed):
+        return "not retried: the engine refused: " + "; ".join(refused)
+    log.info("run %s: %d failed item(s) retried from Prefect (flow run %s)", run_id, len(failed), flow_run_id)
+    return None

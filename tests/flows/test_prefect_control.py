@@ -155,3 +155,78 @@ def test_an_attempt_interrupted_while_the_run_waits_ends_crashed(control_env, tm
     assert "the run is still running" in crashed.state.message
     assert engine.run(run)["state"] == "running"
     store.dispose()
+
+
+@pytest.fixture
+def deployed(control_env):
+    """The execute-run deployment on the session's Prefect server, in a pool of this test's own."""
+    from flows.deploy import register_deployments
+
+    register_deployments(f"control-{uuid.uuid4().hex[:6]}")
+
+
+def execute_attempt(flow_run_id):
+    """Run a deployed attempt in this process, as a worker does."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.deploy import execute_run
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+    return run_flow(execute_run, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+
+
+def retry_in_prefect(flow_run_id) -> None:
+    """What Prefect's UI does on Retry: the failed flow run is scheduled again."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import AwaitingRetry
+
+    with get_client(sync_client=True) as client:
+        result = client.set_flow_run_state(flow_run_id, AwaitingRetry())
+    assert result.status.value == "ACCEPT", result.details
+
+
+def failed_attempt(engine, runbook, recorder):
+    from prefect.deployments import run_deployment
+
+    from flows.deploy import EXECUTE_DEPLOYMENT
+
+    run = engine.start(runbook, "lab", local_operator())["id"]
+    engine.complete(run, "note", local_operator())
+    attempt = run_deployment(EXECUTE_DEPLOYMENT, parameters={"run_id": run}, timeout=0, tags=[f"run:{run}"])
+    state = execute_attempt(attempt.id)
+    assert state.type.value == "FAILED" and 'step "grant"' in state.message
+    assert engine.run(run)["state"] == "failed"
+    return run, attempt.id
+
+
+def test_retrying_a_failed_flow_run_in_prefect_retries_the_failed_item(deployed, recorder, tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNBOOK_PREFECT_CONTROL", "all")
+    runbook = tmp_path / "broken.yaml"
+    runbook.write_text(BROKEN)
+    store = Store()
+    engine = Engine(store)
+    run, attempt = failed_attempt(engine, runbook, recorder)
+    retry_in_prefect(attempt)
+    state = execute_attempt(attempt)
+    assert state.type.value == "FAILED"  # the IAM still answers 500: failed again, after a real retry
+    assert [r["key"] for r in recorder.requests] == [f"{run}:grant:0", f"{run}:grant:1"]
+    retried = [e for e in engine.audit(run)["entries"] if e["action"] == "task.retry"]
+    assert [(e["actor"], e["reason"]) for e in retried] == [(f"prefect:{attempt}", "retried from Prefect")]
+    store.dispose()
+
+
+def test_a_retry_from_prefect_under_the_default_setting_is_put_back_failed(deployed, recorder, tmp_path):
+    runbook = tmp_path / "broken.yaml"
+    runbook.write_text(BROKEN)
+    store = Store()
+    engine = Engine(store)
+    run, attempt = failed_attempt(engine, runbook, recorder)
+    retry_in_prefect(attempt)
+    state = execute_attempt(attempt)
+    assert state.type.value == "FAILED"
+    assert state.message.startswith("not retried: RUNBOOK_PREFECT_CONTROL=cancel")
+    assert engine.run(run)["state"] == "failed"
+    assert len(recorder.requests) == 1
+    store.dispose()
