@@ -95,6 +95,10 @@ def register(app: typer.Typer) -> None:
         _need_prefect_api("worker")
         from flows.prefect_api import QUIET
 
+        from .serve import check_prefect_control
+
+        check_prefect_control()
+
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
         from flows.deploy import LeaseWatcher

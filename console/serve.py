@@ -84,11 +84,23 @@ def keep_public_url(store: Store, host: str, port: int) -> str:
     return url
 
 
+def check_prefect_control() -> None:
+    """RUNBOOK_PREFECT_CONTROL is read when Prefect asks: a wrong value stops the start, not a cancel."""
+    from flows.errors import Invalid
+    from flows.prefect_control import control_mode
+
+    try:
+        control_mode()
+    except Invalid as e:
+        raise fail(e.message, 2) from None
+
+
 def own_prefect() -> PrefectServer | None:
     """This process's Prefect API (PREFECT_API_URL, or a server of its own); a clear exit if none."""
     from flows.prefect_api import PrefectUnavailable, ensure_prefect_api
     from flows.store import runbook_home
 
+    check_prefect_control()
     try:
         return ensure_prefect_api(runbook_home())
     except PrefectUnavailable as e:

@@ -66,6 +66,15 @@ def test_serve_refuses_a_taken_prefect_port_with_a_clear_message(lab_env, tmp_pa
     assert not (lab_env / "home" / "prefect-server.log").exists(), "no Prefect server was started"
 
 
+def test_serve_refuses_an_unknown_prefect_control_setting(lab_env, tmp_path):
+    env = {**base_env(lab_env / "home"), "PREFECT_API_URL": "", "RUNBOOK_PREFECT_CONTROL": "sometimes"}
+    done = subprocess.run(
+        [RUNBOOK, "serve", "--port", "0"], env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "RUNBOOK_PREFECT_CONTROL must be one of off, cancel, all, got 'sometimes'" in done.stderr
+
+
 def tagged(api: str, run: str) -> list:
     body = {"flow_runs": {"tags": {"all_": [f"run:{run}"]}}, "limit": 10}
     return requests.post(f"{api}/flow_runs/filter", json=body, timeout=5).json()
