@@ -177,8 +177,10 @@ def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_p
         err=True,
     )
     attempts = AttemptWorker(pool, name, limit=limit)
+    # Half-second rounds: a dead worker's runs are found within TTL + 0.5 s and run at once here.
+    watcher = LeaseWatcher(store, name, every=0.5, on_submit=attempts.wake)
     threads = [
-        threading.Thread(target=LeaseWatcher(store, name).run, args=(stop,), name="lease-watcher", daemon=True),
+        threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True),
         threading.Thread(target=attempts.run, args=(stop,), name="attempts", daemon=True),
     ]
     for thread in threads:
@@ -190,6 +192,7 @@ def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_p
         pass
     finally:
         stop.set()
+        attempts.wake()
         for thread in threads:
             thread.join(60)
         if metrics is not None:

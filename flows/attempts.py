@@ -32,6 +32,11 @@ class AttemptWorker:
         self.started = 0
         self._flow_names: dict[Any, str] = {}
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Poll now (an attempt was just submitted by this process's lease watcher)."""
+        self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
         from prefect.client.orchestration import get_client
@@ -42,7 +47,8 @@ class AttemptWorker:
                     self.tick(client)
                 except Exception as e:  # Prefect briefly unreachable: poll again
                     log.warning("worker %s: polling pool %s failed: %s: %s", self.name, self.pool, type(e).__name__, e)
-                stop.wait(self.every)
+                self._wake.wait(self.every)
+                self._wake.clear()
         for thread in list(self.running.values()):
             thread.join(30)
 

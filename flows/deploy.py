@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,8 +197,12 @@ def _still_queued(flow_run_id: str | None) -> bool:
 class LeaseWatcher:
     """Every `every` seconds: an attempt for each running run whose lease is free or expired."""
 
-    def __init__(self, store: Store, name: str, every: float = 1.0):
-        self.store, self.name, self.every = store, name, every
+    def __init__(
+        self, store: Store, name: str, every: float = 1.0, on_submit: Callable[[], None] | None = None
+    ) -> None:
+        """`on_submit`: called after a round that submitted attempts (a worker of this process
+        then polls its pool at once instead of at its next round)."""
+        self.store, self.name, self.every, self.on_submit = store, name, every, on_submit
         self.submitted = 0
 
     def tick(self) -> int:
@@ -212,6 +217,8 @@ class LeaseWatcher:
             except Exception as e:  # the Prefect API or the deployment is missing: try next round
                 log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
         self.submitted += n
+        if n and self.on_submit is not None:
+            self.on_submit()
         return n
 
     def _keep_queued(self, run_id: str) -> bool:
