@@ -6,7 +6,8 @@ interpreter per flow run: about 3 CPU-s of imports each, 30–70 s for 12 runs a
 A flow run is claimed by proposing Pending: Prefect's orchestration accepts that from one
 claimant only (a scheduled run), so two workers polling one pool never run the same attempt.
 The attempts die with the process that runs them: the lease watcher of another worker submits
-new ones once their leases expire."""
+new ones once their leases expire. A worker that stops (SIGTERM) tells its attempts to stop
+driving: they hand their leases back and end Crashed, and another worker takes the runs at once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from .deploy import declare_lockdown, execute_run
+from . import signals
+from .deploy import declare_lockdown, execute_run, stopping
 from .store import utcnow
 
 log = logging.getLogger("runbook.attempts")
@@ -41,6 +43,7 @@ class AttemptWorker:
     def run(self, stop: threading.Event) -> None:
         from prefect.client.orchestration import get_client
 
+        stopping.clear()  # one worker per process: a new one starts afresh
         with get_client(sync_client=True) as client:
             while not stop.is_set():
                 try:
@@ -49,6 +52,8 @@ class AttemptWorker:
                     log.warning("worker %s: polling pool %s failed: %s: %s", self.name, self.pool, type(e).__name__, e)
                 self._wake.wait(self.every)
                 self._wake.clear()
+        stopping.set()  # the attempts hand their leases back (woken, they see it within a second)
+        signals.publish(signals.EVERY_RUN)
         for thread in list(self.running.values()):
             thread.join(30)
 

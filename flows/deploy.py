@@ -63,6 +63,11 @@ TRIGGER_PARAMETERS = {
 }
 
 
+# Set when an inline worker (flows/attempts.py) stops: its attempts stop driving and hand their
+# leases back, so another worker takes their runs at once instead of after the lease's TTL.
+stopping = threading.Event()
+
+
 def attempt_grace() -> float:
     """How long a reserved run waits for its submitted attempt to start before another is submitted."""
     return float(os.environ.get("RUNBOOK_ATTEMPT_GRACE", str(max(60.0, 3 * lease_ttl()))))
@@ -117,7 +122,11 @@ def execute_run(run_id: str) -> Any:
         # Task runs carry no tags (each tag costs the server a concurrency check per transition).
         with TagsContext(current_tags=set()):
             outcome = drive_run(
-                store, run_id, lease.owner, lease.wake, lambda: lease.held.is_set() and os.getppid() == parent
+                store,
+                run_id,
+                lease.owner,
+                lease.wake,
+                lambda: lease.held.is_set() and os.getppid() == parent and not stopping.is_set(),
             )
         return final_state(store, run_id, outcome)
     finally:
