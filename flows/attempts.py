@@ -69,8 +69,9 @@ class AttemptWorker:
         for response in due[:free]:
             flow_run = response.flow_run
             entry = FLOWS.get(self._flow_name(client, flow_run.flow_id))
-            if entry is None or not self._claim(client, flow_run):
+            if entry is None or str(flow_run.id) in self.running:
                 continue
+            # Claimed in its own thread: a dozen claims (an API call each) must not queue.
             thread = threading.Thread(
                 target=self._execute, args=(entry, flow_run.id), name=f"attempt-{flow_run.id}", daemon=True
             )
@@ -78,7 +79,7 @@ class AttemptWorker:
                 self.running[str(flow_run.id)] = thread
             thread.start()
             n += 1
-        self.started += n
+        self.started += n  # started, not all claimed: another worker may win a claim
         return n
 
     def _flow_name(self, client: Any, flow_id: Any) -> str:
@@ -86,18 +87,16 @@ class AttemptWorker:
             self._flow_names[flow_id] = client.read_flow(flow_id).name
         return self._flow_names[flow_id]
 
-    def _claim(self, client: Any, flow_run: Any) -> bool:
-        from prefect.states import Pending
-
-        result = client.set_flow_run_state(flow_run.id, Pending(message=f"claimed by worker {self.name}"))
-        return bool(result.status.value == "ACCEPT")
-
     def _execute(self, entry: Any, flow_run_id: Any) -> None:
         from prefect.client.orchestration import get_client
         from prefect.flow_engine import run_flow
+        from prefect.states import Pending
 
         try:
             with get_client(sync_client=True) as client:
+                claimed: Any = client.set_flow_run_state(flow_run_id, Pending(message=f"claimed by worker {self.name}"))
+                if claimed.status.value != "ACCEPT":  # another worker was first
+                    return
                 flow_run = client.read_flow_run(flow_run_id)
             state = run_flow(entry, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
             log.info("worker %s: flow run %s ended %s", self.name, flow_run_id, getattr(state, "type", state))

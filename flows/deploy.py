@@ -25,6 +25,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +52,7 @@ EXECUTE_FLOW, EXECUTE = "runbook", "execute-run"
 LOCKDOWN_FLOW, LOCKDOWN = "declare-lockdown", "site-lockdown"
 EXECUTE_DEPLOYMENT = f"{EXECUTE_FLOW}/{EXECUTE}"
 DEFAULT_POOL = "runbook"
+SUBMITTERS = 8  # attempts a lease watcher submits at once
 SITE_RESOURCE = "runbook.site."  # a site.lockdown event's resource: runbook.site.<site id>, named <site id>
 
 # Templates name only fields every event has, with fallbacks: a template naming a missing
@@ -217,18 +219,25 @@ class LeaseWatcher:
     def tick(self) -> int:
         with self.store.read() as r:
             free = r.leasable_runs(None, utcnow(), 200)
-        n = 0
-        for run_id in free:
-            try:
-                if self._keep_queued(run_id):
-                    continue
-                n += submit_attempt(self.store, run_id, f"watcher:{self.name}")
-            except Exception as e:  # the Prefect API or the deployment is missing: try next round
-                log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
+        if not free:
+            return 0
+        # A dead worker's runs are free at once: submitting them one by one (a few API calls
+        # each) would make the last one wait for all the others.
+        with ThreadPoolExecutor(max_workers=min(SUBMITTERS, len(free)), thread_name_prefix="submit") as pool:
+            n = sum(pool.map(self._submit, free))
         self.submitted += n
         if n and self.on_submit is not None:
             self.on_submit()
         return n
+
+    def _submit(self, run_id: str) -> int:
+        try:
+            if self._keep_queued(run_id):
+                return 0
+            return int(submit_attempt(self.store, run_id, f"watcher:{self.name}"))
+        except Exception as e:  # the Prefect API or the deployment is missing: try next round
+            log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
+            return 0
 
     def _keep_queued(self, run_id: str) -> bool:
         """A reservation that ran out while its attempt still waits for a worker slot (or is
