@@ -9,8 +9,6 @@ import threading
 import uuid
 
 from flows.actors import local_operator
-from flows.attempts import AttemptWorker
-from flows.deploy import EXECUTE_DEPLOYMENT, register_deployments
 from flows.lifecycle import Engine
 from flows.store import Store
 from tests.flows.test_prefect_control import WAITING, attempt_in
@@ -20,7 +18,11 @@ from tests.support.processes import wait_for
 def test_a_worker_runs_the_attempt_in_its_own_process_and_hands_the_lease_back_when_stopping(
     lab_env, recorder, prefect_api, monkeypatch, tmp_path
 ):
+    # Imported here, not at collection: Prefect must first see the session server's PREFECT_API_URL.
     from prefect.deployments import run_deployment
+
+    from flows.attempts import AttemptWorker
+    from flows.deploy import EXECUTE_DEPLOYMENT, register_deployments
 
     for key, value in {
         "PREFECT_API_URL": prefect_api,

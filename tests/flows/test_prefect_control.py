@@ -61,7 +61,11 @@ def attempt_in(run_id: str, state_type: str, what: str, timeout: float = 30):
     def found():
         return next((f for f in flow_runs(run_id) if f.state and f.state.type.value == state_type), None)
 
-    return wait_for(found, timeout, interval=0.5, what=what)
+    try:
+        return wait_for(found, timeout, interval=0.5, what=what)
+    except AssertionError as e:
+        seen = [(str(f.id), f.state and f.state.type.value, f.state and f.state.message) for f in flow_runs(run_id)]
+        raise AssertionError(f"{e}; flow runs of the run: {seen}") from None
 
 
 def current_attempt(store: Store, run_id: str) -> str:
