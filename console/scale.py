@@ -1,6 +1,7 @@
 """Scale-out edge: `runbook deploy` (work pool, deployments, the site.lockdown trigger) and
-`runbook worker` (a Prefect process worker for the pool + the lease watcher + optional
-/metrics). Both need the cluster's Prefect server (PREFECT_API_URL); nothing else imports this."""
+`runbook worker` (the pool's attempts in its own process, or a Prefect worker of another type,
++ the lease watcher + optional /metrics). Both need the cluster's Prefect server
+(PREFECT_API_URL); nothing else imports this."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from flows.store import Store
 
 POOL_HELP = "the Prefect work pool (created by deploy if missing)"
+INLINE = "inline"  # `runbook worker --type`: attempts run in the worker's own process
 
 
 def _need_prefect_api(command: str) -> None:
@@ -80,16 +82,22 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help="worker name (default: host-pid)"),
         limit: int | None = typer.Option(None, "--limit", min=1, help="flow runs at once (one per run)"),
         worker_type: str = typer.Option(
-            "process",
+            INLINE,
             "--type",
-            help="the pool's worker type (process, kubernetes with prefect-kubernetes installed, …)",
+            help="inline: attempts run in this process (no process start per flow run); else a Prefect "
+            "worker of that type (process, kubernetes with prefect-kubernetes installed, …)",
         ),
         metrics_port: int | None = typer.Option(None, "--metrics-port", help="serve /metrics on 127.0.0.1:PORT"),
     ) -> None:
-        """A Prefect process worker for the pool, plus the lease watcher that submits an attempt
-        for every run whose lease is free or expired (runs of a dead worker are taken over)."""
+        """Runs the pool's flow runs (in this process, or through a Prefect worker of --type), plus
+        the lease watcher that submits an attempt for every run whose lease is free or expired
+        (runs of a dead worker are taken over)."""
         _need_prefect_api("worker")
         from flows.prefect_api import QUIET
+
+        from .serve import check_prefect_control
+
+        check_prefect_control()
 
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
@@ -98,6 +106,9 @@ def register(app: typer.Typer) -> None:
 
         name = name or f"{socket.gethostname()}-{os.getpid()}"
         store = Store()
+        if worker_type == INLINE:
+            _run_inline(store, pool, name, limit, metrics_port)
+            return
         env = {
             **os.environ,
             "RUNBOOK_WORKER_NAME": name,
@@ -149,6 +160,44 @@ def register(app: typer.Typer) -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
             store.dispose()
+
+
+def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_port: int | None) -> None:
+    """The pool's attempts in threads of this process, beside the lease watcher, until SIGTERM."""
+    os.environ["RUNBOOK_WORKER_NAME"] = name  # the attempts' lease owners name this worker
+    from flows.attempts import AttemptWorker
+    from flows.deploy import LeaseWatcher
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    metrics = _serve_metrics(store, metrics_port) if metrics_port else None
+    typer.echo(
+        f"runbook worker {name}: pool {pool!r} (attempts in this process), store {store.dialect}, Prefect API "
+        f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
+        err=True,
+    )
+    attempts = AttemptWorker(pool, name, limit=limit)
+    # Half-second rounds: a dead worker's runs are found within TTL + 0.5 s and run at once here.
+    watcher = LeaseWatcher(store, name, every=0.5, on_submit=attempts.wake)
+    threads = [
+        threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True),
+        threading.Thread(target=attempts.run, args=(stop,), name="attempts", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        attempts.wake()
+        for thread in threads:
+            thread.join(60)
+        if metrics is not None:
+            metrics.shutdown()
+        store.dispose()
 
 
 def _serve_metrics(store: Store, port: int) -> ThreadingHTTPServer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import typer
 from .common import fail, out
 
 if TYPE_CHECKING:
+    from flows.prefect_api import PrefectServer
     from flows.store import Store
     from notifications.outbox import Dispatcher
 
@@ -62,11 +64,53 @@ def dispatch(once: bool) -> None:
         store.dispose()
 
 
+def public_base(host: str, port: int) -> str:
+    """RUNBOOK_PUBLIC_URL, else the served address, a wildcard host named by the machine's name."""
+    given = os.environ.get("RUNBOOK_PUBLIC_URL", "").strip()
+    if given:
+        return given.rstrip("/")
+    name = socket.getfqdn() if host in ("", "0.0.0.0", "::", "*") else host
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
+
+
+def keep_public_url(store: Store, host: str, port: int) -> str:
+    """Kept in the store: messages rendered by any process (CLI, worker, replica) link to it."""
+    from flows.notify import PUBLIC_URL_SETTING
+    from flows.store import utcnow
+
+    url = public_base(host, port)
+    with store.transaction() as tx:
+        tx.put_setting(PUBLIC_URL_SETTING, url, utcnow())
+    return url
+
+
+def check_prefect_control() -> None:
+    """RUNBOOK_PREFECT_CONTROL is read when Prefect asks: a wrong value stops the start, not a cancel."""
+    from flows.errors import Invalid
+    from flows.prefect_control import control_mode
+
+    try:
+        control_mode()
+    except Invalid as e:
+        raise fail(e.message, 2) from None
+
+
+def own_prefect() -> PrefectServer | None:
+    """This process's Prefect API (PREFECT_API_URL, or a server of its own); a clear exit if none."""
+    from flows.prefect_api import PrefectUnavailable, ensure_prefect_api
+    from flows.store import runbook_home
+
+    check_prefect_control()
+    try:
+        return ensure_prefect_api(runbook_home())
+    except PrefectUnavailable as e:
+        raise fail(e.message, 2) from None
+
+
 def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.Event], None] | None = None) -> None:
     """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops."""
     import uvicorn
 
-    from flows.prefect_api import ensure_prefect_api
     from flows.runner import Runner
     from flows.store import Store, runbook_home
 
@@ -79,12 +123,13 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
         typer.echo(
             f"first start: the admin token (also in {runbook_home() / 'admin.token'}, mode 600): {token}", err=True
         )
-    prefect = None if no_runner else ensure_prefect_api(runbook_home())
+    public = keep_public_url(store, host, port)
+    prefect = None if no_runner else own_prefect()
     store.listen_for_wakes()  # PostgreSQL: other replicas' check-offs reach this one's runner and SSE feeds
     runner = None if no_runner else Runner(store).start()
     app = create_app(store, runner, os.environ.get("PREFECT_API_URL"))
     typer.echo(
-        f"runbook serve: http://{host}:{port} (store: {store.dialect}, runner: "
+        f"runbook serve: http://{host}:{port}, links to {public} (store: {store.dialect}, runner: "
         f"{'off' if runner is None else runner.name}, Prefect API: {os.environ.get('PREFECT_API_URL', '-')})",
         err=True,
     )
@@ -110,9 +155,8 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     from flows.actors import local_operator
     from flows.errors import EngineError
     from flows.lifecycle import Engine
-    from flows.prefect_api import ensure_prefect_api
     from flows.runner import Runner
-    from flows.store import Store, runbook_home
+    from flows.store import Store
 
     from .show import print_run
 
@@ -123,7 +167,11 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     except EngineError as e:
         raise fail(e.message) from None
     typer.echo(run_id)
-    prefect = ensure_prefect_api(runbook_home())
+    try:
+        prefect = own_prefect()
+    except BaseException:
+        store.dispose()
+        raise
     runner = Runner(store).start()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = None

@@ -1,6 +1,7 @@
 """Compile: a run → the Prefect flow that executes its automated work. One flow run per
 ownership attempt, named `<runbook>/<site>` and tagged `run:<id>`; each automated task is a
-Prefect task run named `<step>[<item>]`; human steps show as progress artifacts. The store
+Prefect task run named `<step>[<item>]`; human steps show as progress artifacts. The flow run
+ends in the state the run is in (flows/prefect_control.py). The store
 stays the source of truth: Prefect mirrors the run for its UI."""
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Progress:
                 )
 
 
-def make_flow(name: str, drive: Callable[[str], str]):
+def make_flow(name: str, drive: Callable[[str], Any]):
     @flow(
         name="runbook",
         flow_run_name=name,
@@ -87,7 +88,9 @@ def make_flow(name: str, drive: Callable[[str], str]):
         log_prints=False,
         validate_parameters=False,
     )
-    def execute_run(run_id: str) -> str:
+    def execute_run(run_id: str) -> Any:
+        # `drive` returns the attempt's final state (flows/prefect_control.py): Prefect takes a
+        # returned State as the flow run's own, so Failed and Cancelled runs show as such.
         # The flow run carries the `run:<id>` tag; its task runs must not: a tagged task run
         # costs the Prefect server a tag-concurrency check on every transition (1,000 no-op
         # task runs took 123 s tagged, 8 s untagged).
@@ -97,6 +100,7 @@ def make_flow(name: str, drive: Callable[[str], str]):
     return execute_run
 
 
-def run_flow(run_id: str, name: str, drive: Callable[[str], str]) -> Any:
+def run_flow(run_id: str, name: str, drive: Callable[[str], Any]) -> Any:
+    """The attempt's final Prefect state (returned, not raised: a Failed run is no error here)."""
     with tags(f"run:{run_id}"):
-        return make_flow(name, drive)(run_id)
+        return make_flow(name, drive)(run_id, return_state=True)

@@ -24,6 +24,8 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,11 +33,13 @@ from typing import TYPE_CHECKING, Any
 from prefect import Flow, flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import TagsContext
+from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from .actors import Actor
 from .compile import MAX_WORKERS
 from .errors import Invalid
+from .prefect_control import final_state, retry_from_prefect
 from .runner import RunLease, drive_run, lease_ttl
 from .store import PENDING, Store, utcnow
 
@@ -48,6 +52,7 @@ EXECUTE_FLOW, EXECUTE = "runbook", "execute-run"
 LOCKDOWN_FLOW, LOCKDOWN = "declare-lockdown", "site-lockdown"
 EXECUTE_DEPLOYMENT = f"{EXECUTE_FLOW}/{EXECUTE}"
 DEFAULT_POOL = "runbook"
+SUBMITTERS = 8  # attempts a lease watcher submits at once
 SITE_RESOURCE = "runbook.site."  # a site.lockdown event's resource: runbook.site.<site id>, named <site id>
 
 # Templates name only fields every event has, with fallbacks: a template naming a missing
@@ -58,6 +63,11 @@ TRIGGER_PARAMETERS = {
     "drill": "{{ ((event.payload or {}).get('drill', false)) }}",
     "event_id": "{{ (event.id | string) }}",
 }
+
+
+# Set when an inline worker (flows/attempts.py) stops: its attempts stop driving and hand their
+# leases back, so another worker takes their runs at once instead of after the lease's TTL.
+stopping = threading.Event()
 
 
 def attempt_grace() -> float:
@@ -92,24 +102,43 @@ def parse_flag(value: Any, name: str) -> bool:
     log_prints=False,
     validate_parameters=False,
 )
-def execute_run(run_id: str) -> str:
+def execute_run(run_id: str) -> Any:
     # One run per process: the driver, the lease renewal and a check-off's wake need a few
     # connections, not a server's pool (20 runs on a worker would hold 1,000 otherwise).
+    from prefect.runtime import flow_run
+    from prefect.states import Failed
+
     store = Store(pool=(2, 4))
     lease = RunLease(store, run_id, attempt_owner())
     try:
+        if flow_run.run_count > 1 and _run_state(store, run_id) == "failed":  # retried in Prefect
+            refusal = retry_from_prefect(store, run_id, str(flow_run.id))
+            if refusal is not None:
+                return Failed(message=refusal)
         why_not = lease.take(patience=lease.ttl + 5)
         if why_not is not None:
-            return f"not driven: {why_not}"
+            if why_not.startswith("the run is"):  # ended before this attempt: say how
+                return final_state(store, run_id, why_not)
+            return Cancelled(message=f"not driven: {why_not}")
         parent = os.getppid()
         # Task runs carry no tags (each tag costs the server a concurrency check per transition).
         with TagsContext(current_tags=set()):
-            return drive_run(
-                store, run_id, lease.owner, lease.wake, lambda: lease.held.is_set() and os.getppid() == parent
+            outcome = drive_run(
+                store,
+                run_id,
+                lease.owner,
+                lease.wake,
+                lambda: lease.held.is_set() and os.getppid() == parent and not stopping.is_set(),
             )
+        return final_state(store, run_id, outcome)
     finally:
         lease.release()
         store.dispose()
+
+
+def _run_state(store: Store, run_id: str) -> str | None:
+    with store.read() as r:
+        return (r.run_head(run_id) or {}).get("state")
 
 
 @flow(name=LOCKDOWN_FLOW, persist_result=False, log_prints=False, validate_parameters=False)
@@ -179,23 +208,36 @@ def _still_queued(flow_run_id: str | None) -> bool:
 class LeaseWatcher:
     """Every `every` seconds: an attempt for each running run whose lease is free or expired."""
 
-    def __init__(self, store: Store, name: str, every: float = 1.0):
-        self.store, self.name, self.every = store, name, every
+    def __init__(
+        self, store: Store, name: str, every: float = 1.0, on_submit: Callable[[], None] | None = None
+    ) -> None:
+        """`on_submit`: called after a round that submitted attempts (a worker of this process
+        then polls its pool at once instead of at its next round)."""
+        self.store, self.name, self.every, self.on_submit = store, name, every, on_submit
         self.submitted = 0
 
     def tick(self) -> int:
         with self.store.read() as r:
             free = r.leasable_runs(None, utcnow(), 200)
-        n = 0
-        for run_id in free:
-            try:
-                if self._keep_queued(run_id):
-                    continue
-                n += submit_attempt(self.store, run_id, f"watcher:{self.name}")
-            except Exception as e:  # the Prefect API or the deployment is missing: try next round
-                log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
+        if not free:
+            return 0
+        # A dead worker's runs are free at once: submitting them one by one (a few API calls
+        # each) would make the last one wait for all the others.
+        with ThreadPoolExecutor(max_workers=min(SUBMITTERS, len(free)), thread_name_prefix="submit") as pool:
+            n = sum(pool.map(self._submit, free))
         self.submitted += n
+        if n and self.on_submit is not None:
+            self.on_submit()
         return n
+
+    def _submit(self, run_id: str) -> int:
+        try:
+            if self._keep_queued(run_id):
+                return 0
+            return int(submit_attempt(self.store, run_id, f"watcher:{self.name}"))
+        except Exception as e:  # the Prefect API or the deployment is missing: try next round
+            log.warning("run %s: could not submit an attempt: %s: %s", run_id, type(e).__name__, e)
+            return 0
 
     def _keep_queued(self, run_id: str) -> bool:
         """A reservation that ran out while its attempt still waits for a worker slot (or is

@@ -62,7 +62,7 @@ def open_roll_call(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> N
         for p in people
     ]
     rs.tx.insert_muster_links(links)
-    base = notify.public_url()
+    base = notify.public_url(rs.tx)
     due = task.get("due_at")
     data = {
         "question": _text(rs, step, task, step.params["question"]),
@@ -301,7 +301,7 @@ def remind(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
     """A roll call's reminder goes to those who have not answered, with their own link again."""
     answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
     links = [link for link in rs.tx.muster_links(rs.run_id, step.id) if link["person_id"] not in answered]
-    base = notify.public_url()
+    base = notify.public_url(rs.tx)
     data = {
         "question": _text(rs, step, task, step.params["question"]),
         "options": dict(step.params["options"]),
@@ -345,7 +345,7 @@ def escalate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
             targets=[f"team:{team}"],
             context=context,
             data={"team": team, "calls": people},
-            link=f"{notify.public_url()}/runs/{rs.run_id}/muster/{step.id}/calls",
+            link=f"{notify.public_url(rs.tx)}/runs/{rs.run_id}/muster/{step.id}/calls",
             personal=True,
             send_in_drill=step.drill == "send",
         )

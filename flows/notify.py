@@ -41,8 +41,15 @@ TOLD = frozenset({"waiting", "ready", "running"})
 _INDEX: dict[int, tuple[Site, dict[str, dict[str, str]]]] = {}
 
 
-def public_url() -> str:
-    return os.environ.get("RUNBOOK_PUBLIC_URL", "http://127.0.0.1:8080").rstrip("/")
+PUBLIC_URL_SETTING = "public_url"
+
+
+def public_url(reader: Any) -> str:
+    """The base of every link in a message: the one `runbook serve` kept in the store at its
+    start (so the CLI, a worker or a replica link to the served port), else RUNBOOK_PUBLIC_URL,
+    else the default port on loopback."""
+    kept = reader.setting(PUBLIC_URL_SETTING)
+    return (kept or os.environ.get("RUNBOOK_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
 
 
 def people_of(site: Site) -> dict[str, dict[str, str]]:
@@ -137,7 +144,7 @@ def queue(
     drill = bool(run and run["drill"]) or bool(data and data.get("drill"))
     routed = drill and not send_in_drill
     run_id = run["id"] if run else None
-    link = link or public_url() + (
+    link = link or public_url(tx) + (
         f"/runs/{run_id}/tasks/{task['id']}" if task and run_id else f"/runs/{run_id}" if run_id else ""
     )
     base = {

@@ -1,5 +1,7 @@
 """Prefect API ownership: use the one at PREFECT_API_URL, or start a `prefect server` child
-(UI included, state under `$RUNBOOK_HOME/prefect`) and stop it on exit. The child is told by
+(UI included, state under `$RUNBOOK_HOME/prefect`) on a free port (or RUNBOOK_PREFECT_PORT,
+refused if taken) and stop it on exit. The API that answers must be the child's own (its
+PREFECT_HOME, its process alive): never another instance's, nor whatever else holds the port. The child is told by
 the kernel to stop when its parent dies (PR_SET_PDEATHSIG), so even a SIGKILLed `runbook
 serve` leaves no Prefect server behind."""
 
@@ -8,12 +10,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+
+from .errors import EngineError
 
 # No telemetry (this machine has no network), and logs stay local: the store has the story,
 # and shipping every log line to the API costs the Prefect server for nothing.
@@ -27,6 +32,25 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+class PrefectUnavailable(EngineError):
+    """This process could not get a Prefect API of its own; the message says why and what to do."""
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 class PrefectServer:
@@ -65,13 +89,32 @@ class PrefectServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prefect server exited with {self.process.returncode}; see {self.log_path}")
             try:
-                if requests.get(f"{self.url}/health", timeout=2).ok:
-                    return self
+                answered = requests.get(f"{self.url}/health", timeout=2).ok
             except requests.RequestException:
-                pass
+                answered = False
+            if answered:
+                why_not = self.not_ours()
+                if why_not is None:
+                    return self
+                self.stop()
+                raise PrefectUnavailable(
+                    f"the Prefect API on port {self.port} is not the one this process started: {why_not}"
+                )
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"prefect server did not answer within {timeout:.0f} s; see {self.log_path}")
+
+    def not_ours(self) -> str | None:
+        """None if the API answering on our port is our child's: alive, and with our PREFECT_HOME."""
+        if self.process is None or self.process.poll() is not None:
+            return f"our prefect server exited (see {self.log_path})"
+        try:
+            home = requests.get(f"{self.url}/admin/settings", timeout=5).json().get("home")
+        except (requests.RequestException, ValueError, AttributeError) as e:
+            return f"it does not say its settings ({type(e).__name__})"
+        if not home or Path(home).resolve() != self.home.resolve():
+            return f"its PREFECT_HOME is {home!r}, ours is {str(self.home)!r}"
+        return None
 
     def stop(self, timeout: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -92,7 +135,19 @@ def ensure_prefect_api(home: Path) -> PrefectServer | None:
         os.environ.setdefault(key, value)
     if os.environ.get("PREFECT_API_URL"):
         return None
-    port = int(os.environ.get("RUNBOOK_PREFECT_PORT", "4200"))
+    wanted = os.environ.get("RUNBOOK_PREFECT_PORT", "").strip()
+    if wanted:
+        if not wanted.isdigit() or not 0 < int(wanted) < 65536:
+            raise PrefectUnavailable(f"RUNBOOK_PREFECT_PORT must be a port number (1-65535), got {wanted!r}")
+        port = int(wanted)
+        if not port_free(port):
+            raise PrefectUnavailable(
+                f"RUNBOOK_PREFECT_PORT={port}: port {port} on 127.0.0.1 is already in use; free it, choose "
+                "another port, unset RUNBOOK_PREFECT_PORT (a free port is chosen), or set PREFECT_API_URL "
+                "to use a Prefect server that runs already"
+            )
+    else:
+        port = free_port()
     server = PrefectServer(home / "prefect", port, home / "prefect-server.log").start()
     os.environ["PREFECT_API_URL"] = server.url
     return server

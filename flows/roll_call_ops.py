@@ -194,7 +194,8 @@ class RollCallOps:
             if r.run_head(run_id) is None:
                 raise NotFound(rules.unknown_run(r, run_id))
             links = r.muster_links(run_id, step_id)
-        return [{"person": link["person_id"], "url": f"{public_url()}/r/{link['token']}"} for link in links]
+            base = public_url(r)
+        return [{"person": link["person_id"], "url": f"{base}/r/{link['token']}"} for link in links]
 
 
 def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan, PlannedStep, dict[str, Any]]:

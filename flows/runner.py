@@ -23,6 +23,7 @@ from typing import Any
 from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
 
 from . import signals, work
+from .prefect_control import CancelWatch, final_state
 from .store import Store, utcnow
 
 log = logging.getLogger("runbook.runner")
@@ -151,14 +152,15 @@ class Runner:
             self.drivers.pop(run_id, None)
             self._loop_wake.set()
 
-    def _drive(self, run_id: str) -> str:
-        return drive_run(
+    def _drive(self, run_id: str) -> Any:
+        outcome = drive_run(
             self.store,
             run_id,
             self.name,
             self._wakes[run_id],
             lambda: not self.stopping.is_set() and run_id in self.owned,
         )
+        return final_state(self.store, run_id, outcome)
 
 
 class RunLease:
@@ -239,9 +241,12 @@ def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, hold
         tx.update_run(run_id, prefect_flow_run=current)
     _crash_earlier_attempts(run_id, current, f"taken over by runner {owner}")
     progress = Progress(run_id)
+    cancels = CancelWatch(store, run_id, current)
     recover = True
     while holding():
         wake.clear()
+        if cancels.check():
+            return "cancelled from Prefect"
         try:
             claimed = work.claim(store, run_id, owner, recover=recover)
         except work.LeaseLost:

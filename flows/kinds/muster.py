@@ -60,7 +60,7 @@ class Muster(StepKind):
         outputs = (rs.tx.task(rs.run_id, step.id) or {}).get("outputs") or {}
         return {
             "unaccounted": max(0, int(outputs.get("asked") or 0) - int(outputs.get("answered") or 0)),
-            "call_list": f"{public_url()}/runs/{rs.run_id}/muster/{step.id}/calls",
+            "call_list": f"{public_url(rs.tx)}/runs/{rs.run_id}/muster/{step.id}/calls",
         }
 
     def on_due(self, rs: RunView, task: Mapping[str, Any]) -> bool:

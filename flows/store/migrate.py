@@ -7,6 +7,7 @@ same.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -26,6 +27,7 @@ def _config() -> Config:
     return cfg
 
 
+@functools.cache  # the migration scripts of an installed process do not change (25 ms a parse)
 def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head()  # type: ignore[return-value]
 

@@ -343,3 +343,13 @@ pool_items = Table(
     Column("at", TS),
     Index("ix_pool_items_free", "site_id", "pool_id", "status"),
 )
+
+
+# Values every process of the deployment shares: `public_url`, kept by `runbook serve` at its start.
+settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)

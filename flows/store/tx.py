@@ -1,5 +1,5 @@
 """`Reader` and `Tx`, composed of the store's mixins (runs and tasks, Idempotency-Key records,
-outbox, people, dashboard, stats, leases), with what a transaction itself owns: the lock on an
+outbox, people, dashboard, stats, leases, settings), with what a transaction itself owns: the lock on an
 audit chain's head (which serialises the writers of a run), the chain's appends, the wake sent
 when it commits."""
 
@@ -21,6 +21,7 @@ from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
 from .schema import audit, audit_heads
+from .settings import SettingReads, SettingWrites
 from .stats import StatsReads
 from .wake import notify_run
 
@@ -33,7 +34,7 @@ _UPDATE_HEAD = (
 )
 
 
-class Reader(RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads):
+class Reader(RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads, SettingReads):
     """Read queries over one connection."""
 
     def __init__(self, conn: Connection):
@@ -46,7 +47,7 @@ class Reader(RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, S
         return self.fetch_one(select(audit_heads).where(audit_heads.c.chain == chain))
 
 
-class Tx(Reader, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites):
+class Tx(Reader, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites, SettingWrites):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str):

@@ -35,6 +35,18 @@ def test_metrics_count_runs_tasks_outbox_and_takeovers(api):
     assert 'runbook_outbox{state="pending"}' in samples
     assert samples["runbook_lease_takeovers_total"] == 1
     assert "# TYPE runbook_lease_takeovers_total counter" in r.text
+    # Prometheus's own parser reads it: every family with its type, no sample left over.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f.type for f in text_string_to_metric_families(r.text)}
+    families.pop("runbook_runner_runs_owned", None)  # only where the app has a runner
+    assert families == {
+        "runbook_runs": "gauge",
+        "runbook_tasks": "gauge",
+        "runbook_tasks_overdue": "gauge",
+        "runbook_outbox": "gauge",
+        "runbook_lease_takeovers": "counter",
+    }
 
 
 def test_metrics_through_a_proxy_need_a_reading_accounts_token(api):

@@ -50,14 +50,15 @@ class Worker:
     """`runbook worker` in its own process group; `kill()` SIGKILLs the group and every process
     below it (a machine that dies takes its flow-run processes with it)."""
 
-    def __init__(self, env: dict[str, str], log: Path, name: str, pool: str, limit: int):
-        self.env, self.log, self.name, self.pool, self.limit = env, log, name, pool, limit
+    def __init__(self, env: dict[str, str], log: Path, name: str, pool: str, limit: int, kind: str = "inline"):
+        self.env, self.log, self.name, self.pool, self.limit, self.kind = env, log, name, pool, limit, kind
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Worker:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [RUNBOOK, "worker", "--pool", self.pool, "--name", self.name, "--limit", str(self.limit)],
+                [RUNBOOK, "worker", "--pool", self.pool, "--name", self.name, "--limit", str(self.limit)]
+                + ["--type", self.kind],
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -153,8 +154,9 @@ class Cluster:
         assert done.returncode == 0, f"runbook {' '.join(args)}: {done.stderr[-3000:]}"
         return done.stdout.strip()
 
-    def worker(self, name: str, limit: int = 4) -> Worker:
-        w = Worker(self.env, self.root / f"worker-{name}.log", name, self.pool, limit).start()
+    def worker(self, name: str, limit: int = 4, kind: str = "inline") -> Worker:
+        """`kind`: the worker's --type (inline: attempts in its process; process: one per flow run)."""
+        w = Worker(self.env, self.root / f"worker-{name}.log", name, self.pool, limit, kind).start()
         self.workers.append(w)
         return w
 
