@@ -1,6 +1,7 @@
 """CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
-reassign, add, cancel, audit, outbox → the Engine on the local store, or the same calls through
-the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts: user_commands.py)."""
+reassign, add, cancel, outbox → the Engine on the local store, or the same calls through
+the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts: user_commands.py;
+the audit: audit_commands.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,21 @@ def engine():
     from flows.lifecycle import Engine
     from flows.store import Store
 
-    return Engine(Store())
+    store = Store()
+    LOCAL_STORES.append(store)
+    return Engine(store)
+
+
+LOCAL_STORES: list = []  # this command's local stores, whose audit heads go to the witness at its end
+
+
+def witness_local_writes() -> None:
+    """A local command's audit rows are witnessed when it ends (`runbook serve` checkpoints every
+    few seconds); console/cli.py calls this when the command's context closes."""
+    from flows.witness import Checkpointer
+
+    while LOCAL_STORES:
+        Checkpointer(LOCAL_STORES.pop()).checkpoint()
 
 
 def actor_for(eng, run_id: str | None, as_staff: str | None):
@@ -350,18 +365,3 @@ def register(app: typer.Typer) -> None:
         from .serve import dispatch as dispatch_
 
         dispatch_(once)
-
-    @app.command()
-    def audit(
-        run: str = typer.Argument(...),
-        verify: bool = typer.Option(False, "--verify", help="exit 1 unless the chain verifies"),
-        format: Format = FORMAT,
-    ) -> None:
-        """The audit trail of RUN: who decided what, when (UTC) and why; hash-chained."""
-        from .show import print_audit
-
-        eng = engine()
-        data = engine_call(lambda: eng.audit(run))
-        print_json(data) if format == Format.json else print_audit(out, data)
-        if verify and not data["verified"]:
-            raise typer.Exit(1)

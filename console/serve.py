@@ -1,5 +1,5 @@
 """Serve edge: `runbook serve` and `runbook run` — the store, the runner, the Prefect API they
-own, and the HTTP app, started and stopped together."""
+own, the audit witness's checkpoints and the HTTP app, started and stopped together."""
 
 from __future__ import annotations
 
@@ -38,6 +38,23 @@ def dispatching(store: Store) -> Iterator[Dispatcher]:
         signals.unsubscribe(dispatcher.wake)
         stop.set()
         dispatcher.wake()
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def checkpointing(store: Store) -> Iterator[None]:
+    """The audit chains' heads checkpointed to the witness every few seconds (flows/witness.py),
+    in a thread, and once more when the process stops."""
+    from flows.witness import Checkpointer
+
+    checkpointer = Checkpointer(store)
+    stop = threading.Event()
+    thread = threading.Thread(target=checkpointer.run, args=(stop,), name="audit-witness", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
         thread.join(timeout=30)
 
 
@@ -91,7 +108,7 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     stop = threading.Event()
     helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
     try:
-        with dispatching(store):
+        with dispatching(store), checkpointing(store):
             if helper is not None:
                 helper.start()
             uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -128,7 +145,7 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = None
     try:
-        with dispatching(store) as dispatcher:
+        with dispatching(store) as dispatcher, checkpointing(store):
             while True:
                 data = engine.run(run_id)
                 summary = (data["state"], tuple(sorted(data["counts"].items())))
