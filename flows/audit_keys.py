@@ -60,15 +60,22 @@ def _private_file(path: Path) -> str:
 
 
 def _create(path: Path) -> None:
+    """Write a new key beside `path`, then link it into place: a process starting at the same
+    time sees either no key or the whole key, never an empty file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of this deployment created it first
-        return
-    with os.fdopen(fd, "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process of this deployment created it first
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_keyring(home: Path) -> Keyring:
