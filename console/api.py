@@ -28,6 +28,7 @@ from flows.store import Store
 from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
+from .inputs import refusal
 from .routes import accounts, board, events, pages, roll_call, roll_call_pages, runs, sites, tasks
 
 log = logging.getLogger("runbook.api")
@@ -80,6 +81,9 @@ async def limits(request: Request, call_next: Callable[[Request], Awaitable[Resp
         return error_response(413, f"request body over {MAX_BODY // 1024} KiB")
     if request.method == "POST" and not length and request.headers.get("transfer-encoding"):
         return error_response(413, "send a Content-Length (chunked bodies are not accepted)")
+    refused = await refusal(request)
+    if refused is not None:
+        return refused
     started = time.perf_counter()
     response = await call_next(request)
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"

@@ -3,7 +3,6 @@ session cookie (`/login`), and its end (`/logout`) (docs/api.md)."""
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -77,7 +76,7 @@ async def token_from(request: Request) -> tuple[str | None, str | None]:
         token = data.get("token") if isinstance(data, dict) else None
         next_page = None
     else:  # an HTML form (application/x-www-form-urlencoded)
-        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        form = await web.read_form(request, max_fields=10)
         token = next(iter(form.get("token") or []), None)
         next_page = next(iter(form.get("next") or []), None)
     return (token.strip() if isinstance(token, str) and token.strip() else None), next_page

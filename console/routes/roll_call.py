@@ -4,7 +4,6 @@ answer pages at `/r/<token>` (no account: the link is theirs) (docs/api.md)."""
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,6 +16,7 @@ from .. import auth
 from ..deps import Caller, Context, IdemKey, allowed, ident
 from ..pages import render_page
 from ..schemas import AnswerBody, ReasonBody, SmsBody
+from ..web import read_form
 
 router = APIRouter()
 
@@ -82,7 +82,7 @@ async def answer_post(token: str, request: Request, ctx: Context) -> HTMLRespons
     client = auth.client_of(request)
     if ctx.limiter.retry_after(client):
         return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+    form = await read_form(request, max_fields=5)  # more: 413
     option = (form.get("option") or [""])[0]
     try:
         await run_in_threadpool(ctx.engine.answer_link, token, option)

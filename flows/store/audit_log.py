@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
+from runbooks.clean import escape_controls
+
 from ..audit import GENESIS, entry_hash, verify_chain
 from ..audit_keys import Keyring
 from .base import Queries, insert_ignore, json_ready, utcnow
@@ -65,15 +67,17 @@ class AuditWrites(AuditReads):
     ) -> None:
         self.lock_chain(chain)
         n, prev = self._heads[chain]
+        # A refusal of a path or text holding a NUL is audited too: PostgreSQL stores no NUL in
+        # text, so control characters are kept as `\xNN` escapes (and the row is never lost).
         entry = {
             "chain": chain,
             "n": n + 1,
             "at": at or utcnow(),
-            "actor": actor,
+            "actor": _printable(actor),
             "action": action,
-            "target": target,
-            "reason": reason,
-            "detail": json_ready(dict(detail) if detail else None),
+            "target": _printable(target),
+            "reason": _printable(reason),
+            "detail": _printable(json_ready(dict(detail) if detail else None)),
         }
         digest = entry_hash(self.keys.current, prev, entry)
         self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest, "key_id": self.keys.current_id})
@@ -112,3 +116,13 @@ class AuditWrites(AuditReads):
             detail={"entries": n, "unkeyed": len(legacy), "sha256_head": old_head, "key": self.keys.current_id},
         )
         return None
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, dict):
+        return {escape_controls(str(k)): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
