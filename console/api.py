@@ -30,6 +30,7 @@ from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
 from .routes import accounts, board, events, pages, roll_call, roll_call_pages, runs, sites, tasks
+from .schemas import ERRORS
 
 log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
@@ -49,7 +50,14 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         yield
         hub.close()
 
-    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="Continuity runbook engine",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        responses=ERRORS,  # every route may answer these, in the one error shape
+    )
     install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url))
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)

@@ -29,7 +29,7 @@ def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
     }
 
 
-@router.post("/login")
+@router.post("/login", responses={303: {"description": "signed in from the form: on to `next`"}})
 async def login(request: Request, ctx: Context) -> Response:
     client = auth.client_of(request)
     if ctx.limiter.retry_after(client):
@@ -50,7 +50,7 @@ async def login(request: Request, ctx: Context) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", responses={303: {"description": "signed out from the form: to /login"}})
 async def logout(request: Request, ctx: Context) -> Response:
     form = "json" not in request.headers.get("content-type", "")
     if form:  # the dashboard's sign-out button: its CSRF token is a form field
