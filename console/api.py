@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from flows.errors import Forbidden
 from flows.lifecycle import Engine
 from flows.store import Store
+from notifications.redact import redact_links
 
 from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
@@ -79,7 +80,7 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s %s", request.method, redact_links(request.url.path))
     return json_response(UNEXPECTED)
 
 
