@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -56,6 +56,20 @@ def checkpointing(store: Store) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def proxy_settings() -> dict[str, Any]:
+    """`X-Forwarded-For`/`-Proto` are believed only from `RUNBOOK_TRUSTED_PROXIES` (addresses or
+    networks, comma-separated; default none): otherwise any client could choose the address the
+    audit records and the login limits count (uvicorn trusts 127.0.0.1 by default)."""
+    trusted = ",".join(p.strip() for p in os.environ.get("RUNBOOK_TRUSTED_PROXIES", "").split(",") if p.strip())
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def dispatch(once: bool) -> None:
@@ -107,11 +121,16 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     )
     stop = threading.Event()
     helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: turned into an
+    # exception here, so the shutdown below (the last audit checkpoint among it) still runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with dispatching(store), checkpointing(store):
             if helper is not None:
                 helper.start()
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_settings())
+    except KeyboardInterrupt:
+        pass
     finally:
         stop.set()
         if helper is not None:
