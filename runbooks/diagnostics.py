@@ -54,6 +54,8 @@ CODES: dict[str, str] = {
     "RB505": "duplicate pool key",
     "RB506": "site file is missing",
     "RB507": "team lead is not on the roster",
+    "RB508": "bad staff id",
+    "RB509": "a roster address is not one recipient",
     "RB601": "pool may run short",
     "RB602": "staff cannot be reached",
     "RB603": "objective may be missed",
