@@ -32,13 +32,13 @@ def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
 @router.post("/login", responses={303: {"description": "signed in from the form: on to `next`"}})
 async def login(request: Request, ctx: Context) -> Response:
     client = auth.client_of(request)
-    if ctx.limiter.retry_after(client):
-        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
     token, next_page = await token_from(request)
+    if ctx.limiter.begin(client) is not None:  # counted before the check: concurrent tries queue on it
+        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
     account = await run_in_threadpool(auth.account_for_token, ctx.store, token) if token else None
     if account is None or account["role"] == "gateway":
-        ctx.limiter.failed(client)
         await deny(request, 401, "anonymous", "unknown or revoked token")
+    ctx.limiter.succeeded(client)
     cookie, csrf = await run_in_threadpool(auth.login, ctx.store, account)
     secure = request.url.scheme == "https"
     response: Response = (

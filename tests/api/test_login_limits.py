@@ -1,0 +1,30 @@
+"""Login limits (issue 23): counted before the check, so concurrent bad logins cannot all be
+evaluated; failed bearer tokens count too; roll-call links are limited apart, so failed logins
+from an address never lock its staff out of their links."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+
+def test_concurrent_bad_logins_are_evaluated_at_most_up_to_the_limit(api):
+    def attempt(i: int) -> int:
+        return requests.post(f"{api.url}/login", json={"token": f"rbt_wrong_{i}"}, timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, range(60)))
+    assert statuses.count(401) == 10 and statuses.count(429) == 50, statuses
+
+
+def test_failed_bearer_tokens_are_limited_and_a_roll_call_link_still_answers(api):
+    for i in range(10):
+        r = api.session(None).get(f"{api.url}/api/runs", headers={"Authorization": f"Bearer wrong{i}"}, timeout=30)
+        assert r.status_code == 401
+    r = api.session(None).get(f"{api.url}/api/runs", headers={"Authorization": "Bearer wrong"}, timeout=30)
+    assert r.status_code == 429
+    assert api.call("manager", "GET", "/api/runs").status_code == 200  # a valid token still passes
+    # The same address: a staff member's link is not locked out by those failures.
+    page = requests.post(f"{api.url}/r/not-a-real-token-000000", data={"option": "home"}, timeout=30)
+    assert page.status_code == 404
