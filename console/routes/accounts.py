@@ -3,11 +3,14 @@ session cookie (`/login`), and its end (`/logout`) (docs/api.md)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+
+from flows.notify import public_url
 
 from .. import auth, web
 from ..deps import Caller, Context, allowed, authenticate, deny
@@ -32,6 +35,9 @@ def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
 @router.post("/login", responses={303: {"description": "signed in from the form: on to `next`"}})
 async def login(request: Request, ctx: Context) -> Response:
     client = auth.client_of(request)
+    foreign = foreign_origin(request)
+    if foreign:  # a page of another site posting our sign-in form (login CSRF)
+        await deny(request, 403, "anonymous", f"sign-in from another origin ({foreign[:100]})")
     token, next_page = await token_from(request)
     if ctx.limiter.begin(client) is not None:  # counted before the check: concurrent tries queue on it
         await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
@@ -62,6 +68,25 @@ async def logout(request: Request, ctx: Context) -> Response:
     response: Response = RedirectResponse("/login", 303) if form else JSONResponse({"ok": True})
     response.delete_cookie(auth.COOKIE, path="/")
     return response
+
+
+def foreign_origin(request: Request) -> str | None:
+    """The `Origin` (else the `Referer`'s origin) when it is neither the public URL's nor this
+    request's own; None when it matches or a non-browser client sent neither."""
+    sent = request.headers.get("origin")
+    if sent is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return None
+        parts = urllib.parse.urlsplit(referer)
+        sent = f"{parts.scheme}://{parts.netloc}"
+    own = {_origin_of(public_url()), f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return None if sent.rstrip("/").lower() in own else sent
+
+
+def _origin_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def token_from(request: Request) -> tuple[str | None, str | None]:

@@ -28,3 +28,19 @@ def test_failed_bearer_tokens_are_limited_and_a_roll_call_link_still_answers(api
     # The same address: a staff member's link is not locked out by those failures.
     page = requests.post(f"{api.url}/r/not-a-real-token-000000", data={"option": "home"}, timeout=30)
     assert page.status_code == 404
+
+
+def test_login_from_another_origin_is_refused_and_audited(api):
+    token = api.tokens["manager"]
+    evil = requests.post(
+        f"{api.url}/login", json={"token": token}, headers={"Origin": "https://evil.example"}, timeout=30
+    )
+    assert evil.status_code == 403 and "another origin" in evil.json()["error"]["message"]
+    referer = requests.post(
+        f"{api.url}/login", json={"token": token}, headers={"Referer": "https://evil.example/page"}, timeout=30
+    )
+    assert referer.status_code == 403
+    assert any("another origin" in (e["reason"] or "") for e in api.denials())
+    own = requests.post(f"{api.url}/login", json={"token": token}, headers={"Origin": api.url}, timeout=30)
+    assert own.status_code == 200
+    assert requests.post(f"{api.url}/login", json={"token": token}, timeout=30).status_code == 200  # no browser
