@@ -66,6 +66,7 @@ def openapi(request: Request, caller: Caller = Depends(allowed("openapi"))) -> d
 @router.get("/api/runs/{run}/events")
 async def events(
     run: str,
+    request: Request,
     ctx: Context,
     after: int = Query(0, ge=0, le=MAX_SEQ, description="the last event seen (its `id`)"),
     caller: Caller = Depends(allowed("events")),
@@ -78,6 +79,14 @@ async def events(
         if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEQ):
             raise Invalid(f"Last-Event-ID must be an event id (0 to {MAX_SEQ}), got {last_event_id[:40]!r}")
         start = int(text)
+    cookie = request.cookies.get(auth.COOKIE, "")
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+
+    async def still_valid() -> bool:
+        if caller.session is not None:
+            return await run_in_threadpool(auth.session_for_cookie, ctx.store, cookie) is not None
+        return await run_in_threadpool(auth.account_for_token, ctx.store, token) is not None
+
     return StreamingResponse(
-        ctx.hub.stream(run, start), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+        ctx.hub.stream(run, start, still_valid), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
     )

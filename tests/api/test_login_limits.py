@@ -44,3 +44,23 @@ def test_login_from_another_origin_is_refused_and_audited(api):
     own = requests.post(f"{api.url}/login", json={"token": token}, headers={"Origin": api.url}, timeout=30)
     assert own.status_code == 200
     assert requests.post(f"{api.url}/login", json={"token": token}, timeout=30).status_code == 200  # no browser
+
+
+def test_an_event_stream_ends_within_seconds_of_its_token_being_revoked(api):
+    import time
+
+    from console import auth
+
+    token = auth.add_account(api.store, "shortlived", "manager", by="test")
+    run = api.start()
+    with requests.get(
+        f"{api.url}/api/runs/{run}/events", headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=30
+    ) as stream:
+        assert stream.status_code == 200
+        lines = stream.iter_lines()
+        assert any(line.startswith(b": connected") for line in lines if line)
+        auth.revoke_account(api.store, "shortlived", by="test")
+        revoked = time.monotonic()
+        for _ in lines:  # the server closes the stream: iteration ends
+            assert time.monotonic() - revoked < 10, "the stream outlived its revoked token"
+        assert time.monotonic() - revoked < 10
