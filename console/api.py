@@ -24,10 +24,12 @@ from fastapi.responses import JSONResponse, Response
 from flows.errors import Forbidden
 from flows.lifecycle import Engine
 from flows.store import Store
+from notifications.redact import redact_links
 
 from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
+from .inputs import refusal
 from .routes import (
     accounts,
     board,
@@ -42,6 +44,7 @@ from .routes import (
     sites,
     tasks,
 )
+from .schemas import ERRORS
 
 log = logging.getLogger("runbook.api")
 MAX_BODY = 1024 * 1024  # 1 MiB: a check-off is a few hundred bytes
@@ -61,7 +64,14 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         yield
         hub.close()
 
-    app = FastAPI(title="Continuity runbook engine", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="Continuity runbook engine",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        responses=ERRORS,  # every route may answer these, in the one error shape
+    )
     install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url))
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)
@@ -83,7 +93,7 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s %s", request.method, redact_links(request.url.path))
     return json_response(UNEXPECTED)
 
 
@@ -93,6 +103,9 @@ async def limits(request: Request, call_next: Callable[[Request], Awaitable[Resp
         return error_response(413, f"request body over {MAX_BODY // 1024} KiB")
     if request.method == "POST" and not length and request.headers.get("transfer-encoding"):
         return error_response(413, "send a Content-Length (chunked bodies are not accepted)")
+    refused = await refusal(request)
+    if refused is not None:
+        return refused
     started = time.perf_counter()
     response = await call_next(request)
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"

@@ -262,26 +262,56 @@ def csrf_ok(session: Session, sent: str | None) -> bool:
 
 
 class LoginLimiter:
-    """At most `failures` failed logins per client address per `window` seconds (in memory:
-    each `runbook serve` replica counts its own)."""
+    """At most `failures` failed attempts per client address per `window` seconds, and at most
+    `ceiling` from all addresses together (a spread-out guess), in memory: each `runbook serve`
+    replica counts its own. `begin` counts an attempt before it is checked and `succeeded`
+    takes it back, so concurrent attempts cannot all pass one check (60 at once with a limit of
+    10: 10 are evaluated)."""
 
-    def __init__(self, failures: int = 10, window: float = 300.0):
+    GLOBAL = "*"
+
+    def __init__(self, failures: int = 10, window: float = 300.0, ceiling: int | None = None):
         self.failures, self.window = failures, window
+        self.ceiling = ceiling if ceiling is not None else failures * 50
         self._seen: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
+
+    def _wait(self, key: str, limit: int, now: float) -> float:
+        q = self._seen[key]
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return 0.0 if len(q) < limit else q[0] + self.window - now
 
     def retry_after(self, client: str) -> float:
         """0 when this client may try; else the seconds to wait."""
         now = time.monotonic()
         with self._lock:
-            q = self._seen[client]
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            return 0.0 if len(q) < self.failures else q[0] + self.window - now
+            return max(self._wait(client, self.failures, now), self._wait(self.GLOBAL, self.ceiling, now))
+
+    def begin(self, client: str) -> float | None:
+        """Count an attempt from `client` now; None when it may go ahead, else the seconds to wait
+        (and nothing is counted)."""
+        now = time.monotonic()
+        with self._lock:
+            wait = max(self._wait(client, self.failures, now), self._wait(self.GLOBAL, self.ceiling, now))
+            if wait:
+                return wait
+            self._seen[client].append(now)
+            self._seen[self.GLOBAL].append(now)
+            return None
+
+    def succeeded(self, client: str) -> None:
+        """The attempt `begin` counted was good: it is no failure."""
+        with self._lock:
+            for key in (client, self.GLOBAL):
+                if self._seen[key]:
+                    self._seen[key].pop()
 
     def failed(self, client: str) -> None:
         with self._lock:
-            self._seen[client].append(time.monotonic())
+            now = time.monotonic()
+            self._seen[client].append(now)
+            self._seen[self.GLOBAL].append(now)
 
 
 class DenialBudget:

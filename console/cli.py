@@ -15,7 +15,7 @@ import typer
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
-from . import coverage_commands, roll_call_commands, run_commands, scale, user_commands
+from . import audit_commands, coverage_commands, roll_call_commands, run_commands, scale, user_commands
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
 if TYPE_CHECKING:
@@ -27,6 +27,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Emergency continuity runbooks: validate, plan and run them.",
 )
+
+
+@app.callback()
+def witness_at_exit(ctx: typer.Context) -> None:
+    """Emergency continuity runbooks: validate, plan and run them."""
+    ctx.call_on_close(run_commands.witness_local_writes)
 
 
 def load_site_arg(name: str) -> Site:
@@ -124,6 +130,7 @@ def schema() -> None:
 
 
 run_commands.register(app)
+audit_commands.register(app)
 roll_call_commands.register(app)
 coverage_commands.register(app)
 user_commands.register(app)

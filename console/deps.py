@@ -37,6 +37,8 @@ class AppContext:
     runner: Any = None  # flows.runner.Runner when this process runs automated work
     prefect_url: str | None = None
     limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
+    # Guessed roll-call links count apart: failed logins never lock staff out of their link.
+    link_limiter: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=30))
     # Refusals audited per client address and minute (a flood must not hold up the writer).
     denials: auth.DenialBudget = field(
         default_factory=lambda: auth.DenialBudget(int(os.environ.get("RUNBOOK_DENIALS_PER_MINUTE") or 60))
@@ -94,6 +96,12 @@ async def authenticate(request: Request) -> Caller:
             else None
         )
         if account is None:
+            # Failed tokens count like failed logins; a valid token always passes, so people
+            # behind the same address as a guesser are not locked out.
+            limiter, client = context(request).limiter, auth.client_of(request)
+            if limiter.retry_after(client):
+                await deny(request, 429, "anonymous", "too many failed logins or tokens; wait and try again")
+            limiter.failed(client)
             await deny(request, 401, "anonymous", "unknown or revoked token")
         return Caller(account, "token")
     cookie = request.cookies.get(auth.COOKIE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from flows.store import Store
 
 KEEPALIVE = 15.0
+REVALIDATE = 2.0  # seconds between checks that a stream's token or session is still valid
 BUFFER = 5000
 
 
@@ -83,7 +84,11 @@ class EventHub:
                 pass
             feed.wake.clear()
 
-    async def stream(self, run_id: str, after: int) -> AsyncIterator[str]:
+    async def stream(
+        self, run_id: str, after: int, valid: Callable[[], Awaitable[bool]] | None = None
+    ) -> AsyncIterator[str]:
+        """The run's events after `after`; `valid` (the caller's token or session still good) is
+        asked every REVALIDATE seconds, and the stream ends when it says no."""
         self.loop = asyncio.get_running_loop()
         feed = self.feeds.get(run_id)
         if feed is None:
@@ -100,7 +105,13 @@ class EventHub:
                 last = seq
             last = max(last, min(head - 1, feed.last)) if after < head else last
             yield ": connected\n\n"
+            loop_time = asyncio.get_running_loop().time
+            last_check = loop_time()
             while True:
+                if valid is not None and loop_time() - last_check >= REVALIDATE:
+                    last_check = loop_time()
+                    if not await valid():  # revoked or expired: the stream ends
+                        return
                 if feed.dropped > last:  # fell behind what the buffer keeps: read the gap
                     async for text, seq in self._catch_up(run_id, last, feed.events[0]["seq"] - 1):
                         yield text
@@ -116,7 +127,8 @@ class EventHub:
                 async with feed.changed:
                     if not (feed.events and feed.events[-1]["seq"] > last):
                         try:
-                            await asyncio.wait_for(feed.changed.wait(), KEEPALIVE)
+                            wait = KEEPALIVE if valid is None else min(KEEPALIVE, REVALIDATE)
+                            await asyncio.wait_for(feed.changed.wait(), wait)
                         except TimeoutError:
                             idle = True
                 if idle:  # sent outside the lock: a client that stopped reading holds nobody up

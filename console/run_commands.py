@@ -1,12 +1,11 @@
 """CLI edge for runs and tasks: lockdown, start, status, tasks, done, approve, reject, skip, retry,
-reassign, add, cancel, audit, outbox → the Engine on the local store, or the same calls through
-the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts: user_commands.py)."""
+reassign, add, cancel, outbox → the Engine on the local store, or the same calls through
+the API (console/remote.py) when RUNBOOK_URL and RUNBOOK_TOKEN are set (accounts: user_commands.py;
+the audit: audit_commands.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,6 @@ import typer
 from flows.errors import EngineError
 
 from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
-
-
-class AuditFormat(StrEnum):
-    text = "text"
-    json = "json"
-    csv = "csv"
-
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
@@ -36,7 +28,21 @@ def engine():
     from flows.lifecycle import Engine
     from flows.store import Store
 
-    return Engine(Store())
+    store = Store()
+    LOCAL_STORES.append(store)
+    return Engine(store)
+
+
+LOCAL_STORES: list = []  # this command's local stores, whose audit heads go to the witness at its end
+
+
+def witness_local_writes() -> None:
+    """A local command's audit rows are witnessed when it ends (`runbook serve` checkpoints every
+    few seconds); console/cli.py calls this when the command's context closes."""
+    from flows.witness import Checkpointer
+
+    while LOCAL_STORES:
+        Checkpointer(LOCAL_STORES.pop()).checkpoint()
 
 
 def actor_for(eng, run_id: str | None, as_staff: str | None):
@@ -359,26 +365,3 @@ def register(app: typer.Typer) -> None:
         from .serve import dispatch as dispatch_
 
         dispatch_(once)
-
-    @app.command()
-    def audit(
-        run: str = typer.Argument(...),
-        verify: bool = typer.Option(False, "--verify", help="exit 1 unless the chain verifies"),
-        format: AuditFormat = typer.Option(
-            AuditFormat.text, "--format", help="text for people, json for programs, csv for spreadsheets"
-        ),
-    ) -> None:
-        """The audit trail of RUN: who decided what, when (UTC) and why; hash-chained."""
-        from .exports import audit_csv
-        from .show import print_audit
-
-        eng = engine()
-        data = engine_call(lambda: eng.audit(run))
-        if format == AuditFormat.csv:
-            sys.stdout.write(audit_csv(data))
-        elif format == AuditFormat.json:
-            print_json(data)
-        else:
-            print_audit(out, data)
-        if verify and not data["verified"]:
-            raise typer.Exit(1)

@@ -24,7 +24,13 @@ class StartBody(Body):
     drill: bool = False
 
 
+# The engine requires these reasons (422 without one, with its own message naming the command);
+# the document says so, so generated clients send one.
+_REASON_REQUIRED = ConfigDict(extra="forbid", json_schema_extra={"required": ["reason"]})
+
+
 class ReasonBody(Body):
+    model_config = _REASON_REQUIRED
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -40,6 +46,7 @@ class ApproveBody(Body):
 
 
 class InterveneBody(Body):
+    model_config = _REASON_REQUIRED
     reason: str | None = Field(default=None, max_length=2000)
     to: str | None = Field(default=None, max_length=300)
 
@@ -52,6 +59,7 @@ class BulkBody(Body):
 
 
 class AddBody(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"required": ["title", "owner", "reason"]})
     title: str = Field(min_length=1, max_length=300)
     owner: str = Field(max_length=300)
     reason: str | None = Field(default=None, max_length=2000)
@@ -105,3 +113,30 @@ class Me(BaseModel):
 
 class Requeued(BaseModel):
     requeued: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorAnswer(BaseModel):
+    """The one error shape (console/errors.py)."""
+
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorAnswer, "description": description}
+    for status, description in (
+        (400, "a bad request (a missing CSRF token, a bad Idempotency-Key)"),
+        (401, "no token or session, or a revoked or expired one"),
+        (403, "the caller's role or team may not (audited)"),
+        (404, "no such run, task, step, site or link"),
+        (409, "the task or run is not in a state for this"),
+        (413, "a body over 1 MiB, or more form fields than the form has"),
+        (415, "a body that is not JSON"),
+        (422, "a body, path or query that does not validate; a control character; a non-finite number"),
+        (429, "too many attempts from this client: wait Retry-After seconds"),
+    )
+}

@@ -1,5 +1,5 @@
 """Serve edge: `runbook serve` and `runbook run` — the store, the runner, the Prefect API they
-own, and the HTTP app, started and stopped together."""
+own, the audit witness's checkpoints and the HTTP app, started and stopped together."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -41,6 +41,37 @@ def dispatching(store: Store) -> Iterator[Dispatcher]:
         stop.set()
         dispatcher.wake()
         thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def checkpointing(store: Store) -> Iterator[None]:
+    """The audit chains' heads checkpointed to the witness every few seconds (flows/witness.py),
+    in a thread, and once more when the process stops."""
+    from flows.witness import Checkpointer
+
+    checkpointer = Checkpointer(store)
+    stop = threading.Event()
+    thread = threading.Thread(target=checkpointer.run, args=(stop,), name="audit-witness", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def proxy_settings() -> dict[str, Any]:
+    """`X-Forwarded-For`/`-Proto` are believed only from `RUNBOOK_TRUSTED_PROXIES` (addresses or
+    networks, comma-separated; default none): otherwise any client could choose the address the
+    audit records and the login limits count (uvicorn trusts 127.0.0.1 by default)."""
+    trusted = ",".join(p.strip() for p in os.environ.get("RUNBOOK_TRUSTED_PROXIES", "").split(",") if p.strip())
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def dispatch(once: bool) -> None:
@@ -135,11 +166,16 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     )
     stop = threading.Event()
     helper = threading.Thread(target=companion, args=(stop,), name="companion", daemon=True) if companion else None
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: turned into an
+    # exception here, so the shutdown below (the last audit checkpoint among it) still runs.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with dispatching(store):
+        with dispatching(store), checkpointing(store):
             if helper is not None:
                 helper.start()
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_settings())
+    except KeyboardInterrupt:
+        pass
     finally:
         stop.set()
         if helper is not None:
@@ -176,7 +212,7 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = None
     try:
-        with dispatching(store) as dispatcher:
+        with dispatching(store) as dispatcher, checkpointing(store):
             while True:
                 data = engine.run(run_id)
                 summary = (data["state"], tuple(sorted(data["counts"].items())))

@@ -19,11 +19,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from flows.errors import Invalid
-
 from . import i18n
 from .deps import Caller
-from .errors import Problem
+from .errors import ApiError, Problem
 from .pages import render_page
 
 FEED_BACKLOG = 30  # events the run page's live feed shows from before it was opened
@@ -41,12 +39,13 @@ def fmt_value(objective: dict[str, Any], value: float) -> str:
     return f"{value:.0%}" if objective.get("measure") in ("ratio", "coverage") else f"{value:g}"
 
 
-async def read_form(request: Request) -> dict[str, list[str]]:
+async def read_form(request: Request, max_fields: int = MAX_FORM_FIELDS) -> dict[str, list[str]]:
+    """A form's fields; more than `max_fields` (the form's own, or any form's) is a 413."""
     body = (await request.body()).decode("utf-8", "replace")
     try:
-        return urllib.parse.parse_qs(body, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        return urllib.parse.parse_qs(body, keep_blank_values=True, max_num_fields=max_fields)
     except ValueError:
-        raise Invalid(f"a form has at most {MAX_FORM_FIELDS} fields") from None
+        raise ApiError(413, f"this form has at most {max_fields} fields") from None
 
 
 def one(form: dict[str, list[str]], name: str) -> str | None:

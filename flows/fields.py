@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from runbooks.clean import control_character, to_integer, to_number
+
 from .errors import Invalid
 
 
@@ -26,20 +28,9 @@ def _convert(kind: str, value: Any, spec: Mapping[str, Any], allowed: frozenset[
     if kind == "people":
         return _people(value, allowed)
     if kind == "integer":
-        if isinstance(value, bool):
-            raise ValueError("expected an integer")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip()):
-            return int(value)
-        raise ValueError("expected an integer")
+        return to_integer(value, spec.get("minimum"), spec.get("maximum"))
     if kind == "number":
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError("expected a number") from None
+        return to_number(value, spec.get("minimum"), spec.get("maximum"))
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -51,6 +42,9 @@ def _convert(kind: str, value: Any, spec: Mapping[str, Any], allowed: frozenset[
         raise ValueError("expected true or false")
     if not isinstance(value, str):
         raise ValueError("expected text")
+    bad = control_character(value)
+    if bad:
+        raise ValueError(bad)
     if kind == "choice" and value not in (spec.get("options") or []):
         raise ValueError(f"expected one of {', '.join(spec.get('options') or [])}")
     pattern = spec.get("pattern")

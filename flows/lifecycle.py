@@ -1,11 +1,12 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
-roll calls (roll_call_ops.py), pool stock (stock_ops.py), the dashboard's data (board.py), a
-person's story (person_ops.py) —
-each a class over the store; the facade only names their operations."""
+roll calls (roll_call_ops.py), the audit's checks (audit_ops.py), pool stock (stock_ops.py), the
+dashboard's data (board.py), a person's story (person_ops.py) — each a class over the store; the
+facade only names their operations."""
 
 from __future__ import annotations
 
+from .audit_ops import AuditOps
 from .board import BoardOps
 from .coverage_ops import CoverageOps
 from .person_ops import PersonOps
@@ -27,6 +28,13 @@ class Engine:
         self.start, self.lockdown, self.standdown, self.cancel = runs.start, runs.lockdown, runs.standdown, runs.cancel
         self.run, self.runs, self.site_of, self.audit = runs.run, runs.runs, runs.site_of, runs.audit
         self.outbox, self.requeue = runs.outbox, runs.requeue
+        # The audit itself: every chain against the key and the witness; re-anchoring; key rotation.
+        audit = AuditOps(store)
+        self.verify_all, self.reanchor, self.record_key_rotation = (
+            audit.verify_all,
+            audit.reanchor,
+            audit.record_key_rotation,
+        )
         # Tasks: check-offs, decisions, a manager's interventions.
         self.tasks, self.complete, self.approve, self.reject = tasks.tasks, tasks.complete, tasks.approve, tasks.reject
         self.skip, self.retry, self.reassign, self.add = tasks.skip, tasks.retry, tasks.reassign, tasks.add

@@ -109,7 +109,7 @@ def option_of(step: PlannedStep, text: str) -> str:
     """An answer as typed → the option key: the key, its number (1, 2, 3) or its label."""
     options = list(step.params["options"].items())
     raw = (text or "").strip()
-    if raw.isdigit() and 1 <= int(raw) <= len(options):
+    if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= len(options):  # "²" is a digit, not a number
         return options[int(raw) - 1][0]
     for key, label in options:
         if raw.lower() in (key.lower(), str(label).strip().lower()):

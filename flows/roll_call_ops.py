@@ -231,4 +231,4 @@ def _roll_call(rs: RunState, step_id: str) -> PlannedStep:
 
 def _digits(number: str) -> str:
     """A phone number compared by its digits (spaces, dashes and a leading + do not count)."""
-    return "".join(ch for ch in str(number) if ch.isdigit())
+    return "".join(ch for ch in str(number) if ch in "0123456789")  # isdigit() takes "²" too

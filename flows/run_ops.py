@@ -17,7 +17,7 @@ from runbooks.sites import Site
 
 from . import idempotency, notify, pools, rules, signals
 from .actors import Actor
-from .audit import verify_chain
+from .audit_ops import AuditOps
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .runstate import RunState, plan_of
 from .session import Reply, change_run, start_run
@@ -214,7 +214,7 @@ class RunOps:
             if r.run_head(run_id) is None:
                 raise NotFound(rules.unknown_run(r, run_id))
             entries = r.audit(run_id)
-            result = verify_chain(entries, r.audit_head(run_id))
+            result = AuditOps(self.store).verify(r, run_id)
         return {
             "run": run_id,
             "entries": [_audit_json(e) for e in entries],

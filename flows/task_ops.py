@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runbooks.models import DURATION_RE, parse_duration
+from runbooks.models import DURATION_RE, MAX_DURATION_DAYS, parse_duration
 
 from . import idempotency, rules
 from .actors import Actor
@@ -241,6 +241,8 @@ class TaskOps:
             raise Invalid("an ad-hoc task needs a title")
         if due is not None and not DURATION_RE.match(due):
             raise Invalid(f'bad duration "{due}" (use 30m, 4h, 1h30m)')
+        if due is not None and parse_duration(due) > MAX_DURATION_DAYS * 86400:
+            raise Invalid(f'due "{due}" is over {MAX_DURATION_DAYS} days')
 
         def change(rs: RunState) -> Reply:
             target = rules.check_target(rs.plan.site, owner)

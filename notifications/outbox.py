@@ -40,7 +40,7 @@ import requests
 from runbooks.expressions import ExpressionError, render_value
 
 from .channels import Outcome, Outgoing, channel, dead
-from .outbound import allow_list
+from .outbound import allow_list, pinned_session
 from .render import mark_drill, render_digest
 
 log = logging.getLogger("runbook.outbox")
@@ -272,11 +272,13 @@ class Dispatcher:
         missing = [k for k in ("url", "host") if k in spec and spec[k] and not config.get(k)]
         if missing:
             return iter([dead(f"channel {first['channel']!r}: {missing[0]} is empty")] * len(messages)), secrets
-        # The site's channel hosts are allowed (docs/language.md), also when the URL comes from the environment.
+        # The site's channel hosts are allowed (docs/language.md), also when the URL comes from the
+        # environment; then its address must be public unless RUNBOOK_OUTBOUND_ALLOW names it.
         allowed = allow_list([str(config["url"])] if config.get("url") else [])
+        explicit = allow_list() if "${{" in str(spec.get("url", "")) else None
         session = self._sessions.get(destination)
         if session is None:
-            session = self._sessions[destination] = _session(config.get("url"))
+            session = self._sessions[destination] = pinned_session(allowed, _session(config.get("url")), explicit)
         return module.send(config, messages, session, allowed), secrets
 
     def _result(self, row: Mapping[str, Any], outcome: Outcome, secrets: Sequence[str]) -> dict[str, Any]:

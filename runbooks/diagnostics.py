@@ -59,6 +59,8 @@ CODES: dict[str, str] = {
     "RB509": "service CSV row has a bad value",
     "RB510": "bad service setting",
     "RB511": "service supply names what the runbook does not have",
+    "RB512": "bad staff id",
+    "RB513": "a roster address is not one recipient",
     "RB601": "pool may run short",
     "RB602": "staff cannot be reached",
     "RB603": "objective may be missed",

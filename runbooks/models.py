@@ -7,11 +7,14 @@ turns these into the resolved, frozen Plan. Every model forbids unknown keys and
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
+
+from .clean import MAX_MAGNITUDE
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 DURATION_RE = re.compile(r"^(?:\d+[smhd])+$")
@@ -49,9 +52,16 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhd])", text))
 
 
+MAX_DURATION_DAYS = 366  # a continuity event is days long; a longer due or timeout is a typo
+
+
 def _check_duration(value: str) -> str:
     if not DURATION_RE.match(value):
         raise PydanticCustomError("duration", 'bad duration "{value}"', {"value": value})
+    if parse_duration(value) > MAX_DURATION_DAYS * 86400:
+        raise PydanticCustomError(
+            "duration", 'duration "{value}" is over {days} days', {"value": value, "days": MAX_DURATION_DAYS}
+        )
     return value
 
 
@@ -93,9 +103,12 @@ class InputSpec(Spec):
     required: bool = False
     description: Text | None = None
     options: list[str] | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
 
     @model_validator(mode="after")
     def _choice_has_options(self) -> InputSpec:
+        _check_bounds(self)
         if self.type == "choice" and not self.options:
             raise PydanticCustomError("choice_options", "an input of type choice needs options")
         return self
@@ -183,6 +196,20 @@ class StepBase(Spec):
         return tuple(n[len(OBJECTIVE_NEED) :] for n in self.needs if n.startswith(OBJECTIVE_NEED))
 
 
+def _check_bounds(spec: InputSpec | FieldSpec) -> None:
+    """`minimum`/`maximum`: for integer and number only, finite, in order."""
+    for name in ("minimum", "maximum"):
+        value = getattr(spec, name)
+        if value is None:
+            continue
+        if spec.type not in ("integer", "number"):
+            raise PydanticCustomError("bounds", "{name} is for integer and number only", {"name": name})
+        if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+            raise PydanticCustomError("bounds", "{name} must be a finite number", {"name": name})
+    if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
+        raise PydanticCustomError("bounds", "minimum is greater than maximum")
+
+
 class FieldSpec(Spec):
     type: Literal["string", "integer", "number", "boolean", "choice", "people"] = "string"
     required: bool = False
@@ -190,9 +217,12 @@ class FieldSpec(Spec):
     # choice: the values; people: an expression giving staff (default: the site's roster)
     options: list[str] | Expr | None = None
     description: Text | None = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> FieldSpec:
+        _check_bounds(self)
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)

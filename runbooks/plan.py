@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clean import control_character, to_integer, to_number
 from .diagnostics import Diagnostic, RunbookError
 from .expressions import ExpressionError, render_value
 from .models import HUMAN_KINDS, InputSpec, Runbook, parse_duration
@@ -179,20 +180,12 @@ def resolve_inputs(specs: Mapping[str, InputSpec], given: Mapping[str, Any]) -> 
 
 
 def _convert(spec: InputSpec, value: Any) -> Any:
-    if spec.type == "integer":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(f"expected an integer, got {value!r}")
+    if spec.type in ("integer", "number"):
+        convert = to_integer if spec.type == "integer" else to_number
         try:
-            return int(value)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {value!r}") from None
-    if spec.type == "number":
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected a number, got {value!r}") from None
+            return convert(value, spec.minimum, spec.maximum)
+        except ValueError as e:
+            raise ValueError(f"{e}, got {value!r}") from None
     if spec.type == "boolean":
         if isinstance(value, bool):
             return value
@@ -202,6 +195,9 @@ def _convert(spec: InputSpec, value: Any) -> Any:
             return False
         raise ValueError(f"expected true or false, got {value!r}")
     value = str(value)
+    bad = control_character(value)
+    if bad:
+        raise ValueError(f"{bad}, got {value!r}")
     if spec.type == "choice" and value not in (spec.options or []):
         raise ValueError(f"expected one of {', '.join(spec.options or [])}, got {value!r}")
     return value

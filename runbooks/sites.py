@@ -7,6 +7,8 @@ so a run keeps the roster and pools it started with. Channel settings keep their
 
 from __future__ import annotations
 
+import email.utils
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from .clean import control_character
 from .csvfiles import cell_col, read_csv
 from .diagnostics import Diagnostic, RunbookError, did_you_mean
 from .expressions import Scope, check_expression, find_expressions
@@ -291,6 +294,25 @@ def _check_channels(doc: Document, spec: SiteSpec) -> list[Diagnostic]:
     return problems
 
 
+STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{4,30}")
+
+
+def _contact_problems(person: dict[str, str]) -> list[tuple[str, str]]:
+    """A roster address names one recipient: `<a@x>, b@evil.example` is two, and refused."""
+    found: list[tuple[str, str]] = []
+    written = (person.get("email") or "").strip()
+    if written:
+        parsed = email.utils.getaddresses([written])
+        address = parsed[0][1] if len(parsed) == 1 else ""
+        if len(parsed) != 1 or address != written or "@" not in address or control_character(written) or " " in written:
+            found.append(("email", f"email {written!r} is not one plain address (like wang.li@bank.example)"))
+    phone = (person.get("phone") or "").strip()
+    if phone and not _PHONE.fullmatch(phone):
+        found.append(("phone", f"phone {phone!r} is not a phone number (like +86 29 8888 0001)"))
+    return found
+
+
 def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[Diagnostic]]:
     p = str(path)
     if not path.is_file():
@@ -339,6 +361,21 @@ def _load_staff(path: Path, spec: SiteSpec) -> tuple[list[dict[str, str]], list[
                     did_you_mean(person["team"], spec.teams) or f"teams in site.yaml: {', '.join(spec.teams)}",
                 )
             )
+            bad = True
+        if person["id"] and not STAFF_ID.fullmatch(person["id"]):
+            problems.append(
+                Diagnostic(
+                    p,
+                    line,
+                    1,
+                    "RB512",
+                    f"bad staff id {person['id']!r}",
+                    "a staff id is letters, digits, '_', '.' or '-', starting with a letter or digit (X0001)",
+                )
+            )
+            bad = True
+        for column, problem in _contact_problems(person):
+            problems.append(Diagnostic(p, line, cell_col(row, header.index(column)), "RB513", problem))
             bad = True
         if person["id"] in seen:
             problems.append(

@@ -10,6 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from flows.notify import public_url
+from flows.store import Store
+
 from .. import auth, web
 from ..deps import Caller, Context, allowed, authenticate, deny
 from ..errors import ApiError
@@ -30,16 +33,19 @@ def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
     }
 
 
-@router.post("/login")
+@router.post("/login", responses={303: {"description": "signed in from the form: on to `next`"}})
 async def login(request: Request, ctx: Context) -> Response:
     client = auth.client_of(request)
-    if ctx.limiter.retry_after(client):
-        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
+    foreign = foreign_origin(request, await run_in_threadpool(kept_public_url, ctx.store))
+    if foreign:  # a page of another site posting our sign-in form (login CSRF)
+        await deny(request, 403, "anonymous", f"sign-in from another origin ({foreign[:100]})")
     token, next_page = await token_from(request)
+    if ctx.limiter.begin(client) is not None:  # counted before the check: concurrent tries queue on it
+        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
     account = await run_in_threadpool(auth.account_for_token, ctx.store, token) if token else None
     if account is None or account["role"] == "gateway":
-        ctx.limiter.failed(client)
         await deny(request, 401, "anonymous", "unknown or revoked token")
+    ctx.limiter.succeeded(client)
     cookie, csrf = await run_in_threadpool(auth.login, ctx.store, account)
     secure = request.url.scheme == "https"
     response: Response = (
@@ -51,7 +57,7 @@ async def login(request: Request, ctx: Context) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", responses={303: {"description": "signed out from the form: to /login"}})
 async def logout(request: Request, ctx: Context) -> Response:
     form = "json" not in request.headers.get("content-type", "")
     if form:  # the dashboard's sign-out button: its CSRF token is a form field
@@ -63,6 +69,30 @@ async def logout(request: Request, ctx: Context) -> Response:
     response: Response = RedirectResponse("/login", 303) if form else JSONResponse({"ok": True})
     response.delete_cookie(auth.COOKIE, path="/")
     return response
+
+
+def kept_public_url(store: Store) -> str:
+    with store.read() as r:
+        return public_url(r)
+
+
+def foreign_origin(request: Request, public: str) -> str | None:
+    """The `Origin` (else the `Referer`'s origin) when it is neither the public URL's nor this
+    request's own; None when it matches or a non-browser client sent neither."""
+    sent = request.headers.get("origin")
+    if sent is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return None
+        parts = urllib.parse.urlsplit(referer)
+        sent = f"{parts.scheme}://{parts.netloc}"
+    own = {_origin_of(public), f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    return None if sent.rstrip("/").lower() in own else sent
+
+
+def _origin_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 async def token_from(request: Request) -> tuple[str | None, str | None]:
@@ -77,7 +107,7 @@ async def token_from(request: Request) -> tuple[str | None, str | None]:
         token = data.get("token") if isinstance(data, dict) else None
         next_page = None
     else:  # an HTML form (application/x-www-form-urlencoded)
-        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        form = await web.read_form(request, max_fields=10)
         token = next(iter(form.get("token") or []), None)
         next_page = next(iter(form.get("next") or []), None)
     return (token.strip() if isinstance(token, str) and token.strip() else None), next_page

@@ -6,15 +6,19 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+
+from flows.errors import Invalid
 
 from .. import auth
 from ..deps import Caller, Context, allowed, authenticate, check_policy, ident
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
 from ..metrics import render_metrics
 from ..schemas import Health
+
+MAX_SEQ = 2**63 - 1  # event ids are BIGINT
 
 router = APIRouter()
 
@@ -62,13 +66,27 @@ def openapi(request: Request, caller: Caller = Depends(allowed("openapi"))) -> d
 @router.get("/api/runs/{run}/events")
 async def events(
     run: str,
+    request: Request,
     ctx: Context,
-    after: int = 0,
+    after: int = Query(0, ge=0, le=MAX_SEQ, description="the last event seen (its `id`)"),
     caller: Caller = Depends(allowed("events")),
-    last_event_id: str | None = Header(None),
+    last_event_id: str | None = Header(None, description="the last event seen, as sent on reconnecting"),
 ) -> StreamingResponse:
     await run_in_threadpool(ctx.engine.run, ident(run, "run"))  # 404 for an unknown run
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    start = after
+    if last_event_id is not None:
+        text = last_event_id.strip()
+        if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEQ):
+            raise Invalid(f"Last-Event-ID must be an event id (0 to {MAX_SEQ}), got {last_event_id[:40]!r}")
+        start = int(text)
+    cookie = request.cookies.get(auth.COOKIE, "")
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+
+    async def still_valid() -> bool:
+        if caller.session is not None:
+            return await run_in_threadpool(auth.session_for_cookie, ctx.store, cookie) is not None
+        return await run_in_threadpool(auth.account_for_token, ctx.store, token) is not None
+
     return StreamingResponse(
-        ctx.hub.stream(run, start), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+        ctx.hub.stream(run, start, still_valid), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
     )

@@ -4,7 +4,7 @@ answer pages at `/r/<token>` (no account: the link is theirs) (docs/api.md)."""
 
 from __future__ import annotations
 
-import urllib.parse
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,7 +17,9 @@ from .. import auth
 from ..deps import Caller, Context, IdemKey, allowed, ident
 from ..pages import render_page
 from ..schemas import AnswerBody, ReasonBody, SmsBody
+from ..web import read_form
 
+log = logging.getLogger("runbook.api")
 router = APIRouter()
 
 
@@ -64,9 +66,15 @@ def run_headcount(run: str, ctx: Context, caller: Caller = Depends(allowed("head
     return ctx.engine.headcount(ident(run, "run"))
 
 
-@router.post("/api/inbound/sms")
+@router.post("/api/inbound/sms", status_code=202)
 def inbound_sms(body: SmsBody, ctx: Context, caller: Caller = Depends(allowed("inbound_sms"))) -> Any:
-    return ctx.engine.answer_sms(body.from_, body.text, caller.actor)
+    """The same answer whatever the number: the gateway must not learn who a number belongs to,
+    or whether a roll call asks them (the answer itself is in the run's audit)."""
+    try:
+        ctx.engine.answer_sms(body.from_, body.text, caller.actor)
+    except EngineError as e:
+        log.info("an inbound SMS was not counted (%s)", e.code)  # neither the number nor the text
+    return {"received": True}
 
 
 @router.get("/r/{token}", response_class=HTMLResponse)
@@ -80,14 +88,14 @@ def answer_page(token: str, ctx: Context) -> HTMLResponse:
 @router.post("/r/{token}", response_class=HTMLResponse)
 async def answer_post(token: str, request: Request, ctx: Context) -> HTMLResponse:
     client = auth.client_of(request)
-    if ctx.limiter.retry_after(client):
+    if ctx.link_limiter.retry_after(client):
         return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
+    form = await read_form(request, max_fields=5)  # more: 413
     option = (form.get("option") or [""])[0]
     try:
         await run_in_threadpool(ctx.engine.answer_link, token, option)
     except NotFound:
-        ctx.limiter.failed(client)  # guessing tokens is throttled like guessing logins
+        ctx.link_limiter.failed(client)  # guessing links is throttled, apart from logins
         return HTMLResponse(render_page("gone.html"), 404)
     except EngineError as e:
         page: dict[str, Any] | None = await run_in_threadpool(ctx.engine.answer_page, token)

@@ -13,13 +13,12 @@ from urllib.parse import urlparse
 
 import requests
 
-from notifications.outbound import OutboundRefused, allow_list, check_url
+from notifications.outbound import OutboundRefused, allow_list, check_url, pinned_session
 from runbooks.models import parse_duration
 
 from .base import StepError, StepJob, mask_value
 
 MAX_REDIRECTS = 5
-_session = requests.Session()
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 
@@ -89,6 +88,7 @@ def _send(
     """Send, following redirects by hand: each hop is checked as the URL it will be sent to,
     and credentials stay with the origin they were written for."""
     origin = _origin(url)
+    _session = pinned_session(allowed)  # each hop's address is checked when it connects
     for _ in range(MAX_REDIRECTS + 1):
         prepared = _session.prepare_request(requests.Request(method, url, headers=headers, json=body))
         try:
@@ -97,6 +97,8 @@ def _send(
             raise StepError(job.mask(str(e)), retryable=False) from None
         try:
             response = _session.send(prepared, timeout=timeout, allow_redirects=False)
+        except OutboundRefused as e:
+            raise StepError(job.mask(str(e)), retryable=False) from None
         except requests.Timeout:
             raise StepError(f"{method} {job.mask(url)} timed out after {timeout}s") from None
         except requests.RequestException as e:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from ..audit_keys import Keyring, load_keyring
 from .tx import Reader, Tx
 from .wake import WakeListener
 
@@ -63,9 +64,18 @@ class FifoLock:
 class Store:
     """One engine per process; `transaction()` for writes, `read()` for queries."""
 
-    def __init__(self, url: str | None = None, *, migrate: bool = True, pool: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        migrate: bool = True,
+        pool: tuple[int, int] | None = None,
+        keys: Keyring | None = None,
+    ):
         """`pool`: (size, overflow) of PostgreSQL connections; default RUNBOOK_DB_POOL_SIZE (10)
-        and RUNBOOK_DB_MAX_OVERFLOW (40). A process that drives one run needs far fewer."""
+        and RUNBOOK_DB_MAX_OVERFLOW (40). A process that drives one run needs far fewer.
+        `keys`: the audit keyring (default: flows/audit_keys.py's, from the environment)."""
+        self.keys = keys or load_keyring(runbook_home())
         self.url = url or database_url()
         self.engine = _make_engine(self.url, pool)
         self.dialect = self.engine.dialect.name
@@ -78,10 +88,25 @@ class Store:
         self._serial_mutex = threading.Lock()
         self._listener: WakeListener | None = None
         self._listener_mutex = threading.Lock()
+        self.legacy_problems: dict[str, str] = {}
         if migrate:
             from .migrate import upgrade
 
             upgrade(self.engine)
+            self.legacy_problems = self.resign_legacy_chains()
+
+    def resign_legacy_chains(self) -> dict[str, str]:
+        """Re-sign, with the audit key, the chains written before it (migration 0011), each in its
+        own transaction; returns the chains left unkeyed because they no longer verified."""
+        with self.read() as r:
+            chains = r.legacy_chains()
+        problems: dict[str, str] = {}
+        for chain in chains:
+            with self.transaction(serial=chain) as tx:
+                problem = tx.resign_legacy_chain(chain)
+            if problem is not None:
+                problems[chain] = problem
+        return problems
 
     @contextlib.contextmanager
     def transaction(self, serial: str | None = None) -> Iterator[Tx]:
@@ -91,7 +116,7 @@ class Store:
             with self._serial_mutex:
                 lock = self._serial.setdefault(serial, FifoLock())
         with lock or contextlib.nullcontext(), self.engine.begin() as conn:
-            yield Tx(conn, self.dialect)
+            yield Tx(conn, self.dialect, self.keys)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Reader]:

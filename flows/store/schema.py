@@ -178,7 +178,7 @@ idempotency = Table(
     Column("at", TS, nullable=False),
 )
 
-# Append-only audit log, hash-chained per chain (a run id, or "site:<id>"). The head row of a
+# Append-only audit log, HMAC-chained per chain (a run id, or "site:<id>"). The head row of a
 # chain is locked by each transition, which also serialises writes to one run.
 audit_heads = Table(
     "audit_heads",
@@ -202,8 +202,12 @@ audit = Table(
     Column("detail", JSON),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(16)),  # the audit key that signed it (flows/audit_keys.py); null: unkeyed
     UniqueConstraint("chain", "n", name="uq_audit_chain_n"),
 )
+
+# Chains with rows written before the audit key, to re-sign at the store's next open.
+audit_legacy = Table("audit_legacy", metadata, Column("chain", String(100), primary_key=True))
 
 # The event stream (one vocabulary: docs/lifecycle.md); SSE and notifications read it.
 events = Table(

@@ -115,6 +115,8 @@ def post_json(
             timeout=TIMEOUT,
             allow_redirects=False,
         )
+    except OutboundRefused as e:  # the address it resolves to, checked at connect time
+        return dead(str(e))
     except requests.RequestException as e:
         return retry(f"{type(e).__name__}: cannot reach the destination")
     status = response.status_code

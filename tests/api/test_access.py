@@ -31,6 +31,7 @@ SUCCESS = {
     "start_run": 201,
     "add_task": 201,
     "standdown": 201,
+    "inbound_sms": 202,  # the same whatever the number
     "retry": 409,
     "restock": 404,
 }  # restock: allowed, then the lab site has no pool "kits"

@@ -171,3 +171,30 @@ def test_calls_to_one_host_are_limited_to_the_per_host_bound(monkeypatch):
             t.join(60)
         assert len(server.requests) == 8
     assert state["most"] == 2
+
+
+def test_an_allowed_name_that_resolves_to_loopback_is_refused_at_connect_time(recorder, monkeypatch):
+    # "localhost" is allowed by name, but it resolves to 127.0.0.1: the address is checked when
+    # the connection is made, and nothing reaches the listener.
+    monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"localhost:{recorder.port}")
+    with pytest.raises(StepError, match=r"resolves to .*a loopback address"):
+        execute(job(f"http://localhost:{recorder.port}/grants"))
+    assert recorder.requests == []
+
+
+def test_an_allowed_address_is_connected_to_with_the_host_header_kept(recorder, monkeypatch):
+    monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", f"127.0.0.1:{recorder.port}")
+    result = execute(job(f"{recorder.url}/grants"))
+    assert result["status"] == 201
+    assert recorder.requests[0]["headers"]["Host"] == f"127.0.0.1:{recorder.port}"
+
+
+def test_an_address_is_checked_for_every_address_a_name_resolves_to(monkeypatch):
+    from notifications.outbound import OutboundRefused, checked_address
+
+    monkeypatch.setattr(
+        "socket.getaddrinfo",
+        lambda *a, **k: [(2, 1, 6, "", ("93.184.216.34", 443)), (2, 1, 6, "", ("169.254.169.254", 443))],
+    )
+    with pytest.raises(OutboundRefused, match="169.254.169.254, a link-local address"):
+        checked_address("iam.example", 443, frozenset({"iam.example"}))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 
 import pytest
 
@@ -260,21 +261,26 @@ steps:
     assert subject == "objective.reached: Relay" and "template error" in text
 
 
-def test_a_channel_url_from_the_environment_is_the_sites_and_needs_no_allowlist(
+def test_a_channel_url_from_the_environment_to_a_loopback_address_must_be_allowed(
     store, relay, recorder, monkeypatch, write_runbook
 ):
+    # docs/language.md: a channel URL from the environment is the site's, but a loopback or
+    # private address it resolves to must be in RUNBOOK_OUTBOUND_ALLOW (checked at connect time).
+    allow = os.environ["RUNBOOK_OUTBOUND_ALLOW"]
     monkeypatch.delenv("RUNBOOK_OUTBOUND_ALLOW")
-    run = start(
-        store,
-        write_runbook,
-        (
-            """id: envurl
+    text = """id: envurl
 name: Env URL
 steps:
   - {id: tell, kind: notify, to: [channel:chat], message: hello}
 """
-        ),
-    )
+    run = start(store, write_runbook, text)
+    deliver(store, relay)
+    refused = outbox(store, run)["channel:chat/notify"]
+    assert refused["state"] == "dead" and "a channel URL from the environment" in refused["last_error"]
+    assert "loopback address" in refused["last_error"] and recorder.requests == []
+
+    monkeypatch.setenv("RUNBOOK_OUTBOUND_ALLOW", allow)
+    run = start(store, write_runbook, text.replace("envurl", "envurl2"))
     deliver(store, relay)
     assert outbox(store, run)["channel:chat/notify"]["state"] == "sent"
     assert [r["body"]["text"]["content"] for r in recorder.requests] == ["hello"]

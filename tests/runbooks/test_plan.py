@@ -96,3 +96,39 @@ def test_a_reminder_after_the_due_time_is_a_plan_warning(write_runbook, xian):
     (warning,) = [w for w in report.warnings if w.code == "RB604"]
     assert warning.severity == "warning" and warning.line == 4
     assert "reminds every 2h but is due in 1h" in warning.message
+
+
+def test_numbers_have_bounds_and_are_finite_and_durations_have_a_ceiling(write_runbook, xian):
+    path = write_runbook(
+        {
+            "id": "rb",
+            "name": "x",
+            "inputs": {"agents": {"type": "integer", "minimum": 0, "maximum": 500}, "share": {"type": "number"}},
+            "steps": [{"id": "a", "kind": "manual", "owner": "team:it"}],
+        }
+    )
+    assert dict(load_plan(path, xian, {"agents": "48", "share": "0.5"}).inputs) == {"agents": 48, "share": 0.5}
+    for given, message in (
+        ({"agents": "-5"}, "must be at least 0"),
+        ({"agents": "1e23"}, "expected an integer"),
+        ({"agents": "²"}, "expected an integer"),
+        ({"agents": 501}, "must be at most 500"),
+        ({"share": "nan"}, "expected a number"),
+        ({"share": float("inf")}, "not a finite number"),
+    ):
+        with pytest.raises(RunbookError, match=message):
+            load_plan(path, xian, given)
+    bad = write_runbook(
+        {
+            "id": "rb",
+            "name": "x",
+            "inputs": {"mode": {"type": "string", "minimum": 1}, "n": {"type": "integer", "minimum": 5, "maximum": 1}},
+            "steps": [{"id": "a", "kind": "manual", "owner": "team:it", "due": "99999999999h"}],
+        }
+    )
+    with pytest.raises(RunbookError) as exc:
+        load_plan(bad, xian)
+    messages = " | ".join(d.message for d in exc.value.diagnostics)
+    assert "minimum is for integer and number only" in messages
+    assert "minimum is greater than maximum" in messages
+    assert 'duration "99999999999h"' in messages
