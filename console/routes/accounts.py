@@ -40,12 +40,19 @@ async def login(request: Request, ctx: Context) -> Response:
     if foreign:  # a page of another site posting our sign-in form (login CSRF)
         await deny(request, 403, "anonymous", f"sign-in from another origin ({foreign[:100]})")
     token, next_page = await token_from(request)
-    if ctx.limiter.begin(client) is not None:  # counted before the check: concurrent tries queue on it
-        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
+    # Counted before the check, so concurrent bad tries cannot all be answered 401. The bucket
+    # holds guesses, not people: a valid token (192 random bits: never guessed) still signs in
+    # from an address whose bucket others filled (everyone behind one proxy shares it).
+    limited = ctx.limiter.begin(client) is not None
     account = await run_in_threadpool(auth.account_for_token, ctx.store, token) if token else None
-    if account is None or account["role"] == "gateway":
+    valid = account is not None and account["role"] != "gateway"
+    if limited and not valid:
+        await deny(request, 429, "anonymous", "too many failed logins; wait and try again")
+    if not valid:
         await deny(request, 401, "anonymous", "unknown or revoked token")
-    ctx.limiter.succeeded(client)
+    assert account is not None
+    if not limited:
+        ctx.limiter.succeeded(client)
     cookie, csrf = await run_in_threadpool(auth.login, ctx.store, account)
     secure = request.url.scheme == "https"
     response: Response = (

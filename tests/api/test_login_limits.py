@@ -16,6 +16,10 @@ def test_concurrent_bad_logins_are_evaluated_at_most_up_to_the_limit(api):
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(attempt, range(60)))
     assert statuses.count(401) == 10 and statuses.count(429) == 50, statuses
+    # Everyone behind that address is not locked out: a valid token still signs in from it.
+    good = requests.post(f"{api.url}/login", json={"token": api.tokens["lead_it"]}, timeout=30)
+    assert good.status_code == 200 and good.json()["name"] == "lead_it"
+    assert requests.post(f"{api.url}/login", json={"token": "rbt_wrong_again"}, timeout=30).status_code == 429
 
 
 def test_failed_bearer_tokens_are_limited_and_a_roll_call_link_still_answers(api):
