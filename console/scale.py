@@ -95,71 +95,80 @@ def register(app: typer.Typer) -> None:
         _need_prefect_api("worker")
         from flows.prefect_api import QUIET
 
-        from .serve import check_prefect_control
+        from .serve import check_prefect_control, checkpointing
 
         check_prefect_control()
 
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
-        from flows.deploy import LeaseWatcher
         from flows.store import Store
 
         name = name or f"{socket.gethostname()}-{os.getpid()}"
         store = Store()
-        if worker_type == INLINE:
-            _run_inline(store, pool, name, limit, metrics_port)
-            return
-        env = {
-            **os.environ,
-            "RUNBOOK_WORKER_NAME": name,
-            # our lease decides takeovers in seconds; the worker should notice new flow runs as fast
-            "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
-        }
-        prefect = Path(sys.executable).with_name("prefect")
-        command = [
-            str(prefect) if prefect.exists() else sys.executable,
-            *([] if prefect.exists() else ["-m", "prefect"]),
-            "worker",
-            "start",
-            "--pool",
-            pool,
-            "--type",
-            worker_type,
-            "--name",
-            name,
-        ]
-        if limit:
-            command += ["--limit", str(limit)]
-        process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        metrics = _serve_metrics(store, metrics_port) if metrics_port else None
-        typer.echo(
-            f"runbook worker {name}: pool {pool!r}, store {store.dialect}, Prefect API "
-            f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
-            err=True,
-        )
-        watcher = LeaseWatcher(store, name)
-        thread = threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True)
-        thread.start()
-        try:
-            while not stop.wait(1.0):
-                if process.poll() is not None:
-                    raise fail(f"the Prefect worker exited with {process.returncode}")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            thread.join(30)
-            if metrics is not None:
-                metrics.shutdown()
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            store.dispose()
+        with checkpointing(store):  # the audit chains' heads to the witness, as serve does
+            if worker_type == INLINE:
+                _run_inline(store, pool, name, limit, metrics_port)
+            else:
+                _run_prefect_worker(store, pool, name, limit, metrics_port, worker_type)
+
+
+def _run_prefect_worker(
+    store: Store, pool: str, name: str, limit: int | None, metrics_port: int | None, worker_type: str
+) -> None:
+    """A Prefect worker of that type as a child process, beside the lease watcher, until SIGTERM."""
+    from flows.deploy import LeaseWatcher
+
+    env = {
+        **os.environ,
+        "RUNBOOK_WORKER_NAME": name,
+        # our lease decides takeovers in seconds; the worker should notice new flow runs as fast
+        "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
+    }
+    prefect = Path(sys.executable).with_name("prefect")
+    command = [
+        str(prefect) if prefect.exists() else sys.executable,
+        *([] if prefect.exists() else ["-m", "prefect"]),
+        "worker",
+        "start",
+        "--pool",
+        pool,
+        "--type",
+        worker_type,
+        "--name",
+        name,
+    ]
+    if limit:
+        command += ["--limit", str(limit)]
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    metrics = _serve_metrics(store, metrics_port) if metrics_port else None
+    typer.echo(
+        f"runbook worker {name}: pool {pool!r}, store {store.dialect}, Prefect API "
+        f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
+        err=True,
+    )
+    watcher = LeaseWatcher(store, name)
+    thread = threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True)
+    thread.start()
+    try:
+        while not stop.wait(1.0):
+            if process.poll() is not None:
+                raise fail(f"the Prefect worker exited with {process.returncode}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        thread.join(30)
+        if metrics is not None:
+            metrics.shutdown()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        store.dispose()
 
 
 def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_port: int | None) -> None:

@@ -54,8 +54,13 @@ class AttemptWorker:
                 self._wake.clear()
         stopping.set()  # the attempts hand their leases back (woken, they see it within a second)
         signals.publish(signals.EVERY_RUN)
-        for thread in list(self.running.values()):
-            thread.join(30)
+        try:
+            for thread in list(self.running.values()):
+                thread.join(30)
+        finally:
+            # The flag is the process's: once this worker's attempts are gone, an attempt run in
+            # this process later (another worker, a test) must not see a stop meant for them.
+            stopping.clear()
 
     def tick(self, client: Any) -> int:
         with self._lock:
