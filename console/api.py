@@ -111,7 +111,9 @@ async def limits(request: Request, call_next: Callable[[Request], Awaitable[Resp
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our own forms,
+    # and /login refuses a foreign (or null) origin; other sites still get no Referer from us.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     return response
