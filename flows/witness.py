@@ -135,7 +135,7 @@ def _syslog_logger(address: str) -> logging.Logger:
     if not address.startswith("/"):
         host, _, port = address.rpartition(":")
         target = (host or "localhost", int(port or 514))
-    logger = logging.getLogger("runbook.audit.witness")
+    logger = logging.getLogger(f"runbook.audit.witness.{address}")  # one handler per address
     if not logger.handlers:
         logger.addHandler(logging.handlers.SysLogHandler(address=target))
         logger.setLevel(logging.INFO)

@@ -135,3 +135,23 @@ def test_witness_lines_that_do_not_verify_are_reported(store, engine, operator, 
     result = AuditOps(store, witness).verify_all()
     assert not result["verified"]
     assert [c["chain"] for c in result["chains"] if not c["verified"]] == ["witness"]
+
+
+def test_checkpoints_also_go_to_syslog_when_asked(store, engine, operator, lab_env):
+    """RUNBOOK_AUDIT_SYSLOG=host:port: each signed line is also sent to syslog (UDP here, a real
+    socket), so a copy of the heads lives on another machine."""
+    import socket
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(10)
+    try:
+        witness = Witness(store.keys, lab_env / "witness.jsonl", syslog=f"127.0.0.1:{receiver.getsockname()[1]}")
+        engine.start("human_response", "lab", operator)
+        assert Checkpointer(store, witness=witness, every=3600).checkpoint() >= 1
+        received = receiver.recv(65536).decode()
+    finally:
+        receiver.close()
+    assert "runbook-audit-witness" in received
+    line = received.split("runbook-audit-witness ", 1)[1].rstrip("\x00\n")
+    assert line in (lab_env / "witness.jsonl").read_text().splitlines(), "the same signed line as in the file"
