@@ -10,8 +10,6 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = (".py", ".md", ".yaml", ".html", ".txt")
 
@@ -26,11 +24,21 @@ FILE_LIKE = re.compile(r"^[\w./-]+\.(?:md|png|jpg|svg|yaml|yml|py|txt|html|csv|j
 
 @cache
 def tracked() -> tuple[str, ...]:
+    """The repository's text files: git's list, or (a copy without .git) the tree without its
+    environments and build output, so the checks run either way."""
     try:
         out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, text=True).stdout
+        paths = out.split("\0")
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout: no list of tracked files")
-    return tuple(p for p in out.split("\0") if p.endswith(TEXT) and (ROOT / p).is_file())
+        skip = {"__pycache__", "build", "dist", "node_modules"}
+        paths = [
+            str(f.relative_to(ROOT))
+            for f in ROOT.rglob("*")
+            if not any(
+                part.startswith(".") or part in skip or part.endswith(".egg-info") for part in f.relative_to(ROOT).parts
+            )
+        ]
+    return tuple(p for p in paths if p.endswith(TEXT) and (ROOT / p).is_file())
 
 
 def read(path: str) -> str:
