@@ -17,11 +17,12 @@ from typing import Any
 from .clean import control_character, to_integer, to_number
 from .diagnostics import Diagnostic, RunbookError
 from .expressions import ExpressionError, render_value
+from .graph import check_graph, graph_of, streaming_source
 from .models import HUMAN_KINDS, InputSpec, Runbook, parse_duration
 from .shape import validate_model
 from .sites import Site
 from .source import Document, load_document, parse_yaml
-from .validate import check_graph, check_runbook, graph_of, step_shapes, streaming_source
+from .validate import check_runbook, step_shapes
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
