@@ -139,14 +139,17 @@ class RollCallOps:
         with self.store.read() as r:
             candidates = []
             for run in r.runs(states=["running"]):
-                for task in r.tasks(run["id"], states=["waiting", "done"]):
-                    if not kind_of(task["kind"]).answered or not muster.takes_answers(task):
+                plan = plan_of(run, r)
+                musters = [s.id for s in plan.steps if kind_of(s.kind).answered]
+                people = [p["id"] for p in plan.site.staff if p.get("phone") and _digits(p["phone"]) == number]
+                if not musters or not people:
+                    continue  # only the run's roll calls are read, not its other (done) tasks
+                for task in r.tasks(run["id"], steps=musters, states=["waiting", "done"]):
+                    if not muster.takes_answers(task):
                         continue
-                    site = run["site_snapshot"]
-                    asked = {link["person_id"] for link in r.muster_links(run["id"], task["step_id"])}
-                    for person in site["staff"]:
-                        if person["id"] in asked and person.get("phone") and _digits(person["phone"]) == number:
-                            candidates.append((task["actionable_at"], run["id"], task["step_id"], person["id"]))
+                    for person_id in people:
+                        if r.muster_link_for(run["id"], task["step_id"], person_id) is not None:
+                            candidates.append((task["actionable_at"], run["id"], task["step_id"], person_id))
         if not candidates:
             raise NotFound("no open roll call asks this number")
         _, run_id, step_id, person_id = max(candidates)
