@@ -2,13 +2,16 @@
 
 1. `noop`: a runbook of 1,000 automated no-op steps (`wait: {for: 0s}`, independent) run by
    the runner, vs a hand-written Prefect flow submitting 1,000 no-op tasks to the same
-   ThreadPoolTaskRunner. Goal: ratio <= 1.2.
+   ThreadPoolTaskRunner, `--repeat` (3) interleaved rounds. Goal: median wall and median CPU
+   (this process + the Prefect server it started) <= 1.2x (`noop_wall_s`, `noop_cpu_s`).
 2. `empty`: an empty run (one no-op step) from start to finish, vs a bare Prefect flow; the bare
    flow is also timed with heartbeats on, to show what turning them off saves.
 3. `rss`: peak RSS of `runbook serve` driving 5 concurrent runs of about 15,000 tasks each
    (a 3,000-person synthetic site). Goal: < 500 MB.
 
-    python bench/bench_runner.py [noop|empty|rss|all] [--steps 1000]
+    python bench/bench_runner.py [noop|empty|rss|all] [--steps 1000] [--repeat 3]
+
+Every goal also prints one JSON line (bench/goals.py).
 
 Starts its own Prefect server unless PREFECT_API_URL is set.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.bench_scale import tree_cpu  # noqa: E402
+from bench.goals import report  # noqa: E402
+
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
@@ -69,7 +76,10 @@ def _wait_done(engine, run_id: str, timeout: float = 3600) -> float:
     return time.perf_counter()
 
 
-def bench_noop(tmp: Path, steps: int) -> None:
+def bench_noop(tmp: Path, steps: int, repeat: int, server_pid: int | None) -> None:
+    """`repeat` interleaved rounds (hand-written flow, then ours); medians of wall and CPU (this
+    process, where the store, the runner and Prefect's client work, plus the Prefect server's
+    process tree when the script started it)."""
     from prefect import flow, task
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.task_runners import ThreadPoolTaskRunner
@@ -90,31 +100,47 @@ def bench_noop(tmp: Path, steps: int) -> None:
         for f in futures:
             f.result()
 
+    def cpu() -> float:
+        return time.process_time() + (tree_cpu(server_pid) if server_pid else 0.0)
+
     runbook = tmp / "noop.yaml"
     runbook.write_text(
         "id: noop\nname: No-op\nsteps:\n"
         + "".join(f"  - {{id: s{i:04d}, kind: wait, for: 0s}}\n" for i in range(steps))
     )
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        _settle()
-        t0 = time.perf_counter()
-        bare(steps)
-        base = time.perf_counter() - t0
-        _settle()  # the server writes the 1,000 task runs' events after the flow returns
     store = Store()
     engine = Engine(store)
-    runner = Runner(store).start()
-    try:
-        t0 = time.perf_counter()
-        run = engine.start(runbook, "bench", local_operator())["id"]
-        ours = _wait_done(engine, run) - t0
-    finally:
-        runner.stop()
-    assert engine.run(run)["counts"] == {"done": steps}
-    print(f"noop: {steps} automated no-op steps")
-    print(f"  hand-written Prefect flow, {steps} no-op tasks   {base:8.2f} s")
-    print(f"  runbook run (store + runner + Prefect)          {ours:8.2f} s")
-    print(f"  ratio {ours / base:.2f}x (goal <= 1.2x)")
+    walls: dict[str, list[float]] = {"bare": [], "ours": []}
+    cpus: dict[str, list[float]] = {"bare": [], "ours": []}
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        for _ in range(repeat):
+            _settle()
+            c0, t0 = cpu(), time.perf_counter()
+            bare(steps)
+            walls["bare"].append(time.perf_counter() - t0)
+            _settle()  # the server writes the task runs' events after the flow returns
+            cpus["bare"].append(cpu() - c0)
+            runner = Runner(store).start()
+            try:
+                c0, t0 = cpu(), time.perf_counter()
+                run = engine.start(runbook, "bench", local_operator())["id"]
+                walls["ours"].append(_wait_done(engine, run) - t0)
+            finally:
+                runner.stop()
+            _settle()
+            cpus["ours"].append(cpu() - c0)
+            assert engine.run(run)["counts"] == {"done": steps}
+    store.dispose()
+    print(f"noop: {steps} automated no-op steps, {repeat} interleaved rounds")
+    for side, label in (("bare", "hand-written Prefect flow"), ("ours", "runbook run (store + runner + Prefect)")):
+        w = ", ".join(f"{x:.2f}" for x in walls[side])
+        c = ", ".join(f"{x:.2f}" for x in cpus[side])
+        print(f"  {label:<40} wall {w} s; CPU {c} s")
+    extra = {"steps": steps, "rounds": repeat, "statistic": "median"}
+    for metric, values in (("noop_wall_s", walls), ("noop_cpu_s", cpus)):
+        ours, base = statistics.median(values["ours"]), statistics.median(values["bare"])
+        print(f"  {metric}: median {ours:.2f} s vs {base:.2f} s -> {ours / base:.2f}x (goal <= 1.2x)")
+        report(__file__, metric, ours, base, "<= 1.2", **extra)
 
 
 def bench_empty(tmp: Path, repeat: int = 5) -> None:
@@ -167,6 +193,7 @@ def bench_empty(tmp: Path, repeat: int = 5) -> None:
         f"  ratio vs bare flow (heartbeats off) {ours / without:.2f}x; heartbeats cost "
         f"{(with_heartbeat - without) * 1000:.0f} ms per flow run (the runner turns them off)"
     )
+    report(__file__, "empty_run_s", ours, without, "<= 3.0", rounds=repeat, statistic="median")
 
 
 def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
@@ -221,12 +248,14 @@ def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
         f"{people:,}-person site"
     )
     print(f"  peak RSS of runbook serve  {peak / 1024:8.0f} MB (goal < 500 MB)")
+    report(__file__, "serve_peak_rss_mb", peak / 1024, 500.0, "< 1.0", tasks=runs * (5 * people + 1), bound_mb=500)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("which", nargs="?", default="all", choices=["noop", "empty", "rss", "all"])
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the noop comparison")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     _setup(tmp)
@@ -235,7 +264,7 @@ def main() -> None:
     server = ensure_prefect_api(tmp / "home")
     try:
         if args.which in ("noop", "all"):
-            bench_noop(tmp, args.steps)
+            bench_noop(tmp, args.steps, args.repeat, server.process.pid if server and server.process else None)
         if args.which in ("empty", "all"):
             bench_empty(tmp)
         if args.which in ("rss", "all"):
