@@ -1,5 +1,5 @@
 """One JSON line per goal, shared by every benchmark: `{"bench", "metric", "ours", "baseline",
-"ratio", "goal", "met", …}` (DESIGN.md §8). A goal is a ratio bound, `"<= 1.0"` or `">= 0.5"`;
+"ratio", "goal", "met", …}` (BENCHMARKS.md). A goal is a ratio bound, `"<= 1.0"` or `">= 0.5"`;
 `met` is computed here, so no benchmark judges itself differently."""
 
 from __future__ import annotations

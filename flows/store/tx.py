@@ -1,8 +1,12 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
 Idempotency-Key records, outbox, people, dashboard, stats, leases, settings), with what a
-transaction itself owns: the audit key it signs with and the wake sent when it commits."""
+transaction itself owns: the audit key it signs with, its savepoints and the wake sent when it
+commits."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 from sqlalchemy.engine import Connection
 
@@ -36,6 +40,20 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         self.dialect = dialect
         self.keys = keys
         self._heads: dict[str, tuple[int, str]] = {}
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of this transaction that an error rolls back alone (the audit heads it moved
+        included); the error goes on to the caller. Group commit runs each change in one."""
+        heads = dict(self._heads)
+        nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self._heads = heads
+            raise
+        nested.commit()
 
     def notify_run(self, run_id: str) -> None:
         """Wake the run's runner, in whichever process it is, when this transaction commits."""
