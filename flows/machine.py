@@ -279,7 +279,7 @@ def finish_if_done(rs: RunState) -> None:
     """Every task ended and every fan-out closed: the run completes, or fails if a task failed."""
     if rs.run["state"] != "running":
         return
-    if rs.tx.count_tasks(rs.run_id, states=sorted(OPEN)):
+    if rs.tx.any_task(rs.run_id, sorted(OPEN)):
         return
     if not all(r["closed"] for r in rs.tx.run_steps(rs.run_id).values()):
         return

@@ -19,6 +19,11 @@ _RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapsho
     runs.c.id == bindparam("run_id")
 )
 _TASK = select(tasks).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_ANY_TASK = (
+    select(tasks.c.pk)
+    .where(tasks.c.run_id == bindparam("run_id"), tasks.c.state.in_(bindparam("states", expanding=True)))
+    .limit(1)
+)
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -104,6 +109,10 @@ class RunReads(Queries):
         r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
         return dict(r._mapping) if r is not None else None
 
+    def any_task(self, run_id: str, states: Sequence[str]) -> bool:
+        """Whether some task of the run is in one of `states` (the first index hit, not a count)."""
+        return self.conn.execute(_ANY_TASK, {"run_id": run_id, "states": list(states)}).first() is not None
+
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {r["step_id"]: r for r in self.fetch_all(select(run_steps).where(run_steps.c.run_id == run_id))}
 
@@ -160,6 +169,10 @@ class RunReads(Queries):
 
 
 class RunWrites(Queries):
+    # The task rows this transaction read or wrote (Tx.task): a task just written is not read
+    # again. Every write of a task goes through this mixin, which keeps the copy in step.
+    _task_rows: dict[tuple[str, str], dict[str, Any]]
+
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
 
@@ -190,6 +203,8 @@ class RunWrites(Queries):
         )
 
     def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self._task_rows.pop((r["run_id"], r["id"]), None)
         if rows:
             self.conn.execute(
                 insert(tasks),
@@ -212,7 +227,14 @@ class RunWrites(Queries):
         expected = list(expect) if expect is not None else []
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
-        return self.conn.execute(stmt, params).rowcount == 1
+        changed = self.conn.execute(stmt, params).rowcount == 1
+        kept = self._task_rows.get((run_id, task_id))
+        if kept is not None:
+            if changed:  # the row as a read would give it now
+                kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()})
+            else:  # changed meanwhile by someone else: read it again next time
+                del self._task_rows[(run_id, task_id)]
+        return changed
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(

@@ -6,7 +6,9 @@ commits."""
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -40,6 +42,19 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         self.dialect = dialect
         self.keys = keys
         self._heads: dict[str, tuple[int, str]] = {}
+        self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
+        """A task, read from the store once per transaction, then from this transaction's copy,
+        which its writes keep in step (RunWrites._update_task). A copy is handed out each time."""
+        key = (run_id, task_id)
+        row = self._task_rows.get(key)
+        if row is None:
+            row = super().task(run_id, task_id)
+            if row is None:
+                return None
+            self._task_rows[key] = row
+        return copy.deepcopy(row)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -52,6 +67,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         except BaseException:
             nested.rollback()
             self._heads = heads
+            self._task_rows.clear()  # what the rolled-back part wrote is gone
             raise
         nested.commit()
 
