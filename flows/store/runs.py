@@ -172,6 +172,7 @@ class RunWrites(Queries):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
     # again. Every write of a task goes through this mixin, which keeps the copy in step.
     _task_rows: dict[tuple[str, str], dict[str, Any]]
+    _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
 
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
@@ -188,16 +189,21 @@ class RunWrites(Queries):
         """Columns of a run other than its state (flows/states.transition_run writes that)."""
         if "state" in values:
             raise ValueError("a run's state is written by flows.states.transition_run only")
+        self._kept.pop(("run", run_id), None)
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def write_run_state(self, run_id: str, old: str, new: str, **values: Any) -> None:
+        self._kept.pop(("run", run_id), None)
         self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.state == old).values(state=new, **values))
 
     def insert_run_steps(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self._kept.pop(("steps", r["run_id"]), None)
         if rows:
             self.conn.execute(insert(run_steps), [dict(r) for r in rows])
 
     def update_run_step(self, run_id: str, step_id: str, **values: Any) -> None:
+        self._kept.pop(("steps", run_id), None)
         self.conn.execute(
             update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id).values(**values)
         )

@@ -43,6 +43,23 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         self.keys = keys
         self._heads: dict[str, tuple[int, str]] = {}
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        # Read once per transaction (a group of changes shares them), dropped by this
+        # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
+        self._kept: dict[tuple[str, str], Any] = {}
+
+    def _once(self, key: tuple[str, str], read: Any) -> Any:
+        if key not in self._kept:
+            self._kept[key] = read()
+        return copy.deepcopy(self._kept[key])
+
+    def run_head(self, run_id: str) -> dict[str, Any] | None:
+        return self._once(("run", run_id), lambda: super(Tx, self).run_head(run_id))
+
+    def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return self._once(("steps", run_id), lambda: super(Tx, self).run_steps(run_id))
+
+    def setting(self, name: str) -> str | None:
+        return self._once(("setting", name), lambda: super(Tx, self).setting(name))
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         """A task, read from the store once per transaction, then from this transaction's copy,
@@ -68,6 +85,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
             nested.rollback()
             self._heads = heads
             self._task_rows.clear()  # what the rolled-back part wrote is gone
+            self._kept.clear()
             raise
         nested.commit()
 
