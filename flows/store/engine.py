@@ -119,7 +119,9 @@ class Store:
             with self._serial_mutex:
                 lock = self._serial.setdefault(serial, FifoLock())
         with lock or contextlib.nullcontext(), self.engine.begin() as conn:
-            yield Tx(conn, self.dialect, self.keys)
+            tx = Tx(conn, self.dialect, self.keys)
+            yield tx
+            tx.before_commit()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Reader]:

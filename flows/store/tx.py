@@ -42,6 +42,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         self.dialect = dialect
         self.keys = keys
         self._heads: dict[str, tuple[int, str]] = {}
+        self._pending_audit: list[dict[str, Any]] = []
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
         # Read once per transaction (a group of changes shares them), dropped by this
         # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
@@ -77,17 +78,22 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
     def savepoint(self) -> Iterator[None]:
         """A part of this transaction that an error rolls back alone (the audit heads it moved
         included); the error goes on to the caller. Group commit runs each change in one."""
-        heads = dict(self._heads)
+        heads, sealed = dict(self._heads), len(self._pending_audit)
         nested = self.conn.begin_nested()
         try:
             yield
         except BaseException:
             nested.rollback()
             self._heads = heads
+            del self._pending_audit[sealed:]  # its audit rows were sealed but not written
             self._task_rows.clear()  # what the rolled-back part wrote is gone
             self._kept.clear()
             raise
         nested.commit()
+
+    def before_commit(self) -> None:
+        """What this transaction still holds in memory goes to the store (Store.transaction)."""
+        self.flush_audit()
 
     def notify_run(self, run_id: str) -> None:
         """Wake the run's runner, in whichever process it is, when this transaction commits."""
