@@ -75,6 +75,7 @@ def record(
     """Record what steps returned, several in one transaction (each with its audit row)."""
 
     def change(rs: RunState) -> None:
+        rs.tx.read_tasks(run_id, [job.task_id for job, _, _ in results])  # a statement a page
         for job, outputs, error in results:
             _record_one(rs, job, outputs, error)
 

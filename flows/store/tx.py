@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -52,6 +52,14 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         if key not in self._kept:
             self._kept[key] = read()
         return copy.deepcopy(self._kept[key])
+
+    def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
+        """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
+        them for `task()`: the runner's record of a batch of results."""
+        wanted = [i for i in dict.fromkeys(ids) if (run_id, i) not in self._task_rows]
+        for start in range(0, len(wanted), page):
+            for row in self.tasks(run_id, ids=wanted[start : start + page]):
+                self._task_rows[(run_id, row["id"])] = row
 
     def run_head(self, run_id: str) -> dict[str, Any] | None:
         return self._once(("run", run_id), lambda: super(Tx, self).run_head(run_id))
