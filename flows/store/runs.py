@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from .base import Queries, insert_ignore, json_ready
+from .counts import CountWrites
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
 # Statements of the hot path, built once: building a statement costs more Python time than
@@ -38,6 +39,8 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
         if expected:
             stmt = stmt.where(tasks.c.state.in_([bindparam(f"w_state{i}") for i in range(expected)]))
         stmt = stmt.values({c: bindparam(c) for c in columns})
+        if "state" in columns:  # the step of the row, for the counts (tasks per step and state)
+            stmt = stmt.returning(tasks.c.step_id)
         _UPDATES[key] = stmt
     return stmt
 
@@ -133,17 +136,6 @@ class RunReads(Queries):
             stmt = stmt.where(tasks.c.state.in_(states))
         return int(self.conn.execute(stmt).scalar_one())
 
-    def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
-        stmt = (
-            select(tasks.c.step_id, tasks.c.state, func.count())
-            .where(tasks.c.run_id == run_id)
-            .group_by(tasks.c.step_id, tasks.c.state)
-        )
-        out: dict[str, dict[str, int]] = {}
-        for step_id, state, n in self.conn.execute(stmt):
-            out.setdefault(step_id, {})[state] = int(n)
-        return out
-
     def checkoffs(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
         stmt = select(checkoffs).where(checkoffs.c.run_id == run_id).order_by(checkoffs.c.pk)
         if task_id is not None:
@@ -168,7 +160,7 @@ class RunReads(Queries):
         return {r["objective_id"]: r["met_at"] for r in rows}
 
 
-class RunWrites(Queries):
+class RunWrites(CountWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
     # again. Every write of a task goes through this mixin, which keeps the copy in step.
     _task_rows: dict[tuple[str, str], dict[str, Any]]
@@ -211,6 +203,7 @@ class RunWrites(Queries):
     def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows:
             self._task_rows.pop((r["run_id"], r["id"]), None)
+            self.count_task(r["run_id"], r["step_id"], None, r["state"])
         if rows:
             self.conn.execute(
                 insert(tasks),
@@ -231,9 +224,21 @@ class RunWrites(Queries):
         if "outputs" in values:
             values["outputs"] = json_ready(values["outputs"])
         expected = list(expect) if expect is not None else []
+        if "state" in values and len(expected) != 1:
+            # The counts need the state it leaves: one expected state per statement.
+            if not expected:
+                raise ValueError("a state is written only from expected states")
+            return any(self._update_task(run_id, task_id, [old], dict(values)) for old in expected)
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
-        changed = self.conn.execute(stmt, params).rowcount == 1
+        result = self.conn.execute(stmt, params)
+        if "state" in values:
+            row = result.first()
+            changed = row is not None
+            if row is not None:
+                self.count_task(run_id, row[0], expected[0], values["state"])
+        else:
+            changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
         if kept is not None:
             if changed:  # the row as a read would give it now

@@ -224,6 +224,17 @@ events = Table(
 )
 
 # When an objective was first met.
+# Tasks per run, step and state, kept by the store's task writes in the same transaction
+# (flows/store/runs.py, counts.py): the run's counts and /metrics read these rows, not task rows.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("step_id", Id, primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
 objectives = Table(
     "objectives",
     metadata,

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
+from .counts import CountReads
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
@@ -26,7 +27,16 @@ from .wake import notify_run
 
 
 class Reader(
-    AuditReads, RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads, SettingReads
+    AuditReads,
+    RunReads,
+    CountReads,
+    IdempotencyReads,
+    OutboxReads,
+    PeopleReads,
+    BoardReads,
+    StatsReads,
+    LeaseReads,
+    SettingReads,
 ):
     """Read queries over one connection."""
 
@@ -43,6 +53,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         self.keys = keys
         self._heads: dict[str, tuple[int, str]] = {}
         self._pending_audit: list[dict[str, Any]] = []
+        self._task_deltas: dict[tuple[str, str, str], int] = {}
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
         # Read once per transaction (a group of changes shares them), dropped by this
         # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
@@ -86,7 +97,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
     def savepoint(self) -> Iterator[None]:
         """A part of this transaction that an error rolls back alone (the audit heads it moved
         included); the error goes on to the caller. Group commit runs each change in one."""
-        heads, sealed = dict(self._heads), len(self._pending_audit)
+        heads, sealed, deltas = dict(self._heads), len(self._pending_audit), dict(self._task_deltas)
         nested = self.conn.begin_nested()
         try:
             yield
@@ -94,6 +105,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
             nested.rollback()
             self._heads = heads
             del self._pending_audit[sealed:]  # its audit rows were sealed but not written
+            self._task_deltas = deltas  # and its counts never happened
             self._task_rows.clear()  # what the rolled-back part wrote is gone
             self._kept.clear()
             raise
@@ -102,6 +114,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
     def before_commit(self) -> None:
         """What this transaction still holds in memory goes to the store (Store.transaction)."""
         self.flush_audit()
+        self.flush_counts()
 
     def notify_run(self, run_id: str) -> None:
         """Wake the run's runner, in whichever process it is, when this transaction commits."""
