@@ -59,10 +59,10 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
         self._kept: dict[tuple[str, str], Any] = {}
 
-    def _once(self, key: tuple[str, str], read: Any, depth: int = 1) -> Any:
+    def _once(self, key: tuple[str, str], read: Any) -> Any:
         if key not in self._kept:
             self._kept[key] = read()
-        return _copy(self._kept[key], depth)
+        return copy.deepcopy(self._kept[key])
 
     def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
         """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
@@ -76,7 +76,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
         return self._once(("run", run_id), lambda: super(Tx, self).run_head(run_id))
 
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
-        return self._once(("steps", run_id), lambda: super(Tx, self).run_steps(run_id), depth=2)
+        return self._once(("steps", run_id), lambda: super(Tx, self).run_steps(run_id))
 
     def setting(self, name: str) -> str | None:
         return self._once(("setting", name), lambda: super(Tx, self).setting(name))
@@ -91,7 +91,7 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
             if row is None:
                 return None
             self._task_rows[key] = row
-        return _copy(row, 1)
+        return copy.deepcopy(row)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -119,16 +119,3 @@ class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, People
     def notify_run(self, run_id: str) -> None:
         """Wake the run's runner, in whichever process it is, when this transaction commits."""
         notify_run(self.conn, self.dialect, run_id)
-
-
-def _copy(value: Any, depth: int) -> Any:
-    """A copy a caller may change without changing the kept one: dicts copied `depth` levels
-    down, and the JSON columns of a row (`item`, `outputs`, `inputs`) copied whole. Far
-    cheaper than a deep copy of every value (datetimes and strings never change)."""
-    if not isinstance(value, dict):
-        return value
-    out = {k: _copy(v, depth - 1) if depth > 1 else v for k, v in value.items()}
-    for column in ("item", "outputs", "inputs"):
-        if isinstance(out.get(column), (dict, list)):
-            out[column] = copy.deepcopy(out[column])
-    return out
