@@ -75,7 +75,7 @@ def main() -> None:
         import requests
         import uvicorn
 
-        from console import auth, charts, i18n
+        from console import auth, charts, i18n, listing
         from console.api import create_app
         from console.pages import render_page
         from console.web import fmt_value
@@ -125,6 +125,7 @@ def main() -> None:
             graph=charts.graph(data["graph"]),
             pools=[],
             headcounts=[engine.headcount(run, m) for m in data["open_musters"]],
+            tasks=listing.task_list(engine, run, {}),  # the page's task list (none shown without a filter)
             flash=None,
         )
         html = render_page("run.html", **context)
