@@ -15,7 +15,7 @@ from runbooks.library import find_runbook, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site
 
-from . import idempotency, notify, pools, rules, signals
+from . import forecast, idempotency, notify, pools, rules, signals
 from .actors import Actor
 from .audit_ops import AuditOps
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -195,7 +195,10 @@ class RunOps:
             row = r.run_head(run_id)
             if row is None:
                 raise NotFound(rules.unknown_run(r, run_id))
-            return run_json(r, row, plan_of(row, r))
+            plan = plan_of(row, r)
+            data = run_json(r, row, plan)
+            data["objectives"] = forecast.forecasts(r, row, plan, data["objectives"])
+            return data
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         """The site snapshot a run started with (its roster, teams, pools)."""
