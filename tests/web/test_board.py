@@ -22,3 +22,14 @@ def test_a_roll_call_is_not_offered_as_a_check_off(dash):
     assert 'form method="post" action="/my" class="bulk" data-step="roll"' in page
     roll_form = page.split('data-step="roll"')[1].split("</form>")[0]
     assert 'name="task"' not in roll_form and 'value="complete"' not in roll_form
+
+
+def test_the_run_page_draws_the_forecast_as_a_fan_between_p50_and_p90(dash):
+    s, _ = dash.login("viewer")
+    board = s.get(f"{dash.url}/api/runs/{dash.run}/board", timeout=30).json()
+    trained = board["objectives"][0]
+    assert trained["state"] in ("on_track", "at_risk") and trained["forecast"]["p50"] <= trained["forecast"]["p90"]
+    page = s.get(f"{dash.url}/runs/{dash.run}", timeout=30).text
+    fan = page.split('class="burnup"')[1].split("</svg>")[0]
+    assert '<polygon points="' in fan and 'class="fan"' in fan, "the band from now to P50 and P90"
+    assert "P50 " in page and "P90 " in page
