@@ -105,7 +105,10 @@ def print_run(out: Console, run: dict) -> None:
             f"  {step:<{width}} {_bar(progress(counts))}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
     for o in run["objectives"]:
-        mark = "[green]met[/green]" if o["met"] else "open"
+        state = o.get("state") or ("met" if o["met"] else "open")
+        mark = {"met": "[green]met[/green]", "missed": "[red]missed[/red]", "at_risk": "[yellow]at risk[/yellow]"}.get(
+            state, state.replace("_", " ")
+        )
         out.print(
             f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}"
         )
