@@ -59,7 +59,10 @@ class StockOps:
         stock (False), or, when None, the sandbox if the site's running runs are all drills."""
         rules.require_manager(actor, "restock a pool")
         if not (reason or "").strip():
-            raise Invalid("a restock needs a reason (--reason): why the stock moves", cli="give --reason R")
+            raise Invalid(
+                "a restock needs a reason: why the stock moves",
+                cli="a restock needs a reason: give --reason R (why the stock moves)",
+            )
         site = rules.site_named(site_id, allow_path=False)
         with self.store.read() as r:
             running = r.runs(states=["running"], site_id=site.id)
