@@ -19,6 +19,7 @@ from runbooks.plan import Plan
 from runbooks.simulate import LEAD_CHECKOFF, TRIALS, Answers, Model, StepModel, posterior, simulate, summary
 from runbooks.simulate_plan import CHECKED_OFF, GROUP, objective_model, step_model
 
+from . import pools
 from .store import Reader, utcnow
 from .views import iso
 
@@ -107,7 +108,7 @@ def run_model(
         lanes = max(leads[team], 1)
         gaps = [min((b - a).total_seconds(), GAP_CAP) * lanes for a, b in zip(ends, ends[1:], strict=False)]
         checkoff[team] = posterior(LEAD_CHECKOFF / scale, gaps)
-    stock = _stock(reader, plan, stock_site or plan.site.id)
+    stock = _stock(reader, plan, stock_site or pools.stock_of(run, plan.site.id))  # a drill: its sandbox
     objectives = []
     for o in plan.objectives:
         om = objective_model(plan, o, o.within / scale, {}, {})
@@ -141,7 +142,9 @@ def _answers(reader: Reader, run: Mapping[str, Any], step: Any, rows: list[dict[
 
 
 def _stock(reader: Reader, plan: Plan, site_id: str) -> dict[str, int]:
-    stock = reader.pool_stock(site_id)
+    """Items available now per pool: the store's (a sandbox not copied yet: the real stock it
+    will copy), else the CSV's."""
+    stock = reader.pool_stock(site_id) or reader.pool_stock(plan.site.id)
     return {
         p: (stock[p].get("available", 0) if p in stock else len(pool.available()))
         for p, pool in plan.site.pools.items()

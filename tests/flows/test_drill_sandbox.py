@@ -48,12 +48,16 @@ def test_a_drill_from_lockdown_to_stand_down_leaves_every_real_pool_as_it_was(en
         engine.complete(drill, task["id"], operator, fields={"asset": task["outputs"]["asset_tag"]})
     assert engine.pools("xian", drill=True)["pools"]["laptops"]["handed_over"] == 20
     assert engine.pools("xian") == before["xian"][1], "the real pool did not move"
+    live = next(o for o in engine.run(drill)["objectives"] if o["id"] == "agents_live")
+    assert live["forecast"]["probability"] == 0.0 and live["state"] == "at_risk", "6 wait for the drill's stock"
 
     with pytest.raises(Invalid, match="a restock needs a reason"):
         engine.restock("xian", "laptops", operator, from_site="beijing", count=6)
     moved = engine.restock("xian", "laptops", operator, from_site="beijing", count=6, reason="drill: Beijing lends six")
     assert moved["served"] == 6 and moved["drill"] is True
     assert len(_laptop_tasks(engine, drill, "waiting")) == 28
+    live = next(o for o in engine.run(drill)["objectives"] if o["id"] == "agents_live")
+    assert live["forecast"]["probability"] > 0.5 and live["forecast"]["p50"] <= live["forecast"]["p90"]
     assert (
         engine.pools("beijing", drill=True)["pools"]["laptops"]["available"]
         == before["beijing"][1]["pools"]["laptops"]["available"] - 6
