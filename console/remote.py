@@ -79,8 +79,9 @@ class Remote:
             raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
         return self._answer(response)["runs"], response.status_code == 201
 
-    def standdown(self, site_id: str, actor: Any = None) -> list[dict[str, Any]]:
-        return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown")["runs"]
+    def standdown(self, site_id: str, actor: Any = None, *, drill: bool | None = None) -> list[dict[str, Any]]:
+        body = {"drill": drill} if drill is not None else None
+        return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown", body)["runs"]
 
     def start(
         self,
@@ -206,8 +207,8 @@ class Remote:
             return self._call("GET", f"/api/runs/{self._q(run_id)}/headcount")
         return self._call("GET", f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/headcount")
 
-    def pools(self, site_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/sites/{self._q(site_id)}/pools")
+    def pools(self, site_id: str, *, drill: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/api/sites/{self._q(site_id)}/pools" + ("?drill=true" if drill else ""))
 
     def restock(
         self,
@@ -219,10 +220,11 @@ class Remote:
         count: int | None = None,
         rows: list[dict[str, str]] | None = None,
         reason: str | None = None,
+        drill: bool | None = None,
     ) -> dict[str, Any]:
         if rows is not None:
             raise Invalid("--csv works on the local store only: new items are added where the store is")
-        body = {"from_site": from_site, "count": count, "reason": reason}
+        body = {"from_site": from_site, "count": count, "reason": reason, "drill": drill}
         return self._call("POST", f"/api/sites/{self._q(site_id)}/pools/{self._q(pool_id)}/restock", body)
 
     def coverage(self, site: str, *, queue: str | None = None, hours: int = 72) -> dict[str, Any]:

@@ -89,10 +89,16 @@ def register(app: typer.Typer) -> None:
         _print_runs(runs, format, note)
 
     @app.command()
-    def standdown(site: str = typer.Argument(..., help="site id"), format: Format = FORMAT) -> None:
-        """End the lockdown of SITE: start runbooks triggered by site.standdown."""
+    def standdown(
+        site: str = typer.Argument(..., help="site id"),
+        drill: bool | None = typer.Option(
+            None, "--drill/--real", help="which lockdown ends when a drill and a real one are both active"
+        ),
+        format: Format = FORMAT,
+    ) -> None:
+        """End the lockdown of SITE (the real one first): start runbooks triggered by site.standdown."""
         eng = engine()
-        runs = engine_call(lambda: eng.standdown(site, actor_for(eng, None, None)))
+        runs = engine_call(lambda: eng.standdown(site, actor_for(eng, None, None), drill=drill))
         _print_runs(runs, format, f"site {site} stood down: started {len(runs)} run(s)")
 
     @app.command()
@@ -326,11 +332,15 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(None, "--from", help="restock: the site the stock comes from"),
         count: int | None = typer.Option(None, "--count", help="restock: how many items"),
         csv_file: str | None = typer.Option(None, "--csv", help="restock: a CSV of new items"),
-        reason: str | None = typer.Option(None, "--reason"),
+        reason: str | None = typer.Option(None, "--reason", help="restock: why (required)"),
+        drill: bool | None = typer.Option(
+            None, "--drill/--real", help="the drill's sandbox copy or the real stock (restock: inferred)"
+        ),
         format: Format = FORMAT,
     ) -> None:
-        """Stock per pool of SITE; `runbook pools restock SITE POOL --from SITE2 --count N` (or
-        --csv FILE) moves or adds stock mid-run, and items waiting for it are served."""
+        """Stock per pool of SITE (--drill: its copy in the site's drill); `runbook pools restock
+        SITE POOL --from SITE2 --count N --reason R` (or --csv FILE) moves or adds stock mid-run,
+        and items waiting for it are served (in a drill: in the drill's sandbox only)."""
         eng = engine()
         if site == "restock":
             if not pool or not extra:
@@ -343,11 +353,18 @@ def register(app: typer.Typer) -> None:
                     rows = list(csv_module.DictReader(f))
             data = engine_call(
                 lambda: eng.restock(
-                    pool, extra, actor_for(eng, None, None), from_site=source, count=count, rows=rows, reason=reason
+                    pool,
+                    extra,
+                    actor_for(eng, None, None),
+                    from_site=source,
+                    count=count,
+                    rows=rows,
+                    reason=reason,
+                    drill=drill,
                 )
             )
         else:
-            data = engine_call(lambda: eng.pools(site))
+            data = engine_call(lambda: eng.pools(site, drill=bool(drill)))
         if format == Format.json:
             print_json(data)
             return

@@ -105,7 +105,10 @@ def print_run(out: Console, run: dict) -> None:
             f"  {step:<{width}} {_bar(progress(counts))}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
     for o in run["objectives"]:
-        mark = "[green]met[/green]" if o["met"] else "open"
+        state = o.get("state") or ("met" if o["met"] else "open")
+        mark = {"met": "[green]met[/green]", "missed": "[red]missed[/red]", "at_risk": "[yellow]at risk[/yellow]"}.get(
+            state, state.replace("_", " ")
+        )
         out.print(
             f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}"
         )
@@ -174,3 +177,23 @@ def print_outbox(out: Console, data: dict) -> None:
             escape(n["error"] or ""),
         )
     out.print(table)
+
+
+def print_simulation(out: Console, result: dict[str, Any]) -> None:
+    """`runbook plan --simulate`: one line per objective — "P50 31h, P90 44h, 97% within 72h"."""
+    out.print(f"[bold]{result['runbook']}[/bold] at [bold]{result['site']}[/bold]: {result['trials']} trials")
+    if result["assume"]:
+        out.print("assuming " + ", ".join(f"{k}={v:g}" for k, v in result["assume"].items()))
+    for step, shares in result["answers"].items():
+        out.print(f"{step} answers: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+    for o in result["objectives"]:
+        f = o["forecast"]
+
+        def at(seconds: float | None) -> str:
+            return "never" if seconds is None else format_duration(int(round(seconds / 60)) * 60)
+
+        out.print(
+            f"{o['id']} ({o['name']}, {o['target']:g}): P50 {at(f['p50'])}, P90 {at(f['p90'])}, "
+            f"{f['probability']:.0%} within {format_duration(o['within'])}",
+            highlight=False,
+        )

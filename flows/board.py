@@ -13,7 +13,7 @@ from typing import Any
 
 from runbooks.plan import Plan
 
-from . import call_tasks, muster, rules
+from . import call_tasks, forecast, muster, rules
 from .actors import Actor, ownership
 from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, phases
 from .errors import NotFound
@@ -91,6 +91,7 @@ class BoardOps:
             )
             overdue_n, overdue = r.overdue_tasks(run_id, now, LIST_LIMIT)
             blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
+            run["objectives"] = forecast.forecasts(r, row, plan, run["objectives"])
             objectives = [objective_view(r, row, plan, o, now) for o in run["objectives"]]
             musters = [s.id for s in plan.steps if s.kind == "muster"]
             last_event = r.last_event_seq(run_id)
@@ -330,7 +331,9 @@ def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[s
         "overdue": overdue_n,
         "blocked": blocked_n,
         "last_event": r.last_event_seq(row["id"]),
-        "objectives": [objective_view(r, row, plan, o, now) for o in run["objectives"]],
+        "objectives": [
+            objective_view(r, row, plan, o, now) for o in forecast.forecasts(r, row, plan, run["objectives"])
+        ],
     }
 
 

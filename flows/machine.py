@@ -287,4 +287,11 @@ def finish_if_done(rs: RunState) -> None:
     state = "failed" if failed else "completed"
     transition_run(rs, state)
     rs.audit(f"run.{state}", reason=f"{failed} task(s) failed" if failed else None, actor="engine")
-    rs.event(f"run.{state}")
+    rs.event(f"run.{state}", missed=missed_objectives(rs))
+
+
+def missed_objectives(rs: RunState) -> list[str]:
+    """The objectives not reached by their deadline: a run that ends says which it missed."""
+    met = rs.tx.objectives_met(rs.run_id)
+    start = rs.run["started_at"]
+    return [o.id for o in rs.plan.objectives if o.id not in met or met[o.id] > start + rs.scaled(o.within)]

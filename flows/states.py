@@ -164,3 +164,6 @@ def transition_run(rs: RunView, to: str, *, reason: str | None = None, **values:
     ended = None if to == "running" else rs.now
     rs.tx.write_run_state(rs.run_id, old, to, ended_at=ended, **({"reason": reason} if reason else {}), **values)
     rs.run["state"] = to
+    if rs.run.get("drill") and to != "running":  # the last run of a drill that was stood down: its stock copy ends
+        lockdown = rs.run.get("lockdown_id")
+        rs.tx.close_sandbox(str(lockdown or rs.run_id), lockdown, ending=rs.run_id)

@@ -285,6 +285,7 @@ async def restock_form(request: Request, caller: Caller, form: Form) -> Response
     if not (count.isascii() and count.isdigit() and len(count) <= 6) or int(count) < 1:
         raise Invalid("count: a whole number of items, at least 1")
     site = (await run_in_threadpool(engine.board_site, run_id))["id"]
+    drill = bool((await run_in_threadpool(engine.board, run_id))["run"]["drill"])  # a drill's page: its sandbox
     await run_in_threadpool(
         lambda: engine.restock(
             site,
@@ -293,6 +294,7 @@ async def restock_form(request: Request, caller: Caller, form: Form) -> Response
             from_site=one(form, "from_site"),
             count=int(count),
             reason=one(form, "reason"),
+            drill=drill,
         )
     )
     return RedirectResponse(f"/runs/{segment(run_id)}?ok=restock", 303)

@@ -14,6 +14,12 @@ from .base import Queries, insert_ignore, json_ready
 from .counts import CountWrites
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
+
+def drill_site(site_id: str) -> str:
+    """A drill lockdown's `active_site`: unique like a real one's, but not the same value."""
+    return f"{site_id}~drill"
+
+
 # Statements of the hot path, built once: building a statement costs more Python time than
 # running it on SQLite (a check-off runs about 17 of them).
 _RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapshot")]).where(
@@ -85,8 +91,18 @@ class RunReads(Queries):
         times = [t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in times]
         return min((t for t in times if t is not None), default=None)
 
-    def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
-        return self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == site_id))
+    def active_lockdown(self, site_id: str, drill: bool | None = None) -> dict[str, Any] | None:
+        """The site's active lockdown: the real one or the drill (`active_site` "<site>~drill":
+        a drill and a real lockdown of one site are separate); either, real first, for None."""
+        names = [site_id, drill_site(site_id)] if drill is None else [drill_site(site_id) if drill else site_id]
+        for name in names:
+            row = self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == name))
+            if row is not None:
+                return row
+        return None
+
+    def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(lockdowns).where(lockdowns.c.id == lockdown_id))
 
     def tasks(
         self,
