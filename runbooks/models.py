@@ -281,6 +281,22 @@ class HttpStep(StepBase):
     with_: HttpRequest = Field(alias="with")
 
 
+class GrantStep(StepBase):
+    """Access granted per item (`with:`, as an http request), kept on the grant ledger, revoked
+    by `revoke:` and checked by `verify:` (a 404 or an empty list means revoked)."""
+
+    kind: Literal["grant"]
+    system: Id
+    profile: Text
+    scope: list[Text] = []
+    expires: Duration | None = None
+    review: Duration | None = None
+    with_: HttpRequest = Field(alias="with")
+    # Optional in the shape so that validate reports its absence with its own code (RB550).
+    revoke: HttpRequest | None = None
+    verify: HttpRequest | None = None
+
+
 class NotifyStep(StepBase):
     kind: Literal["notify"]
     to: list[Expr] = Field(min_length=1)
@@ -312,12 +328,13 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "muster": MusterStep,
     "allocate": AllocateStep,
     "http": HttpStep,
+    "grant": GrantStep,
     "notify": NotifyStep,
     "wait": WaitStep,
 }
 
 StepSpec = Annotated[
-    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | NotifyStep | WaitStep,
+    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | GrantStep | NotifyStep | WaitStep,
     Field(discriminator="kind"),
 ]
 
@@ -343,6 +360,7 @@ KIND_OUTPUTS: dict[str, frozenset[str]] = {
     "muster": frozenset({"answers", "accounted", "unreachable", "counts"}),
     "allocate": frozenset({"by"}),
     "http": frozenset({"status", "json"}),
+    "grant": frozenset({"status", "json", "grant_id", "expires_at"}),
     "notify": frozenset({"sent"}),
     "wait": frozenset(),
 }

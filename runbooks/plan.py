@@ -31,6 +31,7 @@ _PARAMS = {
     "muster": ("audience", "question", "options", "quorum"),
     "allocate": ("pool", "handover"),
     "http": ("with_",),
+    "grant": ("with_", "revoke", "verify", "system", "profile", "scope", "expires", "review"),
     "notify": ("to", "template", "message"),
     "wait": ("for_", "until"),
 }

@@ -347,20 +347,42 @@ def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 
 def _http(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _request(c, loc + ("with",), step.with_, scope)
+
+
+def _request(c: _Checker, loc: tuple, request: Any, scope: Scope) -> None:
+    """An http request (`with:` of http and grant, a grant's `revoke:` and `verify:`)."""
     with_scope = Scope(**{**scope.__dict__, "env": True})
-    request = step.with_
-    c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc + ("with",), with_scope)
+    c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc, with_scope)
     if (
         single_expression(request.url) is None
         and not request.url.split("${{")[0].startswith(("http://", "https://"))
         and not request.url.startswith("${{")
     ):
         c.add(
-            loc + ("with", "url"),
+            loc + ("url",),
             "RB107",
             f'url "{request.url}" is not an http(s) URL',
             'start with https:// or an expression: "${{ env.IAM_URL }}/grants"',
         )
+
+
+def _grant(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _request(c, loc + ("with",), step.with_, scope)
+    # revoke/verify run later (expiry, stand-down): they see the item and the grant's outputs.
+    later = Scope(**{**scope.__dict__, "item_vars": scope.item_vars | {"grant"}})
+    if step.revoke is None:
+        c.add(
+            loc,
+            "RB550",
+            f'grant step "{step.id}" has no revoke: request: a grant nobody can take back',
+            'revoke: {method: DELETE, url: "${{ env.IAM_URL }}/grants/${{ grant.grant_id }}"}',
+            key=True,
+        )
+    else:
+        _request(c, loc + ("revoke",), step.revoke, later)
+    if step.verify is not None:
+        _request(c, loc + ("verify",), step.verify, later)
 
 
 def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
@@ -390,4 +412,12 @@ def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
         c.strings(step.until, loc + ("until",), scope)
 
 
-CHECKS = {"manual": _manual, "muster": _muster, "allocate": _allocate, "http": _http, "notify": _notify, "wait": _wait}
+CHECKS = {
+    "manual": _manual,
+    "muster": _muster,
+    "allocate": _allocate,
+    "http": _http,
+    "grant": _grant,
+    "notify": _notify,
+    "wait": _wait,
+}

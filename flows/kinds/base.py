@@ -121,3 +121,15 @@ class StepKind:
     def job_context(self, step: PlannedStep, context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The context its parameters render in, and the secret values to mask."""
         return context, []
+
+    def job_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters rendered for the runner's job (the others are rendered later)."""
+        return dict(params)
+
+    def on_done(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+        """A runner kind's task succeeded with these outputs (in the transaction recording it)."""
+
+    def on_decided(
+        self, rs: RunView, task: Mapping[str, Any], approved: bool, actor: Actor, reason: str | None
+    ) -> None:
+        """An approval of this kind was decided (approved: its last approver; or rejected)."""
