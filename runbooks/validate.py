@@ -373,10 +373,10 @@ def _grant(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     later = Scope(**{**scope.__dict__, "item_vars": scope.item_vars | {"grant"}})
     if step.revoke is None:
         c.add(
-            loc,
+            loc + ("kind",),
             "RB550",
             f'grant step "{step.id}" has no revoke: request: a grant nobody can take back',
-            'revoke: {method: DELETE, url: "${{ env.IAM_URL }}/grants/${{ grant.grant_id }}"}',
+            'revoke: {method: DELETE, url: "${{ env.IAM_URL }}/grants/${{ grant.iam_id }}"}',
             key=True,
         )
     else:
