@@ -33,6 +33,7 @@ from .inputs import refusal
 from .routes import (
     accounts,
     board,
+    checkins,
     coverage,
     events,
     exports,
@@ -66,6 +67,7 @@ ROUTERS = (
     roll_call,
     pages,
     roll_call_pages,
+    checkins,
     people,
     exports,
 )

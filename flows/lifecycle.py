@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .audit_ops import AuditOps
 from .board import BoardOps
+from .checkin_ops import CheckinOps
 from .coverage_ops import CoverageOps
 from .grant_ops import GrantOps
 from .person_ops import PersonOps
@@ -63,3 +64,10 @@ class Engine:
         # The grant ledger: a site's grants (the real ones, or a drill's), a person's.
         ledger = GrantOps(store)
         self.grants, self.grants_of = ledger.grants, ledger.grants_of
+        # Welfare check-ins: a person's page and answers by their link; a step's rounds.
+        welfare = CheckinOps(store)
+        self.checkin_page, self.answer_checkin, self.checkins = (
+            welfare.checkin_page,
+            welfare.answer_checkin,
+            welfare.checkins,
+        )

@@ -71,6 +71,8 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "http": _COMMON | _RUNNER,
     "wait": _COMMON | _RUNNER,
     "grant": _COMMON | _RUNNER,
+    # Welfare check-ins (flows/checkins.py): ready while their rounds go on, done by the engine after the last.
+    "checkin": _COMMON | _RUNNER | _ENGINE,
     # A grant's re-certification (flows/kinds/grant.py): created waiting by the revoker, approved or rejected.
     "grant_review": _COMMON | _HUMAN | {("waiting", "rejected")},
     "notify": _COMMON | _ENGINE,

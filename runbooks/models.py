@@ -297,6 +297,26 @@ class GrantStep(StepBase):
     verify: HttpRequest | None = None
 
 
+class CheckinQuestion(Spec):
+    text: Expr | dict[Literal[LANGS], Expr]  # type: ignore[valid-type]
+    # Optional in the shape so that validate reports a question without options as RB552.
+    options: dict[Id, Text] = {}
+
+
+class CheckinStep(StepBase):
+    """Recurring welfare questions to each item's person through their personal link: every
+    `every`, `rounds` times (0: until the run ends); an answer matching `flag` is a task for the
+    step's owner; a round unanswered by `window` (default `every`) is reminded at half of it,
+    then its owner's leads are told."""
+
+    kind: Literal["checkin"]
+    every: Duration
+    rounds: int = Field(0, ge=0, le=1000)
+    window: Duration | None = None
+    questions: dict[Id, CheckinQuestion] = Field(min_length=1)
+    flag: dict[Id, Id | list[Id]] = {}
+
+
 class NotifyStep(StepBase):
     kind: Literal["notify"]
     to: list[Expr] = Field(min_length=1)
@@ -329,12 +349,13 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "allocate": AllocateStep,
     "http": HttpStep,
     "grant": GrantStep,
+    "checkin": CheckinStep,
     "notify": NotifyStep,
     "wait": WaitStep,
 }
 
 StepSpec = Annotated[
-    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | GrantStep | NotifyStep | WaitStep,
+    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | GrantStep | CheckinStep | NotifyStep | WaitStep,
     Field(discriminator="kind"),
 ]
 
@@ -361,6 +382,7 @@ KIND_OUTPUTS: dict[str, frozenset[str]] = {
     "allocate": frozenset({"by"}),
     "http": frozenset({"status", "json"}),
     "grant": frozenset({"status", "json", "grant_id", "expires_at"}),
+    "checkin": frozenset({"rounds", "answered", "missed", "flags"}),
     "notify": frozenset({"sent"}),
     "wait": frozenset(),
 }

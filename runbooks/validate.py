@@ -385,6 +385,40 @@ def _grant(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
         _request(c, loc + ("verify",), step.verify, later)
 
 
+def _checkin(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for qid, question in step.questions.items():
+        texts = question.text.values() if isinstance(question.text, dict) else [question.text]
+        for text in texts:
+            c.strings(text, loc + ("questions", qid, "text"), scope)
+        if not question.options:
+            c.add(
+                loc + ("questions", qid),
+                "RB552",
+                f'check-in question "{qid}" of step "{step.id}" has no options: people answer by choosing one',
+                "options: {normal: Normal, high: 37.3 or more}",
+                key=True,
+            )
+    for qid, wanted in step.flag.items():
+        if qid not in step.questions:
+            c.add(
+                loc + ("flag", qid),
+                "RB205",
+                f'flag names question "{qid}", which step "{step.id}" does not ask',
+                did_you_mean(qid, step.questions) or f"questions: {', '.join(step.questions)}",
+                key=True,
+            )
+            continue
+        options = step.questions[qid].options
+        for answer in [wanted] if isinstance(wanted, str) else wanted:
+            if options and answer not in options:
+                c.add(
+                    loc + ("flag", qid),
+                    "RB205",
+                    f'flag: question "{qid}" has no answer "{answer}"',
+                    did_you_mean(answer, options) or f"answers: {', '.join(options)}",
+                )
+
+
 def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
     for j, target in enumerate(step.to):
         c.target(target, loc + ("to", j), scope, notify_only=True)
@@ -418,6 +452,7 @@ CHECKS = {
     "allocate": _allocate,
     "http": _http,
     "grant": _grant,
+    "checkin": _checkin,
     "notify": _notify,
     "wait": _wait,
 }

@@ -1,5 +1,6 @@
-"""The SQL of the grant ledger (mixins of Reader and Tx): a grant recorded, the grants of a
-site, a run or a person, the revocations due, and a grant's row changed."""
+"""The SQL of the grant ledger and of welfare check-ins (mixins of Reader and Tx): a grant
+recorded, the grants of a site, a run or a person, the revocations due, a grant's row changed;
+a check-in round opened, read by its token, changed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from .base import Queries, insert_ignore
-from .schema import grants
+from .schema import checkins, grants
 
 OPEN = ("active", "revoking", "revoke_failed")  # still (possibly) granted on the system
 
@@ -104,3 +105,30 @@ class GrantWrites(Queries):
         if expect is not None:
             stmt = stmt.where(grants.c.state.in_(list(expect)))
         return bool(self.conn.execute(stmt.values(**values)).rowcount)
+
+
+class CheckinReads(Queries):
+    def checkin(self, token: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(checkins).where(checkins.c.token == token))
+
+    def checkin_rounds(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        return self.fetch_all(
+            select(checkins)
+            .where(checkins.c.run_id == run_id, checkins.c.task_id == task_id)
+            .order_by(checkins.c.round)
+        )
+
+    def checkins_of(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
+        return self.fetch_all(
+            select(checkins)
+            .where(checkins.c.run_id == run_id, checkins.c.step_id == step_id)
+            .order_by(checkins.c.person_id, checkins.c.round)
+        )
+
+
+class CheckinWrites(Queries):
+    def insert_checkin(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(checkins).values(**row))
+
+    def update_checkin(self, token: str, **values: Any) -> bool:
+        return bool(self.conn.execute(update(checkins).where(checkins.c.token == token).values(**values)).rowcount)

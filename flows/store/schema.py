@@ -394,3 +394,24 @@ grants = Table(
     Index("ix_grants_site", "site_id", "state"),
     Index("ix_grants_due", "state", "next_attempt_at"),
 )
+
+
+# Welfare check-ins: one row per round of a `checkin` step's item (a person), with the personal
+# link's token, when the round opened and closes, its reminder, its miss and the answers.
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("step_id", Id, nullable=False),
+    Column("task_id", String(300), nullable=False),
+    Column("person_id", String(100), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("closes_at", TS, nullable=False),
+    Column("reminded_at", TS),
+    Column("missed_at", TS),
+    Column("answered_at", TS),
+    Column("answers", JSON),
+    UniqueConstraint("run_id", "task_id", "round", name="uq_checkins_round"),
+)

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
-from .grants import GrantReads, GrantWrites
+from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
@@ -31,6 +31,7 @@ class Reader(
     LeaseReads,
     SettingReads,
     GrantReads,
+    CheckinReads,
 ):
     """Read queries over one connection."""
 
@@ -48,6 +49,7 @@ class Tx(
     LeaseWrites,
     SettingWrites,
     GrantWrites,
+    CheckinWrites,
 ):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 

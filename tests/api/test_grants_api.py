@@ -91,3 +91,24 @@ def test_runbook_grants_prints_the_same_through_the_api(api, granted, monkeypatc
     assert "lab: 1 active" in result.output and "L0002" in result.output and "L0003" not in result.output
     bad = CliRunner().invoke(cli_app, ["grants", "lab", "--state", "gone"])
     assert bad.exit_code == 1 and 'unknown grant state "gone"' in bad.output
+
+
+def test_a_persons_check_in_page_takes_their_answers_and_refuses_bad_ones(api, monkeypatch):
+    monkeypatch.setenv("RUNBOOK_TIME_SCALE", "60")
+    engine, op = Engine(api.store), local_operator()
+    run = engine.start(LAB / "library" / "checkins.yaml", "lab", op)["id"]
+
+    def token() -> str | None:
+        with api.store.read() as r:
+            found = r.checkin_rounds(run, "welfare:L0002")
+        return found[0]["token"] if found else None
+
+    drive(api.store, run, lambda: token() is not None)
+    page = api.call(None, "GET", f"/c/{token()}")
+    assert page.status_code == 200 and "Your temperature today?" in page.text and 'name="needs"' in page.text
+    bad = api.call(None, "POST", f"/c/{token()}", data={"temperature": "hot", "needs": "none"})
+    assert bad.status_code == 422 and "answer every question with one of its options: temperature" in bad.text
+    ok = api.call(None, "POST", f"/c/{token()}", data={"temperature": "high", "needs": "none"})
+    assert ok.status_code == 200 and "Thank you" in ok.text and 'value="high" required checked' in ok.text
+    assert [t["outputs"]["question"] for t in engine.tasks(run, step="adhoc")] == ["temperature"]
+    assert api.call(None, "GET", "/c/not-a-token").status_code == 404

@@ -1,4 +1,5 @@
-"""grants: the grant ledger (access a grant step gave, its expiry, review and verified revocation)
+"""grants and check-ins: the grant ledger (access a grant step gave, its expiry, review and verified
+revocation); the rounds of welfare check-ins
 
 Revision ID: 0019
 Revises: 0011
@@ -44,9 +45,26 @@ def upgrade() -> None:
     )
     op.create_index("ix_grants_site", "grants", ["site_id", "state"])
     op.create_index("ix_grants_due", "grants", ["state", "next_attempt_at"])
+    op.create_table(
+        "checkins",
+        sa.Column("token", sa.String(length=64), primary_key=True),
+        sa.Column("run_id", sa.String(length=64), nullable=False),
+        sa.Column("step_id", sa.String(length=64), nullable=False),
+        sa.Column("task_id", sa.String(length=300), nullable=False),
+        sa.Column("person_id", sa.String(length=100), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("opened_at", sa.DateTime(), nullable=False),
+        sa.Column("closes_at", sa.DateTime(), nullable=False),
+        sa.Column("reminded_at", sa.DateTime()),
+        sa.Column("missed_at", sa.DateTime()),
+        sa.Column("answered_at", sa.DateTime()),
+        sa.Column("answers", sa.JSON()),
+        sa.UniqueConstraint("run_id", "task_id", "round", name="uq_checkins_round"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("checkins")
     op.drop_index("ix_grants_due", "grants")
     op.drop_index("ix_grants_site", "grants")
     op.drop_table("grants")
