@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import idempotency, pools, rules
+from . import idempotency, pools, rules, supplies
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
 from .runstate import RunState
@@ -30,10 +30,20 @@ class StockOps:
                 "available": len(pool.available()),
                 "unavailable": len(pool.rows) - len(pool.available()),
             }
-            out[pool_id] = {
+            entry: dict[str, Any] = {
                 "total": sum(counts.values()),
                 **{k: counts.get(k, 0) for k in ("available", "allocated", "handed_over")},
             }
+            if pool.consumable:  # supplies: the level of each item kind, and its min
+                with self.store.read() as r:
+                    stored = {i["item_key"]: i["data"] for i in r.pool_items(site.id, pool_id)}
+                rows = stored or {row[pool.key]: row for row in pool.rows}
+                minimum = dict(pool.minimum)
+                entry["levels"] = {
+                    item: {"quantity": int(d.get("quantity") or 0), "min": minimum.get(item)}
+                    for item, d in rows.items()
+                }
+            out[pool_id] = entry
         return {"site": site.id, "pools": out}
 
     def restock(
@@ -61,6 +71,21 @@ class StockOps:
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id)
+            if site.pools[pool_id].consumable:
+                source = rules.site_named(from_site, allow_path=False) if from_site else None
+                if source is not None and pool_id not in source.pools:
+                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                added = supplies.restock(tx, site, pool_id, rows or [], source)
+                tx.append_audit(
+                    f"site:{site.id}",
+                    actor=actor.label,
+                    action="pool.restock",
+                    target=pool_id,
+                    reason=reason,
+                    detail={"from": from_site, "quantities": added},
+                    at=now,
+                )
+                return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
                 source = rules.site_named(from_site, allow_path=False)
                 if pool_id not in source.pools:
@@ -107,13 +132,15 @@ class StockOps:
             return {"added": moved}
 
         request = {"op": "restock", "site": site.id, "pool": pool_id, "from": from_site, "count": count, "rows": rows}
-        moved = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)["added"]
+        first = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)
+        moved = first["added"]
         served = 0
         with self.store.read() as r:
             runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]
         for run_id in runs:
             served += change_run(self.store, run_id, "engine", _serve_blocked)
-        return {"site": site.id, "pool": pool_id, "added": moved, "served": served, **self.pools(site.id)}
+        extra = {"quantities": first["quantities"]} if "quantities" in first else {}
+        return {"site": site.id, "pool": pool_id, "added": moved, "served": served, **extra, **self.pools(site.id)}
 
 
 def _serve_blocked(rs: RunState) -> Any:

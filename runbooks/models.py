@@ -245,6 +245,8 @@ class ManualStep(StepBase):
     kind: Literal["manual"]
     fields: dict[Id, FieldSpec] = {}
     returns: Id | None = None  # a pool: each done item (keyed by the pool's key) goes back to it
+    # consumable pools: pool → item → quantity (or an expression), taken at the check-off
+    draws: dict[Id, dict[str, int | Expr]] = {}
 
 
 class ApprovalStep(StepBase):

@@ -26,7 +26,7 @@ from .validate import check_runbook, step_shapes
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
-    "manual": ("fields", "returns"),
+    "manual": ("fields", "returns", "draws"),
     "approval": ("required", "allow_self"),
     "muster": ("audience", "question", "options", "quorum"),
     "allocate": ("pool", "handover"),

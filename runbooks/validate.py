@@ -327,6 +327,7 @@ def _muster(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 
 def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _draws(c, loc, step, scope)
     if step.returns is not None and c.site is not None and step.returns not in c.site.pools:
         c.add(
             loc + ("returns",),
@@ -334,6 +335,32 @@ def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
             f'site "{c.site.id}" has no pool "{step.returns}"',
             did_you_mean(step.returns, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
         )
+
+
+def _draws(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for pool_id, items in step.draws.items():
+        for item, value in items.items():
+            if isinstance(value, str):
+                c.strings(value, loc + ("draws", pool_id, item), scope)
+        if c.site is None:
+            continue
+        pool = c.site.pools.get(pool_id)
+        if pool is None:
+            c.add(
+                loc + ("draws", pool_id),
+                "RB402",
+                f'site "{c.site.id}" has no pool "{pool_id}"',
+                did_you_mean(pool_id, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
+                key=True,
+            )
+        elif not pool.consumable:
+            c.add(
+                loc + ("draws", pool_id),
+                "RB555",
+                f'step "{step.id}" draws from pool "{pool_id}", which is not consumable',
+                "draw from a pool with consumable: true in site.yaml; items like laptops are allocated",
+                key=True,
+            )
 
 
 def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
