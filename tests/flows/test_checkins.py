@@ -76,3 +76,32 @@ def test_an_unanswered_round_is_reminded_with_the_link_again(engine, store, oper
     again = [m for m in told(store, run, "checkin.request") if m["recipient"] == "person:L0002"]
     assert len(again) == 2 and body(again[1]).startswith("Reminder: Check-in 1")
     assert body(again[0]).split("/c/")[1] == body(again[1]).split("/c/")[1], "the same link"
+
+
+def test_check_ins_do_not_hold_a_run_open_they_end_with_it(engine, store, operator, fast, write_runbook):
+    path = write_runbook(
+        {
+            "id": "rb",
+            "name": "Work and welfare",
+            "steps": [
+                {"id": "work", "kind": "manual", "owner": "team:it"},
+                {
+                    "id": "welfare",
+                    "kind": "checkin",
+                    "for_each": ["L0002"],
+                    "as": "person",
+                    "key": "${{ person }}",
+                    "owner": "team:operations",
+                    "every": "12h",
+                    "questions": {"ok": {"text": "All well?", "options": {"yes": "Yes", "no": "No"}}},
+                },
+            ],
+        }
+    )
+    run = engine.start(path, "lab", operator)["id"]
+    drive(store, run, lambda: bool(rounds(store, run, "L0002")))
+    assert engine.run(run)["state"] == "running"
+    engine.complete(run, "work", operator)
+    assert engine.run(run)["state"] == "completed"
+    (welfare,) = engine.tasks(run, step="welfare")
+    assert welfare["state"] == "done" and welfare["outputs"]["rounds"] == 1
