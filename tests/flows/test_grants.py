@@ -174,3 +174,22 @@ def test_a_drills_grants_are_recorded_not_sent_and_marked(engine, store, operato
     engine.cancel(run, operator, reason="drill over")
     drive(store, run, lambda: ledger(store, run_id=run)[0]["state"] == "revoked")
     assert iam.calls == [] and ledger(store, run_id=run)[0]["verified_at"] is None
+
+
+def test_a_laptop_reported_missing_takes_the_access_granted_for_it(engine, store, operator, iam):
+    from flows import pools
+    from flows.session import change_run
+
+    run = engine.start(LAB / "library" / "grants_laptop.yaml", "camp", operator)["id"]
+    drive(store, run, lambda: len(ledger(store, run_id=run, states=["active"])) == 2)
+    rows = {g["person_id"]: g for g in ledger(store, run_id=run)}
+    assert {g["asset"] for g in rows.values()} == {"LT-C-01", "LT-C-02"}
+    lost = rows["C0002"]["asset"]
+    # What a `returns:` step's check-off does with condition "missing" (flows/kinds/manual.py).
+    change_run(
+        store, run, "test", lambda rs: pools.give_back(rs, "laptops", {"id": "back", "item_key": lost}, "missing")
+    )
+    drive(store, run, lambda: ledger(store, person_id="C0002")[0]["state"] == "revoked")
+    gone = ledger(store, person_id="C0002")[0]
+    assert gone["reason"] == f"laptop {lost} reported missing" and gone["verified_at"] is not None
+    assert ledger(store, person_id="C0001")[0]["state"] == "active", "the other laptop's access stays"
