@@ -33,9 +33,11 @@ from .inputs import refusal
 from .routes import (
     accounts,
     board,
+    checkins,
     coverage,
     events,
     exports,
+    grants,
     pages,
     people,
     roll_call,
@@ -53,7 +55,22 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages, people, exports)
+ROUTERS = (
+    events,
+    accounts,
+    sites,
+    coverage,
+    grants,
+    runs,
+    tasks,
+    board,
+    roll_call,
+    pages,
+    roll_call_pages,
+    checkins,
+    people,
+    exports,
+)
 
 
 def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:

@@ -76,6 +76,7 @@ POLICY: dict[str, frozenset[str]] = {
     "people": READ,
     "audit_csv": READ,
     "tasks_csv": READ,
+    "grants": MANAGE,  # the grant ledger: API, page and CSV (who holds which access)
 }
 AUDIT_CHAIN = "access"
 

@@ -11,19 +11,19 @@ goes through the Engine as those people, so the audit shows who did what."""
 from __future__ import annotations
 
 import functools
-import http.server
 import json
 import logging
 import os
 import random
 import shutil
-import socketserver
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from .iam import IamStandIn
 
 if TYPE_CHECKING:
     from flows.actors import Actor
@@ -56,23 +56,6 @@ ONE_OFF = (
 VANGUARD = 30  # the on-site team the operations lead ticks: with 48 home agents, the hotline is covered
 
 
-class _Grants(http.server.BaseHTTPRequestHandler):
-    """The IAM stand-in: every grant of restricted home-agent permissions is accepted."""
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        length = int(self.headers.get("content-length") or 0)
-        self.rfile.read(length)
-        body = json.dumps({"granted": True}).encode()
-        self.send_response(201)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def prepare_home(home: Path) -> None:
     """A fresh demo directory each start; refuse to wipe one the demo did not make."""
     if home.exists() and any(home.iterdir()):
@@ -87,10 +70,8 @@ def demo(host: str, port: int, home: Path, speed: float) -> None:
     from .serve import serve
 
     prepare_home(home)
-    iam = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Grants)
-    iam.daemon_threads = True
-    threading.Thread(target=iam.serve_forever, name="iam-stand-in", daemon=True).start()
-    iam_port = iam.server_address[1]
+    iam = IamStandIn().start()  # grants, revokes and verifies the home agents' permissions
+    iam_port = iam.port
     allow = [a for a in os.environ.get("RUNBOOK_OUTBOUND_ALLOW", "").split(",") if a]
     os.environ.update(
         {
@@ -115,7 +96,7 @@ def demo(host: str, port: int, home: Path, speed: float) -> None:
     try:
         serve(host, port, False, companion=Players(base, f"http://127.0.0.1:{port}", speed).play)
     finally:
-        iam.shutdown()
+        iam.stop()
 
 
 def accounts() -> dict[str, str]:

@@ -165,6 +165,32 @@ _ZH.update(
     }
 )
 
+# The grant ledger (issue 27): the grants page, a person's grants.
+_ZH.update(
+    {
+        "Grants": "授权台账",
+        "System": "系统",
+        "Profile": "权限配置",
+        "Scope": "范围",
+        "Person": "人员",
+        "Granted": "授予时间",
+        "Expires": "到期",
+        "Review": "复核",
+        "Revoked": "撤销时间",
+        "verified": "已核实",
+        "review overdue": "复核逾期",
+        "drill ledger": "演练台账",
+        "drill": "演练",
+        "Export CSV": "导出CSV",
+        "any": "全部",
+        "active": "有效",
+        "revoking": "撤销中",
+        "revoked": "已撤销",
+        "expired": "已到期",
+        "revoke_failed": "撤销失败",
+    }
+)
+
 
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
     for choice in (query, cookie):

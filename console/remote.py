@@ -235,5 +235,18 @@ class Remote:
         params = f"?hours={int(hours)}" + (f"&queue={self._q(queue)}" if queue else "")
         return self._call("GET", f"/api/sites/{self._q(site)}/coverage{params}")
 
+    def grants(
+        self,
+        site: str,
+        *,
+        state: str | None = None,
+        system: str | None = None,
+        person: str | None = None,
+        drill: bool = False,
+    ) -> dict[str, Any]:
+        given = {"state": state, "system": system, "person": person, "drill": "1" if drill else None}
+        params = "&".join(f"{k}={self._q(v)}" for k, v in given.items() if v)
+        return self._call("GET", f"/api/sites/{self._q(site)}/grants" + (f"?{params}" if params else ""))
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

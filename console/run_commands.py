@@ -369,6 +369,18 @@ def register(app: typer.Typer) -> None:
             print_json(data)
             return
         for pool_id, stock in data["pools"].items():
+            if "levels" in stock:  # a consumable pool: the level of each item kind
+                shown = ", ".join(
+                    f"{item} {v['quantity']}"
+                    + (
+                        f" (min {v['min']}{', LOW' if v['quantity'] < v['min'] else ''})"
+                        if v["min"] is not None
+                        else ""
+                    )
+                    for item, v in stock["levels"].items()
+                )
+                typer.echo(f"{pool_id}: {shown}")
+                continue
             typer.echo(
                 f"{pool_id}: {stock['available']} available, {stock['allocated']} allocated, "
                 f"{stock['handed_over']} handed over, {stock['total']} in all"

@@ -1,14 +1,16 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
 roll calls (roll_call_ops.py), the audit's checks (audit_ops.py), pool stock (stock_ops.py), the
-dashboard's data (board.py), a person's story (person_ops.py) — each a class over the store; the
-facade only names their operations."""
+dashboard's data (board.py), a person's story (person_ops.py), the grant ledger (grant_ops.py) —
+each a class over the store; the facade only names their operations."""
 
 from __future__ import annotations
 
 from .audit_ops import AuditOps
 from .board import BoardOps
+from .checkin_ops import CheckinOps
 from .coverage_ops import CoverageOps
+from .grant_ops import GrantOps
 from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
@@ -59,3 +61,13 @@ class Engine:
         # One person's story in a run, and finding people by a part of their name.
         people = PersonOps(store)
         self.person, self.people = people.person, people.people
+        # The grant ledger: a site's grants (the real ones, or a drill's), a person's.
+        ledger = GrantOps(store)
+        self.grants, self.grants_of = ledger.grants, ledger.grants_of
+        # Welfare check-ins: a person's page and answers by their link; a step's rounds.
+        welfare = CheckinOps(store)
+        self.checkin_page, self.answer_checkin, self.checkins = (
+            welfare.checkin_page,
+            welfare.answer_checkin,
+            welfare.checkins,
+        )

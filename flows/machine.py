@@ -276,13 +276,20 @@ def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps: _RunSteps) -> bo
 
 
 def finish_if_done(rs: RunState) -> None:
-    """Every task ended and every fan-out closed: the run completes, or fails if a task failed."""
+    """Every task ended and every fan-out closed: the run completes, or fails if a task failed.
+    Tasks of background kinds (check-ins) do not hold a run open: they end with it."""
     if rs.run["state"] != "running":
         return
-    if rs.tx.any_task(rs.run_id, sorted(OPEN)):
+    background = [s.id for s in rs.plan.steps if kind_of(s.kind).background]
+    still = rs.tx.count_tasks(rs.run_id, states=sorted(OPEN))
+    if still and (not background or still > rs.tx.count_tasks(rs.run_id, steps=background, states=sorted(OPEN))):
         return
+    if still and rs.tx.count_tasks(rs.run_id) == rs.tx.count_tasks(rs.run_id, steps=background):
+        return  # nothing but check-ins: they are the run's work
     if not all(r["closed"] for r in rs.tx.run_steps(rs.run_id).values()):
         return
+    for task in rs.tx.tasks(rs.run_id, steps=background, states=sorted(OPEN)) if still else []:
+        kind_of(task["kind"]).end_with_run(rs, task)  # check-ins go on only while there is other work
     failed = rs.tx.count_tasks(rs.run_id, states=["failed"])
     state = "failed" if failed else "completed"
     transition_run(rs, state)

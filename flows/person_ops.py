@@ -12,6 +12,7 @@ from runbooks.diagnostics import did_you_mean
 
 from . import rules
 from .errors import Invalid, NotFound
+from .grant_ledger import grant_json
 from .runstate import plan_of
 from .store import Store, utcnow
 from .views import iso, task_json
@@ -31,7 +32,7 @@ class PersonOps:
 
     def person(self, run_id: str, person_id: str) -> dict[str, Any]:
         """`{person: {id, name, team}, answers: [{step, option, at, late, by, via, current}],
-        items: [{task, step, state, owner, due, overdue, title, asset?}]}`."""
+        items: [{task, step, state, owner, due, overdue, title, asset?}], grants: [ledger rows]}`."""
         now = utcnow()
         with self.store.read() as r:
             row = _head(r, run_id)
@@ -47,12 +48,14 @@ class PersonOps:
             }
             answers = r.answers_of(run_id, person_id)
             tasks = r.tasks(run_id, item_key=person_id)
+            grants = r.grants(run_id=run_id, person_id=person_id)
         return {
             "run": {"id": row["id"], "name": plan.name, "state": row["state"], "site": plan.site.id},
             "site": {"id": plan.site.id, "name": plan.site.name, "timezone": plan.site.timezone},
             "person": _who(person),
             "answers": [_answer(a, roll_calls.get(a["step_id"])) for a in answers],
             "items": [_item(task_json(t, now, plan)) for t in tasks],
+            "grants": [grant_json(g, now) for g in grants],
         }
 
     def people(self, run_id: str, query: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 
-from . import notify
+from . import grant_ledger, notify
 from .errors import Invalid
 from .runview import RunView
 from .states import transition
@@ -247,3 +247,6 @@ def give_back(rs: RunView, pool_id: str, task: Mapping[str, Any], condition: str
         at=rs.now,
     ):
         rs.audit("pool.return", task["id"], actor=rs.actor, pool=pool_id, item=key, status=status)
+    # Returned or reported missing: access granted for that asset goes with it.
+    why = "reported missing" if status == "missing" else "returned"
+    grant_ledger.revoke_asset(rs, str(key), f"laptop {key} {why}")

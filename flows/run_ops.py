@@ -15,7 +15,7 @@ from runbooks.library import find_runbook, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site
 
-from . import forecast, idempotency, notify, pools, rules, signals
+from . import forecast, grant_ledger, idempotency, notify, pools, rules, signals
 from .actors import Actor
 from .audit_ops import AuditOps
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -167,6 +167,7 @@ class RunOps:
             notify.site_event(tx, site, "site.standdown", active["id"], now, active["drill"])
             # A drill's stand-down runs share the drill lockdown's sandbox (they see its stock).
             lockdown_id = active["id"] if active["drill"] else None
+            grant_ledger.revoke_site(tx, site.id, bool(active["drill"]), "stand-down", now, actor.label)
             runs = [
                 _insert_run(tx, p, actor, drill=active["drill"], lockdown_id=lockdown_id, started_by="site.standdown")
                 for p in plans
@@ -191,6 +192,7 @@ class RunOps:
                 # Its event says `digest`: the owner hears of it in the one message below.
                 transition(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}", digest=True)
             notify.cancelled_digests(rs, open_tasks, reason)  # one message per owner, not one per task
+            grant_ledger.revoke_run(rs, f"run cancelled: {reason}")
             rs.audit("run.cancel", rs.run_id, reason, actor=actor.label)
             transition_run(rs, "cancelled", reason=reason)
             rs.event("run.cancelled", reason=reason)

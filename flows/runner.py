@@ -24,6 +24,7 @@ from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
 
 from . import signals, work
 from .prefect_control import CancelWatch, final_state
+from .revoker import Revoker
 from .store import Store, utcnow
 
 log = logging.getLogger("runbook.runner")
@@ -46,6 +47,7 @@ class Runner:
         self._lock = threading.Lock()
         self._loop_wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.revoker = Revoker(store)  # the grant ledger's expiries, reviews and revocations
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -54,6 +56,7 @@ class Runner:
         self.store.listen_for_wakes()  # PostgreSQL: check-offs taken by other processes wake us too
         self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
         self._thread.start()
+        self.revoker.start()
         return self
 
     def stop(self, timeout: float = 30) -> None:
@@ -63,6 +66,7 @@ class Runner:
         for event in list(self._wakes.values()):
             event.set()
         signals.unsubscribe(self.wake)
+        self.revoker.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
         for thread in list(self.drivers.values()):

@@ -70,6 +70,11 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "muster": _COMMON | _HUMAN,
     "http": _COMMON | _RUNNER,
     "wait": _COMMON | _RUNNER,
+    "grant": _COMMON | _RUNNER,
+    # Welfare check-ins (flows/checkins.py): ready while their rounds go on, done by the engine after the last.
+    "checkin": _COMMON | _RUNNER | _ENGINE,
+    # A grant's re-certification (flows/kinds/grant.py): created waiting by the revoker, approved or rejected.
+    "grant_review": _COMMON | _HUMAN | {("waiting", "rejected")},
     "notify": _COMMON | _ENGINE,
     # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
     "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),

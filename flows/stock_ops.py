@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import idempotency, pools, rules
+from . import idempotency, pools, rules, supplies
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
 from .runstate import RunState
@@ -33,10 +33,20 @@ class StockOps:
                 "available": len(pool.available()),
                 "unavailable": len(pool.rows) - len(pool.available()),
             }
-            out[pool_id] = {
+            entry: dict[str, Any] = {
                 "total": sum(counts.values()),
                 **{k: counts.get(k, 0) for k in ("available", "allocated", "handed_over")},
             }
+            if pool.consumable:  # supplies: the level of each item kind, and its min
+                with self.store.read() as r:
+                    stored = {i["item_key"]: i["data"] for i in r.pool_items(site.id, pool_id)}
+                rows = stored or {row[pool.key]: row for row in pool.rows}
+                minimum = dict(pool.minimum)
+                entry["levels"] = {
+                    item: {"quantity": int(d.get("quantity") or 0), "min": minimum.get(item)}
+                    for item, d in rows.items()
+                }
+            out[pool_id] = entry
         return {"site": site.id, "pools": out, **({"drill": True} if drill else {})}
 
     def restock(
@@ -80,6 +90,21 @@ class StockOps:
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id, target)
+            if site.pools[pool_id].consumable:
+                source = rules.site_named(from_site, allow_path=False) if from_site else None
+                if source is not None and pool_id not in source.pools:
+                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                added = supplies.restock(tx, site, pool_id, rows or [], source)
+                tx.append_audit(
+                    f"site:{site.id}",
+                    actor=actor.label,
+                    action="pool.restock",
+                    target=pool_id,
+                    reason=reason,
+                    detail={"from": from_site, "quantities": added},
+                    at=now,
+                )
+                return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
                 source = rules.site_named(from_site, allow_path=False)
                 if pool_id not in source.pools:
@@ -135,7 +160,8 @@ class StockOps:
             "rows": rows,
             "drill": sandbox,
         }
-        moved = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)["added"]
+        first = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)
+        moved = first["added"]
         served = 0
         with self.store.read() as r:
             runs = [
@@ -144,7 +170,8 @@ class StockOps:
         for run_id in runs:
             served += change_run(self.store, run_id, "engine", _serve_blocked)
         stock = self.pools(site.id, drill=sandbox is not None)
-        return {**stock, "site": site.id, "pool": pool_id, "added": moved, "served": served}
+        extra = {"quantities": first["quantities"]} if "quantities" in first else {}
+        return {**stock, "site": site.id, "pool": pool_id, "added": moved, "served": served, **extra}
 
 
 def _serve_blocked(rs: RunState) -> Any:

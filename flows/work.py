@@ -90,6 +90,7 @@ def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, erro
     if error is None:
         transition(rs, task, "done", by=rs.actor, outputs=outputs or {}, expect=["running"])
         rs.audit("task.done", task["id"], attempt=task["attempt"])
+        kind_of(step.kind).on_done(rs, step, task, outputs or {})
     elif error.retryable and task["attempt"] <= step.retries:
         delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
         when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
@@ -131,8 +132,9 @@ def _job(rs: RunState, task: dict[str, Any]) -> StepJob | None:
     step = rs.plan.step(task["step_id"])
     secrets: list[str] = []
     try:
-        context, secrets = kind_of(step.kind).job_context(step, rs.context(step, task))
-        params = {key: render_value(value, context) for key, value in step.params.items()}
+        kind = kind_of(step.kind)
+        context, secrets = kind.job_context(step, rs.context(step, task))
+        params = {key: render_value(value, context) for key, value in kind.job_params(step.params).items()}
     except ExpressionError as e:
         where = f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line})'
         transition(rs, task, "failed", by=rs.actor, reason=f"{where}: {mask(str(e), secrets)}")

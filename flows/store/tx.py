@@ -16,6 +16,7 @@ from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
 from .counts import CountReads
+from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
@@ -37,6 +38,8 @@ class Reader(
     StatsReads,
     LeaseReads,
     SettingReads,
+    GrantReads,
+    CheckinReads,
 ):
     """Read queries over one connection."""
 
@@ -44,7 +47,18 @@ class Reader(
         self.conn = conn
 
 
-class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites, SettingWrites):
+class Tx(
+    Reader,
+    AuditWrites,
+    RunWrites,
+    IdempotencyWrites,
+    OutboxWrites,
+    PeopleWrites,
+    LeaseWrites,
+    SettingWrites,
+    GrantWrites,
+    CheckinWrites,
+):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str, keys: Keyring):

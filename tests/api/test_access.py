@@ -76,6 +76,7 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "calls": ("GET", f"{r}/muster/roll/calls", None),
         "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
         "pools": ("GET", "/api/sites/lab/pools", None),
+        "grants": ("GET", "/api/sites/lab/grants", None),
         "coverage": ("GET", "/api/sites/desk/coverage?hours=2", None),
         "person": ("GET", f"{r}/people/L0002", None),
         "people": ("GET", f"{r}/people?q=engineer", None),
