@@ -70,8 +70,8 @@ def mirrored_state(row: Mapping[str, Any]) -> Any:
     note = f": {row['note']}" if row.get("note") else (f": {row['reason']}" if row.get("reason") else "")
     if state == "pending":
         return Pending(message="waiting for its needs")
-    if state == "ready":
-        return Pending(name="Ready", message="queued for the runner")
+    if state == "ready":  # shown as Pending: one state change less per automated task
+        return Pending(message="queued for the runner")
     if state == "running":
         return Running(message="running")
     if state == "waiting":
@@ -93,7 +93,7 @@ class Mirror:
     def __init__(self, store: Store, run_id: str, flow_run_id: str | None, *, every: float = 0.5):
         self.store, self.run_id, self.flow_run_id, self.every = store, run_id, flow_run_id, every
         self.cap = mirror_cap()
-        self.shown: dict[str, str] = {}  # task id → state its task run shows
+        self.shown: dict[str, tuple[str, str | None]] = {}  # task id → the (type, name) its task run shows
         self.created: set[str] = set()
         self.artifacts = ProgressArtifacts(run_id, flow_run_id)
         self.budget = EventBudget()
@@ -154,14 +154,17 @@ class Mirror:
                 self._cursor = int((r.mirror_cursor(self.run_id) or {}).get("event_seq") or 0)
             events = r.events(self.run_id, after=self._cursor, limit=500)
             changed = bool(events) or self._dirty or force
-            rows = r.mirror_tasks(self.run_id) if changed else []
+            # Above the cap only counts are needed: one GROUP BY instead of every task's row.
+            big = changed and r.task_count(self.run_id) > self.cap
+            by_step = r.counts_by_step(self.run_id) if big else None
+            rows = r.mirror_tasks(self.run_id) if changed and not big else []
             plan = plan_of(head, r) if changed else None
-            run = run_json(r, head, plan) if changed and plan is not None and plan.objectives else None
+            run = run_json(r, head, plan, by_step) if changed and plan is not None and plan.objectives else None
         self.rounds += 1
         self._dirty = False
         if plan is not None:
-            if len(rows) > self.cap:
-                self.artifacts.write_progress(client, counts_by(rows, {s.id: s.id for s in plan.steps}))
+            if by_step is not None:
+                self.artifacts.write_progress(client, by_step)
             else:
                 self._mirror_tasks(client, plan, rows)
                 self.artifacts.write_progress(client, counts_by(rows, phase_of(plan.steps)), prefix="phase")
@@ -187,9 +190,10 @@ class Mirror:
             by_step.setdefault(row["step_id"], []).append(row["id"])
         for row in rows:
             tid = row["id"]
-            if self.shown.get(tid) == row["state"]:
-                continue
             state = mirrored_state(row)
+            shows = (state.type.value, state.name)
+            if self.shown.get(tid) == shows:
+                continue
             if tid not in self.created:
                 step = plan.find(row["step_id"])
                 upstream: list[str] = []
@@ -222,7 +226,7 @@ class Mirror:
             else:
                 client.set_task_run_state(task_run_id(self.flow_run_id, tid), state, force=True)
                 self.sent["states"] += 1
-            self.shown[tid] = row["state"]
+            self.shown[tid] = shows
 
     # --- logs -------------------------------------------------------------------------------
 
