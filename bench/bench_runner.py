@@ -10,7 +10,7 @@
 4. `mirror`: Prefect server CPU for one run of N automated no-op items each followed by a human
    check-off of the same item (2N task runs, N edges), mirrored by flows/prefect_mirror.py, vs a
    hand-written flow submitting the same 2N task runs with the same names and edges
-   (`wait_for`). Goal: ratio <= 1.1. Prints one JSON line (DESIGN.md §8's shape).
+   (`wait_for`). Goal: ratio <= 1.1. Prints one JSON line ({bench, metric, ours, baseline, ratio, goal, met, …}).
 
 5. `mirror_big`: the mirror's cost for a 10,000-task run (above the default cap of 5,000: per-step
    progress artifacts only): our CPU and the server's per check-off round.
