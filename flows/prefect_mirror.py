@@ -106,6 +106,7 @@ class Mirror:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor: int | None = None
+        self._send_events = True
 
     # --- driving ----------------------------------------------------------------------------
 
@@ -121,8 +122,10 @@ class Mirror:
         self._dirty = True
         self._wake.set()
 
-    def stop(self, timeout: float = 30) -> None:
-        """Stop after a last round: the flow run ends with every task run in its final state."""
+    def stop(self, timeout: float = 30, *, events: bool = True) -> None:
+        """Stop after a last round: the flow run ends with every task run in its final state;
+        `events=False`: the last round sends no events (another attempt owns the run now)."""
+        self._send_events = events
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -171,7 +174,7 @@ class Mirror:
             if run is not None:
                 self.artifacts.write_objectives(client, run)
         self._flush_logs(client)
-        if events:
+        if events and (self._send_events or not force):
             self.sent["events"] += emit_events(events, bool(head["drill"]), self.budget, self.run_id, head["site_id"])
             self._cursor = int(events[-1]["seq"])
             with self.store.transaction() as tx:

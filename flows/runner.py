@@ -240,10 +240,15 @@ def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, hold
         tx.update_run(run_id, prefect_flow_run=current)
     _crash_earlier_attempts(run_id, current, f"taken over by runner {owner}")
     mirror = Mirror(store, run_id, current).start()
+    outcome = "stopped"
     try:
-        return _drive(store, run_id, owner, wake, holding, current, mirror)
+        outcome = _drive(store, run_id, owner, wake, holding, current, mirror)
+        return outcome
     finally:
-        mirror.stop()  # a last round: the flow run ends with its task runs in their final states
+        # A last round: the flow run ends with its task runs in their final states. Events are
+        # sent in it only if the run ended here; otherwise the next owner's mirror sends them
+        # from the cursor in the store (never twice from two attempts).
+        mirror.stop(events=outcome in ("run ended", "cancelled from Prefect"))
 
 
 def _drive(
