@@ -239,6 +239,20 @@ def test_a_runbook_started_from_its_deployment_shows_its_graph_live_in_prefect(m
             assert [log.message for log in logs] == [f"POST ***/grants (Idempotency-Key {run}:grant:1:0): returned 201"]
             bodies = [r["body"] for r in recorder.requests if r["path"] == "/grants"]
             assert bodies == [{"profile": "strict"}] * 3, "the run took the form's inputs"
+
+            # Prefect retries the starter (its flow run scheduled again): the same run, no second.
+            from prefect.states import Scheduled
+
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(starter.id, Scheduled(), force=True)
+
+                def rerun():
+                    again = client.read_flow_run(starter.id)
+                    return again if again.run_count > 1 and again.state.is_final() else None
+
+                again = wait_for(rerun, 60, interval=0.5, what="the starter run again")
+            assert again.state.is_completed(), again.state.message
+            assert [r["id"] for r in engine.runs()] == [run], "idempotent per flow run"
             assert recorder.url not in " ".join(log.message for log in logs), "the env value is masked"
         finally:
             mirror_env_control.undo()
