@@ -8,8 +8,15 @@
    flow is also timed with heartbeats on, to show what turning them off saves.
 3. `rss`: peak RSS of `runbook serve` driving 5 concurrent runs of about 15,000 tasks each
    (a 3,000-person synthetic site). Goal: < 500 MB.
+4. `mirror`: Prefect server CPU for one run of N automated no-op items each followed by a human
+   check-off of the same item (2N task runs, N edges), mirrored by flows/prefect_mirror.py, vs a
+   hand-written flow submitting the same 2N task runs with the same names and edges
+   (`wait_for`). Goal: ratio <= 1.1. Prints one JSON line ({bench, metric, ours, baseline, ratio, goal, met, …}).
 
-    python bench/bench_runner.py [noop|empty|rss|all] [--steps 1000] [--repeat 3]
+5. `mirror_big`: the mirror's cost for a 10,000-task run (above the default cap of 5,000: per-step
+   progress artifacts only): our CPU and the server's per check-off round.
+
+    python bench/bench_runner.py [noop|empty|rss|mirror|mirror_big|all] [--steps 1000] [--repeat 3]
 
 Every goal also prints one JSON line (bench/goals.py).
 
@@ -47,7 +54,7 @@ def _setup(tmp: Path) -> None:
     os.environ["RUNBOOK_SITES"] = str(tmp / "sites")
 
 
-def _settle(timeout: float = 180) -> None:
+def _settle(timeout: float = 180, quick: float | None = None) -> None:
     """Wait until the Prefect server has worked off its backlog: a flow run is created and ends
     in under a second. Otherwise the next flow run's creation meets the server's 503s (SQLite
     busy writing the previous 1,000 task runs' events) and Prefect's client backs off 2 + 4 + 8
@@ -62,7 +69,7 @@ def _settle(timeout: float = 180) -> None:
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
         ping()
-        if time.perf_counter() - t0 < 1.0:
+        if time.perf_counter() - t0 < (quick or float(os.environ.get("BENCH_SETTLED_BELOW", "1.0"))):
             return
     raise TimeoutError("the Prefect server did not settle")
 
@@ -251,9 +258,163 @@ def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
     report(__file__, "serve_peak_rss_mb", peak / 1024, 500.0, "< 1.0", tasks=runs * (5 * people + 1), bound_mb=500)
 
 
+def _server_cpu(pid: int) -> float:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import tree_cpu
+
+    return tree_cpu(pid)
+
+
+def bench_mirror(tmp: Path, items: int, server_pid: int | None) -> None:
+    import json
+
+    from prefect import flow, task
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.actors import local_operator
+    from flows.compile import MAX_WORKERS
+    from flows.lifecycle import Engine
+    from flows.runner import Runner
+    from flows.store import Store
+
+    if server_pid is None:
+        print("mirror: needs its own Prefect server (unset PREFECT_API_URL) to measure the server's CPU")
+        return
+
+    @task(persist_result=False)
+    def step(i: int) -> int:
+        return i
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS), persist_result=False)
+    def handwritten(n: int) -> None:
+        auto = [step.with_options(task_run_name=f"s[{i}]").submit(i) for i in range(n)]
+        human = [step.with_options(task_run_name=f"h[{i}]").submit(i, wait_for=[auto[i]]) for i in range(n)]
+        for f in auto + human:
+            f.result()
+
+    runbook = tmp / "mirrored.yaml"
+    runbook.write_text(
+        "id: mirrored\nname: Mirrored\nsteps:\n"
+        f'  - {{id: s, kind: wait, for: 0s, for_each: "${{{{ range({items}) | list }}}}"}}\n'
+        f'  - {{id: h, kind: manual, owner: team:it, needs: [s], for_each: "${{{{ range({items}) | list }}}}"}}\n'
+    )
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        _settle()
+        c0, t0 = _server_cpu(server_pid), time.perf_counter()
+        handwritten(items)
+        _settle()
+        base_cpu, base_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    operator = local_operator()
+    try:
+        _settle()
+        c0, t0 = _server_cpu(server_pid), time.perf_counter()
+        run = engine.start(runbook, "bench", operator)["id"]
+        while len(engine.tasks(run, step="h", state="waiting")) < items:
+            time.sleep(0.1)
+        for i in range(items):
+            engine.complete(run, f"h:{i}", operator)
+        _wait_done(engine, run)
+        while run in runner.drivers:  # the attempt's last mirror round, then its final state
+            time.sleep(0.1)
+        _settle()
+        ours_cpu, ours_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
+    finally:
+        runner.stop()
+        store.dispose()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import idle_rate
+
+    idle = idle_rate(server_pid, window=5.0, most=40.0)  # the server's own CPU a second, doing nothing
+    ours_net, base_net = ours_cpu - idle * ours_s, base_cpu - idle * base_s
+    ratio = ours_net / base_net if base_net > 0 else float("inf")
+    print(
+        json.dumps(
+            {
+                "bench": "runner.mirror",
+                "metric": f"Prefect server CPU-s for one run of {2 * items} task runs ({items} human), idle CPU removed",
+                "ours": round(ours_net, 2),
+                "baseline": round(base_net, 2),
+                "ratio": round(ratio, 2),
+                "goal": 1.1,
+                "met": ratio <= 1.1,
+                "ours_raw": round(ours_cpu, 2),
+                "baseline_raw": round(base_cpu, 2),
+                "idle_cpu_per_s": round(idle, 3),
+                "ours_wall_s": round(ours_s, 1),
+                "baseline_wall_s": round(base_s, 1),
+            }
+        )
+    )
+
+
+def bench_mirror_big(tmp: Path, tasks: int, server_pid: int | None, rounds: int = 10) -> None:
+    """The mirror's cost for a run above the size cap (default 5,000): a run of `tasks` human
+    items, one check-off between rounds, each round reading the run and updating its per-step
+    progress artifact. Our process's CPU per round and the server's, both measured."""
+    import json
+    import resource
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from flows.actors import local_operator
+    from flows.lifecycle import Engine
+    from flows.prefect_mirror import Mirror, mirror_cap
+    from flows.store import Store
+
+    @flow(persist_result=False)
+    def attempt() -> str:
+        return str(flow_run.id)
+
+    runbook = tmp / "big_mirror.yaml"
+    runbook.write_text(
+        "id: big_mirror\nname: Big\nsteps:\n"
+        f'  - {{id: item, kind: manual, owner: team:it, for_each: "${{{{ range({tasks}) | list }}}}"}}\n'
+    )
+    store = Store()
+    engine = Engine(store)
+    operator = local_operator()
+    run = engine.start(runbook, "bench", operator)["id"]
+    mirror = Mirror(store, run, attempt())
+    own = server = 0.0
+    with get_client(sync_client=True) as client:
+        mirror.round(client, force=True)
+        for i in range(rounds):
+            engine.complete(run, f"item:{i}", operator)
+            c0 = _server_cpu(server_pid) if server_pid else 0.0
+            r0 = resource.getrusage(resource.RUSAGE_THREAD)
+            mirror.round(client)
+            r1 = resource.getrusage(resource.RUSAGE_THREAD)
+            own += (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            server += (_server_cpu(server_pid) - c0) if server_pid else 0.0
+    store.dispose()
+    print(
+        json.dumps(
+            {
+                "bench": "runner.mirror_big",
+                "metric": f"mirror CPU ms per check-off round of a {tasks:,}-task run (cap {mirror_cap():,}: per-step artifacts)",
+                "ours": round(1000 * own / rounds, 1),
+                "server_ms": round(1000 * server / rounds, 1),
+                "task_runs": mirror.sent["task_runs"],
+                "baseline": None,
+                "ratio": None,
+                "goal": None,
+                "met": None,
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", nargs="?", default="all", choices=["noop", "empty", "rss", "all"])
+    parser.add_argument(
+        "which", nargs="?", default="all", choices=["noop", "empty", "rss", "mirror", "mirror_big", "all"]
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the noop comparison")
     args = parser.parse_args()
@@ -269,6 +430,10 @@ def main() -> None:
             bench_empty(tmp)
         if args.which in ("rss", "all"):
             bench_rss(tmp)
+        if args.which in ("mirror", "all"):
+            bench_mirror(tmp, args.steps, server.process.pid if server is not None and server.process else None)
+        if args.which in ("mirror_big", "all"):
+            bench_mirror_big(tmp, 10_000, server.process.pid if server is not None and server.process else None)
     finally:
         if server is not None:
             server.stop()

@@ -426,3 +426,16 @@ checkins = Table(
     Column("answers", JSON),
     UniqueConstraint("run_id", "task_id", "round", name="uq_checkins_round"),
 )
+
+
+# Prefect's mirror of a run (flows/prefect_mirror.py): the flow run of the attempt that mirrors
+# it, and how far the run's events have been sent to Prefect's event stream (a cursor on
+# events.seq that survives restarts and takeovers, so no event is sent twice or skipped).
+prefect_mirror = Table(
+    "prefect_mirror",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("flow_run_id", String(40)),
+    Column("event_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("updated_at", TS, nullable=False),
+)

@@ -1,5 +1,5 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
-Idempotency-Key records, outbox, people, dashboard, stats, leases, settings), with what a
+Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, Prefect's mirror), with what a
 transaction itself owns: the audit key it signs with, its savepoints and the wake sent when it
 commits."""
 
@@ -19,6 +19,7 @@ from .counts import CountReads
 from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
+from .mirror import MirrorReads, MirrorWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
@@ -40,6 +41,7 @@ class Reader(
     SettingReads,
     GrantReads,
     CheckinReads,
+    MirrorReads,
 ):
     """Read queries over one connection."""
 
@@ -58,6 +60,7 @@ class Tx(
     SettingWrites,
     GrantWrites,
     CheckinWrites,
+    MirrorWrites,
 ):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
