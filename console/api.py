@@ -36,6 +36,8 @@ from .routes import (
     coverage,
     events,
     exports,
+    library,
+    manager_pages,
     pages,
     people,
     roll_call,
@@ -53,7 +55,22 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages, people, exports)
+ROUTERS = (
+    events,
+    accounts,
+    sites,
+    coverage,
+    runs,
+    tasks,
+    library,
+    board,
+    roll_call,
+    pages,
+    manager_pages,
+    roll_call_pages,
+    people,
+    exports,
+)
 
 
 def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:

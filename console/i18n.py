@@ -161,6 +161,52 @@ _ZH.update(
     }
 )
 
+# A manager's actions and the run's timeline (issue 26).
+_ZH.update(
+    {
+        "IN LOCKDOWN": "封控中",
+        "normal operation": "正常运营",
+        "Stand down": "解除封控",
+        "Standing down ends the lockdown and starts the site's stand-down runbooks.": "解除封控将结束封控并启动该站点的解封预案。",
+        "Declare a lockdown": "宣布封控",
+        "Drill (messages go to the drill channel)": "演练（消息只发往演练频道）",
+        "Real lockdown: everyone is told": "真实封控：所有人都会收到通知",
+        "For a real lockdown, type the site id": "如为真实封控，请输入站点编号",
+        "To confirm, type the site id": "请输入站点编号以确认",
+        "Runbooks": "预案库",
+        "Starts on": "触发事件",
+        "steps": "个步骤",
+        "Start this runbook": "启动此预案",
+        "Site": "站点",
+        "yes": "是",
+        "no": "否",
+        "Drill or real": "演练或真实",
+        "Real run: everyone is told": "真实执行：所有人都会收到通知",
+        "For a real run, type the site id": "如为真实执行，请输入站点编号",
+        "Start": "启动",
+        "This runbook validates against no site of the library.": "此预案不适用于库中的任何站点。",
+        "Inputs": "输入参数",
+        "default": "默认",
+        "Sites it validates for": "适用站点",
+        "Timeline": "时间线",
+        "Status update (to the timeline and the site's channel)": "进展通报（显示在时间线并发送到站点频道）",
+        "Post update": "发布通报",
+        "Add an ad-hoc task": "添加临时任务",
+        "Title": "标题",
+        "Due in": "期限",
+        "Add task": "添加任务",
+        "run.started": "预案启动",
+        "run.update": "进展通报",
+        "objective.reached": "目标达成",
+        "objective.at_risk": "目标有风险",
+        "muster.closed": "点名结束",
+        "coverage.gap": "排班缺口",
+        "run.completed": "预案完成",
+        "run.failed": "预案失败",
+        "run.cancelled": "预案取消",
+    }
+)
+
 
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
     for choice in (query, cookie):

@@ -108,7 +108,16 @@ async def overview(request: Request, caller: Caller) -> Response:
         if run["state"] == "running"
     ]
     title = i18n.translator(lang_of(request))("Sites")
-    return render(request, caller, "overview.html", title=title, data=data, live_runs=runs, flash=None)
+    return render(
+        request,
+        caller,
+        "overview.html",
+        title=title,
+        data=data,
+        live_runs=runs,
+        idem=secrets.token_urlsafe(12),
+        flash=flash_of(request),
+    )
 
 
 @router.get("/runs/{run}", response_class=HTMLResponse)
@@ -134,6 +143,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
         pools=pools,
         headcounts=headcounts,
         tasks=tasks,
+        idem=secrets.token_urlsafe(12),
         flash=flash_of(request),
     )
 
