@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from .exports import audit_csv
         from .show import print_audit
 
-        eng = engine()
+        eng = engine(reading=True)
         data = engine_call(lambda: eng.audit(run))
         if format == AuditFormat.csv:
             sys.stdout.write(audit_csv(data))

@@ -204,6 +204,20 @@ _ZH.update(
         "run.completed": "预案完成",
         "run.failed": "预案失败",
         "run.cancelled": "预案取消",
+        "Checked off ✓": "已完成 ✓",
+        "Approved ✓": "已批准 ✓",
+        "Rejected ✓": "已驳回 ✓",
+        "Skipped ✓": "已跳过 ✓",
+        "Sent back to retry ✓": "已重新执行 ✓",
+        "Reassigned ✓": "已改派 ✓",
+        "Run cancelled ✓": "预案已取消 ✓",
+        "Restocked ✓": "已补充库存 ✓",
+        "Lockdown declared ✓": "已宣布封控 ✓",
+        "Stood down ✓": "已解除封控 ✓",
+        "Run started ✓": "预案已启动 ✓",
+        "Task added ✓": "任务已添加 ✓",
+        "Update posted ✓": "通报已发布 ✓",
+        "Next open task of this step": "本步骤的下一项待办任务",
     }
 )
 

@@ -19,8 +19,10 @@ AS = typer.Option(None, "--as", help="act as this roster member (local store onl
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
 
 
-def engine():
-    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface)."""
+def engine(reading: bool = False):
+    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface).
+    `reading`: a command that only reads never creates a store — where there is none, it says
+    so and names RUNBOOK_HOME (a store elsewhere, such as the demo's, is found through it)."""
     from .remote import Remote, configured
 
     if configured():
@@ -28,9 +30,30 @@ def engine():
     from flows.lifecycle import Engine
     from flows.store import Store
 
+    if reading:
+        require_store()
+
     store = Store()
     LOCAL_STORES.append(store)
     return Engine(store)
+
+
+def require_store() -> None:
+    import os
+
+    from flows.store.engine import runbook_home
+
+    if os.environ.get("RUNBOOK_DATABASE_URL"):
+        return
+    home = runbook_home()
+    if not (home / "runbook.db").is_file():
+        home_var = os.environ.get("RUNBOOK_HOME", ".runbook")
+        raise fail(
+            f"no store in {home.resolve()} (RUNBOOK_HOME={home_var}): nothing has run here. Point RUNBOOK_HOME "
+            "at the store's directory (`runbook demo` prints its `export RUNBOOK_HOME=…` line), or set "
+            "RUNBOOK_URL and RUNBOOK_TOKEN to ask a server",
+            1,
+        )
 
 
 LOCAL_STORES: list = []  # this command's local stores, whose audit heads go to the witness at its end
@@ -151,7 +174,7 @@ def register(app: typer.Typer) -> None:
         """Progress of one run (per step, objectives) or of every run."""
         from .show import print_run, print_runs
 
-        eng = engine()
+        eng = engine(reading=True)
         if run is None:
             runs = engine_call(lambda: eng.runs())
             print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
@@ -162,16 +185,21 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def tasks(
         run: str = typer.Argument(...),
-        team: str | None = typer.Option(None, "--team"),
+        team: str | None = typer.Option(None, "--team", help="a team id, case ignored"),
         state: str | None = typer.Option(None, "--state", help="a state, or overdue"),
         step: str | None = typer.Option(None, "--step"),
+        all_: bool = typer.Option(False, "--all", help="ended tasks too (done, skipped, cancelled…)"),
         format: Format = FORMAT,
     ) -> None:
-        """Tasks of RUN, filtered by team, state or step."""
+        """Open tasks of RUN (every task with --all or a --state), filtered by team, state or step."""
+        from flows.states import TERMINAL
+
         from .show import print_tasks
 
-        eng = engine()
+        eng = engine(reading=True)
         rows = engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
+        if not all_ and state is None:
+            rows = [t for t in rows if t["state"] not in TERMINAL]
         print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
 
     def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
@@ -311,7 +339,7 @@ def register(app: typer.Typer) -> None:
         """Notifications not delivered yet (pending) or given up (dead); --retry re-queues them."""
         from .show import print_outbox
 
-        eng = engine()
+        eng = engine(reading=not retry)
         if retry:
             n = engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
             typer.echo(f"re-queued {n} notification(s)", err=True)

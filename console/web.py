@@ -125,6 +125,25 @@ def live(run_id: str, after: int) -> str:
     return f"{run_id}:{max(after, 0)}"
 
 
+# What a form did, said after its redirect (`?ok=<action>`): words from this table only, never
+# text from the URL. Translated by the page (console/i18n.py).
+DONE = {
+    "complete": "Checked off ✓",
+    "approve": "Approved ✓",
+    "reject": "Rejected ✓",
+    "skip": "Skipped ✓",
+    "retry": "Sent back to retry ✓",
+    "reassign": "Reassigned ✓",
+    "cancel": "Run cancelled ✓",
+    "restock": "Restocked ✓",
+    "lockdown": "Lockdown declared ✓",
+    "standdown": "Stood down ✓",
+    "start": "Run started ✓",
+    "add": "Task added ✓",
+    "update": "Update posted ✓",
+}
+
+
 def flash_of(request: Request) -> str | None:
     q = request.query_params
     if "ok" in q and q.get("ok", "").isdigit():
@@ -132,4 +151,4 @@ def flash_of(request: Request) -> str | None:
         if q.get("failed", "0").isdigit() and q.get("failed", "0") != "0":
             text += f" · {q['failed']} ✗ (see each task)"
         return text
-    return "✓" if "ok" in q else None
+    return DONE.get(q.get("ok", ""), "✓") if "ok" in q else None

@@ -22,7 +22,7 @@ from .kinds import kind_of
 from .kinds.base import people_choices
 from .library_ops import LibraryOps
 from .runstate import RunState, plan_of
-from .states import ACTIVE
+from .states import ACTIVE, TERMINAL
 from .store import Store, utcnow
 from .views import iso, run_json, task_json
 
@@ -174,8 +174,11 @@ class BoardOps:
                 }
                 for c in r.checkoffs(run_id, task_id)
             ]
+            following = _next_of(r, row, task, actor)
         rel = ownership(actor, task["owner"], row["site_id"])
         actionable = task["state"] == "waiting" and rel != "deny" and actor.role in ("team_lead", "manager", "operator")
+        intervene = actor.manages and row["state"] == "running"
+        state = task["state"]
         return {
             "run": {
                 "id": row["id"],
@@ -199,8 +202,14 @@ class BoardOps:
                 and form["kind"] in ("complete", "approve")
                 and kind_of(task["kind"]).refuse_check_off(task) is None,
                 "override": rel == "override",
-                "intervene": actor.manages and row["state"] == "running",
+                "intervene": intervene,
+                # what the engine would accept (flows/task_ops.py): no Skip on an ended task
+                "skip": intervene and (state not in TERMINAL or state == "failed"),
+                "retry": intervene and state == "failed",
+                "reassign": intervene and state not in TERMINAL,
             },
+            # the next waiting task of the same step the actor owns (after a check-off: on to it)
+            "next": following,
         }
 
     def call_list(self, run_id: str, step_id: str, actor: Actor | None = None) -> dict[str, Any]:
@@ -296,6 +305,16 @@ def owners_of(actor: Actor, site_id: str) -> list[str]:
     if actor.role in ("manager",):
         owners.append(f"role:{actor.role}")
     return owners
+
+
+def _next_of(r, row: Mapping[str, Any], task: Mapping[str, Any], actor: Actor) -> dict[str, Any] | None:
+    owners = owners_of(actor, row["site_id"])
+    if not owners:
+        return None
+    for other in r.tasks_owned(row["id"], owners, ["waiting"], MY_LIMIT):
+        if other["step_id"] == task["step_id"] and other["id"] != task["id"]:
+            return {"id": other["id"], "title": other["title"]}
+    return None
 
 
 def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, Any]:

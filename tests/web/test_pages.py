@@ -167,7 +167,14 @@ def test_every_page_has_its_json_twin(dash):
     mine = dash.login("lead_it")[0].get(dash.url + "/api/my/tasks", timeout=30).json()
     assert sorted(t["id"] for t in mine["runs"][0]["tasks"]) == sorted(["fix"] + [f"training:{p}" for p in HOME])
     task = s.get(dash.url + f"/api/runs/{dash.run}/tasks/fix", timeout=30).json()
-    assert task["may"] == {"act": True, "override": True, "intervene": True}
+    assert task["may"] == {
+        "act": True,
+        "override": True,
+        "intervene": True,
+        "skip": True,
+        "retry": False,
+        "reassign": True,
+    }
     calls = s.get(dash.url + f"/api/runs/{dash.run}/muster/roll/calls", timeout=30).json()
     assert calls["total"] == 2 and {t["team"] for t in calls["teams"]} == {"it", "operations"}
 
