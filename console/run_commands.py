@@ -137,7 +137,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8080, "--port"),
         home: Path = typer.Option(Path(".runbook/demo"), "--home", help="the demo's own store (wiped at each start)"),
-        speed: float = typer.Option(120, "--speed", min=1, help="time scale: 120 makes an hour pass in 30 s"),
+        speed: float = typer.Option(
+            30, "--speed", min=1, help="time scale: 30 (the default) makes an hour pass in 2 min"
+        ),
     ) -> None:
         """serve + the Xi'an call-center lockdown (a drill) with 110 simulated staff and their leads."""
         from .demo import demo as demo_
