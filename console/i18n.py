@@ -204,6 +204,7 @@ _ZH.update(
         "run.completed": "预案完成",
         "run.failed": "预案失败",
         "run.cancelled": "预案取消",
+        "Skip to the content": "跳到正文",
         "Checked off ✓": "已完成 ✓",
         "Approved ✓": "已批准 ✓",
         "Rejected ✓": "已驳回 ✓",
@@ -218,6 +219,77 @@ _ZH.update(
         "Task added ✓": "任务已添加 ✓",
         "Update posted ✓": "通报已发布 ✓",
         "Next open task of this step": "本步骤的下一项待办任务",
+    }
+)
+
+# States, kinds, funnel stages, events and audit actions: the engine's words, shown translated.
+_ZH.update(
+    {
+        "pending": "待开始",
+        "ready": "就绪",
+        "running": "进行中",
+        "waiting": "待处理",
+        "done": "已完成",
+        "failed": "失败",
+        "rejected": "已驳回",
+        "skipped": "已跳过",
+        "cancelled": "已取消",
+        "completed": "已完成",
+        "manual": "人工",
+        "approval": "审批",
+        "muster": "点名",
+        "allocate": "分配",
+        "http": "接口调用",
+        "notify": "通知",
+        "wait": "等待",
+        "calls": "电话联系",
+        "answered": "已应答",
+        "laptop": "笔记本电脑",
+        "setup": "系统开通",
+        "training": "培训",
+        "go_live": "上线",
+        "site.lockdown": "站点封控",
+        "site.standdown": "解除封控",
+        "task.assigned": "任务分派",
+        "task.reminder": "任务提醒",
+        "task.overdue": "任务逾期",
+        "task.escalated": "任务升级",
+        "task.done": "任务完成",
+        "task.failed": "任务失败",
+        "task.cancelled": "任务取消",
+        "approval.requested": "请求审批",
+        "muster.request": "点名请求",
+        "muster.answer": "点名应答",
+        "message": "消息",
+        "event": "事件",
+        "access.denied": "拒绝访问",
+        "account.add": "添加账户",
+        "account.revoke": "吊销账户",
+        "audit.key.rotate": "轮换审计密钥",
+        "audit.migrate": "审计迁移",
+        "audit.reanchor": "审计重新锚定",
+        "outbox.retry": "重发通知",
+        "pool.restock": "补充库存",
+        "calls.done": "电话联系完成",
+        "muster.close": "结束点名",
+        "pool.allocate": "分配资产",
+        "pool.release": "释放资产",
+        "pool.return": "归还资产",
+        "pool.shortage": "资产短缺",
+        "pool.swap": "更换资产",
+        "run.cancel": "取消预案",
+        "run.reopen": "重新打开预案",
+        "run.start": "启动预案",
+        "task.add": "添加任务",
+        "task.complete": "完成任务",
+        "task.reassign": "改派任务",
+        "task.retry": "重试任务",
+        "task.retry_scheduled": "计划重试",
+        "task.skip": "跳过任务",
+        "task.start": "开始任务",
+        "complete": "完成",
+        "approve": "批准",
+        "reject": "驳回",
     }
 )
 
@@ -240,8 +312,10 @@ def translator(lang: str) -> Callable[[str], str]:
     return lambda text: table.get(text, text)
 
 
-def local_time(value: str | datetime | None, tz: str, with_date: bool = True) -> str:
-    """An ISO time from the store (UTC) → the site's local time, e.g. `12-23 08:05`."""
+def local_time(value: str | datetime | None, tz: str, with_date: bool = True, seconds: bool = False) -> str:
+    """An ISO time from the store (UTC) → the site's local time with its zone's abbreviation,
+    e.g. `12-23 08:05 CST` (`seconds`: `12-23 08:05:09 CST`; without the date: `08:05:09 CST`).
+    One clock on every page; the JSON stays ISO 8601 in UTC."""
     if not value:
         return "–"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -249,7 +323,20 @@ def local_time(value: str | datetime | None, tz: str, with_date: bool = True) ->
         moment = moment.astimezone(ZoneInfo(tz))
     except ZoneInfoNotFoundError:
         pass
-    return moment.strftime("%m-%d %H:%M" if with_date else "%H:%M:%S")
+    if not with_date:
+        return moment.strftime("%H:%M:%S %Z").strip()
+    return moment.strftime("%m-%d %H:%M:%S %Z" if seconds else "%m-%d %H:%M %Z").strip()
+
+
+def feed_words(lang: str) -> dict[str, str]:
+    """The live feed's words (events and states) in `lang`, for /static/app.js."""
+    if lang != "zh-CN":
+        return {}
+    from flows.states import RUN_STATES, STATES
+    from runbooks.models import EVENTS
+
+    names = [*EVENTS, "muster.answer", "muster.closed", *STATES, *RUN_STATES]
+    return {n: _ZH[n] for n in names if n in _ZH}
 
 
 def duration(seconds: int | float | None, lang: str = "en") -> str:

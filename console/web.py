@@ -83,6 +83,7 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
         csrf=caller.session.csrf if caller.session is not None else "",
         here=request.url.path + (f"?{query}" if query else ""),
         local=i18n.local_time,
+        feed_words=i18n.feed_words,
         dur=i18n.duration,
         fmt_value=fmt_value,
         title=context.pop("title", ""),

@@ -138,6 +138,7 @@ async def run_page(request: Request, caller: Caller) -> Response:
         title=data["run"]["name"],
         data=data,
         live_runs=[live(run_id, data["last_event"] - FEED_BACKLOG)],
+        feed_tz=data["site"]["timezone"],
         charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
         graph=charts.graph(data["graph"]),
         pools=pools,

@@ -188,7 +188,7 @@ def test_chinese_by_choice_or_browser_and_times_in_the_site_zone(dash):
     s.get(dash.url + "/lang", params={"to": "en", "next": "/"}, timeout=30)
     page = s.get(dash.url + pages(dash)["fix"], timeout=30).text
     due = dash.task("fix")["due_at"].astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
-    assert f"<dd>{due}</dd>" in page, "the due time in Xi'an's zone"
+    assert f"<dd>{due} CST</dd>" in page, "the due time in Xi'an's zone"
 
 
 def test_redirects_stay_on_this_server(dash):
