@@ -235,6 +235,7 @@ _ZH.update(
         "skipped": "已跳过",
         "cancelled": "已取消",
         "completed": "已完成",
+        "active": "进行中",
         "manual": "人工",
         "approval": "审批",
         "muster": "点名",
@@ -326,6 +327,14 @@ def local_time(value: str | datetime | None, tz: str, with_date: bool = True, se
     if not with_date:
         return moment.strftime("%H:%M:%S %Z").strip()
     return moment.strftime("%m-%d %H:%M:%S %Z" if seconds else "%m-%d %H:%M %Z").strip()
+
+
+def zone_abbreviation(tz: str) -> str:
+    """The zone's abbreviation now (`CST` for Asia/Shanghai), as the pages print it."""
+    try:
+        return datetime.now(ZoneInfo(tz)).strftime("%Z")
+    except ZoneInfoNotFoundError:
+        return tz
 
 
 def feed_words(lang: str) -> dict[str, str]:

@@ -84,6 +84,7 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
         here=request.url.path + (f"?{query}" if query else ""),
         local=i18n.local_time,
         feed_words=i18n.feed_words,
+        zone_of=i18n.zone_abbreviation,
         dur=i18n.duration,
         fmt_value=fmt_value,
         title=context.pop("title", ""),

@@ -39,22 +39,22 @@
   var timer = null;
   function soon() { if (!timer) { timer = setTimeout(function () { timer = null; refresh(); }, 400); } }
   // One clock: the event's own time in the site's zone (data-tz), with seconds and the zone's
-  // abbreviation; the words (events, states) in the page's language (data-words, from the server).
+  // abbreviation as the server writes it on every page (data-zone: "CST"); the words (events, states) in the page's language (data-words, from the server).
   var words = {};
   try { words = JSON.parse(document.body.getAttribute("data-words") || "{}"); } catch (err) { words = {}; }
   function word(w) { return Object.prototype.hasOwnProperty.call(words, w) ? words[w] : w; }
   var clock = null;
   try {
-    clock = new Intl.DateTimeFormat(document.body.getAttribute("data-lang") || "en", {
+    clock = new Intl.DateTimeFormat("en-GB", {
       timeZone: document.body.getAttribute("data-tz") || "UTC", hour: "2-digit", minute: "2-digit",
-      second: "2-digit", hourCycle: "h23", timeZoneName: "short"});
+      second: "2-digit", hourCycle: "h23"});
   } catch (err) { clock = null; }
   function feed(name, data) {
     var list = document.getElementById("feed");
     if (!list) { return; }
     var item = document.createElement("li");
     var moment = data.at ? new Date(data.at) : new Date();
-    var when = clock ? clock.format(moment) : moment.toISOString();
+    var when = (clock ? clock.format(moment) : moment.toISOString()) + " " + (document.body.getAttribute("data-zone") || "");
     item.textContent = when + "  " + word(name) + (data.task ? "  " + data.task : "") + (data.state ? " → " + word(data.state) : "");
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 100) { list.removeChild(list.lastChild); }
