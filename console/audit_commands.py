@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import typer
 
-from .common import Format, engine_call, fail, out, print_json
+from .common import Format, engine_call, fail, out, print_json, site_zone
 
 
 class AuditFormat(StrEnum):
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         elif format == AuditFormat.json:
             print_json(data)
         else:
-            print_audit(out, data)
+            print_audit(out, data, site_zone(eng, run))
         if verify and not data["verified"]:
             raise typer.Exit(1)
 

@@ -13,7 +13,7 @@ import typer
 
 from flows.errors import EngineError
 
-from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
+from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported, site_zone
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
@@ -182,7 +182,7 @@ def register(app: typer.Typer) -> None:
             print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
         else:
             data = engine_call(lambda: eng.run(run))
-            print_json(data) if format == Format.json else print_run(out, data)
+            print_json(data) if format == Format.json else print_run(out, data, site_zone(eng, run))
 
     @app.command()
     def tasks(
@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
         rows = engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
         if not all_ and state is None:
             rows = [t for t in rows if t["state"] not in TERMINAL]
-        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
+        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows, site_zone(eng, run))
 
     def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
         results, failed = [], False

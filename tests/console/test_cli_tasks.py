@@ -5,6 +5,7 @@ never points at another person's task, and reading commands that never create a 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -67,3 +68,15 @@ def test_reading_commands_never_create_a_store_and_name_runbook_home(cli, lab_en
         assert result.exit_code == 1, (args, result.output)
         assert "no store in" in result.stderr and "RUNBOOK_HOME" in result.stderr
         assert not (home / "runbook.db").exists(), args
+
+
+def test_times_are_in_the_site_zone_with_its_abbreviation_unless_utc(cli, run):
+    # the lab site is Europe/London: GMT in winter, BST in summer
+    local = cli("audit", run)
+    assert local.exit_code == 0 and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (GMT|BST) ", local.stdout)
+    utc = cli("--utc", "audit", run)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC ", utc.stdout)
+    status = cli("--utc", "status", run)
+    assert re.search(r"started \d{4}-\d\d-\d\d \d\d:\d\d UTC", status.stdout)
+    as_json = json.loads(cli("status", run, "--format", "json").stdout)
+    assert as_json["started_at"].endswith("+00:00"), "JSON stays ISO 8601 in UTC"
