@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from . import i18n
 from .deps import Caller
 from .errors import ApiError, Problem
+from .i18n import N_
 from .pages import render_page
 
 FEED_BACKLOG = 30  # events the run page's live feed shows from before it was opened
@@ -84,6 +85,7 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
         here=request.url.path + (f"?{query}" if query else ""),
         local=i18n.local_time,
         feed_words=i18n.feed_words,
+        ngettext=i18n.plural(lang),
         zone_of=i18n.zone_abbreviation,
         dur=i18n.duration,
         fmt_value=fmt_value,
@@ -130,19 +132,19 @@ def live(run_id: str, after: int) -> str:
 # What a form did, said after its redirect (`?ok=<action>`): words from this table only, never
 # text from the URL. Translated by the page (console/i18n.py).
 DONE = {
-    "complete": "Checked off ✓",
-    "approve": "Approved ✓",
-    "reject": "Rejected ✓",
-    "skip": "Skipped ✓",
-    "retry": "Sent back to retry ✓",
-    "reassign": "Reassigned ✓",
-    "cancel": "Run cancelled ✓",
-    "restock": "Restocked ✓",
-    "lockdown": "Lockdown declared ✓",
-    "standdown": "Stood down ✓",
-    "start": "Run started ✓",
-    "add": "Task added ✓",
-    "update": "Update posted ✓",
+    "complete": N_("Checked off ✓"),
+    "approve": N_("Approved ✓"),
+    "reject": N_("Rejected ✓"),
+    "skip": N_("Skipped ✓"),
+    "retry": N_("Sent back to retry ✓"),
+    "reassign": N_("Reassigned ✓"),
+    "cancel": N_("Run cancelled ✓"),
+    "restock": N_("Restocked ✓"),
+    "lockdown": N_("Lockdown declared ✓"),
+    "standdown": N_("Stood down ✓"),
+    "start": N_("Run started ✓"),
+    "add": N_("Task added ✓"),
+    "update": N_("Update posted ✓"),
 }
 
 
