@@ -74,6 +74,14 @@ def test_the_demo_plays_the_xian_case_for_a_visitor_at_a_pace_they_can_follow(tm
         assert roll_call["state"] == "waiting"
         assert datetime.fromisoformat(roll_call["due_at"]) > datetime.now(UTC), "the roll call is still open"
 
+        banner = wait_for(
+            lambda: next((line for line in printed(demo) if "notifications in console.jsonl" in line), None),
+            60,
+            what="the banner of the first minute",
+        )
+        assert re.search(r"demo \dh\d\dm in · run running · roll call waiting · \d+ notifications", banner)
+        assert any(f"login#token={tokens['manager']}" in line for line in printed(demo)[-3:]), "links again, last"
+
         link = re.search(r"manager:\s+(http://\S+/login#token=(rbt_\S+))", demo.log.read_text())
         assert link and link.group(2) == tokens["manager"], "the printed manager link carries the manager's token"
         visitor = requests.Session()
