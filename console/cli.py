@@ -38,8 +38,14 @@ app = typer.Typer(
 
 
 @app.callback()
-def witness_at_exit(ctx: typer.Context) -> None:
+def witness_at_exit(
+    ctx: typer.Context,
+    utc: bool = typer.Option(False, "--utc", help="times in UTC instead of the site's local time (JSON is UTC)"),
+) -> None:
     """Emergency continuity runbooks: validate, plan and run them."""
+    from .common import CLOCK
+
+    CLOCK["utc"] = utc
     ctx.call_on_close(run_commands.witness_local_writes)
 
 

@@ -13,14 +13,16 @@ import typer
 
 from flows.errors import EngineError
 
-from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
+from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported, site_zone
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
 
 
-def engine():
-    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface)."""
+def engine(reading: bool = False):
+    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface).
+    `reading`: a command that only reads never creates a store — where there is none, it says
+    so and names RUNBOOK_HOME (a store elsewhere, such as the demo's, is found through it)."""
     from .remote import Remote, configured
 
     if configured():
@@ -28,9 +30,30 @@ def engine():
     from flows.lifecycle import Engine
     from flows.store import Store
 
+    if reading:
+        require_store()
+
     store = Store()
     LOCAL_STORES.append(store)
     return Engine(store)
+
+
+def require_store() -> None:
+    import os
+
+    from flows.store.engine import runbook_home
+
+    if os.environ.get("RUNBOOK_DATABASE_URL"):
+        return
+    home = runbook_home()
+    if not (home / "runbook.db").is_file():
+        home_var = os.environ.get("RUNBOOK_HOME", ".runbook")
+        raise fail(
+            f"no store in {home.resolve()} (RUNBOOK_HOME={home_var}): nothing has run here. Point RUNBOOK_HOME "
+            "at the store's directory (`runbook demo` prints its `export RUNBOOK_HOME=…` line), or set "
+            "RUNBOOK_URL and RUNBOOK_TOKEN to ask a server",
+            1,
+        )
 
 
 LOCAL_STORES: list = []  # this command's local stores, whose audit heads go to the witness at its end
@@ -120,7 +143,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8080, "--port"),
         home: Path = typer.Option(Path(".runbook/demo"), "--home", help="the demo's own store (wiped at each start)"),
-        speed: float = typer.Option(120, "--speed", min=1, help="time scale: 120 makes an hour pass in 30 s"),
+        speed: float = typer.Option(
+            30, "--speed", min=1, help="time scale: 30 (the default) makes an hour pass in 2 min"
+        ),
     ) -> None:
         """serve + the Xi'an call-center lockdown (a drill) with 110 simulated staff and their leads."""
         from .demo import demo as demo_
@@ -157,28 +182,33 @@ def register(app: typer.Typer) -> None:
         """Progress of one run (per step, objectives) or of every run."""
         from .show import print_run, print_runs
 
-        eng = engine()
+        eng = engine(reading=True)
         if run is None:
             runs = engine_call(lambda: eng.runs())
             print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
         else:
             data = engine_call(lambda: eng.run(run))
-            print_json(data) if format == Format.json else print_run(out, data)
+            print_json(data) if format == Format.json else print_run(out, data, site_zone(eng, run))
 
     @app.command()
     def tasks(
         run: str = typer.Argument(...),
-        team: str | None = typer.Option(None, "--team"),
+        team: str | None = typer.Option(None, "--team", help="a team id, case ignored"),
         state: str | None = typer.Option(None, "--state", help="a state, or overdue"),
         step: str | None = typer.Option(None, "--step"),
+        all_: bool = typer.Option(False, "--all", help="ended tasks too (done, skipped, cancelled…)"),
         format: Format = FORMAT,
     ) -> None:
-        """Tasks of RUN, filtered by team, state or step."""
+        """Open tasks of RUN (every task with --all or a --state), filtered by team, state or step."""
+        from flows.states import TERMINAL
+
         from .show import print_tasks
 
-        eng = engine()
+        eng = engine(reading=True)
         rows = engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
-        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
+        if not all_ and state is None:
+            rows = [t for t in rows if t["state"] not in TERMINAL]
+        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows, site_zone(eng, run))
 
     def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
         results, failed = [], False
@@ -317,7 +347,7 @@ def register(app: typer.Typer) -> None:
         """Notifications not delivered yet (pending) or given up (dead); --retry re-queues them."""
         from .show import print_outbox
 
-        eng = engine()
+        eng = engine(reading=not retry)
         if retry:
             n = engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
             typer.echo(f"re-queued {n} notification(s)", err=True)

@@ -70,6 +70,10 @@ class AddBody(Body):
     due: str | None = Field(default=None, max_length=20)
 
 
+class UpdateBody(Body):
+    text: str = Field(min_length=1, max_length=2000)  # the engine holds it to 500 after folding spaces
+
+
 class AnswerBody(Body):
     person: str = Field(max_length=64)
     option: str = Field(max_length=100)

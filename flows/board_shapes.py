@@ -230,3 +230,32 @@ def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str
         "options": list(spec["options"]) if isinstance(spec.get("options"), list) else [],  # people: rendered later
         "expected": expected,
     }
+
+
+# The run page's timeline: the manager's status updates with the milestones around them.
+TIMELINE_EVENTS = (
+    "run.started",
+    "run.update",
+    "objective.reached",
+    "objective.at_risk",
+    "muster.closed",
+    "coverage.gap",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+)
+
+
+def timeline_entry(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event row → `{seq, at, event, task, text, by}`: `text` what a person reads (the
+    update itself, the objective's name, the gap's interval, the reason)."""
+    data = event.get("data") or {}
+    text = data.get("text") or data.get("name") or data.get("reason")
+    return {
+        "seq": event["seq"],
+        "at": iso(event["at"]),
+        "event": event["name"],
+        "task": event.get("task_id"),
+        "text": text,
+        "by": data.get("by"),
+    }

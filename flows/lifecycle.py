@@ -11,6 +11,7 @@ from .board import BoardOps
 from .checkin_ops import CheckinOps
 from .coverage_ops import CoverageOps
 from .grant_ops import GrantOps
+from .library_ops import LibraryOps
 from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
@@ -30,6 +31,10 @@ class Engine:
         self.start, self.lockdown, self.standdown, self.cancel = runs.start, runs.lockdown, runs.standdown, runs.cancel
         self.run, self.runs, self.site_of, self.audit = runs.run, runs.runs, runs.site_of, runs.audit
         self.outbox, self.requeue = runs.outbox, runs.requeue
+        self.update = runs.update  # a manager's status update: event run.update, the site's channel
+        # The library: runbooks (their inputs, the sites they validate for) and sites.
+        library = LibraryOps()
+        self.runbooks, self.runbook, self.sites = library.runbooks, library.runbook, library.sites
         # The audit itself: every chain against the key and the witness; re-anchoring; key rotation.
         audit = AuditOps(store)
         self.verify_all, self.reanchor, self.record_key_rotation = (

@@ -38,6 +38,9 @@ def time_scale() -> float:
     return scale
 
 
+UPDATE_MAX = 500  # characters of a status update: a line for a chat channel, not a report
+
+
 def new_run_id() -> str:
     return "r" + secrets.token_hex(4)
 
@@ -199,6 +202,29 @@ class RunOps:
             return _run_reply
 
         # The run's JSON is the answer the key keeps: a repeat gets it, not `null`.
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
+        return result
+
+    def update(self, run_id: str, actor: Actor, *, text: str, key: str | None = None) -> dict[str, Any]:
+        """A manager's short status update on a running run: event `run.update` (the run page's
+        timeline), an audit row, and a message to the site's default channel."""
+        rules.require_manager(actor, "post a status update")
+        text = " ".join((text or "").split())
+        if not text:
+            raise Invalid("text: a status update needs some text")
+        if len(text) > UPDATE_MAX:
+            raise Invalid(f"text: a status update is at most {UPDATE_MAX} characters, got {len(text)}")
+        idem = idempotency.key_for(actor.identity, key, {"op": "update", "run": run_id, "text": text})
+
+        def change(rs: RunState) -> Reply:
+            if rs.run["state"] != "running":
+                raise Conflict(f"run {rs.run_id} is {rs.run['state']}: updates are for a running run")
+            rs.audit("run.update", rs.run_id, None, actor=actor.label, text=text)
+            rs.event("run.update", text=text, by=actor.label)
+            notify.run_update(rs, text, actor.label)
+            at = rs.now.isoformat()
+            return lambda _rs: {"run": rs.run_id, "text": text, "by": actor.label, "at": at}
+
         result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
         return result
 

@@ -55,8 +55,14 @@ class TaskOps:
                 if found is not None and t["state"] not in TERMINAL:
                     t = {**t, "outputs": kind_of(t["kind"]).live_outputs(r, run_id, found, t, plan.site)}
                 out.append(task_json(t, now, plan))
+            teams = {name.casefold(): name for name in plan.site.teams}
         if team is not None:
-            out = [t for t in out if t["owner"] == f"team:{team}"]
+            # a team by its id, case ignored (`--team IT`); an unknown one is an error naming them
+            named = teams.get(team.casefold())
+            if named is None:
+                known = ", ".join(sorted(teams.values()))
+                raise Invalid(f'unknown team "{team}" (teams of site {row["site_id"]}: {known})')
+            out = [t for t in out if t["owner"] == f"team:{named}"]
         if state == "overdue":
             out = [t for t in out if t["overdue"]]
         return out

@@ -27,6 +27,7 @@ EVENTS = (
     "run.completed",
     "run.failed",
     "run.cancelled",
+    "run.update",
     "task.assigned",
     "task.reminder",
     "task.overdue",

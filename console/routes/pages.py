@@ -108,7 +108,16 @@ async def overview(request: Request, caller: Caller) -> Response:
         if run["state"] == "running"
     ]
     title = i18n.translator(lang_of(request))("Sites")
-    return render(request, caller, "overview.html", title=title, data=data, live_runs=runs, flash=None)
+    return render(
+        request,
+        caller,
+        "overview.html",
+        title=title,
+        data=data,
+        live_runs=runs,
+        idem=secrets.token_urlsafe(12),
+        flash=flash_of(request),
+    )
 
 
 @router.get("/runs/{run}", response_class=HTMLResponse)
@@ -129,11 +138,13 @@ async def run_page(request: Request, caller: Caller) -> Response:
         title=data["run"]["name"],
         data=data,
         live_runs=[live(run_id, data["last_event"] - FEED_BACKLOG)],
+        feed_tz=data["site"]["timezone"],
         charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
         graph=charts.graph(data["graph"]),
         pools=pools,
         headcounts=headcounts,
         tasks=tasks,
+        idem=secrets.token_urlsafe(12),
         flash=flash_of(request),
     )
 

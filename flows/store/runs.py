@@ -168,6 +168,16 @@ class RunReads(Queries):
             select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq)
         )
 
+    def events_among(self, run_id: str, names: Sequence[str], limit: int = 200) -> list[dict[str, Any]]:
+        """The run's latest `limit` events with one of `names`, oldest first (the timeline)."""
+        rows = self.fetch_all(
+            select(events)
+            .where(events.c.run_id == run_id, events.c.name.in_(list(names)))
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+        )
+        return rows[::-1]
+
     def last_event_seq(self, run_id: str) -> int:
         return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
 

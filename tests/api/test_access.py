@@ -30,6 +30,7 @@ SUCCESS = {
     "lockdown": 201,
     "start_run": 201,
     "add_task": 201,
+    "run_update": 201,
     "standdown": 201,
     "inbound_sms": 202,  # the same whatever the number
     "retry": 409,
@@ -51,6 +52,8 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "runs": ("GET", "/api/runs", None),
         "run": ("GET", r, None),
         "cancel": ("POST", f"{r}/cancel", {"reason": "matrix"}),
+        "run_update": ("POST", f"{r}/updates", {"text": "matrix"}),
+        "runbooks": ("GET", "/api/runbooks/matrix", None),
         "tasks": ("GET", f"{r}/tasks", None),
         "events": ("GET", f"{r}/events", None),
         "audit": ("GET", f"{r}/audit", None),
