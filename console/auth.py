@@ -76,6 +76,11 @@ POLICY: dict[str, frozenset[str]] = {
     "people": READ,
     "audit_csv": READ,
     "tasks_csv": READ,
+    # after the event: a run's report (JSON, HTML, PDF, page) and findings tracked to closure
+    "report": READ,
+    "findings": READ,
+    "findings_add": MANAGE,
+    "findings_close": MANAGE,
 }
 AUDIT_CHAIN = "access"
 

@@ -17,6 +17,7 @@ from . import call_tasks, muster, rules
 from .actors import Actor, ownership
 from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, phases
 from .errors import NotFound
+from .findings import finding_json
 from .headcount import unanswered_by_team
 from .kinds import kind_of
 from .kinds.base import people_choices
@@ -38,7 +39,8 @@ class BoardOps:
         self.store = store
 
     def overview(self) -> dict[str, Any]:
-        """Each site in lockdown or with a running run: its runs, progress, objectives, trouble."""
+        """Each site in lockdown, with a running run or with open findings: its runs, progress,
+        objectives, trouble, and its open findings."""
         now = utcnow()
         with self.store.read() as r:
             lockdowns = {row["site_id"]: row for row in r.active_lockdowns()}
@@ -57,6 +59,8 @@ class BoardOps:
                 site["name"] = plan.site.name
                 site["timezone"] = plan.site.timezone
                 site["runs"].append(_run_summary(r, row, plan, now))
+            for f in r.findings(open_only=True):  # open findings of a review, until closed
+                sites.setdefault(f["site_id"], _site_head(f["site_id"], None))["findings"].append(finding_json(f, now))
         return {"generated_at": iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:
@@ -296,6 +300,7 @@ def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, An
         "name": site_id,
         "timezone": "UTC",
         "runs": [],
+        "findings": [],
         "lockdown": {
             "declared_at": iso(lockdown["declared_at"]),
             "declared_by": lockdown["declared_by"],

@@ -1,7 +1,8 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
 roll calls (roll_call_ops.py), the audit's checks (audit_ops.py), pool stock (stock_ops.py), the
-dashboard's data (board.py), a person's story (person_ops.py) — each a class over the store; the
+dashboard's data (board.py), a person's story (person_ops.py), the after-action report (report.py) and findings
+(findings.py) — each a class over the store; the
 facade only names their operations."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from .audit_ops import AuditOps
 from .board import BoardOps
 from .coverage_ops import CoverageOps
+from .findings import FindingOps
 from .person_ops import PersonOps
+from .report import ReportOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
 from .stock_ops import StockOps
@@ -59,3 +62,8 @@ class Engine:
         # One person's story in a run, and finding people by a part of their name.
         people = PersonOps(store)
         self.person, self.people = people.person, people.people
+        # After the event: the report of a run; findings tracked to closure on the site's chain.
+        self.report = ReportOps(store).report
+        found = FindingOps(store)
+        self.add_finding, self.close_finding = found.add_finding, found.close_finding
+        self.finding, self.findings = found.finding, found.findings

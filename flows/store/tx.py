@@ -1,5 +1,5 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
-Idempotency-Key records, outbox, people, dashboard, stats, leases, settings), with what a
+Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, findings), with what a
 transaction itself owns: the audit key it signs with and the wake sent when it commits."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
+from .findings import FindingReads, FindingWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
 from .outbox import OutboxReads, OutboxWrites
@@ -20,7 +21,16 @@ from .wake import notify_run
 
 
 class Reader(
-    AuditReads, RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads, SettingReads
+    AuditReads,
+    RunReads,
+    IdempotencyReads,
+    OutboxReads,
+    PeopleReads,
+    BoardReads,
+    StatsReads,
+    LeaseReads,
+    SettingReads,
+    FindingReads,
 ):
     """Read queries over one connection."""
 
@@ -28,7 +38,17 @@ class Reader(
         self.conn = conn
 
 
-class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites, SettingWrites):
+class Tx(
+    Reader,
+    AuditWrites,
+    RunWrites,
+    IdempotencyWrites,
+    OutboxWrites,
+    PeopleWrites,
+    LeaseWrites,
+    SettingWrites,
+    FindingWrites,
+):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str, keys: Keyring):
