@@ -139,7 +139,8 @@ def _count(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 def objectives_of(r: Reader, run: Mapping[str, Any], plan: Plan, now: datetime) -> list[dict[str, Any]]:
     """Each objective: `met` only when its target was reached by its deadline (from the store's
     `met_at`); reached later is missed with a negative margin; a run that ended without it is
-    missed whatever the clock says; `outcome` is met, missed or open (still running, in time)."""
+    missed whatever the clock says (its margin null); `outcome` is met, missed or open (still
+    running, in time: the margin is the time left)."""
     met_at = r.objectives_met(run["id"])
     scale = float(run["time_scale"] or 1)
     end = run["ended_at"] or now
@@ -150,8 +151,10 @@ def objectives_of(r: Reader, run: Mapping[str, Any], plan: Plan, now: datetime) 
         if reached is not None:
             outcome = "met" if reached <= deadline else "missed"
             margin = _seconds(reached, deadline)
-        elif run["ended_at"] is not None or end > deadline:
-            outcome, margin = "missed", _seconds(max(end, deadline), deadline)
+        elif end > deadline:  # not reached by the deadline: late by the time since (or until the end)
+            outcome, margin = "missed", _seconds(end, deadline)
+        elif run["ended_at"] is not None:  # ended in time without it: missed, and no margin to give
+            outcome, margin = "missed", None
         else:
             outcome, margin = "open", _seconds(now, deadline)
         out.append(
@@ -187,7 +190,8 @@ def timeline_of(
                 {"at": o["met_at"], "what": "objective.met" if o["met"] else "objective.late", "objective": o["id"]}
             )
         if not o["met"] and o["outcome"] == "missed":
-            items.append({"at": o["deadline"], "what": "objective.missed", "objective": o["id"]})
+            at = o["deadline"] if o["met_at"] or o["margin_s"] is not None else iso(run["ended_at"])
+            items.append({"at": at, "what": "objective.missed", "objective": o["id"]})
     by_step: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for t in rows:
         by_step[t["step_id"]].append(t)
