@@ -93,3 +93,52 @@ def assert_pdf_is_drawn(pdf: bytes, *, chinese: bool, png: str | None = None) ->
             assert box and inked / len(box) > 0.08, f"character {chars[i]!r} is not drawn ({inked}/{len(box)})"
     finally:
         doc.close()
+
+
+def check_xian_report(cli, api, store, run_id: str, out_dir) -> dict:
+    """The report of the whole Xi'an case (tests/flows/test_xian_case.py calls this once the run
+    completed): the JSON from `runbook report`, its step durations against the store, every
+    objective met exactly when the store's met_at is within its deadline, the roll call's
+    quorum, the laptop shortage and the interventions with their reasons; then the PDF in
+    English and Chinese through the CLI (and once through the API), each checked as drawn."""
+    import json
+    from datetime import datetime
+
+    data = json.loads(cli("report", run_id))
+    assert data["run"]["state"] == "completed" and data["run"]["lang"] == "zh-CN"
+    assert_step_durations_match_the_store(data, store, run_id)
+    with store.read() as r:
+        met_at = r.objectives_met(run_id)
+    for o in data["objectives"]:
+        when = met_at.get(o["id"])
+        in_time = when is not None and when <= datetime.fromisoformat(o["deadline"])
+        assert o["met"] == in_time and o["outcome"] == ("met" if in_time else "missed"), o
+    assert {o["id"] for o in data["objectives"] if o["met"]} >= {"agents_live", "accounted"}
+    (roll,) = data["roll_calls"]
+    assert roll["asked"] == 110 and roll["answered"] >= 99 and roll["time_to_quorum_s"] is not None
+    assert (
+        roll["curve"][roll["curve"].index(max(roll["curve"], key=lambda p: p["answered"]))]["answered"]
+        == roll["answered"]
+    )
+    (shortage,) = data["bottlenecks"]["shortages"]
+    assert shortage["pool"] == "laptops" and shortage["items"] == 8 and shortage["until"] is not None
+    reasons = {(i["action"], i["reason"]) for i in data["interventions"]}
+    assert ("restock", "loan from the backup site") in reasons and ("closed", "training team on leave") in reasons
+    assert data["notifications"]["sent"] > 0 and "staff_sms" in data["notifications"]["channels"]
+    assert data["audit"]["verified"]
+    for lang, words in (
+        ("en", ["After-action report", "Objectives", "Target", "Step durations", "laptop"]),
+        ("zh-CN", ["事后总结报告", "目标", "目标值", "步骤用时", "laptop"]),
+    ):
+        path = out_dir / f"xian-report-{lang}.pdf"
+        cli("report", run_id, "--format", "pdf", "--lang", lang, "-o", str(path))
+        pdf = path.read_bytes()
+        pages, text = pdf_text(pdf)
+        assert pages >= 2, pages
+        missing = [w for w in words + [o["name"] for o in data["objectives"]] if w not in text]
+        assert not missing, (lang, missing)
+        assert_pdf_is_drawn(pdf, chinese=lang == "zh-CN", png=str(out_dir / f"xian-report-{lang}.png"))
+    served = api("manager", "GET", f"/api/runs/{run_id}/report", params={"format": "pdf"})
+    assert served.headers["content-type"] == "application/pdf" and pdf_text(served.content)[0] >= 2
+    assert "事后总结报告" in pdf_text(served.content)[1], "the site's language by default"
+    return data
