@@ -158,7 +158,7 @@ def response_curve(rc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-BAR_W, BAR_H, BAR_LABEL = 360, 18, 96
+BAR_W, BAR_H, BAR_LABEL = 420, 16, 110
 
 
 def duration_bars(steps: list[Mapping[str, Any]]) -> dict[str, Any]:

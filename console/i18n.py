@@ -238,6 +238,9 @@ _ZH.update(
         "Close": "关闭",
         "Record a finding": "记录整改事项",
         "Due in": "期限",
+        "First answers over time; the green line is the quorum, the red one when it was reached.": (
+            "首次回复随时间的累计；绿线为法定比例，红线为达到的时刻。"
+        ),
     }
 )
 

@@ -245,7 +245,8 @@ def steps_of(plan: Plan, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, An
         out.append(
             {
                 "id": step_id,
-                "name": step.name if step is not None else step_id,
+                # an item's title is an expression of the item: the step is named by its id then
+                "name": step.name if step is not None and "${{" not in step.name else step_id,
                 "kind": step.kind if step is not None else "manual",
                 **_stats(durations[step_id]),
                 "waiting": open_[step_id],
