@@ -105,3 +105,21 @@ def test_bad_findings_are_refused_saying_why(engine, operator):
     with pytest.raises(Forbidden, match="only a manager"):
         engine.add_finding(run, lead, **good)
     assert engine.findings("lab")["findings"] == []
+
+
+def test_the_runners_loop_tells_the_owner_when_a_finding_falls_due(engine, operator, store):
+    from flows.runner import Runner
+    from tests.support.processes import wait_for
+
+    run = finish_lab_run(engine, operator)  # ended: no run to drive, only the clock to watch
+    found = engine.add_finding(
+        run, operator, observation="No spare phones", recommendation="Stock 5", owner="person:L0002", due="1s"
+    )
+    runner = Runner(store, name="test-findings").start()
+    try:
+        told = wait_for(lambda: due_messages(store, found["id"]), 30, what="finding.due from the runner's loop")
+    finally:
+        runner.stop()
+    assert [m["recipient"] for m in told] == ["person:L0002"]
+    with store.read() as r:
+        assert [e["target"] for e in r.audit("site:lab") if e["action"] == "finding.due"] == [found["id"]]
