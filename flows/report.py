@@ -78,7 +78,7 @@ def build_report(r: Reader, run: Mapping[str, Any], audit: AuditOps, now: dateti
     roll_calls = roll_calls_of(r, run, plan, rows)
     covered = coverage_of(r, run, plan, end)
     interventions = interventions_of(r, run, entries)
-    verification = audit.verify(r, run["id"])
+    verification = audit.verify(r, run["id"], entries=entries)
     report = {
         "run": {
             "id": run["id"],
@@ -106,7 +106,7 @@ def build_report(r: Reader, run: Mapping[str, Any], audit: AuditOps, now: dateti
         "bottlenecks": bottlenecks_of(entries, rows, end),
         "roll_calls": roll_calls,
         "coverage": covered,
-        "notifications": notifications_of(r.outbox(run_id=run["id"])),
+        "notifications": notifications_of(r.deliveries(run["id"])),
         "interventions": interventions,
         "audit": {
             "verified": verification.verified,
@@ -393,7 +393,7 @@ def notifications_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             n["channel"], {"kind": n["channel_spec"].get("kind"), "sent": 0, "pending": 0, "dead": 0, "failed": 0}
         )
         c[n["state"]] = c.get(n["state"], 0) + 1
-        if n["last_error"]:
+        if n["failed"]:
             c["failed"] += 1
         if n["state"] == "sent" and n["sent_at"] is not None:
             delays[n["channel"]].append((n["sent_at"] - n["created_at"]).total_seconds())

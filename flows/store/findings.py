@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from .base import Queries
-from .schema import findings, lockdowns, runs
+from .schema import findings, lockdowns, outbox, runs
 
 
 class FindingReads(Queries):
@@ -41,6 +41,19 @@ class FindingReads(Queries):
 
     def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
         return self.fetch_one(select(lockdowns).where(lockdowns.c.id == lockdown_id))
+
+    def deliveries(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's notifications as the report counts them: channel, state, whether an attempt
+        failed, queued and sent times (not the messages themselves)."""
+        stmt = select(
+            outbox.c.channel,
+            outbox.c.channel_spec,
+            outbox.c.state,
+            outbox.c.last_error.is_not(None).label("failed"),
+            outbox.c.created_at,
+            outbox.c.sent_at,
+        ).where(outbox.c.run_id == run_id)
+        return self.fetch_all(stmt)
 
     def previous_drill(self, run: Mapping[str, Any]) -> dict[str, Any] | None:
         """The latest drill run of the same runbook and site started before `run`."""
