@@ -5,10 +5,11 @@ the site's findings page) (docs/api.md)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from flows.errors import Invalid
@@ -17,8 +18,8 @@ from .. import i18n
 from ..deps import Caller, Context, IdemKey, allowed, context, ident, visible
 from ..report_doc import chart_context, lang_for, report_html, report_pdf
 from ..schemas import FindingCreate, ReasonBody
-from ..web import lang_of, render
-from .pages import page
+from ..web import flash_of, lang_of, one, render, segment
+from .pages import Form, page
 
 router = APIRouter()
 
@@ -57,7 +58,38 @@ async def report_page(request: Request, caller: Caller) -> Response:
     engine = context(request).engine
     data = visible(caller, await run_in_threadpool(engine.report, ident(request.path_params["run"], "run")))
     title = f"{i18n.translator(lang_of(request))('After-action report')} · {data['run']['name']}"
-    return render(request, caller, "report.html", title=title, data=data, **chart_context(data))
+    flash = flash_of(request)
+    return render(
+        request,
+        caller,
+        "report.html",
+        title=title,
+        data=data,
+        flash=flash,
+        idem=secrets.token_urlsafe(12),  # a double click records one finding
+        **chart_context(data),
+    )
+
+
+@router.post("/runs/{run}/findings", include_in_schema=False)
+@page("findings_add", "POST")
+async def add_finding_form(request: Request, caller: Caller, form: Form) -> Response:
+    """The report page's form: a manager records a finding (the API's rules and messages)."""
+    engine = context(request).engine
+    run_id = ident(request.path_params["run"], "run")
+    await run_in_threadpool(
+        lambda: engine.add_finding(
+            run_id,
+            caller.actor,
+            observation=one(form, "observation"),
+            discussion=one(form, "discussion"),
+            recommendation=one(form, "recommendation"),
+            owner=one(form, "owner"),
+            due=one(form, "due"),
+            key=f"web:{caller.account['id']}:{idem}" if (idem := one(form, "idem")) else None,
+        )
+    )
+    return RedirectResponse(f"/runs/{segment(run_id)}/report?ok=1#findings", 303)
 
 
 @router.post("/api/runs/{run}/findings", status_code=201)
@@ -97,4 +129,14 @@ async def findings_page(request: Request, caller: Caller) -> Response:
     site_id = ident(request.path_params["site"], "site")
     data = await run_in_threadpool(engine.findings, site_id)
     title = f"{i18n.translator(lang_of(request))('Findings')} · {site_id}"
-    return render(request, caller, "findings.html", title=title, data=data)
+    return render(request, caller, "findings.html", title=title, data=data, flash=flash_of(request))
+
+
+@router.post("/sites/{site}/findings/{finding}/close", include_in_schema=False)
+@page("findings_close", "POST")
+async def close_finding_form(request: Request, caller: Caller, form: Form) -> Response:
+    engine = context(request).engine
+    site_id = ident(request.path_params["site"], "site")
+    finding = ident(request.path_params["finding"], "finding")
+    await run_in_threadpool(lambda: engine.close_finding(finding, caller.actor, reason=one(form, "reason")))
+    return RedirectResponse(f"/sites/{segment(site_id)}/findings?ok=1", 303)

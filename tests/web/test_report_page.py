@@ -45,3 +45,42 @@ def test_open_findings_show_on_the_overview_and_the_sites_findings_page(dash):
     page = s.get(f"{dash.url}/sites/evil/findings", timeout=30).text
     assert found["id"] in page and "&lt;b&gt;Call list&lt;/b&gt;" in page and "<b>Call list" not in page
     assert re.search(rf'href="/runs/{dash.run}/report"', page)
+
+
+def test_a_manager_records_and_closes_a_finding_from_the_pages_and_others_cannot(dash):
+    s, csrf = dash.login("manager")
+    page = s.get(f"{dash.url}/runs/{dash.run}/report", timeout=30).text
+    idem = re.search(r'name="idem" value="([^"]+)"', page).group(1)
+    form = {
+        "csrf": csrf,
+        "idem": idem,
+        "observation": "Call list late",
+        "recommendation": "Print it at the escalation",
+        "owner": "team:it",
+        "due": "7d",
+    }
+    for _ in range(2):  # a double click records one
+        r = s.post(f"{dash.url}/runs/{dash.run}/findings", data=form, timeout=30, allow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/runs/{dash.run}/report?ok=1")
+    (found,) = dash.engine.findings("evil")["findings"]
+    assert found["observation"] == "Call list late" and found["created_by"] == "manager"
+    bad = s.post(f"{dash.url}/runs/{dash.run}/findings", data={**form, "idem": "x2", "due": "soon"}, timeout=30)
+    assert bad.status_code == 422 and "--due takes a duration" in bad.text
+    forged = s.post(f"{dash.url}/runs/{dash.run}/findings", data={**form, "csrf": "nope", "idem": "x3"}, timeout=30)
+    assert forged.status_code == 403
+    v, vcsrf = dash.login("viewer")
+    assert 'id="add-finding"' not in v.get(f"{dash.url}/runs/{dash.run}/report", timeout=30).text
+    refused = v.post(
+        f"{dash.url}/sites/evil/findings/{found['id']}/close", data={"csrf": vcsrf, "reason": "x"}, timeout=30
+    )
+    assert refused.status_code == 403
+    assert "/close" in s.get(f"{dash.url}/sites/evil/findings", timeout=30).text
+    closed = s.post(
+        f"{dash.url}/sites/evil/findings/{found['id']}/close",
+        data={"csrf": csrf, "reason": "printed at 3h now"},
+        timeout=30,
+        allow_redirects=False,
+    )
+    assert closed.status_code == 303
+    assert dash.engine.finding(found["id"])["reason"] == "printed at 3h now"
+    assert len(dash.engine.findings("evil")["findings"]) == 1
