@@ -9,6 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flows.errors import Invalid
+
 from . import charts, i18n
 from .pages import render_page
 
@@ -19,8 +21,6 @@ FORMATS = ("json", "html", "pdf")
 def lang_for(data: dict[str, Any], lang: str | None) -> str:
     """The language asked for, else the site's (else English)."""
     if lang is not None and lang not in i18n.LANGS:
-        from flows.errors import Invalid
-
         raise Invalid(f'unknown language "{lang}" (languages: {", ".join(i18n.LANGS)})')
     site = data["run"].get("lang")
     return lang or (site if site in i18n.LANGS else "en")
