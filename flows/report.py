@@ -287,14 +287,16 @@ def bottlenecks_of(
             blocked.append({"task": t["id"], "step": t["step_id"], "seconds": waited, "open": still})
     blocked.sort(key=lambda b: -b["seconds"])
     shortages = []
-    for e in entries:
-        if e["action"] != "pool.shortage":
-            continue
+    told = [e for e in entries if e["action"] == "pool.shortage"]
+    for k, e in enumerate(told):
+        # this shortage's items: blocked in its step from its start until the step's next shortage
+        nxt = next((x["at"] for x in told[k + 1 :] if x["target"] == e["target"]), None)
         mine = [
             b
             for b in blocked
             if b["step"] == e["target"]
-            and by_id[b["task"]]["actionable_at"] <= e["at"] + timedelta(seconds=b["seconds"])
+            and (b["open"] or served_at[b["task"]] >= e["at"])
+            and (nxt is None or by_id[b["task"]]["actionable_at"] < nxt)
         ]
         ongoing = any(b["open"] for b in mine)
         last = max((served_at[b["task"]] for b in mine if b["task"] in served_at), default=None)

@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from flows.actors import local_operator
 from flows.store.schema import objectives as objectives_table
+from tests.flows.test_pools import ALLOC, sites  # noqa: F401  (the fixture: two sites with laptops)
 from tests.support.report_checks import assert_step_durations_match_the_store
 
 
@@ -89,3 +90,18 @@ def test_a_drill_is_scored_against_the_previous_drill_of_the_same_runbook_and_si
     assert score["previous"]["run"] == first and score["previous"]["run"] != real
     assert (score["objectives_met"], score["interventions"]) == (1, 0)
     assert score["change"]["objectives_met"] == 1 and score["change"]["interventions"] == -1
+
+
+def test_a_pool_shortage_is_a_bottleneck_until_the_restock_serves_its_items(engine, operator, write_runbook, request):
+    request.getfixturevalue("sites")  # after the lab's environment: its two sites with laptops
+    run = engine.start(write_runbook(ALLOC), "east", operator)["id"]  # 3 laptops for 5 items
+    during = engine.report(run)["bottlenecks"]
+    (shortage,) = during["shortages"]
+    assert (shortage["pool"], shortage["step"], shortage["items"], shortage["until"]) == ("laptops", "laptop", 2, None)
+    assert sorted(b["task"] for b in during["blocked"] if b["open"]) == ["laptop:3", "laptop:4"]
+    engine.restock("east", "laptops", operator, from_site="west", count=2, reason="loan")
+    after = engine.report(run)
+    (shortage,) = after["bottlenecks"]["shortages"]
+    assert shortage["items"] == 2 and shortage["until"] is not None and shortage["seconds"] >= 0
+    assert not [b for b in after["bottlenecks"]["blocked"] if b["open"]]
+    assert [(i["action"], i["reason"]) for i in after["interventions"]] == [("restock", "loan")]
