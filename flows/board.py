@@ -61,6 +61,13 @@ class BoardOps:
                 site["runs"].append(_run_summary(r, row, plan, now))
             for f in r.findings(open_only=True):  # open findings of a review, until closed
                 sites.setdefault(f["site_id"], _site_head(f["site_id"], None))["findings"].append(finding_json(f, now))
+        for site in sites.values():
+            if site["findings"] and not site["runs"]:  # no run to name it: the library's site does
+                try:
+                    known = rules.site_named(site["id"], allow_path=False)
+                    site["name"], site["timezone"] = known.name, known.timezone
+                except NotFound:
+                    pass
         return {"generated_at": iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:

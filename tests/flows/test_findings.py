@@ -77,6 +77,7 @@ def test_open_findings_show_on_the_overview_and_in_every_later_report_of_the_sit
     )
     (site,) = [s for s in engine.overview()["sites"] if s["id"] == "lab"]
     assert [f["id"] for f in site["findings"]] == [found["id"]]
+    assert (site["name"], site["timezone"], site["runs"]) == ("Test lab", "Europe/London", []), "no run, named"
     later = engine.start("human_response", "lab", operator)["id"]
     assert [f["id"] for f in engine.report(later)["findings"]] == [found["id"]]
     engine.close_finding(found["id"], operator, reason="done")
