@@ -42,6 +42,7 @@ from .routes import (
     manager_pages,
     pages,
     people,
+    reports,
     roll_call,
     roll_call_pages,
     runs,
@@ -74,6 +75,7 @@ ROUTERS = (
     checkins,
     people,
     exports,
+    reports,
 )
 
 

@@ -19,6 +19,7 @@ from . import (
     audit_commands,
     coverage_commands,
     grant_commands,
+    report_commands,
     roll_call_commands,
     run_commands,
     scale,
@@ -172,6 +173,7 @@ audit_commands.register(app)
 roll_call_commands.register(app)
 coverage_commands.register(app)
 grant_commands.register(app)
+report_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

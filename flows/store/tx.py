@@ -1,7 +1,7 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
-Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, Prefect's mirror), with what a
-transaction itself owns: the audit key it signs with, its savepoints and the wake sent when it
-commits."""
+Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, Prefect's mirror,
+findings), with what a transaction itself owns: the audit key it signs with, its savepoints and
+the wake sent when it commits."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
 from .counts import CountReads
+from .findings import FindingReads, FindingWrites
 from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
@@ -42,6 +43,7 @@ class Reader(
     GrantReads,
     CheckinReads,
     MirrorReads,
+    FindingReads,
 ):
     """Read queries over one connection."""
 
@@ -61,6 +63,7 @@ class Tx(
     GrantWrites,
     CheckinWrites,
     MirrorWrites,
+    FindingWrites,
 ):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
