@@ -15,12 +15,6 @@ from flows.store.schema import pool_items
 HOME = [f"X{i:04d}" for i in range(3, 51)]  # 48 home agents: 40 laptops in xian, 8 short
 
 
-@pytest.fixture(autouse=True)
-def every_change(monkeypatch):
-    """The forecast read after a change is simulated again (by default at most every 5 s a run)."""
-    monkeypatch.setenv("RUNBOOK_FORECAST_MIN_AGE", "0")
-
-
 def _rows(store, site: str) -> list[tuple]:
     with store.read() as r:
         rows = r.conn.execute(select(pool_items).where(pool_items.c.site_id == site)).all()
