@@ -12,6 +12,7 @@ from .coverage_ops import CoverageOps
 from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
+from .shift_ops import ShiftOps
 from .stock_ops import StockOps
 from .store import Store
 from .task_ops import TaskOps
@@ -59,3 +60,7 @@ class Engine:
         # One person's story in a run, and finding people by a part of their name.
         people = PersonOps(store)
         self.person, self.people = people.person, people.people
+        # Shift plans: a run's shifts, a lead's swap, a person's link (page, answer, .ics).
+        rota = ShiftOps(store)
+        self.shifts, self.swap_shift = rota.shifts, rota.swap_shift
+        self.shift_page, self.answer_shifts, self.shift_ics = rota.shift_page, rota.answer_shifts, rota.shift_ics

@@ -70,6 +70,8 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "muster": _COMMON | _HUMAN,
     "http": _COMMON | _RUNNER,
     "wait": _COMMON | _RUNNER,
+    # A shift plan is solved by the runner; a change of its supply or a declined shift re-plans it.
+    "shifts": _COMMON | _RUNNER | {("done", "ready")},
     "notify": _COMMON | _ENGINE,
     # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
     "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),

@@ -4,7 +4,7 @@ a line below, and its row in flows/states.TRANSITIONS (a test checks the three a
 
 from __future__ import annotations
 
-from . import allocate, approval, automated, calls, manual, muster, notify
+from . import allocate, approval, automated, calls, manual, muster, notify, shifts
 from .base import StepKind
 
 KINDS: dict[str, StepKind] = {
@@ -18,6 +18,7 @@ KINDS: dict[str, StepKind] = {
         automated.HTTP,
         automated.WAIT,
         calls.KIND,
+        shifts.KIND,
     )
 }
 # Kinds the runner executes; the others are done by people or by the engine in a transaction.

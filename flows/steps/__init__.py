@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import http, wait
+from . import http, shifts, wait
 from .base import StepError, StepJob, mask, mask_value
 
 __all__ = ["EXECUTORS", "StepError", "StepJob", "executor", "mask", "mask_value"]
 
-EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {"http": http.execute, "wait": wait.execute}
+EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {
+    "http": http.execute,
+    "wait": wait.execute,
+    "shifts": shifts.execute,
+}
 
 
 def executor(kind: str) -> Callable[[StepJob], dict[str, Any]]:

@@ -357,3 +357,26 @@ settings = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+
+# A `shifts` step's plan (flows/kinds/shifts.py): one row per person and shift. A re-plan marks
+# the shifts it no longer keeps `replaced`; `token` is the person's link (`/s/{token}`), one per
+# person and run, the same on each of their rows.
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("step_id", Id, nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("queue", Id, nullable=False),
+    Column("start_at", TS, nullable=False),
+    Column("end_at", TS, nullable=False),
+    Column("status", String(16), nullable=False),  # planned, acknowledged, declined, replaced
+    Column("token", String(64), nullable=False),
+    Column("by", String(200)),
+    Column("note", Text),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_shifts_token", "token"),
+    Index("ix_shifts_person", "run_id", "person_id"),
+)

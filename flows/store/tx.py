@@ -15,12 +15,22 @@ from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
 from .settings import SettingReads, SettingWrites
+from .shifts import ShiftReads, ShiftWrites
 from .stats import StatsReads
 from .wake import notify_run
 
 
 class Reader(
-    AuditReads, RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads, SettingReads
+    AuditReads,
+    RunReads,
+    IdempotencyReads,
+    OutboxReads,
+    PeopleReads,
+    BoardReads,
+    StatsReads,
+    LeaseReads,
+    SettingReads,
+    ShiftReads,
 ):
     """Read queries over one connection."""
 
@@ -28,7 +38,17 @@ class Reader(
         self.conn = conn
 
 
-class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites, SettingWrites):
+class Tx(
+    Reader,
+    AuditWrites,
+    RunWrites,
+    IdempotencyWrites,
+    OutboxWrites,
+    PeopleWrites,
+    LeaseWrites,
+    SettingWrites,
+    ShiftWrites,
+):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str, keys: Keyring):
