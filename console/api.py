@@ -41,6 +41,7 @@ from .routes import (
     roll_call,
     roll_call_pages,
     runs,
+    shifts,
     sites,
     tasks,
 )
@@ -53,7 +54,21 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages, people, exports)
+ROUTERS = (
+    events,
+    accounts,
+    sites,
+    coverage,
+    runs,
+    tasks,
+    board,
+    roll_call,
+    shifts,
+    pages,
+    roll_call_pages,
+    people,
+    exports,
+)
 
 
 def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:

@@ -70,6 +70,8 @@ POLICY: dict[str, frozenset[str]] = {
     "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
     "pools": READ,
+    "shifts": READ,  # a run's shift plan (who works when; no contact details)
+    "shift_swap": ACT,  # a lead of the shifts step's owner team, or a manager (flows/shift_ops.py)
     "coverage": READ,  # a site's 7x24 coverage (counts, no one's contact details): API and page
     # one person's story in a run, finding people, exports
     "person": READ,

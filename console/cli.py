@@ -15,7 +15,15 @@ import typer
 from runbooks.diagnostics import Diagnostic, RunbookError, render_all
 from runbooks.library import NotFound, find_runbook, find_site
 
-from . import audit_commands, coverage_commands, roll_call_commands, run_commands, scale, user_commands
+from . import (
+    audit_commands,
+    coverage_commands,
+    roll_call_commands,
+    run_commands,
+    scale,
+    shift_commands,
+    user_commands,
+)
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
 
 if TYPE_CHECKING:
@@ -133,6 +141,7 @@ run_commands.register(app)
 audit_commands.register(app)
 roll_call_commands.register(app)
 coverage_commands.register(app)
+shift_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

@@ -233,5 +233,16 @@ class Remote:
         params = f"?hours={int(hours)}" + (f"&queue={self._q(queue)}" if queue else "")
         return self._call("GET", f"/api/sites/{self._q(site)}/coverage{params}")
 
+    def shifts(self, run_id: str, *, person: str | None = None) -> list[dict[str, Any]]:
+        query = f"?person={self._q(person)}" if person else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/api/runs/{self._q(run_id)}/shifts{query}")
+        return result
+
+    def swap_shift(
+        self, run_id: str, shift_id: str, actor: Any = None, *, to: str, reason: str | None, key: str | None = None
+    ) -> dict[str, Any]:
+        path = f"/api/runs/{self._q(run_id)}/shifts/{self._q(shift_id)}/swap"
+        return self._call("POST", path, {"to": to, "reason": reason}, key=key)
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

@@ -34,6 +34,12 @@ class ReasonBody(Body):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class SwapBody(Body):
+    model_config = _REASON_REQUIRED
+    to: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class CompleteBody(Body):
     note: str | None = Field(default=None, max_length=4000)
     fields: dict[str, Any] = {}

@@ -32,6 +32,7 @@ SUCCESS = {
     "add_task": 201,
     "standdown": 201,
     "inbound_sms": 202,  # the same whatever the number
+    "shift_swap": 404,  # past the policy: the matrix run has no shifts
     "retry": 409,
     "restock": 404,
 }  # restock: allowed, then the lab site has no pool "kits"
@@ -77,6 +78,8 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
         "pools": ("GET", "/api/sites/lab/pools", None),
         "coverage": ("GET", "/api/sites/desk/coverage?hours=2", None),
+        "shifts": ("GET", f"{r}/shifts", None),
+        "shift_swap": ("POST", f"{r}/shifts/s00001/swap", {"to": "L0002", "reason": "matrix"}),
         "person": ("GET", f"{r}/people/L0002", None),
         "people": ("GET", f"{r}/people?q=engineer", None),
         "audit_csv": ("GET", f"/runs/{run}/audit.csv", None),
