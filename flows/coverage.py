@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runbooks.service import Queue
@@ -32,6 +32,9 @@ class Staffed:
     baseline: bool = False  # no running run: the queue's baseline counts
     run_id: str | None = None
     people: Mapping[str, str] = field(default_factory=dict)  # staff id → onsite/home
+    # With a shift plan for the queue: staff id → their shifts [(start, end)] (UTC); a person
+    # then counts only in the intervals of their shifts. None: no plan, everyone counts always.
+    shifts: Mapping[str, tuple[tuple[dt.datetime, dt.datetime], ...]] | None = None
 
 
 def supply_steps(queue: Queue) -> list[str]:
@@ -43,7 +46,22 @@ def supply_of(reader: Reader, run_id: str, queue: Queue) -> Staffed:
     ids), or the staff ids listed in a `people` field of the step's done tasks. A person counts
     once, on site before home."""
     steps = supply_steps(queue)
-    return supply_from(reader.tasks(run_id, steps=steps, states=["done"]) if steps else [], run_id, queue)
+    staffed = supply_from(reader.tasks(run_id, steps=steps, states=["done"]) if steps else [], run_id, queue)
+    planned: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for s in reader.shifts(run_id):
+        if s["queue"] == queue.id:
+            planned.setdefault(s["person_id"], []).append((_aware(s["start_at"]), _aware(s["end_at"])))
+    if not planned:
+        return staffed
+    return replace(staffed, shifts={p: tuple(times) for p, times in planned.items()})
+
+
+def on_shift(staffed: Staffed, people: frozenset[str], start: dt.datetime, end: dt.datetime) -> int:
+    """How many of `people` work in [start, end): all of them without a plan, else those whose
+    shift covers it."""
+    if staffed.shifts is None:
+        return len(people)
+    return sum(1 for p in people if any(a <= start and end <= b for a, b in staffed.shifts.get(p, ())))
 
 
 def supply_from(done: Sequence[Mapping[str, Any]], run_id: str, queue: Queue) -> Staffed:
@@ -110,8 +128,11 @@ def intervals(site: Site, queue: Queue, starts: Sequence[dt.datetime], staffed: 
                 0,
             )
         else:
-            onsite, home = len(staffed.onsite), len(staffed.home)
-        total = onsite + home  # + lent_in − lent_out: loans between sites come with shift plans
+            onsite, home = (
+                on_shift(staffed, staffed.onsite, start, start + step),
+                on_shift(staffed, staffed.home, start, start + step),
+            )
+        total = onsite + home  # + lent_in − lent_out: loans between sites (issue 19, not yet)
         level = erlang.service_level(erlang.on_phone(total, queue.shrinkage), a, queue.within, queue.aht)
         rows.append(
             {
@@ -167,7 +188,7 @@ def run_rows(
     """A run's own coverage of one queue, cached per change of the run (its last event) and
     per interval: the runner looks every second, the work is done once a change."""
     starts = window(site, queue, now, hours)
-    key = (run_id, reader.last_event_seq(run_id), queue.id, starts[0], hours)
+    key = (run_id, reader.last_event_seq(run_id), reader.shift_count(run_id), queue.id, starts[0], hours)
     with _RUN_LOCK:
         hit = _RUN_CACHE.get(key)
     if hit is None:

@@ -127,6 +127,14 @@ def test_a_plan_for_110_people_over_7_days_meets_every_rule_and_leaves_no_shortf
     assert result["shortfall"] == [] and task["outputs"]["short"] == 0
     # Nights and weekends spread: nobody has more than one night over anybody else, or two weekend shifts.
     assert result["spread"]["nights"] <= 1 and result["spread"]["weekends"] <= 2
+    # Coverage counts each supplied person (the 60 ticked live) only in the intervals of their shifts.
+    live = set(AGENTS[:60])
+    rows = engine.coverage("roster", hours=48)["intervals"]
+    assert rows and any(r["staffed"]["total"] for r in rows)
+    for r in rows:
+        start = _t(r["start"])
+        working = [s for s in shifts if s["person"] in live]
+        assert r["staffed"]["total"] == staffed_by_shifts(working, start, start + dt.timedelta(minutes=30)) < 60
     # Each person is told, in their language, with their link (mail is their personal channel).
     with store.read() as r:
         told = [m for m in r.outbox(run_id=run) if m["event"] == "shifts.assigned"]
