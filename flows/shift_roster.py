@@ -86,6 +86,7 @@ def apply_plan(rs: RunView, step: PlannedStep, task: Mapping[str, Any], result: 
         "first_seconds": result["first_seconds"],
         "kept": result["kept"],
         "spread": dict(result.get("spread") or {}),
+        "digest": result.get("digest"),
     }
 
 

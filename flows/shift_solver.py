@@ -52,11 +52,11 @@ class Rules:
 class Solution:
     assignments: list[tuple[str, int]]  # (person, slot index)
     shortfall: list[int]  # per need
-    status: str  # optimal, feasible, infeasible, unknown
+    status: str  # optimal, feasible, infeasible, greedy (none found in time: the greedy plan)
     objective: float
     bound: float
     gap: float  # relative gap of the final plan (0: proven optimal)
-    first_seconds: float | None  # wall time to the first plan
+    first_seconds: float | None  # wall time to the first plan (the greedy one when CP-SAT found none)
     seconds: float
     kept: int = 0  # acknowledged shifts kept
     plans_found: int = 0
@@ -104,6 +104,53 @@ def conflicts(slots: Sequence[Slot], rest: int) -> list[tuple[int, int]]:
             if b.start >= a.end + gap:
                 break
             out.append((a.index, b.index))
+    return out
+
+
+def greedy(
+    people: Sequence[str],
+    slots: Sequence[Slot],
+    needs: Sequence[Need],
+    rules: Rules,
+    forbid: Mapping[str, Sequence[int]] | None = None,
+) -> list[tuple[str, int]]:
+    """A plan that keeps every rule, made slot by slot in time order (each slot staffed up to the
+    most its intervals still need, by those with the fewest shifts so far): the solver's first
+    hint, and the plan kept if the solver finds none within its time limit."""
+    banned = {(p, i) for p, idx in (forbid or {}).items() for i in idx}
+    pairs = conflicts(slots, rules.rest)
+    clash: dict[int, set[int]] = {}
+    for a, b in pairs:
+        clash.setdefault(a, set()).add(b)
+        clash.setdefault(b, set()).add(a)
+    covered = [[j for j, n in enumerate(needs) if s.start <= n.start and n.end <= s.end] for s in slots]
+    left = [n.required for n in needs]
+    taken: dict[str, list[Slot]] = {p: [] for p in people}
+    out: list[tuple[str, int]] = []
+    for slot in sorted(slots, key=lambda s: s.start):
+        want = max((left[j] for j in covered[slot.index]), default=0)
+        if want <= 0:
+            continue
+        for person in sorted(people, key=lambda p: (len(taken[p]), p)):
+            if want <= 0:
+                break
+            mine = taken[person]
+            if (person, slot.index) in banned or any(s.index in clash.get(slot.index, ()) for s in mine):
+                continue
+            if sum(1 for s in mine if slot.day - 7 < s.day <= slot.day) >= rules.max_per_week:
+                continue
+            if slot.night:
+                nights = {s.day for s in mine if s.night}
+                run = 0
+                while slot.day - run - 1 in nights:
+                    run += 1
+                if run >= rules.max_consecutive_nights:
+                    continue
+            mine.append(slot)
+            out.append((person, slot.index))
+            want -= 1
+            for j in covered[slot.index]:
+                left[j] -= 1
     return out
 
 
@@ -191,6 +238,10 @@ def solve(
     model.minimize(
         w_short * sum(short) - w_keep * sum(kept_vars) + w_fair * sum(hi - lo for _, hi, lo in spread) + total_shifts
     )
+    start_plan = set(greedy(people, slots, needs, rules, forbid))
+    greedy_seconds = time.monotonic() - started
+    for key, var in x.items():
+        model.add_hint(var, key in start_plan)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = workers
@@ -201,7 +252,13 @@ def solve(
     )
     seconds = time.monotonic() - started
     if code not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Solution([], [n.required for n in needs], status, 0.0, 0.0, 1.0, progress.first, seconds)
+        if code == cp_model.INFEASIBLE:
+            return Solution([], [n.required for n in needs], status, 0.0, 0.0, 1.0, progress.first, seconds)
+        # None found in time: the greedy plan (it keeps every rule), with no bound to measure it by.
+        plan = sorted(start_plan, key=lambda a: (slots[a[1]].start, a[0]))
+        staffed = [sum(1 for _, i in plan if slots[i].start <= n.start and n.end <= slots[i].end) for n in needs]
+        left = [max(0, n.required - c) for n, c in zip(needs, staffed, strict=True)]
+        return Solution(plan, left, "greedy", 0.0, 0.0, 1.0, greedy_seconds, seconds, plans_found=0)
     objective, bound = solver.objective_value, solver.best_objective_bound
     gap = 0.0 if code == cp_model.OPTIMAL else abs(objective - bound) / max(1.0, abs(objective))
     assignments = [(p, i) for (p, i), v in x.items() if solver.boolean_value(v)]

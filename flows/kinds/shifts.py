@@ -11,7 +11,7 @@ from typing import Any
 
 from runbooks.plan import PlannedStep
 
-from .. import shift_roster
+from .. import shift_roster, shift_watch
 from ..coverage import supply_of
 from ..runview import RunView
 from .base import StepKind
@@ -43,6 +43,7 @@ class Shifts(StepKind):
             "keep": keep,
             "forbid": forbid,
             "fixed": fixed,
+            "digest": shift_watch.supply_digest(rs, step, task),
         }
 
     def on_result(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..shift_plan import plan_shifts, rules_of
+from ..shift_watch import eligible_ids
 from .base import StepError, StepJob
 
 
@@ -17,10 +18,10 @@ def execute(job: StepJob) -> dict[str, Any]:
     rules = rules_of(job.params)
     if rules.queue not in site.service:
         raise StepError(f'site "{site.id}" has no service queue "{rules.queue}"', retryable=False)
-    people = eligible(job.params.get("from"))
+    people = eligible_ids(job.params.get("from"))
     if not people:
         raise StepError("nobody is eligible: from: gives no one (RB522)", retryable=False)
-    return plan_shifts(
+    plan = plan_shifts(
         site,
         rules,
         people,
@@ -30,15 +31,4 @@ def execute(job: StepJob) -> dict[str, Any]:
         forbid=extra.get("forbid"),
         fixed=extra.get("fixed") or (),
     )
-
-
-def eligible(value: Any) -> list[str]:
-    """`from:` rendered: staff ids or roster rows (`{id, …}`) → ids, once each, in order."""
-    if not isinstance(value, list | tuple):
-        return []
-    out: dict[str, None] = {}
-    for p in value:
-        pid = p.get("id") if isinstance(p, dict) else p
-        if pid is not None and str(pid):
-            out[str(pid)] = None
-    return list(out)
+    return {**plan, "digest": extra.get("digest")}
