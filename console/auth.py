@@ -91,16 +91,30 @@ def new_token() -> str:
 
 
 def actor_of(account: Mapping[str, Any]) -> Actor:
-    return Actor(account["name"], account["role"], frozenset(tuple(t) for t in account["teams"]), account["staff_id"])
+    return Actor(
+        account["name"],
+        account["role"],
+        frozenset(tuple(t) for t in account["teams"]),
+        account["staff_id"],
+        sites=frozenset(account.get("sites") or ()),
+    )
 
 
 # --- accounts ------------------------------------------------------------------------------------
 
 
 def add_account(
-    store: Store, name: str, role: str, teams: Sequence[str] = (), staff_id: str | None = None, *, by: str
+    store: Store,
+    name: str,
+    role: str,
+    teams: Sequence[str] = (),
+    staff_id: str | None = None,
+    *,
+    by: str,
+    sites: Sequence[str] = (),
 ) -> str:
-    """Create an account; returns its token (shown once, never stored)."""
+    """Create an account; returns its token (shown once, never stored). `sites`: a manager tied
+    to those sites acts on their runs and loans only (none: global)."""
     if role not in ROLES:
         raise Invalid(f'unknown role "{role}" (roles: {", ".join(ROLES)})')
     if not name or len(name) > 100 or not name.isprintable():
@@ -110,6 +124,9 @@ def add_account(
         raise Invalid("a team lead needs --team SITE/TEAM (one or more)")
     if pairs and role != "team_lead":
         raise Invalid("--team is for team leads")
+    if sites and role != "manager":
+        raise Invalid("--site is for managers")
+    tied = sorted({_site(s) for s in sites})
     token = new_token()
     now = utcnow()
     with store.transaction() as tx:
@@ -123,6 +140,7 @@ def add_account(
                 "role": role,
                 "teams": pairs,
                 "staff_id": staff_id,
+                "sites": tied or None,
                 "token_hash": _hash(token),
                 "created_at": now,
                 "created_by": by,
@@ -133,10 +151,20 @@ def add_account(
             actor=by,
             action="account.add",
             target=name,
-            detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id},
+            detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id, "sites": tied},
             at=now,
         )
     return token
+
+
+def _site(site_id: str) -> str:
+    from runbooks.library import find_site
+
+    try:
+        find_site(site_id, allow_path=False)
+    except Exception as e:  # noqa: BLE001 - any reason the site is not found is the user's answer
+        raise Invalid(f'--site "{site_id}": {getattr(e, "message", None) or e}') from None
+    return site_id
 
 
 def _team(text: str) -> list[str]:
@@ -172,6 +200,7 @@ def list_accounts(store: Store) -> list[dict[str, Any]]:
                 "role": a["role"],
                 "teams": ["/".join(t) for t in a["teams"]],
                 "staff": a["staff_id"],
+                "sites": list(a.get("sites") or []),
                 "created_at": a["created_at"].isoformat(),
                 "created_by": a["created_by"],
                 "revoked_at": a["revoked_at"].isoformat() if a["revoked_at"] else None,

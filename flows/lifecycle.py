@@ -9,6 +9,7 @@ from __future__ import annotations
 from .audit_ops import AuditOps
 from .board import BoardOps
 from .coverage_ops import CoverageOps
+from .loan_ops import LoanOps
 from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
@@ -64,3 +65,7 @@ class Engine:
         rota = ShiftOps(store)
         self.shifts, self.swap_shift = rota.shifts, rota.swap_shift
         self.shift_page, self.answer_shifts, self.shift_ics = rota.shift_page, rota.answer_shifts, rota.shift_ics
+        # Loans of agents between sites: request, accept (or forced), refuse, recall.
+        lend = LoanOps(store)
+        self.loans, self.request_loan, self.accept_loan = lend.loans, lend.request_loan, lend.accept_loan
+        self.refuse_loan, self.recall_loan = lend.refuse_loan, lend.recall_loan

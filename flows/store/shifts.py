@@ -1,4 +1,5 @@
-"""The SQL of shift plans (mixins of Reader and Tx): a run's shifts, a person's, by link token."""
+"""The SQL of shift plans and loans (mixins of Reader and Tx): a run's shifts, a person's, by
+link token; loans of agents between sites."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from .base import Queries
-from .schema import shifts
+from .schema import loans, shifts
 
 LIVE = ("planned", "acknowledged")
 
@@ -39,6 +40,17 @@ class ShiftReads(Queries):
     def shift_count(self, run_id: str) -> int:
         return len(self.conn.execute(select(shifts.c.id).where(shifts.c.run_id == run_id)).all())
 
+    def loan(self, loan_id: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(loans).where(loans.c.id == loan_id))
+
+    def loans(self, *, site: str | None = None, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        stmt = select(loans)
+        if site is not None:
+            stmt = stmt.where((loans.c.from_site == site) | (loans.c.to_site == site))
+        if states is not None:
+            stmt = stmt.where(loans.c.state.in_(list(states)))
+        return self.fetch_all(stmt.order_by(loans.c.created_at, loans.c.id))
+
 
 class ShiftWrites(Queries):
     def insert_shifts(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -51,5 +63,14 @@ class ShiftWrites(Queries):
             update(shifts)
             .where(shifts.c.run_id == run_id, shifts.c.id == shift_id, shifts.c.status.in_(list(expect)))
             .values(updated_at=at, **values)
+        )
+        return bool(result.rowcount)
+
+    def insert_loan(self, row: Mapping[str, Any]) -> None:
+        self.conn.execute(insert(loans), [dict(row)])
+
+    def set_loan(self, loan_id: str, *, expect: Sequence[str], at: datetime, **values: Any) -> bool:
+        result = self.conn.execute(
+            update(loans).where(loans.c.id == loan_id, loans.c.state.in_(list(expect))).values(updated_at=at, **values)
         )
         return bool(result.rowcount)
