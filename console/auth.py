@@ -72,6 +72,9 @@ POLICY: dict[str, frozenset[str]] = {
     "pools": READ,
     "shifts": READ,  # a run's shift plan (who works when; no contact details)
     "shift_swap": ACT,  # a lead of the shifts step's owner team, or a manager (flows/shift_ops.py)
+    "loans": READ,  # loans of agents between sites
+    "loan_request": MANAGE,  # the borrowing site's manager (a tied manager: their sites only)
+    "loan_decide": MANAGE,  # accept, refuse: the lender's manager; recall: either site's
     "coverage": READ,  # a site's 7x24 coverage (counts, no one's contact details): API and page
     # one person's story in a run, finding people, exports
     "person": READ,

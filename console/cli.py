@@ -18,6 +18,7 @@ from runbooks.library import NotFound, find_runbook, find_site
 from . import (
     audit_commands,
     coverage_commands,
+    loan_commands,
     roll_call_commands,
     run_commands,
     scale,
@@ -142,6 +143,7 @@ audit_commands.register(app)
 roll_call_commands.register(app)
 coverage_commands.register(app)
 shift_commands.register(app)
+loan_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

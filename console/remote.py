@@ -244,5 +244,22 @@ class Remote:
         path = f"/api/runs/{self._q(run_id)}/shifts/{self._q(shift_id)}/swap"
         return self._call("POST", path, {"to": to, "reason": reason}, key=key)
 
+    def loans(self, *, site: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/loans" + (f"?site={self._q(site)}" if site else ""))
+        return result
+
+    def request_loan(self, actor: Any = None, **kw: Any) -> dict[str, Any]:
+        body = {**kw, "start": kw["start"].isoformat(), "end": kw["end"].isoformat()}
+        return self._call("POST", "/api/loans", body)
+
+    def accept_loan(self, loan_id: str, actor: Any = None, *, force: bool = False, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/accept", {"force": force, "reason": reason})
+
+    def refuse_loan(self, loan_id: str, actor: Any = None, *, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/refuse", {"reason": reason})
+
+    def recall_loan(self, loan_id: str, actor: Any = None, *, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/recall", {"reason": reason})
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")
