@@ -143,6 +143,11 @@ _ZH = {
 _ZH.update(
     {
         "Asset": "资产",
+        "Shifts": "班次",
+        "Start": "开始",
+        "End": "结束",
+        "Queue": "队列",
+        "acknowledged": "已确认",
         "handed over": "已交接",
         "Answers": "回复",
         "Pipeline": "流程",

@@ -13,6 +13,7 @@ from runbooks.diagnostics import did_you_mean
 from . import rules
 from .errors import Invalid, NotFound
 from .runstate import plan_of
+from .shift_ops import shift_json
 from .store import Store, utcnow
 from .views import iso, task_json
 
@@ -47,12 +48,14 @@ class PersonOps:
             }
             answers = r.answers_of(run_id, person_id)
             tasks = r.tasks(run_id, item_key=person_id)
+            shifts = r.shifts(run_id, person=person_id, statuses=None)
         return {
             "run": {"id": row["id"], "name": plan.name, "state": row["state"], "site": plan.site.id},
             "site": {"id": plan.site.id, "name": plan.site.name, "timezone": plan.site.timezone},
             "person": _who(person),
             "answers": [_answer(a, roll_calls.get(a["step_id"])) for a in answers],
             "items": [_item(task_json(t, now, plan)) for t in tasks],
+            "shifts": [shift_json(s) for s in shifts if s["status"] != "replaced"],
         }
 
     def people(self, run_id: str, query: str) -> dict[str, Any]:

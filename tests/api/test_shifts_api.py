@@ -47,6 +47,8 @@ def test_a_viewer_lists_the_shifts_and_a_person_acknowledges_by_their_link(api, 
     ics = api.call(None, "GET", f"/s/{token}.ics")
     assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
     assert ics.text.count("BEGIN:VEVENT") == len(mine) and "STATUS:CONFIRMED" in ics.text
+    story = api.call("viewer", "GET", f"/api/runs/{run}/people/{person}").json()
+    assert [s["id"] for s in story["shifts"]] == [s["id"] for s in mine] and story["shifts"][0]["acknowledged"]
     assert api.call(None, "POST", f"/s/{token}", data={"answer": "maybe"}).status_code == 422
     assert api.call(None, "GET", "/s/not-a-token").status_code == 404
     assert api.call(None, "GET", "/s/not-a-token.ics").status_code == 404
