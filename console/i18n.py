@@ -148,6 +148,7 @@ _ZH.update(
         "End": "结束",
         "Queue": "队列",
         "acknowledged": "已确认",
+        "Swap": "换班",
         "handed over": "已交接",
         "Answers": "回复",
         "Pipeline": "流程",

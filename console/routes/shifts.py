@@ -9,16 +9,17 @@ import zoneinfo
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from flows.errors import EngineError, NotFound
 
 from .. import auth
-from ..deps import Caller, Context, IdemKey, allowed, ident
+from ..deps import Caller, Context, IdemKey, allowed, context, ident
 from ..pages import render_page
 from ..schemas import SwapBody
 from ..web import read_form
+from .pages import Form, page
 
 router = APIRouter()
 
@@ -41,6 +42,23 @@ def swap(
     return ctx.engine.swap_shift(
         ident(run, "run"), ident(shift, "shift"), caller.actor, to=ident(body.to, "person"), reason=body.reason, key=key
     )
+
+
+@router.post("/runs/{run}/shifts/{shift}/swap", include_in_schema=False)
+@page("shift_swap", "POST")
+async def swap_form(request: Request, caller: Caller, form: Form) -> Response:
+    """The person page's swap form (a lead of the step's owner team, or a manager)."""
+    engine = context(request).engine
+    run_id, shift_id = ident(request.path_params["run"], "run"), ident(request.path_params["shift"], "shift")
+    to = ident((form.get("to") or [""])[0].strip() or "-", "person")
+    idem = (form.get("idem") or [""])[0]
+    key = f"web:{caller.account['id']}:{idem}" if idem and caller.account else None
+    reason = (form.get("reason") or [""])[0]
+    result = await run_in_threadpool(
+        lambda: engine.swap_shift(run_id, shift_id, caller.actor, to=to, reason=reason, key=key)
+    )
+    person = result["shift"]["person"]
+    return RedirectResponse(f"/runs/{run_id}/people/{person}?ok=swap", 303)
 
 
 @router.get("/s/{token}.ics")

@@ -5,8 +5,10 @@ the API printing the same list."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import requests
 from typer.testing import CliRunner
 
 from console.cli import app as cli_app
@@ -84,3 +86,26 @@ def test_the_cli_through_the_api_prints_the_same_shifts(api, planned, monkeypatc
     assert json.loads(result.stdout) == api.call("viewer", "GET", f"/api/runs/{run}/shifts").json()
     bad = CliRunner().invoke(cli_app, ["shifts", "swap", run])
     assert bad.exit_code == 2
+
+
+def test_a_manager_swaps_a_shift_from_the_person_page_form(api, planned):
+    run = planned
+    shifts = api.call("viewer", "GET", f"/api/runs/{run}/shifts").json()
+    shift = shifts[0]
+    free = next(p for p in (f"R{i:04d}" for i in range(1, 111)) if p not in {s["person"] for s in shifts})
+    browser = requests.Session()
+    signed = browser.post(f"{api.url}/login", data={"token": api.tokens["manager"]}, timeout=30, allow_redirects=False)
+    assert signed.status_code in (302, 303), signed.text
+    page = browser.get(f"{api.url}/runs/{run}/people/{shift['person']}", timeout=30)
+    assert page.status_code == 200 and f"/runs/{run}/shifts/{shift['id']}/swap" in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    form = {"csrf": csrf, "idem": "k1", "to": free, "reason": "swap by page"}
+    bare = browser.post(f"{api.url}/runs/{run}/shifts/{shift['id']}/swap", data={**form, "csrf": "x"}, timeout=30)
+    assert bare.status_code == 403, "no CSRF token, no swap"
+    done = browser.post(f"{api.url}/runs/{run}/shifts/{shift['id']}/swap", data=form, timeout=30, allow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"/runs/{run}/people/{free}?ok=swap"
+    assert [
+        s["person"]
+        for s in api.call("viewer", "GET", f"/api/runs/{run}/shifts").json()
+        if s["start"] == shift["start"] and s["person"] == free
+    ]
