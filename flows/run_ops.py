@@ -61,6 +61,7 @@ class RunOps:
         """Start a run; `allow_path=False` (the API) takes library ids only, never a path."""
         rules.require_manager(actor, "start a run")
         site_obj = site if isinstance(site, Site) else rules.site_named(str(site), allow_path)
+        rules.require_site(actor, site_obj.id, "start a run")
         try:
             path = find_runbook(str(runbook), allow_path=allow_path)
         except LibraryNotFound as e:
@@ -81,6 +82,7 @@ class RunOps:
         lockdown of a site in lockdown returns its active runs (False: nothing new)."""
         rules.require_manager(actor, "declare a lockdown")
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "declare a lockdown")
         plans = _triggered(site, "site.lockdown")
         lockdown_id = "l" + secrets.token_hex(4)
         now = utcnow()
@@ -136,6 +138,7 @@ class RunOps:
     def standdown(self, site_id: str, actor: Actor, *, key: str | None = None) -> list[dict[str, Any]]:
         rules.require_manager(actor, "end a lockdown")
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "end a lockdown")
         plans = _triggered(site, "site.standdown")
         now = utcnow()
 
@@ -174,6 +177,7 @@ class RunOps:
         idem = idempotency.key_for(actor.identity, key, {"op": "cancel", "run": run_id, "reason": reason})
 
         def change(rs: RunState) -> Reply:
+            rules.require_site(actor, rs.run["site_id"], "cancel a run")
             open_tasks = rs.tx.tasks(rs.run_id, states=sorted(OPEN))
             for task in open_tasks:
                 # Its event says `digest`: the owner hears of it in the one message below.

@@ -53,6 +53,7 @@ class StockOps:
         stock are served, in every running run of the site. Audited on the site's chain."""
         rules.require_manager(actor, "restock a pool")
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "restock a pool")
         if pool_id not in site.pools:
             raise NotFound(f'site {site.id} has no pool "{pool_id}" (pools: {", ".join(site.pools) or "none"})')
         key_column = site.pools[pool_id].key

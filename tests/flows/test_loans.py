@@ -152,3 +152,20 @@ def test_bad_loan_requests_are_refused_saying_why(engine, operator, window):
         }
         with pytest.raises(Invalid, match=message):
             engine.request_loan(XIAN_MANAGER, **args)
+
+
+def test_a_manager_tied_to_xian_acts_on_xian_only(engine, operator):
+    runs, _ = engine.lockdown("xian", XIAN_MANAGER)
+    assert runs and all(r["site"] == "xian" for r in runs)
+    with pytest.raises(Forbidden, match="manages xian, not beijing"):
+        engine.lockdown("beijing", XIAN_MANAGER)
+    with pytest.raises(Forbidden, match="manages xian, not beijing"):
+        engine.start("datacenter_failover", "beijing", XIAN_MANAGER)
+    beijing_run = engine.start("datacenter_failover", "beijing", operator)["id"]
+    with pytest.raises(Forbidden, match="manages xian, not beijing"):
+        engine.cancel(beijing_run, XIAN_MANAGER, reason="not mine")
+    task = engine.tasks(beijing_run)[0]["id"]
+    with pytest.raises(Forbidden):
+        engine.skip(beijing_run, task, XIAN_MANAGER, reason="not mine")
+    assert engine.run(beijing_run)["state"] == "running"
+    assert engine.cancel(beijing_run, BEIJING_MANAGER, reason="drill over")["state"] == "cancelled"
