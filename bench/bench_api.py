@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from bench.goals import report  # noqa: E402
+
 RUNBOOK = """id: bench_api
 name: API benchmark
 inputs:
@@ -213,6 +215,10 @@ def main() -> None:
                 f"{percentile(bare_lat, 99) * 1000:.1f} ms; throughput ratio {api_tp / bare_tp:.2f}x (goal >= 0.2x), "
                 f"p99 < 50 ms: {'yes' if percentile(api_lat, 99) < 0.05 else 'no'}"
             )
+            extra = {"leads": args.leads, "checkoffs": n, "over": "http"}
+            report(__file__, "api_checkoff_per_s", api_tp, bare_tp, ">= 0.2", **extra)
+            p99s = (percentile(api_lat, 99) * 1000, percentile(bare_lat, 99) * 1000)
+            report(__file__, "api_checkoff_p99_ms", *p99s, "<= 1.0", **extra)
 
             # SSE: clients connected, then 40 check-offs; latency = answered → received.
             answered: dict[str, float] = {}
@@ -264,6 +270,7 @@ def main() -> None:
                 f"(goal < 1 s); server RSS {rss_before:.0f} MB idle, {rss_connected:.0f} MB with the clients, "
                 f"{rss_peak:.0f} MB after (goal < 300 MB)"
             )
+            report(__file__, "sse_delivery_p99_s", percentile(received, 99), 1.0, "< 1.0", clients=args.sse)
         finally:
             stop(serve, bare)
 

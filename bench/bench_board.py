@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import bigsite  # noqa: E402
+from bench.goals import report  # noqa: E402
 
 RUNBOOK = """id: bench_board
 name: Dashboard benchmark
@@ -74,7 +75,7 @@ def main() -> None:
         import requests
         import uvicorn
 
-        from console import auth, charts, i18n
+        from console import auth, charts, i18n, listing
         from console.api import create_app
         from console.pages import render_page
         from console.web import fmt_value
@@ -124,6 +125,7 @@ def main() -> None:
             graph=charts.graph(data["graph"]),
             pools=[],
             headcounts=[engine.headcount(run, m) for m in data["open_musters"]],
+            tasks=listing.task_list(engine, run, {}),  # the page's task list (none shown without a filter)
             flash=None,
         )
         html = render_page("run.html", **context)
@@ -156,8 +158,10 @@ def main() -> None:
             f"  page, first view after a check-off    {statistics.median(cold):6.1f} / {p(cold, 0.9):6.1f} ms "
             f"-> {statistics.median(cold) / b50:.2f}x\n"
             f"  the board's reads alone (uncached)    {statistics.median(board):6.1f} / {p(board, 0.9):6.1f} ms\n"
-            f"  (goal: <= 2x the bare render, and < 150 ms)"
+            f"  (goal: <= 2x the bare render unchanged, <= 3x after a change, and < 150 ms)"
         )
+        report(__file__, "board_unchanged_ms", statistics.median(warm), b50, "<= 2.0", tasks=tasks)
+        report(__file__, "board_after_change_ms", statistics.median(cold), b50, "<= 3.0", tasks=tasks)
         server.should_exit = True
         store.dispose()
 

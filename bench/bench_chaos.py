@@ -18,6 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import goals  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -73,6 +75,10 @@ def main() -> None:
         "audit_verified",
     ):
         print(f"  {key:<26} {report[key]}")
+    extra = {"kills": report["kills"], "steps": report["steps"]}
+    lost = len(report["lost_checkoffs"])
+    goals.report(__file__, "lost_checkoffs", lost, max(1, report["acknowledged"]), "<= 0.0", **extra)
+    goals.report(__file__, "duplicate_calls", report["duplicate_calls"], report["http_calls"], "<= 0.02", **extra)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import requests  # noqa: E402
 
 from bench import bigsite  # noqa: E402
 from bench.bench_api import BIN, closed_loop, free_port, percentile, stop, wait_up  # noqa: E402
+from bench.goals import report  # noqa: E402
 from bench.sink import start as start_sink  # noqa: E402
 
 RUNBOOK = """id: bench_roll
@@ -130,6 +131,10 @@ def main() -> None:
                 return sorted(times)[4], body
 
             count_s, count = median_get(f"/api/runs/{run}/muster/roll/headcount")
+            extra = {"people": args.people, "clients": args.clients, "answers": n}
+            report(__file__, "muster_answers_per_s", n / ans_time, n / bare_time, ">= 0.5", **extra)
+            # opening: 10,000 links and messages against one bare insert per person (the same clients' rate)
+            report(__file__, "muster_open_s", opened, args.people * bare_time / n, "<= 5.0", **extra)
             from flows.roll_call_ops import RollCallOps
             from flows.store import Store
 

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.goals import report  # noqa: E402
 from bench.sink import Sink  # noqa: E402
 from bench.sink import start as start_sink
 
@@ -115,6 +116,7 @@ def main() -> None:
         f"outbox {ours:.2f} s ({args.count / ours:.0f}/s; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
         f"ratio {ratio:.2f}x (goal <= 1.5x) {'OK' if ratio <= 1.5 else 'MISSED'}"
     )
+    report(__file__, "outbox_deliver_s", ours, baseline, "<= 1.5", notifications=args.count)
 
 
 if __name__ == "__main__":

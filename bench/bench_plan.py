@@ -18,6 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.goals import report  # noqa: E402
 from runbooks.plan import load_plan  # noqa: E402
 from runbooks.sites import load_site  # noqa: E402
 
@@ -115,6 +116,7 @@ def main() -> None:
     print(f"yaml.load (CSafeLoader)        median {b * 1000:8.1f} ms")
     print(f"load + validate + plan         median {o * 1000:8.1f} ms")
     print(f"ratio                          {o / b:8.2f}x  (goal <= 3x)")
+    report(__file__, "plan_load_s", o, b, "<= 3.0", steps=args.steps, statistic="median")
 
 
 if __name__ == "__main__":

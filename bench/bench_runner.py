@@ -2,13 +2,23 @@
 
 1. `noop`: a runbook of 1,000 automated no-op steps (`wait: {for: 0s}`, independent) run by
    the runner, vs a hand-written Prefect flow submitting 1,000 no-op tasks to the same
-   ThreadPoolTaskRunner. Goal: ratio <= 1.2.
+   ThreadPoolTaskRunner, `--repeat` (3) interleaved rounds. Goal: median wall and median CPU
+   (this process + the Prefect server it started) <= 1.2x (`noop_wall_s`, `noop_cpu_s`).
 2. `empty`: an empty run (one no-op step) from start to finish, vs a bare Prefect flow; the bare
    flow is also timed with heartbeats on, to show what turning them off saves.
 3. `rss`: peak RSS of `runbook serve` driving 5 concurrent runs of about 15,000 tasks each
    (a 3,000-person synthetic site). Goal: < 500 MB.
+4. `mirror`: Prefect server CPU for one run of N automated no-op items each followed by a human
+   check-off of the same item (2N task runs, N edges), mirrored by flows/prefect_mirror.py, vs a
+   hand-written flow submitting the same 2N task runs with the same names and edges
+   (`wait_for`). Goal: ratio <= 1.1. Prints one JSON line ({bench, metric, ours, baseline, ratio, goal, met, …}).
 
-    python bench/bench_runner.py [noop|empty|rss|all] [--steps 1000]
+5. `mirror_big`: the mirror's cost for a 10,000-task run (above the default cap of 5,000: per-step
+   progress artifacts only): our CPU and the server's per check-off round.
+
+    python bench/bench_runner.py [noop|empty|rss|mirror|mirror_big|all] [--steps 1000] [--repeat 3]
+
+Every goal also prints one JSON line (bench/goals.py).
 
 Starts its own Prefect server unless PREFECT_API_URL is set.
 """
@@ -18,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.bench_scale import tree_cpu  # noqa: E402
+from bench.goals import report  # noqa: E402
+
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
@@ -40,7 +54,7 @@ def _setup(tmp: Path) -> None:
     os.environ["RUNBOOK_SITES"] = str(tmp / "sites")
 
 
-def _settle(timeout: float = 180) -> None:
+def _settle(timeout: float = 180, quick: float | None = None) -> None:
     """Wait until the Prefect server has worked off its backlog: a flow run is created and ends
     in under a second. Otherwise the next flow run's creation meets the server's 503s (SQLite
     busy writing the previous 1,000 task runs' events) and Prefect's client backs off 2 + 4 + 8
@@ -55,7 +69,7 @@ def _settle(timeout: float = 180) -> None:
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
         ping()
-        if time.perf_counter() - t0 < 1.0:
+        if time.perf_counter() - t0 < (quick or float(os.environ.get("BENCH_SETTLED_BELOW", "1.0"))):
             return
     raise TimeoutError("the Prefect server did not settle")
 
@@ -69,7 +83,10 @@ def _wait_done(engine, run_id: str, timeout: float = 3600) -> float:
     return time.perf_counter()
 
 
-def bench_noop(tmp: Path, steps: int) -> None:
+def bench_noop(tmp: Path, steps: int, repeat: int, server_pid: int | None) -> None:
+    """`repeat` interleaved rounds (hand-written flow, then ours); medians of wall and CPU (this
+    process, where the store, the runner and Prefect's client work, plus the Prefect server's
+    process tree when the script started it)."""
     from prefect import flow, task
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.task_runners import ThreadPoolTaskRunner
@@ -90,31 +107,47 @@ def bench_noop(tmp: Path, steps: int) -> None:
         for f in futures:
             f.result()
 
+    def cpu() -> float:
+        return time.process_time() + (tree_cpu(server_pid) if server_pid else 0.0)
+
     runbook = tmp / "noop.yaml"
     runbook.write_text(
         "id: noop\nname: No-op\nsteps:\n"
         + "".join(f"  - {{id: s{i:04d}, kind: wait, for: 0s}}\n" for i in range(steps))
     )
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        _settle()
-        t0 = time.perf_counter()
-        bare(steps)
-        base = time.perf_counter() - t0
-        _settle()  # the server writes the 1,000 task runs' events after the flow returns
     store = Store()
     engine = Engine(store)
-    runner = Runner(store).start()
-    try:
-        t0 = time.perf_counter()
-        run = engine.start(runbook, "bench", local_operator())["id"]
-        ours = _wait_done(engine, run) - t0
-    finally:
-        runner.stop()
-    assert engine.run(run)["counts"] == {"done": steps}
-    print(f"noop: {steps} automated no-op steps")
-    print(f"  hand-written Prefect flow, {steps} no-op tasks   {base:8.2f} s")
-    print(f"  runbook run (store + runner + Prefect)          {ours:8.2f} s")
-    print(f"  ratio {ours / base:.2f}x (goal <= 1.2x)")
+    walls: dict[str, list[float]] = {"bare": [], "ours": []}
+    cpus: dict[str, list[float]] = {"bare": [], "ours": []}
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        for _ in range(repeat):
+            _settle()
+            c0, t0 = cpu(), time.perf_counter()
+            bare(steps)
+            walls["bare"].append(time.perf_counter() - t0)
+            _settle()  # the server writes the task runs' events after the flow returns
+            cpus["bare"].append(cpu() - c0)
+            runner = Runner(store).start()
+            try:
+                c0, t0 = cpu(), time.perf_counter()
+                run = engine.start(runbook, "bench", local_operator())["id"]
+                walls["ours"].append(_wait_done(engine, run) - t0)
+            finally:
+                runner.stop()
+            _settle()
+            cpus["ours"].append(cpu() - c0)
+            assert engine.run(run)["counts"] == {"done": steps}
+    store.dispose()
+    print(f"noop: {steps} automated no-op steps, {repeat} interleaved rounds")
+    for side, label in (("bare", "hand-written Prefect flow"), ("ours", "runbook run (store + runner + Prefect)")):
+        w = ", ".join(f"{x:.2f}" for x in walls[side])
+        c = ", ".join(f"{x:.2f}" for x in cpus[side])
+        print(f"  {label:<40} wall {w} s; CPU {c} s")
+    extra = {"steps": steps, "rounds": repeat, "statistic": "median"}
+    for metric, values in (("noop_wall_s", walls), ("noop_cpu_s", cpus)):
+        ours, base = statistics.median(values["ours"]), statistics.median(values["bare"])
+        print(f"  {metric}: median {ours:.2f} s vs {base:.2f} s -> {ours / base:.2f}x (goal <= 1.2x)")
+        report(__file__, metric, ours, base, "<= 1.2", **extra)
 
 
 def bench_empty(tmp: Path, repeat: int = 5) -> None:
@@ -167,6 +200,7 @@ def bench_empty(tmp: Path, repeat: int = 5) -> None:
         f"  ratio vs bare flow (heartbeats off) {ours / without:.2f}x; heartbeats cost "
         f"{(with_heartbeat - without) * 1000:.0f} ms per flow run (the runner turns them off)"
     )
+    report(__file__, "empty_run_s", ours, without, "<= 3.0", rounds=repeat, statistic="median")
 
 
 def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
@@ -221,12 +255,168 @@ def bench_rss(tmp: Path, people: int = 3000, runs: int = 5) -> None:
         f"{people:,}-person site"
     )
     print(f"  peak RSS of runbook serve  {peak / 1024:8.0f} MB (goal < 500 MB)")
+    report(__file__, "serve_peak_rss_mb", peak / 1024, 500.0, "< 1.0", tasks=runs * (5 * people + 1), bound_mb=500)
+
+
+def _server_cpu(pid: int) -> float:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import tree_cpu
+
+    return tree_cpu(pid)
+
+
+def bench_mirror(tmp: Path, items: int, server_pid: int | None) -> None:
+    import json
+
+    from prefect import flow, task
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.actors import local_operator
+    from flows.compile import MAX_WORKERS
+    from flows.lifecycle import Engine
+    from flows.runner import Runner
+    from flows.store import Store
+
+    if server_pid is None:
+        print("mirror: needs its own Prefect server (unset PREFECT_API_URL) to measure the server's CPU")
+        return
+
+    @task(persist_result=False)
+    def step(i: int) -> int:
+        return i
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS), persist_result=False)
+    def handwritten(n: int) -> None:
+        auto = [step.with_options(task_run_name=f"s[{i}]").submit(i) for i in range(n)]
+        human = [step.with_options(task_run_name=f"h[{i}]").submit(i, wait_for=[auto[i]]) for i in range(n)]
+        for f in auto + human:
+            f.result()
+
+    runbook = tmp / "mirrored.yaml"
+    runbook.write_text(
+        "id: mirrored\nname: Mirrored\nsteps:\n"
+        f'  - {{id: s, kind: wait, for: 0s, for_each: "${{{{ range({items}) | list }}}}"}}\n'
+        f'  - {{id: h, kind: manual, owner: team:it, needs: [s], for_each: "${{{{ range({items}) | list }}}}"}}\n'
+    )
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        _settle()
+        c0, t0 = _server_cpu(server_pid), time.perf_counter()
+        handwritten(items)
+        _settle()
+        base_cpu, base_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    operator = local_operator()
+    try:
+        _settle()
+        c0, t0 = _server_cpu(server_pid), time.perf_counter()
+        run = engine.start(runbook, "bench", operator)["id"]
+        while len(engine.tasks(run, step="h", state="waiting")) < items:
+            time.sleep(0.1)
+        for i in range(items):
+            engine.complete(run, f"h:{i}", operator)
+        _wait_done(engine, run)
+        while run in runner.drivers:  # the attempt's last mirror round, then its final state
+            time.sleep(0.1)
+        _settle()
+        ours_cpu, ours_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
+    finally:
+        runner.stop()
+        store.dispose()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_scale import idle_rate
+
+    idle = idle_rate(server_pid, window=5.0, most=40.0)  # the server's own CPU a second, doing nothing
+    ours_net, base_net = ours_cpu - idle * ours_s, base_cpu - idle * base_s
+    ratio = ours_net / base_net if base_net > 0 else float("inf")
+    print(
+        json.dumps(
+            {
+                "bench": "runner.mirror",
+                "metric": f"Prefect server CPU-s for one run of {2 * items} task runs ({items} human), idle CPU removed",
+                "ours": round(ours_net, 2),
+                "baseline": round(base_net, 2),
+                "ratio": round(ratio, 2),
+                "goal": 1.1,
+                "met": ratio <= 1.1,
+                "ours_raw": round(ours_cpu, 2),
+                "baseline_raw": round(base_cpu, 2),
+                "idle_cpu_per_s": round(idle, 3),
+                "ours_wall_s": round(ours_s, 1),
+                "baseline_wall_s": round(base_s, 1),
+            }
+        )
+    )
+
+
+def bench_mirror_big(tmp: Path, tasks: int, server_pid: int | None, rounds: int = 10) -> None:
+    """The mirror's cost for a run above the size cap (default 5,000): a run of `tasks` human
+    items, one check-off between rounds, each round reading the run and updating its per-step
+    progress artifact. Our process's CPU per round and the server's, both measured."""
+    import json
+    import resource
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from flows.actors import local_operator
+    from flows.lifecycle import Engine
+    from flows.prefect_mirror import Mirror, mirror_cap
+    from flows.store import Store
+
+    @flow(persist_result=False)
+    def attempt() -> str:
+        return str(flow_run.id)
+
+    runbook = tmp / "big_mirror.yaml"
+    runbook.write_text(
+        "id: big_mirror\nname: Big\nsteps:\n"
+        f'  - {{id: item, kind: manual, owner: team:it, for_each: "${{{{ range({tasks}) | list }}}}"}}\n'
+    )
+    store = Store()
+    engine = Engine(store)
+    operator = local_operator()
+    run = engine.start(runbook, "bench", operator)["id"]
+    mirror = Mirror(store, run, attempt())
+    own = server = 0.0
+    with get_client(sync_client=True) as client:
+        mirror.round(client, force=True)
+        for i in range(rounds):
+            engine.complete(run, f"item:{i}", operator)
+            c0 = _server_cpu(server_pid) if server_pid else 0.0
+            r0 = resource.getrusage(resource.RUSAGE_THREAD)
+            mirror.round(client)
+            r1 = resource.getrusage(resource.RUSAGE_THREAD)
+            own += (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            server += (_server_cpu(server_pid) - c0) if server_pid else 0.0
+    store.dispose()
+    print(
+        json.dumps(
+            {
+                "bench": "runner.mirror_big",
+                "metric": f"mirror CPU ms per check-off round of a {tasks:,}-task run (cap {mirror_cap():,}: per-step artifacts)",
+                "ours": round(1000 * own / rounds, 1),
+                "server_ms": round(1000 * server / rounds, 1),
+                "task_runs": mirror.sent["task_runs"],
+                "baseline": None,
+                "ratio": None,
+                "goal": None,
+                "met": None,
+            }
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("which", nargs="?", default="all", choices=["noop", "empty", "rss", "all"])
+    parser.add_argument(
+        "which", nargs="?", default="all", choices=["noop", "empty", "rss", "mirror", "mirror_big", "all"]
+    )
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of the noop comparison")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     _setup(tmp)
@@ -235,11 +425,15 @@ def main() -> None:
     server = ensure_prefect_api(tmp / "home")
     try:
         if args.which in ("noop", "all"):
-            bench_noop(tmp, args.steps)
+            bench_noop(tmp, args.steps, args.repeat, server.process.pid if server and server.process else None)
         if args.which in ("empty", "all"):
             bench_empty(tmp)
         if args.which in ("rss", "all"):
             bench_rss(tmp)
+        if args.which in ("mirror", "all"):
+            bench_mirror(tmp, args.steps, server.process.pid if server is not None and server.process else None)
+        if args.which in ("mirror_big", "all"):
+            bench_mirror_big(tmp, 10_000, server.process.pid if server is not None and server.process else None)
     finally:
         if server is not None:
             server.stop()

@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.goals import report  # noqa: E402
 from bench.sink import Sink  # noqa: E402
 from bench.sink import start as start_sink
 
@@ -94,6 +95,7 @@ default_channel: sms
         f"{args.batch}: {ours:.2f} s ({len(Sink.bodies)} calls; queueing {queued:.2f} s, delivery {ours - queued:.2f} s); "
         f"{plain / ours:.1f}x faster, {plain_calls / max(1, len(Sink.bodies)):.0f}x fewer calls"
     )
+    report(__file__, "sms_batched_s", ours, plain, "<= 1.0", people=args.people, calls=len(Sink.bodies))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import typer
 
-from .common import Format, engine_call, fail, out, print_json
+from .common import Format, engine_call, fail, out, print_json, site_zone
 
 
 class AuditFormat(StrEnum):
@@ -45,14 +45,14 @@ def register(app: typer.Typer) -> None:
         from .exports import audit_csv
         from .show import print_audit
 
-        eng = engine()
+        eng = engine(reading=True)
         data = engine_call(lambda: eng.audit(run))
         if format == AuditFormat.csv:
             sys.stdout.write(audit_csv(data))
         elif format == AuditFormat.json:
             print_json(data)
         else:
-            print_audit(out, data)
+            print_audit(out, data, site_zone(eng, run))
         if verify and not data["verified"]:
             raise typer.Exit(1)
 

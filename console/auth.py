@@ -42,6 +42,8 @@ POLICY: dict[str, frozenset[str]] = {
     "standdown": MANAGE,
     "start_run": MANAGE,
     "cancel": MANAGE,
+    "run_update": MANAGE,  # a status update on a run (event run.update, the site's default channel)
+    "runbooks": READ,  # the library: runbooks with their inputs and the sites they validate for
     "runs": READ,
     "run": READ,
     "tasks": READ,
@@ -81,6 +83,7 @@ POLICY: dict[str, frozenset[str]] = {
     "people": READ,
     "audit_csv": READ,
     "tasks_csv": READ,
+    "grants": MANAGE,  # the grant ledger: API, page and CSV (who holds which access)
 }
 AUDIT_CHAIN = "access"
 

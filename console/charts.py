@@ -12,33 +12,34 @@ W, H, PAD = 320, 140, 24
 
 def burnup(o: Mapping[str, Any]) -> dict[str, Any]:
     """Value against time from the start to the deadline (or later, if later): the series, the
-    target line, the deadline line, 'now', and the forecast from now to the ETA."""
+    target line, the deadline line, 'now', and the forecast's fan: from now to the target at
+    P50 (the line) and out to P90 (the band; to the chart's edge when P90 is beyond it or never)."""
     start = datetime.fromisoformat(o["started_at"])
     deadline = datetime.fromisoformat(o["deadline"])
     now = datetime.fromisoformat(o["now"])
-    eta = datetime.fromisoformat(o["eta"]) if o.get("eta") else None
-    end = max(deadline, now, min(eta, deadline + (deadline - start)) if eta else deadline)
+    f = o.get("forecast") or {}
+    p50 = datetime.fromisoformat(f["p50"]) if f.get("p50") and not o["met"] else None
+    p90 = datetime.fromisoformat(f["p90"]) if f.get("p90") and not o["met"] else None
+    horizon = deadline + (deadline - start)  # the chart shows at most twice the objective's window
+    end = max(deadline, now, min(p90 or p50 or deadline, horizon))
     span = max((end - start).total_seconds(), 1.0)
     top = max(float(o["target"]), float(o["value"]), 1e-9) * 1.1
 
     def x(t: datetime) -> float:
-        return round(PAD + (W - 2 * PAD) * max(0.0, (t - start).total_seconds()) / span, 1)
+        return round(PAD + (W - 2 * PAD) * max(0.0, min((t - start).total_seconds(), span)) / span, 1)
 
     def y(v: float) -> float:
         return round(H - PAD - (H - 2 * PAD) * v / top, 1)
 
     points = [(x(datetime.fromisoformat(t)), y(v)) for t, v in o["series"]]
     points.append((x(now), y(float(o["value"]))))
-    forecast = None
-    if eta is not None and not o["met"]:
-        forecast = (
-            x(now),
-            y(float(o["value"])),
-            x(min(eta, end)),
-            y(float(o["target"]))
-            if eta <= end
-            else y(float(o["value"]) + (float(o["target"]) - float(o["value"])) * (end - now) / (eta - now)),
-        )
+    fan = median = None
+    if p50 is not None:
+        here = (x(now), y(float(o["value"])))
+        at50 = (x(p50), y(float(o["target"])))
+        at90 = (x(p90) if p90 is not None else W - PAD, y(float(o["target"])))
+        median = (*here, *at50)
+        fan = " ".join(f"{a},{b}" for a, b in (here, at50, at90))
     return {
         "w": W,
         "h": H,
@@ -47,7 +48,8 @@ def burnup(o: Mapping[str, Any]) -> dict[str, Any]:
         "target_y": y(float(o["target"])),
         "deadline_x": x(deadline),
         "now_x": x(now),
-        "forecast": forecast,
+        "forecast": median,
+        "fan": fan,
         "x0": PAD,
         "x1": W - PAD,
         "y0": H - PAD,

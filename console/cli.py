@@ -18,6 +18,7 @@ from runbooks.library import NotFound, find_runbook, find_site
 from . import (
     audit_commands,
     coverage_commands,
+    grant_commands,
     loan_commands,
     roll_call_commands,
     run_commands,
@@ -39,8 +40,14 @@ app = typer.Typer(
 
 
 @app.callback()
-def witness_at_exit(ctx: typer.Context) -> None:
+def witness_at_exit(
+    ctx: typer.Context,
+    utc: bool = typer.Option(False, "--utc", help="times in UTC instead of the site's local time (JSON is UTC)"),
+) -> None:
     """Emergency continuity runbooks: validate, plan and run them."""
+    from .common import CLOCK
+
+    CLOCK["utc"] = utc
     ctx.call_on_close(run_commands.witness_local_writes)
 
 
@@ -105,17 +112,41 @@ def plan(
     runbook: str = typer.Argument(..., help="runbook file or id"),
     site: str = typer.Option(..., "--site", help="site directory or id"),
     input: list[str] | None = typer.Option(None, "--input", help="k=v, repeatable"),
+    simulate: bool = typer.Option(False, "--simulate", help="forecast each objective (Monte-Carlo)"),
+    trials: int = typer.Option(1000, "--trials", min=10, max=100_000, help="trials of --simulate"),
+    assume: list[str] | None = typer.Option(
+        None, "--assume", help="what-if of --simulate: team.X=leads, pool.X=items, answers.OPTION=share"
+    ),
     format: Format = FORMAT,
 ) -> None:
-    """Show the expanded plan: steps, item counts, per-item pipelines, critical path vs objectives."""
+    """Show the expanded plan: steps, item counts, per-item pipelines, critical path vs objectives;
+    with --simulate, each objective's forecast (P50, P90, probability within its time)."""
     from runbooks.estimate import estimate_plan, report_json
     from runbooks.plan import load_plan
 
     inputs = parse_pairs(input, "--input")
+    what_if = parse_pairs(assume, "--assume")
+    if what_if and not simulate:
+        raise fail("--assume needs --simulate", 2)
     with reported():
         path = find_runbook(runbook)
         site_obj = load_site_arg(site)
-        report = estimate_plan(load_plan(path, site_obj, inputs))
+        loaded = load_plan(path, site_obj, inputs)
+        report = None if simulate else estimate_plan(loaded)
+    if report is None:
+        from runbooks.simulate_plan import AssumptionError, parse_assumptions, simulate_plan
+
+        try:
+            result = simulate_plan(loaded, parse_assumptions(what_if, loaded), trials)
+        except AssumptionError as e:
+            raise fail(str(e), 2) from None
+        if format == Format.json:
+            print_json(result)
+        else:
+            from console.show import print_simulation
+
+            print_simulation(out, result)
+        return
     if format == Format.json:
         print_json(report_json(report))
     else:
@@ -144,6 +175,7 @@ roll_call_commands.register(app)
 coverage_commands.register(app)
 shift_commands.register(app)
 loan_commands.register(app)
+grant_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

@@ -76,3 +76,17 @@ def engine_call(fn: Callable[[], T]) -> T:
             return fn()
     except EngineError as e:
         raise fail(e.cli) from None
+
+
+CLOCK = {"utc": False}  # `runbook --utc …`: times for people in UTC instead of the site's zone
+
+
+def site_zone(eng: Any, run_id: str) -> str | None:
+    """The zone a run's times are shown in: its site's, or None (UTC) with `--utc` or where the
+    site cannot be read (through the API, the snapshot is not served)."""
+    if CLOCK["utc"]:
+        return None
+    try:
+        return str(eng.site_of(run_id).get("timezone") or "UTC")
+    except Exception:
+        return None

@@ -11,19 +11,20 @@ goes through the Engine as those people, so the audit shows who did what."""
 from __future__ import annotations
 
 import functools
-import http.server
 import json
 import logging
 import os
 import random
 import shutil
-import socketserver
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from .iam import IamStandIn
 
 if TYPE_CHECKING:
     from flows.actors import Actor
@@ -54,23 +55,9 @@ ONE_OFF = (
     ("shift_plan", "supervisors", {"coverage_pct": 100}),
 )  # the leads' single tasks, done some time
 VANGUARD = 30  # the on-site team the operations lead ticks: with 48 home agents, the hotline is covered
-
-
-class _Grants(http.server.BaseHTTPRequestHandler):
-    """The IAM stand-in: every grant of restricted home-agent permissions is accepted."""
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        length = int(self.headers.get("content-length") or 0)
-        self.rfile.read(length)
-        body = json.dumps({"granted": True}).encode()
-        self.send_response(201)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+RESTOCK_AFTER = 90 * 60  # demo seconds the laptop shortage is left showing before Beijing lends ten
+ONE_OFF_AFTER = 2 * 3600  # demo seconds before the leads' single tasks (the on-site team among them)
+BANNER_EVERY = 60.0  # seconds between the short banners that repeat the sign-in links
 
 
 def prepare_home(home: Path) -> None:
@@ -87,10 +74,8 @@ def demo(host: str, port: int, home: Path, speed: float) -> None:
     from .serve import serve
 
     prepare_home(home)
-    iam = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Grants)
-    iam.daemon_threads = True
-    threading.Thread(target=iam.serve_forever, name="iam-stand-in", daemon=True).start()
-    iam_port = iam.server_address[1]
+    iam = IamStandIn().start()  # grants, revokes and verifies the home agents' permissions
+    iam_port = iam.port
     allow = [a for a in os.environ.get("RUNBOOK_OUTBOUND_ALLOW", "").split(",") if a]
     os.environ.update(
         {
@@ -102,20 +87,26 @@ def demo(host: str, port: int, home: Path, speed: float) -> None:
         }
     )
     os.environ.pop("RUNBOOK_DATABASE_URL", None)  # the demo is the embedded default
+    quiet_prefect_console()
     base = os.environ["RUNBOOK_PUBLIC_URL"]
     tokens = accounts()
-    typer.echo(
-        f"\nrunbook demo: the Xi'an lockdown (a drill) at {speed:g}x speed, store in {home}\n"
-        f"  sign in as the continuity manager:  {base}/login#token={tokens['manager']}\n"
-        f"  sign in as the IT team lead:        {base}/login#token={tokens['it']}\n"
-        f"  (other leads: training, operations, supervisors, living_support, management —\n"
-        f"   their tokens are in {home / 'demo-tokens.json'}; Ctrl-C stops the demo)\n",
-        err=True,
-    )
+    typer.echo(f"runbook demo: starting (store in {home}); the sign-in links follow once it plays", err=True)
+    players = Players(base, f"http://127.0.0.1:{port}", speed, home=home, tokens=tokens)
     try:
-        serve(host, port, False, companion=Players(base, f"http://127.0.0.1:{port}", speed).play)
+        # console notifications go to console.jsonl only: the terminal gets a count (the banner)
+        serve(host, port, False, companion=players.play, echo_console=False)
     finally:
-        iam.shutdown()
+        iam.stop()
+
+
+def quiet_prefect_console() -> None:
+    """Prefect's flow- and task-run lines stay in the Prefect UI (its API handler keeps them),
+    not in the demo's terminal, where they would push the sign-in links away."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):  # if Prefect set up its logging already
+        for handler in logging.getLogger(name).handlers:
+            if type(handler).__name__ == "PrefectConsoleHandler":
+                handler.setLevel(logging.WARNING)
 
 
 def accounts() -> dict[str, str]:
@@ -141,10 +132,65 @@ def accounts() -> dict[str, str]:
 class Players:
     """The staff and the leads, acting on their own clocks (seconds of demo time)."""
 
-    def __init__(self, base: str, local: str, speed: float, seed: int = 2021):
+    def __init__(
+        self,
+        base: str,
+        local: str,
+        speed: float,
+        seed: int = 2021,
+        home: Path | None = None,
+        tokens: dict[str, str] | None = None,
+    ):
         self.base, self.local, self.speed = base, local, speed  # links shown; where the server answers here
+        self.home, self.tokens = home or Path("."), tokens or {}
         self.random = random.Random(seed)
         self.stop = threading.Event()  # the server's, given to play()
+        self.beat = max(1.0, 120.0 / speed)  # the leads' pauses stretch at a slower pace
+        self.started = time.monotonic()
+
+    def demo_seconds(self) -> float:
+        return (time.monotonic() - self.started) * self.speed
+
+    def links(self) -> list[str]:
+        return [
+            f"  sign in as the continuity manager:  {self.base}/login#token={self.tokens.get('manager', '')}",
+            f"  sign in as the IT team lead:        {self.base}/login#token={self.tokens.get('it', '')}",
+        ]
+
+    def welcome(self, run: str) -> None:
+        """What a newcomer needs, the sign-in links last (they are repeated by the banner)."""
+        api = os.environ.get("PREFECT_API_URL", "")
+        ui = api[: -len("/api")] if api.endswith("/api") else api or "-"
+        lines = [
+            "",
+            f"runbook demo: the Xi'an lockdown (a drill) at {self.speed:g}x speed "
+            f"(an hour in {3600 / self.speed / 60:.3g} min; --speed changes it)",
+            f"  the run:        {self.base}/runs/{run}",
+            f"  Prefect UI:     {ui}",
+            f"  notifications:  {self.home / 'console.jsonl'} (counted in the banner below, not printed)",
+            "  the CLI on this demo's store (`runbook status`, `runbook tasks RUN`):",
+            f"    export RUNBOOK_HOME={self.home.resolve()}",
+            f"  other leads' tokens: {self.home / 'demo-tokens.json'}; Ctrl-C stops the demo",
+            *self.links(),
+            "",
+        ]
+        typer.echo("\n".join(lines), err=True)
+
+    def banner(self, engine: Engine, run: str) -> None:
+        """Every minute: the demo clock, how many notifications, the roll call, the links again."""
+        while not self.stop.wait(BANNER_EVERY):
+            try:
+                roll_call = engine.tasks(run, step="roll_call")[0]["state"]
+                state = engine.run(run)["state"]
+            except Exception:  # the store is closing: the demo is ending
+                return
+            minutes = int(self.demo_seconds() // 60)
+            typer.echo(
+                f"demo {minutes // 60}h{minutes % 60:02d}m in · run {state} · roll call {roll_call} · "
+                f"{count_lines(self.home / 'console.jsonl')} notifications in console.jsonl\n"
+                + "\n".join(self.links()),
+                err=True,
+            )
 
     def play(self, stop: threading.Event) -> None:
         import requests
@@ -170,7 +216,8 @@ class Players:
         try:
             runs, _ = engine.lockdown("xian", manager, drill=True)
             run = next(r["id"] for r in runs if r["runbook"] == "callcenter_lockdown")
-            typer.echo(f"  the run: {self.base}/runs/{run}\n", err=True)
+            self.welcome(run)
+            threading.Thread(target=self.banner, args=(engine, run), name="demo-banner", daemon=True).start()
             self.answers(engine, run, manager)
             self.leads_at_work(engine, run, manager, leads, EngineError)
         except EngineError as e:
@@ -209,6 +256,7 @@ class Players:
         self, engine: Engine, run: str, manager: Actor, leads: dict[str, Actor], EngineError: type[Exception]
     ) -> None:
         restocked = False
+        short_since: float | None = None  # demo time the laptop shortage was first seen
         done_once: set[str] = set()
         phoned: list[str] = []
         while not self.stop.is_set():
@@ -219,7 +267,9 @@ class Players:
             acted = False
             laptops = [t for t in engine.tasks(run, step="laptop") if t["state"] in ("waiting", "ready")]
             if not restocked and any(t["state"] == "ready" for t in laptops):
-                if self.pause(4, 6):
+                short_since = self.demo_seconds() if short_since is None else short_since
+            if short_since is not None and not restocked and self.demo_seconds() - short_since >= RESTOCK_AFTER:
+                if self.pause(1, 2):
                     engine.restock(
                         "xian",
                         "laptops",
@@ -270,14 +320,15 @@ class Players:
                 )
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
-                if task["state"] == "waiting" and step not in done_once and self.random.random() < 0.1:
+                late_enough = self.demo_seconds() >= ONE_OFF_AFTER
+                if task["state"] == "waiting" and step not in done_once and late_enough and self.random.random() < 0.1:
                     done_once.add(step)
                     if fields.get("people") == "onsite":
                         fields = {"people": onsite(engine.tasks(run, step="roll_call")[0])[:VANGUARD]}
                     acted |= self.act(
                         EngineError, functools.partial(engine.complete, run, step, leads[team], fields=fields)
                     )
-            if not (self.pause(2.0, 3.0) if acted else self.pause(2.0, 4.0)):
+            if not self.pause(2.0 * self.beat, (3.0 if acted else 4.0) * self.beat):
                 return
 
     @staticmethod
@@ -293,6 +344,14 @@ def onsite(roll_call: dict[str, Any]) -> list[str]:
     """Who answered "on site" (a done roll call's outputs)."""
     people = ((roll_call.get("outputs") or {}).get("answers") or {}).get("onsite") or []
     return [p["id"] if isinstance(p, dict) else str(p) for p in people]
+
+
+def count_lines(path: Path) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
+    except OSError:
+        return 0
 
 
 def _healthy(requests, base: str) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.concurrency import run_in_threadpool
 
 from flows import signals
+from flows.views import iso
 
 if TYPE_CHECKING:
     from flows.store import Store
@@ -163,7 +164,7 @@ def _newer(events: collections.deque, last: int) -> list[dict[str, Any]]:
 
 
 def _message(run_id: str, row: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
-    data: dict[str, Any] = {"run": run_id}
+    data: dict[str, Any] = {"run": run_id, "at": iso(row["at"])}  # the feed shows it in the site's time
     if row["task_id"]:
         data["task"] = row["task_id"]
     state = (row["data"] or {}).get("state")

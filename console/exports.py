@@ -49,3 +49,29 @@ def audit_csv(data: Mapping[str, Any]) -> str:
 def tasks_csv(tasks: Iterable[Mapping[str, Any]]) -> str:
     """Task JSON rows → one line each; an allocated asset as its key."""
     return csv_text(TASK_COLUMNS, ({**t, "asset": (t.get("asset") or {}).get("key")} for t in tasks))
+
+
+GRANT_COLUMNS = (
+    "person",
+    "name",
+    "system",
+    "profile",
+    "scope",
+    "asset",
+    "state",
+    "granted_at",
+    "expires_at",
+    "review_at",
+    "review_overdue",
+    "reason",
+    "revoked_at",
+    "verified_at",
+    "iam_id",
+    "run",
+    "drill",
+)
+
+
+def grants_csv(grants: Iterable[Mapping[str, Any]]) -> str:
+    """The grant ledger's rows (`runbook grants`, `/sites/{site}/grants.csv`); a scope as JSON."""
+    return csv_text(GRANT_COLUMNS, grants)

@@ -1,171 +1,72 @@
 """The dashboard's words in English and Simplified Chinese, and which one a request gets: the
-user's choice (cookie `rb_lang`), else the browser's Accept-Language, else English. Times are
-shown in the site's timezone."""
+user's choice (cookie `rb_lang`), else the browser's Accept-Language, else English. The words
+are gettext catalogs managed with Babel (`console/locale/zh_CN/LC_MESSAGES/messages.po`,
+`scripts/i18n extract|update|compile`), compiled in memory at first use; plural forms through
+`plural(lang)`. Times are shown in the site's zone with its abbreviation."""
 
 from __future__ import annotations
 
+import functools
+import gettext
+import io
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LANGS = ("en", "zh-CN")
 COOKIE = "rb_lang"
 
-_ZH = {
-    "Sites": "站点",
-    "My tasks": "我的任务",
-    "Sign in": "登录",
-    "Sign out": "退出",
-    "Access token": "访问令牌",
-    "Sites in lockdown": "封控中的站点",
-    "No site is in lockdown and no run is running.": "当前没有封控站点，也没有运行中的预案。",
-    "Lockdown declared": "封控宣布于",
-    "by": "由",
-    "DRILL": "演练",
-    "Run": "预案执行",
-    "Progress": "进度",
-    "Overdue": "已逾期",
-    "Blocked": "受阻",
-    "Objectives": "目标",
-    "Objective": "目标",
-    "Value": "当前值",
-    "Target": "目标值",
-    "Deadline": "截止",
-    "Time left": "剩余时间",
-    "Forecast": "预计达成",
-    "met": "已达成",
-    "on track": "按计划",
-    "at risk": "有风险",
-    "no forecast yet": "暂无预测",
-    "Phases": "阶段",
-    "Step": "步骤",
-    "Funnel": "人员流程",
-    "reached": "已完成",
-    "stuck": "停留",
-    "for": "已",
-    "Step graph": "步骤图",
-    "Live events": "实时事件",
-    "Audit": "审计",
-    "Task": "任务",
-    "Owner": "负责人",
-    "State": "状态",
-    "Due": "截止",
-    "Note": "备注",
-    "Reason": "原因",
-    "Check off": "完成",
-    "Approve": "批准",
-    "Reject": "驳回",
-    "Check off selected": "批量完成所选",
-    "Approve selected": "批量批准所选",
-    "Select all": "全选",
-    "Nothing to do: no task of yours is open.": "没有待办：您负责的任务都已完成。",
-    "Skip": "跳过",
-    "Retry": "重试",
-    "Reassign": "转派",
-    "to": "给",
-    "Cancel run": "取消执行",
-    "Interventions (manager, with a reason)": "干预（经理，须填写原因）",
-    "Restock": "补充库存",
-    "from site": "调出站点",
-    "count": "数量",
-    "pool": "资源池",
-    "Check-offs": "完成记录",
-    "verified": "校验通过",
-    "NOT VERIFIED": "校验失败",
-    "Call list": "电话名单",
-    "Closed by": "结束人",
-    "Answer": "回答",
-    "Answer for": "代为回答",
-    "no link sent": "未发送链接",
-    "No personal channel reaches them: no link was sent": "没有可联系本人的个人渠道：未发送链接",
-    "Record": "记录",
-    "Everyone on your list has answered.": "您名单上的人员均已回复。",
-    "Close the roll call": "结束点名",
-    "No more answers after this; those still missing are told the center closed it.": "此后不再接受回答；尚未回复的人员会被告知点名已由中心结束。",
-    "Headcount": "人员统计",
-    "late": "逾期",
-    "no answer": "未回复",
-    "asked": "应答人数",
-    "Unaccounted": "下落未明",
-    "Detail": "详情",
-    "Print": "打印",
-    "People who have not answered": "尚未回复的人员",
-    "Team": "团队",
-    "Leads": "负责人",
-    "Name": "姓名",
-    "Phone": "电话",
-    "Called": "已致电",
-    "Outcome": "结果",
-    "none": "无",
-    "Started": "开始于",
-    "tasks": "个任务",
-    "answered": "已回复",
-    "Overriding: this task is not your team's; give a reason.": "越权操作：该任务不属于您的团队，请填写原因。",
-    "Done.": "已完成。",
-    "results": "结果",
-    "Language": "语言",
-    "Back to the run": "返回预案",
-    "When": "时间",
-    "Who": "操作人",
-    "What": "操作",
-    "Roll call": "点名",
-    "Allocated": "已分配",
-    "value now": "当前",
-    "Signed in as": "当前用户",
-    "Run state": "执行状态",
-    "updated": "更新于",
-    "Show all": "查看全部",
-    "of": "/",
-    "failed": "失败",
-    "skipped": "跳过",
-    "cancelled": "已取消",
-    "Chain": "审计链",
-    "not met": "未达成",
-    "Coverage": "服务覆盖",
-    "Required agents (Erlang C) against staffed agents, per interval, in the site's local time.": "按时段（站点当地时间）对比所需坐席（Erlang C）与在岗坐席。",
-    "Supplied by run": "坐席来自预案执行",
-    "No running run: the baseline counts.": "没有运行中的预案：按基准排班计算。",
-    "covered": "已覆盖",
-    "short": "缺口",
-    "darker: more short": "颜色越深缺口越大",
-    "staffed": "在岗",
-    "required": "需要",
-    "staff ids, comma-separated": "员工编号，用逗号分隔",
-    "No site has a 7x24 service.": "没有站点配置7x24服务。",
-    "7x24 coverage of every site": "各站点7x24服务覆盖",
-    "no calls": "无来电",
-    "of intervals covered": "的时段已覆盖",
-    "gaps": "个缺口",
-    "Short intervals": "缺口时段",
-    "Skip, retry or reassign a task from its page: every task above links to it.": "跳过、重试或转派任务请在任务页面操作：上面每个任务都有链接。",
-}
-# Hand-overs, a person's page, filters, paging and exports.
-_ZH.update(
-    {
-        "Asset": "资产",
-        "Shifts": "班次",
-        "Start": "开始",
-        "End": "结束",
-        "Queue": "队列",
-        "acknowledged": "已确认",
-        "Swap": "换班",
-        "handed over": "已交接",
-        "Answers": "回复",
-        "Pipeline": "流程",
-        "changed": "已更改",
-        "People": "人员",
-        "Find a person": "查找人员",
-        "Name or ID": "姓名或工号",
-        "Nobody on the roster matches.": "名册中没有匹配的人员。",
-        "Filter": "筛选",
-        "Previous": "上一页",
-        "Next": "下一页",
-        "Page": "页",
-        "Tasks": "任务",
-        "Type the tag of the asset you hand over: the allocated one, or another available one of the pool "
-        "(the allocation follows it).": "请输入实际交接资产的编号：可以是已分配的那台，也可以是该资产池中另一台可用的（分配随之变更）。",
-    }
-)
+LOCALE = Path(__file__).parent / "locale"
+CATALOGS = {"zh-CN": "zh_CN"}  # a page's language → its catalog under console/locale/
+
+
+def N_(text: str) -> str:
+    """Marks a word for extraction (scripts/i18n extract) where it is translated later."""
+    return text
+
+
+# The engine's own words the pages show (states, step kinds, funnel stages, events, audit and
+# check-off actions): translated where shown (`_(task.state)`), listed here for extraction.
+ENGINE_WORDS = (
+    N_("pending"), N_("ready"), N_("running"), N_("waiting"), N_("done"), N_("failed"), N_("rejected"),
+    N_("skipped"), N_("cancelled"), N_("completed"), N_("active"), N_("manual"), N_("approval"), N_("muster"),
+    N_("allocate"), N_("http"), N_("notify"), N_("wait"), N_("calls"), N_("answered"), N_("laptop"),
+    N_("setup"), N_("training"), N_("go_live"), N_("site.lockdown"), N_("site.standdown"), N_("run.started"),
+    N_("run.completed"), N_("run.failed"), N_("run.cancelled"), N_("run.update"), N_("task.assigned"),
+    N_("task.reminder"), N_("task.overdue"), N_("task.escalated"), N_("task.done"), N_("task.failed"),
+    N_("task.cancelled"), N_("approval.requested"), N_("muster.request"), N_("muster.answer"),
+    N_("muster.closed"), N_("objective.reached"), N_("objective.at_risk"), N_("coverage.gap"), N_("message"),
+    N_("event"), N_("access.denied"), N_("account.add"), N_("account.revoke"), N_("audit.key.rotate"),
+    N_("audit.migrate"), N_("audit.reanchor"), N_("outbox.retry"), N_("pool.restock"), N_("calls.done"),
+    N_("muster.close"), N_("pool.allocate"), N_("pool.release"), N_("pool.return"), N_("pool.shortage"),
+    N_("pool.swap"), N_("run.cancel"), N_("run.reopen"), N_("run.start"), N_("task.add"), N_("task.complete"),
+    N_("task.reassign"), N_("task.retry"), N_("task.retry_scheduled"), N_("task.skip"), N_("task.start"),
+    N_("complete"), N_("approve"), N_("reject"), N_("shifts"), N_("shifts.assigned"), N_("planned"),
+    N_("declined"), N_("replaced"), N_("shifts.planned"), N_("shifts.replan"), N_("shift.swapped"),
+    N_("loan.request"), N_("loan.accept"), N_("loan.refuse"), N_("loan.recall"),
+)  # fmt: skip
+
+_ZH: dict[str, str] = {}  # words added in code before they reach the catalog (the catalog wins)
+
+
+@functools.cache
+def catalog(lang: str) -> gettext.NullTranslations:
+    """The language's gettext catalog: its .po compiled in memory at first use (Babel), so a
+    checkout needs no build step and the .po stays the one source (scripts/i18n)."""
+    name = CATALOGS.get(lang)
+    po = LOCALE / name / "LC_MESSAGES" / "messages.po" if name else None
+    if po is None or not po.is_file():
+        return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with open(po, "rb") as f:
+        parsed = read_po(f, locale=name, domain="messages")
+    compiled = io.BytesIO()
+    write_mo(compiled, parsed)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
 
 
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
@@ -182,12 +83,36 @@ def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
 
 
 def translator(lang: str) -> Callable[[str], str]:
-    table = _ZH if lang == "zh-CN" else {}
-    return lambda text: table.get(text, text)
+    """`_` of a page: a word in `lang` (the catalog's, else the code's table, else itself)."""
+    if lang not in CATALOGS:
+        return lambda text: text
+    found = catalog(lang)
+    extra = _ZH
+
+    def translate(text: str) -> str:
+        out = found.gettext(text)
+        return extra.get(text, text) if out == text else out
+
+    return translate
 
 
-def local_time(value: str | datetime | None, tz: str, with_date: bool = True) -> str:
-    """An ISO time from the store (UTC) → the site's local time, e.g. `12-23 08:05`."""
+def plural(lang: str) -> Callable[[str, str, int], str]:
+    """`ngettext` of a page, formatted: `ngettext("%(num)d step", "%(num)d steps", n)`."""
+    found = catalog(lang) if lang in CATALOGS else gettext.NullTranslations()
+    return lambda one, many, n: found.ngettext(one, many, n) % {"num": n}
+
+
+def percent(value: float, lang: str) -> str:
+    """A share for people in the page's locale: 90% (not 0.9)."""
+    from babel.numbers import format_percent
+
+    return format_percent(value, locale=CATALOGS.get(lang, "en"))
+
+
+def local_time(value: str | datetime | None, tz: str, with_date: bool = True, seconds: bool = False) -> str:
+    """An ISO time from the store (UTC) → the site's local time with its zone's abbreviation,
+    e.g. `12-23 08:05 CST` (`seconds`: `12-23 08:05:09 CST`; without the date: `08:05:09 CST`).
+    One clock on every page; the JSON stays ISO 8601 in UTC."""
     if not value:
         return "–"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
@@ -195,7 +120,29 @@ def local_time(value: str | datetime | None, tz: str, with_date: bool = True) ->
         moment = moment.astimezone(ZoneInfo(tz))
     except ZoneInfoNotFoundError:
         pass
-    return moment.strftime("%m-%d %H:%M" if with_date else "%H:%M:%S")
+    if not with_date:
+        return moment.strftime("%H:%M:%S %Z").strip()
+    return moment.strftime("%m-%d %H:%M:%S %Z" if seconds else "%m-%d %H:%M %Z").strip()
+
+
+def zone_abbreviation(tz: str) -> str:
+    """The zone's abbreviation now (`CST` for Asia/Shanghai), as the pages print it."""
+    try:
+        return datetime.now(ZoneInfo(tz)).strftime("%Z")
+    except ZoneInfoNotFoundError:
+        return tz
+
+
+def feed_words(lang: str) -> dict[str, str]:
+    """The live feed's words (events and states) in `lang`, for /static/app.js."""
+    if lang != "zh-CN":
+        return {}
+    from flows.states import RUN_STATES, STATES
+    from runbooks.models import EVENTS
+
+    names = [*EVENTS, "muster.answer", "muster.closed", *STATES, *RUN_STATES]
+    _ = translator(lang)
+    return {n: _(n) for n in names if _(n) != n}
 
 
 def duration(seconds: int | float | None, lang: str = "en") -> str:

@@ -62,7 +62,7 @@ def task_list(engine: Any, run_id: str, params: Mapping[str, str]) -> dict[str, 
     shown = any(filters.values())
     tasks = engine.tasks(run_id, **filters) if shown else []
     teams = sorted(engine.site_of(run_id).get("teams") or {})
-    if filters["team"] and filters["team"] not in teams:
+    if filters["team"] and filters["team"].casefold() not in {t.casefold() for t in teams}:
         raise Invalid(f'team: "{filters["team"]}" is not a team of this run\'s site (teams: {", ".join(teams)})')
     return {
         "filters": filters,

@@ -79,8 +79,9 @@ class Remote:
             raise Invalid(f"cannot reach {self.url}: {type(e).__name__}") from None
         return self._answer(response)["runs"], response.status_code == 201
 
-    def standdown(self, site_id: str, actor: Any = None) -> list[dict[str, Any]]:
-        return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown")["runs"]
+    def standdown(self, site_id: str, actor: Any = None, *, drill: bool | None = None) -> list[dict[str, Any]]:
+        body = {"drill": drill} if drill is not None else None
+        return self._call("POST", f"/api/sites/{self._q(site_id)}/standdown", body)["runs"]
 
     def start(
         self,
@@ -206,8 +207,8 @@ class Remote:
             return self._call("GET", f"/api/runs/{self._q(run_id)}/headcount")
         return self._call("GET", f"/api/runs/{self._q(run_id)}/muster/{self._q(step_id)}/headcount")
 
-    def pools(self, site_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/sites/{self._q(site_id)}/pools")
+    def pools(self, site_id: str, *, drill: bool = False) -> dict[str, Any]:
+        return self._call("GET", f"/api/sites/{self._q(site_id)}/pools" + ("?drill=true" if drill else ""))
 
     def restock(
         self,
@@ -219,10 +220,11 @@ class Remote:
         count: int | None = None,
         rows: list[dict[str, str]] | None = None,
         reason: str | None = None,
+        drill: bool | None = None,
     ) -> dict[str, Any]:
         if rows is not None:
             raise Invalid("--csv works on the local store only: new items are added where the store is")
-        body = {"from_site": from_site, "count": count, "reason": reason}
+        body = {"from_site": from_site, "count": count, "reason": reason, "drill": drill}
         return self._call("POST", f"/api/sites/{self._q(site_id)}/pools/{self._q(pool_id)}/restock", body)
 
     def coverage(self, site: str, *, queue: str | None = None, hours: int = 72) -> dict[str, Any]:
@@ -260,6 +262,19 @@ class Remote:
 
     def recall_loan(self, loan_id: str, actor: Any = None, *, reason: str | None = None) -> Any:
         return self._call("POST", f"/api/loans/{self._q(loan_id)}/recall", {"reason": reason})
+
+    def grants(
+        self,
+        site: str,
+        *,
+        state: str | None = None,
+        system: str | None = None,
+        person: str | None = None,
+        drill: bool = False,
+    ) -> dict[str, Any]:
+        given = {"state": state, "system": system, "person": person, "drill": "1" if drill else None}
+        params = "&".join(f"{k}={self._q(v)}" for k, v in given.items() if v)
+        return self._call("GET", f"/api/sites/{self._q(site)}/grants" + (f"?{params}" if params else ""))
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")

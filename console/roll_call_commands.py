@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         format: Format = FORMAT,
     ) -> None:
         """On site / home / cannot work / no answer, by team, with the names of the unaccounted."""
-        eng = engine()
+        eng = engine(reading=True)
         data = engine_call(lambda: eng.headcount(run, step))
         print_json(data) if format == Format.json else print_headcount(data)
 

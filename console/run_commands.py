@@ -13,14 +13,16 @@ import typer
 
 from flows.errors import EngineError
 
-from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported
+from .common import FORMAT, Format, engine_call, fail, out, parse_pairs, print_json, reported, site_zone
 
 AS = typer.Option(None, "--as", help="act as this roster member (local store only), e.g. X0087")
 KEY = typer.Option(None, "--idempotency-key", help="repeat a request safely: the same key gets the first answer")
 
 
-def engine():
-    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface)."""
+def engine(reading: bool = False):
+    """The local store's Engine, or the API server's when RUNBOOK_URL is set (same interface).
+    `reading`: a command that only reads never creates a store — where there is none, it says
+    so and names RUNBOOK_HOME (a store elsewhere, such as the demo's, is found through it)."""
     from .remote import Remote, configured
 
     if configured():
@@ -28,9 +30,30 @@ def engine():
     from flows.lifecycle import Engine
     from flows.store import Store
 
+    if reading:
+        require_store()
+
     store = Store()
     LOCAL_STORES.append(store)
     return Engine(store)
+
+
+def require_store() -> None:
+    import os
+
+    from flows.store.engine import runbook_home
+
+    if os.environ.get("RUNBOOK_DATABASE_URL"):
+        return
+    home = runbook_home()
+    if not (home / "runbook.db").is_file():
+        home_var = os.environ.get("RUNBOOK_HOME", ".runbook")
+        raise fail(
+            f"no store in {home.resolve()} (RUNBOOK_HOME={home_var}): nothing has run here. Point RUNBOOK_HOME "
+            "at the store's directory (`runbook demo` prints its `export RUNBOOK_HOME=…` line), or set "
+            "RUNBOOK_URL and RUNBOOK_TOKEN to ask a server",
+            1,
+        )
 
 
 LOCAL_STORES: list = []  # this command's local stores, whose audit heads go to the witness at its end
@@ -89,10 +112,16 @@ def register(app: typer.Typer) -> None:
         _print_runs(runs, format, note)
 
     @app.command()
-    def standdown(site: str = typer.Argument(..., help="site id"), format: Format = FORMAT) -> None:
-        """End the lockdown of SITE: start runbooks triggered by site.standdown."""
+    def standdown(
+        site: str = typer.Argument(..., help="site id"),
+        drill: bool | None = typer.Option(
+            None, "--drill/--real", help="which lockdown ends when a drill and a real one are both active"
+        ),
+        format: Format = FORMAT,
+    ) -> None:
+        """End the lockdown of SITE (the real one first): start runbooks triggered by site.standdown."""
         eng = engine()
-        runs = engine_call(lambda: eng.standdown(site, actor_for(eng, None, None)))
+        runs = engine_call(lambda: eng.standdown(site, actor_for(eng, None, None), drill=drill))
         _print_runs(runs, format, f"site {site} stood down: started {len(runs)} run(s)")
 
     @app.command()
@@ -114,7 +143,9 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8080, "--port"),
         home: Path = typer.Option(Path(".runbook/demo"), "--home", help="the demo's own store (wiped at each start)"),
-        speed: float = typer.Option(120, "--speed", min=1, help="time scale: 120 makes an hour pass in 30 s"),
+        speed: float = typer.Option(
+            30, "--speed", min=1, help="time scale: 30 (the default) makes an hour pass in 2 min"
+        ),
     ) -> None:
         """serve + the Xi'an call-center lockdown (a drill) with 110 simulated staff and their leads."""
         from .demo import demo as demo_
@@ -151,28 +182,33 @@ def register(app: typer.Typer) -> None:
         """Progress of one run (per step, objectives) or of every run."""
         from .show import print_run, print_runs
 
-        eng = engine()
+        eng = engine(reading=True)
         if run is None:
             runs = engine_call(lambda: eng.runs())
             print_json({"runs": runs}) if format == Format.json else print_runs(out, runs)
         else:
             data = engine_call(lambda: eng.run(run))
-            print_json(data) if format == Format.json else print_run(out, data)
+            print_json(data) if format == Format.json else print_run(out, data, site_zone(eng, run))
 
     @app.command()
     def tasks(
         run: str = typer.Argument(...),
-        team: str | None = typer.Option(None, "--team"),
+        team: str | None = typer.Option(None, "--team", help="a team id, case ignored"),
         state: str | None = typer.Option(None, "--state", help="a state, or overdue"),
         step: str | None = typer.Option(None, "--step"),
+        all_: bool = typer.Option(False, "--all", help="ended tasks too (done, skipped, cancelled…)"),
         format: Format = FORMAT,
     ) -> None:
-        """Tasks of RUN, filtered by team, state or step."""
+        """Open tasks of RUN (every task with --all or a --state), filtered by team, state or step."""
+        from flows.states import TERMINAL
+
         from .show import print_tasks
 
-        eng = engine()
+        eng = engine(reading=True)
         rows = engine_call(lambda: eng.tasks(run, team=team, state=state, step=step))
-        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows)
+        if not all_ and state is None:
+            rows = [t for t in rows if t["state"] not in TERMINAL]
+        print_json({"tasks": rows}) if format == Format.json else print_tasks(out, rows, site_zone(eng, run))
 
     def _each(run: str, task_ids: list[str], format: Format, act: Callable[[str], dict[str, Any]]) -> None:
         results, failed = [], False
@@ -311,7 +347,7 @@ def register(app: typer.Typer) -> None:
         """Notifications not delivered yet (pending) or given up (dead); --retry re-queues them."""
         from .show import print_outbox
 
-        eng = engine()
+        eng = engine(reading=not retry)
         if retry:
             n = engine_call(lambda: eng.requeue(actor_for(eng, None, None), keys=key, reason=reason))
             typer.echo(f"re-queued {n} notification(s)", err=True)
@@ -326,11 +362,15 @@ def register(app: typer.Typer) -> None:
         source: str | None = typer.Option(None, "--from", help="restock: the site the stock comes from"),
         count: int | None = typer.Option(None, "--count", help="restock: how many items"),
         csv_file: str | None = typer.Option(None, "--csv", help="restock: a CSV of new items"),
-        reason: str | None = typer.Option(None, "--reason"),
+        reason: str | None = typer.Option(None, "--reason", help="restock: why (required)"),
+        drill: bool | None = typer.Option(
+            None, "--drill/--real", help="the drill's sandbox copy or the real stock (restock: inferred)"
+        ),
         format: Format = FORMAT,
     ) -> None:
-        """Stock per pool of SITE; `runbook pools restock SITE POOL --from SITE2 --count N` (or
-        --csv FILE) moves or adds stock mid-run, and items waiting for it are served."""
+        """Stock per pool of SITE (--drill: its copy in the site's drill); `runbook pools restock
+        SITE POOL --from SITE2 --count N --reason R` (or --csv FILE) moves or adds stock mid-run,
+        and items waiting for it are served (in a drill: in the drill's sandbox only)."""
         eng = engine()
         if site == "restock":
             if not pool or not extra:
@@ -343,15 +383,34 @@ def register(app: typer.Typer) -> None:
                     rows = list(csv_module.DictReader(f))
             data = engine_call(
                 lambda: eng.restock(
-                    pool, extra, actor_for(eng, None, None), from_site=source, count=count, rows=rows, reason=reason
+                    pool,
+                    extra,
+                    actor_for(eng, None, None),
+                    from_site=source,
+                    count=count,
+                    rows=rows,
+                    reason=reason,
+                    drill=drill,
                 )
             )
         else:
-            data = engine_call(lambda: eng.pools(site))
+            data = engine_call(lambda: eng.pools(site, drill=bool(drill)))
         if format == Format.json:
             print_json(data)
             return
         for pool_id, stock in data["pools"].items():
+            if "levels" in stock:  # a consumable pool: the level of each item kind
+                shown = ", ".join(
+                    f"{item} {v['quantity']}"
+                    + (
+                        f" (min {v['min']}{', LOW' if v['quantity'] < v['min'] else ''})"
+                        if v["min"] is not None
+                        else ""
+                    )
+                    for item, v in stock["levels"].items()
+                )
+                typer.echo(f"{pool_id}: {shown}")
+                continue
             typer.echo(
                 f"{pool_id}: {stock['available']} available, {stock['allocated']} allocated, "
                 f"{stock['handed_over']} handed over, {stock['total']} in all"

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
             None, "--source", help="directory workers load the code from (default: this installation)"
         ),
     ) -> None:
-        """Register the scale-out deployments on Prefect: execute-run, site-lockdown and its trigger."""
+        """Register the scale-out deployments on Prefect: execute-run, site-lockdown and its trigger,
+        and one start-runbook deployment per library runbook (its inputs as the run form)."""
         _need_prefect_api("deploy")
         if source is not None and not source.is_dir():
             raise fail(f"--source {source}: not a directory", 2)
@@ -60,10 +61,10 @@ def register(app: typer.Typer) -> None:
 
         for key, value in QUIET.items():
             os.environ.setdefault(key, value)
-        from flows.deploy import register_deployments
+        from flows.starter import register_all
 
         try:
-            ids = register_deployments(pool, source)
+            ids = register_all(pool, source)
         except Exception as e:  # the API is unreachable or refuses: say so, no traceback
             raise fail(
                 f"could not register the deployments on {os.environ['PREFECT_API_URL']}: {type(e).__name__}: {e}"

@@ -18,6 +18,10 @@ class LockdownBody(Body):
     drill: bool = False
 
 
+class StanddownBody(Body):
+    drill: bool | None = None  # which lockdown ends when a drill and a real one are both active
+
+
 class StartBody(Body):
     runbook: str = Field(max_length=200)
     site: str = Field(max_length=200)
@@ -89,6 +93,10 @@ class AddBody(Body):
     due: str | None = Field(default=None, max_length=20)
 
 
+class UpdateBody(Body):
+    text: str = Field(min_length=1, max_length=2000)  # the engine holds it to 500 after folding spaces
+
+
 class AnswerBody(Body):
     person: str = Field(max_length=64)
     option: str = Field(max_length=100)
@@ -104,7 +112,8 @@ class SmsBody(Body):
 class RestockBody(Body):
     from_site: str = Field(max_length=200)
     count: int = Field(ge=1, le=100000)
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000)  # required: 422 without one
+    drill: bool | None = None  # the drill's sandbox (True), the real stock (False), or inferred
 
 
 class RequeueBody(Body):

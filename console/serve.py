@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def dispatching(store: Store) -> Iterator[Dispatcher]:
+def dispatching(store: Store, echo: bool = True) -> Iterator[Dispatcher]:
     """The notification dispatcher in a thread, woken when a run changes; stopped on exit."""
     from flows import signals
     from flows.store import runbook_home
     from notifications.outbox import Dispatcher
 
-    dispatcher = Dispatcher(store, runbook_home())
+    dispatcher = Dispatcher(store, runbook_home(), echo=echo)
     stop = threading.Event()
     thread = threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher", daemon=True)
     signals.subscribe(dispatcher.wake)
@@ -138,8 +138,15 @@ def own_prefect() -> PrefectServer | None:
         raise fail(e.message, 2) from None
 
 
-def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.Event], None] | None = None) -> None:
-    """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops."""
+def serve(
+    host: str,
+    port: int,
+    no_runner: bool,
+    companion: Callable[[threading.Event], None] | None = None,
+    echo_console: bool = True,
+) -> None:
+    """`runbook serve`; `companion` (the demo's players) runs in a thread until the server stops;
+    `echo_console=False` (the demo): console notifications go to console.jsonl only."""
     import uvicorn
 
     from flows.runner import Runner
@@ -170,7 +177,7 @@ def serve(host: str, port: int, no_runner: bool, companion: Callable[[threading.
     # exception here, so the shutdown below (the last audit checkpoint among it) still runs.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with dispatching(store), checkpointing(store):
+        with dispatching(store, echo_console), checkpointing(store):
             if helper is not None:
                 helper.start()
             uvicorn.run(app, host=host, port=port, log_level="warning", **proxy_settings())

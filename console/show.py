@@ -92,12 +92,28 @@ def print_runs(out: Console, runs: list[dict]) -> None:
     out.print(table)
 
 
-def print_run(out: Console, run: dict) -> None:
+def clock(value: str | None, tz: str | None, seconds: bool = False) -> str:
+    """An ISO time (UTC) for people: the site's local time with its zone's abbreviation
+    (`2021-12-23 12:05 CST`), or UTC (`tz` None: `--utc`, or a site the CLI cannot see)."""
+    if not value:
+        return "-"
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    moment = datetime.fromisoformat(value)
+    try:
+        moment = moment.astimezone(ZoneInfo(tz or "UTC"))
+    except ZoneInfoNotFoundError:
+        moment = moment.astimezone(ZoneInfo("UTC"))
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def print_run(out: Console, run: dict, tz: str | None = None) -> None:
     out.print(
         f"[bold]{run['name']}[/bold] ({run['runbook']} v{run['version']}) at {run['site']}"
         f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}"
     )
-    out.print(f"run {run['id']}: {run['state']}, started {run['started_at']} by {run['started_by']}")
+    out.print(f"run {run['id']}: {run['state']}, started {clock(run['started_at'], tz)} by {run['started_by']}")
     out.print(f"overall  {_bar(run['progress'])}  " + ", ".join(f"{n} {s}" for s, n in sorted(run["counts"].items())))
     width = max((len(s) for s in run["steps"]), default=4)
     for step, counts in run["steps"].items():
@@ -105,23 +121,27 @@ def print_run(out: Console, run: dict) -> None:
             f"  {step:<{width}} {_bar(progress(counts))}  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         )
     for o in run["objectives"]:
-        mark = "[green]met[/green]" if o["met"] else "open"
+        state = o.get("state") or ("met" if o["met"] else "open")
+        mark = {"met": "[green]met[/green]", "missed": "[red]missed[/red]", "at_risk": "[yellow]at risk[/yellow]"}.get(
+            state, state.replace("_", " ")
+        )
         out.print(
-            f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, deadline {o['deadline']}"
+            f"objective {o['id']} ({o['name']}): {o['value']:g} / {o['target']:g}  {mark}, "
+            f"deadline {clock(o['deadline'], tz)}"
         )
 
 
-def print_tasks(out: Console, tasks: list[dict]) -> None:
+def print_tasks(out: Console, tasks: list[dict], tz: str | None = None) -> None:
     if not tasks:
         out.print("no tasks")
         return
     table = Table(show_edge=False, pad_edge=False)
     assets = any(t.get("asset") for t in tasks)
-    for col in ("task", "state", "owner", "due (UTC)", "title", *(["asset"] if assets else [])):
+    for col in ("task", "state", "owner", "due", "title", *(["asset"] if assets else [])):
         table.add_column(col, no_wrap=col not in ("title", "asset"))
     for t in tasks:
         state = t["state"] + (" [red]overdue[/red]" if t["overdue"] else "")
-        row = [t["id"], state, t["owner"] or "-", (t["due_at"] or "-")[:16], t["title"]]
+        row = [t["id"], state, t["owner"] or "-", clock(t["due_at"], tz), t["title"]]
         table.add_row(*row, *([escape(asset_line(t.get("asset")))] if assets else []))
     out.print(table)
 
@@ -139,9 +159,9 @@ def audit_detail(detail: Mapping[str, Any] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in (detail or {}).items() if v not in (None, "", [], {}))
 
 
-def print_audit(out: Console, data: dict) -> None:
+def print_audit(out: Console, data: dict, tz: str | None = None) -> None:
     for e in data["entries"]:
-        line = f"{e['n']:>4} {e['at'][:19]}Z {e['actor']}: {e['action']} {e['target'] or ''}"
+        line = f"{e['n']:>4} {clock(e['at'], tz, seconds=True)} {e['actor']}: {e['action']} {e['target'] or ''}"
         if e["reason"]:
             line += f" — {e['reason']}"
         detail = audit_detail(e.get("detail"))
@@ -174,3 +194,23 @@ def print_outbox(out: Console, data: dict) -> None:
             escape(n["error"] or ""),
         )
     out.print(table)
+
+
+def print_simulation(out: Console, result: dict[str, Any]) -> None:
+    """`runbook plan --simulate`: one line per objective — "P50 31h, P90 44h, 97% within 72h"."""
+    out.print(f"[bold]{result['runbook']}[/bold] at [bold]{result['site']}[/bold]: {result['trials']} trials")
+    if result["assume"]:
+        out.print("assuming " + ", ".join(f"{k}={v:g}" for k, v in result["assume"].items()))
+    for step, shares in result["answers"].items():
+        out.print(f"{step} answers: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+    for o in result["objectives"]:
+        f = o["forecast"]
+
+        def at(seconds: float | None) -> str:
+            return "never" if seconds is None else format_duration(int(round(seconds / 60)) * 60)
+
+        out.print(
+            f"{o['id']} ({o['name']}, {o['target']:g}): P50 {at(f['p50'])}, P90 {at(f['p90'])}, "
+            f"{f['probability']:.0%} within {format_duration(o['within'])}",
+            highlight=False,
+        )

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from . import i18n
 from .deps import Caller
 from .errors import ApiError, Problem
+from .i18n import N_
 from .pages import render_page
 
 FEED_BACKLOG = 30  # events the run page's live feed shows from before it was opened
@@ -83,6 +84,9 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
         csrf=caller.session.csrf if caller.session is not None else "",
         here=request.url.path + (f"?{query}" if query else ""),
         local=i18n.local_time,
+        feed_words=i18n.feed_words,
+        ngettext=i18n.plural(lang),
+        zone_of=i18n.zone_abbreviation,
         dur=i18n.duration,
         fmt_value=fmt_value,
         title=context.pop("title", ""),
@@ -125,6 +129,25 @@ def live(run_id: str, after: int) -> str:
     return f"{run_id}:{max(after, 0)}"
 
 
+# What a form did, said after its redirect (`?ok=<action>`): words from this table only, never
+# text from the URL. Translated by the page (console/i18n.py).
+DONE = {
+    "complete": N_("Checked off ✓"),
+    "approve": N_("Approved ✓"),
+    "reject": N_("Rejected ✓"),
+    "skip": N_("Skipped ✓"),
+    "retry": N_("Sent back to retry ✓"),
+    "reassign": N_("Reassigned ✓"),
+    "cancel": N_("Run cancelled ✓"),
+    "restock": N_("Restocked ✓"),
+    "lockdown": N_("Lockdown declared ✓"),
+    "standdown": N_("Stood down ✓"),
+    "start": N_("Run started ✓"),
+    "add": N_("Task added ✓"),
+    "update": N_("Update posted ✓"),
+}
+
+
 def flash_of(request: Request) -> str | None:
     q = request.query_params
     if "ok" in q and q.get("ok", "").isdigit():
@@ -132,4 +155,4 @@ def flash_of(request: Request) -> str | None:
         if q.get("failed", "0").isdigit() and q.get("failed", "0") != "0":
             text += f" · {q['failed']} ✗ (see each task)"
         return text
-    return "✓" if "ok" in q else None
+    return DONE.get(q.get("ok", ""), "✓") if "ok" in q else None

@@ -18,11 +18,12 @@ from typing import Any
 
 from . import signals
 from .deploy import declare_lockdown, execute_run, stopping
+from .starter import start_runbook
 from .store import utcnow
 
 log = logging.getLogger("runbook.attempts")
 
-FLOWS = {execute_run.name: execute_run, declare_lockdown.name: declare_lockdown}
+FLOWS = {execute_run.name: execute_run, declare_lockdown.name: declare_lockdown, start_runbook.name: start_runbook}
 
 
 class AttemptWorker:

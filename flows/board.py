@@ -13,15 +13,16 @@ from typing import Any
 
 from runbooks.plan import Plan
 
-from . import call_tasks, muster, rules
+from . import call_tasks, forecast, muster, rules
 from .actors import Actor, ownership
-from .board_shapes import HELD_KINDS, form_of, funnel, graph, objective_view, phases
+from .board_shapes import HELD_KINDS, TIMELINE_EVENTS, form_of, funnel, graph, objective_view, phases, timeline_entry
 from .errors import NotFound
 from .headcount import unanswered_by_team
 from .kinds import kind_of
 from .kinds.base import people_choices
+from .library_ops import LibraryOps
 from .runstate import RunState, plan_of
-from .states import ACTIVE
+from .states import ACTIVE, TERMINAL
 from .store import Store, utcnow
 from .views import iso, run_json, task_json
 
@@ -38,7 +39,8 @@ class BoardOps:
         self.store = store
 
     def overview(self) -> dict[str, Any]:
-        """Each site in lockdown or with a running run: its runs, progress, objectives, trouble."""
+        """Every site of the library, and any other with a running run: in lockdown or not (a
+        manager declares one from there), its runs, progress, objectives, trouble."""
         now = utcnow()
         with self.store.read() as r:
             lockdowns = {row["site_id"]: row for row in r.active_lockdowns()}
@@ -57,6 +59,9 @@ class BoardOps:
                 site["name"] = plan.site.name
                 site["timezone"] = plan.site.timezone
                 site["runs"].append(_run_summary(r, row, plan, now))
+        for known in LibraryOps().sites():
+            head = sites.setdefault(known["id"], _site_head(known["id"], None))
+            head.update(name=known["name"], timezone=known["timezone"], kind=known["kind"])
         return {"generated_at": iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:
@@ -91,12 +96,15 @@ class BoardOps:
             )
             overdue_n, overdue = r.overdue_tasks(run_id, now, LIST_LIMIT)
             blocked_n, blocked = r.blocked_tasks(run_id, HELD_KINDS, LIST_LIMIT)
+            run["objectives"] = forecast.forecasts(r, row, plan, run["objectives"])
             objectives = [objective_view(r, row, plan, o, now) for o in run["objectives"]]
             musters = [s.id for s in plan.steps if s.kind == "muster"]
             last_event = r.last_event_seq(run_id)
+            timeline = [timeline_entry(e) for e in r.events_among(run_id, TIMELINE_EVENTS)]
+            lockdown = r.active_lockdown(plan.site.id)
         return {
             "run": run,
-            "site": _site_json(plan),
+            "site": _site_json(plan) | {"in_lockdown": lockdown is not None},
             "generated_at": iso(now),
             "phases": phases(plan, stats),
             "funnel": funnel(plan, stats, now),
@@ -108,6 +116,7 @@ class BoardOps:
             # roll calls with a headcount to show (opened: waiting for answers, or past their gate)
             "open_musters": [m for m in musters if set(stats.get(m, {})) & {"waiting", "done"}],
             "last_event": last_event,
+            "timeline": timeline,  # status updates and milestones, oldest first (the latest 200)
         }
 
     def board_site(self, run_id: str) -> dict[str, Any]:
@@ -166,8 +175,11 @@ class BoardOps:
                 }
                 for c in r.checkoffs(run_id, task_id)
             ]
+            following = _next_of(r, row, task, actor)
         rel = ownership(actor, task["owner"], row["site_id"])
         actionable = task["state"] == "waiting" and rel != "deny" and actor.role in ("team_lead", "manager", "operator")
+        intervene = actor.manages and row["state"] == "running"
+        state = task["state"]
         return {
             "run": {
                 "id": row["id"],
@@ -191,8 +203,14 @@ class BoardOps:
                 and form["kind"] in ("complete", "approve")
                 and kind_of(task["kind"]).refuse_check_off(task) is None,
                 "override": rel == "override",
-                "intervene": actor.manages and row["state"] == "running",
+                "intervene": intervene,
+                # what the engine would accept (flows/task_ops.py): no Skip on an ended task
+                "skip": intervene and (state not in TERMINAL or state == "failed"),
+                "retry": intervene and state == "failed",
+                "reassign": intervene and state not in TERMINAL,
             },
+            # the next waiting task of the same step the actor owns (after a check-off: on to it)
+            "next": following,
         }
 
     def call_list(self, run_id: str, step_id: str, actor: Actor | None = None) -> dict[str, Any]:
@@ -290,6 +308,16 @@ def owners_of(actor: Actor, site_id: str) -> list[str]:
     return owners
 
 
+def _next_of(r, row: Mapping[str, Any], task: Mapping[str, Any], actor: Actor) -> dict[str, Any] | None:
+    owners = owners_of(actor, row["site_id"])
+    if not owners:
+        return None
+    for other in r.tasks_owned(row["id"], owners, ["waiting"], MY_LIMIT):
+        if other["step_id"] == task["step_id"] and other["id"] != task["id"]:
+            return {"id": other["id"], "title": other["title"]}
+    return None
+
+
 def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "id": site_id,
@@ -330,7 +358,9 @@ def _run_summary(r, row: Mapping[str, Any], plan: Plan, now: datetime) -> dict[s
         "overdue": overdue_n,
         "blocked": blocked_n,
         "last_event": r.last_event_seq(row["id"]),
-        "objectives": [objective_view(r, row, plan, o, now) for o in run["objectives"]],
+        "objectives": [
+            objective_view(r, row, plan, o, now) for o in forecast.forecasts(r, row, plan, run["objectives"])
+        ],
     }
 
 

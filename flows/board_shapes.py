@@ -118,27 +118,19 @@ def funnel(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]], now: 
 
 
 def objective_view(r, row: Mapping[str, Any], plan: Plan, o: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """An objective with its burn-up series [(time, value)] (at most SERIES_POINTS points) and an
-    ETA from the current rate (progress over the last third of the time elapsed, else since the
-    start)."""
+    """An objective (with its `forecast` and `state`, flows/forecast.py) and its burn-up series
+    [(time, value)] (at most SERIES_POINTS points)."""
     spec = next(x for x in plan.objectives if x.id == o["id"])
     start = row["started_at"]
     deadline = datetime.fromisoformat(o["deadline"])
     end = now if row["state"] == "running" else (row["ended_at"] or now)
     series = _series(r, row, spec, start, max(deadline, end))
     running = row["state"] == "running"
-    eta: datetime | None
-    if o["met_at"]:
-        eta = datetime.fromisoformat(o["met_at"])
-    else:  # the rate from the series itself (the value shown may be rounded); none for an ended run
-        eta = forecast_eta(series, spec.target, start, end, deadline) if running else None
     return {
         **o,
         "measure": spec.measure,
         "step": spec.step,
         "series": [[iso(t), round(v, 4)] for t, v in series],
-        "eta": iso(eta),
-        "on_track": bool(o["met"] or (eta is not None and eta <= deadline)),
         "open": running,
         "time_left_s": int((deadline - end).total_seconds()),
         "started_at": iso(start),
@@ -173,26 +165,6 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
         total += n
         series.append((start + timedelta(seconds=(b + 1) * bucket), total / scale))
     return series
-
-
-def forecast_eta(
-    series: list[tuple[datetime, float]], target: float, start: datetime, now: datetime, deadline: datetime
-) -> datetime | None:
-    """When the target is reached at the current rate; None without progress, or when that is
-    further than ten times the objective's whole window (no forecast is better than 97 days)."""
-    elapsed = (now - start).total_seconds()
-    value = series[-1][1]
-    if value <= 0 or elapsed <= 0:
-        return None
-    window_start = now - timedelta(seconds=elapsed / 3)
-    before = max((v for t, v in series if t <= window_start), default=0.0)
-    rate = (value - before) / (elapsed / 3)
-    if rate <= 1e-9:
-        rate = value / elapsed
-    seconds = max(target - value, 0.0) / rate
-    if seconds > 10 * max((deadline - start).total_seconds(), elapsed):
-        return None
-    return now + timedelta(seconds=seconds)
 
 
 def graph(plan: Plan, stats: Mapping[str, Mapping[str, tuple[int, Any]]]) -> dict[str, Any]:
@@ -257,4 +229,33 @@ def _field(name: str, spec: Mapping[str, Any], expected: Any = None) -> dict[str
         "description": spec.get("description"),
         "options": list(spec["options"]) if isinstance(spec.get("options"), list) else [],  # people: rendered later
         "expected": expected,
+    }
+
+
+# The run page's timeline: the manager's status updates with the milestones around them.
+TIMELINE_EVENTS = (
+    "run.started",
+    "run.update",
+    "objective.reached",
+    "objective.at_risk",
+    "muster.closed",
+    "coverage.gap",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+)
+
+
+def timeline_entry(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event row → `{seq, at, event, task, text, by}`: `text` what a person reads (the
+    update itself, the objective's name, the gap's interval, the reason)."""
+    data = event.get("data") or {}
+    text = data.get("text") or data.get("name") or data.get("reason")
+    return {
+        "seq": event["seq"],
+        "at": iso(event["at"]),
+        "event": event["name"],
+        "task": event.get("task_id"),
+        "text": text,
+        "by": data.get("by"),
     }

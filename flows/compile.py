@@ -1,19 +1,20 @@
 """Compile: a run → the Prefect flow that executes its automated work. One flow run per
-ownership attempt, named `<runbook>/<site>` and tagged `run:<id>`; each automated task is a
-Prefect task run named `<step>[<item>]`; human steps show as progress artifacts. The flow run
-ends in the state the run is in (flows/prefect_control.py). The store
-stays the source of truth: Prefect mirrors the run for its UI."""
+ownership attempt, named `<runbook>/<site>` and tagged `run:<id>`; automated jobs run on a
+bounded thread pool inside it; every task of the run (automated and human) is a task run named
+`<step>[<item>]` with its needs as inputs, written by the mirror (flows/prefect_mirror.py) from
+the store's committed changes. The flow run ends in the state the run is in
+(flows/prefect_control.py). The store stays the source of truth: Prefect mirrors the run."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from prefect import flow, tags, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect import flow, tags
 from prefect.context import TagsContext
-from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from .steps import StepError, StepJob, executor
@@ -21,62 +22,61 @@ from .steps import StepError, StepJob, executor
 MAX_WORKERS = 8
 
 
-@task(name="step", retries=0, persist_result=False, log_prints=False)
-def run_step(job: StepJob) -> dict[str, Any]:
-    return executor(job.kind)(job)
-
-
-def task_run_name(job: StepJob) -> str:
-    name = job.step_id if job.item_key is None else f"{job.step_id}[{job.item_key}]"
-    return name.replace("{", "{{").replace("}", "}}")  # Prefect formats task run names
-
-
 Result = tuple[StepJob, "dict | None", "StepError | None"]
+Logger = Callable[[str, int, str], None]
 
 
-def execute_jobs(jobs: list[StepJob], record: Callable[[list[Result]], None], batch_every: float = 0.05) -> None:
-    """Submit jobs as task runs and record the results as they finish, batched: results that
-    finish while a batch is being recorded go into the next one (one transaction each)."""
-    futures = {run_step.with_options(task_run_name=task_run_name(job)).submit(job): job for job in jobs}
+def request_line(job: StepJob) -> str:
+    """`POST ***/grants` for an http job (secrets masked), the kind otherwise."""
+    request = job.params.get("with") if isinstance(job.params, dict) else None
+    if job.kind == "http" and isinstance(request, dict):
+        return f"{request.get('method', 'GET')} {job.mask(str(request.get('url', '')))}"
+    return job.kind
+
+
+def _run_job(job: StepJob) -> Result:
+    try:
+        return job, executor(job.kind)(job), None
+    except StepError as e:
+        return job, None, e
+    except Exception as e:  # a bug or an unexpected library error: retried like a transient failure
+        return job, None, StepError(job.mask(f"{type(e).__name__}: {e}"))
+
+
+def _log_result(log: Logger, result: Result) -> None:
+    job, outputs, error = result
+    line = f"{request_line(job)} (Idempotency-Key {job.idempotency_key})"
+    if error is None:
+        status = (outputs or {}).get("status")
+        what = "recorded, not sent (drill)" if (outputs or {}).get("drill") else f"returned {status}"
+        log(job.task_id, logging.INFO, f"{line}: {what}")
+    else:
+        again = "retried if attempts remain" if error.retryable else "not retried"
+        log(job.task_id, logging.WARNING, f"{line}: {error.message} ({again})")
+
+
+def execute_jobs(
+    jobs: list[StepJob], record: Callable[[list[Result]], None], batch_every: float = 0.05, log: Logger | None = None
+) -> None:
+    """Execute jobs on a bounded pool and record the results as they finish, batched: results
+    that finish while a batch is being recorded go into the next one (one transaction each).
+    Their task runs in Prefect are the mirror's (flows/prefect_mirror.py), like every task's;
+    `log` gets each attempt's line (secrets masked) for Prefect's logs."""
     pending: list[Result] = []
     last = 0.0
-    remaining = len(futures)
-    for future in as_completed(list(futures)):
-        remaining -= 1
-        job = futures[future]
-        try:
-            pending.append((job, future.result(), None))
-        except StepError as e:
-            pending.append((job, None, e))
-        except Exception as e:  # a bug or an unexpected library error: retried like a transient failure
-            pending.append((job, None, StepError(job.mask(f"{type(e).__name__}: {e}"))))
-        if not remaining or time.monotonic() - last >= batch_every:
-            record(pending)
-            pending = []
-            last = time.monotonic()
-
-
-class Progress:
-    """Progress artifacts, one per human step, updated only when a count changes."""
-
-    def __init__(self, run_id: str):
-        self.run_id = run_id
-        self.ids: dict[str, Any] = {}
-        self.last: dict[str, float] = {}
-
-    def update(self, by_step: dict[str, tuple[int, int]]) -> None:
-        for step_id, (done, total) in by_step.items():
-            value = 100.0 * done / total if total else 0.0
-            if self.last.get(step_id) == value:
-                continue
-            self.last[step_id] = value
-            if step_id in self.ids:
-                update_progress_artifact(self.ids[step_id], progress=value)
-            else:
-                key = f"{self.run_id}-{step_id}".lower().replace("_", "-")
-                self.ids[step_id] = create_progress_artifact(
-                    progress=value, key=key, description=f"{step_id}: {done} of {total} done"
-                )
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(jobs))), thread_name_prefix="step") as pool:
+        futures = [pool.submit(_run_job, job) for job in jobs]
+        remaining = len(futures)
+        for future in as_completed(futures):
+            remaining -= 1
+            result = future.result()
+            if log is not None:
+                _log_result(log, result)
+            pending.append(result)
+            if not remaining or time.monotonic() - last >= batch_every:
+                record(pending)
+                pending = []
+                last = time.monotonic()
 
 
 def make_flow(name: str, drive: Callable[[str], Any]):

@@ -280,7 +280,8 @@ def ensure_work_pool(pool: str) -> bool:
 
 def register_deployments(pool: str = DEFAULT_POOL, source: Path | None = None) -> dict[str, str]:
     """The work pool (if missing), both deployments, and the site.lockdown trigger. Idempotent:
-    registering again updates them. Returns deployment name → id."""
+    registering again updates them. Returns deployment name → id. (`runbook deploy` adds one
+    starter per library runbook: flows/starter.py.)"""
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
     root = Path(source or Path(__file__).resolve().parent.parent).resolve()

@@ -1,14 +1,17 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
 roll calls (roll_call_ops.py), the audit's checks (audit_ops.py), pool stock (stock_ops.py), the
-dashboard's data (board.py), a person's story (person_ops.py) — each a class over the store; the
-facade only names their operations."""
+dashboard's data (board.py), a person's story (person_ops.py), the grant ledger (grant_ops.py) —
+each a class over the store; the facade only names their operations."""
 
 from __future__ import annotations
 
 from .audit_ops import AuditOps
 from .board import BoardOps
+from .checkin_ops import CheckinOps
 from .coverage_ops import CoverageOps
+from .grant_ops import GrantOps
+from .library_ops import LibraryOps
 from .loan_ops import LoanOps
 from .person_ops import PersonOps
 from .roll_call_ops import RollCallOps
@@ -30,6 +33,10 @@ class Engine:
         self.start, self.lockdown, self.standdown, self.cancel = runs.start, runs.lockdown, runs.standdown, runs.cancel
         self.run, self.runs, self.site_of, self.audit = runs.run, runs.runs, runs.site_of, runs.audit
         self.outbox, self.requeue = runs.outbox, runs.requeue
+        self.update = runs.update  # a manager's status update: event run.update, the site's channel
+        # The library: runbooks (their inputs, the sites they validate for) and sites.
+        library = LibraryOps()
+        self.runbooks, self.runbook, self.sites = library.runbooks, library.runbook, library.sites
         # The audit itself: every chain against the key and the witness; re-anchoring; key rotation.
         audit = AuditOps(store)
         self.verify_all, self.reanchor, self.record_key_rotation = (
@@ -69,3 +76,13 @@ class Engine:
         lend = LoanOps(store)
         self.loans, self.request_loan, self.accept_loan = lend.loans, lend.request_loan, lend.accept_loan
         self.refuse_loan, self.recall_loan = lend.refuse_loan, lend.recall_loan
+        # The grant ledger: a site's grants (the real ones, or a drill's), a person's.
+        ledger = GrantOps(store)
+        self.grants, self.grants_of = ledger.grants, ledger.grants_of
+        # Welfare check-ins: a person's page and answers by their link; a step's rounds.
+        welfare = CheckinOps(store)
+        self.checkin_page, self.answer_checkin, self.checkins = (
+            welfare.checkin_page,
+            welfare.answer_checkin,
+            welfare.checkins,
+        )

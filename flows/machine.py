@@ -277,15 +277,29 @@ def _expand_dynamic(rs: RunState, step: PlannedStep, run_steps: _RunSteps) -> bo
 
 
 def finish_if_done(rs: RunState) -> None:
-    """Every task ended and every fan-out closed: the run completes, or fails if a task failed."""
+    """Every task ended and every fan-out closed: the run completes, or fails if a task failed.
+    Tasks of background kinds (check-ins) do not hold a run open: they end with it."""
     if rs.run["state"] != "running":
         return
-    if rs.tx.count_tasks(rs.run_id, states=sorted(OPEN)):
+    background = [s.id for s in rs.plan.steps if kind_of(s.kind).background]
+    still = rs.tx.count_tasks(rs.run_id, states=sorted(OPEN))
+    if still and (not background or still > rs.tx.count_tasks(rs.run_id, steps=background, states=sorted(OPEN))):
         return
+    if still and rs.tx.count_tasks(rs.run_id) == rs.tx.count_tasks(rs.run_id, steps=background):
+        return  # nothing but check-ins: they are the run's work
     if not all(r["closed"] for r in rs.tx.run_steps(rs.run_id).values()):
         return
+    for task in rs.tx.tasks(rs.run_id, steps=background, states=sorted(OPEN)) if still else []:
+        kind_of(task["kind"]).end_with_run(rs, task)  # check-ins go on only while there is other work
     failed = rs.tx.count_tasks(rs.run_id, states=["failed"])
     state = "failed" if failed else "completed"
     transition_run(rs, state)
     rs.audit(f"run.{state}", reason=f"{failed} task(s) failed" if failed else None, actor="engine")
-    rs.event(f"run.{state}")
+    rs.event(f"run.{state}", missed=missed_objectives(rs))
+
+
+def missed_objectives(rs: RunState) -> list[str]:
+    """The objectives not reached by their deadline: a run that ends says which it missed."""
+    met = rs.tx.objectives_met(rs.run_id)
+    start = rs.run["started_at"]
+    return [o.id for o in rs.plan.objectives if o.id not in met or met[o.id] > start + rs.scaled(o.within)]

@@ -22,7 +22,7 @@ from typing import Any
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
-from . import call_tasks, notify
+from . import call_tasks, grant_ledger, notify
 from .errors import Conflict, Invalid, NotFound
 from .headcount import unanswered_by_team
 from .runview import RunView
@@ -274,7 +274,9 @@ def _stream(
 ) -> None:
     """Items of steps fed by an answer group: added when a person joins it, cancelled (if not
     started) when they leave it; the settle step evaluates the new ones. An item added after
-    the gate closed is `late`: a step that needs all the items does not wait for it."""
+    the gate closed is `late`: a step that needs all the items does not wait for it. Leaving a
+    group ends that person's pipeline: the access it granted them is revoked (and verified)."""
+    left: list[str] = []
     for s in rs.plan.steps:
         if s.streams_from != muster.id or not isinstance(s.for_each, str):
             continue
@@ -295,6 +297,12 @@ def _stream(
             transition(
                 rs, existing, "cancelled", by=rs.actor, reason=f"{person['id']} changed their answer to {option}"
             )
+        if option != group:
+            left.append(s.id)
+    if left:
+        granted = rs.tx.grants(run_id=rs.run_id, person_id=str(person["id"]), states=["active"])
+        why = f"{person['id']} changed their answer to {option}"
+        grant_ledger.revoke(rs, [g for g in granted if g["step_id"] in left], why)
 
 
 def remind(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:

@@ -329,6 +329,23 @@ def cancelled_digests(rs: RunView, tasks: Iterable[Mapping[str, Any]], reason: s
     )
 
 
+def run_update(rs: RunView, text: str, by: str) -> int:
+    """A manager's status update → the site's default channel (its drill channel in a drill)."""
+    site = rs.plan.site
+    if not site.default_channel:
+        return 0
+    return queue(
+        rs.tx,
+        site=site,
+        run=rs.run,
+        event="run.update",
+        now=rs.now,
+        targets=[f"channel:{site.default_channel}"],
+        context={**rs.context(None), "runbook_name": rs.plan.name},
+        data={"text": text, "by": by},
+    )
+
+
 def site_event(tx: Tx, site: Site, event: str, lockdown_id: str, now: datetime, drill: bool) -> int:
     """`site.lockdown` / `site.standdown` → the site's default channel (its drill channel in a drill)."""
     if not site.default_channel:

@@ -103,6 +103,7 @@ def announce(rs: RunView, event: str, objective: PlannedObjective, value: float)
         name=objective.name,
         value=value,
         target=objective.target,
+        measure=objective.measure,
         deadline=deadline.isoformat(),
         **extra,
     )

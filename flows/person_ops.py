@@ -12,6 +12,7 @@ from runbooks.diagnostics import did_you_mean
 
 from . import rules
 from .errors import Invalid, NotFound
+from .grant_ledger import grant_json
 from .runstate import plan_of
 from .shift_ops import shift_json
 from .store import Store, utcnow
@@ -32,7 +33,7 @@ class PersonOps:
 
     def person(self, run_id: str, person_id: str) -> dict[str, Any]:
         """`{person: {id, name, team}, answers: [{step, option, at, late, by, via, current}],
-        items: [{task, step, state, owner, due, overdue, title, asset?}]}`."""
+        items: [{task, step, state, owner, due, overdue, title, asset?}], grants: [ledger rows]}`."""
         now = utcnow()
         with self.store.read() as r:
             row = _head(r, run_id)
@@ -49,6 +50,7 @@ class PersonOps:
             answers = r.answers_of(run_id, person_id)
             tasks = r.tasks(run_id, item_key=person_id)
             shifts = r.shifts(run_id, person=person_id, statuses=None)
+            grants = r.grants(run_id=run_id, person_id=person_id)
         return {
             "run": {"id": row["id"], "name": plan.name, "state": row["state"], "site": plan.site.id},
             "site": {"id": plan.site.id, "name": plan.site.name, "timezone": plan.site.timezone},
@@ -56,6 +58,7 @@ class PersonOps:
             "answers": [_answer(a, roll_calls.get(a["step_id"])) for a in answers],
             "items": [_item(task_json(t, now, plan)) for t in tasks],
             "shifts": [shift_json(s) for s in shifts if s["status"] != "replaced"],
+            "grants": [grant_json(g, now) for g in grants],
         }
 
     def people(self, run_id: str, query: str) -> dict[str, Any]:

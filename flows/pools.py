@@ -14,21 +14,49 @@ from typing import Any
 from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 
-from . import notify
+from . import grant_ledger, notify
 from .errors import Invalid
 from .runview import RunView
 from .states import transition
 from .store import Reader
 
 SHORTAGE = "waiting for stock"
+SANDBOX = "~"  # a drill's stock of a site is kept under "<site>~<drill lockdown or run id>"
 
 
-def seed(tx: Any, site: Site, pool_id: str) -> None:
+def sandbox_key(run: Mapping[str, Any]) -> str | None:
+    """The sandbox a drill run works on: its drill lockdown's (shared by the lockdown's runs and
+    its stand-down's), or its own for a drill started alone; None for a real run."""
+    if not run["drill"]:
+        return None
+    return str(run["lockdown_id"] or run["id"])
+
+
+def stock_id(site_id: str, sandbox: str | None) -> str:
+    """Where a site's stock is kept: the real one, or its copy in a drill's sandbox."""
+    return site_id if sandbox is None else f"{site_id}{SANDBOX}{sandbox}"
+
+
+def stock_of(run: Mapping[str, Any], site_id: str) -> str:
+    return stock_id(site_id, sandbox_key(run))
+
+
+def seed(tx: Any, site: Site, pool_id: str, stock: str | None = None) -> None:
+    """The pool's stock in the store, once: the CSV's; in a sandbox, a copy of the real stock as
+    it is now (the CSV's if no run drew from it yet)."""
     pool = site.pools.get(pool_id)
     if pool is None:
         return
+    stock = stock or site.id
+    if stock != site.id:
+        real = tx.pool_items(site.id, pool_id)
+        if real:
+            tx.seed_pool(
+                stock, pool_id, [{"item_key": i["item_key"], "data": i["data"], "status": i["status"]} for i in real]
+            )
+            return
     tx.seed_pool(
-        site.id,
+        stock,
         pool_id,
         [
             {
@@ -48,8 +76,9 @@ def allocate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> bool:
     ready and blocked when the pool is empty. True when an item was taken."""
     pool_id = step.params["pool"]
     site = rs.plan.site
-    seed(rs.tx, site, pool_id)
-    item = rs.tx.take_pool_item(site.id, pool_id, rs.run_id, task["id"], rs.now)
+    stock = stock_of(rs.run, site.id)
+    seed(rs.tx, site, pool_id, stock)
+    item = rs.tx.take_pool_item(stock, pool_id, rs.run_id, task["id"], rs.now)
     if item is None:
         rs.tx.update_task(
             rs.run_id, task["id"], expect=["ready"], reason=f"{SHORTAGE}: pool {pool_id} is empty", next_attempt_at=None
@@ -112,7 +141,7 @@ def confirm_handover(rs: RunView, step: PlannedStep, task: Mapping[str, Any], gi
     refused, saying why. The outputs carry `by`: the person who handed it over is the doer of
     this item (four eyes, flows/rules.check_four_eyes)."""
     pool_id = str(step.params["pool"])
-    site_id = rs.plan.site.id
+    site_id = stock_of(rs.run, rs.plan.site.id)
     held = rs.tx.held_item(rs.run_id, task["id"])
     noun = item_noun(pool_id)
     key = held["item_key"] if held else None
@@ -179,14 +208,18 @@ def blocked_tasks(reader: Reader, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def with_live_stock(tx: Any, plan: Any) -> Any:
+def with_live_stock(tx: Any, plan: Any, stock_site: str | None = None) -> Any:
     """A plan whose site pools show the store's stock (who holds what now) rather than the CSV:
-    the stand-down runbook iterates the laptops handed out."""
+    the stand-down runbook iterates the laptops handed out (in a drill, those of its sandbox)."""
     import dataclasses
 
     from runbooks.sites import Pool
 
-    stock = tx.pool_stock(plan.site.id)
+    where = stock_site or plan.site.id
+    stock = tx.pool_stock(where)
+    if not stock and where != plan.site.id:  # a sandbox not copied yet: the real stock is what it will copy
+        where = plan.site.id
+        stock = tx.pool_stock(where)
     if not stock:
         return plan
     live = {}
@@ -194,7 +227,7 @@ def with_live_stock(tx: Any, plan: Any) -> Any:
         if pool_id not in stock:
             live[pool_id] = pool
             continue
-        rows = tuple({**item["data"], "status": item["status"]} for item in tx.pool_items(plan.site.id, pool_id))
+        rows = tuple({**item["data"], "status": item["status"]} for item in tx.pool_items(where, pool_id))
         live[pool_id] = Pool(pool.id, pool.key, pool.columns, rows)
     return dataclasses.replace(plan, site=dataclasses.replace(plan.site, pools=live))
 
@@ -204,7 +237,7 @@ def give_back(rs: RunView, pool_id: str, task: Mapping[str, Any], condition: str
     status = "available" if condition in (None, "", "good") else str(condition)[:16]
     key = task["item_key"]
     if rs.tx.set_pool_item(
-        rs.plan.site.id,
+        stock_of(rs.run, rs.plan.site.id),
         pool_id,
         key,
         expect=["allocated", "handed_over"],
@@ -214,3 +247,6 @@ def give_back(rs: RunView, pool_id: str, task: Mapping[str, Any], condition: str
         at=rs.now,
     ):
         rs.audit("pool.return", task["id"], actor=rs.actor, pool=pool_id, item=key, status=status)
+    # Returned or reported missing: access granted for that asset goes with it.
+    why = "reported missing" if status == "missing" else "returned"
+    grant_ledger.revoke_asset(rs, str(key), f"laptop {key} {why}")

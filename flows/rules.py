@@ -4,7 +4,7 @@ retry brings back what a failure skipped. Called inside the run's transaction.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from runbooks.diagnostics import did_you_mean
@@ -56,9 +56,24 @@ def unknown_run(reader, run_id: str) -> str:
 def find_task(rs: RunState, task_id: str) -> dict[str, Any]:
     task = rs.tx.task(rs.run_id, task_id)
     if task is None:
-        hint = did_you_mean(task_id, [t["id"] for t in rs.tx.tasks(rs.run_id)])
-        raise NotFound(f'run {rs.run_id} has no task "{task_id}"' + (f"; {hint}" if hint else ""))
+        raise NotFound(unknown_task(rs.run_id, task_id, [t["id"] for t in rs.tx.tasks(rs.run_id)]))
     return task
+
+
+def unknown_task(run_id: str, task_id: str, ids: Iterable[str]) -> str:
+    """No such task: a did-you-mean only among the same item's tasks (`laptp:X0049` →
+    `laptop:X0049`) or, for a one-task step, the other one-task steps — never another person's
+    task of the same step (`laptop:X0050` must not suggest `laptop:X0049`)."""
+    step, sep, item = task_id.partition(":")
+    ids = list(ids)
+    if sep:
+        near = [i for i in ids if i.partition(":")[2] == item]
+    else:
+        near = [i for i in ids if ":" not in i]
+    hint = did_you_mean(task_id, near)
+    if not hint and sep and any(i.partition(":")[0] == step for i in ids):
+        hint = f'step "{step}" has no item "{item}"'
+    return f'run {run_id} has no task "{task_id}"' + (f"; {hint}" if hint else "")
 
 
 def waiting_task(rs: RunState, task_id: str):

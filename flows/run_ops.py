@@ -15,7 +15,7 @@ from runbooks.library import find_runbook, runbook_files
 from runbooks.plan import Plan, load_plan, load_runbook, trigger_matches
 from runbooks.sites import Site
 
-from . import idempotency, notify, pools, rules, signals
+from . import forecast, grant_ledger, idempotency, notify, pools, rules, signals
 from .actors import Actor
 from .audit_ops import AuditOps
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -23,6 +23,7 @@ from .runstate import RunState, plan_of
 from .session import Reply, change_run, start_run
 from .states import OPEN, transition, transition_run
 from .store import IntegrityError, Store, Tx, utcnow
+from .store.runs import drill_site
 from .views import notification_json, run_json
 
 
@@ -35,6 +36,9 @@ def time_scale() -> float:
     if scale <= 0:
         raise Invalid("RUNBOOK_TIME_SCALE must be greater than 0")
     return scale
+
+
+UPDATE_MAX = 500  # characters of a status update: a line for a chat channel, not a report
 
 
 def new_run_id() -> str:
@@ -79,7 +83,9 @@ class RunOps:
 
     def lockdown(self, site_id: str, actor: Actor, *, drill: bool = False) -> tuple[list[dict[str, Any]], bool]:
         """Declare a lockdown: start every library runbook whose trigger matches. A repeated
-        lockdown of a site in lockdown returns its active runs (False: nothing new)."""
+        lockdown of a site in lockdown returns its active runs (False: nothing new). A drill
+        lockdown and a real one are separate: a real lockdown declared during a drill starts
+        the real runbooks."""
         rules.require_manager(actor, "declare a lockdown")
         site = rules.site_named(site_id, allow_path=False)
         rules.require_site(actor, site.id, "declare a lockdown")
@@ -89,13 +95,13 @@ class RunOps:
         try:
             with self.store.transaction() as tx:
                 tx.lock_chain(f"site:{site.id}")
-                active = tx.active_lockdown(site.id)
+                active = tx.active_lockdown(site.id, drill)
                 if active is None:
                     tx.insert_lockdown(
                         {
                             "id": lockdown_id,
                             "site_id": site.id,
-                            "active_site": site.id,
+                            "active_site": drill_site(site.id) if drill else site.id,
                             "drill": drill,
                             "declared_at": now,
                             "declared_by": actor.label,
@@ -130,12 +136,16 @@ class RunOps:
                 signals.publish(run_id)
         except IntegrityError:  # another process declared it at the same moment
             with self.store.read() as r:
-                active = r.active_lockdown(site.id)
+                active = r.active_lockdown(site.id, drill)
                 ids = [x["id"] for x in r.runs(lockdown_id=active["id"], states=["running"])] if active else []
             created = False
         return [self.run(i) for i in ids], created
 
-    def standdown(self, site_id: str, actor: Actor, *, key: str | None = None) -> list[dict[str, Any]]:
+    def standdown(
+        self, site_id: str, actor: Actor, *, key: str | None = None, drill: bool | None = None
+    ) -> list[dict[str, Any]]:
+        """End the site's lockdown (the real one when both are active, unless `drill` says) and
+        start its stand-down runbooks; a drill's work on the drill's sandbox, which ends with them."""
         rules.require_manager(actor, "end a lockdown")
         site = rules.site_named(site_id, allow_path=False)
         rules.require_site(actor, site.id, "end a lockdown")
@@ -144,9 +154,10 @@ class RunOps:
 
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
-            active = tx.active_lockdown(site.id)
+            active = tx.active_lockdown(site.id, drill)
             if active is None:
-                raise Conflict(f'site "{site.id}" is not in lockdown')
+                what = "in lockdown" if drill is None else ("in a drill lockdown" if drill else "in a real lockdown")
+                raise Conflict(f'site "{site.id}" is not {what}')
             tx.end_lockdown(active["id"], at=now, by=actor.label)
             tx.append_audit(
                 f"site:{site.id}",
@@ -160,13 +171,18 @@ class RunOps:
                 {"site_id": site.id, "name": "site.standdown", "at": now, "data": {"lockdown": active["id"]}}
             )
             notify.site_event(tx, site, "site.standdown", active["id"], now, active["drill"])
+            # A drill's stand-down runs share the drill lockdown's sandbox (they see its stock).
+            lockdown_id = active["id"] if active["drill"] else None
+            grant_ledger.revoke_site(tx, site.id, bool(active["drill"]), "stand-down", now, actor.label)
             runs = [
-                _insert_run(tx, p, actor, drill=active["drill"], lockdown_id=None, started_by="site.standdown")
+                _insert_run(tx, p, actor, drill=active["drill"], lockdown_id=lockdown_id, started_by="site.standdown")
                 for p in plans
             ]
+            if active["drill"]:
+                tx.close_sandbox(active["id"], active["id"])  # nothing runs on it any more: it ends now
             return {"runs": runs}
 
-        idem = idempotency.key_for(actor.identity, key, {"op": "standdown", "site": site.id})
+        idem = idempotency.key_for(actor.identity, key, {"op": "standdown", "site": site.id, "drill": drill})
         ids = idempotency.once(self.store, idem, act)["runs"]
         for run_id in ids:
             signals.publish(run_id)
@@ -183,12 +199,36 @@ class RunOps:
                 # Its event says `digest`: the owner hears of it in the one message below.
                 transition(rs, task, "cancelled", by=actor.label, reason=f"run cancelled: {reason}", digest=True)
             notify.cancelled_digests(rs, open_tasks, reason)  # one message per owner, not one per task
+            grant_ledger.revoke_run(rs, f"run cancelled: {reason}")
             rs.audit("run.cancel", rs.run_id, reason, actor=actor.label)
             transition_run(rs, "cancelled", reason=reason)
             rs.event("run.cancelled", reason=reason)
             return _run_reply
 
         # The run's JSON is the answer the key keeps: a repeat gets it, not `null`.
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
+        return result
+
+    def update(self, run_id: str, actor: Actor, *, text: str, key: str | None = None) -> dict[str, Any]:
+        """A manager's short status update on a running run: event `run.update` (the run page's
+        timeline), an audit row, and a message to the site's default channel."""
+        rules.require_manager(actor, "post a status update")
+        text = " ".join((text or "").split())
+        if not text:
+            raise Invalid("text: a status update needs some text")
+        if len(text) > UPDATE_MAX:
+            raise Invalid(f"text: a status update is at most {UPDATE_MAX} characters, got {len(text)}")
+        idem = idempotency.key_for(actor.identity, key, {"op": "update", "run": run_id, "text": text})
+
+        def change(rs: RunState) -> Reply:
+            if rs.run["state"] != "running":
+                raise Conflict(f"run {rs.run_id} is {rs.run['state']}: updates are for a running run")
+            rs.audit("run.update", rs.run_id, None, actor=actor.label, text=text)
+            rs.event("run.update", text=text, by=actor.label)
+            notify.run_update(rs, text, actor.label)
+            at = rs.now.isoformat()
+            return lambda _rs: {"run": rs.run_id, "text": text, "by": actor.label, "at": at}
+
         result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem)
         return result
 
@@ -199,7 +239,10 @@ class RunOps:
             row = r.run_head(run_id)
             if row is None:
                 raise NotFound(rules.unknown_run(r, run_id))
-            return run_json(r, row, plan_of(row, r))
+            plan = plan_of(row, r)
+            data = run_json(r, row, plan)
+            data["objectives"] = forecast.forecasts(r, row, plan, data["objectives"])
+            return data
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         """The site snapshot a run started with (its roster, teams, pools)."""
@@ -270,9 +313,11 @@ def _run_reply(rs: RunState) -> dict[str, Any]:
 
 def _insert_run(tx: Tx, plan: Plan, actor: Actor, *, drill: bool, lockdown_id: str | None, started_by: str) -> str:
     now = utcnow()
-    plan = pools.with_live_stock(tx, plan)
+    run_id = new_run_id()
+    sandbox = (lockdown_id or run_id) if drill else None
+    plan = pools.with_live_stock(tx, plan, pools.stock_id(plan.site.id, sandbox))
     run = {
-        "id": new_run_id(),
+        "id": run_id,
         "runbook_id": plan.runbook_id,
         "runbook_version": plan.version,
         "runbook_path": plan.path,

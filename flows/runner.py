@@ -20,10 +20,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from runbooks.models import HUMAN_KINDS as HUMAN_STEP_KINDS
-
 from . import signals, work
 from .prefect_control import CancelWatch, final_state
+from .revoker import Revoker
 from .store import Store, utcnow
 
 log = logging.getLogger("runbook.runner")
@@ -46,6 +45,7 @@ class Runner:
         self._lock = threading.Lock()
         self._loop_wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.revoker = Revoker(store)  # the grant ledger's expiries, reviews and revocations
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -54,6 +54,7 @@ class Runner:
         self.store.listen_for_wakes()  # PostgreSQL: check-offs taken by other processes wake us too
         self._thread = threading.Thread(target=self._loop, name=f"runner-{self.name}", daemon=True)
         self._thread.start()
+        self.revoker.start()
         return self
 
     def stop(self, timeout: float = 30) -> None:
@@ -63,6 +64,7 @@ class Runner:
         for event in list(self._wakes.values()):
             event.set()
         signals.unsubscribe(self.wake)
+        self.revoker.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
         for thread in list(self.drivers.values()):
@@ -229,18 +231,41 @@ class RunLease:
 
 def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, holding: Callable[[], bool]) -> str:
     """Drive one run whose lease `owner` holds, inside the current Prefect flow run (the
-    attempt): claim due work, execute it as task runs, record it, sleep until woken or the next
-    timer; until the run ends or `holding()` turns false. Used by the Runner's driver threads and
-    by the deployed `execute_run` flow (flows/deploy.py), so both paths are one code."""
+    attempt): claim due work, execute it, record it (the mirror shows every task as a task
+    run), sleep until woken or the next timer; until the run ends or `holding()` turns false.
+    Used by the Runner's driver threads and by the deployed `execute_run` flow
+    (flows/deploy.py), so both paths are one code."""
     from prefect.runtime import flow_run
 
-    from .compile import Progress, execute_jobs
+    from .prefect_mirror import Mirror
 
     current = str(flow_run.id) if flow_run.id else None
     with store.transaction(serial=run_id) as tx:
         tx.update_run(run_id, prefect_flow_run=current)
     _crash_earlier_attempts(run_id, current, f"taken over by runner {owner}")
-    progress = Progress(run_id)
+    mirror = Mirror(store, run_id, current).start()
+    outcome = "stopped"
+    try:
+        outcome = _drive(store, run_id, owner, wake, holding, current, mirror)
+        return outcome
+    finally:
+        # A last round: the flow run ends with its task runs in their final states. Events are
+        # sent in it only if the run ended here; otherwise the next owner's mirror sends them
+        # from the cursor in the store (never twice from two attempts).
+        mirror.stop(events=outcome in ("run ended", "cancelled from Prefect"))
+
+
+def _drive(
+    store: Store,
+    run_id: str,
+    owner: str,
+    wake: threading.Event,
+    holding: Callable[[], bool],
+    current: str | None,
+    mirror: Any,
+) -> str:
+    from .compile import execute_jobs
+
     cancels = CancelWatch(store, run_id, current)
     recover = True
     while holding():
@@ -255,9 +280,9 @@ def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, hold
         if not claimed.running:
             return "run ended"
         if claimed.jobs:
-            execute_jobs(claimed.jobs, lambda results: _record(store, run_id, owner, results))
+            mirror.nudge()
+            execute_jobs(claimed.jobs, lambda results: _record(store, run_id, owner, results, mirror), log=mirror.log)
             continue
-        _update_progress(store, run_id, progress)
         delay = 1.0
         if claimed.next_wake is not None:
             delay = max(0.0, min(delay, (claimed.next_wake - utcnow()).total_seconds()))
@@ -265,26 +290,12 @@ def drive_run(store: Store, run_id: str, owner: str, wake: threading.Event, hold
     return "stopped"
 
 
-def _record(store: Store, run_id: str, owner: str, results) -> None:
+def _record(store: Store, run_id: str, owner: str, results, mirror: Any) -> None:
     try:
         work.record(store, run_id, owner, results)
     except work.LeaseLost:
         pass  # the new owner runs it again with the same Idempotency-Key
-
-
-def _update_progress(store: Store, run_id: str, progress) -> None:
-    try:
-        with store.read() as r:
-            by_step = r.counts_by_step(run_id)
-            plan_kinds = {t["step_id"]: t["kind"] for t in r.tasks(run_id, states=["waiting"])}
-        human = {}
-        for step_id, counts in by_step.items():
-            if plan_kinds.get(step_id) in HUMAN_STEP_KINDS or step_id in progress.last:
-                total = sum(counts.values())
-                human[step_id] = (sum(counts.get(s, 0) for s in ("done", "skipped", "rejected")), total)
-        progress.update(human)
-    except Exception:  # progress is a mirror for Prefect's UI: never let it stop the work
-        log.debug("run %s: progress artifact not updated", run_id, exc_info=True)
+    mirror.nudge()
 
 
 def _crash_earlier_attempts(run_id: str, current: str | None, message: str) -> None:

@@ -1,8 +1,9 @@
-"""A change to one run: its transaction holding the run's chain lock (operations on a run are
-serialised: a task is completed at most once, the loser of a race gets a Conflict), the
-change itself, then the one settle step (flows/machine.settle), the answer, the
-Idempotency-Key's record, the commit, and this process's runners woken. Every change to a run
-goes through `change_run` (or `start_run` for a new one)."""
+"""A change to one run: in the run's group commit (its transaction holding the run's chain lock,
+a savepoint per change: operations on a run are serialised, a task is completed at most once,
+the loser of a race gets a Conflict), the change itself, then the one settle step
+(flows/machine.settle), the answer, the Idempotency-Key's record; the commit of the group, and
+this process's runners woken. Every change to a run goes through `change_run` (or `start_run`
+for a new one)."""
 
 from __future__ import annotations
 
@@ -39,12 +40,17 @@ def change_run(
     timed: bool = False,
     if_ended: Any = _RAISE,
 ) -> Any:
-    """Apply `change` to a running run in one transaction. `reopen`: a failed run runs again (a
+    """Apply `change` to a running run, in the next group commit of the run (one transaction for
+    the changes queued on it, this one in a savepoint of its own; an error rolls back only this
+    change and is raised here). `reopen`: a failed run runs again (a
     manager retries); `owner`: only while this runner holds the lease (else LeaseLost);
     `if_ended`: returned, instead of a Conflict, when the run is not running."""
-    with store.transaction(serial=run_id) as tx:
+
+    def prologue(tx: Tx) -> None:  # once per group, outside the savepoints: the lock holds for all
         tx.lock_chain(run_id)
         tx.notify_run(run_id)  # other processes' runners: on commit, never on a rollback
+
+    def work(tx: Tx) -> Any:
         first = idempotency.seen(tx, idem)
         if first is not None:
             return first
@@ -61,7 +67,11 @@ def change_run(
             raise Conflict(f"run {run_id} is {run['state']}; nothing can change in it")
         if owner is not None and run["lease_owner"] != owner:
             raise LeaseLost(run_id)
-        result = _settle(rs, change(rs))
+        return _settle(rs, change(rs))
+
+    # Queued with the other changes of the run: one transaction, a savepoint each, one commit
+    # (flows/store/groups.py); answered once the commit that holds this change is done.
+    result = store.groups.submit(run_id, prologue, work)
     signals.publish(run_id)  # committed: wake this process's runner
     return result
 

@@ -72,6 +72,11 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "wait": _COMMON | _RUNNER,
     # A shift plan is solved by the runner; a change of its supply or a declined shift re-plans it.
     "shifts": _COMMON | _RUNNER | {("done", "ready")},
+    "grant": _COMMON | _RUNNER,
+    # Welfare check-ins (flows/checkins.py): ready while their rounds go on, done by the engine after the last.
+    "checkin": _COMMON | _RUNNER | _ENGINE,
+    # A grant's re-certification (flows/kinds/grant.py): created waiting by the revoker, approved or rejected.
+    "grant_review": _COMMON | _HUMAN | {("waiting", "rejected")},
     "notify": _COMMON | _ENGINE,
     # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
     "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),
@@ -166,3 +171,6 @@ def transition_run(rs: RunView, to: str, *, reason: str | None = None, **values:
     ended = None if to == "running" else rs.now
     rs.tx.write_run_state(rs.run_id, old, to, ended_at=ended, **({"reason": reason} if reason else {}), **values)
     rs.run["state"] = to
+    if rs.run.get("drill") and to != "running":  # the last run of a drill that was stood down: its stock copy ends
+        lockdown = rs.run.get("lockdown_id")
+        rs.tx.close_sandbox(str(lockdown or rs.run_id), lockdown, ending=rs.run_id)

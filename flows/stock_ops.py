@@ -1,12 +1,14 @@
-"""Pool stock, as the Engine's part: stock per pool of a site, and restocking
-mid-run (moved from another site or new items), which serves the items waiting for stock in
-every running run of the site (flows/pools.py does the work inside a run's transaction)."""
+"""Pool stock, as the Engine's part: stock per pool of a site (or of a drill's sandbox), and
+restocking mid-run (moved from another site or new items, with a reason), which serves the
+items waiting for stock in the running runs of that stock (flows/pools.py does the work inside
+a run's transaction). A drill's restock moves stock between the sites' copies in its sandbox
+only: the real pools stay as they were."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import idempotency, pools, rules
+from . import idempotency, pools, rules, supplies
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
 from .runstate import RunState
@@ -18,23 +20,34 @@ class StockOps:
     def __init__(self, store: Store):
         self.store = store
 
-    def pools(self, site_id: str) -> dict[str, Any]:
+    def pools(self, site_id: str, *, drill: bool = False) -> dict[str, Any]:
         """Stock per pool of a site: total, available, allocated, handed over (the CSV's until a
-        run first draws from it)."""
+        run first draws from it); `drill`: the copy in the sandbox of the site's active drill."""
         site = rules.site_named(site_id, allow_path=False)
         with self.store.read() as r:
-            stock = r.pool_stock(site.id)
+            where = pools.stock_id(site.id, _sandbox(r, site.id)) if drill else site.id
+            stock = r.pool_stock(where) or (r.pool_stock(site.id) if drill else {})
         out = {}
         for pool_id, pool in site.pools.items():
             counts = stock.get(pool_id) or {
                 "available": len(pool.available()),
                 "unavailable": len(pool.rows) - len(pool.available()),
             }
-            out[pool_id] = {
+            entry: dict[str, Any] = {
                 "total": sum(counts.values()),
                 **{k: counts.get(k, 0) for k in ("available", "allocated", "handed_over")},
             }
-        return {"site": site.id, "pools": out}
+            if pool.consumable:  # supplies: the level of each item kind, and its min
+                with self.store.read() as r:
+                    stored = {i["item_key"]: i["data"] for i in r.pool_items(site.id, pool_id)}
+                rows = stored or {row[pool.key]: row for row in pool.rows}
+                minimum = dict(pool.minimum)
+                entry["levels"] = {
+                    item: {"quantity": int(d.get("quantity") or 0), "min": minimum.get(item)}
+                    for item, d in rows.items()
+                }
+            out[pool_id] = entry
+        return {"site": site.id, "pools": out, **({"drill": True} if drill else {})}
 
     def restock(
         self,
@@ -47,13 +60,29 @@ class StockOps:
         rows: list[dict[str, str]] | None = None,
         reason: str | None = None,
         key: str | None = None,
+        drill: bool | None = None,
     ) -> dict[str, Any]:
         """Stock into a site's pool mid-run: `count` available items moved from another site's
         pool of the same id, or new items (`rows`, from a CSV); then items blocked for want of
-        stock are served, in every running run of the site. Audited on the site's chain."""
+        stock are served, in every running run of that stock. Audited on the site's chain, with
+        its reason (required). `drill`: into the sandbox of the site's drill (True), the real
+        stock (False), or, when None, the sandbox if the site's running runs are all drills."""
         rules.require_manager(actor, "restock a pool")
+        if not (reason or "").strip():
+            raise Invalid(
+                "a restock needs a reason: why the stock moves",
+                cli="a restock needs a reason: give --reason R (why the stock moves)",
+            )
         site = rules.site_named(site_id, allow_path=False)
         rules.require_site(actor, site.id, "restock a pool")
+        with self.store.read() as r:
+            running = r.runs(states=["running"], site_id=site.id)
+            if drill is None:
+                drill = bool(running) and all(run["drill"] for run in running)
+            sandbox = _sandbox(r, site.id) if drill else None
+        if drill and sandbox is None:
+            raise Conflict(f'site "{site.id}" has no drill running: nothing to restock in a drill')
+        target = pools.stock_id(site.id, sandbox)
         if pool_id not in site.pools:
             raise NotFound(f'site {site.id} has no pool "{pool_id}" (pools: {", ".join(site.pools) or "none"})')
         key_column = site.pools[pool_id].key
@@ -61,24 +90,40 @@ class StockOps:
 
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
-            pools.seed(tx, site, pool_id)
+            pools.seed(tx, site, pool_id, target)
+            if site.pools[pool_id].consumable:
+                source = rules.site_named(from_site, allow_path=False) if from_site else None
+                if source is not None and pool_id not in source.pools:
+                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                added = supplies.restock(tx, site, pool_id, rows or [], source)
+                tx.append_audit(
+                    f"site:{site.id}",
+                    actor=actor.label,
+                    action="pool.restock",
+                    target=pool_id,
+                    reason=reason,
+                    detail={"from": from_site, "quantities": added},
+                    at=now,
+                )
+                return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
                 source = rules.site_named(from_site, allow_path=False)
                 if pool_id not in source.pools:
                     raise NotFound(f'site {source.id} has no pool "{pool_id}"')
-                pools.seed(tx, source, pool_id)
-                free = tx.pool_items(source.id, pool_id, status="available", limit=count)
+                origin = pools.stock_id(source.id, sandbox)
+                pools.seed(tx, source, pool_id, origin)
+                free = tx.pool_items(origin, pool_id, status="available", limit=count)
                 if not count or count < 1:
                     raise Invalid("--count must be 1 or more")
                 if len(free) < count:
                     raise Conflict(f"site {source.id} has {len(free)} available in {pool_id}, not {count}")
-                moved = tx.move_pool_items([f["item_key"] for f in free], source.id, pool_id, site.id, pool_id)
+                moved = tx.move_pool_items([f["item_key"] for f in free], origin, pool_id, target, pool_id)
                 keys = [f["item_key"] for f in free]
             else:
                 new = rows or []
                 if not new:
                     raise Invalid("nothing to add: give --from SITE --count N, or a CSV of new items")
-                have = {i["item_key"] for i in tx.pool_items(site.id, pool_id)}
+                have = {i["item_key"] for i in tx.pool_items(target, pool_id)}
                 keys = []
                 for n, row in enumerate(new, 2):
                     item = (row.get(key_column) or "").strip()
@@ -88,7 +133,7 @@ class StockOps:
                         raise Invalid(f"line {n}: {key_column} {item} is already in pool {pool_id}")
                     keys.append(item)
                 tx.add_pool_items(
-                    site.id,
+                    target,
                     pool_id,
                     [
                         {"item_key": (r.get(key_column) or "").strip(), "data": dict(r), "status": "available"}
@@ -102,19 +147,32 @@ class StockOps:
                 action="pool.restock",
                 target=pool_id,
                 reason=reason,
-                detail={"from": from_site, "count": moved, "items": keys},
+                detail={"from": from_site, "count": moved, "items": keys, "drill": sandbox},
                 at=now,
             )
             return {"added": moved}
 
-        request = {"op": "restock", "site": site.id, "pool": pool_id, "from": from_site, "count": count, "rows": rows}
-        moved = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)["added"]
+        request = {
+            "op": "restock",
+            "site": site.id,
+            "pool": pool_id,
+            "from": from_site,
+            "count": count,
+            "rows": rows,
+            "drill": sandbox,
+        }
+        first = idempotency.once(self.store, idempotency.key_for(actor.identity, key, request), act)
+        moved = first["added"]
         served = 0
         with self.store.read() as r:
-            runs = [run["id"] for run in r.runs(states=["running"], site_id=site.id)]
+            runs = [
+                run["id"] for run in r.runs(states=["running"], site_id=site.id) if pools.sandbox_key(run) == sandbox
+            ]
         for run_id in runs:
             served += change_run(self.store, run_id, "engine", _serve_blocked)
-        return {"site": site.id, "pool": pool_id, "added": moved, "served": served, **self.pools(site.id)}
+        stock = self.pools(site.id, drill=sandbox is not None)
+        extra = {"quantities": first["quantities"]} if "quantities" in first else {}
+        return {**stock, "site": site.id, "pool": pool_id, "added": moved, "served": served, **extra}
 
 
 def _serve_blocked(rs: RunState) -> Any:
@@ -125,3 +183,15 @@ def _serve_blocked(rs: RunState) -> Any:
         if step is not None and pools.allocate(rs, step, task):
             served += 1
     return lambda rs: served
+
+
+def _sandbox(reader: Any, site_id: str) -> str | None:
+    """The sandbox of the site's drill: its active drill lockdown's, else the one its running
+    drill runs share (a stand-down's, a drill started alone); None when none or several."""
+    lock = reader.active_lockdown(site_id, True)
+    if lock is not None:
+        return str(lock["id"])
+    keys = {pools.sandbox_key(run) for run in reader.runs(states=["running"], site_id=site_id) if run["drill"]}
+    if not keys:  # a site another site's drill borrowed from
+        keys = set(reader.sandboxes_of(site_id))
+    return keys.pop() if len(keys) == 1 else None

@@ -55,8 +55,14 @@ class TaskOps:
                 if found is not None and t["state"] not in TERMINAL:
                     t = {**t, "outputs": kind_of(t["kind"]).live_outputs(r, run_id, found, t, plan.site)}
                 out.append(task_json(t, now, plan))
+            teams = {name.casefold(): name for name in plan.site.teams}
         if team is not None:
-            out = [t for t in out if t["owner"] == f"team:{team}"]
+            # a team by its id, case ignored (`--team IT`); an unknown one is an error naming them
+            named = teams.get(team.casefold())
+            if named is None:
+                known = ", ".join(sorted(teams.values()))
+                raise Invalid(f'unknown team "{team}" (teams of site {row["site_id"]}: {known})')
+            out = [t for t in out if t["owner"] == f"team:{named}"]
         if state == "overdue":
             out = [t for t in out if t["overdue"]]
         return out
@@ -133,9 +139,10 @@ class TaskOps:
         def change(rs: RunState) -> Reply:
             task, step = rules.waiting_task(rs, task_id)
             override = rules.check_owner(rs, actor, task, reason)  # first: others learn nothing more
-            if step is None or not kind_of(step.kind).decides:
+            kind = kind_of(step.kind if step is not None else task["kind"])  # a grant review has no step
+            if not kind.decides:
                 raise Invalid(f"task {task_id} is not an approval: use done")
-            if not step.params.get("allow_self"):
+            if step is not None and not step.params.get("allow_self"):
                 rules.check_four_eyes(rs, step, task, actor)
             earlier = [c for c in rs.tx.checkoffs(rs.run_id, task_id) if c["action"] == "approve"]
             # People, not accounts: two accounts of one person are one approver.
@@ -155,7 +162,7 @@ class TaskOps:
                 }
             )
             approvers = [c["actor"] for c in earlier] + [actor.label]
-            required = int(step.params.get("required", 1))
+            required = int(step.params.get("required", 1)) if step is not None else 1
             outputs: dict[str, Any]
             if not approved:
                 outputs = {"decision": "rejected", "by": actor.identity, "reason": reason}
@@ -164,6 +171,8 @@ class TaskOps:
                 by = actor.identity if required == 1 else approvers
                 outputs = {"decision": "approved", "by": by, "reason": reason}
                 transition(rs, task, "done", by=actor.label, note=note, expect=["waiting"], outputs=outputs)
+            if not approved or len(approvers) >= required:
+                kind.on_decided(rs, task, approved, actor, reason)
             rs.audit(
                 f"task.{action}",
                 task_id,

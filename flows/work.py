@@ -75,6 +75,7 @@ def record(
     """Record what steps returned, several in one transaction (each with its audit row)."""
 
     def change(rs: RunState) -> None:
+        rs.tx.read_tasks(run_id, [job.task_id for job, _, _ in results])  # a statement a page
         for job, outputs, error in results:
             _record_one(rs, job, outputs, error)
 
@@ -90,6 +91,7 @@ def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, erro
         outputs = kind_of(step.kind).on_result(rs, step, task, outputs or {})
         transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["running"])
         rs.audit("task.done", task["id"], attempt=task["attempt"])
+        kind_of(step.kind).on_done(rs, step, task, outputs or {})
     elif error.retryable and task["attempt"] <= step.retries:
         delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
         when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
@@ -133,7 +135,7 @@ def _job(rs: RunState, task: dict[str, Any]) -> StepJob | None:
     kind = kind_of(step.kind)
     try:
         context, secrets = kind.job_context(step, rs.context(step, task))
-        params = {key: render_value(value, context) for key, value in step.params.items()}
+        params = {key: render_value(value, context) for key, value in kind.job_params(step.params).items()}
     except ExpressionError as e:
         where = f'step "{step.id}" ({Path(rs.plan.path).name}:{step.line})'
         transition(rs, task, "failed", by=rs.actor, reason=f"{where}: {mask(str(e), secrets)}")

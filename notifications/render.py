@@ -8,9 +8,11 @@ send, and the HTML mail is autoescaped."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -20,15 +22,36 @@ LANGS = ("en", "zh-CN")
 DRILL = {"en": "[DRILL]", "zh-CN": "[演练]"}
 
 
+def number(value: Any, measure: str | None = None) -> str:
+    """An objective's number for a person: a share as a percentage (`90%`, not `0.9`), a count
+    without a trailing `.0` (`48`, not `48.0`)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    if measure in ("ratio", "coverage"):
+        return f"{value:.0%}"
+    return f"{value:g}"
+
+
+def local(value: Any, tz: str) -> str:
+    """An ISO time (UTC) → the site's local time with its zone's abbreviation (one clock)."""
+    try:
+        moment = datetime.fromisoformat(str(value)).astimezone(ZoneInfo(tz))
+    except (ValueError, ZoneInfoNotFoundError):
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
+
+
 @lru_cache(maxsize=1)
 def _environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,
         trim_blocks=True,
         keep_trailing_newline=False,
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
     )
+    env.filters.update(number=number, local=local)
+    return env
 
 
 def lang_of(*choices: str | None) -> str:

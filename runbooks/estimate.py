@@ -9,6 +9,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic
 from .expressions import ExpressionError, render_value
+from .models import parse_duration
 from .plan import Plan, PlannedStep
 
 
@@ -159,6 +160,21 @@ def _warnings(plan: Plan, report: PlanReport, audience: dict[str, int | None]) -
                     severity="warning",
                 )
             )
+        if step.kind == "grant" and step.params.get("expires") and step.params.get("review"):
+            expires, review = parse_duration(step.params["expires"]), parse_duration(step.params["review"])
+            if expires < review:
+                out.append(
+                    Diagnostic(
+                        path,
+                        step.line,
+                        1,
+                        "RB551",
+                        f'grant step "{step.id}" expires after {format_duration(expires)}, before its first '
+                        f"review ({format_duration(review)}): no review ever happens",
+                        "review more often than the grant lasts, e.g. expires: 30d with review: 7d",
+                        severity="warning",
+                    )
+                )
         if step.kind == "allocate":
             pool = plan.site.pools.get(step.params["pool"])
             free = len(pool.available()) if pool else 0

@@ -27,6 +27,7 @@ EVENTS = (
     "run.completed",
     "run.failed",
     "run.cancelled",
+    "run.update",
     "task.assigned",
     "task.reminder",
     "task.overdue",
@@ -245,6 +246,8 @@ class ManualStep(StepBase):
     kind: Literal["manual"]
     fields: dict[Id, FieldSpec] = {}
     returns: Id | None = None  # a pool: each done item (keyed by the pool's key) goes back to it
+    # consumable pools: pool → item → quantity (or an expression), taken at the check-off
+    draws: dict[Id, dict[str, int | Expr]] = {}
 
 
 class ApprovalStep(StepBase):
@@ -279,6 +282,42 @@ class HttpRequest(Spec):
 class HttpStep(StepBase):
     kind: Literal["http"]
     with_: HttpRequest = Field(alias="with")
+
+
+class GrantStep(StepBase):
+    """Access granted per item (`with:`, as an http request), kept on the grant ledger, revoked
+    by `revoke:` and checked by `verify:` (a 404 or an empty list means revoked)."""
+
+    kind: Literal["grant"]
+    system: Id
+    profile: Text
+    scope: list[Text] = []
+    expires: Duration | None = None
+    review: Duration | None = None
+    with_: HttpRequest = Field(alias="with")
+    # Optional in the shape so that validate reports its absence with its own code (RB550).
+    revoke: HttpRequest | None = None
+    verify: HttpRequest | None = None
+
+
+class CheckinQuestion(Spec):
+    text: Expr | dict[Literal[LANGS], Expr]  # type: ignore[valid-type]
+    # Optional in the shape so that validate reports a question without options as RB552.
+    options: dict[Id, Text] = {}
+
+
+class CheckinStep(StepBase):
+    """Recurring welfare questions to each item's person through their personal link: every
+    `every`, `rounds` times (0: until the run ends); an answer matching `flag` is a task for the
+    step's owner; a round unanswered by `window` (default `every`) is reminded at half of it,
+    then its owner's leads are told."""
+
+    kind: Literal["checkin"]
+    every: Duration
+    rounds: int = Field(0, ge=0, le=1000)
+    window: Duration | None = None
+    questions: dict[Id, CheckinQuestion] = Field(min_length=1)
+    flag: dict[Id, Id | list[Id]] = {}
 
 
 class NotifyStep(StepBase):
@@ -331,13 +370,24 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "muster": MusterStep,
     "allocate": AllocateStep,
     "http": HttpStep,
+    "grant": GrantStep,
+    "checkin": CheckinStep,
     "notify": NotifyStep,
     "wait": WaitStep,
     "shifts": ShiftsStep,
 }
 
 StepSpec = Annotated[
-    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | NotifyStep | WaitStep | ShiftsStep,
+    ManualStep
+    | ApprovalStep
+    | MusterStep
+    | AllocateStep
+    | HttpStep
+    | GrantStep
+    | CheckinStep
+    | NotifyStep
+    | WaitStep
+    | ShiftsStep,
     Field(discriminator="kind"),
 ]
 
@@ -363,6 +413,8 @@ KIND_OUTPUTS: dict[str, frozenset[str]] = {
     "muster": frozenset({"answers", "accounted", "unreachable", "counts"}),
     "allocate": frozenset({"by"}),
     "http": frozenset({"status", "json"}),
+    "grant": frozenset({"status", "json", "grant_id", "expires_at"}),
+    "checkin": frozenset({"rounds", "answered", "missed", "flags"}),
     "notify": frozenset({"sent"}),
     "wait": frozenset(),
     "shifts": frozenset({"shifts", "people", "short", "shortfall", "status", "gap", "seconds"}),

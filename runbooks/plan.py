@@ -26,11 +26,13 @@ from .validate import check_runbook, step_shapes
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
-    "manual": ("fields", "returns"),
+    "manual": ("fields", "returns", "draws"),
     "approval": ("required", "allow_self"),
     "muster": ("audience", "question", "options", "quorum"),
     "allocate": ("pool", "handover"),
     "http": ("with_",),
+    "checkin": ("every", "rounds", "window", "questions", "flag"),
+    "grant": ("with_", "revoke", "verify", "system", "profile", "scope", "expires", "review"),
     "notify": ("to", "template", "message"),
     "wait": ("for_", "until"),
     "shifts": (
@@ -245,7 +247,9 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
             params[key.rstrip("_")] = (
                 value.model_dump(by_alias=True)
                 if hasattr(value, "model_dump")
-                else ({k: v.model_dump() for k, v in value.items()} if key == "fields" else _dumped(value))
+                else (
+                    {k: v.model_dump() for k, v in value.items()} if key in ("fields", "questions") else _dumped(value)
+                )
             )
         steps.append(
             PlannedStep(

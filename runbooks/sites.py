@@ -89,6 +89,10 @@ class PoolSpec(Spec):
     file: str
     key: str
     description: str | None = None
+    # A consumable pool (supplies): one row per item kind with its `quantity`; tasks draw
+    # quantities; a level under its `min` alerts once.
+    consumable: bool = False
+    min: dict[str, int] = {}
 
 
 class SiteSpec(Spec):
@@ -113,6 +117,8 @@ class Pool:
     key: str
     columns: tuple[str, ...]
     rows: tuple[dict[str, str], ...]
+    consumable: bool = False
+    minimum: tuple[tuple[str, int], ...] = ()  # (item kind, min level) of a consumable pool
 
     def available(self) -> list[dict[str, str]]:
         return [r for r in self.rows if r.get("status") == "available"]
@@ -165,7 +171,12 @@ class Site:
             "quiet_hours": list(self.quiet_hours) if self.quiet_hours else None,
             "staff": [dict(p) for p in self.staff],
             "pools": {
-                pid: {"key": p.key, "columns": list(p.columns), "rows": [dict(r) for r in p.rows]}
+                pid: {
+                    "key": p.key,
+                    "columns": list(p.columns),
+                    "rows": [dict(r) for r in p.rows],
+                    **({"consumable": True, "min": dict(p.minimum)} if p.consumable else {}),
+                }
                 for pid, p in self.pools.items()
             },
             "service": {qid: q.snapshot() for qid, q in self.service.items()},
@@ -173,7 +184,17 @@ class Site:
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Site:
-        pools = {pid: Pool(pid, p["key"], tuple(p["columns"]), tuple(p["rows"])) for pid, p in data["pools"].items()}
+        pools = {
+            pid: Pool(
+                pid,
+                p["key"],
+                tuple(p["columns"]),
+                tuple(p["rows"]),
+                bool(p.get("consumable")),
+                tuple(sorted((p.get("min") or {}).items())),
+            )
+            for pid, p in data["pools"].items()
+        }
         return cls(
             data["id"],
             data["name"],
@@ -401,7 +422,7 @@ def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> 
         ]
     header, rows = read_csv(path)
     p = str(path)
-    missing = [c for c in (spec.key, "status") if c not in header]
+    missing = [c for c in (spec.key, "status") + (("quantity",) if spec.consumable else ()) if c not in header]
     if missing:
         return None, [
             Diagnostic(
@@ -432,7 +453,31 @@ def _load_pool(directory: Path, doc: Document, pool_id: str, spec: PoolSpec) -> 
                     f'duplicate {spec.key} "{key}" in pool {pool_id} (first at line {seen[key]})',
                 )
             )
+        elif spec.consumable and not item.get("quantity", "").isdigit():
+            column = header.index("quantity")
+            problems.append(
+                Diagnostic(
+                    p,
+                    line,
+                    cell_col(row, column),
+                    "RB553",
+                    f'quantity "{item.get("quantity", "")}" of {key} in pool {pool_id} is not a whole number',
+                    "a consumable pool's quantity is a count: 0, 12, 300",
+                )
+            )
         else:
             seen[key] = line
             out.append(item)
-    return Pool(pool_id, spec.key, tuple(h for h in header if h), tuple(out)), problems
+    for kind in spec.min if spec.consumable else ():
+        if kind not in seen:
+            problems.append(
+                doc.diagnostic(
+                    ("pools", pool_id, "min", kind),
+                    "RB554",
+                    f'min names item "{kind}", which pool {pool_id} does not have',
+                    did_you_mean(kind, seen) or f"items: {', '.join(seen) or 'none'}",
+                    key=True,
+                )
+            )
+    minimum = tuple(sorted(spec.min.items())) if spec.consumable else ()
+    return Pool(pool_id, spec.key, tuple(h for h in header if h), tuple(out), spec.consumable, minimum), problems

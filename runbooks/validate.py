@@ -328,6 +328,7 @@ def _muster(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 
 def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _draws(c, loc, step, scope)
     if step.returns is not None and c.site is not None and step.returns not in c.site.pools:
         c.add(
             loc + ("returns",),
@@ -335,6 +336,32 @@ def _manual(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
             f'site "{c.site.id}" has no pool "{step.returns}"',
             did_you_mean(step.returns, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
         )
+
+
+def _draws(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for pool_id, items in step.draws.items():
+        for item, value in items.items():
+            if isinstance(value, str):
+                c.strings(value, loc + ("draws", pool_id, item), scope)
+        if c.site is None:
+            continue
+        pool = c.site.pools.get(pool_id)
+        if pool is None:
+            c.add(
+                loc + ("draws", pool_id),
+                "RB402",
+                f'site "{c.site.id}" has no pool "{pool_id}"',
+                did_you_mean(pool_id, c.site.pools) or f"pools: {', '.join(c.site.pools) or 'none'}",
+                key=True,
+            )
+        elif not pool.consumable:
+            c.add(
+                loc + ("draws", pool_id),
+                "RB555",
+                f'step "{step.id}" draws from pool "{pool_id}", which is not consumable',
+                "draw from a pool with consumable: true in site.yaml; items like laptops are allocated",
+                key=True,
+            )
 
 
 def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
@@ -348,20 +375,76 @@ def _allocate(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
 
 
 def _http(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _request(c, loc + ("with",), step.with_, scope)
+
+
+def _request(c: _Checker, loc: tuple, request: Any, scope: Scope) -> None:
+    """An http request (`with:` of http and grant, a grant's `revoke:` and `verify:`)."""
     with_scope = Scope(**{**scope.__dict__, "env": True})
-    request = step.with_
-    c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc + ("with",), with_scope)
+    c.strings(request.model_dump(by_alias=True, exclude={"expect", "timeout", "method"}), loc, with_scope)
     if (
         single_expression(request.url) is None
         and not request.url.split("${{")[0].startswith(("http://", "https://"))
         and not request.url.startswith("${{")
     ):
         c.add(
-            loc + ("with", "url"),
+            loc + ("url",),
             "RB107",
             f'url "{request.url}" is not an http(s) URL',
             'start with https:// or an expression: "${{ env.IAM_URL }}/grants"',
         )
+
+
+def _grant(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    _request(c, loc + ("with",), step.with_, scope)
+    # revoke/verify run later (expiry, stand-down): they see the item and the grant's outputs.
+    later = Scope(**{**scope.__dict__, "item_vars": scope.item_vars | {"grant"}})
+    if step.revoke is None:
+        c.add(
+            loc + ("kind",),
+            "RB550",
+            f'grant step "{step.id}" has no revoke: request: a grant nobody can take back',
+            'revoke: {method: DELETE, url: "${{ env.IAM_URL }}/grants/${{ grant.iam_id }}"}',
+            key=True,
+        )
+    else:
+        _request(c, loc + ("revoke",), step.revoke, later)
+    if step.verify is not None:
+        _request(c, loc + ("verify",), step.verify, later)
+
+
+def _checkin(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for qid, question in step.questions.items():
+        texts = question.text.values() if isinstance(question.text, dict) else [question.text]
+        for text in texts:
+            c.strings(text, loc + ("questions", qid, "text"), scope)
+        if not question.options:
+            c.add(
+                loc + ("questions", qid),
+                "RB552",
+                f'check-in question "{qid}" of step "{step.id}" has no options: people answer by choosing one',
+                "options: {normal: Normal, high: 37.3 or more}",
+                key=True,
+            )
+    for qid, wanted in step.flag.items():
+        if qid not in step.questions:
+            c.add(
+                loc + ("flag", qid),
+                "RB205",
+                f'flag names question "{qid}", which step "{step.id}" does not ask',
+                did_you_mean(qid, step.questions) or f"questions: {', '.join(step.questions)}",
+                key=True,
+            )
+            continue
+        options = step.questions[qid].options
+        for answer in [wanted] if isinstance(wanted, str) else wanted:
+            if options and answer not in options:
+                c.add(
+                    loc + ("flag", qid),
+                    "RB205",
+                    f'flag: question "{qid}" has no answer "{answer}"',
+                    did_you_mean(answer, options) or f"answers: {', '.join(options)}",
+                )
 
 
 def _notify(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
@@ -405,6 +488,8 @@ CHECKS = {
     "muster": _muster,
     "allocate": _allocate,
     "http": _http,
+    "grant": _grant,
+    "checkin": _checkin,
     "notify": _notify,
     "wait": _wait,
 }

@@ -16,7 +16,7 @@ from ..listing import filter_audit, filter_value
 router = APIRouter(include_in_schema=False)
 
 
-def _csv(text: str, name: str) -> Response:
+def csv_file(text: str, name: str) -> Response:
     # A byte-order mark so spreadsheet programs read the Chinese names as UTF-8.
     return Response(
         "\ufeff" + text,
@@ -36,7 +36,7 @@ def audit_export(run: str, request: Request, ctx: Context, caller: Caller = Depe
         action=filter_value(params, "action"),
         target=filter_value(params, "target"),
     )
-    return _csv(audit_csv({"entries": entries}), f"audit-{run_id}.csv")
+    return csv_file(audit_csv({"entries": entries}), f"audit-{run_id}.csv")
 
 
 @router.get("/runs/{run}/tasks.csv")
@@ -49,4 +49,4 @@ def tasks_export(run: str, request: Request, ctx: Context, caller: Caller = Depe
         state=filter_value(params, "state"),
         step=filter_value(params, "step"),
     )
-    return _csv(tasks_csv(auth.redact(rows, caller.role)), f"tasks-{run_id}.csv")
+    return csv_file(tasks_csv(auth.redact(rows, caller.role)), f"tasks-{run_id}.csv")

@@ -108,7 +108,16 @@ async def overview(request: Request, caller: Caller) -> Response:
         if run["state"] == "running"
     ]
     title = i18n.translator(lang_of(request))("Sites")
-    return render(request, caller, "overview.html", title=title, data=data, live_runs=runs, flash=None)
+    return render(
+        request,
+        caller,
+        "overview.html",
+        title=title,
+        data=data,
+        live_runs=runs,
+        idem=secrets.token_urlsafe(12),
+        flash=flash_of(request),
+    )
 
 
 @router.get("/runs/{run}", response_class=HTMLResponse)
@@ -129,11 +138,13 @@ async def run_page(request: Request, caller: Caller) -> Response:
         title=data["run"]["name"],
         data=data,
         live_runs=[live(run_id, data["last_event"] - FEED_BACKLOG)],
+        feed_tz=data["site"]["timezone"],
         charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
         graph=charts.graph(data["graph"]),
         pools=pools,
         headcounts=headcounts,
         tasks=tasks,
+        idem=secrets.token_urlsafe(12),
         flash=flash_of(request),
     )
 
@@ -285,6 +296,7 @@ async def restock_form(request: Request, caller: Caller, form: Form) -> Response
     if not (count.isascii() and count.isdigit() and len(count) <= 6) or int(count) < 1:
         raise Invalid("count: a whole number of items, at least 1")
     site = (await run_in_threadpool(engine.board_site, run_id))["id"]
+    drill = bool((await run_in_threadpool(engine.board, run_id))["run"]["drill"])  # a drill's page: its sandbox
     await run_in_threadpool(
         lambda: engine.restock(
             site,
@@ -293,6 +305,7 @@ async def restock_form(request: Request, caller: Caller, form: Form) -> Response
             from_site=one(form, "from_site"),
             count=int(count),
             reason=one(form, "reason"),
+            drill=drill,
         )
     )
     return RedirectResponse(f"/runs/{segment(run_id)}?ok=restock", 303)

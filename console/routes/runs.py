@@ -1,4 +1,4 @@
-"""API edge: runs — start, list, read, cancel, their audit — and the outbox (docs/api.md)."""
+"""API edge: runs — start, list, read, cancel, status updates, their audit — and the outbox (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from flows.errors import Invalid
 
 from ..deps import Caller, Context, IdemKey, allowed, ident, visible
-from ..schemas import ReasonBody, RequeueBody, Requeued, StartBody
+from ..schemas import ReasonBody, RequeueBody, Requeued, StartBody, UpdateBody
 
 router = APIRouter()
 
@@ -36,6 +36,13 @@ def run(run: str, ctx: Context, caller: Caller = Depends(allowed("run"))) -> Any
 @router.post("/api/runs/{run}/cancel")
 def cancel(run: str, body: ReasonBody, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("cancel"))) -> Any:
     return ctx.engine.cancel(ident(run, "run"), caller.actor, reason=body.reason, key=key)
+
+
+@router.post("/api/runs/{run}/updates", status_code=201)
+def post_update(
+    run: str, body: UpdateBody, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("run_update"))
+) -> Any:
+    return ctx.engine.update(ident(run, "run"), caller.actor, text=body.text, key=key)
 
 
 @router.get("/api/runs/{run}/audit")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from ..deps import Caller, Context, IdemKey, allowed, ident
-from ..schemas import LockdownBody, RestockBody
+from ..schemas import LockdownBody, RestockBody, StanddownBody
 
 router = APIRouter()
 
@@ -22,13 +22,19 @@ def lockdown(
 
 
 @router.post("/api/sites/{site}/standdown", status_code=201)
-def standdown(site: str, ctx: Context, key: IdemKey, caller: Caller = Depends(allowed("standdown"))) -> dict[str, Any]:
-    return {"runs": ctx.engine.standdown(ident(site, "site"), caller.actor, key=key)}
+def standdown(
+    site: str,
+    ctx: Context,
+    key: IdemKey,
+    body: StanddownBody = StanddownBody(),
+    caller: Caller = Depends(allowed("standdown")),
+) -> dict[str, Any]:
+    return {"runs": ctx.engine.standdown(ident(site, "site"), caller.actor, key=key, drill=body.drill)}
 
 
 @router.get("/api/sites/{site}/pools")
-def pools(site: str, ctx: Context, caller: Caller = Depends(allowed("pools"))) -> dict[str, Any]:
-    return ctx.engine.pools(ident(site, "site"))
+def pools(site: str, ctx: Context, drill: bool = False, caller: Caller = Depends(allowed("pools"))) -> dict[str, Any]:
+    return ctx.engine.pools(ident(site, "site"), drill=drill)
 
 
 @router.post("/api/sites/{site}/pools/{pool}/restock")
@@ -48,4 +54,5 @@ def restock(
         count=body.count,
         reason=body.reason,
         key=key,
+        drill=body.drill,
     )

@@ -38,18 +38,31 @@
   }
   var timer = null;
   function soon() { if (!timer) { timer = setTimeout(function () { timer = null; refresh(); }, 400); } }
+  // One clock: the event's own time in the site's zone (data-tz), with seconds and the zone's
+  // abbreviation as the server writes it on every page (data-zone: "CST"); the words (events, states) in the page's language (data-words, from the server).
+  var words = {};
+  try { words = JSON.parse(document.body.getAttribute("data-words") || "{}"); } catch (err) { words = {}; }
+  function word(w) { return Object.prototype.hasOwnProperty.call(words, w) ? words[w] : w; }
+  var clock = null;
+  try {
+    clock = new Intl.DateTimeFormat("en-GB", {
+      timeZone: document.body.getAttribute("data-tz") || "UTC", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23"});
+  } catch (err) { clock = null; }
   function feed(name, data) {
     var list = document.getElementById("feed");
     if (!list) { return; }
     var item = document.createElement("li");
-    var when = new Date().toLocaleTimeString();
-    item.textContent = when + "  " + name + (data.task ? "  " + data.task : "") + (data.state ? " → " + data.state : "");
+    var moment = data.at ? new Date(data.at) : new Date();
+    var when = (clock ? clock.format(moment) : moment.toISOString()) + " " + (document.body.getAttribute("data-zone") || "");
+    item.textContent = when + "  " + word(name) + (data.task ? "  " + data.task : "") + (data.state ? " → " + word(data.state) : "");
     list.insertBefore(item, list.firstChild);
     while (list.children.length > 100) { list.removeChild(list.lastChild); }
   }
   var NAMES = ["site.lockdown", "site.standdown", "run.started", "run.completed", "run.failed", "run.cancelled",
     "task.assigned", "task.reminder", "task.overdue", "task.escalated", "task.done", "task.failed", "task.cancelled",
-    "approval.requested", "muster.request", "muster.answer", "objective.reached", "objective.at_risk", "message"];
+    "approval.requested", "muster.request", "muster.answer", "muster.closed", "objective.reached", "objective.at_risk",
+    "coverage.gap", "run.update", "message"];
   function listen(spec) {  // "run:seq": follow the run's events after seq
     var cut = spec.lastIndexOf(":");
     var source = new EventSource("/api/runs/" + encodeURIComponent(spec.slice(0, cut)) + "/events?after=" +

@@ -57,6 +57,7 @@ class StepKind:
     decides = False  # approved or rejected, not checked off
     answered = False  # a roll call: people answer it (flows/muster.py)
     assigned_event = "task.assigned"  # the event when it becomes someone's to do
+    background = False  # goes on beside the run's work: does not hold the run open (check-ins)
 
     def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         """Just made actionable (waiting or ready) in this transaction."""
@@ -132,3 +133,18 @@ class StepKind:
         """Its executor returned `outputs`: apply them (in the recording transaction); the
         task's outputs."""
         return outputs
+
+    def end_with_run(self, rs: RunView, task: Mapping[str, Any]) -> None:
+        """A background kind's open task when the rest of the run is done."""
+
+    def job_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters rendered for the runner's job (the others are rendered later)."""
+        return dict(params)
+
+    def on_done(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+        """A runner kind's task succeeded with these outputs (in the transaction recording it)."""
+
+    def on_decided(
+        self, rs: RunView, task: Mapping[str, Any], approved: bool, actor: Actor, reason: str | None
+    ) -> None:
+        """An approval of this kind was decided (approved: its last approver; or rejected)."""

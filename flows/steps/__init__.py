@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import http, shifts, wait
+from . import grant, http, shifts, wait
 from .base import StepError, StepJob, mask, mask_value
 
 __all__ = ["EXECUTORS", "StepError", "StepJob", "executor", "mask", "mask_value"]
 
 EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {
     "http": http.execute,
+    "grant": grant.execute,
     "wait": wait.execute,
     "shifts": shifts.execute,
 }

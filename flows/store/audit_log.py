@@ -44,6 +44,7 @@ class AuditReads(Queries):
 class AuditWrites(AuditReads):
     keys: Keyring
     _heads: dict[str, tuple[int, str]]
+    _pending_audit: list[dict[str, Any]]
 
     def lock_chain(self, chain: str) -> None:
         if chain in self._heads:
@@ -80,15 +81,40 @@ class AuditWrites(AuditReads):
             "detail": _printable(json_ready(dict(detail) if detail else None)),
         }
         digest = entry_hash(self.keys.current, prev, entry)
-        self.conn.execute(_INSERT_AUDIT, {**entry, "prev_hash": prev, "hash": digest, "key_id": self.keys.current_id})
-        self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n + 1, "head_hash": digest})
+        # Sealed now, in order; written at the transaction's end with the others (flush_audit):
+        # a group of changes costs one insert of its audit rows and one update of each head.
+        self._pending_audit.append({**entry, "prev_hash": prev, "hash": digest, "key_id": self.keys.current_id})
         self._heads[chain] = (n + 1, digest)
+
+    def flush_audit(self) -> None:
+        """Write the audit rows sealed so far in this transaction and their chains' heads."""
+        if not self._pending_audit:
+            return
+        rows, self._pending_audit = self._pending_audit, []
+        self.conn.execute(_INSERT_AUDIT, rows)
+        for chain in dict.fromkeys(r["chain"] for r in rows):
+            n, digest = self._heads[chain]
+            self.conn.execute(_UPDATE_HEAD, {"chain_key": chain, "head_n": n, "head_hash": digest})
+
+    # Reads inside a writing transaction see what it sealed.
+    def audit(self, chain: str) -> list[dict[str, Any]]:
+        self.flush_audit()
+        return super().audit(chain)
+
+    def audit_head(self, chain: str) -> dict[str, Any] | None:
+        self.flush_audit()
+        return super().audit_head(chain)
+
+    def audit_heads(self) -> list[dict[str, Any]]:
+        self.flush_audit()
+        return super().audit_heads()
 
     def resign_legacy_chain(self, chain: str) -> str | None:
         """Re-sign a chain written before the audit key, if its plain SHA-256 chain still verifies,
         and record the migration at its end. Returns the problem when it does not (the chain is
         then left as it was, and keeps failing verification)."""
         self.lock_chain(chain)
+        self.flush_audit()
         still = self.conn.execute(select(audit_legacy.c.chain).where(audit_legacy.c.chain == chain)).first()
         if still is None:  # another process migrated it meanwhile
             return None

@@ -18,16 +18,20 @@ _LIST_COLUMNS = [c for c in tasks.c if c.name not in ("item",)]
 
 class BoardReads(Queries):
     def step_stats(self, run_id: str) -> dict[str, dict[str, tuple[int, datetime | None]]]:
-        """step → state → (tasks, the earliest time one of them became actionable)."""
-        stmt = (
-            select(tasks.c.step_id, tasks.c.state, func.count(), func.min(tasks.c.actionable_at))
-            .where(tasks.c.run_id == run_id)
+        """step → state → (tasks, the earliest time one of them became actionable): the counts
+        kept per step and state (store/counts.py), the earliest times read for the active
+        states only (what the funnel's "stuck since" shows), not a count over every task row."""
+        counts = self.counts_by_step(run_id)  # type: ignore[attr-defined]
+        oldest = (
+            select(tasks.c.step_id, tasks.c.state, func.min(tasks.c.actionable_at))
+            .where(tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE))
             .group_by(tasks.c.step_id, tasks.c.state)
         )
-        out: dict[str, dict[str, tuple[int, datetime | None]]] = {}
-        for step_id, state, n, oldest in self.conn.execute(stmt):
-            out.setdefault(step_id, {})[state] = (int(n), oldest)
-        return out
+        since = {(step_id, state): at for step_id, state, at in self.conn.execute(oldest)}
+        return {
+            step_id: {state: (n, since.get((step_id, state))) for state, n in states.items()}
+            for step_id, states in counts.items()
+        }
 
     def overdue_tasks(self, run_id: str, now: datetime, limit: int) -> tuple[int, list[dict[str, Any]]]:
         where = (tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < now)

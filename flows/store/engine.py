@@ -1,6 +1,7 @@
 """The store's engine: where it lives (`$RUNBOOK_HOME`, `RUNBOOK_DATABASE_URL`) → a SQLAlchemy
 engine (SQLite in WAL mode, writers beginning IMMEDIATE; or a PostgreSQL pool), migrated at open,
-and `Store`: write transactions queued in arrival order, reads on a snapshot, the wake listener."""
+and `Store`: write transactions queued in arrival order, group commit per run (`groups.py`),
+reads on a snapshot, the wake listener."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from ..audit_keys import Keyring, load_keyring
+from .groups import GroupCommit
 from .tx import Reader, Tx
 from .wake import WakeListener
 
@@ -86,6 +88,7 @@ class Store:
         self._writer = FifoLock() if self.dialect == "sqlite" else None
         self._serial: dict[str, FifoLock] = {}
         self._serial_mutex = threading.Lock()
+        self.groups = GroupCommit(self)
         self._listener: WakeListener | None = None
         self._listener_mutex = threading.Lock()
         self.legacy_problems: dict[str, str] = {}
@@ -116,7 +119,9 @@ class Store:
             with self._serial_mutex:
                 lock = self._serial.setdefault(serial, FifoLock())
         with lock or contextlib.nullcontext(), self.engine.begin() as conn:
-            yield Tx(conn, self.dialect, self.keys)
+            tx = Tx(conn, self.dialect, self.keys)
+            yield tx
+            tx.before_commit()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Reader]:

@@ -11,7 +11,12 @@ from sqlalchemy import bindparam, func, insert, select, update
 from .base import Queries, json_ready
 from .schema import outbox
 
-_COUNT_THREAD = select(func.count()).select_from(outbox).where(outbox.c.thread == bindparam("thread"))
+# Occurrences so far of each thread, for all the threads of one queueing in one statement.
+_COUNT_THREADS = (
+    select(outbox.c.thread, func.count())
+    .where(outbox.c.thread.in_(bindparam("threads", expanding=True)))
+    .group_by(outbox.c.thread)
+)
 _FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
 _FINISH_OUTBOX = (
     update(outbox)
@@ -40,12 +45,14 @@ class OutboxWrites(Queries):
     def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
         key is `<thread>:<n>`). Returns the keys."""
-        seen: dict[str, int] = {}
+        threads = sorted({row["thread"] for row in rows})
+        seen: dict[str, int] = dict.fromkeys(threads, 0)
+        for i in range(0, len(threads), 1000):  # bounded IN lists (SQLite's variable limit)
+            page = threads[i : i + 1000]
+            seen.update({t: int(n) for t, n in self.conn.execute(_COUNT_THREADS, {"threads": page})})
         values = []
         for row in rows:
             thread = row["thread"]
-            if thread not in seen:
-                seen[thread] = self.conn.execute(_COUNT_THREAD, {"thread": thread}).scalar() or 0
             seen[thread] += 1
             values.append(
                 {

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from .base import Queries, insert_ignore
-from .schema import accounts, muster_answers, muster_links, pool_items, sessions
+from .schema import accounts, lockdowns, muster_answers, muster_links, pool_items, runs, sessions
 
 
 class PeopleReads(Queries):
@@ -91,6 +91,11 @@ class PeopleReads(Queries):
         for pool, status, n in self.conn.execute(stmt):
             out.setdefault(pool, {})[status] = n
         return out
+
+    def sandboxes_of(self, site_id: str) -> list[str]:
+        """The drills' sandboxes holding a copy of the site's stock ("<site>~<sandbox>")."""
+        stmt = select(pool_items.c.site_id).where(pool_items.c.site_id.like(f"{site_id}~%")).distinct()
+        return sorted(str(s).partition("~")[2] for (s,) in self.conn.execute(stmt))
 
     def pool_items(
         self, site_id: str, pool_id: str, *, status: str | None = None, limit: int | None = None
@@ -239,6 +244,28 @@ class PeopleWrites(Queries):
             )
             .values(site_id=to_site, pool_id=to_pool)
         ).rowcount
+
+    def close_sandbox(self, sandbox: str, lockdown_id: str | None, ending: str | None = None) -> bool:
+        """A drill's sandbox ends once its lockdown is over (stood down) and none of its runs
+        (the lockdown's, the stand-down's; or the drill run alone) runs any more but `ending`."""
+        if lockdown_id is not None:
+            lock = self.fetch_one(select(lockdowns.c.active_site).where(lockdowns.c.id == lockdown_id))
+            if lock is not None and lock["active_site"] is not None:
+                return False
+            mine = runs.c.lockdown_id == lockdown_id
+        else:
+            mine = runs.c.id == sandbox
+        stmt = select(func.count()).select_from(runs).where(mine, runs.c.state == "running")
+        if ending is not None:
+            stmt = stmt.where(runs.c.id != ending)
+        if self.conn.execute(stmt).scalar_one():
+            return False
+        self.drop_sandbox(sandbox)
+        return True
+
+    def drop_sandbox(self, sandbox: str) -> int:
+        """A drill's copy of the stock of every site it touched ("<site>~<sandbox>"), gone."""
+        return int(self.conn.execute(delete(pool_items).where(pool_items.c.site_id.like(f"%~{sandbox}"))).rowcount)
 
     def add_pool_items(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self.conn.execute(insert(pool_items), [{"site_id": site_id, "pool_id": pool_id, **r} for r in rows])

@@ -11,7 +11,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from .base import Queries, insert_ignore, json_ready
+from .counts import CountWrites
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
+
+
+def drill_site(site_id: str) -> str:
+    """A drill lockdown's `active_site`: unique like a real one's, but not the same value."""
+    return f"{site_id}~drill"
+
 
 # Statements of the hot path, built once: building a statement costs more Python time than
 # running it on SQLite (a check-off runs about 17 of them).
@@ -19,6 +26,11 @@ _RUN_HEAD = select(*[c for c in runs.c if c.name not in ("source", "site_snapsho
     runs.c.id == bindparam("run_id")
 )
 _TASK = select(tasks).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_ANY_TASK = (
+    select(tasks.c.pk)
+    .where(tasks.c.run_id == bindparam("run_id"), tasks.c.state.in_(bindparam("states", expanding=True)))
+    .limit(1)
+)
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -33,6 +45,8 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
         if expected:
             stmt = stmt.where(tasks.c.state.in_([bindparam(f"w_state{i}") for i in range(expected)]))
         stmt = stmt.values({c: bindparam(c) for c in columns})
+        if "state" in columns:  # the step of the row, for the counts (tasks per step and state)
+            stmt = stmt.returning(tasks.c.step_id)
         _UPDATES[key] = stmt
     return stmt
 
@@ -77,8 +91,18 @@ class RunReads(Queries):
         times = [t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in times]
         return min((t for t in times if t is not None), default=None)
 
-    def active_lockdown(self, site_id: str) -> dict[str, Any] | None:
-        return self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == site_id))
+    def active_lockdown(self, site_id: str, drill: bool | None = None) -> dict[str, Any] | None:
+        """The site's active lockdown: the real one or the drill (`active_site` "<site>~drill":
+        a drill and a real lockdown of one site are separate); either, real first, for None."""
+        names = [site_id, drill_site(site_id)] if drill is None else [drill_site(site_id) if drill else site_id]
+        for name in names:
+            row = self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == name))
+            if row is not None:
+                return row
+        return None
+
+    def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
+        return self.fetch_one(select(lockdowns).where(lockdowns.c.id == lockdown_id))
 
     def tasks(
         self,
@@ -104,6 +128,10 @@ class RunReads(Queries):
         r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
         return dict(r._mapping) if r is not None else None
 
+    def any_task(self, run_id: str, states: Sequence[str]) -> bool:
+        """Whether some task of the run is in one of `states` (the first index hit, not a count)."""
+        return self.conn.execute(_ANY_TASK, {"run_id": run_id, "states": list(states)}).first() is not None
+
     def run_steps(self, run_id: str) -> dict[str, dict[str, Any]]:
         return {r["step_id"]: r for r in self.fetch_all(select(run_steps).where(run_steps.c.run_id == run_id))}
 
@@ -124,17 +152,6 @@ class RunReads(Queries):
             stmt = stmt.where(tasks.c.state.in_(states))
         return int(self.conn.execute(stmt).scalar_one())
 
-    def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
-        stmt = (
-            select(tasks.c.step_id, tasks.c.state, func.count())
-            .where(tasks.c.run_id == run_id)
-            .group_by(tasks.c.step_id, tasks.c.state)
-        )
-        out: dict[str, dict[str, int]] = {}
-        for step_id, state, n in self.conn.execute(stmt):
-            out.setdefault(step_id, {})[state] = int(n)
-        return out
-
     def checkoffs(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
         stmt = select(checkoffs).where(checkoffs.c.run_id == run_id).order_by(checkoffs.c.pk)
         if task_id is not None:
@@ -151,6 +168,16 @@ class RunReads(Queries):
             select(events).where(events.c.run_id == run_id, events.c.name == name).order_by(events.c.seq)
         )
 
+    def events_among(self, run_id: str, names: Sequence[str], limit: int = 200) -> list[dict[str, Any]]:
+        """The run's latest `limit` events with one of `names`, oldest first (the timeline)."""
+        rows = self.fetch_all(
+            select(events)
+            .where(events.c.run_id == run_id, events.c.name.in_(list(names)))
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+        )
+        return rows[::-1]
+
     def last_event_seq(self, run_id: str) -> int:
         return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
 
@@ -159,7 +186,12 @@ class RunReads(Queries):
         return {r["objective_id"]: r["met_at"] for r in rows}
 
 
-class RunWrites(Queries):
+class RunWrites(CountWrites):
+    # The task rows this transaction read or wrote (Tx.task): a task just written is not read
+    # again. Every write of a task goes through this mixin, which keeps the copy in step.
+    _task_rows: dict[tuple[str, str], dict[str, Any]]
+    _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
+
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
 
@@ -175,21 +207,29 @@ class RunWrites(Queries):
         """Columns of a run other than its state (flows/states.transition_run writes that)."""
         if "state" in values:
             raise ValueError("a run's state is written by flows.states.transition_run only")
+        self._kept.pop(("run", run_id), None)
         self.conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def write_run_state(self, run_id: str, old: str, new: str, **values: Any) -> None:
+        self._kept.pop(("run", run_id), None)
         self.conn.execute(update(runs).where(runs.c.id == run_id, runs.c.state == old).values(state=new, **values))
 
     def insert_run_steps(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self._kept.pop(("steps", r["run_id"]), None)
         if rows:
             self.conn.execute(insert(run_steps), [dict(r) for r in rows])
 
     def update_run_step(self, run_id: str, step_id: str, **values: Any) -> None:
+        self._kept.pop(("steps", run_id), None)
         self.conn.execute(
             update(run_steps).where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id).values(**values)
         )
 
     def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for r in rows:
+            self._task_rows.pop((r["run_id"], r["id"]), None)
+            self.count_task(r["run_id"], r["step_id"], None, r["state"])
         if rows:
             self.conn.execute(
                 insert(tasks),
@@ -210,9 +250,28 @@ class RunWrites(Queries):
         if "outputs" in values:
             values["outputs"] = json_ready(values["outputs"])
         expected = list(expect) if expect is not None else []
+        if "state" in values and len(expected) != 1:
+            # The counts need the state it leaves: one expected state per statement.
+            if not expected:
+                raise ValueError("a state is written only from expected states")
+            return any(self._update_task(run_id, task_id, [old], dict(values)) for old in expected)
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
-        return self.conn.execute(stmt, params).rowcount == 1
+        result = self.conn.execute(stmt, params)
+        if "state" in values:
+            row = result.first()
+            changed = row is not None
+            if row is not None:
+                self.count_task(run_id, row[0], expected[0], values["state"])
+        else:
+            changed = result.rowcount == 1
+        kept = self._task_rows.get((run_id, task_id))
+        if kept is not None:
+            if changed:  # the row as a read would give it now
+                kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()})
+            else:  # changed meanwhile by someone else: read it again next time
+                del self._task_rows[(run_id, task_id)]
+        return changed
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(

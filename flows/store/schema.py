@@ -224,6 +224,17 @@ events = Table(
 )
 
 # When an objective was first met.
+# Tasks per run, step and state, kept by the store's task writes in the same transaction
+# (flows/store/runs.py, counts.py): the run's counts and /metrics read these rows, not task rows.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("step_id", Id, primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
 objectives = Table(
     "objectives",
     metadata,
@@ -406,4 +417,75 @@ loans = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Index("ix_loans_sites", "from_site", "to_site", "state"),
+)
+
+
+# The grant ledger: access a `grant` step gave a person on a system, until it is revoked and
+# the revocation verified. `state`: active, revoking (queued or retrying), revoked, expired
+# (revoked at its expiry), revoke_failed (retries used up: told, and still retried until it
+# succeeds). A drill's grants are recorded (`drill` true), never sent, never mixed with real ones.
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(400), primary_key=True),  # <run>:<task>
+    Column("run_id", Id, nullable=False),
+    Column("site_id", Id, nullable=False),
+    Column("drill", Boolean, nullable=False),
+    Column("step_id", Id, nullable=False),
+    Column("task_id", String(300), nullable=False),
+    Column("person_id", String(100)),
+    Column("system", String(100), nullable=False),
+    Column("profile", String(200), nullable=False),
+    Column("scope", JSON),
+    Column("asset", String(200)),
+    Column("iam_id", String(200)),  # the IAM's id for the grant, from its answer
+    Column("owner", String(200)),
+    Column("granted_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Column("review_at", TS),  # the next re-certification
+    Column("review_task", String(300)),  # the open review's task id
+    Column("reviewed_at", TS),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),  # why it is being (or was) revoked
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS),
+    Column("last_error", Text),
+    Column("revoked_at", TS),
+    Column("verified_at", TS),
+    Index("ix_grants_site", "site_id", "state"),
+    Index("ix_grants_due", "state", "next_attempt_at"),
+)
+
+
+# Welfare check-ins: one row per round of a `checkin` step's item (a person), with the personal
+# link's token, when the round opened and closes, its reminder, its miss and the answers.
+checkins = Table(
+    "checkins",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("run_id", Id, nullable=False),
+    Column("step_id", Id, nullable=False),
+    Column("task_id", String(300), nullable=False),
+    Column("person_id", String(100), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("closes_at", TS, nullable=False),
+    Column("reminded_at", TS),
+    Column("missed_at", TS),
+    Column("answered_at", TS),
+    Column("answers", JSON),
+    UniqueConstraint("run_id", "task_id", "round", name="uq_checkins_round"),
+)
+
+
+# Prefect's mirror of a run (flows/prefect_mirror.py): the flow run of the attempt that mirrors
+# it, and how far the run's events have been sent to Prefect's event stream (a cursor on
+# events.seq that survives restarts and takeovers, so no event is sent twice or skipped).
+prefect_mirror = Table(
+    "prefect_mirror",
+    metadata,
+    Column("run_id", Id, primary_key=True),
+    Column("flow_run_id", String(40)),
+    Column("event_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("updated_at", TS, nullable=False),
 )

@@ -4,6 +4,7 @@ written by `runbook serve` at its start (the public base URL), read wherever a l
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 
@@ -18,6 +19,9 @@ class SettingReads(Queries):
 
 
 class SettingWrites(Queries):
+    _kept: dict[tuple[str, str], Any]
+
     def put_setting(self, name: str, value: str, now: datetime) -> None:
+        self._kept.pop(("setting", name), None)
         self.conn.execute(delete(settings).where(settings.c.name == name))
         self.conn.execute(insert(settings).values(name=name, value=value, updated_at=now))

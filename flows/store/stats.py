@@ -14,16 +14,6 @@ class StatsReads(Queries):
         stmt = select(runs.c.state, func.count()).group_by(runs.c.state)
         return {state: int(n) for state, n in self.conn.execute(stmt)}
 
-    def open_tasks_by_state(self) -> dict[str, int]:
-        """Tasks of running runs only: ended runs' tasks never change, and there may be millions."""
-        stmt = (
-            select(tasks.c.state, func.count())
-            .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
-            .where(runs.c.state == "running")
-            .group_by(tasks.c.state)
-        )
-        return {state: int(n) for state, n in self.conn.execute(stmt)}
-
     def overdue_open_tasks(self) -> int:
         stmt = (
             select(func.count())

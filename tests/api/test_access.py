@@ -30,6 +30,7 @@ SUCCESS = {
     "lockdown": 201,
     "start_run": 201,
     "add_task": 201,
+    "run_update": 201,
     "standdown": 201,
     "inbound_sms": 202,  # the same whatever the number
     "shift_swap": 404,  # past the policy: the matrix run has no shifts
@@ -54,6 +55,8 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "runs": ("GET", "/api/runs", None),
         "run": ("GET", r, None),
         "cancel": ("POST", f"{r}/cancel", {"reason": "matrix"}),
+        "run_update": ("POST", f"{r}/updates", {"text": "matrix"}),
+        "runbooks": ("GET", "/api/runbooks/matrix", None),
         "tasks": ("GET", f"{r}/tasks", None),
         "events": ("GET", f"{r}/events", None),
         "audit": ("GET", f"{r}/audit", None),
@@ -79,6 +82,7 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "calls": ("GET", f"{r}/muster/roll/calls", None),
         "restock": ("POST", "/api/sites/lab/pools/kits/restock", {"from_site": "lab", "count": 1, "reason": "matrix"}),
         "pools": ("GET", "/api/sites/lab/pools", None),
+        "grants": ("GET", "/api/sites/lab/grants", None),
         "coverage": ("GET", "/api/sites/desk/coverage?hours=2", None),
         "shifts": ("GET", f"{r}/shifts", None),
         "loans": ("GET", "/api/loans", None),

@@ -164,6 +164,8 @@ def test_the_remote_cli_prints_what_the_local_cli_prints(served):
         ["pools", "lab", "--format", "json"],
     ):
         remote, local = cli(*args, token=lead, remote=True), cli(*args)
+        if args[0] == "status" and "json" in args:  # the forecast is of the moment it is read
+            remote.stdout, local.stdout = _without_forecast(remote.stdout), _without_forecast(local.stdout)
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout), args
     assert cli("status", run, token="rbt_wrong", remote=True).returncode == 1
     assert (
@@ -314,3 +316,11 @@ def test_staff_answer_by_link_and_sms_and_a_lead_answers_for_their_team(api, tmp
         vias = [(a["person_id"], a["option"], a["via"]) for a in r.muster_answers(run, "roll", current_only=False)]
     assert vias == [("L0002", "home", "link"), ("L0002", "unavailable", "sms"), ("L0003", "onsite", "lead")]
     assert os.environ["RUNBOOK_LIBRARY"].startswith(str(library))
+
+
+def _without_forecast(text: str) -> str:
+    data = json.loads(text)
+    for o in data["objectives"]:
+        assert set(o["forecast"]) == {"p50", "p90", "probability"}
+        o.pop("forecast")
+    return json.dumps(data)

@@ -21,7 +21,27 @@ def store(request, lab_env):
         with s.engine.begin() as conn:  # each test starts empty
             conn.execute(text("TRUNCATE " + ", ".join(t.name for t in metadata.sorted_tables) + " CASCADE"))
     yield s
-    s.dispose()
+    try:
+        assert_counts_kept(s)
+    finally:
+        s.dispose()
+
+
+def assert_counts_kept(store) -> None:
+    """The kept task counts (flows/store/counts.py) agree with the task rows: checked after every
+    store test, so a task write that bypasses them fails the test that made it."""
+    with store.engine.connect() as conn:
+        counted = {
+            (r, s, st): n
+            for r, s, st, n in conn.execute(
+                text("SELECT run_id, step_id, state, count(*) FROM tasks GROUP BY run_id, step_id, state")
+            )
+        }
+        kept = {
+            (r, s, st): n
+            for r, s, st, n in conn.execute(text("SELECT run_id, step_id, state, n FROM task_counts WHERE n != 0"))
+        }
+    assert kept == counted, "task_counts drifted from the task rows"
 
 
 @pytest.fixture

@@ -57,7 +57,8 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
 
     data = engine.run(run)
     assert data["state"] == "completed" and data["counts"] == {"done": 9}
-    assert data["objectives"][0] | {"met_at": None, "deadline": None} == {
+    objective = data["objectives"][0]
+    assert objective | {"met_at": None, "deadline": None, "forecast": None} == {
         "id": "verified",
         "name": "Systems verified",
         "value": 3.0,
@@ -65,7 +66,10 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
         "met": True,
         "met_at": None,
         "deadline": None,
+        "forecast": None,
+        "state": "met",
     }
+    assert objective["forecast"] == {"p50": objective["met_at"], "p90": objective["met_at"], "probability": 1.0}
     assert engine.tasks(run, step="verify")[2]["outputs"] == {
         "healthy": False,
         "by": "L0003",

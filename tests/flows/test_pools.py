@@ -70,7 +70,7 @@ def test_allocation_shortage_handover_restock_and_release(engine, operator, stor
     assert engine.pools("east")["pools"]["laptops"]["handed_over"] == 1
 
     with pytest.raises(Conflict, match="has 4 available"):
-        engine.restock("east", "laptops", operator, from_site="west", count=9)
+        engine.restock("east", "laptops", operator, from_site="west", count=9, reason="loan from west")
     result = engine.restock("east", "laptops", operator, from_site="west", count=2, reason="loan from west")
     assert result["served"] == 2 and engine.pools("west")["pools"]["laptops"]["available"] == 2
     assert all(t["state"] == "waiting" for t in engine.tasks(run, step="laptop") if t["id"] != first["id"])
@@ -78,7 +78,9 @@ def test_allocation_shortage_handover_restock_and_release(engine, operator, stor
     assert len(tags) == len(set(tags)) == 5, "no item twice"
 
     with pytest.raises(Invalid, match="line 3: asset_tag EAST-000 is already"):
-        engine.restock("east", "laptops", operator, rows=[{"asset_tag": "NEW-1"}, {"asset_tag": "EAST-000"}])
+        engine.restock(
+            "east", "laptops", operator, rows=[{"asset_tag": "NEW-1"}, {"asset_tag": "EAST-000"}], reason="new stock"
+        )
     engine.cancel(run, operator, reason="drill over")
     stock = engine.pools("east")["pools"]["laptops"]
     assert stock["handed_over"] == 1 and stock["allocated"] == 0 and stock["available"] == 4, (

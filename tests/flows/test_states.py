@@ -83,7 +83,8 @@ def test_the_reopenings_the_engine_does_are_in_the_table():
 
 
 def test_rejected_is_only_an_approvals_end():
-    assert [k for k in TRANSITIONS if ("waiting", "rejected") in TRANSITIONS[k]] == ["approval"]
+    # an approval step's, or the engine's re-certification of a grant (an approval by another name)
+    assert [k for k in TRANSITIONS if ("waiting", "rejected") in TRANSITIONS[k]] == ["approval", "grant_review"]
 
 
 def test_every_pair_of_run_states_is_allowed_or_refused_as_the_table_says():
@@ -98,8 +99,9 @@ def test_every_pair_of_run_states_is_allowed_or_refused_as_the_table_says():
 
 
 def test_every_kind_of_the_language_has_a_plug_in_and_a_row_in_the_table():
-    # `calls` (a team's call task for a roll call) is the engine's own kind, not the language's.
-    assert set(KINDS) == set(TRANSITIONS) == set(KIND_OUTPUTS) | {"calls"}
+    # `calls` (a team's call task for a roll call) and `grant_review` (a grant's re-certification)
+    # are the engine's own kinds, not the language's.
+    assert set(KINDS) == set(TRANSITIONS) == set(KIND_OUTPUTS) | {"calls", "grant_review"}
     assert all(KINDS[name].name == name for name in KINDS)
 
 

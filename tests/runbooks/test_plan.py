@@ -132,3 +132,28 @@ def test_numbers_have_bounds_and_are_finite_and_durations_have_a_ceiling(write_r
     assert "minimum is for integer and number only" in messages
     assert "minimum is greater than maximum" in messages
     assert 'duration "99999999999h"' in messages
+
+
+GRANT = """id: rb
+name: Short grant
+steps:
+  - id: access
+    kind: grant
+    system: iam
+    profile: home_agent_restricted
+    expires: {expires}
+    review: 7d
+    with: {{method: POST, url: "https://iam.example/grants"}}
+    revoke: {{method: DELETE, url: "https://iam.example/grants/${{{{ grant.iam_id }}}}"}}
+"""
+
+
+def test_a_grant_expiring_before_its_first_review_is_a_plan_warning_at_its_line(write_runbook, xian):
+    from runbooks.estimate import estimate_plan
+
+    report = estimate_plan(load_plan(write_runbook(GRANT.format(expires="3d")), xian))
+    (warning,) = [w for w in report.warnings if w.code == "RB551"]
+    assert (warning.severity, warning.line) == ("warning", 4)
+    assert 'grant step "access" expires after 3d, before its first review (7d)' in warning.message
+    longer = estimate_plan(load_plan(write_runbook(GRANT.format(expires="30d"), "ok.yaml"), xian))
+    assert not [w for w in longer.warnings if w.code == "RB551"]
