@@ -43,6 +43,7 @@ from .routes import (
     manager_pages,
     pages,
     people,
+    reports,
     roll_call,
     roll_call_pages,
     runs,
@@ -78,6 +79,7 @@ ROUTERS = (
     checkins,
     people,
     exports,
+    reports,
 )
 
 

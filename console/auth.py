@@ -84,6 +84,11 @@ POLICY: dict[str, frozenset[str]] = {
     "audit_csv": READ,
     "tasks_csv": READ,
     "grants": MANAGE,  # the grant ledger: API, page and CSV (who holds which access)
+    # after the event: a run's report (JSON, HTML, PDF, page) and findings tracked to closure
+    "report": READ,
+    "findings": READ,
+    "findings_add": MANAGE,
+    "findings_close": MANAGE,
 }
 AUDIT_CHAIN = "access"
 

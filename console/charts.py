@@ -124,3 +124,59 @@ def heatmap(c: Mapping[str, Any]) -> dict[str, Any]:
         "days": labels,
         "hours": hours,
     }
+
+
+CW, CH, CPAD = 360, 160, 28
+
+
+def response_curve(rc: Mapping[str, Any]) -> dict[str, Any]:
+    """A roll call's first answers against time since it started (a step line), the quorum's
+    level and the moment it was reached."""
+    asked = max(int(rc["asked"]), 1)
+    span = max([p["s"] or 0 for p in rc["curve"]] + [rc["time_to_quorum_s"] or 0, 1.0])
+
+    def x(s: float) -> float:
+        return round(CPAD + (CW - 2 * CPAD) * s / span, 1)
+
+    def y(n: float) -> float:
+        return round(CH - CPAD - (CH - 2 * CPAD) * n / asked, 1)
+
+    points = [(x(0), y(0))]
+    for p in rc["curve"]:
+        points += [(x(p["s"]), points[-1][1]), (x(p["s"]), y(p["answered"]))]
+    quorum_y = y(float(rc["quorum"]) * asked)
+    at = rc["time_to_quorum_s"]
+    return {
+        "w": CW,
+        "h": CH,
+        "points": " ".join(f"{a},{b}" for a, b in points),
+        "quorum_y": quorum_y,
+        "quorum_x": x(at) if at is not None else None,
+        "x0": CPAD,
+        "x1": CW - CPAD,
+        "y0": CH - CPAD,
+        "y1": CPAD,
+        "span_s": span,
+    }
+
+
+BAR_W, BAR_H, BAR_LABEL = 420, 16, 110
+
+
+def duration_bars(steps: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per step with done tasks: a bar to its p50, a longer lighter one to its p90 and a tick
+    at its max, on one scale (the longest max)."""
+    rows = [s for s in steps if s["max_s"] is not None]
+    top = max([float(s["max_s"]) for s in rows] + [1.0])
+    scale = (BAR_W - BAR_LABEL - 8) / top
+    bars = [
+        {
+            "id": s["id"],
+            "y": 4 + i * (BAR_H + 4),
+            "p50": round(float(s["p50_s"]) * scale, 1),
+            "p90": round(float(s["p90_s"]) * scale, 1),
+            "max": round(BAR_LABEL + float(s["max_s"]) * scale, 1),
+        }
+        for i, s in enumerate(rows)
+    ]
+    return {"w": BAR_W, "h": 8 + len(rows) * (BAR_H + 4), "label": BAR_LABEL, "bar_h": BAR_H, "bars": bars}

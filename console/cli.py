@@ -20,6 +20,7 @@ from . import (
     coverage_commands,
     grant_commands,
     loan_commands,
+    report_commands,
     roll_call_commands,
     run_commands,
     scale,
@@ -176,6 +177,7 @@ coverage_commands.register(app)
 shift_commands.register(app)
 loan_commands.register(app)
 grant_commands.register(app)
+report_commands.register(app)
 user_commands.register(app)
 scale.register(app)
 

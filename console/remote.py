@@ -278,3 +278,37 @@ class Remote:
 
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")
+
+    # --- after the event: the report and findings ------------------------------------------------
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/runs/{self._q(run_id)}/report")
+
+    def add_finding(
+        self,
+        run_id: str,
+        actor: Any = None,
+        *,
+        observation: str | None,
+        recommendation: str | None,
+        owner: str | None,
+        due: str | None,
+        discussion: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "observation": observation,
+            "discussion": discussion,
+            "recommendation": recommendation,
+            "owner": owner,
+            "due": due,
+        }
+        return self._call("POST", f"/api/runs/{self._q(run_id)}/findings", body)
+
+    def close_finding(self, finding_id: str, actor: Any = None, *, reason: str | None) -> dict[str, Any]:
+        return self._call("POST", f"/api/findings/{self._q(finding_id)}/close", {"reason": reason})
+
+    def findings(self, site_id: str | None = None, *, open_only: bool = False) -> dict[str, Any]:
+        if site_id is None:
+            raise Invalid("with RUNBOOK_URL, name the site: runbook findings SITE")
+        params = "?open=true" if open_only else ""
+        return self._call("GET", f"/api/sites/{self._q(site_id)}/findings{params}")

@@ -172,3 +172,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (429, "too many attempts from this client: wait Retry-After seconds"),
     )
 }
+
+
+class FindingCreate(Body):
+    """A finding about a run (`POST /api/runs/{run}/findings`)."""
+
+    observation: str | None = Field(default=None, max_length=4000)
+    discussion: str | None = Field(default=None, max_length=4000)
+    recommendation: str | None = Field(default=None, max_length=4000)
+    owner: str | None = Field(default=None, max_length=300)
+    due: str | None = Field(default=None, max_length=20)

@@ -20,9 +20,13 @@ class AuditOps:
         self.store = store
         self.witness = witness or Witness(store.keys)
 
-    def verify(self, r: Reader, chain: str, state: WitnessState | None = None) -> Verification:
+    def verify(
+        self, r: Reader, chain: str, state: WitnessState | None = None, entries: list[dict[str, Any]] | None = None
+    ) -> Verification:
+        """`entries`: the chain's rows when the caller read them already (in the same transaction)."""
         state = state if state is not None else self.witness.read()
-        return verify_chain(r.audit(chain), r.audit_head(chain), self.store.keys.by_id, state.heads.get(chain))
+        rows = r.audit(chain) if entries is None else entries
+        return verify_chain(rows, r.audit_head(chain), self.store.keys.by_id, state.heads.get(chain))
 
     def verify_all(self) -> dict[str, Any]:
         """`{chains: [{chain, entries, verified, problem}], verified}`: every chain of the database

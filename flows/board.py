@@ -17,6 +17,7 @@ from . import call_tasks, forecast, muster, rules
 from .actors import Actor, ownership
 from .board_shapes import HELD_KINDS, TIMELINE_EVENTS, form_of, funnel, graph, objective_view, phases, timeline_entry
 from .errors import NotFound
+from .findings import finding_json
 from .headcount import unanswered_by_team
 from .kinds import kind_of
 from .kinds.base import people_choices
@@ -39,8 +40,9 @@ class BoardOps:
         self.store = store
 
     def overview(self) -> dict[str, Any]:
-        """Every site of the library, and any other with a running run: in lockdown or not (a
-        manager declares one from there), its runs, progress, objectives, trouble."""
+        """Every site of the library, and any other with a running run or open findings: in
+        lockdown or not (a manager declares one from there), its runs, progress, objectives,
+        trouble, and its open findings."""
         now = utcnow()
         with self.store.read() as r:
             lockdowns = {row["site_id"]: row for row in r.active_lockdowns()}
@@ -59,6 +61,8 @@ class BoardOps:
                 site["name"] = plan.site.name
                 site["timezone"] = plan.site.timezone
                 site["runs"].append(_run_summary(r, row, plan, now))
+            for f in r.findings(open_only=True):  # open findings of a review, until closed
+                sites.setdefault(f["site_id"], _site_head(f["site_id"], None))["findings"].append(finding_json(f, now))
         for known in LibraryOps().sites():
             head = sites.setdefault(known["id"], _site_head(known["id"], None))
             head.update(name=known["name"], timezone=known["timezone"], kind=known["kind"])
@@ -324,6 +328,7 @@ def _site_head(site_id: str, lockdown: Mapping[str, Any] | None) -> dict[str, An
         "name": site_id,
         "timezone": "UTC",
         "runs": [],
+        "findings": [],
         "lockdown": {
             "declared_at": iso(lockdown["declared_at"]),
             "declared_by": lockdown["declared_by"],

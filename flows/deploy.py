@@ -36,6 +36,7 @@ from prefect.context import TagsContext
 from prefect.states import Cancelled
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from . import findings
 from .actors import Actor
 from .compile import MAX_WORKERS
 from .errors import Invalid
@@ -217,6 +218,7 @@ class LeaseWatcher:
         self.submitted = 0
 
     def tick(self) -> int:
+        findings.remind_due(self.store)  # scale-out without `runbook serve`'s runner: workers remind
         with self.store.read() as r:
             free = r.leasable_runs(None, utcnow(), 200)
         if not free:

@@ -7,6 +7,7 @@ never inside a check-off's transaction."""
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -24,12 +25,14 @@ from .store import Reader, utcnow
 from .views import iso
 
 ON_TRACK = 0.8  # probability of reaching it by its deadline from which an objective is on track
-FRESH_S = 30.0
+FRESH_S = 30.0  # a forecast is recomputed at least this often while its run runs
+MIN_AGE_S = 5.0  # and at most this often per run and process (RUNBOOK_FORECAST_MIN_AGE seconds)
 GAP_CAP = 3600.0  # a gap between a team's check-offs longer than this is idle time, not pace
 DEAD = frozenset({"failed", "rejected", "skipped", "cancelled"})
 OPEN = frozenset({"waiting", "ready", "running"})
 _CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
 _LOCK = threading.Lock()
+_FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
 
 
 def run_model(
@@ -172,18 +175,7 @@ def forecasts(
     stock_site: str | None = None,
 ) -> list[dict[str, Any]]:
     """The run JSON's objectives with their `forecast` and `state` (cached per change)."""
-    seq = reader.last_event_seq(run["id"])
-    key = (str(reader.conn.engine.url), run["id"])
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None and hit[0] == seq and time.monotonic() - hit[1] < FRESH_S and run["state"] == "running":
-        extra = hit[2]
-    else:
-        extra = _compute(reader, run, plan, trials, stock_site)
-        with _LOCK:
-            if len(_CACHE) >= 256:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (seq, time.monotonic(), extra)
+    extra = _cached(reader, run, plan, trials, stock_site)
     now = utcnow()
     running = run["state"] == "running"
     out = []
@@ -194,6 +186,44 @@ def forecasts(
             public = {"p50": o["met_at"], "p90": o["met_at"], "probability": 1.0 if _in_time(o) else 0.0}
         out.append({**o, "forecast": public, "state": objective_state(o, f, running, now)})
     return out
+
+
+def _cached(
+    reader: Reader, run: Mapping[str, Any], plan: Plan, trials: int, stock_site: str | None
+) -> dict[str, dict[str, Any]]:
+    """The run's last forecast while it is fresh: younger than MIN_AGE_S whatever changed since
+    (a busy run is simulated at most every few seconds, however many read it), or younger than
+    FRESH_S with no change since. One reader computes; the others of that run wait for it."""
+    seq = reader.last_event_seq(run["id"])
+    key = (str(reader.conn.engine.url), run["id"])
+
+    def fresh() -> dict[str, dict[str, Any]] | None:
+        with _LOCK:
+            hit = _CACHE.get(key)
+        if hit is None or run["state"] != "running":
+            return None
+        age = time.monotonic() - hit[1]
+        return hit[2] if age < _min_age() or (hit[0] == seq and age < FRESH_S) else None
+
+    with _LOCK:
+        flight = _FLIGHTS.setdefault(key, threading.Lock())
+    with flight:
+        extra = fresh()
+        if extra is None:
+            extra = _compute(reader, run, plan, trials, stock_site)
+            with _LOCK:
+                if len(_CACHE) >= 256:
+                    _FLIGHTS.pop(next(iter(_CACHE)), None)
+                    _CACHE.pop(next(iter(_CACHE)))
+                _CACHE[key] = (seq, time.monotonic(), extra)
+    return extra
+
+
+def _min_age() -> float:
+    try:
+        return max(0.0, float(os.environ.get("RUNBOOK_FORECAST_MIN_AGE", MIN_AGE_S)))
+    except ValueError:
+        return MIN_AGE_S
 
 
 def _in_time(o: Mapping[str, Any]) -> bool:

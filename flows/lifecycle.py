@@ -1,8 +1,9 @@
 """The Engine: the one facade the CLI, the API, the pages, console/remote.py and the tests call.
 It is composed of parts, one per resource — runs (flows/run_ops.py), tasks (task_ops.py),
 roll calls (roll_call_ops.py), the audit's checks (audit_ops.py), pool stock (stock_ops.py), the
-dashboard's data (board.py), a person's story (person_ops.py), the grant ledger (grant_ops.py) —
-each a class over the store; the facade only names their operations."""
+dashboard's data (board.py), a person's story (person_ops.py), the grant ledger (grant_ops.py),
+the after-action report (report.py) and findings (findings.py) — each a class over the store;
+the facade only names their operations."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from .audit_ops import AuditOps
 from .board import BoardOps
 from .checkin_ops import CheckinOps
 from .coverage_ops import CoverageOps
+from .findings import FindingOps
 from .grant_ops import GrantOps
 from .library_ops import LibraryOps
 from .loan_ops import LoanOps
 from .person_ops import PersonOps
+from .report import ReportOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
 from .shift_ops import ShiftOps
@@ -86,3 +89,8 @@ class Engine:
             welfare.answer_checkin,
             welfare.checkins,
         )
+        # After the event: the report of a run; findings tracked to closure on the site's chain.
+        self.report = ReportOps(store).report
+        found = FindingOps(store)
+        self.add_finding, self.close_finding = found.add_finding, found.close_finding
+        self.finding, self.findings = found.finding, found.findings

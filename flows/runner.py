@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from . import signals, work
+from . import findings, signals, work
 from .prefect_control import CancelWatch, final_state
 from .revoker import Revoker
 from .store import Store, utcnow
@@ -113,6 +113,7 @@ class Runner:
                 cleared = tx.clear_expired_lease(row["id"], row["lease_owner"], now)
             if cleared:
                 _crash_earlier_attempts(row["id"], None, "its runner stopped; the run ended without it")
+        findings.remind_due(self.store, now)  # open findings past due: their owners told, once a day
         for run_id in candidates:
             if self.stopping.is_set() or len(self.drivers) >= self.max_runs:
                 break

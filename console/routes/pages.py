@@ -43,6 +43,7 @@ STATIC_TYPES = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "answer.css": "text/css; charset=utf-8",
+    "report.css": "text/css; charset=utf-8",
 }
 ACTIONS = ("complete", "approve", "reject", "skip", "retry", "reassign")  # each its own policy row
 Form = dict[str, list[str]]

@@ -489,3 +489,33 @@ prefect_mirror = Table(
     Column("event_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("updated_at", TS, nullable=False),
 )
+
+
+# Findings of an after-action review (issue 22): about a run, kept on the site's audit chain (not
+# the run's), so they outlive it; open until closed with a reason. The owner (a target:
+# team:<id>, person:<id>, role:<role>) hears `finding.due` from its due time on, every day
+# (scaled by `time_scale`, as runs are) until it is closed; `remind_at` is the next one.
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("site_id", Id, nullable=False),
+    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
+    Column("runbook_id", Id, nullable=False),
+    Column("observation", Text, nullable=False),
+    Column("discussion", Text),
+    Column("recommendation", Text, nullable=False),
+    Column("owner", String(300), nullable=False),
+    Column("due_at", TS, nullable=False),
+    Column("state", String(8), nullable=False),  # open, closed
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("closed_at", TS),
+    Column("closed_by", String(200)),
+    Column("close_reason", Text),
+    Column("time_scale", Float, nullable=False),
+    Column("remind_at", TS),
+    Column("reminders", Integer, nullable=False, server_default="0"),
+    Index("ix_findings_site", "site_id", "state"),
+    Index("ix_findings_remind", "state", "remind_at"),
+)

@@ -1,7 +1,7 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
 Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, shift plans and loans,
-grants and check-ins, Prefect's mirror), with what a transaction itself owns: the audit key it
-signs with, its savepoints and the wake sent when it commits."""
+grants and check-ins, Prefect's mirror, findings), with what a transaction itself owns: the audit
+key it signs with, its savepoints and the wake sent when it commits."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
 from .counts import CountReads
+from .findings import FindingReads, FindingWrites
 from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
@@ -44,6 +45,7 @@ class Reader(
     GrantReads,
     CheckinReads,
     MirrorReads,
+    FindingReads,
 ):
     """Read queries over one connection."""
 
@@ -64,6 +66,7 @@ class Tx(
     GrantWrites,
     CheckinWrites,
     MirrorWrites,
+    FindingWrites,
 ):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 

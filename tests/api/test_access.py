@@ -38,7 +38,9 @@ SUCCESS = {
     "loan_decide": 404,  # past the policy: no such loan
     "retry": 409,
     "restock": 404,
-}  # restock: allowed, then the lab site has no pool "kits"
+    "findings_add": 201,
+    "findings_close": 404,
+}  # restock: allowed, then the lab site has no pool "kits"; findings_close: no such finding
 LEADS = {"lead_it": "it", "lead_ops": "operations"}
 LOOPBACK_OPEN = {"metrics"}  # the matrix calls from 127.0.0.1 without a proxy: no token needed there
 
@@ -105,6 +107,14 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "people": ("GET", f"{r}/people?q=engineer", None),
         "audit_csv": ("GET", f"/runs/{run}/audit.csv", None),
         "tasks_csv": ("GET", f"/runs/{run}/tasks.csv", None),
+        "report": ("GET", f"{r}/report", None),
+        "findings": ("GET", "/api/sites/lab/findings", None),
+        "findings_add": (
+            "POST",
+            f"{r}/findings",
+            {"observation": "o", "recommendation": "r", "owner": "team:it", "due": "14d"},
+        ),
+        "findings_close": ("POST", "/api/findings/f00000000/close", {"reason": "matrix"}),
     }[route]
 
 

@@ -25,6 +25,12 @@ CHAIN = {
 }
 
 
+@pytest.fixture(autouse=True)
+def every_change(monkeypatch):
+    """Each read after a change simulates again (by default a run is simulated at most every 5 s)."""
+    monkeypatch.setenv("RUNBOOK_FORECAST_MIN_AGE", "0")
+
+
 def _objective(engine, run):
     return engine.run(run)["objectives"][0]
 

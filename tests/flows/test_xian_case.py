@@ -21,6 +21,7 @@ import requests
 from flows.store import Store
 from tests.conftest import ARTIFACTS
 from tests.support.processes import RUNBOOK, Serve, wait_for
+from tests.support.report_checks import check_xian_report
 
 STAFF = [f"X{i:04d}" for i in range(1, 111)]
 HOME = [f"X{i:04d}" for i in range(3, 51)]  # 48 agents
@@ -362,6 +363,9 @@ def test_the_xian_lockdown_end_to_end(tmp_path, prefect_api, recorder, browser):
         sms = [r["body"] for r in recorder.requests if r["path"] == "/sms"]
         for person, phone in PHONES.items():
             assert any(m["to"] == phone and f"/r/{links[person]}" in m["text"] for m in sms), person
+        # After the event: the report of the whole case, in English and Chinese, as PDF too.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        check_xian_report(cli, api, store, run, ARTIFACTS)
     finally:
         serve.stop()
         store.dispose()

@@ -2,14 +2,14 @@
 loans of agents between sites; managers tied to sites (accounts.sites)
 
 Revision ID: 0012
-Revises: 0013
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
