@@ -83,10 +83,13 @@ CLOCK = {"utc": False}  # `runbook --utc …`: times for people in UTC instead o
 
 def site_zone(eng: Any, run_id: str) -> str | None:
     """The zone a run's times are shown in: its site's, or None (UTC) with `--utc` or where the
-    site cannot be read (through the API, the snapshot is not served)."""
+    site cannot be read."""
     if CLOCK["utc"]:
         return None
     try:
+        remote_zone = getattr(eng, "site_zone", None)  # through the API: the board names the site's zone
+        if remote_zone is not None:
+            return str(remote_zone(run_id) or "UTC")
         return str(eng.site_of(run_id).get("timezone") or "UTC")
     except Exception:
         return None

@@ -276,6 +276,10 @@ class Remote:
         params = "&".join(f"{k}={self._q(v)}" for k, v in given.items() if v)
         return self._call("GET", f"/api/sites/{self._q(site)}/grants" + (f"?{params}" if params else ""))
 
+    def site_zone(self, run_id: str) -> str | None:
+        """The zone of a run's site (the snapshot is not served; the board names its zone)."""
+        return self._call("GET", f"/api/runs/{self._q(run_id)}/board")["site"].get("timezone")
+
     def site_of(self, run_id: str) -> dict[str, Any]:
         raise Invalid("--as works on the local store only; with RUNBOOK_URL the token says who you are")
 

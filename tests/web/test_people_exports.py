@@ -302,7 +302,7 @@ def test_the_run_page_filters_its_tasks_and_my_tasks_by_run_and_step(desk):
     section = page.split('id="tasks"')[1]
     assert "Laptop for Zhang Ping" in section and "Training for" not in section and "3 tasks" in section
     bad = s.get(f"{desk.url}/runs/{desk.run}", params={"team": "nope"}, timeout=30)
-    assert bad.status_code == 422 and "is not a team of this run" in bad.text
+    assert bad.status_code == 422 and "unknown team &#34;nope&#34; (teams of site" in bad.text
     mine = s.get(f"{desk.url}/my", params={"run": desk.run, "step": "laptop"}, timeout=30).text
     assert "Laptop for Zhang Ping" in mine and "Training for Zhang Ping" not in mine
 
