@@ -72,6 +72,11 @@ POLICY: dict[str, frozenset[str]] = {
     "calls": ACT,  # a lead reads their own teams' call list (flows/board.py), a manager every team's
     "restock": MANAGE,
     "pools": READ,
+    "shifts": READ,  # a run's shift plan (who works when; no contact details)
+    "shift_swap": ACT,  # a lead of the shifts step's owner team, or a manager (flows/shift_ops.py)
+    "loans": READ,  # loans of agents between sites
+    "loan_request": MANAGE,  # the borrowing site's manager (a tied manager: their sites only)
+    "loan_decide": MANAGE,  # accept, refuse: the lender's manager; recall: either site's
     "coverage": READ,  # a site's 7x24 coverage (counts, no one's contact details): API and page
     # one person's story in a run, finding people, exports
     "person": READ,
@@ -97,16 +102,30 @@ def new_token() -> str:
 
 
 def actor_of(account: Mapping[str, Any]) -> Actor:
-    return Actor(account["name"], account["role"], frozenset(tuple(t) for t in account["teams"]), account["staff_id"])
+    return Actor(
+        account["name"],
+        account["role"],
+        frozenset(tuple(t) for t in account["teams"]),
+        account["staff_id"],
+        sites=frozenset(account.get("sites") or ()),
+    )
 
 
 # --- accounts ------------------------------------------------------------------------------------
 
 
 def add_account(
-    store: Store, name: str, role: str, teams: Sequence[str] = (), staff_id: str | None = None, *, by: str
+    store: Store,
+    name: str,
+    role: str,
+    teams: Sequence[str] = (),
+    staff_id: str | None = None,
+    *,
+    by: str,
+    sites: Sequence[str] = (),
 ) -> str:
-    """Create an account; returns its token (shown once, never stored)."""
+    """Create an account; returns its token (shown once, never stored). `sites`: a manager tied
+    to those sites acts on their runs and loans only (none: global)."""
     if role not in ROLES:
         raise Invalid(f'unknown role "{role}" (roles: {", ".join(ROLES)})')
     if not name or len(name) > 100 or not name.isprintable():
@@ -116,6 +135,9 @@ def add_account(
         raise Invalid("a team lead needs --team SITE/TEAM (one or more)")
     if pairs and role != "team_lead":
         raise Invalid("--team is for team leads")
+    if sites and role != "manager":
+        raise Invalid("--site is for managers")
+    tied = sorted({_site(s) for s in sites})
     token = new_token()
     now = utcnow()
     with store.transaction() as tx:
@@ -129,6 +151,7 @@ def add_account(
                 "role": role,
                 "teams": pairs,
                 "staff_id": staff_id,
+                "sites": tied or None,
                 "token_hash": _hash(token),
                 "created_at": now,
                 "created_by": by,
@@ -139,10 +162,20 @@ def add_account(
             actor=by,
             action="account.add",
             target=name,
-            detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id},
+            detail={"role": role, "teams": ["/".join(p) for p in pairs], "staff": staff_id, "sites": tied},
             at=now,
         )
     return token
+
+
+def _site(site_id: str) -> str:
+    from runbooks.library import find_site
+
+    try:
+        find_site(site_id, allow_path=False)
+    except Exception as e:  # noqa: BLE001 - any reason the site is not found is the user's answer
+        raise Invalid(f'--site "{site_id}": {getattr(e, "message", None) or e}') from None
+    return site_id
 
 
 def _team(text: str) -> list[str]:
@@ -178,6 +211,7 @@ def list_accounts(store: Store) -> list[dict[str, Any]]:
                 "role": a["role"],
                 "teams": ["/".join(t) for t in a["teams"]],
                 "staff": a["staff_id"],
+                "sites": list(a.get("sites") or []),
                 "created_at": a["created_at"].isoformat(),
                 "created_by": a["created_by"],
                 "revoked_at": a["revoked_at"].isoformat() if a["revoked_at"] else None,

@@ -19,10 +19,12 @@ from . import (
     audit_commands,
     coverage_commands,
     grant_commands,
+    loan_commands,
     report_commands,
     roll_call_commands,
     run_commands,
     scale,
+    shift_commands,
     user_commands,
 )
 from .common import FORMAT, Format, fail, out, parse_pairs, print_json, read_lines, reported
@@ -172,6 +174,8 @@ run_commands.register(app)
 audit_commands.register(app)
 roll_call_commands.register(app)
 coverage_commands.register(app)
+shift_commands.register(app)
+loan_commands.register(app)
 grant_commands.register(app)
 report_commands.register(app)
 user_commands.register(app)

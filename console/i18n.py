@@ -42,7 +42,9 @@ ENGINE_WORDS = (
     N_("muster.close"), N_("pool.allocate"), N_("pool.release"), N_("pool.return"), N_("pool.shortage"),
     N_("pool.swap"), N_("run.cancel"), N_("run.reopen"), N_("run.start"), N_("task.add"), N_("task.complete"),
     N_("task.reassign"), N_("task.retry"), N_("task.retry_scheduled"), N_("task.skip"), N_("task.start"),
-    N_("complete"), N_("approve"), N_("reject"),
+    N_("complete"), N_("approve"), N_("reject"), N_("shifts"), N_("shifts.assigned"), N_("planned"),
+    N_("declined"), N_("replaced"), N_("shifts.planned"), N_("shifts.replan"), N_("shift.swapped"),
+    N_("loan.request"), N_("loan.accept"), N_("loan.refuse"), N_("loan.recall"),
 )  # fmt: skip
 
 _ZH: dict[str, str] = {}  # words added in code before they reach the catalog (the catalog wins)

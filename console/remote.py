@@ -235,6 +235,34 @@ class Remote:
         params = f"?hours={int(hours)}" + (f"&queue={self._q(queue)}" if queue else "")
         return self._call("GET", f"/api/sites/{self._q(site)}/coverage{params}")
 
+    def shifts(self, run_id: str, *, person: str | None = None) -> list[dict[str, Any]]:
+        query = f"?person={self._q(person)}" if person else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/api/runs/{self._q(run_id)}/shifts{query}")
+        return result
+
+    def swap_shift(
+        self, run_id: str, shift_id: str, actor: Any = None, *, to: str, reason: str | None, key: str | None = None
+    ) -> dict[str, Any]:
+        path = f"/api/runs/{self._q(run_id)}/shifts/{self._q(shift_id)}/swap"
+        return self._call("POST", path, {"to": to, "reason": reason}, key=key)
+
+    def loans(self, *, site: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/loans" + (f"?site={self._q(site)}" if site else ""))
+        return result
+
+    def request_loan(self, actor: Any = None, **kw: Any) -> dict[str, Any]:
+        body = {**kw, "start": kw["start"].isoformat(), "end": kw["end"].isoformat()}
+        return self._call("POST", "/api/loans", body)
+
+    def accept_loan(self, loan_id: str, actor: Any = None, *, force: bool = False, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/accept", {"force": force, "reason": reason})
+
+    def refuse_loan(self, loan_id: str, actor: Any = None, *, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/refuse", {"reason": reason})
+
+    def recall_loan(self, loan_id: str, actor: Any = None, *, reason: str | None = None) -> Any:
+        return self._call("POST", f"/api/loans/{self._q(loan_id)}/recall", {"reason": reason})
+
     def grants(
         self,
         site: str,

@@ -4,6 +4,7 @@ engine call."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,28 @@ _REASON_REQUIRED = ConfigDict(extra="forbid", json_schema_extra={"required": ["r
 
 class ReasonBody(Body):
     model_config = _REASON_REQUIRED
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class SwapBody(Body):
+    model_config = _REASON_REQUIRED
+    to: str = Field(min_length=1, max_length=64)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class LoanBody(Body):
+    model_config = _REASON_REQUIRED
+    from_site: str = Field(min_length=1, max_length=64)
+    to_site: str = Field(min_length=1, max_length=64)
+    queue: str = Field(min_length=1, max_length=64)
+    agents: int = Field(ge=1, le=10_000)
+    start: datetime
+    end: datetime
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class LoanAcceptBody(Body):
+    force: bool = False
     reason: str | None = Field(default=None, max_length=2000)
 
 

@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         role: str = typer.Option(..., "--role", help="viewer, team_lead, manager, admin or gateway"),
         team: list[str] | None = typer.Option(None, "--team", help="SITE/TEAM a team lead leads; repeatable"),
         staff: str | None = typer.Option(None, "--staff", help="the roster id of this person"),
+        site: list[str] | None = typer.Option(
+            None, "--site", help="a manager tied to this site (repeatable); none: a global manager"
+        ),
     ) -> None:
         """Create an account and print its API token (alone, once: it is stored only hashed)."""
         from flows.actors import local_operator
@@ -27,7 +30,11 @@ def register(app: typer.Typer) -> None:
 
         from . import auth
 
-        token = engine_call(lambda: auth.add_account(Store(), name, role, team or [], staff, by=local_operator().label))
+        token = engine_call(
+            lambda: auth.add_account(
+                Store(), name, role, team or [], staff, by=local_operator().label, sites=site or []
+            )
+        )
         typer.echo(token)
 
     @users.command("list")

@@ -19,6 +19,11 @@ class Actor:
     teams: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (site id, team id) they lead
     staff_id: str | None = None
     on_behalf: bool = False  # the local operator acting as a roster member (--as)
+    sites: frozenset[str] = field(default_factory=frozenset)  # a manager tied to sites (none: global)
+
+    def acts_on(self, site_id: str) -> bool:
+        """A manager tied to sites acts on those sites only; anyone else as their role allows."""
+        return not self.sites or site_id in self.sites
 
     @property
     def identity(self) -> str:
@@ -58,6 +63,8 @@ def ownership(actor: Actor, owner: str | None, site_id: str) -> str:
     """'own', 'override' (allowed with a reason) or 'deny'."""
     if actor.role == "operator":
         return "own"
+    if not actor.acts_on(site_id):
+        return "deny"  # a manager tied to other sites
     kind, _, name = (owner or "").partition(":")
     if kind == "person" and actor.staff_id == name and actor.role != "gateway":
         return "own"  # a task owned by a person is theirs, whatever their account's role

@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runbooks.service import Queue
@@ -32,6 +32,11 @@ class Staffed:
     baseline: bool = False  # no running run: the queue's baseline counts
     run_id: str | None = None
     people: Mapping[str, str] = field(default_factory=dict)  # staff id → onsite/home
+    # With a shift plan for the queue: staff id → their shifts [(start, end)] (UTC); a person
+    # then counts only in the intervals of their shifts. None: no plan, everyone counts always.
+    shifts: Mapping[str, tuple[tuple[dt.datetime, dt.datetime], ...]] | None = None
+    # Active loans of the queue's agents: (start, end, agents lent in, agents lent out), UTC.
+    lent: tuple[tuple[dt.datetime, dt.datetime, int, int], ...] = ()
 
 
 def supply_steps(queue: Queue) -> list[str]:
@@ -43,7 +48,22 @@ def supply_of(reader: Reader, run_id: str, queue: Queue) -> Staffed:
     ids), or the staff ids listed in a `people` field of the step's done tasks. A person counts
     once, on site before home."""
     steps = supply_steps(queue)
-    return supply_from(reader.tasks(run_id, steps=steps, states=["done"]) if steps else [], run_id, queue)
+    staffed = supply_from(reader.tasks(run_id, steps=steps, states=["done"]) if steps else [], run_id, queue)
+    planned: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for s in reader.shifts(run_id):
+        if s["queue"] == queue.id:
+            planned.setdefault(s["person_id"], []).append((_aware(s["start_at"]), _aware(s["end_at"])))
+    if not planned:
+        return staffed
+    return replace(staffed, shifts={p: tuple(times) for p, times in planned.items()})
+
+
+def on_shift(staffed: Staffed, people: frozenset[str], start: dt.datetime, end: dt.datetime) -> int:
+    """How many of `people` work in [start, end): all of them without a plan, else those whose
+    shift covers it."""
+    if staffed.shifts is None:
+        return len(people)
+    return sum(1 for p in people if any(a <= start and end <= b for a, b in staffed.shifts.get(p, ())))
 
 
 def supply_from(done: Sequence[Mapping[str, Any]], run_id: str, queue: Queue) -> Staffed:
@@ -67,6 +87,24 @@ def supply_from(done: Sequence[Mapping[str, Any]], run_id: str, queue: Queue) ->
     items = len(by_step.get(queue.per_item[0], [])) if queue.per_item else 0
     roles = {p: "onsite" for p in onsite} | {p: "home" for p in home}
     return Staffed(frozenset(onsite), frozenset(home), items, False, run_id, roles)
+
+
+def site_loans(reader: Reader, site_id: str, queue_id: str) -> list[dict[str, Any]]:
+    """The active loans of a site's queue, lent in or out."""
+    return [x for x in reader.loans(site=site_id, states=["active"]) if x["queue"] == queue_id]
+
+
+def with_loans(staffed: Staffed, site_id: str, loans: list[dict[str, Any]], *, drill: bool) -> Staffed:
+    """A site's supply with its active loans: lent in to it, lent out from it. A drill loan
+    counts only in a drill's world: never in a site's real coverage."""
+    lent = []
+    for x in loans:
+        if x["drill"] and not drill:
+            continue
+        agents = int(x["agents"])
+        start, end = _aware(x["start_at"]), _aware(x["end_at"])
+        lent.append((start, end, agents if x["to_site"] == site_id else 0, agents if x["from_site"] == site_id else 0))
+    return replace(staffed, lent=tuple(lent)) if lent else staffed
 
 
 def window(site: Site, queue: Queue, now: dt.datetime, hours: int) -> list[dt.datetime]:
@@ -110,8 +148,13 @@ def intervals(site: Site, queue: Queue, starts: Sequence[dt.datetime], staffed: 
                 0,
             )
         else:
-            onsite, home = len(staffed.onsite), len(staffed.home)
-        total = onsite + home  # + lent_in − lent_out: loans between sites come with shift plans
+            onsite, home = (
+                on_shift(staffed, staffed.onsite, start, start + step),
+                on_shift(staffed, staffed.home, start, start + step),
+            )
+        lent_in = sum(n for a, b, n, _ in staffed.lent if a <= start and start + step <= b)
+        lent_out = sum(n for a, b, _, n in staffed.lent if a <= start and start + step <= b)
+        total = max(0, onsite + home + lent_in - lent_out)
         level = erlang.service_level(erlang.on_phone(total, queue.shrinkage), a, queue.within, queue.aht)
         rows.append(
             {
@@ -120,7 +163,13 @@ def intervals(site: Site, queue: Queue, starts: Sequence[dt.datetime], staffed: 
                 "end_local": (start + step).astimezone(tz).isoformat(),
                 "calls": round(calls, 3),
                 "required": required,
-                "staffed": {"onsite": onsite, "home": home, "lent_in": 0, "lent_out": 0, "total": total},
+                "staffed": {
+                    "onsite": onsite,
+                    "home": home,
+                    "lent_in": lent_in,
+                    "lent_out": lent_out,
+                    "total": total,
+                },
                 "gap": max(0, required - total),
                 "service_level": round(level, 4),
             }
@@ -167,11 +216,15 @@ def run_rows(
     """A run's own coverage of one queue, cached per change of the run (its last event) and
     per interval: the runner looks every second, the work is done once a change."""
     starts = window(site, queue, now, hours)
-    key = (run_id, reader.last_event_seq(run_id), queue.id, starts[0], hours)
+    loans = site_loans(reader, site.id, queue.id)
+    signature = tuple((x["id"], x["state"]) for x in loans)
+    key = (run_id, reader.last_event_seq(run_id), reader.shift_count(run_id), signature, queue.id, starts[0], hours)
     with _RUN_LOCK:
         hit = _RUN_CACHE.get(key)
     if hit is None:
-        hit = intervals(site, queue, starts, supply_of(reader, run_id, queue))
+        run = reader.run(run_id)
+        staffed = with_loans(supply_of(reader, run_id, queue), site.id, loans, drill=bool(run and run["drill"]))
+        hit = intervals(site, queue, starts, staffed)
         with _RUN_LOCK:
             if len(_RUN_CACHE) >= 512:
                 _RUN_CACHE.pop(next(iter(_RUN_CACHE)))

@@ -73,6 +73,28 @@ def staffed_for(reader: Reader, site_id: str, queue: Queue) -> coverage.Staffed:
     return coverage.supply_of(reader, row["id"], queue)
 
 
+def loan_view(x: Mapping[str, Any], site_id: str) -> dict[str, Any]:
+    return {
+        "id": x["id"],
+        "direction": "in" if x["to_site"] == site_id else "out",
+        "from_site": x["from_site"],
+        "to_site": x["to_site"],
+        "agents": x["agents"],
+        "start": _iso(x["start_at"]),
+        "end": _iso(x["end_at"]),
+        "drill": bool(x["drill"]),
+        "state": x["state"],
+    }
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return _aware(moment).astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def queue_of(site: Site, queue: str | None) -> Queue:
     if not site.service:
         raise NotFound(f'site "{site.id}" has no service: queues (site.yaml)')
@@ -113,15 +135,19 @@ class CoverageOps:
         starts = coverage.window(resolved, q, now, hours)
         with self.store.read() as r:
             run = supplying_run(r, resolved.id, q)
-            seq = r.last_event_seq(run["id"]) if run else 0
-            key = (self.store.url, resolved.id, q.id, hours, run["id"] if run else None, seq, starts[0])
+            seq = (r.last_event_seq(run["id"]), r.shift_count(run["id"])) if run else (0, 0)
+            loans = coverage.site_loans(r, resolved.id, q.id)
+            signature = tuple((x["id"], x["state"]) for x in loans)
+            key = (self.store.url, resolved.id, q.id, hours, run["id"] if run else None, seq, signature, starts[0])
             with _LOCK:
                 hit = _CACHE.get(key)
             if hit is not None:
                 return hit
             staffed = coverage.supply_of(r, run["id"], q) if run else coverage.Staffed(baseline=True)
+        staffed = coverage.with_loans(staffed, resolved.id, loans, drill=bool(run and run["drill"]))
         rows = coverage.intervals(resolved, q, starts, staffed)
         data = answer(resolved, q, run, staffed, rows)
+        data["loans"] = [loan_view(x, resolved.id) for x in loans]
         with _LOCK:
             if len(_CACHE) >= 256:
                 _CACHE.pop(next(iter(_CACHE)))

@@ -14,10 +14,12 @@ from .coverage_ops import CoverageOps
 from .findings import FindingOps
 from .grant_ops import GrantOps
 from .library_ops import LibraryOps
+from .loan_ops import LoanOps
 from .person_ops import PersonOps
 from .report import ReportOps
 from .roll_call_ops import RollCallOps
 from .run_ops import RunOps, new_run_id, time_scale
+from .shift_ops import ShiftOps
 from .stock_ops import StockOps
 from .store import Store
 from .task_ops import TaskOps
@@ -69,6 +71,14 @@ class Engine:
         # One person's story in a run, and finding people by a part of their name.
         people = PersonOps(store)
         self.person, self.people = people.person, people.people
+        # Shift plans: a run's shifts, a lead's swap, a person's link (page, answer, .ics).
+        rota = ShiftOps(store)
+        self.shifts, self.swap_shift = rota.shifts, rota.swap_shift
+        self.shift_page, self.answer_shifts, self.shift_ics = rota.shift_page, rota.answer_shifts, rota.shift_ics
+        # Loans of agents between sites: request, accept (or forced), refuse, recall.
+        lend = LoanOps(store)
+        self.loans, self.request_loan, self.accept_loan = lend.loans, lend.request_loan, lend.accept_loan
+        self.refuse_loan, self.recall_loan = lend.refuse_loan, lend.recall_loan
         # The grant ledger: a site's grants (the real ones, or a drill's), a person's.
         ledger = GrantOps(store)
         self.grants, self.grants_of = ledger.grants, ledger.grants_of

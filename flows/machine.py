@@ -17,7 +17,7 @@ from typing import Any
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
 
-from . import coverage_watch, objectives, timers
+from . import coverage_watch, objectives, shift_watch, timers
 from .errors import Invalid
 from .kinds import kind_of
 from .runstate import RunState
@@ -104,6 +104,7 @@ def settle(rs: RunState) -> None:
     if rs.timed:
         reached |= objectives.check_at_risk(rs)
         coverage_watch.check_gaps(rs)
+        shift_watch.check_supply(rs)
     if reached:  # steps that need an objective (`needs: [objective:<id>]`) may go now
         run_steps = _RunSteps(rs)
         for step in rs.plan.steps:

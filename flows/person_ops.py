@@ -14,6 +14,7 @@ from . import rules
 from .errors import Invalid, NotFound
 from .grant_ledger import grant_json
 from .runstate import plan_of
+from .shift_ops import shift_json
 from .store import Store, utcnow
 from .views import iso, task_json
 
@@ -48,6 +49,7 @@ class PersonOps:
             }
             answers = r.answers_of(run_id, person_id)
             tasks = r.tasks(run_id, item_key=person_id)
+            shifts = r.shifts(run_id, person=person_id, statuses=None)
             grants = r.grants(run_id=run_id, person_id=person_id)
         return {
             "run": {"id": row["id"], "name": plan.name, "state": row["state"], "site": plan.site.id},
@@ -55,6 +57,7 @@ class PersonOps:
             "person": _who(person),
             "answers": [_answer(a, roll_calls.get(a["step_id"])) for a in answers],
             "items": [_item(task_json(t, now, plan)) for t in tasks],
+            "shifts": [shift_json(s) for s in shifts if s["status"] != "replaced"],
             "grants": [grant_json(g, now) for g in grants],
         }
 

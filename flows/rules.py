@@ -33,6 +33,12 @@ def require_manager(actor: Actor, what: str) -> None:
         raise Forbidden(f"only a manager can {what}")
 
 
+def require_site(actor: Actor, site_id: str, what: str) -> None:
+    """A manager tied to sites acts on those sites only (an untied manager is global)."""
+    if not actor.acts_on(site_id):
+        raise Forbidden(f"{actor.label} manages {', '.join(sorted(actor.sites))}, not {site_id}: cannot {what} there")
+
+
 def require_intervention(actor: Actor, reason: str | None, what: str) -> None:
     """A manager's intervention (skip, retry, reassign, add, cancel) needs a reason."""
     if not actor.manages:

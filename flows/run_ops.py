@@ -65,6 +65,7 @@ class RunOps:
         """Start a run; `allow_path=False` (the API) takes library ids only, never a path."""
         rules.require_manager(actor, "start a run")
         site_obj = site if isinstance(site, Site) else rules.site_named(str(site), allow_path)
+        rules.require_site(actor, site_obj.id, "start a run")
         try:
             path = find_runbook(str(runbook), allow_path=allow_path)
         except LibraryNotFound as e:
@@ -87,6 +88,7 @@ class RunOps:
         the real runbooks."""
         rules.require_manager(actor, "declare a lockdown")
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "declare a lockdown")
         plans = _triggered(site, "site.lockdown")
         lockdown_id = "l" + secrets.token_hex(4)
         now = utcnow()
@@ -146,6 +148,7 @@ class RunOps:
         start its stand-down runbooks; a drill's work on the drill's sandbox, which ends with them."""
         rules.require_manager(actor, "end a lockdown")
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "end a lockdown")
         plans = _triggered(site, "site.standdown")
         now = utcnow()
 
@@ -190,6 +193,7 @@ class RunOps:
         idem = idempotency.key_for(actor.identity, key, {"op": "cancel", "run": run_id, "reason": reason})
 
         def change(rs: RunState) -> Reply:
+            rules.require_site(actor, rs.run["site_id"], "cancel a run")
             open_tasks = rs.tx.tasks(rs.run_id, states=sorted(OPEN))
             for task in open_tasks:
                 # Its event says `digest`: the owner hears of it in the one message below.

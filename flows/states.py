@@ -70,6 +70,8 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     "muster": _COMMON | _HUMAN,
     "http": _COMMON | _RUNNER,
     "wait": _COMMON | _RUNNER,
+    # A shift plan is solved by the runner; a change of its supply or a declined shift re-plans it.
+    "shifts": _COMMON | _RUNNER | {("done", "ready")},
     "grant": _COMMON | _RUNNER,
     # Welfare check-ins (flows/checkins.py): ready while their rounds go on, done by the engine after the last.
     "checkin": _COMMON | _RUNNER | _ENGINE,

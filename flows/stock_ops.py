@@ -74,6 +74,7 @@ class StockOps:
                 cli="a restock needs a reason: give --reason R (why the stock moves)",
             )
         site = rules.site_named(site_id, allow_path=False)
+        rules.require_site(actor, site.id, "restock a pool")
         with self.store.read() as r:
             running = r.runs(states=["running"], site_id=site.id)
             if drill is None:

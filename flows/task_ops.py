@@ -316,7 +316,12 @@ class TaskOps:
         rules.require_intervention(actor, reason, what)
         request = {"op": what, "run": run_id, "task": task_id, "reason": reason, **(extra or {})}
         idem = idempotency.key_for(actor.identity, key, request)
-        result: dict[str, Any] = change_run(self.store, run_id, actor.label, change, idem=idem, reopen=reopen)
+
+        def on_its_site(rs: RunState) -> Reply:
+            rules.require_site(actor, rs.run["site_id"], what)
+            return change(rs)
+
+        result: dict[str, Any] = change_run(self.store, run_id, actor.label, on_its_site, idem=idem, reopen=reopen)
         return result
 
     def _settled(self, run_id: str, task_id: str) -> None:

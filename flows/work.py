@@ -88,7 +88,8 @@ def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, erro
         return  # skipped or cancelled by a manager meanwhile
     step = rs.plan.step(task["step_id"])
     if error is None:
-        transition(rs, task, "done", by=rs.actor, outputs=outputs or {}, expect=["running"])
+        outputs = kind_of(step.kind).on_result(rs, step, task, outputs or {})
+        transition(rs, task, "done", by=rs.actor, outputs=outputs, expect=["running"])
         rs.audit("task.done", task["id"], attempt=task["attempt"])
         kind_of(step.kind).on_done(rs, step, task, outputs or {})
     elif error.retryable and task["attempt"] <= step.retries:
@@ -131,8 +132,8 @@ def _timeout(rs: RunState, task: dict[str, Any]) -> None:
 def _job(rs: RunState, task: dict[str, Any]) -> StepJob | None:
     step = rs.plan.step(task["step_id"])
     secrets: list[str] = []
+    kind = kind_of(step.kind)
     try:
-        kind = kind_of(step.kind)
         context, secrets = kind.job_context(step, rs.context(step, task))
         params = {key: render_value(value, context) for key, value in kind.job_params(step.params).items()}
     except ExpressionError as e:
@@ -152,4 +153,5 @@ def _job(rs: RunState, task: dict[str, Any]) -> StepJob | None:
         site={"id": rs.plan.site.id, "lang": rs.plan.site.lang, "channels": rs.plan.site.channels},
         home=runbook_home(),
         secrets=tuple(secrets),
+        extra=kind.job_extra(rs, step, task),
     )

@@ -345,6 +345,25 @@ class WaitStep(StepBase):
         return self
 
 
+class ShiftPattern(Spec):
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]  # local time of day, HH:MM
+    length: Duration
+
+
+class ShiftsStep(StepBase):
+    """The shift plan of a site queue for the next `days` days (flows/shift_plan.py)."""
+
+    kind: Literal["shifts"]
+    queue: Id
+    days: int = Field(7, ge=1, le=31)
+    patterns: list[ShiftPattern] = Field(min_length=1, max_length=24)
+    rest: Duration = "11h"  # between the end of a person's shift and the start of their next
+    max_per_week: int = Field(5, ge=1, le=7)
+    max_consecutive_nights: int = Field(3, ge=0, le=31)
+    from_: Expr | list[str] = Field(alias="from")  # who is eligible: staff (ids or roster rows)
+    time_limit: Duration = "20s"
+
+
 STEP_MODELS: dict[str, type[StepBase]] = {
     "manual": ManualStep,
     "approval": ApprovalStep,
@@ -355,10 +374,20 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "checkin": CheckinStep,
     "notify": NotifyStep,
     "wait": WaitStep,
+    "shifts": ShiftsStep,
 }
 
 StepSpec = Annotated[
-    ManualStep | ApprovalStep | MusterStep | AllocateStep | HttpStep | GrantStep | CheckinStep | NotifyStep | WaitStep,
+    ManualStep
+    | ApprovalStep
+    | MusterStep
+    | AllocateStep
+    | HttpStep
+    | GrantStep
+    | CheckinStep
+    | NotifyStep
+    | WaitStep
+    | ShiftsStep,
     Field(discriminator="kind"),
 ]
 
@@ -388,5 +417,6 @@ KIND_OUTPUTS: dict[str, frozenset[str]] = {
     "checkin": frozenset({"rounds", "answered", "missed", "flags"}),
     "notify": frozenset({"sent"}),
     "wait": frozenset(),
+    "shifts": frozenset({"shifts", "people", "short", "shortfall", "status", "gap", "seconds"}),
 }
 TASK_ATTRIBUTES = frozenset({"state", "outputs", "items", "counts"})

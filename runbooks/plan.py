@@ -35,6 +35,16 @@ _PARAMS = {
     "grant": ("with_", "revoke", "verify", "system", "profile", "scope", "expires", "review"),
     "notify": ("to", "template", "message"),
     "wait": ("for_", "until"),
+    "shifts": (
+        "queue",
+        "days",
+        "patterns",
+        "rest",
+        "max_per_week",
+        "max_consecutive_nights",
+        "from_",
+        "time_limit",
+    ),
 }
 
 
@@ -237,7 +247,9 @@ def build_plan(doc: Document, runbook: Runbook, site: Site, inputs: Mapping[str,
             params[key.rstrip("_")] = (
                 value.model_dump(by_alias=True)
                 if hasattr(value, "model_dump")
-                else ({k: v.model_dump() for k, v in value.items()} if key in ("fields", "questions") else value)
+                else (
+                    {k: v.model_dump() for k, v in value.items()} if key in ("fields", "questions") else _dumped(value)
+                )
             )
         steps.append(
             PlannedStep(
@@ -338,3 +350,10 @@ def trigger_matches(runbook: Runbook, site: Site, event: str) -> bool:
         return cond is not False
     inputs = {name: spec.default for name, spec in runbook.inputs.items()}
     return bool(render_value(cond, {"inputs": inputs, "site": site.context()}))
+
+
+def _dumped(value: Any) -> Any:
+    """A list of models (a shifts step's patterns) → plain values; anything else as it is."""
+    if isinstance(value, list):
+        return [v.model_dump(by_alias=True) if hasattr(v, "model_dump") else v for v in value]
+    return value

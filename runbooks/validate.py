@@ -13,6 +13,7 @@ from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
 from .graph import streaming_source, upstream_of
 from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, InputSpec, Runbook
+from .shift_checks import check_shifts
 from .sites import Site
 from .source import Document
 
@@ -473,7 +474,16 @@ def _wait(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
         c.strings(step.until, loc + ("until",), scope)
 
 
+def _shifts(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    if isinstance(step.from_, str):
+        c.strings(step.from_, loc + ("from",), scope)
+    defaults = {name: spec.default for name, spec in c.runbook.inputs.items()}
+    for where, code, message, hint in check_shifts(step, c.site, defaults):
+        c.add(loc + where, code, message, hint)
+
+
 CHECKS = {
+    "shifts": _shifts,
     "manual": _manual,
     "muster": _muster,
     "allocate": _allocate,

@@ -5,6 +5,7 @@ box) (docs/api.md)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -45,4 +46,6 @@ async def people_page(request: Request, caller: Caller) -> Response:
 async def person_page(request: Request, caller: Caller) -> Response:
     run_id, person_id = request.path_params["run"], request.path_params["person"]
     data = auth.redact(await run_in_threadpool(context(request).engine.person, run_id, person_id), caller.role)
-    return render(request, caller, "person.html", title=data["person"]["name"], data=data)
+    return render(
+        request, caller, "person.html", title=data["person"]["name"], data=data, idem=secrets.token_urlsafe(12)
+    )

@@ -4,7 +4,7 @@ a line below, and its row in flows/states.TRANSITIONS (a test checks the three a
 
 from __future__ import annotations
 
-from . import allocate, approval, automated, calls, checkin, grant, manual, muster, notify
+from . import allocate, approval, automated, calls, checkin, grant, manual, muster, notify, shifts
 from .base import StepKind
 
 KINDS: dict[str, StepKind] = {
@@ -18,6 +18,7 @@ KINDS: dict[str, StepKind] = {
         automated.HTTP,
         automated.WAIT,
         calls.KIND,
+        shifts.KIND,
         grant.GRANT,
         grant.REVIEW,
         checkin.KIND,

@@ -123,6 +123,17 @@ class StepKind:
         """The context its parameters render in, and the secret values to mask."""
         return context, []
 
+    def job_extra(self, rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, Any]:
+        """What its executor needs from the run besides its parameters, read when it is claimed."""
+        return {}
+
+    def on_result(
+        self, rs: RunView, step: PlannedStep, task: Mapping[str, Any], outputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Its executor returned `outputs`: apply them (in the recording transaction); the
+        task's outputs."""
+        return outputs
+
     def end_with_run(self, rs: RunView, task: Mapping[str, Any]) -> None:
         """A background kind's open task when the rest of the run is done."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import grant, http, wait
+from . import grant, http, shifts, wait
 from .base import StepError, StepJob, mask, mask_value
 
 __all__ = ["EXECUTORS", "StepError", "StepJob", "executor", "mask", "mask_value"]
@@ -18,6 +18,7 @@ EXECUTORS: dict[str, Callable[[StepJob], dict[str, Any]]] = {
     "http": http.execute,
     "grant": grant.execute,
     "wait": wait.execute,
+    "shifts": shifts.execute,
 }
 
 

@@ -29,6 +29,7 @@ class StepJob:
     site: Mapping[str, Any]
     home: Path
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask in messages
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the kind's job_extra
 
     def mask(self, text: str) -> str:
         return mask(text, self.secrets)

@@ -285,6 +285,7 @@ accounts = Table(
     Column("role", String(16), nullable=False),
     Column("teams", JSON, nullable=False),  # [[site, team], ...] a team lead leads
     Column("staff_id", String(64)),  # the roster member this account is, if any
+    Column("sites", JSON),  # a manager tied to sites acts on those only; null or []: global
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
@@ -367,6 +368,55 @@ settings = Table(
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", TS, nullable=False),
+)
+
+
+# A `shifts` step's plan (flows/kinds/shifts.py): one row per person and shift. A re-plan marks
+# the shifts it no longer keeps `replaced`; `token` is the person's link (`/s/{token}`), one per
+# person and run, the same on each of their rows.
+shifts = Table(
+    "shifts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("id", String(32), primary_key=True),
+    Column("step_id", Id, nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("queue", Id, nullable=False),
+    Column("start_at", TS, nullable=False),
+    Column("end_at", TS, nullable=False),
+    Column("status", String(16), nullable=False),  # planned, acknowledged, declined, replaced
+    Column("token", String(64), nullable=False),
+    Column("by", String(200)),
+    Column("note", Text),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_shifts_token", "token"),
+    Index("ix_shifts_person", "run_id", "person_id"),
+)
+
+
+# Agents lent between sites (flows/loan_ops.py): requested by the borrowing site's manager,
+# accepted or refused by the lending site's; active from acceptance until recalled. A drill
+# loan never changes the lender's real coverage.
+loans = Table(
+    "loans",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("from_site", Id, nullable=False),
+    Column("to_site", Id, nullable=False),
+    Column("queue", Id, nullable=False),
+    Column("agents", Integer, nullable=False),
+    Column("start_at", TS, nullable=False),
+    Column("end_at", TS, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # requested, active, refused, recalled
+    Column("drill", Boolean, nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("decided_by", String(200)),
+    Column("note", Text),  # why refused, forced or recalled
+    Column("forced", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_loans_sites", "from_site", "to_site", "state"),
 )
 
 

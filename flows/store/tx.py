@@ -1,7 +1,7 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
-Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, Prefect's mirror,
-findings), with what a transaction itself owns: the audit key it signs with, its savepoints and
-the wake sent when it commits."""
+Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, shift plans and loans,
+grants and check-ins, Prefect's mirror, findings), with what a transaction itself owns: the audit
+key it signs with, its savepoints and the wake sent when it commits."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
 from .settings import SettingReads, SettingWrites
+from .shifts import ShiftReads, ShiftWrites
 from .stats import StatsReads
 from .wake import notify_run
 
@@ -40,6 +41,7 @@ class Reader(
     StatsReads,
     LeaseReads,
     SettingReads,
+    ShiftReads,
     GrantReads,
     CheckinReads,
     MirrorReads,
@@ -60,6 +62,7 @@ class Tx(
     PeopleWrites,
     LeaseWrites,
     SettingWrites,
+    ShiftWrites,
     GrantWrites,
     CheckinWrites,
     MirrorWrites,

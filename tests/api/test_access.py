@@ -33,6 +33,9 @@ SUCCESS = {
     "run_update": 201,
     "standdown": 201,
     "inbound_sms": 202,  # the same whatever the number
+    "shift_swap": 404,  # past the policy: the matrix run has no shifts
+    "loan_request": 422,  # past the policy: the lab site has no service queue
+    "loan_decide": 404,  # past the policy: no such loan
     "retry": 409,
     "restock": 404,
     "findings_add": 201,
@@ -83,6 +86,23 @@ def request_for(route: str, run: str, task: str) -> tuple[str, str, dict | None]
         "pools": ("GET", "/api/sites/lab/pools", None),
         "grants": ("GET", "/api/sites/lab/grants", None),
         "coverage": ("GET", "/api/sites/desk/coverage?hours=2", None),
+        "shifts": ("GET", f"{r}/shifts", None),
+        "loans": ("GET", "/api/loans", None),
+        "loan_request": (
+            "POST",
+            "/api/loans",
+            {
+                "from_site": "desk",
+                "to_site": "lab",
+                "queue": "phones",
+                "agents": 1,
+                "start": "2030-01-07T09:00:00Z",
+                "end": "2030-01-07T10:00:00Z",
+                "reason": "matrix",
+            },
+        ),
+        "loan_decide": ("POST", "/api/loans/l00000000/accept", {}),
+        "shift_swap": ("POST", f"{r}/shifts/s00001/swap", {"to": "L0002", "reason": "matrix"}),
         "person": ("GET", f"{r}/people/L0002", None),
         "people": ("GET", f"{r}/people?q=engineer", None),
         "audit_csv": ("GET", f"/runs/{run}/audit.csv", None),
