@@ -30,12 +30,14 @@ from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
+from .oidc import OidcClient, OidcSettings
 from .routes import (
     accounts,
     board,
     coverage,
     events,
     exports,
+    oidc,
     pages,
     people,
     roll_call,
@@ -53,7 +55,21 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ROUTERS = (events, accounts, sites, coverage, runs, tasks, board, roll_call, pages, roll_call_pages, people, exports)
+ROUTERS = (
+    events,
+    accounts,
+    oidc,
+    sites,
+    coverage,
+    runs,
+    tasks,
+    board,
+    roll_call,
+    pages,
+    roll_call_pages,
+    people,
+    exports,
+)
 
 
 def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:
@@ -72,7 +88,9 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         lifespan=lifespan,
         responses=ERRORS,  # every route may answer these, in the one error shape
     )
-    install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url))
+    settings = OidcSettings.from_env()  # RunbookError (RB570–RB574) for a bad setting or map
+    oidc = OidcClient(settings) if settings is not None else None
+    install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url, oidc=oidc))
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)
     app.add_exception_handler(Exception, handle_unexpected)

@@ -20,9 +20,10 @@ from flows.errors import NotFound
 from flows.lifecycle import Engine
 from flows.store import Store
 
-from . import auth
+from . import auth, oidc_accounts
 from .errors import ApiError
 from .events import EventHub
+from .oidc import OidcClient
 
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
 
@@ -36,6 +37,7 @@ class AppContext:
     hub: EventHub
     runner: Any = None  # flows.runner.Runner when this process runs automated work
     prefect_url: str | None = None
+    oidc: OidcClient | None = None  # sign-in through the identity provider, when configured
     limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
     # Guessed roll-call links count apart: failed logins never lock staff out of their link.
     link_limiter: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=30))
@@ -107,6 +109,9 @@ async def authenticate(request: Request) -> Caller:
     cookie = request.cookies.get(auth.COOKIE)
     if cookie:
         session = await run_in_threadpool(auth.session_for_cookie, store, cookie)
+        oidc = context(request).oidc
+        if session is not None and oidc is not None:  # its rights as the provider says now
+            session = await run_in_threadpool(oidc_accounts.recheck, store, oidc, session)
         if session is None:
             await deny(request, 401, "anonymous", "no such session (expired, revoked or forged)")
         caller = Caller(session.account, "session", session)

@@ -161,6 +161,18 @@ _ZH.update(
     }
 )
 
+# Sign-in through the identity provider (OpenID Connect).
+_ZH.update(
+    {
+        "Sign in with": "登录方式：",
+        "or, for break-glass access, with an access token": "或使用访问令牌（应急访问）",
+        "Signed in": "已登录",
+        "Continue": "继续",
+        "You are signed out of the dashboard.": "您已退出控制台。",
+        "Sign out at the identity provider too": "同时退出身份提供方",
+    }
+)
+
 
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
     for choice in (query, cookie):

@@ -11,6 +11,7 @@ from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
+from .oidc import OidcReads, OidcWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
@@ -20,7 +21,16 @@ from .wake import notify_run
 
 
 class Reader(
-    AuditReads, RunReads, IdempotencyReads, OutboxReads, PeopleReads, BoardReads, StatsReads, LeaseReads, SettingReads
+    AuditReads,
+    RunReads,
+    IdempotencyReads,
+    OutboxReads,
+    PeopleReads,
+    BoardReads,
+    StatsReads,
+    LeaseReads,
+    SettingReads,
+    OidcReads,
 ):
     """Read queries over one connection."""
 
@@ -28,7 +38,17 @@ class Reader(
         self.conn = conn
 
 
-class Tx(Reader, AuditWrites, RunWrites, IdempotencyWrites, OutboxWrites, PeopleWrites, LeaseWrites, SettingWrites):
+class Tx(
+    Reader,
+    AuditWrites,
+    RunWrites,
+    IdempotencyWrites,
+    OutboxWrites,
+    PeopleWrites,
+    LeaseWrites,
+    SettingWrites,
+    OidcWrites,
+):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
     def __init__(self, conn: Connection, dialect: str, keys: Keyring):
