@@ -7,12 +7,14 @@ of rights is a row of the access chain (docs/api.md, Sign-in with OpenID Connect
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from flows.notify import PUBLIC_URL_SETTING
 from flows.store import Store, Tx, utcnow
 
 from . import auth
@@ -33,6 +35,14 @@ class SignedIn:
     cookie: str
     csrf: str
     next_page: str
+
+
+def base_url(store: Store, request_base: str) -> str:
+    """Where the provider sends the browser back to: the public base URL (kept by `runbook serve`,
+    or RUNBOOK_PUBLIC_URL), else the request's own (the provider only accepts registered ones)."""
+    with store.read() as r:
+        kept = r.setting(PUBLIC_URL_SETTING)
+    return (kept or os.environ.get("RUNBOOK_PUBLIC_URL") or request_base).rstrip("/")
 
 
 def begin(store: Store, client: OidcClient, redirect_uri: str, next_page: str) -> tuple[str, str]:

@@ -102,6 +102,8 @@ def login_context(request: Request, lang: str, next_page: str, error: str | None
         "error": error,
         "provider": oidc.settings.name if oidc is not None else None,
         "token_form": oidc is None or not oidc.settings.only,
+        "signed_out": False,
+        "provider_logout": None,
         **extra,
     }
 

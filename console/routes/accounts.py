@@ -80,7 +80,8 @@ async def logout(request: Request, ctx: Context) -> Response:
     provider_logout = None
     if cookie and caller.session is not None:
         if ctx.oidc is not None:  # signed in at the provider: sign out there too, where it offers it
-            after = await run_in_threadpool(kept_public_url, ctx.store) + "/login"
+            base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
+            after = base + "/login"
             provider_logout = await run_in_threadpool(
                 oidc_accounts.logout_url, ctx.store, ctx.oidc, caller.session.id_hash, after
             )

@@ -5,14 +5,9 @@ A refused sign-in is a page saying why (the login page, with the status) and an
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
-
-from flows.notify import PUBLIC_URL_SETTING
-from flows.store import Store
 
 from .. import auth, i18n, oidc_accounts, web
 from ..deps import audit_refusal, context
@@ -22,13 +17,6 @@ from ..pages import render_page
 
 router = APIRouter(include_in_schema=False)
 CALLBACK = "/auth/oidc/callback"
-
-
-def _base_url(store: Store, request: Request) -> str:
-    """The public base URL (kept by `runbook serve`, or RUNBOOK_PUBLIC_URL), else this request's."""
-    with store.read() as r:
-        kept = r.setting(PUBLIC_URL_SETTING)
-    return (kept or os.environ.get("RUNBOOK_PUBLIC_URL") or str(request.base_url)).rstrip("/")
 
 
 def _refused(request: Request, e: SignInRefused) -> HTMLResponse:
@@ -44,7 +32,7 @@ async def oidc_login(request: Request, next: str = "/") -> Response:
     ctx = context(request)
     if ctx.oidc is None:
         raise ApiError(404, "sign-in with an identity provider is not configured (RUNBOOK_OIDC_ISSUER)")
-    base = await run_in_threadpool(_base_url, ctx.store, request)
+    base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
     try:
         url, browser = await run_in_threadpool(
             oidc_accounts.begin, ctx.store, ctx.oidc, base + CALLBACK, web.safe_next(next)
@@ -73,7 +61,7 @@ async def oidc_callback(request: Request) -> Response:
         raise ApiError(404, "sign-in with an identity provider is not configured (RUNBOOK_OIDC_ISSUER)")
     params = {k: v[:4000] for k, v in request.query_params.items()}
     browser = request.cookies.get(oidc_accounts.BROWSER_COOKIE)
-    base = await run_in_threadpool(_base_url, ctx.store, request)
+    base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
     try:
         signed = await run_in_threadpool(oidc_accounts.finish, ctx.store, ctx.oidc, params, browser, base + CALLBACK)
     except SignInRefused as e:
