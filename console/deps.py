@@ -87,6 +87,15 @@ async def deny(request: Request, status: int, who: str, why: str) -> NoReturn:
 # --- who is calling ----------------------------------------------------------------------------
 
 
+def session_now(ctx: AppContext, cookie: str) -> auth.Session | None:
+    """A cookie's session, with its rights as the identity provider says now when it signed in
+    there (re-checked every `RUNBOOK_OIDC_RECHECK` seconds: console/oidc_accounts.py)."""
+    session = auth.session_for_cookie(ctx.store, cookie)
+    if session is not None and ctx.oidc is not None:
+        session = oidc_accounts.recheck(ctx.store, ctx.oidc, session)
+    return session
+
+
 async def authenticate(request: Request) -> Caller:
     store = context(request).store
     header = request.headers.get("authorization", "")
@@ -108,10 +117,7 @@ async def authenticate(request: Request) -> Caller:
         return Caller(account, "token")
     cookie = request.cookies.get(auth.COOKIE)
     if cookie:
-        session = await run_in_threadpool(auth.session_for_cookie, store, cookie)
-        oidc = context(request).oidc
-        if session is not None and oidc is not None:  # its rights as the provider says now
-            session = await run_in_threadpool(oidc_accounts.recheck, store, oidc, session)
+        session = await run_in_threadpool(session_now, context(request), cookie)
         if session is None:
             await deny(request, 401, "anonymous", "no such session (expired, revoked or forged)")
         caller = Caller(session.account, "session", session)
