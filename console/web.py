@@ -94,7 +94,8 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
 def login_context(request: Request, lang: str, next_page: str, error: str | None, **extra: Any) -> dict[str, Any]:
     """What the login page shows: "Sign in with <provider>" when OpenID Connect is configured,
     and the token form unless `RUNBOOK_OIDC_ONLY=1`."""
-    oidc = getattr(request.app.state.context, "oidc", None)
+    app = request.scope.get("app")  # a bare request (no app) shows the token form only
+    oidc = getattr(getattr(getattr(app, "state", None), "context", None), "oidc", None)
     return {
         "lang": lang,
         "_": i18n.translator(lang),
