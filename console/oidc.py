@@ -124,7 +124,13 @@ class OidcClient:
     def _oauth(self, redirect_uri: str | None = None) -> OAuth2Session:
         s = self.settings
         session = OAuth2Session(
-            s.client_id, s.client_secret, scope=s.scope, redirect_uri=redirect_uri, code_challenge_method="S256"
+            s.client_id,
+            s.client_secret,
+            scope=s.scope,
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+            # a public client (no secret) names itself in the body; PKCE is what binds its code
+            token_endpoint_auth_method="client_secret_basic" if s.client_secret else "none",
         )
         pinned_session(self._allowed, session)
         return session
