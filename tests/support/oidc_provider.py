@@ -3,8 +3,9 @@
 joserfc. The person "signed in at the provider" is `signed_in`; authorization codes are good
 once and bound to their PKCE challenge and redirect URI; refresh tokens rotate. The knobs make
 it misbehave the ways a provider (or an attacker between it and us) can: `tamper` (claims of the
-next ID token: another audience, an expiry in the past, another nonce), `state` (the state it
-sends back), `inject_code` (a code it sends instead of a new one: a replay)."""
+next ID token: another audience, an expiry in the past, another nonce), `rogue_key` (a key not in
+its JWKS signs the next ID token), `state` (the state it sends back), `inject_code` (a code it
+sends instead of a new one: a replay); `signed_in = None` makes it answer `login_required`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class Provider:
     refused_refresh: set[str] = field(default_factory=set)  # users whose refresh is refused
     logouts: list[dict[str, str]] = field(default_factory=list)
     refreshes: int = 0
+    refresh: bool = True  # False: no refresh tokens (the client re-checks through userinfo)
+    rogue_key: RSAKey | None = None  # signs the next ID token instead of the provider's key
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
 
     def id_token(self, user: str, nonce: str | None, access_token: str) -> str:
@@ -63,19 +66,22 @@ class Provider:
         claims["at_hash"] = base64.urlsafe_b64encode(half).rstrip(b"=").decode()
         claims.update(self.tamper)
         self.tamper = {}
-        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key)
+        key, self.rogue_key = self.rogue_key or self.key, None
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
 
     def tokens(self, user: str, nonce: str | None) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         self.access_tokens[access] = user
-        self.refresh_tokens[refresh] = user
-        return {
+        answer = {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": 300,
-            "refresh_token": refresh,
             "id_token": self.id_token(user, nonce, access),
         }
+        if self.refresh:
+            self.refresh_tokens[refresh] = user
+            answer["refresh_token"] = refresh
+        return answer
 
 
 def _app(p: Provider) -> FastAPI:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 from playwright.sync_api import expect
 
 from console import auth
@@ -112,6 +113,8 @@ REFUSALS = {
     "bad nonce": ({"tamper": {"nonce": "not-this-sign-in"}}, "nonce"),
     "replayed code": ({"inject_code": "USED"}, "refused the sign-in code"),
     "mismatched state": ({"state": "forged-state"}, "state does not match"),
+    "foreign signature": ({"rogue_key": RSAKey.generate_key(2048, parameters={"kid": "k1"})}, "not signed by"),
+    "the provider says no": ({"signed_in": None}, "did not sign you in: login_required"),
 }
 
 
@@ -149,6 +152,18 @@ def test_a_refresh_the_provider_refuses_ends_the_session_at_once(idp):
     assert provider.refreshes == 1  # the first re-check asked, was refused, and ended the session
     [ended] = access_rows(dash, "session.end")
     assert "refused to renew" in ended["reason"] and ended["target"] == "lena"
+
+
+def test_without_refresh_tokens_the_session_is_rechecked_through_userinfo(idp):
+    provider, dash = idp
+    provider.refresh = False
+    s = sign_in_with_requests(dash)
+    assert s.get(dash.url + "/api/me", timeout=30).json()["role"] == "team_lead"
+    provider.users["lena"]["groups"] = ["bcm-managers"]
+    me = wait_for(lambda: (m := s.get(dash.url + "/api/me", timeout=30).json())["role"] == "manager" and m, 30)
+    assert me["sites"] == ["evil"] and me["teams"] == [] and provider.refreshes == 0
+    [change] = access_rows(dash, "account.rights")
+    assert change["detail"]["after"] == {"role": "manager", "teams": [], "sites": ["evil"], "staff": "E0001"}
 
 
 def test_signing_out_offers_the_providers_logout_and_the_token_form_is_off(idp):
