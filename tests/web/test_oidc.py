@@ -19,7 +19,7 @@ from runbooks.diagnostics import RunbookError
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, ProviderServer
 from tests.support.processes import wait_for
 
-from .conftest import HOME
+from .conftest import ARTIFACTS, HOME
 
 MAP = """groups_claim: groups
 staff_id_claim: employee_id
@@ -49,6 +49,11 @@ def idp(tmp_path, monkeypatch, request):
         yield provider, dash
 
 
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 def access_rows(dash, action: str) -> list[dict]:
     with dash.store.read() as r:
         return [e for e in r.audit(auth.AUDIT_CHAIN) if e["action"] == action]
@@ -68,6 +73,7 @@ def test_a_lead_signs_in_at_the_provider_checks_off_a_team_task_and_loses_rights
     try:
         page.goto(dash.url + "/")
         expect(page.locator("input[name=token]")).to_have_count(0)  # RUNBOOK_OIDC_ONLY=1
+        shot(page, "oidc-login")
         page.click("text=Sign in with Bank SSO")
         expect(page).to_have_url(dash.url + "/")
         me = page.request.get(dash.url + "/api/me").json()
@@ -136,6 +142,7 @@ def test_a_bad_answer_from_the_provider_is_refused_with_a_page_and_an_audit_row(
             page.click("#oidc-login")
         assert 400 <= answer.value.status < 500
         expect(page.locator(".flash.err")).to_contain_text(says)
+        shot(page, "oidc-refused-" + case.replace(" ", "-"))
         assert page.request.get(dash.url + "/api/me").status == 401  # no session came of it
     finally:
         ctx.close()
