@@ -218,6 +218,7 @@ def recheck(store: Store, client: OidcClient, session: auth.Session) -> auth.Ses
     groups that map to nothing: the account's rights are gone, audited)."""
     with store.read() as r:
         row = r.oidc_session(session.id_hash)
+        link = r.oidc_link(session.account["id"]) if row is not None else None
     now = utcnow()
     if row is None or now - row["checked_at"] < client.settings.recheck:
         return session  # a token-form session, or checked recently
@@ -240,8 +241,8 @@ def recheck(store: Store, client: OidcClient, session: auth.Session) -> auth.Ses
             if not tokens.get("access_token"):
                 raise SignInRefused("no token left to ask the provider with")
             claims = {**client.userinfo(tokens["access_token"]), **claims}
-        if "sub" not in claims:
-            raise SignInRefused("the provider's answer names nobody")
+        if link is None or str(claims.get("sub")) != link["subject"]:
+            raise SignInRefused("the provider's answer is about someone else than this session's person")
     except SignInRefused as e:
         _end(store, session, account, who, f"re-check failed: {e.message}", revoke=False)
         return None

@@ -161,6 +161,18 @@ def test_a_refresh_the_provider_refuses_ends_the_session_at_once(idp):
     assert "refused to renew" in ended["reason"] and ended["target"] == "lena"
 
 
+def test_a_refresh_about_another_person_ends_the_session(idp):
+    provider, dash = idp
+    s = sign_in_with_requests(dash)
+    assert s.get(dash.url + "/api/me", timeout=30).json()["name"] == "lena"
+    provider.tamper = {"sub": "u-9999"}  # the refreshed ID token names someone else
+    wait_for(lambda: s.get(dash.url + "/api/me", timeout=30).status_code == 401, 30, what="the session to end")
+    [ended] = access_rows(dash, "session.end")
+    assert "someone else" in ended["reason"]
+    with dash.store.read() as r:
+        assert [a["name"] for a in r.accounts() if a["created_by"].startswith("oidc:")] == ["lena"]
+
+
 def test_without_refresh_tokens_the_session_is_rechecked_through_userinfo(idp):
     provider, dash = idp
     provider.refresh = False
