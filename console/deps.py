@@ -41,6 +41,9 @@ class AppContext:
     limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
     # Guessed roll-call links count apart: failed logins never lock staff out of their link.
     link_limiter: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=30))
+    # Sign-ins started through the identity provider, per client address and minute (each one
+    # writes its state to the store); generous, since a whole floor may sit behind one address.
+    oidc_starts: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=120, window=60.0))
     # Refusals audited per client address and minute (a flood must not hold up the writer).
     denials: auth.DenialBudget = field(
         default_factory=lambda: auth.DenialBudget(int(os.environ.get("RUNBOOK_DENIALS_PER_MINUTE") or 60))

@@ -32,6 +32,10 @@ async def oidc_login(request: Request, next: str = "/") -> Response:
     ctx = context(request)
     if ctx.oidc is None:
         raise ApiError(404, "sign-in with an identity provider is not configured (RUNBOOK_OIDC_ISSUER)")
+    if ctx.oidc_starts.begin(auth.client_of(request)) is not None:
+        e = SignInRefused("too many sign-ins started from this address; wait a minute and try again", 429)
+        await audit_refusal(request, e.who, e.message)
+        return _refused(request, e)
     base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
     try:
         url, browser = await run_in_threadpool(
@@ -65,6 +69,7 @@ async def oidc_callback(request: Request) -> Response:
     try:
         signed = await run_in_threadpool(oidc_accounts.finish, ctx.store, ctx.oidc, params, browser, base + CALLBACK)
     except SignInRefused as e:
+        ctx.limiter.failed(auth.client_of(request))  # counts like a failed token sign-in
         await audit_refusal(request, e.who, f"sign-in refused: {e.message}", f"GET {CALLBACK}")
         return _refused(request, e)
     # A page of ours goes on to `next`, not a redirect: a SameSite=Strict cookie set while
