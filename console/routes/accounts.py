@@ -78,8 +78,8 @@ async def logout(request: Request, ctx: Context) -> Response:
     caller = await authenticate(request)
     cookie = request.cookies.get(auth.COOKIE)
     provider_logout = None
-    if cookie and caller.session is not None:
-        if ctx.oidc is not None:  # signed in at the provider: sign out there too, where it offers it
+    if cookie:
+        if ctx.oidc is not None and caller.session is not None:  # signed in at the provider: out there too
             base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
             after = base + "/login"
             provider_logout = await run_in_threadpool(
