@@ -30,6 +30,7 @@ from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
+from .oidc import OidcClient, OidcSettings
 from .routes import (
     accounts,
     board,
@@ -41,6 +42,7 @@ from .routes import (
     library,
     loans,
     manager_pages,
+    oidc,
     pages,
     people,
     reports,
@@ -63,6 +65,7 @@ CSP = (
 ROUTERS = (
     events,
     accounts,
+    oidc,
     sites,
     coverage,
     grants,
@@ -99,7 +102,9 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         lifespan=lifespan,
         responses=ERRORS,  # every route may answer these, in the one error shape
     )
-    install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url))
+    settings = OidcSettings.from_env()  # RunbookError (RB570–RB574) for a bad setting or map
+    oidc = OidcClient(settings) if settings is not None else None
+    install_context(app, AppContext(store, Engine(store), hub, runner, prefect_url, oidc=oidc))
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)
     app.add_exception_handler(Exception, handle_unexpected)

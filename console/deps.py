@@ -20,9 +20,10 @@ from flows.errors import NotFound
 from flows.lifecycle import Engine
 from flows.store import Store
 
-from . import auth
+from . import auth, oidc_accounts
 from .errors import ApiError
 from .events import EventHub
+from .oidc import OidcClient
 
 _ID = re.compile(r"^[A-Za-z0-9_.:\-@]{1,300}$")
 
@@ -36,9 +37,13 @@ class AppContext:
     hub: EventHub
     runner: Any = None  # flows.runner.Runner when this process runs automated work
     prefect_url: str | None = None
+    oidc: OidcClient | None = None  # sign-in through the identity provider, when configured
     limiter: auth.LoginLimiter = field(default_factory=auth.LoginLimiter)
     # Guessed roll-call links count apart: failed logins never lock staff out of their link.
     link_limiter: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=30))
+    # Sign-ins started through the identity provider, per client address and minute (each one
+    # writes its state to the store); generous, since a whole floor may sit behind one address.
+    oidc_starts: auth.LoginLimiter = field(default_factory=lambda: auth.LoginLimiter(failures=120, window=60.0))
     # Refusals audited per client address and minute (a flood must not hold up the writer).
     denials: auth.DenialBudget = field(
         default_factory=lambda: auth.DenialBudget(int(os.environ.get("RUNBOOK_DENIALS_PER_MINUTE") or 60))
@@ -85,6 +90,15 @@ async def deny(request: Request, status: int, who: str, why: str) -> NoReturn:
 # --- who is calling ----------------------------------------------------------------------------
 
 
+def session_now(ctx: AppContext, cookie: str) -> auth.Session | None:
+    """A cookie's session, with its rights as the identity provider says now when it signed in
+    there (re-checked every `RUNBOOK_OIDC_RECHECK` seconds: console/oidc_accounts.py)."""
+    session = auth.session_for_cookie(ctx.store, cookie)
+    if session is not None and ctx.oidc is not None:
+        session = oidc_accounts.recheck(ctx.store, ctx.oidc, session)
+    return session
+
+
 async def authenticate(request: Request) -> Caller:
     store = context(request).store
     header = request.headers.get("authorization", "")
@@ -106,7 +120,7 @@ async def authenticate(request: Request) -> Caller:
         return Caller(account, "token")
     cookie = request.cookies.get(auth.COOKIE)
     if cookie:
-        session = await run_in_threadpool(auth.session_for_cookie, store, cookie)
+        session = await run_in_threadpool(session_now, context(request), cookie)
         if session is None:
             await deny(request, 401, "anonymous", "no such session (expired, revoked or forged)")
         caller = Caller(session.account, "session", session)

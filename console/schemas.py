@@ -141,6 +141,7 @@ class Me(BaseModel):
     teams: list[str]
     via: str
     csrf: str | None = None
+    sites: list[str] | None = None  # the sites an OpenID Connect sign-in's groups tie the account to
 
 
 class Requeued(BaseModel):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .common import fail, out
+from .common import fail, out, reported
 
 if TYPE_CHECKING:
     from flows.prefect_api import PrefectServer
@@ -154,7 +154,10 @@ def serve(
 
     from .api import create_app
     from .auth import ensure_admin
+    from .oidc import OidcSettings
 
+    with reported():  # a bad sign-in setting or map: its diagnostics, before anything starts
+        OidcSettings.from_env()
     store = Store()
     token = ensure_admin(store, runbook_home())
     if token:  # docs/api.md: printed once, on the first start

@@ -95,13 +95,30 @@ def render(request: Request, caller: Caller, template: str, status: int = 200, *
     return HTMLResponse(page, status)
 
 
+def login_context(request: Request, lang: str, next_page: str, error: str | None, **extra: Any) -> dict[str, Any]:
+    """What the login page shows: "Sign in with <provider>" when OpenID Connect is configured,
+    and the token form unless `RUNBOOK_OIDC_ONLY=1`."""
+    app = request.scope.get("app")  # a bare request (no app) shows the token form only
+    oidc = getattr(getattr(getattr(app, "state", None), "context", None), "oidc", None)
+    return {
+        "lang": lang,
+        "_": i18n.translator(lang),
+        "next": next_page,
+        "error": error,
+        "provider": oidc.settings.name if oidc is not None else None,
+        "token_form": oidc is None or not oidc.settings.only,
+        "signed_out": False,
+        "provider_logout": None,
+        **extra,
+    }
+
+
 def error_page(request: Request, caller: Caller | None, problem: Problem) -> HTMLResponse:
     """An error as a page: the status and code the JSON API would give, for a person."""
     if caller is None:
         lang = lang_of(request)
         return HTMLResponse(
-            render_page("login.html", lang=lang, _=i18n.translator(lang), next="/", error=problem.message),
-            problem.status,
+            render_page("login.html", **login_context(request, lang, "/", problem.message)), problem.status
         )
     return render(
         request,

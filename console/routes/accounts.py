@@ -7,22 +7,25 @@ import urllib.parse
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from flows.notify import public_url
 from flows.store import Store
 
-from .. import auth, web
+from .. import auth, oidc_accounts, web
 from ..deps import Caller, Context, allowed, authenticate, deny
 from ..errors import ApiError
+from ..pages import render_page
 from ..schemas import Me
 
 router = APIRouter()
 
 
 @router.get("/api/me", response_model=Me, response_model_exclude_unset=True)
-def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
+def me(ctx: Context, caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
+    with ctx.store.read() as r:
+        link = r.oidc_link(caller.account["id"])
     return {
         "name": caller.account["name"],
         "role": caller.role,
@@ -30,6 +33,7 @@ def me(caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
         "teams": ["/".join(t) for t in caller.account["teams"]],
         "via": caller.via,
         **({"csrf": caller.session.csrf} if caller.session else {}),
+        **({"sites": link["sites"]} if link else {}),
     }
 
 
@@ -39,6 +43,8 @@ async def login(request: Request, ctx: Context) -> Response:
     foreign = foreign_origin(request, await run_in_threadpool(kept_public_url, ctx.store))
     if foreign:  # a page of another site posting our sign-in form (login CSRF)
         await deny(request, 403, "anonymous", f"sign-in from another origin ({foreign[:100]})")
+    if ctx.oidc is not None and ctx.oidc.settings.only:  # API tokens stay for programs, not for sign-in
+        await deny(request, 403, "anonymous", f"sign in with {ctx.oidc.settings.name} (RUNBOOK_OIDC_ONLY=1)")
     token, next_page = await token_from(request)
     # Counted before the check, so concurrent bad tries cannot all be answered 401. The bucket
     # holds guesses, not people: a valid token (192 random bits: never guessed) still signs in
@@ -69,11 +75,29 @@ async def logout(request: Request, ctx: Context) -> Response:
     form = "json" not in request.headers.get("content-type", "")
     if form:  # the dashboard's sign-out button: its CSRF token is a form field
         request.state.form_csrf = web.one(await web.read_form(request), "csrf")
-    await authenticate(request)
+    caller = await authenticate(request)
     cookie = request.cookies.get(auth.COOKIE)
+    provider_logout = None
     if cookie:
+        if ctx.oidc is not None and caller.session is not None:  # signed in at the provider: out there too
+            base = await run_in_threadpool(oidc_accounts.base_url, ctx.store, str(request.base_url))
+            after = base + "/login"
+            provider_logout = await run_in_threadpool(
+                oidc_accounts.logout_url, ctx.store, ctx.oidc, caller.session.id_hash, after
+            )
         await run_in_threadpool(auth.logout, ctx.store, cookie)
-    response: Response = RedirectResponse("/login", 303) if form else JSONResponse({"ok": True})
+    response: Response
+    if not form:
+        response = JSONResponse({"ok": True, **({"provider_logout": provider_logout} if provider_logout else {})})
+    elif provider_logout:  # a link, not a redirect: the form's CSP (form-action 'self') stops redirects elsewhere
+        lang = web.lang_of(request)
+        page = render_page(
+            "login.html",
+            **web.login_context(request, lang, "/", None, signed_out=True, provider_logout=provider_logout),
+        )
+        response = HTMLResponse(page)
+    else:
+        response = RedirectResponse("/login", 303)
     response.delete_cookie(auth.COOKIE, path="/")
     return response
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from flows.errors import Invalid
 
 from .. import auth
-from ..deps import Caller, Context, allowed, authenticate, check_policy, ident
+from ..deps import Caller, Context, allowed, authenticate, check_policy, ident, session_now
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
 from ..metrics import render_metrics
 from ..schemas import Health
@@ -84,7 +84,7 @@ async def events(
 
     async def still_valid() -> bool:
         if caller.session is not None:
-            return await run_in_threadpool(auth.session_for_cookie, ctx.store, cookie) is not None
+            return await run_in_threadpool(session_now, ctx, cookie) is not None
         return await run_in_threadpool(auth.account_for_token, ctx.store, token) is not None
 
     return StreamingResponse(

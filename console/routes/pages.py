@@ -28,6 +28,7 @@ from ..web import (
     flash_of,
     lang_of,
     live,
+    login_context,
     one,
     read_form,
     render,
@@ -318,7 +319,7 @@ async def restock_form(request: Request, caller: Caller, form: Form) -> Response
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
     lang = lang_of(request)
-    return HTMLResponse(render_page("login.html", lang=lang, _=i18n.translator(lang), next=safe_next(next), error=None))
+    return HTMLResponse(render_page("login.html", **login_context(request, lang, safe_next(next), None)))
 
 
 @router.get("/lang")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from .base import Queries, insert_ignore
-from .schema import accounts, lockdowns, muster_answers, muster_links, pool_items, runs, sessions
+from .schema import accounts, lockdowns, muster_answers, muster_links, oidc_sessions, pool_items, runs, sessions
 
 
 class PeopleReads(Queries):
@@ -141,6 +141,7 @@ class PeopleWrites(Queries):
             return False
         self.conn.execute(update(accounts).where(accounts.c.id == active["id"]).values(revoked_at=at))
         self.conn.execute(sessions.delete().where(sessions.c.account_id == active["id"]))
+        self.conn.execute(oidc_sessions.delete().where(oidc_sessions.c.account_id == active["id"]))
         return True
 
     def insert_session(self, row: Mapping[str, Any]) -> None:
@@ -151,6 +152,7 @@ class PeopleWrites(Queries):
 
     def delete_session(self, id_hash: str) -> None:
         self.conn.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
+        self.conn.execute(oidc_sessions.delete().where(oidc_sessions.c.session_hash == id_hash))
 
     def insert_muster_links(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

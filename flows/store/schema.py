@@ -311,6 +311,39 @@ sessions = Table(
     Column("expires_at", TS, nullable=False),  # absolute end, whatever the activity
 )
 
+# OpenID Connect (console/oidc.py): an account signed in through the provider, linked to its
+# subject there, with the sites its groups give; a sign-in under way (only hashes of its state
+# and of the browser's cookie are kept); the provider's tokens of a session, for its re-checks.
+oidc_links = Table(
+    "oidc_links",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("issuer", String(500), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("sites", JSON, nullable=False),  # [site, ...] the groups tie the account to
+    Column("groups", JSON, nullable=False),  # the provider's groups that mapped, at the last check
+    Column("updated_at", TS, nullable=False),
+    Index("ix_oidc_links_subject", "issuer", "subject"),
+)
+oidc_logins = Table(
+    "oidc_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("browser_hash", String(64), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("verifier", String(128), nullable=False),
+    Column("next", String(2000), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+oidc_sessions = Table(
+    "oidc_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # sessions.id_hash
+    Column("account_id", Id, nullable=False),
+    Column("tokens", JSON, nullable=False),  # the provider's refresh, access and ID tokens
+    Column("checked_at", TS, nullable=False),
+)
+
 
 # A roll call's personal answer links (docs/api.md `/r/{token}`): one per person and muster,
 # valid while the run runs; the token is kept so a manager can print call lists with links.

@@ -21,6 +21,7 @@ from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
 from .mirror import MirrorReads, MirrorWrites
+from .oidc import OidcReads, OidcWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
 from .runs import RunReads, RunWrites
@@ -46,6 +47,7 @@ class Reader(
     CheckinReads,
     MirrorReads,
     FindingReads,
+    OidcReads,
 ):
     """Read queries over one connection."""
 
@@ -67,6 +69,7 @@ class Tx(
     CheckinWrites,
     MirrorWrites,
     FindingWrites,
+    OidcWrites,
 ):
     """Writes inside one transaction. Call `lock_chain` first: it serialises writers of a run."""
 
