@@ -113,10 +113,12 @@ def greedy(
     needs: Sequence[Need],
     rules: Rules,
     forbid: Mapping[str, Sequence[int]] | None = None,
+    keep: Mapping[str, Sequence[int]] | None = None,
 ) -> list[tuple[str, int]]:
     """A plan that keeps every rule, made slot by slot in time order (each slot staffed up to the
-    most its intervals still need, by those with the fewest shifts so far): the solver's first
-    hint, and the plan kept if the solver finds none within its time limit."""
+    most its intervals still need, by those with the fewest shifts so far), the acknowledged
+    shifts in `keep` placed first where the rules allow: the solver's first hint, and the plan
+    kept if the solver finds none within its time limit."""
     banned = {(p, i) for p, idx in (forbid or {}).items() for i in idx}
     pairs = conflicts(slots, rules.rest)
     clash: dict[int, set[int]] = {}
@@ -127,30 +129,47 @@ def greedy(
     left = [n.required for n in needs]
     taken: dict[str, list[Slot]] = {p: [] for p in people}
     out: list[tuple[str, int]] = []
+
+    def fits(person: str, slot: Slot) -> bool:
+        mine = taken[person]
+        if (person, slot.index) in banned or any(s.index in clash.get(slot.index, ()) for s in mine):
+            return False
+        for first in range(slot.day - 6, slot.day + 1):  # every 7 days running that hold this slot
+            if sum(1 for s in mine if first <= s.day < first + 7) >= rules.max_per_week:
+                return False
+        if slot.night:
+            nights = {s.day for s in mine if s.night} | {slot.day}
+            first = slot.day
+            while first - 1 in nights:
+                first -= 1
+            last = slot.day
+            while last + 1 in nights:
+                last += 1
+            if last - first + 1 > rules.max_consecutive_nights:
+                return False
+        return True
+
+    def take(person: str, slot: Slot) -> None:
+        taken[person].append(slot)
+        out.append((person, slot.index))
+        for j in covered[slot.index]:
+            left[j] -= 1
+
+    kept = sorted(
+        ((slots[i], p) for p, idx in (keep or {}).items() if p in taken for i in idx), key=lambda a: a[0].start
+    )
+    for slot, person in kept:
+        if fits(person, slot):
+            take(person, slot)
+    placed = set(out)
     for slot in sorted(slots, key=lambda s: s.start):
         want = max((left[j] for j in covered[slot.index]), default=0)
-        if want <= 0:
-            continue
         for person in sorted(people, key=lambda p: (len(taken[p]), p)):
             if want <= 0:
                 break
-            mine = taken[person]
-            if (person, slot.index) in banned or any(s.index in clash.get(slot.index, ()) for s in mine):
-                continue
-            if sum(1 for s in mine if slot.day - 7 < s.day <= slot.day) >= rules.max_per_week:
-                continue
-            if slot.night:
-                nights = {s.day for s in mine if s.night}
-                run = 0
-                while slot.day - run - 1 in nights:
-                    run += 1
-                if run >= rules.max_consecutive_nights:
-                    continue
-            mine.append(slot)
-            out.append((person, slot.index))
-            want -= 1
-            for j in covered[slot.index]:
-                left[j] -= 1
+            if (person, slot.index) not in placed and fits(person, slot):
+                take(person, slot)
+                want -= 1
     return out
 
 
@@ -238,8 +257,14 @@ def solve(
     model.minimize(
         w_short * sum(short) - w_keep * sum(kept_vars) + w_fair * sum(hi - lo for _, hi, lo in spread) + total_shifts
     )
-    start_plan = set(greedy(people, slots, needs, rules, forbid))
+    start_plan = set(greedy(people, slots, needs, rules, forbid, keep))
     greedy_seconds = time.monotonic() - started
+    # An acknowledged shift the rules still allow (the greedy plan placed it) is a promise to a
+    # person: kept for certain, not only as a weight a time-limited search may not reach.
+    for p, idx in (keep or {}).items():
+        for i in idx:
+            if (p, i) in start_plan and (p, i) in x:
+                model.add(x[p, i] == 1)
     for key, var in x.items():
         model.add_hint(var, key in start_plan)
     solver = cp_model.CpSolver()
