@@ -65,8 +65,8 @@ def check_loan(step: LoanStep, site: Site | None, inputs: dict[str, Any]) -> lis
             )
         )
     lender = _static(step.from_, inputs, site)
-    if lender is None:
-        return problems
+    if lender is None or (step.if_ is not None and _static(step.if_, inputs, site) is False):
+        return problems  # known at run time, or the step is skipped at this site
     problems.extend(_check_lender(str(lender), step.queue, site))
     return problems
 
