@@ -15,7 +15,7 @@ from runbooks.models import parse_duration
 from runbooks.service import Queue
 from runbooks.sites import Site
 
-from . import coverage, shift_solver
+from . import coverage, shift_groups, shift_solver
 from .shift_solver import Need, Rules, Slot, Solution
 
 DEFAULT_TIME_LIMIT = 20.0
@@ -109,7 +109,7 @@ def plan_shifts(
             and f["start"] < s.end + dt.timedelta(seconds=rules.rules.rest)
         ]
         forbid_idx.setdefault(f["person"], []).extend(near)
-    solution: Solution = shift_solver.solve(
+    solution: Solution = shift_groups.solve(
         people,
         slots,
         fixed_needs,
@@ -140,4 +140,5 @@ def plan_shifts(
         "first_seconds": None if solution.first_seconds is None else round(solution.first_seconds, 3),
         "kept": solution.kept,
         "spread": solution.spread,
+        "groups": solution.groups,
     }

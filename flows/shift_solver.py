@@ -61,6 +61,7 @@ class Solution:
     kept: int = 0  # acknowledged shifts kept
     plans_found: int = 0
     spread: dict[str, int] = field(default_factory=dict)
+    groups: int = 1  # models the people were split into (flows/shift_groups.py)
 
 
 def night_covering(local_start: dt.datetime, local_end: dt.datetime) -> bool:
@@ -209,11 +210,18 @@ def solve(
             run = [night_day.get(first + i) for i in range(k + 1)]
             if all(v is not None for v in run):
                 model.add(sum(v for v in run if v is not None) <= k)
+    # Each slot's headcount once (people terms per slot), each interval over its slots' counts:
+    # people x slots + needs terms instead of people x needs (340,000 terms at 1,000 people).
+    headcount = {}
+    for s in slots:
+        count = model.new_int_var(0, len(people), f"on_{s.index}")
+        model.add(count == sum(x[p, s.index] for p in people))
+        headcount[s.index] = count
     covering = [[s.index for s in slots if s.start <= n.start and n.end <= s.end] for n in needs]
     short = []
     for j, (need, idx) in enumerate(zip(needs, covering, strict=True)):
         v = model.new_int_var(0, need.required, f"short_{j}")
-        model.add(v >= need.required - sum(x[p, i] for p in people for i in idx))
+        model.add(v >= need.required - sum(headcount[i] for i in idx))
         short.append(v)
     kept_vars = [x[p, i] for p, idx in (keep or {}).items() if p in people for i in idx if (p, i) in x]
     spread = []
