@@ -3,8 +3,9 @@ flows/shift_solver.py, solved for groups of at most GROUP_SIZE people each staff
 the demand (the required headcount × the group's share of the people, rounded up). Groups with
 no acknowledged or forbidden shifts are the same model, so one CP-SAT model is solved for all of
 them and its plan given to each (the first plan of 1,000 people is that of ~143); a group whose
-people have their own shifts to keep or avoid is solved on its own, in the time left. The
-shortfall and the spread are counted again over the whole plan. Pure computation."""
+people have their own shifts to keep or avoid is solved on its own in the time left (such people
+are put together, so they fill few groups). The shortfall and the spread are counted again over
+the whole plan. Pure computation."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def solve(
     *,
     keep: Mapping[str, Sequence[int]] | None = None,
     forbid: Mapping[str, Sequence[int]] | None = None,
+    prefer: Mapping[str, Sequence[int]] | None = None,
     time_limit: float = 20.0,
     workers: int = 2,
 ) -> Solution:
@@ -34,12 +36,26 @@ def solve(
     everyone = sorted(set(people))
     if len(everyone) <= GROUP_SIZE:
         return solve_one(
-            everyone, slots, needs, rules, keep=keep, forbid=forbid, time_limit=time_limit, workers=workers
+            everyone,
+            slots,
+            needs,
+            rules,
+            keep=keep,
+            forbid=forbid,
+            prefer=prefer,
+            time_limit=time_limit,
+            workers=workers,
         )
     started = time.monotonic()
     keep, forbid = keep or {}, forbid or {}
     k = math.ceil(len(everyone) / GROUP_SIZE)
-    groups = [everyone[i::k] for i in range(k)]  # sizes differ by one at most
+    # Those with shifts of their own to keep or avoid first, so they fill as few groups as can be.
+    ordered = [p for p in everyone if p in keep or p in forbid] + [
+        p for p in everyone if p not in keep and p not in forbid
+    ]
+    q, r = divmod(len(ordered), k)
+    bounds = [i * q + min(i, r) for i in range(k + 1)]
+    groups = [ordered[bounds[i] : bounds[i + 1]] for i in range(k)]  # sizes differ by one at most
     size = len(groups[0])
     shared = [g for g in groups if not any(p in keep or p in forbid for p in g)]
     own = [g for g in groups if g not in shared]
@@ -67,6 +83,7 @@ def solve(
             rules,
             keep={p: keep[p] for p in group if p in keep},
             forbid={p: forbid[p] for p in group if p in forbid},
+            prefer={p: (prefer or {})[p] for p in group if p in (prefer or {})},
             time_limit=budget,
             workers=workers,
         )

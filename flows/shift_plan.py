@@ -81,6 +81,7 @@ def plan_shifts(
     staffed: coverage.Staffed | None = None,
     keep: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
     forbid: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
+    prefer: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
     fixed: Sequence[Mapping[str, Any]] = (),
     first_day: dt.date | None = None,
     time_limit: float | None = None,
@@ -100,6 +101,7 @@ def plan_shifts(
     by_time = {(s.start, s.end): s.index for s in slots}
     keep_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (keep or {}).items()}
     forbid_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (forbid or {}).items()}
+    prefer_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (prefer or {}).items()}
     # Who works a shift already under way: no other shift too close to it.
     for f in fixed:
         near = [
@@ -116,6 +118,7 @@ def plan_shifts(
         rules.rules,
         keep=keep_idx,
         forbid=forbid_idx,
+        prefer=prefer_idx,
         time_limit=time_limit or rules.time_limit,
     )
     return {

@@ -118,5 +118,8 @@ def test_a_loan_that_cannot_be_filed_fails_saying_why(engine, operator, store, w
     run = engine.start(write_runbook(COVER), "desk", operator)["id"]  # no lockdown of the desk
     cover = next(t for t in engine.tasks(run) if t["step"] == "cover")
     assert cover["state"] == "failed"
-    assert cover["reason"] == 'the loan request could not be filed: site "desk" is not in lockdown: it has nothing to borrow for'
+    assert (
+        cover["reason"]
+        == 'the loan request could not be filed: site "desk" is not in lockdown: it has nothing to borrow for'
+    )
     assert engine.loans(site="desk_backup") == []

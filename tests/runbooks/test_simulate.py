@@ -129,9 +129,7 @@ def test_what_ifs_change_what_they_name(xian):
     assert live[60.0]["forecast"]["probability"] > 0.5
     more_trainers = simulate_plan(  # and more IT leads: the laptop hand-overs queue at two
         plan,
-        parse_assumptions(
-            {"answers.home": "0.5", "pool.laptops": "60", "team.training": "6", "team.it": "6"}, plan
-        ),
+        parse_assumptions({"answers.home": "0.5", "pool.laptops": "60", "team.training": "6", "team.it": "6"}, plan),
         trials=300,
     )
     p50 = {
