@@ -291,8 +291,9 @@ def solve(
         model.add_hint(count, hinted[i])
     for need, idx, v in zip(needs, covering, short, strict=True):
         model.add_hint(v, max(0, need.required - sum(hinted[i] for i in idx)))
-    for (p, d), n in nights_of.items():
-        model.add_hint(n, any(q == p and slots[i].night and slots[i].day == d for q, i in start_plan))
+    night_days = {(p, slots[i].day) for p, i in start_plan if slots[i].night}
+    for key, n in nights_of.items():
+        model.add_hint(n, key in night_days)
     mine: dict[str, set[int]] = {}
     for p, i in start_plan:
         mine.setdefault(p, set()).add(i)
