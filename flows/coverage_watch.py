@@ -17,7 +17,7 @@ def check_gaps(rs: RunView) -> None:
     queues = [q for q in site.service.values() if any(rs.plan.find(s.step) is not None for s in q.supply)]
     if not queues:
         return
-    announced: set[tuple[str, str]] | None = None
+    announced: set[tuple[str, str, tuple[str, ...]]] | None = None
     for queue in queues:
         rows = run_rows(rs.tx, rs.run_id, site, queue, rs.now, GAP_HOURS)
         found = gaps(rows)

@@ -140,10 +140,11 @@ def greedy(
         want = max((left[j] for j in covered[slot.index]), default=0)
         if want <= 0:
             continue
-        i = slot.index
-        for person in sorted(
-            people, key=lambda p, i=i: (i not in kept.get(p, ()), (p, i) not in had, len(taken[p]), p)
-        ):
+
+        def rank(p: str, i: int = slot.index) -> tuple[bool, bool, int, str]:
+            return (i not in kept.get(p, ()), (p, i) not in had, len(taken[p]), p)
+
+        for person in sorted(people, key=rank):
             if want <= 0:
                 break
             mine = taken[person]
@@ -298,11 +299,11 @@ def solve(
     for p, i in start_plan:
         mine.setdefault(p, set()).add(i)
     values: dict[Any, int] = {}
-    for c, p, marked in fair_counts:
-        values[c] = len(mine.get(p, set()) & marked)
+    for c, p, flagged in fair_counts:
+        values[c] = len(mine.get(p, set()) & flagged)
         model.add_hint(c, values[c])
     for name, hi, lo in spread:
-        group = [values[c] for c, _, marked in fair_counts if marked == _marked[name]]
+        group = [values[c] for c, _, flagged in fair_counts if flagged == _marked[name]]
         model.add_hint(hi, max(group, default=0))
         model.add_hint(lo, min(group, default=0))
     solver = cp_model.CpSolver()
