@@ -160,3 +160,25 @@ def test_a_burst_of_check_offs_costs_few_simulations_and_the_last_reflects_the_l
     # one item left of 4 h: half the trials finish it within about 4 h, far sooner than all of them
     assert after["forecast"]["p50"] < before["forecast"]["p50"]
     assert datetime.fromisoformat(after["forecast"]["p50"]) - utcnow() < timedelta(hours=12)
+
+
+def test_one_simulation_of_a_run_is_in_flight_across_processes_sharing_the_store(engine, operator, write_runbook):
+    """Two serving processes' forecasters (one store, as replicas on PostgreSQL): the run's
+    claim is one's until stored or expired, and a stored forecast ends it."""
+    run = engine.start(write_runbook(CHAIN), "lab", operator)["id"]
+    now = utcnow()
+    with engine.store.transaction() as tx:
+        assert tx.claim_forecast(run, "a", now, now + timedelta(seconds=60))
+        assert not tx.claim_forecast(run, "b", now, now + timedelta(seconds=60)), "a's simulation is in flight"
+        assert not tx.put_forecast(run, "b", 5, {}, 1000, now), "b holds no claim: its result is dropped"
+    with engine.store.read() as r:
+        (state,) = [s for s in r.forecast_states() if s["id"] == run]
+    assert state["busy_by"] == "a" and state["as_of"] == -1
+    later = now + timedelta(seconds=61)
+    with engine.store.transaction() as tx:
+        assert tx.claim_forecast(run, "b", later, later + timedelta(seconds=60)), "a's claim expired (a died)"
+        assert not tx.put_forecast(run, "a", 4, {}, 1000, later), "a came back too late: b's result will stand"
+        assert tx.put_forecast(run, "b", 5, {"finished": {"p50": None}}, 1000, later)
+        assert tx.claim_forecast(run, "a", later, later + timedelta(seconds=60)), "stored: free again"
+    with engine.store.read() as r:
+        assert r.forecast(run)["seq"] == 5 and r.forecast_stamp(run) == (5, later)

@@ -4,10 +4,15 @@ serving app's forecaster stored."""
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime
+
+import requests
 
 from flows.actors import local_operator
 from tests.support.forecasts import forecast_after_change
+from tests.support.processes import wait_for
 
 START = datetime(2021, 12, 23, 8, 0, tzinfo=UTC)
 
@@ -37,3 +42,49 @@ def test_the_run_page_draws_the_forecast_as_a_fan_between_p50_and_p90(dash):
     fan = page.split('class="burnup"')[1].split("</svg>")[0]
     assert '<polygon points="' in fan and 'class="fan"' in fan, "the band from now to P50 and P90"
     assert "P50 " in page and "P90 " in page
+
+
+def test_the_event_stream_tells_the_dashboard_when_a_newer_forecast_is_stored(dash):
+    """The forecast lands a moment after the change it reflects: the stream says so (no `id`:
+    not one of the run's events), and the page redraws on it (console/static/app.js)."""
+    with dash.store.read() as r:
+        after = r.last_event_seq(dash.run)
+    seen: list[dict] = []
+
+    def read() -> None:
+        url = f"{dash.url}/api/runs/{dash.run}/events?after={after}"
+        headers = {"Authorization": f"Bearer {dash.tokens['viewer']}"}
+        with requests.get(url, headers=headers, stream=True, timeout=(5, 60)) as r:
+            event: dict = {}
+            for line in r.iter_lines(decode_unicode=True):
+                if line.startswith(("id: ", "event: ", "data: ")):
+                    key, _, value = line.partition(": ")
+                    event[key] = value
+                elif line == ": connected":
+                    seen.append({"connected": True})
+                elif line == "" and event:
+                    seen.append(event)
+                    if event.get("event") == "forecast" and json.loads(event["data"])["as_of"] >= changed:
+                        return
+                    event = {}
+
+    changed = 10**18
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_for(lambda: seen, 30, what="the stream connected")
+    dash.engine.complete(dash.run, "fix", local_operator(), note="VPN restarted")
+    with dash.store.read() as r:
+        changed = r.last_event_seq(dash.run)
+    reader.join(60)
+    assert not reader.is_alive(), f"no forecast as of {changed} told: {seen}"
+    told = [e for e in seen if e.get("event") == "forecast"]
+    assert told and all("id" not in e for e in told)
+    assert (
+        json.loads(told[-1]["data"]) == {"run": dash.run, "as_of": told_seq(told[-1])} and told_seq(told[-1]) >= changed
+    )
+    done = [e for e in seen if e.get("event") == "task.done"]
+    assert done and int(done[0]["id"]) > after, "the run's own events still come, with their ids"
+
+
+def told_seq(event: dict) -> int:
+    return json.loads(event["data"])["as_of"]
