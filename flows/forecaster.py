@@ -7,8 +7,9 @@ Owned by the serving process (console/api.py's app lifespan: `runbook serve`, wi
 its runner, and every replica), and by `runbook run`. Bursts coalesce:
 - at most one simulation per run in flight across every process sharing the store (a claim
   in its row, `busy_by` until `busy_until`), and one at a time in this process;
-- the run is read when its simulation starts, so the latest change wins, and a run is
-  simulated again at most every GAP seconds however often it changes;
+- the run is read when its simulation starts, so the latest change wins; a run that changed
+  is simulated once it has been QUIET seconds without a change, or once its forecast is MAX_WAIT
+  seconds old while changes keep coming, and never twice within GAP seconds;
 - after a simulation of d seconds the thread rests REST × d, so forecasts take at most about
   a quarter of one core whatever the load (check-offs and roll-call answers go first);
 - big runs get fewer trials (`forecast.trials_for`).
@@ -33,6 +34,8 @@ log = logging.getLogger("runbook.forecaster")
 
 FRESH_S = 30.0  # a running run's forecast is simulated again after this long without a change
 GAP = 1.0  # seconds between two simulations of one run, at least
+QUIET = 0.5  # a run that changed is simulated once this long passed without a change…
+MAX_WAIT = 5.0  # …or once its forecast is this old while a burst goes on
 REST = 3.0  # after a simulation of d seconds, rest REST × d before the next one
 SETTLE = 0.05  # after a wake, let the rest of a burst of changes commit
 POLL = 1.0  # other processes' changes on SQLite (no wake crosses processes) are seen this often
@@ -120,7 +123,8 @@ class Forecaster:
             return 0
         age = (now - row["computed_at"]).total_seconds()
         if (row["seq"] or 0) > row["as_of"]:
-            return GAP - age
+            quiet = (now - row["changed_at"]).total_seconds() if row["changed_at"] else QUIET
+            return max(GAP - age, min(QUIET - quiet, MAX_WAIT - age))
         return FRESH_S - age
 
     def refresh(self, run_id: str) -> float | None:

@@ -27,13 +27,18 @@ class ForecastReads(Queries):
         return (-1, None) if row is None or row.computed_at is None else (int(row.seq), row.computed_at)
 
     def forecast_states(self) -> list[dict[str, Any]]:
-        """Every running run: `id`, `seq` (its newest event), and its forecast's `as_of`,
+        """Every running run: `id`, `seq` and `changed_at` (its newest event), and its forecast's `as_of`,
         `computed_at`, `busy_by`, `busy_until` (None where it has none). One statement."""
         newest = select(func.max(events.c.seq)).where(events.c.run_id == runs.c.id).scalar_subquery()
+        last = events.alias("last_event")
+        newest_at = (  # the run's events index (run_id, seq) read backwards: one row
+            select(last.c.at).where(last.c.run_id == runs.c.id).order_by(last.c.seq.desc()).limit(1).scalar_subquery()
+        )
         stmt = (
             select(
                 runs.c.id,
                 newest.label("seq"),
+                newest_at.label("changed_at"),
                 forecasts.c.seq.label("as_of"),
                 forecasts.c.computed_at,
                 forecasts.c.busy_by,
