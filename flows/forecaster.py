@@ -37,7 +37,6 @@ GAP = 1.0  # seconds between two simulations of one run, at least
 QUIET = 0.5  # a run that changed is simulated once this long passed without a change…
 MAX_WAIT = 5.0  # …or once its forecast is this old while a burst goes on
 REST = 3.0  # after a simulation of d seconds, rest REST × d before the next one
-SETTLE = 0.05  # after a wake, let the rest of a burst of changes commit
 POLL = 1.0  # other processes' changes on SQLite (no wake crosses processes) are seen this often
 CLAIM_S = 120.0  # a claim not stored within this long (its process died) is free again
 
@@ -80,8 +79,8 @@ class Forecaster:
                 delay = self.poll
             if delay > 0:
                 self._wake.wait(min(delay, self.poll))
-                if self._wake.is_set():
-                    self._stop.wait(SETTLE)
+                if self._wake.is_set():  # a change: nothing it makes due is due before QUIET
+                    self._stop.wait(QUIET)  # (one round for a burst of wakes, not one each)
 
     def round(self) -> float:
         """Bring the run most behind up to date; the seconds to wait before the next round (0:
