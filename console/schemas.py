@@ -141,7 +141,7 @@ class Me(BaseModel):
     teams: list[str]
     via: str
     csrf: str | None = None
-    sites: list[str] | None = None  # the sites a manager is tied to (`users add --site`, or a sign-in's groups); absent: global
+    sites: list[str] | None = None  # a manager's tied sites (`users add --site` or a sign-in's groups); absent: global
 
 
 class Requeued(BaseModel):
