@@ -1,0 +1,124 @@
+"""Texts stage: a human text as written (`"…"` or `{en: "…", zh-CN: "…"}`) → `Texts`, a string
+that carries every language it was written in.
+
+A `Texts` *is* its English string, so every reader that knows nothing of languages (a log line,
+an audit row, a did-you-mean) keeps working; a reader that does calls `text_in(value, lang)`.
+A plain string stays a plain string: every runbook written before texts were bilingual is
+unchanged. JSON keeps both (`text_json`), and `text_of` reads them back (a run's site snapshot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from .diagnostics import did_you_mean
+
+LANGS = ("en", "zh-CN")
+
+
+class Texts(str):
+    """The English text (what `str()` and `==` see), with `by_lang`: language → text."""
+
+    by_lang: Mapping[str, str]
+
+    def __new__(cls, by_lang: Mapping[str, str]) -> Texts:
+        made = super().__new__(cls, by_lang["en"])
+        made.by_lang = dict(by_lang)
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Texts, (dict(self.by_lang),))
+
+    def __deepcopy__(self, memo: dict) -> Texts:
+        return self
+
+    def __copy__(self) -> Texts:
+        return self
+
+    def pick(self, lang: str | None) -> str:
+        return self.by_lang.get(lang or "en") or self.by_lang["en"]
+
+
+def text_in(value: Any, lang: str | None) -> Any:
+    """The text in `lang` (English where it was not written in it); anything else as it is."""
+    return value.pick(lang) if isinstance(value, Texts) else value
+
+
+def text_json(value: Any) -> Any:
+    """For JSON: a bilingual text as `{en, zh-CN}`, a plain one as its string."""
+    return dict(value.by_lang) if isinstance(value, Texts) else value
+
+
+def text_of(value: Any) -> Any:
+    """`text_json`'s inverse: `{en: …}` → Texts; anything else as it is."""
+    if isinstance(value, Mapping) and isinstance(value.get("en"), str):
+        return Texts(value)
+    return value
+
+
+def map_text(value: Any, render: Callable[[str], Any]) -> Any:
+    """`render` applied to each language's text (expressions rendered per language)."""
+    if isinstance(value, Texts):
+        return Texts({lang: str(render(text)) for lang, text in value.by_lang.items()})
+    return render(value)
+
+
+def localized(value: Any, lang: str | None) -> Any:
+    """Every Texts inside mappings and lists → its text in `lang` (a message's data, a page's)."""
+    if isinstance(value, Texts):
+        return value.pick(lang)
+    if isinstance(value, Mapping):
+        return {k: localized(v, lang) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [localized(v, lang) for v in value]
+    return value
+
+
+def all_texts(value: Any) -> tuple[str, ...]:
+    """Every language's text (an SMS reply may match any of them)."""
+    return tuple(value.by_lang.values()) if isinstance(value, Texts) else (str(value),)
+
+
+def check_text(value: Any) -> str:
+    """The pydantic validator of a human text: a string, or a mapping of known languages to
+    strings with English among them. The errors' types are mapped to RB580/RB581 by shape.py."""
+    if isinstance(value, Texts | str):
+        return value
+    if not isinstance(value, Mapping):
+        # The type pydantic gives a non-string, so the message and its quoting hint stay the same.
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    unknown = [k for k in value if k not in LANGS]
+    if unknown:
+        key = str(unknown[0])
+        raise PydanticCustomError(
+            "text_lang",
+            'unknown language "{key}" in a text (languages: {langs})',
+            {"key": key, "langs": ", ".join(LANGS), "hint": did_you_mean(key, LANGS) or ""},
+        )
+    bad = [k for k, v in value.items() if not isinstance(v, str)]
+    if bad:
+        raise PydanticCustomError("text_type", 'the "{key}" text is not a string', {"key": bad[0]})
+    if "en" not in value:
+        raise PydanticCustomError(
+            "text_en", "a text in {langs} has no English (en:), which every reader falls back to",
+            {"langs": ", ".join(value) or "no language"},
+        )
+    return Texts(value)
+
+
+# JSON Schema of a human text, for editors (`runbook schema`).
+TEXT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {lang: {"type": "string"} for lang in LANGS},
+            "required": ["en"],
+            "additionalProperties": False,
+        },
+    ],
+    "description": "a text, or one per language: {en: …, zh-CN: …} (en required)",
+}
