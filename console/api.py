@@ -30,6 +30,7 @@ from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
+from .localize import TextsJSONResponse, remember_lang
 from .oidc import OidcClient, OidcSettings
 from .routes import (
     accounts,
@@ -101,6 +102,7 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         openapi_url=None,
         lifespan=lifespan,
         responses=ERRORS,  # every route may answer these, in the one error shape
+        default_response_class=TextsJSONResponse,  # bilingual texts in the request's language
     )
     settings = OidcSettings.from_env()  # RunbookError (RB570–RB574) for a bad setting or map
     oidc = OidcClient(settings) if settings is not None else None
@@ -108,6 +110,7 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)
     app.add_exception_handler(Exception, handle_unexpected)
+    app.middleware("http")(remember_lang)
     app.middleware("http")(limits)
     for module in ROUTERS:
         app.include_router(module.router)

@@ -169,11 +169,15 @@ class RollCallOps:
         person = plan.site.person(link["person_id"]) or {}
         options = list(step.params["options"].items()) if step else []
         from runbooks.expressions import ExpressionError, render_value
+        from runbooks.texts import map_text
 
-        try:
-            question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
-        except ExpressionError:
-            question = step.params["question"] if step else ""
+        def rendered(text: str) -> str:
+            try:
+                return str(render_value(text, plan.context({"id": run["id"]})))
+            except ExpressionError:
+                return text
+
+        question = map_text(step.params["question"], rendered) if step else ""  # each language's
         return {
             "lang": person.get("lang") or plan.site.lang,
             "site": plan.site.name,

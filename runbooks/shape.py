@@ -159,9 +159,9 @@ def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err
         )
     if kind == "text_lang":
         # Point at the language key itself, not at the whole text.
-        key = ctx.get("key")
-        where = full + (key,) if isinstance(value, dict) and key in value else full
-        return doc.diagnostic(where, "RB580", err["msg"], ctx.get("hint") or None, key=where != full)
+        lang_key = ctx.get("key")
+        at = full + (lang_key,) if isinstance(value, dict) and lang_key in value else full
+        return doc.diagnostic(at, "RB580", err["msg"], ctx.get("hint") or None, key=at != full)
     if kind == "text_en":
         return doc.diagnostic(full, "RB581", err["msg"], "add `en: …`: a reader in any other language falls back to it")
     if kind == "text_type":

@@ -103,10 +103,45 @@ def check_text(value: Any) -> str:
         raise PydanticCustomError("text_type", 'the "{key}" text is not a string', {"key": bad[0]})
     if "en" not in value:
         raise PydanticCustomError(
-            "text_en", "a text in {langs} has no English (en:), which every reader falls back to",
+            "text_en",
+            "a text in {langs} has no English (en:), which every reader falls back to",
             {"langs": ", ".join(value) or "no language"},
         )
     return Texts(value)
+
+
+def _labels(value: Any) -> bool:
+    """A mapping of labels (a roll call's options): strings only, one of them bilingual."""
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(v, str) for v in value.values())
+        and any(isinstance(v, Texts) for v in value.values())
+    )
+
+
+def localize_json(value: Any, lang: str) -> Any:
+    """Each Texts → its text in `lang`; an object holding one gets `texts: {key: {en, zh-CN}}`
+    (a map of labels: `texts: {key: {option: {en, zh-CN}}}`). Plain strings are left as they are."""
+    if isinstance(value, Texts):
+        return value.pick(lang)
+    if isinstance(value, Mapping):
+        out: dict[Any, Any] = {}
+        texts: dict[str, Any] = {}
+        for k, v in value.items():
+            if isinstance(v, Texts):
+                out[k], texts[k] = v.pick(lang), text_json(v)
+            elif _labels(v):
+                out[k] = {o: (t.pick(lang) if isinstance(t, Texts) else t) for o, t in v.items()}
+                texts[k] = {o: text_json(t) for o, t in v.items()}
+            else:
+                out[k] = localize_json(v, lang)
+        if texts and "texts" not in out:
+            out["texts"] = texts
+        return out
+    if isinstance(value, list | tuple):
+        return [localize_json(v, lang) for v in value]
+    return value
 
 
 # JSON Schema of a human text, for editors (`runbook schema`).
