@@ -82,6 +82,14 @@ def all_texts(value: Any) -> tuple[str, ...]:
     return tuple(value.by_lang.values()) if isinstance(value, Texts) else (str(value),)
 
 
+def _lang_hint(key: str) -> str:
+    """`zh`, `zh_CN` or `ZH-cn` → did you mean "zh-CN"?"""
+    same = [lang for lang in LANGS if lang.lower().split("-")[0] == key.lower().replace("_", "-").split("-")[0]]
+    if same:
+        return f'did you mean "{same[0]}"?'
+    return did_you_mean(key, LANGS) or "write the English text under en: and the Chinese under zh-CN:"
+
+
 def check_text(value: Any) -> str:
     """The pydantic validator of a human text: a string, or a mapping of known languages to
     strings with English among them. The errors' types are mapped to RB580/RB581 by shape.py."""
@@ -96,7 +104,7 @@ def check_text(value: Any) -> str:
         raise PydanticCustomError(
             "text_lang",
             'unknown language "{key}" in a text (languages: {langs})',
-            {"key": key, "langs": ", ".join(LANGS), "hint": did_you_mean(key, LANGS) or ""},
+            {"key": key, "langs": ", ".join(LANGS), "hint": _lang_hint(key)},
         )
     bad = [k for k, v in value.items() if not isinstance(v, str)]
     if bad:
