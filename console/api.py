@@ -30,7 +30,7 @@ from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
-from .localize import TextsJSONResponse, remember_lang
+from .localize import localize_api, remember_lang
 from .oidc import OidcClient, OidcSettings
 from .routes import (
     accounts,
@@ -102,7 +102,6 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
         openapi_url=None,
         lifespan=lifespan,
         responses=ERRORS,  # every route may answer these, in the one error shape
-        default_response_class=TextsJSONResponse,  # bilingual texts in the request's language
     )
     settings = OidcSettings.from_env()  # RunbookError (RB570–RB574) for a bad setting or map
     oidc = OidcClient(settings) if settings is not None else None
@@ -113,7 +112,7 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None)
     app.middleware("http")(remember_lang)
     app.middleware("http")(limits)
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(localize_api(module.router))  # texts in the request's language
     return app
 
 
