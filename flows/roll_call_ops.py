@@ -224,7 +224,7 @@ def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan
 def _headcount_json(r: Reader, plan: Plan, step: PlannedStep, task: dict[str, Any]) -> dict[str, Any]:
     run_id = task["run_id"]
     counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
-    labels = {key: str(label) for key, label in step.params["options"].items()}
+    labels = dict(step.params["options"])  # a bilingual label stays a Texts: each reader sees theirs
     closed = muster.closed_by(task)
     return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, "labels": labels, **counts}
 

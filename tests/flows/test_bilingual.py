@@ -72,7 +72,10 @@ def test_a_chinese_reader_and_an_english_reader_of_the_same_task_each_get_theirs
     # The roll call's question and options reach each person in their language too.
     with store.read() as r:
         asked = {m["recipient"]: m for m in r.outbox(run_id=run) if m["event"] == "muster.request"}
-    assert "您在哪里工作？" in asked["person:L0002"]["message"]["text"] and "居家" in asked["person:L0002"]["message"]["text"]
+    assert (
+        "您在哪里工作？" in asked["person:L0002"]["message"]["text"]
+        and "居家" in asked["person:L0002"]["message"]["text"]
+    )
     assert "Where can you work?" in asked["person:L0010"]["message"]["text"]
     assert "From home" in asked["person:L0010"]["message"]["text"]
 

@@ -48,7 +48,10 @@ def test_the_task_page_shows_the_task_and_its_field_descriptions_in_the_readers_
 def test_the_json_gives_the_requests_language_and_both_texts(dash):
     run = _lockdown(dash)
     session, _ = dash.login("manager")
-    for lang, title in (("zh-CN", "指定在线解答居家坐席问题的资深员工"), ("en", "Name the senior staff answering home agents' questions online")):
+    for lang, title in (
+        ("zh-CN", "指定在线解答居家坐席问题的资深员工"),
+        ("en", "Name the senior staff answering home agents' questions online"),
+    ):
         tasks = session.get(f"{dash.url}/api/runs/{run}/tasks", params={"lang": lang}, timeout=30).json()["tasks"]
         (experts,) = [t for t in tasks if t["id"] == "experts"]
         assert experts["title"] == title
