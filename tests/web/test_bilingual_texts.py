@@ -74,3 +74,17 @@ def test_a_chinese_text_is_escaped_on_a_page_like_any_other():
     hostile = Texts({"en": "fine", "zh-CN": "<script>window.__xss=1</script>点名"})
     out = _env().from_string("<p>{{ t }}</p>").render(lang="zh-CN", t=hostile)
     assert out == "<p>&lt;script&gt;window.__xss=1&lt;/script&gt;点名</p>"
+
+
+def test_a_staff_members_answer_page_is_in_their_own_language(dash):
+    import requests
+
+    run = _lockdown(dash)
+    links = {
+        x["person"]: x["url"].rsplit("/r/", 1)[1] for x in dash.engine.muster_links(run, "roll_call", local_operator())
+    }
+    english = "X0012"  # lang en in staff.csv; X0001 reads Chinese
+    zh = requests.get(f"{dash.url}/r/{links['X0001']}", timeout=30).text
+    en = requests.get(f"{dash.url}/r/{links[english]}", timeout=30).text
+    assert "明天起您在哪里工作？" in zh and "居家办公" in zh and "From home" not in zh
+    assert "Where can you work from tomorrow?" in en and "From home" in en and "居家办公" not in en
