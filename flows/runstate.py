@@ -133,7 +133,14 @@ class RunState:
 
         def one(lang: str, text: str) -> str:
             fallback = text_in(before, lang) if before and "${{" not in str(before) else EXPR_RE.sub("…", text)
-            return str(self.render_or(step, task, text, fallback))
+            try:
+                ctx = self.context(step, task)
+                site = ctx["site"]
+                # `${{ site.name }}` in the Chinese text gives the site's Chinese name.
+                ctx["site"] = {**site, "name": text_in(site.get("name"), lang)}
+                return str(render_value(text, ctx))
+            except ExpressionError:
+                return fallback
 
         if isinstance(step.name, Texts):
             titles = {lang: one(lang, text) for lang, text in step.name.by_lang.items()}

@@ -32,6 +32,11 @@ steps:
     kind: manual
     owner: team:it
     name: {en: "Confirm ${{ inputs.n }} desks", zh-CN: "确认${{ inputs.n }}个工位"}
+  - id: thanks
+    kind: manual
+    needs: [confirm]
+    owner: team:it
+    name: {en: "Thank ${{ site.name }}", zh-CN: "感谢${{ site.name }}"}
 """
 GATEWAY = Actor("sms-gateway", "gateway")
 
@@ -41,6 +46,8 @@ def bilingual_site(tmp_path):
     """The lab with a language per person: Ada (IT's lead) and Bo read Chinese, Di English."""
     site = tmp_path / "lab"
     shutil.copytree(LAB / "sites" / "lab", site)
+    yaml = (site / "site.yaml").read_text().replace("name: Test lab", "name: {en: Test lab, zh-CN: 测试实验室}")
+    (site / "site.yaml").write_text(yaml)
     lines = (site / "staff.csv").read_text().splitlines()
     langs = {"L0001": "zh-CN", "L0002": "zh-CN", "L0010": "en"}
     rows = [lines[0] + ",lang"] + [f"{line},{langs.get(line.split(',')[0], '')}" for line in lines[1:]]
@@ -54,6 +61,8 @@ def test_a_task_keeps_its_title_in_both_languages(engine, operator, store, write
         row = r.task(run, "confirm")
     assert row["titles"] == {"en": "Confirm 3 desks", "zh-CN": "确认3个工位"}
     assert isinstance(row["title"], Texts) and row["title"] == "Confirm 3 desks"
+    with store.read() as r:
+        assert r.task(run, "thanks")["titles"] == {"en": "Thank Test lab", "zh-CN": "感谢测试实验室"}
     (task,) = [t for t in engine.tasks(run) if t["id"] == "confirm"]
     assert text_in(task["title"], "zh-CN") == "确认3个工位" and text_in(task["title"], "en") == "Confirm 3 desks"
 
