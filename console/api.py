@@ -31,6 +31,7 @@ from .deps import AppContext, audit_refusal, install_context
 from .errors import KNOWN, UNEXPECTED, error_response, json_response, problem_of
 from .events import EventHub
 from .inputs import refusal
+from .localize import localize_api, remember_lang
 from .oidc import OidcClient, OidcSettings
 from .routes import (
     accounts,
@@ -117,9 +118,10 @@ def create_app(store: Store, runner: Any = None, prefect_url: str | None = None,
     for exc_class in KNOWN:
         app.add_exception_handler(exc_class, handle_error)
     app.add_exception_handler(Exception, handle_unexpected)
+    app.middleware("http")(remember_lang)
     app.middleware("http")(limits)
     for module in ROUTERS:
-        app.include_router(module.router)
+        app.include_router(localize_api(module.router))  # texts in the request's language
     return app
 
 

@@ -44,11 +44,15 @@ app = typer.Typer(
 def witness_at_exit(
     ctx: typer.Context,
     utc: bool = typer.Option(False, "--utc", help="times in UTC instead of the site's local time (JSON is UTC)"),
+    lang: str | None = typer.Option(
+        None, "--lang", help="runbook and site texts in en or zh-CN (default: RUNBOOK_LANG, else en)"
+    ),
 ) -> None:
     """Emergency continuity runbooks: validate, plan and run them."""
-    from .common import CLOCK
+    from .common import CLOCK, set_lang
 
     CLOCK["utc"] = utc
+    set_lang(lang)
     ctx.call_on_close(run_commands.witness_local_writes)
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from flows.errors import EngineError
 from runbooks.diagnostics import RunbookError, render_all
 from runbooks.library import NotFound
+from runbooks.texts import LANGS, localize_json
 
 T = TypeVar("T")
 
@@ -44,7 +45,26 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    typer.echo(json.dumps(in_lang(data), indent=2, ensure_ascii=False, default=str))
+
+
+# `runbook --lang zh-CN …` (or RUNBOOK_LANG): runbook and site texts in that language; English
+# where a text was not written in it. JSON gives every language too, under `texts`.
+TEXT_LANG = {"lang": "en"}
+
+
+def set_lang(lang: str | None) -> None:
+    import os
+
+    chosen = lang or os.environ.get("RUNBOOK_LANG") or "en"
+    if chosen not in LANGS:
+        raise fail(f'--lang: unknown language "{chosen}" (languages: {", ".join(LANGS)})', 2)
+    TEXT_LANG["lang"] = chosen  # a remote client asks the server for the same (console/remote.py)
+
+
+def in_lang(data: Any) -> Any:
+    """Runbook and site texts of what a command shows, in the CLI's language."""
+    return localize_json(data, TEXT_LANG["lang"])
 
 
 def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:

@@ -36,6 +36,10 @@ class Remote:
             raise Invalid("RUNBOOK_URL is set but RUNBOOK_TOKEN is not: ask an admin for a token (runbook users add)")
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {token}"
+        # The server gives runbook and site texts in this language (`runbook --lang`, RUNBOOK_LANG).
+        from .common import TEXT_LANG
+
+        self.http.headers["Accept-Language"] = TEXT_LANG["lang"]
 
     def _call(
         self,

@@ -13,6 +13,8 @@ from flows.progress import progress
 from runbooks.diagnostics import render
 from runbooks.estimate import PlanReport, format_duration
 
+from .common import in_lang
+
 
 def print_plan(out: Console, report: PlanReport) -> None:
     plan = report.plan
@@ -73,6 +75,7 @@ def _bar(p: dict, width: int = 24) -> str:
 
 
 def print_runs(out: Console, runs: list[dict]) -> None:
+    runs = in_lang(runs)
     if not runs:
         out.print("no runs")
         return
@@ -109,6 +112,7 @@ def clock(value: str | None, tz: str | None, seconds: bool = False) -> str:
 
 
 def print_run(out: Console, run: dict, tz: str | None = None) -> None:
+    run = in_lang(run)
     out.print(
         f"[bold]{run['name']}[/bold] ({run['runbook']} v{run['version']}) at {run['site']}"
         f"{'  [yellow]DRILL[/yellow]' if run['drill'] else ''}"
@@ -132,6 +136,7 @@ def print_run(out: Console, run: dict, tz: str | None = None) -> None:
 
 
 def print_tasks(out: Console, tasks: list[dict], tz: str | None = None) -> None:
+    tasks = in_lang(tasks)
     if not tasks:
         out.print("no tasks")
         return

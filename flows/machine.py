@@ -229,7 +229,7 @@ def make_actionable(rs: RunState, step: PlannedStep, task: dict[str, Any]) -> bo
     state = "waiting" if step.human else "ready"
     values: dict[str, Any] = {
         "actionable_at": rs.now,
-        "title": rs.render_or(step, task, step.name, task["title"]),
+        **rs.titles_of(step, task),
         "owner": task["owner"] or rs.owner_of(step, task),
     }
     if step.due is not None:

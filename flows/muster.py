@@ -21,6 +21,7 @@ from typing import Any
 
 from runbooks.expressions import ExpressionError, render_value
 from runbooks.plan import PlannedStep
+from runbooks.texts import all_texts, map_text
 
 from . import call_tasks, grant_ledger, notify
 from .errors import Conflict, Invalid, NotFound
@@ -99,20 +100,27 @@ def open_roll_call(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> N
 
 
 def _text(rs: RunView, step: PlannedStep, task: Mapping[str, Any], value: str) -> str:
-    try:
-        return str(render_value(value, rs.context(step, task)))
-    except ExpressionError:
-        return value
+    """The question rendered in the task's context, in each language it was written in."""
+
+    def one(text: str) -> str:
+        try:
+            return str(render_value(text, rs.context(step, task)))
+        except ExpressionError:
+            return text
+
+    found: str = map_text(value, one)  # a Texts for a bilingual question
+    return found
 
 
 def option_of(step: PlannedStep, text: str) -> str:
-    """An answer as typed → the option key: the key, its number (1, 2, 3) or its label."""
+    """An answer as typed → the option key: the key, its number (1, 2, 3) or its label in any
+    language it was written in (an SMS reply "居家" counts as "home")."""
     options = list(step.params["options"].items())
     raw = (text or "").strip()
     if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= len(options):  # "²" is a digit, not a number
         return options[int(raw) - 1][0]
     for key, label in options:
-        if raw.lower() in (key.lower(), str(label).strip().lower()):
+        if raw.lower() in (key.lower(), *(text.strip().lower() for text in all_texts(label))):
             return key
     choices = ", ".join(f"{i}/{k}" for i, (k, _) in enumerate(options, 1))
     raise Invalid(f'"{raw[:40]}" is not an answer to this roll call (answers: {choices})')

@@ -31,6 +31,7 @@ from notifications.channels import channel as channel_module
 from notifications.render import lang_of, mark_drill, render_event, split
 from runbooks.expressions import ExpressionError, render_value, single_expression
 from runbooks.sites import Site
+from runbooks.texts import localized, text_in
 
 from .runview import RunView
 from .store import Tx
@@ -180,7 +181,8 @@ def queue(
             spec = _channel_spec(site, cid)
             lang = lang_of(person.get("lang") if person else None, spec.get("lang"), site.lang)
             name = person["name"] if person else cid
-            message = {**base, "recipient": {"name": name, "id": recipient}}
+            # Each reader gets the texts of the runbook and site in their language (runbooks/texts.py).
+            message = localized({**base, "recipient": {"name": name, "id": recipient}}, lang)
             subject, text = render_message(event, lang, message, context, body, templates or {})
             if drill:
                 subject, text = mark_drill(subject, text, lang)
@@ -225,12 +227,15 @@ def render_message(
     inline = (body or {}).get("message")
     if isinstance(name, str) and name in templates:
         inline = templates[name].get(lang) or templates[name].get("en") or next(iter(templates[name].values()))
+    inline = text_in(inline, lang)
     if inline is None:
         try:
             return render_event(name or event, lang, message)
         except TemplateError as e:  # a message must never stop the change that caused it
             return _fallback(event, message, e)
     variables = {**context, **{k: v for k, v in message.items() if k not in ("site", "run")}}
+    if isinstance(variables.get("site"), Mapping):
+        variables["site"] = {**variables["site"], "name": text_in(variables["site"].get("name"), lang)}
     try:
         return split(str(render_value(inline, variables)))
     except ExpressionError as e:  # a message must not stop the run: say what went wrong instead
@@ -312,7 +317,7 @@ def cancelled_digests(rs: RunView, tasks: Iterable[Mapping[str, Any]], reason: s
         if task["state"] not in TOLD or not task.get("owner"):
             continue
         for recipient, person in expand(site, str(task["owner"])):
-            mine.setdefault(recipient, (person, []))[1].append(str(task["title"]))
+            mine.setdefault(recipient, (person, []))[1].append(task["title"])  # a Texts: each reader's language
     context = {**rs.context(None), "runbook_name": rs.plan.name}
     return sum(
         queue(

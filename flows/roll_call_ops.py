@@ -169,11 +169,15 @@ class RollCallOps:
         person = plan.site.person(link["person_id"]) or {}
         options = list(step.params["options"].items()) if step else []
         from runbooks.expressions import ExpressionError, render_value
+        from runbooks.texts import map_text
 
-        try:
-            question = str(render_value(step.params["question"], plan.context({"id": run["id"]}))) if step else ""
-        except ExpressionError:
-            question = step.params["question"] if step else ""
+        def rendered(text: str) -> str:
+            try:
+                return str(render_value(text, plan.context({"id": run["id"]})))
+            except ExpressionError:
+                return text
+
+        question = map_text(step.params["question"], rendered) if step else ""  # each language's
         return {
             "lang": person.get("lang") or plan.site.lang,
             "site": plan.site.name,
@@ -220,7 +224,7 @@ def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan
 def _headcount_json(r: Reader, plan: Plan, step: PlannedStep, task: dict[str, Any]) -> dict[str, Any]:
     run_id = task["run_id"]
     counts = headcount(r, run_id, step.id, step.params["options"], plan.site, task["due_at"])
-    labels = {key: str(label) for key, label in step.params["options"].items()}
+    labels = dict(step.params["options"])  # a bilingual label stays a Texts: each reader sees theirs
     closed = muster.closed_by(task)
     return {"run": run_id, "step": step.id, "state": task["state"], "closed": closed, "labels": labels, **counts}
 

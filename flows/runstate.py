@@ -14,6 +14,7 @@ from typing import Any
 from runbooks.expressions import EXPR_RE, ExpressionError, render_value
 from runbooks.plan import Plan, PlannedStep, plan_from_text
 from runbooks.sites import Site
+from runbooks.texts import Texts, text_in
 
 from . import notify
 from .kinds import kind_of
@@ -124,6 +125,28 @@ class RunState:
         except ExpressionError:
             return fallback
 
+    def titles_of(self, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, Any]:
+        """A task's `title` rendered in its context, in each language its step's name was written
+        in (`titles`, and a Texts `title`; None when the name is a plain string). Until its upstream
+        is done a title may not render: the task's title so far, or the text with "…" in place."""
+        before = task.get("title")
+
+        def one(lang: str, text: str) -> str:
+            fallback = text_in(before, lang) if before and "${{" not in str(before) else EXPR_RE.sub("…", text)
+            try:
+                ctx = self.context(step, task)
+                site = ctx["site"]
+                # `${{ site.name }}` in the Chinese text gives the site's Chinese name.
+                ctx["site"] = {**site, "name": text_in(site.get("name"), lang)}
+                return str(render_value(text, ctx))
+            except ExpressionError:
+                return fallback
+
+        if isinstance(step.name, Texts):
+            titles = {lang: one(lang, text) for lang, text in step.name.by_lang.items()}
+            return {"title": Texts(titles), "titles": titles}
+        return {"title": one("en", step.name), "titles": None}
+
     # --- new tasks -------------------------------------------------------------------------------
 
     def item_key_of(self, step: PlannedStep, item: Any) -> str:
@@ -138,6 +161,7 @@ class RunState:
             "item_key": item_key,
             "item": item,
             "title": step.name,
+            "titles": None,
             "kind": step.kind,
             "state": "pending",
             "owner": None,
@@ -146,8 +170,7 @@ class RunState:
             "created_at": self.now,
             "attempt": 0,
         }
-        # Until its upstream is done a title may not render: show the text with "…" in place.
-        row["title"] = self.render_or(step, row, step.name, EXPR_RE.sub("…", step.name))
+        row.update(self.titles_of(step, row))
         row["owner"] = self.owner_of(step, row)
         return row
 

@@ -75,6 +75,8 @@ CODES: dict[str, str] = {
     "RB553": "a consumable pool's quantity is not a whole number",
     "RB554": "a consumable pool's `min` names an item it does not have",
     "RB555": "a step draws from a pool that is not consumable",
+    "RB580": "a text names an unknown language",
+    "RB581": "a text in several languages has no English",
     "RB570": "sign-in map: unknown or missing key",
     "RB571": "sign-in map: unknown role",
     "RB572": "sign-in map: unknown site or team",

@@ -42,7 +42,8 @@ def check_graph(doc: Document, graph: list[tuple[int, str, list[str]]]) -> list[
         else:
             first[step_id] = i
     ids = list(first)
-    objectives = [o.get("id") for o in doc.data.get("objectives") or [] if isinstance(o, dict)]
+    listed = doc.data.get("objectives")  # an invalid shape (`objectives: true`) is the shape stage's to report
+    objectives = [o.get("id") for o in listed if isinstance(o, dict)] if isinstance(listed, list) else []
     for i, step_id, needs in graph:
         for j, need in enumerate(needs):
             if need.startswith(OBJECTIVE_NEED):

@@ -11,10 +11,11 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from .clean import MAX_MAGNITUDE
+from .texts import LANGS, TEXT_SCHEMA, check_text
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 DURATION_RE = re.compile(r"^(?:\d+[smhd])+$")
@@ -42,7 +43,6 @@ EVENTS = (
     "coverage.gap",
 )
 TRIGGER_EVENTS = ("site.lockdown", "site.standdown")
-LANGS = ("en", "zh-CN")
 # What a runbook's own templates (and inline messages) may name besides the run context.
 MESSAGE_VARS = frozenset({"event", "task", "data", "link", "recipient"})
 HUMAN_KINDS = frozenset({"manual", "approval", "muster"})
@@ -85,6 +85,9 @@ def _check_need(value: str) -> str:
 Need = Annotated[str, AfterValidator(_check_need)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Text = str
+# A text people read (a name, a question, an option's label, a message, a description): a string,
+# or one per language `{en: …, zh-CN: …}` (runbooks/texts.py); it may hold ${{ }} where an Expr may.
+HumanText = Annotated[str, PlainValidator(check_text), WithJsonSchema(TEXT_SCHEMA)]
 Expr = str  # a string that may hold ${{ }}
 Scalar = Union[bool, int, float, str]  # noqa: UP007 (pydantic tries the members in this order)
 
@@ -102,7 +105,7 @@ class InputSpec(Spec):
     type: Literal["string", "integer", "number", "boolean", "choice"] = "string"
     default: Scalar | None = None
     required: bool = False
-    description: Text | None = None
+    description: HumanText | None = None
     options: list[str] | None = None
     minimum: int | float | None = None
     maximum: int | float | None = None
@@ -117,7 +120,7 @@ class InputSpec(Spec):
 
 class ObjectiveSpec(Spec):
     id: Id
-    name: Text
+    name: HumanText
     count: Id | None = None
     ratio: Id | None = None
     # A coverage objective: the share of intervals of a site queue staffed in the rolling horizon.
@@ -128,7 +131,7 @@ class ObjectiveSpec(Spec):
     options: list[Id] | None = Field(default=None, min_length=1)
     target: int | float | Expr
     within: Duration
-    description: Text | None = None
+    description: HumanText | None = None
 
     @model_validator(mode="after")
     def _one_measure(self) -> ObjectiveSpec:
@@ -145,7 +148,7 @@ class NotifyRule(Spec):
     on: list[Literal[EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
     to: list[Expr] = Field(min_length=1)
     template: Text | None = None
-    message: Expr | None = None
+    message: HumanText | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> NotifyRule:
@@ -171,8 +174,8 @@ class Escalate(Spec):
 
 class StepBase(Spec):
     id: Id
-    name: Expr | None = None
-    description: Text | None = None
+    name: HumanText | None = None
+    description: HumanText | None = None
     needs: list[Need] = []
     if_: bool | Expr | None = Field(None, alias="if")
     for_each: Expr | list[Any] | None = None
@@ -217,7 +220,7 @@ class FieldSpec(Spec):
     pattern: str | None = None
     # choice: the values; people: an expression giving staff (default: the site's roster)
     options: list[str] | Expr | None = None
-    description: Text | None = None
+    description: HumanText | None = None
     minimum: int | float | None = None
     maximum: int | float | None = None
 
@@ -259,8 +262,8 @@ class ApprovalStep(StepBase):
 class MusterStep(StepBase):
     kind: Literal["muster"]
     audience: Expr | list[str]
-    question: Expr
-    options: dict[Id, Text] = Field(min_length=2)
+    question: HumanText
+    options: dict[Id, HumanText] = Field(min_length=2)
     quorum: float = Field(1.0, gt=0, le=1)
 
 
@@ -303,7 +306,7 @@ class GrantStep(StepBase):
 class CheckinQuestion(Spec):
     text: Expr | dict[Literal[LANGS], Expr]  # type: ignore[valid-type]
     # Optional in the shape so that validate reports a question without options as RB552.
-    options: dict[Id, Text] = {}
+    options: dict[Id, HumanText] = {}
 
 
 class CheckinStep(StepBase):
@@ -324,7 +327,7 @@ class NotifyStep(StepBase):
     kind: Literal["notify"]
     to: list[Expr] = Field(min_length=1)
     template: Text | None = None
-    message: Expr | None = None
+    message: HumanText | None = None
 
     @model_validator(mode="after")
     def _one_body(self) -> NotifyStep:
@@ -410,9 +413,9 @@ StepSpec = Annotated[
 
 class Runbook(Spec):
     id: Id
-    name: Text
+    name: HumanText
     version: int = Field(1, ge=1)
-    description: Text | None = None
+    description: HumanText | None = None
     trigger: Trigger | None = None
     inputs: dict[Id, InputSpec] = {}
     objectives: list[ObjectiveSpec] = []

@@ -17,8 +17,9 @@ from pydantic import Field
 
 from .csvfiles import cell_col, read_csv
 from .diagnostics import Diagnostic
-from .models import Duration, Id, Spec, parse_duration
+from .models import Duration, HumanText, Id, Spec, parse_duration
 from .source import Document
+from .texts import text_json, text_of
 
 DAY = 86400
 HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -45,7 +46,7 @@ class SupplySpec(Spec):
 
 
 class QueueSpec(Spec):
-    name: str | None = None
+    name: HumanText | None = None
     interval: Duration = "30m"
     aht: Duration
     answer: AnswerSpec
@@ -83,7 +84,7 @@ class Queue:
     def snapshot(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "name": self.name,
+            "name": text_json(self.name),
             "interval": self.interval,
             "aht": self.aht,
             "ratio": self.ratio,
@@ -102,7 +103,7 @@ class Queue:
         base = data.get("baseline")
         return cls(
             data["id"],
-            data["name"],
+            text_of(data["name"]),
             data["interval"],
             data["aht"],
             data["ratio"],

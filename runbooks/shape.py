@@ -157,6 +157,15 @@ def translate(doc: Document, model: type[BaseModel], data: Any, base: tuple, err
             f'unknown step kind "{tag}"',
             did_you_mean(str(tag), STEP_MODELS) or f"kinds: {', '.join(STEP_MODELS)}",
         )
+    if kind == "text_lang":
+        # Point at the language key itself, not at the whole text.
+        lang_key = ctx.get("key")
+        at = full + (lang_key,) if isinstance(value, dict) and lang_key in value else full
+        return doc.diagnostic(at, "RB580", err["msg"], ctx.get("hint") or None, key=at != full)
+    if kind == "text_en":
+        return doc.diagnostic(full, "RB581", err["msg"], "add `en: …`: a reader in any other language falls back to it")
+    if kind == "text_type":
+        return doc.diagnostic(full, "RB103", err["msg"] + f", got {describe(value)}")
     if kind == "duration":
         return doc.diagnostic(
             full, "RB104", f'bad duration "{value}"', "durations are numbers with s, m, h or d: 0s, 90m, 1h30m, 2d"

@@ -21,10 +21,11 @@ from .clean import control_character
 from .csvfiles import cell_col, read_csv
 from .diagnostics import Diagnostic, RunbookError, did_you_mean
 from .expressions import Scope, check_expression, find_expressions
-from .models import LANGS, Id, Spec
+from .models import LANGS, HumanText, Id, Spec
 from .service import Queue, QueueSpec, load_service
 from .shape import validate_model
 from .source import Document, load_document
+from .texts import text_json, text_of
 
 CHANNEL_KINDS = ("webhook", "slack", "teams", "wecom", "dingtalk", "feishu", "sms", "smtp", "console")
 SMS_VARS = frozenset({"to", "recipients", "text", "id"})
@@ -43,9 +44,9 @@ def _check_timezone(value: str) -> str:
 
 
 class TeamSpec(Spec):
-    name: str
+    name: HumanText
     leads: list[str] = []
-    description: str | None = None
+    description: HumanText | None = None
 
 
 class ChannelSpec(Spec):
@@ -88,7 +89,7 @@ class QuietHours(Spec):
 class PoolSpec(Spec):
     file: str
     key: str
-    description: str | None = None
+    description: HumanText | None = None
     # A consumable pool (supplies): one row per item kind with its `quantity`; tasks draw
     # quantities; a level under its `min` alerts once.
     consumable: bool = False
@@ -97,11 +98,11 @@ class PoolSpec(Spec):
 
 class SiteSpec(Spec):
     id: Id
-    name: str
+    name: HumanText
     kind: Id
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
     lang: Literal[LANGS] = "en"  # type: ignore[valid-type]
-    description: str | None = None
+    description: HumanText | None = None
     teams: dict[Id, TeamSpec] = Field(min_length=1)
     channels: dict[Id, ChannelSpec] = {}
     default_channel: Id | None = None
@@ -160,11 +161,11 @@ class Site:
     def snapshot(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "name": self.name,
+            "name": text_json(self.name),
             "kind": self.kind,
             "timezone": self.timezone,
             "lang": self.lang,
-            "teams": self.teams,
+            "teams": {tid: {**t, "name": text_json(t["name"])} for tid, t in self.teams.items()},
             "channels": self.channels,
             "default_channel": self.default_channel,
             "drill_channel": self.drill_channel,
@@ -197,11 +198,11 @@ class Site:
         }
         return cls(
             data["id"],
-            data["name"],
+            text_of(data["name"]),
             data["kind"],
             data["timezone"],
             data["lang"],
-            data["teams"],
+            {tid: {**t, "name": text_of(t["name"])} for tid, t in data["teams"].items()},
             data["channels"],
             data.get("default_channel"),
             data.get("drill_channel"),

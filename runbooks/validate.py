@@ -17,6 +17,7 @@ from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, InputSpec, 
 from .shift_checks import check_shifts
 from .sites import Site
 from .source import Document
+from .texts import Texts
 
 ACCOUNT_ROLES = ("viewer", "team_lead", "manager", "admin")
 TARGET_KINDS = ("team", "role", "person", "channel")
@@ -56,8 +57,12 @@ class _Checker:
         return Scope(site_teams=self.teams, site_pools=self.pools, **kw)
 
     def strings(self, value: Any, loc: tuple, scope: Scope) -> None:
-        """Check every expression in a value (recursing into lists and mappings)."""
-        if isinstance(value, str):
+        """Check every expression in a value (recursing into lists and mappings, and into each
+        language of a bilingual text, located at its language key)."""
+        if isinstance(value, Texts):
+            for lang, text in value.by_lang.items():
+                self.strings(text, loc + (lang,), scope)
+        elif isinstance(value, str):
             found_all = find_expressions(value)
             for found in found_all:
                 for p in check_expression(found.inner, scope):

@@ -7,7 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Table
+from sqlalchemy import Connection, Executable, Row, Table
+
+from runbooks.texts import Texts
 
 
 class Queries:
@@ -17,11 +19,21 @@ class Queries:
     dialect: str
 
     def fetch_all(self, stmt: Executable) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in self.conn.execute(stmt)]
+        return [row_of(r) for r in self.conn.execute(stmt)]
 
     def fetch_one(self, stmt: Executable) -> dict[str, Any] | None:
         r = self.conn.execute(stmt).first()
-        return dict(r._mapping) if r is not None else None
+        return row_of(r) if r is not None else None
+
+
+def row_of(r: Row) -> dict[str, Any]:
+    """A row as a dict; a task's bilingual `titles` make its `title` a Texts (English as a string,
+    every language for the readers that pick theirs)."""
+    d = dict(r._mapping)
+    titles = d.get("titles")
+    if titles and isinstance(titles, dict) and isinstance(titles.get("en"), str):
+        d["title"] = Texts(titles)
+    return d
 
 
 def json_ready(value: Any) -> Any:

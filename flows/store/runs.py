@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from .base import Queries, insert_ignore, json_ready
+from .base import Queries, insert_ignore, json_ready, row_of
 from .counts import CountWrites
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
@@ -126,7 +126,7 @@ class RunReads(Queries):
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
-        return dict(r._mapping) if r is not None else None
+        return row_of(r) if r is not None else None
 
     def any_task(self, run_id: str, states: Sequence[str]) -> bool:
         """Whether some task of the run is in one of `states` (the first index hit, not a count)."""
@@ -233,7 +233,16 @@ class RunWrites(CountWrites):
         if rows:
             self.conn.execute(
                 insert(tasks),
-                [{**r, "item": json_ready(r.get("item")), "outputs": json_ready(r.get("outputs"))} for r in rows],
+                [
+                    {
+                        **r,
+                        "title": str(r["title"]),
+                        "titles": r.get("titles"),
+                        "item": json_ready(r.get("item")),
+                        "outputs": json_ready(r.get("outputs")),
+                    }
+                    for r in rows
+                ],
             )
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
@@ -257,6 +266,8 @@ class RunWrites(CountWrites):
             return any(self._update_task(run_id, task_id, [old], dict(values)) for old in expected)
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
+        if "title" in params:
+            params["title"] = str(params["title"])  # a Texts is its English; `titles` keeps every language
         result = self.conn.execute(stmt, params)
         if "state" in values:
             row = result.first()

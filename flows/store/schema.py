@@ -121,6 +121,8 @@ tasks = Table(
     Column("item_key", String(200)),
     Column("item", JSON),
     Column("title", Text, nullable=False),
+    # The title in every language it was written in ({en, zh-CN}), when the step's name is bilingual.
+    Column("titles", JSON),
     Column("kind", String(16), nullable=False),
     Column("state", String(16), nullable=False),
     Column("owner", String(300)),
