@@ -12,13 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from flows.errors import EngineError, NotFound
+from flows.errors import NotFound
+from flows.lifecycle import Engine
 
-from .. import auth
 from ..deps import Caller, Context, IdemKey, allowed, context, ident
-from ..pages import render_page
+from ..link_pages import LinkPage, first
 from ..schemas import SwapBody
-from ..web import read_form
 from .pages import Form, page
 
 router = APIRouter()
@@ -74,32 +73,12 @@ def shift_ics(token: str, ctx: Context) -> Response:
 
 @router.get("/s/{token}", response_class=HTMLResponse)
 def shift_page(token: str, ctx: Context) -> HTMLResponse:
-    try:
-        page = ctx.engine.shift_page(token)
-    except NotFound:
-        return HTMLResponse(render_page("gone.html"), 404)
-    return HTMLResponse(render_page("shifts_answer.html", **view(page, token)))
+    return SHIFTS.show(token, ctx)
 
 
 @router.post("/s/{token}", response_class=HTMLResponse)
 async def shift_answer(token: str, request: Request, ctx: Context) -> HTMLResponse:
-    client = auth.client_of(request)
-    if ctx.link_limiter.retry_after(client):
-        return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = await read_form(request, max_fields=5)
-    answer = (form.get("answer") or [""])[0]
-    try:
-        page = await run_in_threadpool(ctx.engine.answer_shifts, token, answer)
-    except NotFound:
-        ctx.link_limiter.failed(client)  # guessing links is throttled, apart from logins
-        return HTMLResponse(render_page("gone.html"), 404)
-    except EngineError as e:
-        try:
-            again = await run_in_threadpool(ctx.engine.shift_page, token)
-        except NotFound:
-            return HTMLResponse(render_page("gone.html"), 410)
-        return HTMLResponse(render_page("shifts_answer.html", **view(again, token), error=e.message), e.status)
-    return HTMLResponse(render_page("shifts_answer.html", **view(page, token), thanks=True))
+    return await SHIFTS.post(token, request, ctx)
 
 
 def view(page: dict[str, Any], token: str) -> dict[str, Any]:
@@ -117,3 +96,10 @@ def view(page: dict[str, Any], token: str) -> dict[str, Any]:
         "lang": "zh-CN" if page["person"].get("lang") == "zh-CN" else "en",
         "ics": f"/s/{token}.ics",
     }
+
+
+def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> dict[str, Any]:
+    return engine.answer_shifts(token, first(form, "answer"))
+
+
+SHIFTS = LinkPage("shifts_answer.html", read=lambda engine, token: engine.shift_page(token), answer=_answer, view=view)
