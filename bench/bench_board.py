@@ -10,50 +10,16 @@ run. Goal: <= 2x the bare render, and under 150 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bigsite  # noqa: E402
+from bench.bigrun import big_run, timed  # noqa: E402
 from bench.goals import report  # noqa: E402
-
-RUNBOOK = """id: bench_board
-name: Dashboard benchmark
-objectives:
-  - {id: live, name: Agents live, count: go_live, target: "${{ site.staff | length }}", within: 72h}
-  - {id: accounted, name: Staff accounted for, ratio: roll, target: 0.9, within: 4h}
-steps:
-  - id: roll
-    kind: muster
-    owner: team:ops
-    audience: "${{ site.staff }}"
-    question: Where can you work tomorrow?
-    options: {onsite: On site, home: From home}
-  - {id: laptop, kind: manual, for_each: "${{ steps.roll.answers.home }}", as: agent, owner: team:ops,
-     name: "Laptop for ${{ agent.name }}", due: 1h}
-  - {id: setup, kind: manual, for_each: "${{ steps.roll.answers.home }}", as: agent, needs: [laptop],
-     owner: team:ops, name: "Setup for ${{ agent.name }}", due: 2h}
-  - {id: training, kind: manual, for_each: "${{ steps.roll.answers.home }}", as: agent, needs: [setup],
-     owner: team:ops, name: "Training for ${{ agent.name }}"}
-  - {id: go_live, kind: approval, for_each: "${{ steps.roll.answers.home }}", as: agent, needs: [training],
-     owner: role:manager, name: "Go live: ${{ agent.name }}"}
-"""
-
-
-def timed(call, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def main() -> None:
@@ -61,17 +27,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2500)
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        library, sites = bigsite.write(tmp, args.people, "bench_board", RUNBOOK, timezone="Asia/Shanghai")
-        os.environ.update(
-            {
-                "RUNBOOK_HOME": str(Path(tmp) / "home"),
-                "RUNBOOK_LIBRARY": str(library),
-                "RUNBOOK_SITES": str(sites),
-                "RUNBOOK_TIME_SCALE": "3600",
-            }
-        )
-        os.environ.pop("RUNBOOK_DATABASE_URL", None)
+    with big_run(args.people) as big:
         import requests
         import uvicorn
 
@@ -79,24 +35,9 @@ def main() -> None:
         from console.api import create_app
         from console.pages import render_page
         from console.web import fmt_value
-        from flows.actors import local_operator
-        from flows.lifecycle import Engine
-        from flows.store import Store
         from tests.support.processes import free_port, wait_for
 
-        store = Store()
-        engine = Engine(store)
-        me = local_operator()
-        t0 = time.perf_counter()
-        run = engine.start("bench_board", "big", me)["id"]
-        for i in range(args.people):
-            engine.answer(run, "roll", f"P{i:05d}", "home", me, via="lead")
-        for i in range(0, args.people, 2):
-            engine.complete(run, f"laptop:P{i:05d}", me)
-        with store.read() as r:
-            tasks = r.count_tasks(run)
-        print(f"set up: {tasks} tasks in {time.perf_counter() - t0:.0f} s")
-
+        store, engine, me, run, tasks = big.store, big.engine, big.me, big.run, big.tasks
         token = auth.add_account(store, "bench", "manager", by="bench")
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
@@ -116,16 +57,21 @@ def main() -> None:
             csrf=me_account["csrf"],
             here=f"/runs/{run}",
             local=i18n.local_time,
+            feed_words=i18n.feed_words,
+            ngettext=i18n.plural("en"),
+            zone_of=i18n.zone_abbreviation,
             dur=i18n.duration,
             fmt_value=fmt_value,
             title=data["run"]["name"],
             data=data,
             live_runs=[f"{run}:0"],
+            feed_tz=data["site"]["timezone"],
             charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
             graph=charts.graph(data["graph"]),
             pools=[],
             headcounts=[engine.headcount(run, m) for m in data["open_musters"]],
             tasks=listing.task_list(engine, run, {}),  # the page's task list (none shown without a filter)
+            idem="bench-idem-0000",
             flash=None,
         )
         html = render_page("run.html", **context)
@@ -163,7 +109,6 @@ def main() -> None:
         report(__file__, "board_unchanged_ms", statistics.median(warm), b50, "<= 2.0", tasks=tasks)
         report(__file__, "board_after_change_ms", statistics.median(cold), b50, "<= 3.0", tasks=tasks)
         server.should_exit = True
-        store.dispose()
 
 
 if __name__ == "__main__":
