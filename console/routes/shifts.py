@@ -18,6 +18,7 @@ from flows.lifecycle import Engine
 from ..deps import Caller, Context, IdemKey, allowed, context, ident
 from ..link_pages import LinkPage, first
 from ..schemas import SwapBody
+from ..web import web_key
 from .pages import Form, page
 
 router = APIRouter()
@@ -50,8 +51,7 @@ async def swap_form(request: Request, caller: Caller, form: Form) -> Response:
     engine = context(request).engine
     run_id, shift_id = ident(request.path_params["run"], "run"), ident(request.path_params["shift"], "shift")
     to = ident((form.get("to") or [""])[0].strip() or "-", "person")
-    idem = (form.get("idem") or [""])[0]
-    key = f"web:{caller.account['id']}:{idem}" if idem and caller.account else None
+    key = web_key(caller, form)
     reason = (form.get("reason") or [""])[0]
     result = await run_in_threadpool(
         lambda: engine.swap_shift(run_id, shift_id, caller.actor, to=to, reason=reason, key=key)
