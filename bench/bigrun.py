@@ -1,7 +1,7 @@
-"""The 10,000-task run the dashboard and report benchmarks measure (bench_board.py,
-bench_report.py): a roll call of N people on the synthetic site `big` (bigsite.py), each
-answering "home" into a four-step pipeline, half of them through its first step; on SQLite
-under a temporary `RUNBOOK_HOME`."""
+"""The 10,000-task run the dashboard, report and export benchmarks measure (bench_board.py,
+bench_report.py, bench_exports.py): a roll call of N people on the synthetic site `big`
+(bigsite.py), each answering "home" into a pipeline (four steps here, or the benchmark's own
+runbook), half of them through its first step; on SQLite under a temporary `RUNBOOK_HOME`."""
 
 from __future__ import annotations
 
@@ -60,18 +60,24 @@ def timed(call: Callable[[], object], n: int) -> list[float]:
 
 
 @contextmanager
-def big_run(people: int, out: TextIO = sys.stdout) -> Iterator[BigRun]:
-    """The run set up (its set-up time said on `out`); the store disposed of at the end."""
+def big_run(
+    people: int,
+    out: TextIO = sys.stdout,
+    *,
+    runbook_id: str = "bench_board",
+    runbook: str = RUNBOOK,
+    timezone: str = "Asia/Shanghai",
+    time_scale: str | None = "3600",
+) -> Iterator[BigRun]:
+    """The run of `runbook` set up (its set-up time said on `out`); the store disposed of at the
+    end. `time_scale`: `RUNBOOK_TIME_SCALE` (None: as the environment has it)."""
     with tempfile.TemporaryDirectory() as tmp:
-        library, sites = bigsite.write(tmp, people, "bench_board", RUNBOOK, timezone="Asia/Shanghai")
+        library, sites = bigsite.write(tmp, people, runbook_id, runbook, timezone=timezone)
         os.environ.update(
-            {
-                "RUNBOOK_HOME": str(Path(tmp) / "home"),
-                "RUNBOOK_LIBRARY": str(library),
-                "RUNBOOK_SITES": str(sites),
-                "RUNBOOK_TIME_SCALE": "3600",
-            }
+            {"RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library), "RUNBOOK_SITES": str(sites)}
         )
+        if time_scale is not None:
+            os.environ["RUNBOOK_TIME_SCALE"] = time_scale
         os.environ.pop("RUNBOOK_DATABASE_URL", None)
         from flows.actors import local_operator
         from flows.lifecycle import Engine
@@ -81,7 +87,7 @@ def big_run(people: int, out: TextIO = sys.stdout) -> Iterator[BigRun]:
         engine = Engine(store)
         me = local_operator()
         t0 = time.perf_counter()
-        run = engine.start("bench_board", "big", me)["id"]
+        run = engine.start(runbook_id, "big", me)["id"]
         for i in range(people):
             engine.answer(run, "roll", f"P{i:05d}", "home", me, via="lead")
         for i in range(0, people, 2):
