@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runbooks.sites import Site
+
 from . import idempotency, pools, rules, supplies
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
@@ -92,9 +94,7 @@ class StockOps:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id, target)
             if site.pools[pool_id].consumable:
-                source = rules.site_named(from_site, allow_path=False) if from_site else None
-                if source is not None and pool_id not in source.pools:
-                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                source = _source(from_site, pool_id) if from_site else None
                 added = supplies.restock(tx, site, pool_id, rows or [], source)
                 tx.append_audit(
                     f"site:{site.id}",
@@ -107,9 +107,7 @@ class StockOps:
                 )
                 return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
-                source = rules.site_named(from_site, allow_path=False)
-                if pool_id not in source.pools:
-                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                source = _source(from_site, pool_id)
                 origin = pools.stock_id(source.id, sandbox)
                 pools.seed(tx, source, pool_id, origin)
                 free = tx.pool_items(origin, pool_id, status="available", limit=count)
@@ -195,3 +193,11 @@ def _sandbox(reader: Any, site_id: str) -> str | None:
     if not keys:  # a site another site's drill borrowed from
         keys = set(reader.sandboxes_of(site_id))
     return keys.pop() if len(keys) == 1 else None
+
+
+def _source(site_id: str, pool_id: str) -> Site:
+    """The site a restock moves stock from, which must have a pool of the same id."""
+    source = rules.site_named(site_id, allow_path=False)
+    if pool_id not in source.pools:
+        raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+    return source
