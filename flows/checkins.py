@@ -128,17 +128,8 @@ def _send_link(
         "round": row["round"],
         "reminder": reminder,
     }
-    notify.tell(
-        rs,
-        "checkin.request",
-        [f"person:{person['id']}"],
-        step=step,
-        task=task,
-        data=data,
-        link=f"{notify.public_url(rs.tx)}/c/{row['token']}",
-        personal=True,
-        send_in_drill=step.drill == "send",
-    )
+    link = f"{notify.public_url(rs.tx)}/c/{row['token']}"
+    notify.send_link(rs, step, task, "checkin.request", str(person["id"]), link, data)
 
 
 def _tell(

@@ -303,16 +303,8 @@ def _send_links(
     }
     context = notify.run_context(rs, step, task)
     return sum(
-        notify.tell(
-            rs,
-            "muster.request",
-            [f"person:{link['person_id']}"],
-            task=task,
-            data=data,
-            context=context,
-            link=f"{base}/r/{link['token']}",
-            personal=True,
-            send_in_drill=step.drill == "send",
+        notify.send_link(
+            rs, step, task, "muster.request", link["person_id"], f"{base}/r/{link['token']}", data, context
         )
         for link in links
     )

@@ -247,6 +247,32 @@ def tell(
     )
 
 
+def send_link(
+    rs: RunView,
+    step: PlannedStep | None,
+    task: Mapping[str, Any],
+    event: str,
+    person_id: str,
+    link: str,
+    data: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+) -> int:
+    """A person's own link (`/r/…`, `/c/…`, `/s/…`) → that person alone, through a personal
+    channel that reaches them; in a drill only if the step says `drill: send`."""
+    return tell(
+        rs,
+        event,
+        [f"person:{person_id}"],
+        step=step,
+        task=task,
+        data=data,
+        context=context,
+        link=link,
+        personal=True,
+        send_in_drill=step is not None and step.drill == "send",
+    )
+
+
 def render_message(
     event: str,
     lang: str,
