@@ -90,21 +90,25 @@ class StockOps:
         key_column = site.pools[pool_id].key
         now = utcnow()
 
+        def audited(tx: Tx, detail: dict[str, Any]) -> None:
+            """The restock's row on the site's chain (what moved is `detail`)."""
+            tx.append_audit(
+                f"site:{site.id}",
+                actor=actor.label,
+                action="pool.restock",
+                target=pool_id,
+                reason=reason,
+                detail=detail,
+                at=now,
+            )
+
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id, target)
             if site.pools[pool_id].consumable:
                 source = _source(from_site, pool_id) if from_site else None
                 added = supplies.restock(tx, site, pool_id, rows or [], source)
-                tx.append_audit(
-                    f"site:{site.id}",
-                    actor=actor.label,
-                    action="pool.restock",
-                    target=pool_id,
-                    reason=reason,
-                    detail={"from": from_site, "quantities": added},
-                    at=now,
-                )
+                audited(tx, {"from": from_site, "quantities": added})
                 return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
                 source = _source(from_site, pool_id)
@@ -139,15 +143,7 @@ class StockOps:
                     ],
                 )
                 moved = len(new)
-            tx.append_audit(
-                f"site:{site.id}",
-                actor=actor.label,
-                action="pool.restock",
-                target=pool_id,
-                reason=reason,
-                detail={"from": from_site, "count": moved, "items": keys, "drill": sandbox},
-                at=now,
-            )
+            audited(tx, {"from": from_site, "count": moved, "items": keys, "drill": sandbox})
             return {"added": moved}
 
         request = {
