@@ -32,13 +32,17 @@ class LinkPage:
     """What one kind of link does: `read(engine, token)` → the page's data (None or `NotFound`:
     not a known link); `answer(engine, token, form)` → the page after the answer, or None to read
     it again (raises `NotFound` for an unknown link, an `EngineError` for a refused answer);
-    `view(page, token)` → the template's context."""
+    `view(page, token)` → the template's context. `checks_link_first`: the answer looks the link
+    up before it judges the answer, so a refused answer whose page is then gone names a link
+    that went away (410); when the answer is judged first (shifts), it names an unknown link
+    (404, counted as a guess)."""
 
     template: str
     read: Callable[[Engine, str], Page | None]
     answer: Callable[[Engine, str, dict[str, list[str]]], Page | None]
     max_fields: int = 5  # more: 413
     view: Callable[[Page, str], Page] = _as_is
+    checks_link_first: bool = True
 
     def page_of(self, engine: Engine, token: str) -> Page | None:
         try:
@@ -67,8 +71,11 @@ class LinkPage:
             return HTMLResponse(render_page("gone.html"), 404)
         except EngineError as e:
             again = await run_in_threadpool(self.page_of, ctx.engine, token)
-            if again is None:
+            if again is None and self.checks_link_first:
                 return HTMLResponse(render_page("gone.html"), 410)
+            if again is None:  # a bad answer through an unknown link: the link is what is wrong
+                ctx.link_limiter.failed(client)
+                return HTMLResponse(render_page("gone.html"), 404)
             return HTMLResponse(render_page(self.template, **self.view(again, token), error=e.message), e.status)
         if page is None:
             page = await run_in_threadpool(self.page_of, ctx.engine, token)

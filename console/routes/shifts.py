@@ -102,4 +102,11 @@ def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> dict[str,
     return engine.answer_shifts(token, first(form, "answer"))
 
 
-SHIFTS = LinkPage("shifts_answer.html", read=lambda engine, token: engine.shift_page(token), answer=_answer, view=view)
+# the answer is judged before the link is looked up: a bad answer to an unknown link is a 404
+SHIFTS = LinkPage(
+    "shifts_answer.html",
+    read=lambda engine, token: engine.shift_page(token),
+    answer=_answer,
+    view=view,
+    checks_link_first=False,
+)
