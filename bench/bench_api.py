@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,34 @@ def stop(*processes: subprocess.Popen) -> None:
             p.wait(30)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], tmp: str) -> Iterator[tuple[subprocess.Popen, subprocess.Popen, str, str]]:
+    """`runbook serve --no-runner` on `env` and the bare FastAPI baseline (its own home under
+    `tmp`), each on a free port and answering: (serve, bare, url, bare url); both stopped after."""
+    port, bare_port = free_port(), free_port()
+    serve = subprocess.Popen(
+        [BIN, "serve", "--no-runner", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    bare = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)],
+        env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
+    try:
+        wait_up(url + "/api/health", serve)
+        wait_up(bare_url + "/docs", bare)
+        yield serve, bare, url, bare_url
+    finally:
+        stop(serve, bare)
 
 
 def rss_mb(pid: int) -> float:
@@ -164,25 +194,7 @@ def main() -> None:
 
         manager = cli("users", "add", "bench_manager", "--role", "manager")
         leads = [cli("users", "add", f"lead{i}", "--role", "team_lead", "--team", "xian/it") for i in range(args.leads)]
-        port, bare_port = free_port(), free_port()
-        serve = subprocess.Popen(
-            [BIN, "serve", "--no-runner", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        bare = subprocess.Popen(
-            [sys.executable, __file__, "--serve-bare", str(bare_port)],
-            env={**env, "RUNBOOK_HOME": str(Path(tmp) / "bare")},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
-        try:
-            wait_up(url + "/api/health", serve)
-            wait_up(bare_url + "/docs", bare)
+        with served(env, tmp) as (serve, bare, url, bare_url):
             auth = {"Authorization": f"Bearer {manager}"}
             run = requests.post(
                 url + "/api/runs",
@@ -271,8 +283,6 @@ def main() -> None:
                 f"{rss_peak:.0f} MB after (goal < 300 MB)"
             )
             report(__file__, "sse_delivery_p99_s", percentile(received, 99), 1.0, "< 1.0", clients=args.sse)
-        finally:
-            stop(serve, bare)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bigsite  # noqa: E402
+from bench.bigrun import big_run, timed  # noqa: E402
 
 RUNBOOK = """id: bench_exports
 name: Exports benchmark
@@ -48,12 +44,7 @@ steps:
 
 
 def median_ms(call, n: int) -> float:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t) * 1000)
-    return statistics.median(out)
+    return statistics.median(timed(call, n))
 
 
 def main() -> None:
@@ -61,81 +52,61 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        library, sites = bigsite.write(tmp, args.people, "bench_exports", RUNBOOK)
-        os.environ.update(
-            {"RUNBOOK_HOME": str(Path(tmp) / "home"), "RUNBOOK_LIBRARY": str(library), "RUNBOOK_SITES": str(sites)}
-        )
-        os.environ.pop("RUNBOOK_DATABASE_URL", None)
+    with big_run(
+        args.people, sys.stderr, runbook_id="bench_exports", runbook=RUNBOOK, timezone="UTC", time_scale=None
+    ) as big:
         import requests
-        import uvicorn
 
         from console import auth
         from console.api import create_app
-        from flows.actors import local_operator
-        from flows.lifecycle import Engine
-        from flows.store import Store
-        from tests.support.processes import free_port, wait_for
+        from tests.support.processes import served_app
 
-        store = Store()
-        engine = Engine(store)
-        me = local_operator()
-        run = engine.start("bench_exports", "big", me)["id"]
-        for i in range(args.people):
-            engine.answer(run, "roll", f"P{i:05d}", "home", me, via="lead")
-        for i in range(0, args.people, 2):
-            engine.complete(run, f"laptop:P{i:05d}", me)
+        store, engine, run = big.store, big.engine, big.run
         entries = len(engine.audit(run)["entries"])
         token = auth.add_account(store, "bench", "manager", by="bench")
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
-        wait_for(lambda: server.started, 30, what="uvicorn")
-        base = f"http://127.0.0.1:{port}"
-        api = requests.Session()
-        api.headers["Authorization"] = f"Bearer {token}"
-        page = requests.Session()
-        page.post(f"{base}/login", data={"token": token})
+        with served_app(create_app(store)) as base:
+            api = requests.Session()
+            api.headers["Authorization"] = f"Bearer {token}"
+            page = requests.Session()
+            page.post(f"{base}/login", data={"token": token})
 
-        def get(session: requests.Session, path: str, **params: str) -> None:
-            r = session.get(base + path, params=params, timeout=60)
-            assert r.status_code == 200, (path, r.status_code, r.text[:200])
+            def get(session: requests.Session, path: str, **params: str) -> None:
+                r = session.get(base + path, params=params, timeout=60)
+                assert r.status_code == 200, (path, r.status_code, r.text[:200])
 
-        person = f"P{args.people // 2:05d}"
-        calls = {
-            "audit_json": lambda: get(api, f"/api/runs/{run}/audit"),
-            "audit_csv": lambda: get(api, f"/runs/{run}/audit.csv"),
-            "audit_page": lambda: get(page, f"/runs/{run}/audit", action="task.complete", page="2"),
-            "task_json": lambda: get(api, f"/api/runs/{run}/tasks/laptop:{person}"),
-            "person_json": lambda: get(api, f"/api/runs/{run}/people/{person}"),
-            "people_search": lambda: get(api, f"/api/runs/{run}/people", q="P0042"),
-        }
-        for call in calls.values():  # warm every path
-            call()
-        ms = {name: median_ms(call, args.requests) for name, call in calls.items()}
-        goals = [
-            ("audit_csv_vs_audit_json", "audit_csv", "audit_json", 1.5),
-            ("audit_page_filtered_vs_audit_json", "audit_page", "audit_json", 2.0),
-            ("person_json_vs_task_json", "person_json", "task_json", 3.0),
-            ("people_search_vs_task_json", "people_search", "task_json", 3.0),
-        ]
-        for metric, ours, baseline, goal in goals:
-            ratio = ms[ours] / ms[baseline]
-            line = {
-                "bench": "exports",
-                "metric": metric,
-                "ours": round(ms[ours], 1),
-                "baseline": round(ms[baseline], 1),
-                "ratio": round(ratio, 2),
-                "goal": f"<= {goal}x",
-                "met": ratio <= goal,
-                "unit": "ms (median)",
-                "audit_entries": entries,
-                "people": args.people,
+            person = f"P{args.people // 2:05d}"
+            calls = {
+                "audit_json": lambda: get(api, f"/api/runs/{run}/audit"),
+                "audit_csv": lambda: get(api, f"/runs/{run}/audit.csv"),
+                "audit_page": lambda: get(page, f"/runs/{run}/audit", action="task.complete", page="2"),
+                "task_json": lambda: get(api, f"/api/runs/{run}/tasks/laptop:{person}"),
+                "person_json": lambda: get(api, f"/api/runs/{run}/people/{person}"),
+                "people_search": lambda: get(api, f"/api/runs/{run}/people", q="P0042"),
             }
-            print(json.dumps(line))
-        server.should_exit = True
-        store.dispose()
+            for call in calls.values():  # warm every path
+                call()
+            ms = {name: median_ms(call, args.requests) for name, call in calls.items()}
+            goals = [
+                ("audit_csv_vs_audit_json", "audit_csv", "audit_json", 1.5),
+                ("audit_page_filtered_vs_audit_json", "audit_page", "audit_json", 2.0),
+                ("person_json_vs_task_json", "person_json", "task_json", 3.0),
+                ("people_search_vs_task_json", "people_search", "task_json", 3.0),
+            ]
+            for metric, ours, baseline, goal in goals:
+                ratio = ms[ours] / ms[baseline]
+                line = {
+                    "bench": "exports",
+                    "metric": metric,
+                    "ours": round(ms[ours], 1),
+                    "baseline": round(ms[baseline], 1),
+                    "ratio": round(ratio, 2),
+                    "goal": f"<= {goal}x",
+                    "met": ratio <= goal,
+                    "unit": "ms (median)",
+                    "audit_entries": entries,
+                    "people": args.people,
+                }
+                print(json.dumps(line))
 
 
 if __name__ == "__main__":

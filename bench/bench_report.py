@@ -11,27 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bigsite  # noqa: E402
-from bench.bench_board import RUNBOOK  # noqa: E402  (the same 10,000-task run as the dashboard's)
-
-
-def timed(call, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
+from bench.bigrun import big_run, timed  # noqa: E402  (the same 10,000-task run as the dashboard's)
 
 
 def line(metric: str, ours: float, baseline: float | None, goal: str, met: bool, **extra) -> None:
@@ -57,34 +44,10 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=2500)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        library, sites = bigsite.write(tmp, args.people, "bench_board", RUNBOOK, timezone="Asia/Shanghai")
-        os.environ.update(
-            {
-                "RUNBOOK_HOME": str(Path(tmp) / "home"),
-                "RUNBOOK_LIBRARY": str(library),
-                "RUNBOOK_SITES": str(sites),
-                "RUNBOOK_TIME_SCALE": "3600",
-            }
-        )
-        os.environ.pop("RUNBOOK_DATABASE_URL", None)
+    with big_run(args.people, out=sys.stderr) as big:
         from console.report_doc import report_html, report_pdf
-        from flows.actors import local_operator
-        from flows.lifecycle import Engine
-        from flows.store import Store
 
-        store = Store()
-        engine = Engine(store)
-        me = local_operator()
-        t0 = time.perf_counter()
-        run = engine.start("bench_board", "big", me)["id"]
-        for i in range(args.people):
-            engine.answer(run, "roll", f"P{i:05d}", "home", me, via="lead")
-        for i in range(0, args.people, 2):
-            engine.complete(run, f"laptop:P{i:05d}", me)
-        with store.read() as r:
-            tasks = r.count_tasks(run)
-        print(f"set up: {tasks} tasks in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        store, engine, run, tasks = big.store, big.engine, big.run, big.tasks
 
         def bare() -> None:
             with store.read() as r:
@@ -109,7 +72,6 @@ def main() -> None:
         line("report_html_ms", html, None, "< 500 ms", html < 500, tasks=tasks)
         pdf = statistics.median(pdf_ms)
         line("report_pdf_ms", pdf, None, "< 5000 ms", pdf < 5000, tasks=tasks, bytes=len(report_pdf(data, "en")))
-        store.dispose()
 
 
 if __name__ == "__main__":

@@ -141,14 +141,7 @@ def _run_prefect_worker(
     if limit:
         command += ["--limit", str(limit)]
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    metrics = _serve_metrics(store, metrics_port) if metrics_port else None
-    typer.echo(
-        f"runbook worker {name}: pool {pool!r}, store {store.dialect}, Prefect API "
-        f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
-        err=True,
-    )
+    stop, metrics = _started(store, f"runbook worker {name}: pool {pool!r}", metrics_port)
     watcher = LeaseWatcher(store, name)
     thread = threading.Thread(target=watcher.run, args=(stop,), name="lease-watcher", daemon=True)
     thread.start()
@@ -178,14 +171,7 @@ def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_p
     from flows.attempts import AttemptWorker
     from flows.deploy import LeaseWatcher
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    metrics = _serve_metrics(store, metrics_port) if metrics_port else None
-    typer.echo(
-        f"runbook worker {name}: pool {pool!r} (attempts in this process), store {store.dialect}, Prefect API "
-        f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
-        err=True,
-    )
+    stop, metrics = _started(store, f"runbook worker {name}: pool {pool!r} (attempts in this process)", metrics_port)
     attempts = AttemptWorker(pool, name, limit=limit)
     # Half-second rounds: a dead worker's runs are found within TTL + 0.5 s and run at once here.
     watcher = LeaseWatcher(store, name, every=0.5, on_submit=attempts.wake)
@@ -208,6 +194,20 @@ def _run_inline(store: Store, pool: str, name: str, limit: int | None, metrics_p
         if metrics is not None:
             metrics.shutdown()
         store.dispose()
+
+
+def _started(store: Store, banner: str, metrics_port: int | None) -> tuple[threading.Event, ThreadingHTTPServer | None]:
+    """A worker under way: the event SIGTERM sets, its `/metrics` when asked for, and what it is
+    said on stderr (`banner`, then the store, the Prefect API and the metrics' address)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    metrics = _serve_metrics(store, metrics_port) if metrics_port else None
+    typer.echo(
+        f"{banner}, store {store.dialect}, Prefect API "
+        f"{os.environ['PREFECT_API_URL']}" + (f", metrics on 127.0.0.1:{metrics_port}" if metrics else ""),
+        err=True,
+    )
+    return stop, metrics
 
 
 def _serve_metrics(store: Store, port: int) -> ThreadingHTTPServer:

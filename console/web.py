@@ -54,6 +54,13 @@ def one(form: dict[str, list[str]], name: str) -> str | None:
     return value or None
 
 
+def web_key(caller: Caller, form: dict[str, list[str]], *parts: str) -> str | None:
+    """The form's one-time key (`idem`, a double click acts once), scoped to the account (a replay
+    by another account is not one) and to `parts` (a bulk check-off's task)."""
+    idem = one(form, "idem")
+    return ":".join(("web", str(caller.account["id"]), idem, *parts)) if idem and caller.account else None
+
+
 def fields_of(form: dict[str, list[str]]) -> dict[str, str]:
     """`f.<name>` fields; a field given more than once (a people field's ticked boxes) is the
     comma-separated list of its values."""

@@ -50,41 +50,37 @@ class AuditOps:
     def reanchor(self, actor: Actor, reason: str) -> dict[str, Any]:
         """After a restore done on purpose: audit the decision, then witness the heads as they now
         are (what the witness saw beyond them is named in the row)."""
-        if not reason or not reason.strip():
-            raise Invalid("reanchor needs a reason (--reason): say which restore this is")
+        reason = _reason(reason, "reanchor needs a reason (--reason): say which restore this is")
         before = self.verify_all()
         behind = [c["chain"] for c in before["chains"] if not c["verified"]]
-        with self.store.transaction(serial=AUDIT_CHAIN) as tx:
-            tx.lock_chain(AUDIT_CHAIN)
-            tx.append_audit(
-                AUDIT_CHAIN,
-                actor=actor.label,
-                action="audit.reanchor",
-                reason=reason.strip(),
-                detail={"chains_not_verifying": behind[:200], "count": len(behind)},
-            )
+        self._decided(actor, "audit.reanchor", reason, {"chains_not_verifying": behind[:200], "count": len(behind)})
         with self.store.read() as r:
             heads = {h["chain"]: (int(h["n"]), h["hash"]) for h in r.audit_heads()}
-        self.witness.reanchor(heads, actor=actor.label, reason=reason.strip())
+        self.witness.reanchor(heads, actor=actor.label, reason=reason)
         return {"reanchored": len(heads), "were_not_verifying": behind}
 
     def record_key_rotation(self, actor: Actor, reason: str, old: str | None) -> dict[str, Any]:
         """A rotation of the audit key, as a row signed with the new key, then a checkpoint of every
         chain under it."""
-        if not reason or not reason.strip():
-            raise Invalid("rotate-key needs a reason (--reason)")
+        reason = _reason(reason, "rotate-key needs a reason (--reason)")
         keys = self.store.keys
-        with self.store.transaction(serial=AUDIT_CHAIN) as tx:
-            tx.lock_chain(AUDIT_CHAIN)
-            tx.append_audit(
-                AUDIT_CHAIN,
-                actor=actor.label,
-                action="audit.key.rotate",
-                reason=reason.strip(),
-                detail={"new": keys.current_id, "old": old, "retired": sorted(set(keys.by_id) - {keys.current_id})},
-            )
+        retired = sorted(set(keys.by_id) - {keys.current_id})
+        self._decided(actor, "audit.key.rotate", reason, {"new": keys.current_id, "old": old, "retired": retired})
         Checkpointer(self.store, self.witness).checkpoint()
         return {"key": keys.current_id, "old": old}
+
+    def _decided(self, actor: Actor, action: str, reason: str, detail: dict[str, Any]) -> None:
+        """A decision about the audit itself, a row of the chain `audit` in its own transaction."""
+        with self.store.transaction(serial=AUDIT_CHAIN) as tx:
+            tx.lock_chain(AUDIT_CHAIN)
+            tx.append_audit(AUDIT_CHAIN, actor=actor.label, action=action, reason=reason, detail=detail)
+
+
+def _reason(reason: str | None, refusal: str) -> str:
+    """A decision's reason, stripped; none (or only spaces) is refused with `refusal`."""
+    if not reason or not reason.strip():
+        raise Invalid(refusal)
+    return reason.strip()
 
 
 def _verdict(chain: str, entries: int, problems: list[str]) -> dict[str, Any]:

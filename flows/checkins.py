@@ -128,20 +128,8 @@ def _send_link(
         "round": row["round"],
         "reminder": reminder,
     }
-    notify.queue(
-        rs.tx,
-        site=rs.plan.site,
-        run=rs.run,
-        event="checkin.request",
-        now=rs.now,
-        task=task,
-        targets=[f"person:{person['id']}"],
-        context={**rs.context(step, task), "runbook_name": rs.plan.name},
-        data=data,
-        link=f"{notify.public_url(rs.tx)}/c/{row['token']}",
-        personal=True,
-        send_in_drill=step.drill == "send",
-    )
+    link = f"{notify.public_url(rs.tx)}/c/{row['token']}"
+    notify.send_link(rs, step, task, "checkin.request", str(person["id"]), link, data)
 
 
 def _tell(
@@ -154,15 +142,12 @@ def _tell(
     row: Mapping[str, Any],
     **data: Any,
 ) -> None:
-    notify.queue(
-        rs.tx,
-        site=rs.plan.site,
-        run=rs.run,
-        event=event,
-        now=rs.now,
+    notify.tell(
+        rs,
+        event,
+        targets,
+        step=step,
         task=task,
-        targets=targets,
-        context={**rs.context(step, task), "runbook_name": rs.plan.name},
         data={"person": person.get("name") or person["id"], "person_id": person["id"], "round": row["round"], **data},
     )
 

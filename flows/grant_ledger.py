@@ -124,15 +124,12 @@ def alert(rs: RunView, grant: Mapping[str, Any], event: str, **data: Any) -> Non
     left undone), in the run's transaction."""
     task = rs.tx.task(rs.run_id, grant["task_id"])
     step = rs.plan.find(grant["step_id"])
-    notify.queue(
-        rs.tx,
-        site=rs.plan.site,
-        run=rs.run,
-        event=event,
-        now=rs.now,
+    notify.tell(
+        rs,
+        event,
+        [t for t in (grant.get("owner"), "role:manager") if t],
+        step=step,
         task=task,
-        targets=[t for t in (grant.get("owner"), "role:manager") if t],
-        context={**rs.context(step, task), "runbook_name": rs.plan.name},
         data={**grant_json(grant, rs.now), **data},
     )
 

@@ -63,29 +63,7 @@ def open_roll_call(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> N
         for p in people
     ]
     rs.tx.insert_muster_links(links)
-    base = notify.public_url(rs.tx)
-    due = task.get("due_at")
-    data = {
-        "question": _text(rs, step, task, step.params["question"]),
-        "options": dict(step.params["options"]),
-        "due": notify.local_time(rs.plan.site, due),
-    }
-    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
-    for link in links:
-        notify.queue(
-            rs.tx,
-            site=rs.plan.site,
-            run=rs.run,
-            event="muster.request",
-            now=rs.now,
-            task=task,
-            targets=[f"person:{link['person_id']}"],
-            context=context,
-            data=data,
-            link=f"{base}/r/{link['token']}",
-            personal=True,
-            send_in_drill=step.drill == "send",
-        )
+    _send_links(rs, step, task, links)
     rs.tx.update_task(
         rs.run_id,
         task["id"],
@@ -317,28 +295,24 @@ def remind(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
     """A roll call's reminder goes to those who have not answered, with their own link again."""
     answered = {a["person_id"] for a in rs.tx.muster_answers(rs.run_id, step.id)}
     links = [link for link in rs.tx.muster_links(rs.run_id, step.id) if link["person_id"] not in answered]
+    return _send_links(rs, step, task, links, reminder=True)
+
+
+def _send_links(
+    rs: RunView, step: PlannedStep, task: Mapping[str, Any], links: Sequence[Mapping[str, Any]], reminder: bool = False
+) -> int:
+    """The question to each person of `links` with their own `/r/` link (personal channels only)."""
     base = notify.public_url(rs.tx)
     data = {
         "question": _text(rs, step, task, step.params["question"]),
         "options": dict(step.params["options"]),
         "due": notify.local_time(rs.plan.site, task.get("due_at")),
-        "reminder": True,
+        **({"reminder": True} if reminder else {}),
     }
-    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
+    context = notify.run_context(rs, step, task)
     return sum(
-        notify.queue(
-            rs.tx,
-            site=rs.plan.site,
-            run=rs.run,
-            event="muster.request",
-            now=rs.now,
-            task=task,
-            targets=[f"person:{link['person_id']}"],
-            context=context,
-            data=data,
-            link=f"{base}/r/{link['token']}",
-            personal=True,
-            send_in_drill=step.drill == "send",
+        notify.send_link(
+            rs, step, task, "muster.request", link["person_id"], f"{base}/r/{link['token']}", data, context
         )
         for link in links
     )
@@ -348,17 +322,14 @@ def escalate(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> int:
     """The roll call's escalation: each team's leads get a call task and the list of their
     people to call, with numbers (personal channels only)."""
     call_tasks.open_for_missing(rs, step, task)
-    context = {**rs.context(step, task), "runbook_name": rs.plan.name}
+    context = notify.run_context(rs, step, task)
     sent = 0
     for team, people in sorted(unanswered_by_team(rs.tx, rs.run_id, step.id, rs.plan.site).items()):
-        sent += notify.queue(
-            rs.tx,
-            site=rs.plan.site,
-            run=rs.run,
-            event="muster.calls",
-            now=rs.now,
+        sent += notify.tell(
+            rs,
+            "muster.calls",
+            [f"team:{team}"],
             task=task,
-            targets=[f"team:{team}"],
             context=context,
             data={"team": team, "calls": people},
             link=f"{notify.public_url(rs.tx)}/runs/{rs.run_id}/muster/{step.id}/calls",

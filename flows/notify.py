@@ -30,6 +30,7 @@ from jinja2 import TemplateError
 from notifications.channels import channel as channel_module
 from notifications.render import lang_of, mark_drill, render_event, split
 from runbooks.expressions import ExpressionError, render_value, single_expression
+from runbooks.plan import PlannedStep
 from runbooks.sites import Site
 from runbooks.texts import localized, text_in
 
@@ -215,6 +216,65 @@ def queue(
     return len(rows)
 
 
+def run_context(rs: RunView, step: PlannedStep | None, task: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The context a run's messages render in: its expression context and the runbook's name."""
+    return {**rs.context(step, task), "runbook_name": rs.plan.name}
+
+
+def tell(
+    rs: RunView,
+    event: str,
+    targets: Iterable[str],
+    *,
+    step: PlannedStep | None = None,
+    task: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> int:
+    """An event of this run (of a task of `step`, or of the run) → queued to `targets` in the
+    run's transaction, rendered in `run_context` (computed here unless given: a caller telling
+    many people computes it once); `options` as `queue` takes them (link, personal, …)."""
+    return queue(
+        rs.tx,
+        site=rs.plan.site,
+        run=rs.run,
+        event=event,
+        now=rs.now,
+        task=task,
+        targets=targets,
+        context=run_context(rs, step, task) if context is None else context,
+        data=data,
+        **options,
+    )
+
+
+def send_link(
+    rs: RunView,
+    step: PlannedStep | None,
+    task: Mapping[str, Any],
+    event: str,
+    person_id: str,
+    link: str,
+    data: Mapping[str, Any],
+    context: Mapping[str, Any] | None = None,
+) -> int:
+    """A person's own link (`/r/…`, `/c/…`, `/s/…`) → that person alone, through a personal
+    channel that reaches them; in a drill only if the step says `drill: send`."""
+    return tell(
+        rs,
+        event,
+        [f"person:{person_id}"],
+        step=step,
+        task=task,
+        data=data,
+        context=context,
+        link=link,
+        personal=True,
+        send_in_drill=step is not None and step.drill == "send",
+    )
+
+
 def render_message(
     event: str,
     lang: str,
@@ -289,16 +349,13 @@ def announce(rs: RunView, event: str, task_id: str | None, data: Mapping[str, An
     context = rs.context(step, task) if any(body for _, body in groups) or step is not None else {}
     seen: set[str] = set()
     return sum(
-        queue(
-            rs.tx,
-            site=plan.site,
-            run=rs.run,
-            event=event,
-            now=rs.now,
-            targets=targets_of(targets, context),
-            context={**context, "runbook_name": plan.name},
+        tell(
+            rs,
+            event,
+            targets_of(targets, context),
             task=task,
             data=data,
+            context={**context, "runbook_name": plan.name},
             body=body,
             templates=plan.templates,
             seen=seen,
@@ -318,18 +375,9 @@ def cancelled_digests(rs: RunView, tasks: Iterable[Mapping[str, Any]], reason: s
             continue
         for recipient, person in expand(site, str(task["owner"])):
             mine.setdefault(recipient, (person, []))[1].append(task["title"])  # a Texts: each reader's language
-    context = {**rs.context(None), "runbook_name": rs.plan.name}
+    context = run_context(rs, None)
     return sum(
-        queue(
-            rs.tx,
-            site=site,
-            run=rs.run,
-            event="task.cancelled",
-            now=rs.now,
-            targets=[recipient],
-            context=context,
-            data={"tasks": titles, "reason": reason},
-        )
+        tell(rs, "task.cancelled", [recipient], data={"tasks": titles, "reason": reason}, context=context)
         for recipient, (_, titles) in mine.items()
     )
 
@@ -339,16 +387,7 @@ def run_update(rs: RunView, text: str, by: str) -> int:
     site = rs.plan.site
     if not site.default_channel:
         return 0
-    return queue(
-        rs.tx,
-        site=site,
-        run=rs.run,
-        event="run.update",
-        now=rs.now,
-        targets=[f"channel:{site.default_channel}"],
-        context={**rs.context(None), "runbook_name": rs.plan.name},
-        data={"text": text, "by": by},
-    )
+    return tell(rs, "run.update", [f"channel:{site.default_channel}"], data={"text": text, "by": by})
 
 
 def site_event(tx: Tx, site: Site, event: str, lockdown_id: str, now: datetime, drill: bool) -> int:

@@ -104,15 +104,12 @@ def _shortage(rs: RunView, step: PlannedStep, task: Mapping[str, Any], pool_id: 
     served = rs.tx.count_tasks(rs.run_id, steps=[step.id], states=["waiting", "done"])
     need = served + len(blocked)
     rs.audit("pool.shortage", step.id, actor="engine", pool=pool_id, served=served)
-    notify.queue(
-        rs.tx,
-        site=rs.plan.site,
-        run=rs.run,
-        event="pool.shortage",
-        now=rs.now,
+    notify.tell(
+        rs,
+        "pool.shortage",
+        [t for t in (task["owner"], "role:manager") if t],
+        step=step,
         task=task,
-        targets=[t for t in (task["owner"], "role:manager") if t],
-        context={**rs.context(step, task), "runbook_name": rs.plan.name},
         data={"pool": pool_id, "need": need, "available": served, "step": step.id},
     )
 

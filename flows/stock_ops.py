@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runbooks.sites import Site
+
 from . import idempotency, pools, rules, supplies
 from .actors import Actor
 from .errors import Conflict, Invalid, NotFound
@@ -88,28 +90,28 @@ class StockOps:
         key_column = site.pools[pool_id].key
         now = utcnow()
 
+        def audited(tx: Tx, detail: dict[str, Any]) -> None:
+            """The restock's row on the site's chain (what moved is `detail`)."""
+            tx.append_audit(
+                f"site:{site.id}",
+                actor=actor.label,
+                action="pool.restock",
+                target=pool_id,
+                reason=reason,
+                detail=detail,
+                at=now,
+            )
+
         def act(tx: Tx) -> dict[str, Any]:
             tx.lock_chain(f"site:{site.id}")
             pools.seed(tx, site, pool_id, target)
             if site.pools[pool_id].consumable:
-                source = rules.site_named(from_site, allow_path=False) if from_site else None
-                if source is not None and pool_id not in source.pools:
-                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                source = _source(from_site, pool_id) if from_site else None
                 added = supplies.restock(tx, site, pool_id, rows or [], source)
-                tx.append_audit(
-                    f"site:{site.id}",
-                    actor=actor.label,
-                    action="pool.restock",
-                    target=pool_id,
-                    reason=reason,
-                    detail={"from": from_site, "quantities": added},
-                    at=now,
-                )
+                audited(tx, {"from": from_site, "quantities": added})
                 return {"added": sum(added.values()), "quantities": added}
             if from_site is not None:
-                source = rules.site_named(from_site, allow_path=False)
-                if pool_id not in source.pools:
-                    raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+                source = _source(from_site, pool_id)
                 origin = pools.stock_id(source.id, sandbox)
                 pools.seed(tx, source, pool_id, origin)
                 free = tx.pool_items(origin, pool_id, status="available", limit=count)
@@ -141,15 +143,7 @@ class StockOps:
                     ],
                 )
                 moved = len(new)
-            tx.append_audit(
-                f"site:{site.id}",
-                actor=actor.label,
-                action="pool.restock",
-                target=pool_id,
-                reason=reason,
-                detail={"from": from_site, "count": moved, "items": keys, "drill": sandbox},
-                at=now,
-            )
+            audited(tx, {"from": from_site, "count": moved, "items": keys, "drill": sandbox})
             return {"added": moved}
 
         request = {
@@ -195,3 +189,11 @@ def _sandbox(reader: Any, site_id: str) -> str | None:
     if not keys:  # a site another site's drill borrowed from
         keys = set(reader.sandboxes_of(site_id))
     return keys.pop() if len(keys) == 1 else None
+
+
+def _source(site_id: str, pool_id: str) -> Site:
+    """The site a restock moves stock from, which must have a pool of the same id."""
+    source = rules.site_named(site_id, allow_path=False)
+    if pool_id not in source.pools:
+        raise NotFound(f'site {source.id} has no pool "{pool_id}"')
+    return source

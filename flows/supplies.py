@@ -57,15 +57,12 @@ def draw(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> dict[str, d
             rs.tx.set_pool_item(site.id, pool_id, item, expect=[row["status"]], data=data, at=rs.now)
             if alert:
                 rs.audit("pool.low", task["id"], actor="engine", pool=pool_id, item=item, level=level)
-                notify.queue(
-                    rs.tx,
-                    site=site,
-                    run=rs.run,
-                    event="pool.low",
-                    now=rs.now,
+                notify.tell(
+                    rs,
+                    "pool.low",
+                    [t for t in (task.get("owner"), "role:manager") if t],
+                    step=step,
                     task=task,
-                    targets=[t for t in (task.get("owner"), "role:manager") if t],
-                    context={**rs.context(step, task), "runbook_name": rs.plan.name},
                     data={"pool": pool_id, "item": item, "level": level, "min": minimum[item]},
                 )
         rs.audit("pool.draw", task["id"], pool=pool_id, quantities=amounts)

@@ -4,47 +4,32 @@ call's (docs/api.md)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
-from flows.errors import EngineError, NotFound
+from flows.lifecycle import Engine
 
-from .. import auth
 from ..deps import Context
-from ..pages import render_page
-from ..web import read_form
+from ..link_pages import LinkPage
 
 router = APIRouter()
 MAX_QUESTIONS = 20
 
 
+def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> None:
+    engine.answer_checkin(token, {k: v[0] for k, v in form.items() if v})
+
+
+CHECKIN = LinkPage(
+    "checkin.html", read=lambda engine, token: engine.checkin_page(token), answer=_answer, max_fields=MAX_QUESTIONS
+)
+
+
 @router.get("/c/{token}", response_class=HTMLResponse)
 def checkin_page(token: str, ctx: Context) -> HTMLResponse:
-    page = ctx.engine.checkin_page(token)
-    if page is None:
-        return HTMLResponse(render_page("gone.html"), 404)
-    return HTMLResponse(render_page("checkin.html", **page))
+    return CHECKIN.show(token, ctx)
 
 
 @router.post("/c/{token}", response_class=HTMLResponse)
 async def checkin_post(token: str, request: Request, ctx: Context) -> HTMLResponse:
-    client = auth.client_of(request)
-    if ctx.link_limiter.retry_after(client):
-        return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = await read_form(request, max_fields=MAX_QUESTIONS)  # more: 413
-    answers = {k: v[0] for k, v in form.items() if v}
-    try:
-        await run_in_threadpool(ctx.engine.answer_checkin, token, answers)
-    except NotFound:
-        ctx.link_limiter.failed(client)
-        return HTMLResponse(render_page("gone.html"), 404)
-    except EngineError as e:
-        page: dict[str, Any] | None = await run_in_threadpool(ctx.engine.checkin_page, token)
-        if page is None:
-            return HTMLResponse(render_page("gone.html"), 410)
-        return HTMLResponse(render_page("checkin.html", **page, error=e.message), e.status)
-    page = await run_in_threadpool(ctx.engine.checkin_page, token)
-    return HTMLResponse(render_page("checkin.html", **(page or {}), thanks=True))
+    return await CHECKIN.post(token, request, ctx)

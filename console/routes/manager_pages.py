@@ -17,17 +17,11 @@ from flows.errors import Invalid
 
 from .. import i18n
 from ..deps import Caller, context, ident
-from ..web import lang_of, one, render, segment
+from ..web import lang_of, one, render, segment, web_key
 from .pages import Form, page
 
 router = APIRouter(include_in_schema=False)
 INPUT_PREFIX = "in."  # a start form's input fields: `in.<name>`
-
-
-def web_key(caller: Caller, form: Form) -> str | None:
-    """The form's one-time key, scoped to the account (a replay by another account is not one)."""
-    idem = one(form, "idem")
-    return f"web:{caller.account['id']}:{idem}" if idem else None
 
 
 def confirmed(form: Form, site_id: str, what: str) -> None:

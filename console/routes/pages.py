@@ -35,6 +35,7 @@ from ..web import (
     safe_next,
     segment,
     to_login,
+    web_key,
 )
 
 log = logging.getLogger("runbook.web")
@@ -229,8 +230,7 @@ async def task_form(request: Request, caller: Caller, form: Form) -> Response:
     engine = context(request).engine
     action = task_action(form)
     run_id, task_id = request.path_params["run"], request.path_params["task"]
-    note, reason, idem = one(form, "note"), one(form, "reason"), one(form, "idem")
-    key = f"web:{caller.account['id']}:{idem}" if idem else None
+    note, reason, key = one(form, "note"), one(form, "reason"), web_key(caller, form)
     a = caller.actor
     calls: dict[str, Callable[[], Any]] = {
         "complete": lambda: engine.complete(
@@ -258,11 +258,11 @@ async def bulk_form(request: Request, caller: Caller, form: Form) -> Response:
     tasks = [t for t in form.get("task", []) if t]
     if action not in ("complete", "approve") or not tasks:
         raise Invalid("choose one or more tasks to check off")
-    idem, note = one(form, "idem"), one(form, "note")
+    note = one(form, "note")
     values = fields_of(form)
     ok, failed, first = 0, 0, None
     for task_id in tasks:
-        key = f"web:{caller.account['id']}:{idem}:{task_id}" if idem else None
+        key = web_key(caller, form, task_id)
         try:
             if action == "approve":
                 await run_in_threadpool(engine.approve, run_id, task_id, caller.actor, note=note, key=key)

@@ -18,7 +18,7 @@ from .. import i18n
 from ..deps import Caller, Context, IdemKey, allowed, context, ident, visible
 from ..report_doc import chart_context, lang_for, report_html, report_pdf
 from ..schemas import FindingCreate, ReasonBody
-from ..web import flash_of, lang_of, one, render, segment
+from ..web import flash_of, lang_of, one, render, segment, web_key
 from .pages import Form, page
 
 router = APIRouter()
@@ -86,7 +86,7 @@ async def add_finding_form(request: Request, caller: Caller, form: Form) -> Resp
             recommendation=one(form, "recommendation"),
             owner=one(form, "owner"),
             due=one(form, "due"),
-            key=f"web:{caller.account['id']}:{idem}" if (idem := one(form, "idem")) else None,
+            key=web_key(caller, form),
         )
     )
     return RedirectResponse(f"/runs/{segment(run_id)}/report?ok=1#findings", 303)

@@ -9,15 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
-from flows.errors import EngineError, NotFound
+from flows.errors import EngineError
+from flows.lifecycle import Engine
 
-from .. import auth
 from ..deps import Caller, Context, IdemKey, allowed, ident
-from ..pages import render_page
+from ..link_pages import LinkPage, first
 from ..schemas import AnswerBody, ReasonBody, SmsBody
-from ..web import read_form
 
 log = logging.getLogger("runbook.api")
 router = APIRouter()
@@ -77,30 +75,18 @@ def inbound_sms(body: SmsBody, ctx: Context, caller: Caller = Depends(allowed("i
     return {"received": True}
 
 
+def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> None:
+    engine.answer_link(token, first(form, "option"))
+
+
+ANSWER = LinkPage("answer.html", read=lambda engine, token: engine.answer_page(token), answer=_answer)
+
+
 @router.get("/r/{token}", response_class=HTMLResponse)
 def answer_page(token: str, ctx: Context) -> HTMLResponse:
-    page = ctx.engine.answer_page(token)
-    if page is None:
-        return HTMLResponse(render_page("gone.html"), 404)
-    return HTMLResponse(render_page("answer.html", **page))
+    return ANSWER.show(token, ctx)
 
 
 @router.post("/r/{token}", response_class=HTMLResponse)
 async def answer_post(token: str, request: Request, ctx: Context) -> HTMLResponse:
-    client = auth.client_of(request)
-    if ctx.link_limiter.retry_after(client):
-        return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = await read_form(request, max_fields=5)  # more: 413
-    option = (form.get("option") or [""])[0]
-    try:
-        await run_in_threadpool(ctx.engine.answer_link, token, option)
-    except NotFound:
-        ctx.link_limiter.failed(client)  # guessing links is throttled, apart from logins
-        return HTMLResponse(render_page("gone.html"), 404)
-    except EngineError as e:
-        page: dict[str, Any] | None = await run_in_threadpool(ctx.engine.answer_page, token)
-        if page is None:
-            return HTMLResponse(render_page("gone.html"), 410)
-        return HTMLResponse(render_page("answer.html", **page, error=e.message), e.status)
-    page = await run_in_threadpool(ctx.engine.answer_page, token)
-    return HTMLResponse(render_page("answer.html", **(page or {}), thanks=True))
+    return await ANSWER.post(token, request, ctx)

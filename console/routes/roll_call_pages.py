@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from flows.errors import EngineError
 
 from ..deps import Caller, context
-from ..web import one, render, safe_next, segment
+from ..web import one, render, safe_next, segment, web_key
 from .pages import Form, page, refused
 
 router = APIRouter(include_in_schema=False)
@@ -59,17 +59,16 @@ async def calls_form(request: Request, caller: Caller, form: Form) -> Response:
     (`action=close`, `reason`); back to where the form was (`next`: the call list or the task)."""
     engine = context(request).engine
     run_id, step_id = request.path_params["run"], request.path_params["step"]
-    idem = one(form, "idem")
     person = one(form, "person") or ""
     if one(form, "action") == "close":
         what = f"close {run_id}/{step_id}"
-        key = f"web:{caller.account['id']}:{idem}" if idem else None
+        key = web_key(caller, form)
 
         def act() -> Any:
             return engine.close_muster(run_id, step_id, caller.actor, reason=one(form, "reason"), key=key)
     else:
         what = f"answer {run_id}/{step_id} for {person[:64]}"
-        key = f"web:{caller.account['id']}:{idem}:{person[:64]}" if idem else None
+        key = web_key(caller, form, person[:64])
 
         def act() -> Any:
             option, note = one(form, "option") or "", one(form, "note")

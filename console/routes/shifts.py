@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from flows.errors import EngineError, NotFound
+from flows.errors import NotFound
+from flows.lifecycle import Engine
 
-from .. import auth
 from ..deps import Caller, Context, IdemKey, allowed, context, ident
-from ..pages import render_page
+from ..link_pages import LinkPage, first
 from ..schemas import SwapBody
-from ..web import read_form
+from ..web import web_key
 from .pages import Form, page
 
 router = APIRouter()
@@ -51,8 +51,7 @@ async def swap_form(request: Request, caller: Caller, form: Form) -> Response:
     engine = context(request).engine
     run_id, shift_id = ident(request.path_params["run"], "run"), ident(request.path_params["shift"], "shift")
     to = ident((form.get("to") or [""])[0].strip() or "-", "person")
-    idem = (form.get("idem") or [""])[0]
-    key = f"web:{caller.account['id']}:{idem}" if idem and caller.account else None
+    key = web_key(caller, form)
     reason = (form.get("reason") or [""])[0]
     result = await run_in_threadpool(
         lambda: engine.swap_shift(run_id, shift_id, caller.actor, to=to, reason=reason, key=key)
@@ -74,33 +73,12 @@ def shift_ics(token: str, ctx: Context) -> Response:
 
 @router.get("/s/{token}", response_class=HTMLResponse)
 def shift_page(token: str, ctx: Context) -> HTMLResponse:
-    try:
-        page = ctx.engine.shift_page(token)
-    except NotFound:
-        return HTMLResponse(render_page("gone.html"), 404)
-    return HTMLResponse(render_page("shifts_answer.html", **view(page, token)))
+    return SHIFTS.show(token, ctx)
 
 
 @router.post("/s/{token}", response_class=HTMLResponse)
 async def shift_answer(token: str, request: Request, ctx: Context) -> HTMLResponse:
-    client = auth.client_of(request)
-    if ctx.link_limiter.retry_after(client):
-        return HTMLResponse(render_page("gone.html", busy=True), 429)
-    form = await read_form(request, max_fields=5)
-    answer = (form.get("answer") or [""])[0]
-    try:
-        page = await run_in_threadpool(ctx.engine.answer_shifts, token, answer)
-    except NotFound:
-        ctx.link_limiter.failed(client)  # guessing links is throttled, apart from logins
-        return HTMLResponse(render_page("gone.html"), 404)
-    except EngineError as e:
-        try:
-            again = await run_in_threadpool(ctx.engine.shift_page, token)
-        except NotFound:  # a bad answer through an unknown link: the link is what is wrong
-            ctx.link_limiter.failed(client)
-            return HTMLResponse(render_page("gone.html"), 404)
-        return HTMLResponse(render_page("shifts_answer.html", **view(again, token), error=e.message), e.status)
-    return HTMLResponse(render_page("shifts_answer.html", **view(page, token), thanks=True))
+    return await SHIFTS.post(token, request, ctx)
 
 
 def view(page: dict[str, Any], token: str) -> dict[str, Any]:
@@ -118,3 +96,17 @@ def view(page: dict[str, Any], token: str) -> dict[str, Any]:
         "lang": "zh-CN" if page["person"].get("lang") == "zh-CN" else "en",
         "ics": f"/s/{token}.ics",
     }
+
+
+def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> dict[str, Any]:
+    return engine.answer_shifts(token, first(form, "answer"))
+
+
+# the answer is judged before the link is looked up: a bad answer to an unknown link is a 404
+SHIFTS = LinkPage(
+    "shifts_answer.html",
+    read=lambda engine, token: engine.shift_page(token),
+    answer=_answer,
+    view=view,
+    checks_link_first=False,
+)

@@ -18,14 +18,11 @@ class Notify(StepKind):
 
     def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         context = rs.context(step, task)
-        sent = notify.queue(
-            rs.tx,
-            site=rs.plan.site,
-            run=rs.run,
-            event="notify",
-            now=rs.now,
+        sent = notify.tell(
+            rs,
+            "notify",
+            notify.targets_of(step.params.get("to"), context),
             task=task,
-            targets=notify.targets_of(step.params.get("to"), context),
             context={**context, "runbook_name": rs.plan.name},
             body=step.params,
             templates=rs.plan.templates,

@@ -4,18 +4,16 @@ tests can also look into the store), with one account per role."""
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 
 import pytest
 import requests
-import uvicorn
 
 from console import auth
 from console.api import create_app
 from flows.store import Store
 from tests.conftest import LAB
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import served_app
 
 MATRIX_RUNBOOK = """id: matrix
 name: Access matrix
@@ -73,21 +71,13 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setenv("RUNBOOK_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RUNBOOK_DENIALS_PER_MINUTE", "100000")  # the matrix counts every refusal's row
     store = Store()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    api = Api(f"http://127.0.0.1:{port}", store)
-    for name, (role, teams) in ACCOUNTS.items():
-        api.tokens[name] = auth.add_account(store, name, role, teams, by="test")
-    api.tokens["revoked"] = auth.add_account(store, "revoked", "manager", by="test")
-    auth.revoke_account(store, "revoked", by="test")
-    wait_for(lambda: server.started, 30, what="uvicorn")
     try:
-        yield api
+        with served_app(create_app(store), lifespan="on") as url:
+            api = Api(url, store)
+            for name, (role, teams) in ACCOUNTS.items():
+                api.tokens[name] = auth.add_account(store, name, role, teams, by="test")
+            api.tokens["revoked"] = auth.add_account(store, "revoked", "manager", by="test")
+            auth.revoke_account(store, "revoked", by="test")
+            yield api
     finally:
-        server.should_exit = True
-        thread.join(30)
         store.dispose()

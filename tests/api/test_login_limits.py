@@ -68,3 +68,24 @@ def test_an_event_stream_ends_within_seconds_of_its_token_being_revoked(api):
         for _ in lines:  # the server closes the stream: iteration ends
             assert time.monotonic() - revoked < 10, "the stream outlived its revoked token"
         assert time.monotonic() - revoked < 10
+
+
+def test_guessing_personal_links_is_throttled_alike_on_check_in_roll_call_and_shift_links(api):
+    """The three kinds of personal link count their unknown tokens against one limit per address
+    (30): each guess is "gone" (404) until then, and every kind answers "busy" (429) after."""
+    kinds = [("c", {"q1": "fine"}), ("r", {"option": "home"}), ("s", {"answer": "ack"})]
+    for i in range(10):
+        for kind, form in kinds:
+            r = requests.post(f"{api.url}/{kind}/guess-{kind}-{i:04d}-0000000000", data=form, timeout=30)
+            assert r.status_code == 404, (kind, i, r.status_code)
+    for kind, form in kinds:
+        r = requests.post(f"{api.url}/{kind}/guess-{kind}-last-0000000000", data=form, timeout=30)
+        assert r.status_code == 429 and "<html" in r.text.lower(), (kind, r.status_code)
+        # reading a page is not an answer: never throttled, an unknown link is simply gone
+        assert requests.get(f"{api.url}/{kind}/guess-{kind}-last-0000000000", timeout=30).status_code == 404
+
+
+def test_a_personal_link_form_with_too_many_fields_is_refused_before_it_is_read(api):
+    fields = {f"x{i}": "1" for i in range(6)}  # roll-call and shift links take at most 5
+    for kind in ("r", "s"):
+        assert requests.post(f"{api.url}/{kind}/any-token-0000000000", data=fields, timeout=30).status_code == 413

@@ -6,21 +6,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from typer.testing import CliRunner
-
-from console.cli import app
 from tests.support.report_checks import pdf_text
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli(lab_env):
-    def invoke(*args: str):
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 def test_report_and_findings_from_the_cli(cli, tmp_path):

@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from console.cli import app
 from flows.store import Store
 from flows.store.schema import audit, checkoffs, events, tasks
 from tests.conftest import LAB
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli(lab_env):
-    def invoke(*args: str):
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 def snapshot():

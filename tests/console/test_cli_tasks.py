@@ -8,19 +8,6 @@ import json
 import re
 
 import pytest
-from typer.testing import CliRunner
-
-from console.cli import app
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def cli(lab_env):
-    def invoke(*args: str):
-        return runner.invoke(app, list(args))
-
-    return invoke
 
 
 @pytest.fixture

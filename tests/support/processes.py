@@ -1,14 +1,17 @@
-"""Start `runbook serve` as a real process for tests, wait on conditions, stop it cleanly."""
+"""Start `runbook serve` as a real process for tests (or an app in a thread), wait on conditions,
+stop it cleanly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,24 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60, interval: float 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def served_app(app: Any, **config: Any) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a free loopback port, once it is up: its base URL;
+    stopped and its thread joined after. `config`: more of `uvicorn.Config`'s settings."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, 30, what="uvicorn")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 class Serve:

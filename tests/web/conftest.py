@@ -4,13 +4,11 @@ account per role, and a run with 12 people answered "home" (12 training tasks fo
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 
 from console import auth
 from console.api import create_app
@@ -18,7 +16,7 @@ from flows.actors import local_operator
 from flows.lifecycle import Engine
 from flows.store import Store
 from tests.conftest import ARTIFACTS  # noqa: F401  (the browser tests' screenshots)
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import served_app
 
 HERE = Path(__file__).parent
 HOME = [f"E{i:04d}" for i in range(3, 15)]  # 12 answer "home"
@@ -62,24 +60,16 @@ def dash(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNBOOK_DATABASE_URL", raising=False)
     store = Store()
     engine = Engine(store)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_for(lambda: server.started, 30, what="uvicorn")
-        run = engine.start("webtest", "evil", local_operator())["id"]
-        for person in HOME:
-            engine.answer(run, "roll", person, "home", local_operator(), via="lead")
-        for person in ("E0015", "E0016"):
-            engine.answer(run, "roll", person, "onsite", local_operator(), via="lead")
-        dash = Dash(f"http://127.0.0.1:{port}", store, engine, run)
-        for name, (role, teams, staff) in ACCOUNTS.items():
-            dash.tokens[name] = auth.add_account(store, name, role, teams, staff, by="test")
-        yield dash
+        with served_app(create_app(store), timeout_graceful_shutdown=5) as url:
+            run = engine.start("webtest", "evil", local_operator())["id"]
+            for person in HOME:
+                engine.answer(run, "roll", person, "home", local_operator(), via="lead")
+            for person in ("E0015", "E0016"):
+                engine.answer(run, "roll", person, "onsite", local_operator(), via="lead")
+            dash = Dash(url, store, engine, run)
+            for name, (role, teams, staff) in ACCOUNTS.items():
+                dash.tokens[name] = auth.add_account(store, name, role, teams, staff, by="test")
+            yield dash
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         store.dispose()

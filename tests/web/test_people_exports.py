@@ -9,12 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 from dataclasses import dataclass, field
 
 import pytest
 import requests
-import uvicorn
 from playwright.sync_api import expect
 
 from console import auth
@@ -22,7 +20,7 @@ from console.api import create_app
 from flows.actors import local_operator
 from flows.lifecycle import Engine
 from flows.store import Store
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import served_app
 
 RUNBOOK = """id: homework
 name: Home agents
@@ -113,23 +111,17 @@ def desk(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNBOOK_DATABASE_URL", raising=False)
     store = Store()
     engine = Engine(store)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        wait_for(lambda: server.started, 30, what="uvicorn")
-        op = local_operator()
-        run = engine.start("homework", "hq", op)["id"]
-        for person in ("A0001", "A0002", "A0003"):
-            engine.answer(run, "roll", person, "home", op, via="lead")
-        d = Desk(f"http://127.0.0.1:{port}", store, engine, run)
-        for name, (role, teams, staff) in ACCOUNTS.items():
-            d.tokens[name] = auth.add_account(store, name, role, teams, staff, by="test")
-        yield d
+        with served_app(create_app(store)) as url:
+            op = local_operator()
+            run = engine.start("homework", "hq", op)["id"]
+            for person in ("A0001", "A0002", "A0003"):
+                engine.answer(run, "roll", person, "home", op, via="lead")
+            d = Desk(url, store, engine, run)
+            for name, (role, teams, staff) in ACCOUNTS.items():
+                d.tokens[name] = auth.add_account(store, name, role, teams, staff, by="test")
+            yield d
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         store.dispose()
 
 
