@@ -58,24 +58,26 @@ class BoardReads(Queries):
         return int(n), rows
 
     def progress_buckets(
-        self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool
+        self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool, time_scale: float = 1.0
     ) -> list[tuple[int, int]]:
         """An objective's progress over time, counted per bucket of `bucket_s` seconds after
-        `start`: tasks of a step done (by their end), or people who answered a roll call (by
-        their first answer). A few hundred rows at most, however many tasks or people."""
-        if answers:
-            source = (
-                select(func.min(muster_answers.c.at).label("at"))
-                .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
-                .group_by(muster_answers.c.person_id)
-                .subquery()
-            )
-        else:
-            source = (
-                select(tasks.c.ended_at.label("at"))
-                .where(tasks.c.run_id == run_id, tasks.c.step_id == step_id, tasks.c.state == "done")
-                .subquery()
-            )
+        `start`: tasks of a step done (by their end, from the tasks done per minute of run time
+        kept by the store, store/counts.py: a minute's tasks count at its start), or people who
+        answered a roll call (by their first answer). A few hundred rows at most, however many
+        tasks or people."""
+        if not answers:
+            buckets: dict[int, int] = {}
+            origin = start.timestamp()
+            for minute, n in self.done_minutes(run_id, step_id):  # type: ignore[attr-defined]
+                b = max(int((minute * 60 / time_scale - origin) / bucket_s), 0)
+                buckets[b] = buckets.get(b, 0) + n
+            return sorted(buckets.items())
+        source = (
+            select(func.min(muster_answers.c.at).label("at"))
+            .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
+            .group_by(muster_answers.c.person_id)
+            .subquery()
+        )
         offset = (self._epoch(source.c.at) - start.timestamp()) / bucket_s
         bucket = (func.floor(offset) if self.conn.dialect.name == "postgresql" else cast(offset, Integer)).label("b")
         stmt = (

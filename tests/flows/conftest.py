@@ -3,6 +3,8 @@ PostgreSQL of this machine (see pg_url in tests/conftest.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import text
 
@@ -42,6 +44,32 @@ def assert_counts_kept(store) -> None:
             for r, s, st, n in conn.execute(text("SELECT run_id, step_id, state, n FROM task_counts WHERE n != 0"))
         }
     assert kept == counted, "task_counts drifted from the task rows"
+    assert_done_minutes_kept(store)
+
+
+def assert_done_minutes_kept(store) -> None:
+    """The kept tasks done per minute of run time (the objectives' burn-up) agree with the done
+    task rows' end times."""
+    from sqlalchemy import select
+
+    from flows.store import done_minute
+    from flows.store.schema import runs, task_done_minutes, tasks
+
+    with store.read() as r:
+        done = r.conn.execute(
+            select(tasks.c.run_id, tasks.c.step_id, tasks.c.ended_at, runs.c.time_scale)
+            .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+            .where(tasks.c.state == "done")
+        ).all()
+        kept = {
+            (run, step, m): n
+            for run, step, m, n in r.conn.execute(select(task_done_minutes).where(task_done_minutes.c.n != 0))
+        }
+    counted: dict = {}
+    for run, step, ended, scale in done:
+        key = (run, step, done_minute(ended.replace(tzinfo=UTC) if ended.tzinfo is None else ended, scale))
+        counted[key] = counted.get(key, 0) + 1
+    assert kept == counted, "task_done_minutes drifted from the done task rows"
 
 
 @pytest.fixture
