@@ -19,6 +19,12 @@ Key = tuple[str, str, str]  # run, step, state
 MinuteKey = tuple[str, str, int]  # run, step, minute of run time
 
 
+def answered_key(step_id: str) -> str:
+    """The row key under which a roll call's first answers per minute are kept beside the done
+    tasks ("#" is never part of a step id)."""
+    return f"{step_id}#answered"
+
+
 def done_minute(at: datetime, time_scale: float) -> int:
     """The minute of run time a task ended in: floor(epoch seconds × time_scale / 60)."""
     return math.floor(at.timestamp() * time_scale / 60)

@@ -1,6 +1,6 @@
 """tasks done per run, step and minute of run time, kept by every task write in its transaction
 (an objective's burn-up reads them instead of every done task's end); filled from the done tasks
-of the runs already stored. Indexes for the board's reads of active tasks and its timeline
+of the runs already stored; and a roll call's first answers per minute. Indexes for the board's reads of active tasks and its timeline
 
 Revision ID: 0021
 Revises: 0016
@@ -27,14 +27,24 @@ def upgrade() -> None:
         sa.Column("minute", sa.BigInteger(), primary_key=True, autoincrement=False),
         sa.Column("n", sa.Integer(), nullable=False),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        minute = "floor(extract(epoch from t.ended_at) * r.time_scale / 60)"
-    else:
-        minute = "CAST((julianday(t.ended_at) - 2440587.5) * 86400.0 * r.time_scale / 60 AS INTEGER)"
+
+    def minute(column: str) -> str:
+        if op.get_bind().dialect.name == "postgresql":
+            return f"floor(extract(epoch from {column}) * r.time_scale / 60)"
+        return f"CAST((julianday({column}) - 2440587.5) * 86400.0 * r.time_scale / 60 AS INTEGER)"
+
     op.execute(
         f"INSERT INTO task_done_minutes (run_id, step_id, minute, n) "
-        f"SELECT t.run_id, t.step_id, {minute} AS m, count(*) FROM tasks t JOIN runs r ON r.id = t.run_id "
-        f"WHERE t.state = 'done' AND t.ended_at IS NOT NULL GROUP BY t.run_id, t.step_id, m"
+        f"SELECT t.run_id, t.step_id, {minute('t.ended_at')} AS m, count(*) FROM tasks t "
+        f"JOIN runs r ON r.id = t.run_id WHERE t.state = 'done' AND t.ended_at IS NOT NULL "
+        f"GROUP BY t.run_id, t.step_id, m"
+    )
+    # A roll call's first answers per minute, under "<step>#answered" (flows/store/counts.py).
+    op.execute(
+        f"INSERT INTO task_done_minutes (run_id, step_id, minute, n) "
+        f"SELECT a.run_id, a.step_id || '#answered', {minute('a.first')} AS m, count(*) FROM "
+        f"(SELECT run_id, step_id, person_id, min(at) AS first FROM muster_answers "
+        f"GROUP BY run_id, step_id, person_id) a JOIN runs r ON r.id = a.run_id GROUP BY a.run_id, a.step_id, m"
     )
 
 
