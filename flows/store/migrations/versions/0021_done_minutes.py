@@ -1,6 +1,7 @@
 """tasks done per run, step and minute of run time, kept by every task write in its transaction
 (an objective's burn-up reads them instead of every done task's end); filled from the done tasks
-of the runs already stored; and a roll call's first answers per minute. Indexes for the board's reads of active tasks and its timeline
+of the runs already stored; and a roll call's first answers per minute. Indexes for the board's
+reads of active tasks and its timeline
 
 Revision ID: 0021
 Revises: 0016
