@@ -14,7 +14,7 @@ from . import coverage
 from .kinds import KINDS, RUNNER_KINDS
 from .progress import progress, total
 from .runstate import plan_of
-from .states import ACTIVE, STATES, TERMINAL
+from .states import ACTIVE, TERMINAL
 from .store import utcnow
 from .views import iso
 
@@ -159,9 +159,11 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
     elif answers and task is not None:
         scale = float((task["outputs"] or {}).get("asked") or 1)
     else:
-        scale = float(r.count_tasks(row["id"], steps=[spec.step], states=[s for s in STATES if s != "cancelled"]) or 1)
+        counts = r.counts_by_step(row["id"]).get(spec.step, {})
+        scale = float(sum(n for state, n in counts.items() if state != "cancelled") or 1)
     series, total = [(start, 0.0)], 0
-    for b, n in r.progress_buckets(row["id"], spec.step, start, bucket, answers=answers):
+    time_scale = float(row["time_scale"] or 1)
+    for b, n in r.progress_buckets(row["id"], spec.step, start, bucket, answers=answers, time_scale=time_scale):
         total += n
         series.append((start + timedelta(seconds=(b + 1) * bucket), total / scale))
     return series

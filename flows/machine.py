@@ -281,17 +281,28 @@ def finish_if_done(rs: RunState) -> None:
     Tasks of background kinds (check-ins) do not hold a run open: they end with it."""
     if rs.run["state"] != "running":
         return
-    background = [s.id for s in rs.plan.steps if kind_of(s.kind).background]
-    still = rs.tx.count_tasks(rs.run_id, states=sorted(OPEN))
-    if still and (not background or still > rs.tx.count_tasks(rs.run_id, steps=background, states=sorted(OPEN))):
+    background = {s.id for s in rs.plan.steps if kind_of(s.kind).background}
+    counts = rs.tx.counts_by_step(rs.run_id)  # the kept counts (store/counts.py), not a count of task rows
+
+    def tally(steps: set[str] | None = None, states: frozenset[str] | None = None) -> int:
+        return sum(
+            n
+            for step, by_state in counts.items()
+            if steps is None or step in steps
+            for state, n in by_state.items()
+            if states is None or state in states
+        )
+
+    still = tally(states=OPEN)
+    if still and (not background or still > tally(background, OPEN)):
         return
-    if still and rs.tx.count_tasks(rs.run_id) == rs.tx.count_tasks(rs.run_id, steps=background):
+    if still and tally() == tally(background):
         return  # nothing but check-ins: they are the run's work
     if not all(r["closed"] for r in rs.tx.run_steps(rs.run_id).values()):
         return
-    for task in rs.tx.tasks(rs.run_id, steps=background, states=sorted(OPEN)) if still else []:
+    for task in rs.tx.tasks(rs.run_id, steps=sorted(background), states=sorted(OPEN)) if still else []:
         kind_of(task["kind"]).end_with_run(rs, task)  # check-ins go on only while there is other work
-    failed = rs.tx.count_tasks(rs.run_id, states=["failed"])
+    failed = tally(states=frozenset({"failed"}))
     state = "failed" if failed else "completed"
     transition_run(rs, state)
     rs.audit(f"run.{state}", reason=f"{failed} task(s) failed" if failed else None, actor="engine")

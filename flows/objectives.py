@@ -21,8 +21,13 @@ AT_RISK = 0.75  # share of an objective's time after which, not met, it is at ri
 
 
 def objective_value(
-    reader: Reader, run: Mapping[str, Any], objective: PlannedObjective, now: datetime | None = None
+    reader: Reader,
+    run: Mapping[str, Any],
+    objective: PlannedObjective,
+    now: datetime | None = None,
+    by_step: Mapping[str, Mapping[str, int]] | None = None,
 ) -> float:
+    """`by_step`: the run's task counts by step and state, when the caller has them already."""
     if objective.queue is not None:  # coverage: the share of the horizon's intervals staffed
         site = plan_of(run, reader).site
         queue = site.service.get(objective.queue)
@@ -30,16 +35,18 @@ def objective_value(
             return 0.0
         rows = coverage.run_rows(reader, run["id"], site, queue, now or utcnow(), max(1, -(-objective.horizon // 3600)))
         return coverage.covered_share(rows)
-    done = reader.count_tasks(run["id"], steps=[objective.step], states=["done"])
+    # The kept counts (store/counts.py), not the task rows: a step of 10,000 items costs one row a state.
+    counts = (reader.counts_by_step(run["id"]) if by_step is None else by_step).get(objective.step, {})
+    done = counts.get("done", 0)
     if objective.measure == "count":
         return float(done)
-    rows = reader.tasks(run["id"], steps=[objective.step])
-    if len(rows) == 1:  # a single task: its kind may know a live value (a roll call's accounted share)
-        live = kind_of(rows[0]["kind"]).live_ratio(rows[0], objective.options)
+    if sum(counts.values()) == 1:  # a single task: its kind may know a live value (a roll call's accounted share)
+        rows = reader.tasks(run["id"], steps=[objective.step])
+        live = kind_of(rows[0]["kind"]).live_ratio(rows[0], objective.options) if rows else None
         if live is not None:
             return live
-    counted = [r for r in rows if r["state"] != "cancelled"]
-    return done / len(counted) if counted else 0.0
+    counted = sum(n for state, n in counts.items() if state != "cancelled")
+    return done / counted if counted else 0.0
 
 
 def check_at_risk(rs: RunView) -> set[str]:

@@ -71,7 +71,7 @@ def run_json(
     scale = float(run["time_scale"] or 1)
     objectives = []
     for o in plan.objectives:
-        value = objective_value(reader, run, o)
+        value = objective_value(reader, run, o, by_step=by_step)
         objectives.append(
             {
                 "id": o.id,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from .base import utcnow
+from .counts import done_minute
 from .engine import Store, database_url, runbook_home
 from .leases import PENDING
 from .schema import metadata
@@ -31,4 +32,5 @@ __all__ = [
     "database_url",
     "metadata",
     "utcnow",
+    "done_minute",
 ]

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, cast, func, select
+from sqlalchemy import func, select
 
 from .base import Queries
-from .schema import lockdowns, muster_answers, tasks
+from .counts import answered_key
+from .schema import lockdowns, tasks
 
 _ACTIVE = ("waiting", "ready", "running")
 _LIST_COLUMNS = [c for c in tasks.c if c.name not in ("item",)]
@@ -58,40 +59,20 @@ class BoardReads(Queries):
         return int(n), rows
 
     def progress_buckets(
-        self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool
+        self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool, time_scale: float = 1.0
     ) -> list[tuple[int, int]]:
         """An objective's progress over time, counted per bucket of `bucket_s` seconds after
-        `start`: tasks of a step done (by their end), or people who answered a roll call (by
-        their first answer). A few hundred rows at most, however many tasks or people."""
-        if answers:
-            source = (
-                select(func.min(muster_answers.c.at).label("at"))
-                .where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
-                .group_by(muster_answers.c.person_id)
-                .subquery()
-            )
-        else:
-            source = (
-                select(tasks.c.ended_at.label("at"))
-                .where(tasks.c.run_id == run_id, tasks.c.step_id == step_id, tasks.c.state == "done")
-                .subquery()
-            )
-        offset = (self._epoch(source.c.at) - start.timestamp()) / bucket_s
-        bucket = (func.floor(offset) if self.conn.dialect.name == "postgresql" else cast(offset, Integer)).label("b")
-        stmt = (
-            select(bucket, func.count())
-            .select_from(source)
-            .where(source.c.at.is_not(None))
-            .group_by(bucket)
-            .order_by(bucket)
-        )
-        return [(max(int(b), 0), int(n)) for b, n in self.conn.execute(stmt)]
-
-    def _epoch(self, column):
-        """Seconds since 1970 of a stored (naive UTC) timestamp, in SQL."""
-        if self.conn.dialect.name == "postgresql":
-            return func.extract("epoch", column)
-        return cast(func.strftime("%s", column), Float) + cast(func.substr(func.strftime("%f", column), 3), Float)
+        `start`: tasks of a step done (by their end), or people who answered a roll call (by their
+        first answer), from the counts per minute of run time kept by the store (store/counts.py;
+        a minute's count falls at its start). One row a minute at most, however many tasks or
+        people."""
+        buckets: dict[int, int] = {}
+        origin = start.timestamp()
+        key = answered_key(step_id) if answers else step_id
+        for minute, n in self.done_minutes(run_id, key):  # type: ignore[attr-defined]
+            b = max(int((minute * 60 / time_scale - origin) / bucket_s), 0)
+            buckets[b] = buckets.get(b, 0) + n
+        return sorted(buckets.items())
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
         return self.fetch_all(

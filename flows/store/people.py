@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 
 from .base import Queries, insert_ignore
+from .counts import answered_key, done_minute
 from .schema import accounts, lockdowns, muster_answers, muster_links, oidc_sessions, pool_items, runs, sessions
 
 
@@ -159,8 +160,9 @@ class PeopleWrites(Queries):
             self.conn.execute(insert(muster_links), list(rows))
 
     def record_muster_answer(self, row: Mapping[str, Any]) -> None:
-        """The person's answer; their earlier one stays in the history, no longer current."""
-        self.conn.execute(
+        """The person's answer; their earlier one stays in the history, no longer current. A
+        first answer is counted in its minute of run time (the roll call's burn-up, counts.py)."""
+        earlier = self.conn.execute(
             update(muster_answers)
             .where(
                 muster_answers.c.run_id == row["run_id"],
@@ -171,6 +173,10 @@ class PeopleWrites(Queries):
             .values(current=False)
         )
         self.conn.execute(insert(muster_answers).values(**row, current=True))
+        if earlier.rowcount == 0:
+            head = self.run_head(row["run_id"])  # type: ignore[attr-defined]  # Tx: read once per transaction
+            minute = done_minute(row["at"], float(head["time_scale"] or 1) if head else 1.0)
+            self.count_done(row["run_id"], answered_key(row["step_id"]), minute, +1)  # type: ignore[attr-defined]
 
     def seed_pool(self, site_id: str, pool_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """The pool's stock from its CSV, once (a pool already in the store keeps its state)."""

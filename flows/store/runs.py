@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
-from .counts import CountWrites
+from .counts import CountWrites, done_minute
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
 
@@ -31,6 +31,7 @@ _ANY_TASK = (
     .where(tasks.c.run_id == bindparam("run_id"), tasks.c.state.in_(bindparam("states", expanding=True)))
     .limit(1)
 )
+_TASK_END = select(tasks.c.ended_at).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -45,8 +46,8 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
         if expected:
             stmt = stmt.where(tasks.c.state.in_([bindparam(f"w_state{i}") for i in range(expected)]))
         stmt = stmt.values({c: bindparam(c) for c in columns})
-        if "state" in columns:  # the step of the row, for the counts (tasks per step and state)
-            stmt = stmt.returning(tasks.c.step_id)
+        if "state" in columns:  # the step and end of the row, for the counts (store/counts.py)
+            stmt = stmt.returning(tasks.c.step_id, tasks.c.ended_at)
         _UPDATES[key] = stmt
     return stmt
 
@@ -264,6 +265,9 @@ class RunWrites(CountWrites):
             if not expected:
                 raise ValueError("a state is written only from expected states")
             return any(self._update_task(run_id, task_id, [old], dict(values)) for old in expected)
+        leaving_done = None
+        if "state" in values and expected[0] == "done" and values["state"] != "done":  # rare: a re-plan
+            leaving_done = self.conn.execute(_TASK_END, {"run_id": run_id, "task_id": task_id}).first()
         stmt = _task_update(tuple(sorted(values)), len(expected))
         params = {**values, "w_run": run_id, "w_id": task_id, **{f"w_state{i}": s for i, s in enumerate(expected)}}
         if "title" in params:
@@ -274,6 +278,10 @@ class RunWrites(CountWrites):
             changed = row is not None
             if row is not None:
                 self.count_task(run_id, row[0], expected[0], values["state"])
+                if leaving_done is not None and leaving_done[0] is not None:
+                    self.count_done(run_id, row[0], self._done_minute(run_id, leaving_done[0]), -1)
+                if values["state"] == "done" and expected[0] != "done" and row[1] is not None:
+                    self.count_done(run_id, row[0], self._done_minute(run_id, row[1]), +1)
         else:
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
@@ -283,6 +291,10 @@ class RunWrites(CountWrites):
             else:  # changed meanwhile by someone else: read it again next time
                 del self._task_rows[(run_id, task_id)]
         return changed
+
+    def _done_minute(self, run_id: str, ended_at: datetime) -> int:
+        head = self.run_head(run_id)  # type: ignore[attr-defined]  # Tx: read once per transaction
+        return done_minute(ended_at.replace(tzinfo=UTC), float(head["time_scale"] or 1) if head else 1.0)
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(

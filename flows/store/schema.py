@@ -152,6 +152,10 @@ tasks = Table(
     Index("ix_tasks_run_state", "run_id", "state"),
     Index("ix_tasks_state_next", "state", "next_attempt_at"),
     Index("ix_tasks_run_timer", "run_id", "timer_at"),
+    # The board's reads of the active tasks, from the index alone (migration 0021): the overdue
+    # count (state, due time) and the earliest actionable time per step and state.
+    Index("ix_tasks_run_state_due", "run_id", "state", "due_at"),
+    Index("ix_tasks_run_state_step_actionable", "run_id", "state", "step_id", "actionable_at"),
 )
 
 # Every human decision on a task: check-offs, approvals (several for required > 1), rejections.
@@ -223,6 +227,7 @@ events = Table(
     Column("at", TS, nullable=False),
     Column("data", JSON),
     Index("ix_events_run", "run_id", "seq"),
+    Index("ix_events_run_name", "run_id", "name", "seq"),  # the run page's timeline (migration 0021)
 )
 
 # When an objective was first met.
@@ -234,6 +239,18 @@ task_counts = Table(
     Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
     Column("step_id", Id, primary_key=True),
     Column("state", String(16), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+# Tasks done per run, step and minute of run time (floor(epoch seconds × time_scale / 60)),
+# kept with the counts in the same transaction: an objective's burn-up is drawn from these
+# rows (a few hundred at most), not from every done task's end time.
+task_done_minutes = Table(
+    "task_done_minutes",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("step_id", Id, primary_key=True),
+    Column("minute", BigInteger, primary_key=True, autoincrement=False),
     Column("n", Integer, nullable=False),
 )
 

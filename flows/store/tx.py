@@ -6,7 +6,6 @@ key it signs with, its savepoints and the wake sent when it commits."""
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..audit_keys import Keyring
 from .audit_log import AuditReads, AuditWrites
+from .base import copy_value
 from .board import BoardReads
 from .counts import CountReads
 from .findings import FindingReads, FindingWrites
@@ -83,6 +83,7 @@ class Tx(
         self._heads: dict[str, tuple[int, str]] = {}
         self._pending_audit: list[dict[str, Any]] = []
         self._task_deltas: dict[tuple[str, str, str], int] = {}
+        self._done_deltas: dict[tuple[str, str, int], int] = {}
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
         # Read once per transaction (a group of changes shares them), dropped by this
         # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
@@ -91,7 +92,7 @@ class Tx(
     def _once(self, key: tuple[str, str], read: Any) -> Any:
         if key not in self._kept:
             self._kept[key] = read()
-        return copy.deepcopy(self._kept[key])
+        return copy_value(self._kept[key])
 
     def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
         """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
@@ -120,13 +121,14 @@ class Tx(
             if row is None:
                 return None
             self._task_rows[key] = row
-        return copy.deepcopy(row)
+        return copy_value(row)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A part of this transaction that an error rolls back alone (the audit heads it moved
         included); the error goes on to the caller. Group commit runs each change in one."""
         heads, sealed, deltas = dict(self._heads), len(self._pending_audit), dict(self._task_deltas)
+        done = dict(self._done_deltas)
         nested = self.conn.begin_nested()
         try:
             yield
@@ -135,6 +137,7 @@ class Tx(
             self._heads = heads
             del self._pending_audit[sealed:]  # its audit rows were sealed but not written
             self._task_deltas = deltas  # and its counts never happened
+            self._done_deltas = done
             self._task_rows.clear()  # what the rolled-back part wrote is gone
             self._kept.clear()
             raise

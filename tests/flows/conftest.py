@@ -3,6 +3,8 @@ PostgreSQL of this machine (see pg_url in tests/conftest.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 from sqlalchemy import text
 
@@ -42,6 +44,39 @@ def assert_counts_kept(store) -> None:
             for r, s, st, n in conn.execute(text("SELECT run_id, step_id, state, n FROM task_counts WHERE n != 0"))
         }
     assert kept == counted, "task_counts drifted from the task rows"
+    assert_done_minutes_kept(store)
+
+
+def assert_done_minutes_kept(store) -> None:
+    """The kept tasks done per minute of run time (the objectives' burn-up) agree with the done
+    task rows' end times, and the roll calls' first answers per minute with the answer rows."""
+    from sqlalchemy import func, select
+
+    from flows.store import done_minute
+    from flows.store.counts import answered_key
+    from flows.store.schema import muster_answers, runs, task_done_minutes, tasks
+
+    with store.read() as r:
+        done = r.conn.execute(
+            select(tasks.c.run_id, tasks.c.step_id, tasks.c.ended_at, runs.c.time_scale)
+            .select_from(tasks.join(runs, runs.c.id == tasks.c.run_id))
+            .where(tasks.c.state == "done")
+        ).all()
+        first = (
+            select(muster_answers.c.run_id, muster_answers.c.step_id, func.min(muster_answers.c.at), runs.c.time_scale)
+            .select_from(muster_answers.join(runs, runs.c.id == muster_answers.c.run_id))
+            .group_by(muster_answers.c.run_id, muster_answers.c.step_id, muster_answers.c.person_id, runs.c.time_scale)
+        )
+        answered = [(run, answered_key(step), at, scale) for run, step, at, scale in r.conn.execute(first)]
+        kept = {
+            (run, step, m): n
+            for run, step, m, n in r.conn.execute(select(task_done_minutes).where(task_done_minutes.c.n != 0))
+        }
+    counted: dict = {}
+    for run, step, ended, scale in [*done, *answered]:
+        key = (run, step, done_minute(ended.replace(tzinfo=UTC) if ended.tzinfo is None else ended, scale))
+        counted[key] = counted.get(key, 0) + 1
+    assert kept == counted, "task_done_minutes drifted from the done task rows"
 
 
 @pytest.fixture
