@@ -69,7 +69,6 @@ def catalog(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(compiled)
 
 
-
 def pick(query: str | None, cookie: str | None, accept: str | None) -> str:
     for choice in (query, cookie):
         if choice in LANGS:

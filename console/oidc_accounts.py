@@ -207,7 +207,13 @@ def _apply(tx: Tx, client: OidcClient, claims: Mapping[str, Any], rights: Rights
             at=now,
         )
     tx.update_oidc_link(current["id"], sites=list(rights.sites), groups=list(rights.groups), updated_at=now)
-    return {**current, "role": rights.role, "teams": teams, "sites": list(rights.sites) or None, "staff_id": rights.staff_id}
+    return {
+        **current,
+        "role": rights.role,
+        "teams": teams,
+        "sites": list(rights.sites) or None,
+        "staff_id": rights.staff_id,
+    }
 
 
 # --- a session's re-check ----------------------------------------------------------------------

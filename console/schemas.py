@@ -141,7 +141,7 @@ class Me(BaseModel):
     teams: list[str]
     via: str
     csrf: str | None = None
-    sites: list[str] | None = None  # the sites an OpenID Connect sign-in's groups tie the account to
+    sites: list[str] | None = None  # a manager's tied sites (`users add --site` or a sign-in's groups); absent: global
 
 
 class Requeued(BaseModel):

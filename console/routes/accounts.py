@@ -24,8 +24,6 @@ router = APIRouter()
 
 @router.get("/api/me", response_model=Me, response_model_exclude_unset=True)
 def me(ctx: Context, caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
-    with ctx.store.read() as r:
-        link = r.oidc_link(caller.account["id"])
     return {
         "name": caller.account["name"],
         "role": caller.role,
@@ -33,7 +31,7 @@ def me(ctx: Context, caller: Caller = Depends(allowed("me"))) -> dict[str, Any]:
         "teams": ["/".join(t) for t in caller.account["teams"]],
         "via": caller.via,
         **({"csrf": caller.session.csrf} if caller.session else {}),
-        **({"sites": link["sites"]} if link else {}),
+        **({"sites": list(caller.account["sites"])} if caller.account.get("sites") else {}),
     }
 
 

@@ -15,7 +15,7 @@ from .schema import accounts, oidc_links, oidc_logins, oidc_sessions
 
 class OidcReads(Queries):
     def oidc_account(self, issuer: str, subject: str) -> dict[str, Any] | None:
-        """The active account linked to `subject` at `issuer` (its `sites` are the account's), with its link's `groups`."""
+        """The active account linked to `subject` at `issuer` (`sites` the account's), with the link's `groups`."""
         row = self.fetch_one(
             select(accounts, oidc_links.c.groups)
             .join(oidc_links, oidc_links.c.account_id == accounts.c.id)

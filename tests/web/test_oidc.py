@@ -183,6 +183,11 @@ def test_without_refresh_tokens_the_session_is_rechecked_through_userinfo(idp):
     assert me["sites"] == ["evil"] and me["teams"] == [] and provider.refreshes == 0
     [change] = access_rows(dash, "account.rights")
     assert change["detail"]["after"] == {"role": "manager", "teams": [], "sites": ["evil"], "staff": "E0001"}
+    # the groups tie the account to its site: a manager of `evil` only
+    refused = s.post(
+        dash.url + "/api/sites/xian/lockdown", json={"drill": True}, headers={"X-CSRF-Token": me["csrf"]}, timeout=30
+    )
+    assert refused.status_code == 403 and "manages evil, not xian" in refused.text, (refused.status_code, refused.text)
 
 
 def test_signing_out_offers_the_providers_logout_and_the_token_form_is_off(idp):
