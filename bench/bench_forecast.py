@@ -10,8 +10,9 @@
 each against a plain Python loop of the same simulation (per trial, per step, per item, the
 `random` module) in the same run. The plain loop of the 10,000-task run is timed on
 --plain-trials trials and scaled to 1,000 (it is linear in trials: one trial after another).
-Both must agree: every objective's P50 within 5% of the time left (or both never). One JSON
-line per goal.
+Both must agree: every objective's P50 within 5% of the time left (or both never). Then the
+10,000-task run with the trials the forecaster gives a run that size (`forecast.trials_for`)
+against 1,000 trials. One JSON line per goal.
 
     python bench/bench_forecast.py [--repeat 3] [--plain-trials 100]
 """
@@ -304,6 +305,12 @@ def main() -> None:
         0.1,
         baseline_measured=f"{args.plain_trials} trials in {part:.2f} s, scaled to 1,000",
     )
+    from flows.forecast import trials_for  # what the forecaster runs for a run that size
+
+    fewer = trials_for(big)
+    scaled, few = best(lambda: vectorised(big, fewer), args.repeat)
+    agree(big, few, mine)  # fewer trials, the same P50 within 5% of the time left
+    line("forecast", f"{tasks:,}-task run, {fewer} trials (trials_for) vs 1,000", scaled, ours, 0.3)
 
 
 if __name__ == "__main__":

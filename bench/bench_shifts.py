@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="110,1000")
     parser.add_argument("--limit", type=float, default=20.0)
     args = parser.parse_args()
-    from flows import shift_plan, shift_solver
+    from flows import shift_groups, shift_plan
     from flows.coverage import Staffed
     from runbooks.sites import load_site
 
@@ -74,7 +74,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         needs = [dataclasses.replace(n, required=round(n.required * size / 110)) for n in base]
         people = [f"P{i:05d}" for i in range(size)]
-        sol = shift_solver.solve(people, slots, needs, rules.rules, time_limit=rules.time_limit)
+        sol = shift_groups.solve(people, slots, needs, rules.rules, time_limit=rules.time_limit)
         first = sol.first_seconds or float("inf")
         print(
             json.dumps(
@@ -90,6 +90,7 @@ def main() -> None:
                     "status": sol.status,
                     "gap": sol.gap,
                     "plans_found": sol.plans_found,
+                    "groups": sol.groups,
                     "shifts": len(sol.assignments),
                     "required_agent_intervals": sum(n.required for n in needs),
                     "shortfall_agent_intervals": sum(sol.shortfall),

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from flows.errors import Forbidden
+from flows.forecaster import Forecaster
 from flows.lifecycle import Engine
 from flows.store import Store
 from notifications.redact import redact_links
@@ -86,13 +87,21 @@ ROUTERS = (
 )
 
 
-def create_app(store: Store, runner: Any = None, prefect_url: str | None = None) -> FastAPI:
+def create_app(store: Store, runner: Any = None, prefect_url: str | None = None, forecasts: bool = True) -> FastAPI:
+    """The app; while it serves (its lifespan), a forecaster (flows/forecaster.py) keeps the
+    running runs' forecasts current in the background unless `forecasts` is False: every serving
+    process runs one, and they share the work through the store."""
     hub = EventHub(store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        hub.close()
+        forecaster = Forecaster(store).start() if forecasts else None
+        try:
+            yield
+        finally:
+            if forecaster is not None:
+                forecaster.stop()
+            hub.close()
 
     app = FastAPI(
         title="Continuity runbook engine",

@@ -3,9 +3,11 @@
 arriving by link, laptops handed over, a shortage and a restock from Beijing, restricted setups
 granted by a local IAM stand-in, training, go-live approvals, a roll call escalated to the
 leads of those who never answered (the IT lead phones three of them after due: late answers
-that count) — while the visitor signs in from the printed links and checks off what the
-players leave for them (the last laptops, some approvals, the service check, and the
-call list: answer for those still missing or close the roll call). Everything the players do
+that count), Beijing's manager accepting the runbook's request for two hotline agents, the
+runner planning the hotline's shifts once the on-site team is ticked — while the visitor signs
+in from the printed links and checks off what the players leave for them (the last laptops,
+some approvals, the service check, and the call list: answer for those still missing or close
+the roll call). Everything the players do
 goes through the Engine as those people, so the audit shows who did what."""
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ LEADS = {
     "management": "X0107",
 }
 MANAGER_STAFF = "X0108"
+BEIJING_MANAGER = "demo-manager-beijing"  # tied to beijing: accepts the runbook's loan request
+LOAN_AFTER = 30 * 60  # demo seconds before Beijing's manager accepts it
 ONE_OFF = (
-    ("backup_cover", "management", {"cover_agents": 12, "until": "2021-12-31 08:00"}),
     ("vanguard", "operations", {"people": "onsite"}),  # filled from the roll call's answers below
     ("experts", "training", {"people": ["X0081", "X0082", "X0083", "X0084", "X0085", "X0086"]}),
     ("living_support", "living_support", {"beds": 30, "health_checks": "daily"}),
-    ("shift_plan", "supervisors", {"coverage_pct": 100}),
 )  # the leads' single tasks, done some time
 VANGUARD = 30  # the on-site team the operations lead ticks: with 48 home agents, the hotline is covered
 RESTOCK_AFTER = 90 * 60  # demo seconds the laptop shortage is left showing before Beijing lends ten
@@ -116,7 +118,10 @@ def accounts() -> dict[str, str]:
 
     store = Store()
     try:
-        tokens = {"manager": add_account(store, "demo-manager", "manager", staff_id=MANAGER_STAFF, by="demo")}
+        tokens = {
+            "manager": add_account(store, "demo-manager", "manager", staff_id=MANAGER_STAFF, by="demo"),
+            "beijing": add_account(store, BEIJING_MANAGER, "manager", by="demo", sites=["beijing"]),
+        }
         for team, lead in LEADS.items():
             tokens[team] = add_account(
                 store, f"demo-lead-{team}", "team_lead", [f"xian/{team}"], staff_id=lead, by="demo"
@@ -219,7 +224,8 @@ class Players:
             self.welcome(run)
             threading.Thread(target=self.banner, args=(engine, run), name="demo-banner", daemon=True).start()
             self.answers(engine, run, manager)
-            self.leads_at_work(engine, run, manager, leads, EngineError)
+            beijing = Actor(BEIJING_MANAGER, "manager", sites=frozenset({"beijing"}))
+            self.leads_at_work(engine, run, manager, leads, EngineError, beijing)
         except EngineError as e:
             typer.echo(f"demo players stopped: {e.message}", err=True)
         except Exception:  # the server goes on; say why the players stopped
@@ -253,7 +259,13 @@ class Players:
                 return
 
     def leads_at_work(
-        self, engine: Engine, run: str, manager: Actor, leads: dict[str, Actor], EngineError: type[Exception]
+        self,
+        engine: Engine,
+        run: str,
+        manager: Actor,
+        leads: dict[str, Actor],
+        EngineError: type[Exception],
+        beijing: Actor | None = None,
     ) -> None:
         restocked = False
         short_since: float | None = None  # demo time the laptop shortage was first seen
@@ -318,6 +330,10 @@ class Players:
                         engine.answer, run, "roll_call", person, "onsite", leads["it"], note="reached by phone (demo)"
                     ),
                 )
+            if beijing is not None and self.demo_seconds() >= LOAN_AFTER:  # Beijing accepts the runbook's request
+                for loan in engine.loans(site="xian"):
+                    if loan["state"] == "requested" and loan["from_site"] == "beijing":
+                        acted |= self.act(EngineError, functools.partial(engine.accept_loan, loan["id"], beijing))
             for step, team, fields in ONE_OFF:
                 task = engine.tasks(run, step=step)[0]
                 late_enough = self.demo_seconds() >= ONE_OFF_AFTER

@@ -4,7 +4,9 @@ that run, so 200 dashboards cost one query a poll, not 200.
 
 Each event: `id: <seq>` (increasing; a client reconnecting with `Last-Event-ID` gets what it
 missed), `event: <name>`, `data: {run, task?, state?, counts?}`; a comment line every 15 s
-keeps proxies from closing an idle stream."""
+keeps proxies from closing an idle stream. When the run's stored forecast changes (the
+forecaster, flows/forecaster.py, stores it a moment after the change it reflects), clients get
+`event: forecast` with `data: {run, as_of}` and no `id` (it is not one of the run's events)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class _Feed:
         self.last = 0  # newest seq read from the store
         self.dropped = 0  # newest seq dropped from the full buffer
         self.clients = 0
+        self.forecast: tuple[int, Any] | None = None  # the stored forecast's (seq, time), as last read
         self.changed = asyncio.Condition()
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -56,19 +59,24 @@ class EventHub:
         if feed is not None and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(feed.wake.set)
 
-    def _read(self, run_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    def _read(self, run_id: str, after: int) -> tuple[list[dict[str, Any]], dict[str, int], tuple[int, Any]]:
         with self.store.read() as r:
+            stamp = r.forecast_stamp(run_id)
             rows = r.events(run_id, after=after, limit=1000)
             counts: dict[str, int] = {}
             if rows:
                 for states in r.counts_by_step(run_id).values():
                     for state, n in states.items():
                         counts[state] = counts.get(state, 0) + n
-        return rows, counts
+        return rows, counts, stamp
 
     async def _poll(self, run_id: str, feed: _Feed) -> None:
         while feed.clients > 0:
-            rows, counts = await run_in_threadpool(self._read, run_id, feed.last)
+            rows, counts, stamp = await run_in_threadpool(self._read, run_id, feed.last)
+            if stamp != feed.forecast:
+                feed.forecast = stamp
+                async with feed.changed:
+                    feed.changed.notify_all()
             if rows:
                 for row in rows:
                     if len(feed.events) == feed.events.maxlen:
@@ -94,7 +102,7 @@ class EventHub:
         feed = self.feeds.get(run_id)
         if feed is None:
             feed = self.feeds[run_id] = _Feed()
-            feed.last = await run_in_threadpool(self._last_seq, run_id)
+            feed.last, feed.forecast = await run_in_threadpool(self._heads, run_id)
         feed.clients += 1
         if feed.task is None or feed.task.done():
             feed.task = asyncio.create_task(self._poll(run_id, feed))
@@ -106,6 +114,7 @@ class EventHub:
                 last = seq
             last = max(last, min(head - 1, feed.last)) if after < head else last
             yield ": connected\n\n"
+            told = feed.forecast  # forecasts stored from now on are told
             loop_time = asyncio.get_running_loop().time
             last_check = loop_time()
             while True:
@@ -124,9 +133,14 @@ class EventHub:
                     last = event["seq"]
                 if fresh:
                     continue
+                if feed.forecast != told:
+                    told = feed.forecast
+                    if told is not None and told[0] >= 0:
+                        yield f"event: forecast\ndata: {json.dumps({'run': run_id, 'as_of': told[0]})}\n\n"
+                    continue
                 idle = False
                 async with feed.changed:
-                    if not (feed.events and feed.events[-1]["seq"] > last):
+                    if not (feed.events and feed.events[-1]["seq"] > last) and feed.forecast == told:
                         try:
                             wait = KEEPALIVE if valid is None else min(KEEPALIVE, REVALIDATE)
                             await asyncio.wait_for(feed.changed.wait(), wait)
@@ -139,7 +153,7 @@ class EventHub:
 
     async def _catch_up(self, run_id: str, after: int, upto: int) -> AsyncIterator[tuple[str, int]]:
         while after < upto:
-            rows, counts = await run_in_threadpool(self._read, run_id, after)
+            rows, counts, _ = await run_in_threadpool(self._read, run_id, after)
             rows = [r for r in rows if r["seq"] <= upto]
             if not rows:
                 return
@@ -147,9 +161,10 @@ class EventHub:
                 yield _format(_message(run_id, row, counts)), row["seq"]
             after = rows[-1]["seq"]
 
-    def _last_seq(self, run_id: str) -> int:
+    def _heads(self, run_id: str) -> tuple[int, tuple[int, Any]]:
+        """The run's newest event and its stored forecast's stamp."""
         with self.store.read() as r:
-            return r.last_event_seq(run_id)
+            return r.last_event_seq(run_id), r.forecast_stamp(run_id)
 
 
 def _newer(events: collections.deque, last: int) -> list[dict[str, Any]]:

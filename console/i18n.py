@@ -44,7 +44,7 @@ ENGINE_WORDS = (
     N_("task.reassign"), N_("task.retry"), N_("task.retry_scheduled"), N_("task.skip"), N_("task.start"),
     N_("complete"), N_("approve"), N_("reject"), N_("shifts"), N_("shifts.assigned"), N_("planned"),
     N_("declined"), N_("replaced"), N_("shifts.planned"), N_("shifts.replan"), N_("shift.swapped"),
-    N_("loan.request"), N_("loan.accept"), N_("loan.refuse"), N_("loan.recall"),
+    N_("loan.request"), N_("loan.accept"), N_("loan.refuse"), N_("loan.recall"), N_("loan"), N_("loan.requested"),
 )  # fmt: skip
 
 _ZH: dict[str, str] = {}  # words added in code before they reach the catalog (the catalog wins)

@@ -200,6 +200,7 @@ def serve(
 def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     from flows.actors import local_operator
     from flows.errors import EngineError
+    from flows.forecaster import Forecaster
     from flows.lifecycle import Engine
     from flows.runner import Runner
     from flows.store import Store
@@ -219,6 +220,7 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
         store.dispose()
         raise
     runner = Runner(store).start()
+    forecaster = Forecaster(store).start()  # the objectives printed below carry its forecasts
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     shown = None
     try:
@@ -236,6 +238,7 @@ def run_foreground(runbook: str, site: str, inputs: dict, drill: bool) -> None:
     except KeyboardInterrupt:
         typer.echo("stopped; the run goes on and any runner (runbook serve) picks it up", err=True)
     finally:
+        forecaster.stop()
         runner.stop()
         if prefect is not None:
             prefect.stop()

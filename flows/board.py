@@ -28,7 +28,7 @@ from .store import Store, utcnow
 from .views import iso, run_json, task_json
 
 BOARD_TTL = 5.0  # seconds a run's board is reused while no event happened in the run
-_CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
+_CACHE: dict[tuple[str, str], tuple[int, tuple[int, Any], float, dict[str, Any]]] = {}
 _FLIGHTS: dict[tuple[str, str], threading.Lock] = {}
 _CACHE_LOCK = threading.Lock()
 LIST_LIMIT = 50  # rows of the overdue and blocked lists (their counts are exact)
@@ -69,24 +69,26 @@ class BoardOps:
         return {"generated_at": iso(now), "sites": sorted(sites.values(), key=lambda s: s["id"])}
 
     def board(self, run_id: str) -> dict[str, Any]:
-        """A run's board. Cached per run until its next event (or BOARD_TTL seconds, for what
-        time alone changes): 200 people watching one run cost one computation a change."""
+        """A run's board. Cached per run until its next event or its next stored forecast (or
+        BOARD_TTL seconds, for what time alone changes): 200 people watching one run cost one
+        computation a change."""
         with self.store.read() as r:
             seq = r.last_event_seq(run_id)
+            stamp = r.forecast_stamp(run_id)  # read before the board: a newer one recomputes it
         key = (self.store.url, run_id)
         with _CACHE_LOCK:
             flight = _FLIGHTS.setdefault(key, threading.Lock())
         with flight:  # viewers woken by the same event wait for one computation
             with _CACHE_LOCK:
                 hit = _CACHE.get(key)
-            if hit is not None and hit[0] >= seq and time.monotonic() - hit[1] < BOARD_TTL:
-                return hit[2]
+            if hit is not None and hit[0] >= seq and hit[1] == stamp and time.monotonic() - hit[2] < BOARD_TTL:
+                return hit[3]
             data = self.compute_board(run_id)
             with _CACHE_LOCK:
                 if len(_CACHE) >= 64:
                     _FLIGHTS.pop(next(iter(_CACHE)), None)
                     _CACHE.pop(next(iter(_CACHE)))
-                _CACHE[key] = (data["last_event"], time.monotonic(), data)
+                _CACHE[key] = (data["last_event"], stamp, time.monotonic(), data)
             return data
 
     def compute_board(self, run_id: str) -> dict[str, Any]:

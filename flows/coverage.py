@@ -152,8 +152,9 @@ def intervals(site: Site, queue: Queue, starts: Sequence[dt.datetime], staffed: 
                 on_shift(staffed, staffed.onsite, start, start + step),
                 on_shift(staffed, staffed.home, start, start + step),
             )
-        lent_in = sum(n for a, b, n, _ in staffed.lent if a <= start and start + step <= b)
-        lent_out = sum(n for a, b, _, n in staffed.lent if a <= start and start + step <= b)
+        # A lent block counts in every interval it overlaps: a loan filed at 09:10 helps from 09:00.
+        lent_in = sum(n for a, b, n, _ in staffed.lent if a < start + step and start < b)
+        lent_out = sum(n for a, b, _, n in staffed.lent if a < start + step and start < b)
         total = max(0, onsite + home + lent_in - lent_out)
         level = erlang.service_level(erlang.on_phone(total, queue.shrinkage), a, queue.within, queue.aht)
         rows.append(

@@ -1,14 +1,19 @@
 """Forecasts of a run's objectives: the run in the store (tasks done, open, blocked; answers in;
 stock left; the pace observed) → the simulation's Model (runbooks/simulate.py) → per objective
-`forecast: {p50, p90, probability}` (ISO 8601 UTC) and `state: met|on_track|at_risk|missed`.
-Computed on read, cached per change of the run (and for FRESH_S seconds of time passing);
-never inside a check-off's transaction."""
+`forecast: {p50, p90, probability, as_of, computed_at}` (ISO 8601 UTC) and
+`state: met|on_track|at_risk|missed|pending`.
+
+Two halves. `simulate_run` (numpy, the Monte-Carlo trials) is called only by the forecaster
+(flows/forecaster.py), in the background, which stores its result in the `forecasts` table
+keyed by run with the event seq it reflects. `forecasts` is the readers' half (the run JSON,
+the board, the start reply): it reads the stored result and never simulates, so a read costs
+one row however big the run is. `as_of` is the seq the forecast reflects: a reader that needs
+the forecast of a change waits until `as_of` ≥ that change's seq. A running run not forecast
+yet has `forecast: null` and, unless met or past its deadline, state `pending`."""
 
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +29,11 @@ from .store import Reader, utcnow
 from .views import iso
 
 ON_TRACK = 0.8  # probability of reaching it by its deadline from which an objective is on track
-FRESH_S = 30.0
+FULL_TRIALS_ITEMS = 2000  # runs with up to this many items to simulate get every trial
+MIN_TRIALS = 200  # bigger runs get proportionally fewer trials, never fewer than this
 GAP_CAP = 3600.0  # a gap between a team's check-offs longer than this is idle time, not pace
 DEAD = frozenset({"failed", "rejected", "skipped", "cancelled"})
 OPEN = frozenset({"waiting", "ready", "running"})
-_CACHE: dict[tuple[str, str], tuple[int, float, dict[str, Any]]] = {}
-_LOCK = threading.Lock()
 
 
 def run_model(
@@ -153,45 +157,49 @@ def _stock(reader: Reader, plan: Plan, site_id: str) -> dict[str, int]:
 
 def objective_state(o: Mapping[str, Any], forecast: Mapping[str, Any] | None, running: bool, now: datetime) -> str:
     """met (reached by its deadline), missed (reached late, or can no longer be: the run ended,
-    the deadline passed, nothing left reaches it), on_track (P ≥ ON_TRACK), else at_risk."""
+    the deadline passed, nothing left reaches it), pending (no forecast yet), on_track
+    (P ≥ ON_TRACK), else at_risk."""
     deadline = datetime.fromisoformat(o["deadline"])
     if o["met"]:
         return "met" if o["met_at"] is None or datetime.fromisoformat(o["met_at"]) <= deadline else "missed"
-    if not running or now > deadline or forecast is None or forecast.get("possible") is False:
+    if not running or now > deadline:
+        return "missed"
+    if forecast is None:
+        return "pending"
+    if forecast.get("possible") is False:
         return "missed"
     return "on_track" if forecast["probability"] >= ON_TRACK else "at_risk"
 
 
 def forecasts(
-    reader: Reader,
-    run: Mapping[str, Any],
-    plan: Plan,
-    objectives: list[dict[str, Any]],
-    *,
-    trials: int = TRIALS,
-    stock_site: str | None = None,
+    reader: Reader, run: Mapping[str, Any], plan: Plan, objectives: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The run JSON's objectives with their `forecast` and `state` (cached per change)."""
-    seq = reader.last_event_seq(run["id"])
-    key = (str(reader.conn.engine.url), run["id"])
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None and hit[0] == seq and time.monotonic() - hit[1] < FRESH_S and run["state"] == "running":
-        extra = hit[2]
-    else:
-        extra = _compute(reader, run, plan, trials, stock_site)
-        with _LOCK:
-            if len(_CACHE) >= 256:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (seq, time.monotonic(), extra)
-    now = utcnow()
+    """The run JSON's objectives with their `forecast` and `state`, from the stored forecast
+    (one row; no simulation here). `plan` is the callers' and kept for the signature."""
     running = run["state"] == "running"
+    stored = reader.forecast(run["id"]) if running else None
+    data = (stored or {}).get("data") or {}
+    as_of = int(stored["seq"]) if stored and stored["data"] is not None else None
+    computed_at = iso(stored["computed_at"]) if as_of is not None and stored else None
+    now = utcnow()
+    current: int | None = None
     out = []
     for o in objectives:
-        f = extra.get(o["id"]) if running and not o["met"] else None
-        public = {k: f[k] for k in ("p50", "p90", "probability")} if f else None
-        if o["met"]:
-            public = {"p50": o["met_at"], "p90": o["met_at"], "probability": 1.0 if _in_time(o) else 0.0}
+        f = data.get(o["id"]) if running and not o["met"] else None
+        public = (
+            {k: f[k] for k in ("p50", "p90", "probability")} | {"as_of": as_of, "computed_at": computed_at}
+            if f
+            else None
+        )
+        if o["met"]:  # known now, not simulated: it reflects the run as read
+            current = reader.last_event_seq(run["id"]) if current is None else current
+            public = {
+                "p50": o["met_at"],
+                "p90": o["met_at"],
+                "probability": 1.0 if _in_time(o) else 0.0,
+                "as_of": current,
+                "computed_at": iso(now),
+            }
         out.append({**o, "forecast": public, "state": objective_state(o, f, running, now)})
     return out
 
@@ -200,15 +208,19 @@ def _in_time(o: Mapping[str, Any]) -> bool:
     return o["met_at"] is None or o["met_at"] <= o["deadline"]
 
 
-def _compute(
-    reader: Reader, run: Mapping[str, Any], plan: Plan, trials: int, stock_site: str | None
-) -> dict[str, dict[str, Any]]:
-    if run["state"] != "running":
-        return {}
-    now = utcnow()
-    model = run_model(reader, run, plan, now, stock_site)
+def trials_for(model: Model, trials: int = TRIALS) -> int:
+    """Every trial up to FULL_TRIALS_ITEMS items to simulate; proportionally fewer beyond (a
+    simulation's cost is trials × items), at least MIN_TRIALS."""
+    items = sum(int(s.done.size) for s in model.steps)
+    if items <= FULL_TRIALS_ITEMS:
+        return trials
+    return max(MIN_TRIALS, min(trials, trials * FULL_TRIALS_ITEMS // items))
+
+
+def simulate_run(model: Model, start: datetime, trials: int) -> dict[str, dict[str, Any]]:
+    """The Model's trials → per objective `{p50, p90, probability, possible}` (`possible`:
+    would any trial reach it with unlimited stock, asked only when none reaches it)."""
     reached = simulate(model, trials, seed=0)
-    start = run["started_at"]
     out = {}
     unlimited = None
     for om in model.objectives:

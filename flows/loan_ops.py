@@ -7,17 +7,16 @@ lockdown is a drill is a drill loan: it never changes the lender's real coverage
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from . import coverage
+from . import coverage, signals
 from .actors import Actor
 from .coverage_ops import CoverageOps, loan_view, queue_of, site_loaded, supplying_run
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .store import Store, Tx, utcnow
-
-MAX_LOAN_HOURS = 24 * 14  # the longest coverage window: a loan past it could not be checked
+from .loan_requests import audit_loan, file_loan, wake_requester
+from .loan_requests import aware as _aware
+from .store import Store, utcnow
 
 
 def loan_json(x: dict[str, Any]) -> dict[str, Any]:
@@ -30,10 +29,6 @@ def loan_json(x: dict[str, Any]) -> dict[str, Any]:
         "note": x["note"],
         "forced": bool(x["forced"]),
     }
-
-
-def chain_of(site_id: str) -> str:
-    return f"site:{site_id}"
 
 
 class LoanOps:
@@ -59,54 +54,21 @@ class LoanOps:
     ) -> dict[str, Any]:
         """The borrowing site's manager asks the lender for `agents` on `queue` in [start, end)."""
         _manager_of(actor, to_site, "request a loan to")
-        if not reason or not reason.strip():
-            raise Invalid("a loan request needs a reason (--reason)")
-        if from_site == to_site:
-            raise Invalid("a site cannot lend to itself")
-        if not 1 <= agents <= 10_000:
-            raise Invalid(f"agents must be from 1 to 10000, got {agents}")
-        start, end = _aware(start), _aware(end)
-        if end <= start:
-            raise Invalid(f"the loan ends ({_iso(end)}) before it starts ({_iso(start)})")
-        for site_id in (from_site, to_site):
-            site = site_loaded(site_id, allow_path=False)
-            if queue not in site.service:
-                raise Invalid(
-                    f'site "{site_id}" has no queue "{queue}" to lend or borrow on '
-                    f"(queues: {', '.join(site.service) or 'none'})"
-                )
-        now = utcnow()
+        sites = {name: site_loaded(name, allow_path=False) for name in {from_site, to_site}}
         with self.store.transaction() as tx:
-            lockdown = tx.active_lockdown(to_site)
-            if lockdown is None:
-                raise Conflict(f'site "{to_site}" is not in lockdown: it has nothing to borrow for')
-            declared = _aware(lockdown["declared_at"])
-            hours = (end - start).total_seconds() / 3600
-            if start < declared or hours > MAX_LOAN_HOURS:
-                raise Invalid(
-                    f"the loan ({_iso(start)} to {_iso(end)}, {hours:g} h) is longer than the lockdown of "
-                    f'"{to_site}" allows: from its declaration ({_iso(declared)}) for at most {MAX_LOAN_HOURS} h'
-                )
-            row = {
-                "id": "l" + secrets.token_hex(4),
-                "from_site": from_site,
-                "to_site": to_site,
-                "queue": queue,
-                "agents": agents,
-                "start_at": start,
-                "end_at": end,
-                "reason": reason,
-                "state": "requested",
-                "drill": bool(lockdown["drill"]),
-                "requested_by": actor.label,
-                "decided_by": None,
-                "note": None,
-                "forced": False,
-                "created_at": now,
-                "updated_at": now,
-            }
-            tx.insert_loan(row)
-            _audit(tx, row, actor, "loan.request", reason, now)
+            row = file_loan(
+                tx,
+                sites,
+                from_site=from_site,
+                to_site=to_site,
+                queue=queue,
+                agents=agents,
+                start=start,
+                end=end,
+                reason=reason,
+                by=actor.label,
+                now=utcnow(),
+            )
         return loan_json(row)
 
     def accept_loan(
@@ -194,7 +156,10 @@ class LoanOps:
                 raise Conflict(f"loan {loan['id']} changed meanwhile")
             row = tx.loan(loan["id"])
             assert row is not None
-            _audit(tx, row, actor, action, reason, now, forced=forced)
+            audit_loan(tx, row, actor.label, action, reason, now, forced=forced)
+            run_id = wake_requester(tx, row, now)
+        if run_id is not None:
+            signals.publish(run_id)  # its runner looks at once
         return loan_json(row)
 
 
@@ -203,34 +168,6 @@ def _manager_of(actor: Actor, site_id: str, what: str) -> None:
         raise Forbidden(f"only a manager can {what} a site")
     if not actor.acts_on(site_id):
         raise Forbidden(f"{actor.label} manages {', '.join(sorted(actor.sites))}, not {site_id}: cannot {what} it")
-
-
-def _audit(
-    tx: Tx, loan: dict[str, Any], actor: Actor, action: str, reason: str | None, at: dt.datetime, **kw: Any
-) -> None:
-    detail = {
-        "loan": loan["id"],
-        "from": loan["from_site"],
-        "to": loan["to_site"],
-        "queue": loan["queue"],
-        "agents": loan["agents"],
-        "start": _iso(loan["start_at"]),
-        "end": _iso(loan["end_at"]),
-        "drill": bool(loan["drill"]),
-        **kw,
-    }
-    for site_id in sorted({loan["from_site"], loan["to_site"]}):
-        tx.append_audit(
-            chain_of(site_id), actor=actor.label, action=action, target=loan["id"], reason=reason, detail=detail, at=at
-        )
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return _aware(moment).astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse(text: str) -> dt.datetime:

@@ -15,7 +15,7 @@ from runbooks.models import parse_duration
 from runbooks.service import Queue
 from runbooks.sites import Site
 
-from . import coverage, shift_solver
+from . import coverage, shift_groups, shift_solver
 from .shift_solver import Need, Rules, Slot, Solution
 
 DEFAULT_TIME_LIMIT = 20.0
@@ -81,6 +81,7 @@ def plan_shifts(
     staffed: coverage.Staffed | None = None,
     keep: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
     forbid: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
+    prefer: Mapping[str, Sequence[tuple[dt.datetime, dt.datetime]]] | None = None,
     fixed: Sequence[Mapping[str, Any]] = (),
     first_day: dt.date | None = None,
     time_limit: float | None = None,
@@ -100,6 +101,7 @@ def plan_shifts(
     by_time = {(s.start, s.end): s.index for s in slots}
     keep_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (keep or {}).items()}
     forbid_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (forbid or {}).items()}
+    prefer_idx = {p: [by_time[t] for t in times if t in by_time] for p, times in (prefer or {}).items()}
     # Who works a shift already under way: no other shift too close to it.
     for f in fixed:
         near = [
@@ -109,13 +111,14 @@ def plan_shifts(
             and f["start"] < s.end + dt.timedelta(seconds=rules.rules.rest)
         ]
         forbid_idx.setdefault(f["person"], []).extend(near)
-    solution: Solution = shift_solver.solve(
+    solution: Solution = shift_groups.solve(
         people,
         slots,
         fixed_needs,
         rules.rules,
         keep=keep_idx,
         forbid=forbid_idx,
+        prefer=prefer_idx,
         time_limit=time_limit or rules.time_limit,
     )
     return {
@@ -140,4 +143,5 @@ def plan_shifts(
         "first_seconds": None if solution.first_seconds is None else round(solution.first_seconds, 3),
         "kept": solution.kept,
         "spread": solution.spread,
+        "groups": solution.groups,
     }

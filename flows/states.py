@@ -78,6 +78,8 @@ TRANSITIONS: Mapping[str, frozenset[tuple[str, str]]] = {
     # A grant's re-certification (flows/kinds/grant.py): created waiting by the revoker, approved or rejected.
     "grant_review": _COMMON | _HUMAN | {("waiting", "rejected")},
     "notify": _COMMON | _ENGINE,
+    # A loan request (flows/kinds/loan.py): filed when ready, ended by the runner's look at the loan.
+    "loan": _COMMON | _RUNNER | {("ready", "done")},
     # An item is taken at once (done), or waits for the hand-over, or stays ready while the pool is empty.
     "allocate": _COMMON | _ENGINE | {("ready", "waiting"), ("ready", "failed")} | (_HUMAN - {("pending", "waiting")}),
     # A team's call task for a roll call (flows/call_tasks.py): created waiting, ends done or cancelled.

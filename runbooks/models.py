@@ -364,6 +364,20 @@ class ShiftsStep(StepBase):
     time_limit: Duration = "20s"
 
 
+class LoanStep(StepBase):
+    """Agents asked of another site (flows/kinds/loan.py): the request is filed when the step
+    becomes actionable and the task ends when the lending site's manager accepts (done) or
+    refuses (failed)."""
+
+    kind: Literal["loan"]
+    from_: Expr = Field(alias="from")  # the lending site's id
+    queue: Id  # a queue of both sites' service:
+    agents: int | Expr
+    start: Duration | Expr = "0s"  # a duration after the request is filed, or an ISO 8601 time
+    end: Duration | Expr
+    reason: Text
+
+
 STEP_MODELS: dict[str, type[StepBase]] = {
     "manual": ManualStep,
     "approval": ApprovalStep,
@@ -375,6 +389,7 @@ STEP_MODELS: dict[str, type[StepBase]] = {
     "notify": NotifyStep,
     "wait": WaitStep,
     "shifts": ShiftsStep,
+    "loan": LoanStep,
 }
 
 StepSpec = Annotated[
@@ -387,7 +402,8 @@ StepSpec = Annotated[
     | CheckinStep
     | NotifyStep
     | WaitStep
-    | ShiftsStep,
+    | ShiftsStep
+    | LoanStep,
     Field(discriminator="kind"),
 ]
 
@@ -418,5 +434,6 @@ KIND_OUTPUTS: dict[str, frozenset[str]] = {
     "notify": frozenset({"sent"}),
     "wait": frozenset(),
     "shifts": frozenset({"shifts", "people", "short", "shortfall", "status", "gap", "seconds"}),
+    "loan": frozenset({"loan", "state", "from", "agents", "start", "end", "decided_by", "note"}),
 }
 TASK_ATTRIBUTES = frozenset({"state", "outputs", "items", "counts"})

@@ -35,6 +35,7 @@ _PARAMS = {
     "grant": ("with_", "revoke", "verify", "system", "profile", "scope", "expires", "review"),
     "notify": ("to", "template", "message"),
     "wait": ("for_", "until"),
+    "loan": ("from_", "queue", "agents", "start", "end", "reason"),
     "shifts": (
         "queue",
         "days",

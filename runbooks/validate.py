@@ -12,6 +12,7 @@ from typing import Any
 from .diagnostics import Diagnostic, did_you_mean
 from .expressions import Scope, StepShape, check_expression, find_expressions, infer_shape, single_expression
 from .graph import streaming_source, upstream_of
+from .loan_checks import check_loan
 from .models import EVENTS, HUMAN_KINDS, KIND_OUTPUTS, MESSAGE_VARS, InputSpec, Runbook
 from .shift_checks import check_shifts
 from .sites import Site
@@ -482,7 +483,18 @@ def _shifts(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
         c.add(loc + where, code, message, hint)
 
 
+def _loan(c: _Checker, loc: tuple, step: Any, scope: Scope) -> None:
+    for key in ("from_", "agents", "start", "end", "reason"):
+        value = getattr(step, key)
+        if isinstance(value, str):
+            c.strings(value, loc + (key.rstrip("_"),), scope)
+    defaults = {name: spec.default for name, spec in c.runbook.inputs.items()}
+    for where, code, message, hint in check_loan(step, c.site, defaults):
+        c.add(loc + where, code, message, hint)
+
+
 CHECKS = {
+    "loan": _loan,
     "shifts": _shifts,
     "manual": _manual,
     "muster": _muster,

@@ -96,8 +96,9 @@ async def shift_answer(token: str, request: Request, ctx: Context) -> HTMLRespon
     except EngineError as e:
         try:
             again = await run_in_threadpool(ctx.engine.shift_page, token)
-        except NotFound:
-            return HTMLResponse(render_page("gone.html"), 410)
+        except NotFound:  # a bad answer through an unknown link: the link is what is wrong
+            ctx.link_limiter.failed(client)
+            return HTMLResponse(render_page("gone.html"), 404)
         return HTMLResponse(render_page("shifts_answer.html", **view(again, token), error=e.message), e.status)
     return HTMLResponse(render_page("shifts_answer.html", **view(page, token), thanks=True))
 

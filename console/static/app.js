@@ -74,6 +74,7 @@
       soon();
     }
     NAMES.forEach(function (n) { source.addEventListener(n, on); });
+    source.addEventListener("forecast", soon);  // a newer forecast was stored: redraw, not a feed line
     source.onopen = function () { document.body.setAttribute("data-live-open", "1"); };
   }
   document.addEventListener("DOMContentLoaded", function () {

@@ -4,7 +4,7 @@ a line below, and its row in flows/states.TRANSITIONS (a test checks the three a
 
 from __future__ import annotations
 
-from . import allocate, approval, automated, calls, checkin, grant, manual, muster, notify, shifts
+from . import allocate, approval, automated, calls, checkin, grant, loan, manual, muster, notify, shifts
 from .base import StepKind
 
 KINDS: dict[str, StepKind] = {
@@ -22,6 +22,7 @@ KINDS: dict[str, StepKind] = {
         grant.GRANT,
         grant.REVIEW,
         checkin.KIND,
+        loan.KIND,
     )
 }
 # Kinds the runner executes; the others are done by people or by the engine in a transaction.

@@ -27,6 +27,7 @@ class Shifts(StepKind):
         rows = [s for s in rs.tx.shifts(rs.run_id, statuses=None) if s["step_id"] == step.id]
         keep: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
         forbid: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
+        prefer: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}  # the plan being redone
         fixed = []
         for s in rows:
             start, end = _aware(s["start_at"]), _aware(s["end_at"])
@@ -36,12 +37,15 @@ class Shifts(StepKind):
                 fixed.append({"person": s["person_id"], "start": start, "end": end})
             elif s["status"] == "acknowledged":
                 keep.setdefault(s["person_id"], []).append((start, end))
+            elif s["status"] == "planned":
+                prefer.setdefault(s["person_id"], []).append((start, end))
         return {
             "site": site,
             "now": rs.now,
             "staffed": supply_of(rs.tx, rs.run_id, queue) if queue is not None else None,
             "keep": keep,
             "forbid": forbid,
+            "prefer": prefer,
             "fixed": fixed,
             "digest": shift_watch.supply_digest(rs, step, task),
         }

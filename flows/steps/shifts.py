@@ -29,6 +29,7 @@ def execute(job: StepJob) -> dict[str, Any]:
         staffed=extra.get("staffed"),
         keep=extra.get("keep"),
         forbid=extra.get("forbid"),
+        prefer=extra.get("prefer"),
         fixed=extra.get("fixed") or (),
     )
     return {**plan, "digest": extra.get("digest")}

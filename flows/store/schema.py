@@ -552,3 +552,20 @@ findings = Table(
     Index("ix_findings_site", "site_id", "state"),
     Index("ix_findings_remind", "state", "remind_at"),
 )
+
+
+# The forecast of each running run (flows/forecaster.py writes it, flows/forecast.py reads it):
+# per objective `{p50, p90, probability, possible}` as simulated from the run read at event
+# `seq` (-1: none yet), with `trials`; `busy_by`/`busy_until` claim the one simulation in flight
+# across every process sharing the store (a claim past `busy_until` is free again).
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("data", JSON),
+    Column("trials", Integer, nullable=False, server_default="0"),
+    Column("computed_at", TS),
+    Column("busy_by", String(200)),
+    Column("busy_until", TS),
+)

@@ -1,6 +1,6 @@
 """`Reader` and `Tx`, composed of the store's mixins (the audit log, runs and tasks,
 Idempotency-Key records, outbox, people, dashboard, stats, leases, settings, shift plans and loans,
-grants and check-ins, Prefect's mirror, findings), with what a transaction itself owns: the audit
+grants and check-ins, Prefect's mirror, forecasts, findings), with what a transaction itself owns: the audit
 key it signs with, its savepoints and the wake sent when it commits."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .audit_log import AuditReads, AuditWrites
 from .board import BoardReads
 from .counts import CountReads
 from .findings import FindingReads, FindingWrites
+from .forecasts import ForecastReads, ForecastWrites
 from .grants import CheckinReads, CheckinWrites, GrantReads, GrantWrites
 from .idempotency import IdempotencyReads, IdempotencyWrites
 from .leases import LeaseReads, LeaseWrites
@@ -46,6 +47,7 @@ class Reader(
     GrantReads,
     CheckinReads,
     MirrorReads,
+    ForecastReads,
     FindingReads,
     OidcReads,
 ):
@@ -68,6 +70,7 @@ class Tx(
     GrantWrites,
     CheckinWrites,
     MirrorWrites,
+    ForecastWrites,
     FindingWrites,
     OidcWrites,
 ):

@@ -45,4 +45,8 @@ def test_tied_managers_request_and_accept_and_the_cli_lists_it(api, monkeypatch)
     monkeypatch.setenv("RUNBOOK_TOKEN", api.tokens["viewer"])
     listed = CliRunner().invoke(cli_app, ["lend", "list", "--site", "beijing", "--format", "json"])
     assert listed.exit_code == 0, listed.output
-    assert [x["state"] for x in json.loads(listed.stdout)] == ["active"]
+    states = {x["requested_by"]: x["state"] for x in json.loads(listed.stdout)}
+    assert states.pop("lena") == "active"
+    assert list(states.values()) == ["requested"] and all(by.startswith("run:") for by in states), (
+        "the lockdown's runbook asked Beijing too (its backup_cover step)"
+    )

@@ -29,6 +29,12 @@ def planned(api, tmp_path):
     return run
 
 
+def free_at(shifts: list[dict], shift: dict) -> str:
+    """Someone of the roster who works no shift overlapping `shift` (a short plan may use everyone)."""
+    busy = {s["person"] for s in shifts if s["start"] < shift["end"] and shift["start"] < s["end"]}
+    return next(p for p in (f"R{i:04d}" for i in range(1, 111)) if p not in busy)
+
+
 def test_a_viewer_lists_the_shifts_and_a_person_acknowledges_by_their_link(api, planned):
     run = planned
     listed = api.call("viewer", "GET", f"/api/runs/{run}/shifts")
@@ -61,7 +67,7 @@ def test_a_manager_swaps_a_shift_and_a_lead_of_another_team_is_refused(api, plan
     run = planned
     shifts = api.call("viewer", "GET", f"/api/runs/{run}/shifts").json()
     shift = shifts[0]
-    other = next(p for p in (f"R{i:04d}" for i in range(1, 111)) if p not in {s["person"] for s in shifts})
+    other = free_at(shifts, shift)
     body = {"to": other, "reason": "covering for a sick colleague"}
     refused = api.call("lead_it", "POST", f"/api/runs/{run}/shifts/{shift['id']}/swap", json=body)
     assert refused.status_code == 403, refused.text
@@ -92,7 +98,7 @@ def test_a_manager_swaps_a_shift_from_the_person_page_form(api, planned):
     run = planned
     shifts = api.call("viewer", "GET", f"/api/runs/{run}/shifts").json()
     shift = shifts[0]
-    free = next(p for p in (f"R{i:04d}" for i in range(1, 111)) if p not in {s["person"] for s in shifts})
+    free = free_at(shifts, shift)
     browser = requests.Session()
     signed = browser.post(f"{api.url}/login", data={"token": api.tokens["manager"]}, timeout=30, allow_redirects=False)
     assert signed.status_code in (302, 303), signed.text

@@ -88,5 +88,17 @@ def test_schema_is_json_schema_with_every_step_kind():
     schema = json.loads(result.stdout)
     assert schema["$schema"].startswith("https://json-schema.org/")
     kinds = {d["properties"]["kind"]["const"] for name, d in schema["$defs"].items() if name.endswith("Step")}
-    assert kinds == {"manual", "approval", "muster", "allocate", "http", "grant", "checkin", "notify", "wait"}
+    assert kinds == {
+        "manual",
+        "approval",
+        "muster",
+        "allocate",
+        "http",
+        "grant",
+        "checkin",
+        "notify",
+        "wait",
+        "shifts",
+        "loan",
+    }
     assert schema["$defs"]["ManualStep"]["additionalProperties"] is False

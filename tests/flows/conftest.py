@@ -49,3 +49,13 @@ def engine(store):
     from flows.lifecycle import Engine
 
     return Engine(store)
+
+
+@pytest.fixture
+def forecaster(store):
+    """The background forecaster of a serving process (flows/forecaster.py), on this store."""
+    from flows.forecaster import Forecaster
+
+    f = Forecaster(store).start()
+    yield f
+    f.stop()

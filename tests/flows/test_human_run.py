@@ -69,7 +69,15 @@ def test_lockdown_to_completed_run_with_per_item_pipelines(engine, operator, sto
         "forecast": None,
         "state": "met",
     }
-    assert objective["forecast"] == {"p50": objective["met_at"], "p90": objective["met_at"], "probability": 1.0}
+    with engine.store.read() as r:
+        seq = r.last_event_seq(run)
+    assert objective["forecast"] | {"computed_at": None} == {
+        "p50": objective["met_at"],
+        "p90": objective["met_at"],
+        "probability": 1.0,
+        "as_of": seq,  # known from the run as read, not simulated
+        "computed_at": None,
+    }
     assert engine.tasks(run, step="verify")[2]["outputs"] == {
         "healthy": False,
         "by": "L0003",

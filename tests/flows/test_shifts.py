@@ -110,7 +110,8 @@ def test_a_plan_for_110_people_over_7_days_meets_every_rule_and_leaves_no_shortf
     run, result = planned
     task = next(t for t in engine.tasks(run) if t["step"] == "plan")
     assert task["state"] == "done"
-    assert result["status"] in ("optimal", "feasible") and 0 <= result["gap"] <= 1
+    # "greedy": CP-SAT did not beat the greedy plan in time (a starved CPU); the plan is checked here.
+    assert result["status"] in ("optimal", "feasible", "greedy") and 0 <= result["gap"] <= 1
     shifts = engine.shifts(run)
     assert shifts and {tuple(sorted(s)) for s in shifts} == {
         ("acknowledged", "end", "id", "person", "queue", "start", "status", "step")

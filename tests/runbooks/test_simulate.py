@@ -127,8 +127,10 @@ def test_what_ifs_change_what_they_name(xian):
     # 40 laptops for 48 agents: never without a restock; with 60 most trials make it
     assert live[None]["forecast"]["probability"] == 0.0 and live[None]["forecast"]["p50"] is None
     assert live[60.0]["forecast"]["probability"] > 0.5
-    more_trainers = simulate_plan(
-        plan, parse_assumptions({"answers.home": "0.5", "pool.laptops": "60", "team.training": "6"}, plan), trials=300
+    more_trainers = simulate_plan(  # and more IT leads: the laptop hand-overs queue at two
+        plan,
+        parse_assumptions({"answers.home": "0.5", "pool.laptops": "60", "team.training": "6", "team.it": "6"}, plan),
+        trials=300,
     )
     p50 = {
         id(r): next(o for o in r["objectives"] if o["id"] == "agents_live")["forecast"]["p50"]

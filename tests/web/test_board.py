@@ -1,11 +1,18 @@
 """The board's numbers at their edges: an ended run forecasts nothing (its unmet objective is
-missed), and a roll call is never offered as a check-off."""
+missed), a roll call is never offered as a check-off, and the run page draws the forecast the
+serving app's forecaster stored."""
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime
 
+import requests
+
 from flows.actors import local_operator
+from tests.support.forecasts import forecast_after_change
+from tests.support.processes import wait_for
 
 START = datetime(2021, 12, 23, 8, 0, tzinfo=UTC)
 
@@ -26,10 +33,53 @@ def test_a_roll_call_is_not_offered_as_a_check_off(dash):
 
 def test_the_run_page_draws_the_forecast_as_a_fan_between_p50_and_p90(dash):
     s, _ = dash.login("viewer")
-    board = s.get(f"{dash.url}/api/runs/{dash.run}/board", timeout=30).json()
-    trained = board["objectives"][0]
+    objectives = forecast_after_change(  # the serving app's forecaster computes it in the background
+        dash.store, dash.run, lambda: s.get(f"{dash.url}/api/runs/{dash.run}/board", timeout=30).json()["objectives"]
+    )
+    trained = objectives[0]
     assert trained["state"] in ("on_track", "at_risk") and trained["forecast"]["p50"] <= trained["forecast"]["p90"]
     page = s.get(f"{dash.url}/runs/{dash.run}", timeout=30).text
     fan = page.split('class="burnup"')[1].split("</svg>")[0]
     assert '<polygon points="' in fan and 'class="fan"' in fan, "the band from now to P50 and P90"
     assert "P50 " in page and "P90 " in page
+
+
+def test_the_event_stream_tells_the_dashboard_when_a_newer_forecast_is_stored(dash):
+    """The forecast lands a moment after the change it reflects: the stream says so (no `id`:
+    not one of the run's events), and the page redraws on it (console/static/app.js)."""
+    with dash.store.read() as r:
+        after = r.last_event_seq(dash.run)
+    seen: list[dict] = []
+
+    def read() -> None:
+        url = f"{dash.url}/api/runs/{dash.run}/events?after={after}"
+        headers = {"Authorization": f"Bearer {dash.tokens['viewer']}"}
+        with requests.get(url, headers=headers, stream=True, timeout=(5, 60)) as r:
+            event: dict = {}
+            for line in r.iter_lines(decode_unicode=True):
+                if line.startswith(("id: ", "event: ", "data: ")):
+                    key, _, value = line.partition(": ")
+                    event[key] = value
+                elif line == ": connected":
+                    seen.append({"connected": True})
+                elif line == "" and event:
+                    seen.append(event)
+                    if event.get("event") == "forecast" and json.loads(event["data"])["as_of"] >= changed:
+                        return
+                    event = {}
+
+    changed = 10**18
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_for(lambda: seen, 30, what="the stream connected")
+    dash.engine.complete(dash.run, "fix", local_operator(), note="VPN restarted")
+    with dash.store.read() as r:
+        changed = r.last_event_seq(dash.run)
+    reader.join(60)
+    assert not reader.is_alive(), f"no forecast as of {changed} told: {seen}"
+    told = [e for e in seen if e.get("event") == "forecast"]
+    assert told and all("id" not in e for e in told)
+    last = json.loads(told[-1]["data"])
+    assert set(last) == {"run", "as_of"} and last["run"] == dash.run and last["as_of"] >= changed
+    done = [e for e in seen if e.get("event") == "task.done"]
+    assert done and int(done[0]["id"]) > after, "the run's own events still come, with their ids"
