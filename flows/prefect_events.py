@@ -1,13 +1,15 @@
 """Prefect events: the run's committed events (the store's `events` rows, in `seq` order) →
 Prefect's event stream as `runbook.<event>`, on resource `runbook.run.<id>` with the site
 (`runbook.site.<id>`) related, drill runs marked; rate-bounded per run so that a burst of
-check-offs cannot flood the server's event pipeline."""
+check-offs cannot flood the server's event pipeline. Each event's id derives from the run and its
+`seq`: sent twice, Prefect keeps and reacts to it once."""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
@@ -17,6 +19,14 @@ log = logging.getLogger("runbook.prefect")
 # Events of the run as a whole are always sent; past the budget, task-level ones are counted
 # and reported in one `runbook.events.suppressed` event a second instead.
 ALWAYS_SENT = ("run.", "objective.", "site.", "coverage.")
+
+NAMESPACE = uuid.UUID("0c5e7d02-8a53-4b0e-9a37-3f1c2b6d4e91")
+
+
+def event_id(run_id: str, seq: int, kind: str = "event") -> uuid.UUID:
+    """The Prefect id of a store event: the same on every send, so a resend after a crash
+    between the send and the cursor's save is a duplicate Prefect drops."""
+    return uuid.uuid5(NAMESPACE, f"runbook.{run_id}.{kind}.{seq}")
 
 
 def events_per_second() -> float:
@@ -52,7 +62,7 @@ def prefect_event(row: Mapping[str, Any], drill: bool) -> dict[str, Any]:
         "related": related,
         "payload": payload,
         "occurred": row["at"] if row["at"].tzinfo else row["at"].replace(tzinfo=UTC),
-        "id": None,
+        "id": event_id(str(row["run_id"]), int(row["seq"])),
     }
 
 
@@ -96,13 +106,12 @@ def emit_events(rows: Sequence[Mapping[str, Any]], drill: bool, budget: EventBud
     for row in rows:
         if not budget.take(str(row["name"])):
             continue
-        args = prefect_event(row, drill)
-        args.pop("id")
-        if emit_event(**args) is not None:
+        if emit_event(**prefect_event(row, drill)) is not None:
             sent += 1
-    n = budget.report_due()
+    n = budget.report_due() if rows else 0
     if n:
         emit_event(
+            id=event_id(run_id, int(rows[-1]["seq"]), "suppressed"),
             event="runbook.events.suppressed",
             resource={"prefect.resource.id": f"runbook.run.{run_id}", "runbook.drill": str(drill).lower()},
             related=[{"prefect.resource.id": f"runbook.site.{site_id}", "prefect.resource.role": "site"}],

@@ -6,14 +6,22 @@ note); progress artifacts per phase and the objectives (flows/prefect_progress.p
 logs of automated steps (capped per run); every event as `runbook.<event>`
 (flows/prefect_events.py).
 
+Task runs are written as Prefect's task engine writes them: client-side `TaskRun`s whose state
+changes go out as `prefect.task-run.*` events, recorded by the server in its task-run recorder
+(flows/prefect_taskruns.py) — no REST call per task run or state, so the server's cost per task
+run is a hand-written flow's.
+
 It runs in its own thread beside the attempt's driver and reads the store only through Reader
 queries: a check-off never waits for Prefect. Each round reads the run's events after its cursor
 (the events table's `seq`); when something happened (or the driver said it claimed work), the
-run's task states are read and what changed is sent. The event cursor is kept in the store, so a
-restart or a takeover neither repeats nor skips an event; a new attempt's flow run gets every
-task run again, the ended ones in the state they ended in. Task run ids derive from the flow
-run and the task, so creating one twice returns the same task run. Above
-RUNBOOK_PREFECT_MIRROR_MAX_TASKS (default 5,000) a run keeps only per-step progress artifacts."""
+run's task states are read and what changed is sent. The event cursor is kept in the store after
+the events are sent; an event sent again after a crash between the two carries the same id
+(`runbook.<run>.<seq>` → uuid5), and Prefect drops it as a duplicate (its publisher, its event
+store and its triggers all key on the id), so an automation reacts once. A new attempt's flow run
+gets every task run again, the ended ones in the state they ended in. Task run ids derive from
+the flow run and the task. Above RUNBOOK_PREFECT_MIRROR_MAX_TASKS (default 5,000) a run keeps
+only per-step progress artifacts. The last round waits for the events worker to have sent its
+events before the attempt's flow run ends."""
 
 from __future__ import annotations
 
@@ -22,27 +30,18 @@ import os
 import threading
 import uuid
 from collections import deque
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import task
-
 from .prefect_events import EventBudget, emit_events
 from .prefect_progress import ProgressArtifacts, counts_by, phase_of
+from .prefect_taskruns import TaskRuns, drain_events, mirrored_state, task_run_id
 from .runstate import plan_of
 from .states import task_id_of
 from .store import Store, utcnow
 from .views import run_json
 
 log = logging.getLogger("runbook.prefect")
-
-NAMESPACE = uuid.UUID("6f1d3c1e-21a4-4c55-9a55-9c7d0b7a2e21")
-
-
-@task(name="step", retries=0, persist_result=False)
-def _step() -> None:  # never run: the task object names the mirror's task runs (task key, version)
-    """A runbook task, mirrored."""
 
 
 def mirror_cap() -> int:
@@ -53,38 +52,28 @@ def log_cap() -> int:
     return int(os.environ.get("RUNBOOK_PREFECT_LOG_CAP", "1000"))
 
 
-def task_run_id(flow_run_id: str, task_id: str) -> uuid.UUID:
-    return uuid.uuid5(NAMESPACE, f"{flow_run_id}/{task_id}")
-
-
-def task_run_name(step_id: str, item_key: str | None) -> str:
-    return step_id if item_key is None else f"{step_id}[{item_key}]"
-
-
-def mirrored_state(row: Mapping[str, Any]) -> Any:
-    """A task row → the Prefect state its task run shows."""
-    from prefect.states import Cancelled, Completed, Failed, Pending, Running
-
-    state = row["state"]
-    by = f" by {row['ended_by']}" if row.get("ended_by") else ""
-    note = f": {row['note']}" if row.get("note") else (f": {row['reason']}" if row.get("reason") else "")
-    if state == "pending":
-        return Pending(message="waiting for its needs")
-    if state == "ready":  # shown as Pending: one state change less per automated task
-        return Pending(message="queued for the runner")
-    if state == "running":
-        return Running(message="running")
-    if state == "waiting":
-        return Running(name="Waiting", message=f"waiting for {row.get('owner') or 'people'}")
-    if state == "done":
-        return Completed(message=f"done{by}{note}")
-    if state == "skipped":
-        return Completed(name="Skipped", message=f"skipped{by}{note}")
-    if state == "rejected":
-        return Failed(name="Rejected", message=f"rejected{by}{note}")
-    if state == "failed":
-        return Failed(message=f"failed{note}")
-    return Cancelled(message=f"cancelled{by}{note}")
+def upstream_of(plan: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Task id → the task ids its needs point to: the same item of a per-item need, every item
+    of an all-items need — those of a streaming step included as they appear, except the items
+    of late roll-call answers, which an all-items need does not wait for (flows/machine.py)."""
+    ids = {r["id"] for r in rows}
+    by_step: dict[str, list[str]] = {}
+    for row in rows:
+        if not row.get("late"):
+            by_step.setdefault(row["step_id"], []).append(row["id"])
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        step = plan.find(row["step_id"])
+        upstream: list[str] = []
+        if step is not None:
+            for need in step.item_needs:
+                up = task_id_of(need, row["item_key"])
+                if up in ids:
+                    upstream.append(up)
+            for need in step.all_needs:
+                upstream.extend(by_step.get(need, []))
+        out[row["id"]] = upstream
+    return out
 
 
 class Mirror:
@@ -94,7 +83,7 @@ class Mirror:
         self.store, self.run_id, self.flow_run_id, self.every = store, run_id, flow_run_id, every
         self.cap = mirror_cap()
         self.shown: dict[str, tuple[str, str | None]] = {}  # task id → the (type, name) its task run shows
-        self.created: set[str] = set()
+        self.task_runs = TaskRuns(flow_run_id) if flow_run_id else None
         self.artifacts = ProgressArtifacts(run_id, flow_run_id)
         self.budget = EventBudget()
         self.logs: deque[dict[str, Any]] = deque()
@@ -142,6 +131,8 @@ class Mirror:
                 except Exception:  # Prefect or the store briefly unreachable: the next round catches up
                     log.warning("run %s: mirror round failed", self.run_id, exc_info=True)
                 if stopping:
+                    if not drain_events():
+                        log.warning("run %s: the last task-run events were not all sent within 15 s", self.run_id)
                     return
                 self._wake.wait(self.every)
                 self._wake.clear()
@@ -169,7 +160,7 @@ class Mirror:
             if by_step is not None:
                 self.artifacts.write_progress(client, by_step)
             else:
-                self._mirror_tasks(client, plan, rows)
+                self._mirror_tasks(plan, rows)
                 self.artifacts.write_progress(client, counts_by(rows, phase_of(plan.steps)), prefix="phase")
             if run is not None:
                 self.artifacts.write_objectives(client, run)
@@ -182,53 +173,24 @@ class Mirror:
             if len(events) == 500:
                 self._wake.set()  # more to read
 
-    def _mirror_tasks(self, client: Any, plan: Any, rows: list[dict[str, Any]]) -> None:
-        from prefect.client.schemas.objects import TaskRunResult
-
-        assert self.flow_run_id is not None
-        flow_run = uuid.UUID(self.flow_run_id)
-        by_step: dict[str, list[str]] = {}
-        ids = {r["id"] for r in rows}
-        for row in rows:
-            by_step.setdefault(row["step_id"], []).append(row["id"])
+    def _mirror_tasks(self, plan: Any, rows: list[dict[str, Any]]) -> None:
+        """Send what changed as the task engine would: a state-change event per task whose
+        state changed, or whose needs gained items (a streaming step's items appear as people
+        answer: the event carries the task inputs, which the recorder rewrites)."""
+        assert self.task_runs is not None
+        upstream = upstream_of(plan, rows)
         for row in rows:
             tid = row["id"]
             state = mirrored_state(row)
             shows = (state.type.value, state.name)
-            if self.shown.get(tid) == shows:
+            needs = upstream[tid]
+            if self.shown.get(tid) == shows and self.task_runs.inputs.get(tid) == frozenset(needs):
                 continue
-            if tid not in self.created:
-                step = plan.find(row["step_id"])
-                upstream: list[str] = []
-                if step is not None:
-                    for need in step.item_needs:
-                        up = task_id_of(need, row["item_key"])
-                        if up in ids:
-                            upstream.append(up)
-                    for need in step.all_needs:
-                        upstream.extend(by_step.get(need, []))
-                inputs = {"needs": [TaskRunResult(id=task_run_id(self.flow_run_id, u)) for u in upstream]}
-                created = client.create_task_run(
-                    task=_step,
-                    flow_run_id=flow_run,
-                    dynamic_key=tid,
-                    id=task_run_id(self.flow_run_id, tid),
-                    name=task_run_name(row["step_id"], row["item_key"]),
-                    state=state,
-                    task_inputs=inputs,
-                )
-                self.created.add(tid)
+            if tid not in self.task_runs.runs:
                 self.sent["task_runs"] += 1
-                shows = created.state
-                if shows is None or (shows.type, shows.name) != (
-                    state.type,
-                    state.name,
-                ):  # it existed (a retried attempt)
-                    client.set_task_run_state(created.id, state, force=True)
-                    self.sent["states"] += 1
             else:
-                client.set_task_run_state(task_run_id(self.flow_run_id, tid), state, force=True)
                 self.sent["states"] += 1
+            self.task_runs.send(row, state, needs)
             self.shown[tid] = shows
 
     # --- logs -------------------------------------------------------------------------------

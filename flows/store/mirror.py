@@ -22,6 +22,7 @@ _MIRROR_COLUMNS = (
     tasks.c.ended_by,
     tasks.c.note,
     tasks.c.reason,
+    tasks.c.late,
 )
 
 

@@ -33,6 +33,14 @@ def test_a_task_event_becomes_runbook_event_on_the_run_with_its_site_and_task_re
     assert event["occurred"].tzinfo is not None, "the store's naive UTC times are sent as UTC"
 
 
+def test_an_events_prefect_id_is_the_same_on_every_send_and_differs_by_run_and_seq():
+    row = {"seq": 7, "run_id": "r1", "site_id": "lab", "name": "task.done", "at": datetime(2026, 12, 3, 9, 30)}
+    again = prefect_event(dict(row), drill=False)["id"]
+    assert prefect_event(row, drill=False)["id"] == again, "a resend is a duplicate Prefect drops"
+    assert prefect_event({**row, "seq": 8}, drill=False)["id"] != again
+    assert prefect_event({**row, "run_id": "r2"}, drill=False)["id"] != again
+
+
 def test_past_the_budget_task_events_are_counted_and_run_events_still_go():
     budget = EventBudget(rate=0.001, burst=3)  # refills one token in 1,000 s: none during the test
     sent = [budget.take("task.done") for _ in range(10)]

@@ -123,7 +123,7 @@ def attempt_of(store: Store, run_id: str, not_this: str | None = None) -> str:
     return wait_for(noted, 60, interval=0.5, what="the run's current attempt running")
 
 
-def automation_for(event: str) -> str:
+def automation_for(event: str, resource: str = "runbook.run.*") -> str:
     from prefect.client.orchestration import get_client
     from prefect.events.actions import DoNothing
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
@@ -135,7 +135,7 @@ def automation_for(event: str) -> str:
                     name=f"test {event} {uuid.uuid4().hex[:6]}",
                     trigger=EventTrigger(
                         expect={event},
-                        match={"prefect.resource.id": "runbook.run.*"},
+                        match={"prefect.resource.id": resource},
                         posture=Posture.Reactive,
                         threshold=1,
                     ),
@@ -145,7 +145,7 @@ def automation_for(event: str) -> str:
         )
 
 
-def automation_fired(automation_id: str):
+def automation_fired(automation_id: str, at_least: int = 1):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -157,7 +157,7 @@ def automation_fired(automation_id: str):
             ),
             limit=50,
         )
-    return page.events or None
+    return page.events if len(page.events) >= at_least else None
 
 
 def test_a_runbook_started_from_its_deployment_shows_its_graph_live_in_prefect(mirror_env, recorder):
@@ -268,8 +268,14 @@ def test_a_runbook_started_from_its_deployment_shows_its_graph_live_in_prefect(m
             engine.complete(run, f"confirm:{i}", local_operator())
         engine.approve(run, "close", local_operator())
         wait_for(lambda: flow_run_state(uuid.UUID(second)).is_completed(), 30, what="the attempt Completed")
-    shown = task_runs_of(second)
-    assert {n: t.state.type.value for n, t in shown.items()} == dict.fromkeys(expected, "COMPLETED")
+    # The attempt ends after its mirror sent the last states; the server records them as it reads its events.
+    ended = dict.fromkeys(expected, "COMPLETED")
+    wait_for(
+        lambda: {n: t.state.type.value for n, t in task_runs_of(second).items()} == ended,
+        10,
+        interval=0.2,
+        what="every task run Completed",
+    )
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[uuid.UUID(second)]))
@@ -318,3 +324,95 @@ def test_a_run_above_the_size_cap_keeps_per_step_progress_only(mirror_env, monke
     finally:
         runner.stop()
         store.dispose()
+
+
+STREAMING = """\
+id: streaming
+name: Streaming
+steps:
+  - id: roll
+    kind: muster
+    owner: team:operations
+    audience: "${{ site.staff }}"
+    question: Where can you work?
+    options: {onsite: On site, home: From home}
+    quorum: 0.5
+    due: 2h
+  - id: laptop
+    kind: manual
+    for_each: "${{ steps.roll.answers.home }}"
+    as: agent
+    owner: team:it
+  - id: report
+    kind: manual
+    needs: [laptop]
+    owner: team:operations
+"""
+
+
+def test_an_all_items_need_on_a_streaming_step_gains_an_edge_for_every_item_that_appears(mirror_env, tmp_path):
+    from flows.runner import Runner
+
+    runbook = tmp_path / "streaming.yaml"
+    runbook.write_text(STREAMING)
+    store = Store()
+    engine = Engine(store)
+    runner = Runner(store).start()
+    operator = local_operator()
+    try:
+        run = engine.start(runbook, "lab", operator)["id"]
+        attempt = attempt_of(store, run)
+        engine.answer(run, "roll", "L0002", "home", operator)
+
+        def report_needs(expected: set[str]):
+            shown = task_runs_of(attempt)
+            return "report" in shown and graph_of(shown)["report"] == expected
+
+        # The report's task run exists from the start; the first laptop appears with the first answer.
+        wait_for(lambda: report_needs({"laptop[L0002]"}), 30, interval=0.3, what="the first item's edge")
+        engine.answer(run, "roll", "L0003", "home", operator)
+        engine.answer(run, "roll", "L0011", "home", operator)
+        engine.answer(run, "roll", "L0001", "onsite", operator)
+        everyone = {"laptop[L0002]", "laptop[L0003]", "laptop[L0011]"}
+        wait_for(lambda: report_needs(everyone), 30, interval=0.3, what="an edge for every item that appeared")
+        assert task_runs_of(attempt)["report"].state.type.value == "PENDING", "still waiting for the roll call"
+    finally:
+        runner.stop()
+        store.dispose()
+
+
+def test_an_event_sent_again_after_a_crash_is_stored_and_acted_on_once(mirror_env):
+    """The mirror saves its cursor after sending: a crash between the two sends the events again
+    on restart. Their ids derive from the run and seq, so Prefect drops the repeat."""
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventResourceFilter
+
+    from flows.prefect_events import EventBudget, emit_events
+    from flows.prefect_taskruns import drain_events
+
+    run = f"dedup{uuid.uuid4().hex[:8]}"
+    automation = automation_for("runbook.task.done", f"runbook.run.{run}")
+
+    def row(seq: int) -> dict:
+        at = datetime.now(UTC)
+        return {"seq": seq, "run_id": run, "site_id": "lab", "name": "task.done", "task_id": f"t{seq}", "at": at}
+
+    first = row(1)
+    budget = EventBudget()
+    assert emit_events([first], False, budget, run, "lab") == 1
+    assert emit_events([first], False, budget, run, "lab") == 1, "the restarted mirror sends it again"
+    assert emit_events([row(2)], False, budget, run, "lab") == 1
+    assert drain_events()
+
+    def stored():
+        with get_client(sync_client=True) as client:
+            page = client.read_events(EventFilter(resource=EventResourceFilter(id=[f"runbook.run.{run}"])), limit=50)
+        return page.events if any(e.payload["seq"] == 2 for e in page.events) else None
+
+    events = wait_for(stored, 60, interval=0.5, what="the events stored")
+    assert sorted(e.payload["seq"] for e in events) == [1, 2], "the repeat is not stored"
+    # Prefect's triggers read the events in the order sent: the repeat came before seq 2.
+    fired = wait_for(lambda: automation_fired(automation, 2), 60, interval=0.5, what="the automation fired twice")
+    assert len(fired) == 2, "the automation reacted to seq 1 once, then to seq 2"
