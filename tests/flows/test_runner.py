@@ -70,7 +70,8 @@ def test_failover_runs_end_to_end_under_serve_and_shows_in_prefect(serve_env, re
             lambda: [
                 r
                 for r in recorder.requests
-                if r["path"].startswith("/dingtalk?") and "all clear given" in r["body"]["text"]["content"]
+                if r["path"].startswith("/dingtalk?")
+                and any(w in r["body"]["text"]["content"] for w in ("all clear given", "警报已解除"))
             ],
             60,
             what="announcement",
