@@ -22,6 +22,9 @@ from .states import transition
 from .steps import StepError, StepJob, mask
 from .store import Store, runbook_home
 
+# Retry jitter from a generator of its own: the global one is the process's (and its tests').
+_JITTER = random.Random()
+
 __all__ = ["Claimed", "LeaseLost", "claim", "record"]
 RUNNER = sorted(RUNNER_KINDS)
 
@@ -93,7 +96,7 @@ def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, erro
         rs.audit("task.done", task["id"], attempt=task["attempt"])
         kind_of(step.kind).on_done(rs, step, task, outputs or {})
     elif error.retryable and task["attempt"] <= step.retries:
-        delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * random.uniform(0.8, 1.2)
+        delay = min(60.0, 0.5 * 2 ** (task["attempt"] - 1)) * _JITTER.uniform(0.8, 1.2)
         when = rs.now + timedelta(seconds=delay / float(rs.run["time_scale"] or 1))
         transition(rs, task, "ready", reason=error.message, expect=["running"], next_attempt_at=when)
         rs.audit("task.retry_scheduled", task["id"], error.message, attempt=task["attempt"], at=when.isoformat())

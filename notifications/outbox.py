@@ -43,6 +43,9 @@ from .channels import Outcome, Outgoing, channel, dead
 from .outbound import allow_list, pinned_session
 from .render import mark_drill, render_digest
 
+# Retry jitter from a generator of its own: the global one is the process's (and its tests').
+_JITTER = random.Random()
+
 log = logging.getLogger("runbook.outbox")
 
 
@@ -300,7 +303,7 @@ class Dispatcher:
             )
             return {**base, "state": "dead", "last_error": why}
         delay = min(self.policy.cap, self.policy.base * 2 ** (attempts - 1))
-        delay = random.uniform(delay / 2, delay)
+        delay = _JITTER.uniform(delay / 2, delay)
         delay = max(delay, outcome.retry_after or 0.0)
         return {**base, "state": "pending", "next_attempt_at": now + timedelta(seconds=delay)}
 
