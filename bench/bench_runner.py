@@ -96,6 +96,14 @@ def _quiet(server_pid: int, window: float = 2.0, windows: int = 3, below: float 
         calm = calm + 1 if (tree_cpu(server_pid) - c0) / (time.monotonic() - t0) < below else 0
 
 
+def _after_side(server_pid: int | None) -> None:
+    """Before and after each side's measurement: the server answers and (when this script started
+    it) has written what it was sent, so that one side's backlog is not charged to the next."""
+    _settle()
+    if server_pid:
+        _quiet(server_pid)
+
+
 def _wait_done(engine, run_id: str, timeout: float = 3600) -> float:
     t0 = time.perf_counter()
     while engine.run(run_id)["state"] == "running":
@@ -147,7 +155,7 @@ def bench_noop(tmp: Path, steps: int, repeat: int, server_pid: int | None) -> No
             c0, t0 = cpu(), time.perf_counter()
             bare(steps)
             walls["bare"].append(time.perf_counter() - t0)
-            _settle()  # the server writes the task runs' events after the flow returns
+            _after_side(server_pid)  # the server writes the task runs' events after the flow returns
             cpus["bare"].append(cpu() - c0)
             runner = Runner(store).start()
             try:
@@ -156,7 +164,7 @@ def bench_noop(tmp: Path, steps: int, repeat: int, server_pid: int | None) -> No
                 walls["ours"].append(_wait_done(engine, run) - t0)
             finally:
                 runner.stop()
-            _settle()
+            _after_side(server_pid)
             cpus["ours"].append(cpu() - c0)
             assert engine.run(run)["counts"] == {"done": steps}
     store.dispose()
@@ -378,17 +386,14 @@ def bench_mirror(tmp: Path, items: int, server_pid: int | None, repeat: int = 3)
     try:
         for _ in range(repeat):
             with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                _settle()
-                _quiet(server_pid)
+                _after_side(server_pid)
                 traffic.take()
                 c0, t0 = _server_cpu(server_pid), time.perf_counter()
                 handwritten(items)
-                _settle()
-                _quiet(server_pid)
+                _after_side(server_pid)
                 base_cpu, base_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
                 traffic_of["baseline"] = traffic.take()
-            _settle()
-            _quiet(server_pid)
+            _after_side(server_pid)
             traffic.take()
             c0, t0 = _server_cpu(server_pid), time.perf_counter()
             run = engine.start(runbook, "bench", operator)["id"]
@@ -399,8 +404,7 @@ def bench_mirror(tmp: Path, items: int, server_pid: int | None, repeat: int = 3)
             _wait_done(engine, run)
             while run in runner.drivers:  # the attempt's last mirror round, then its final state
                 time.sleep(0.1)
-            _settle()
-            _quiet(server_pid)
+            _after_side(server_pid)
             ours_cpu, ours_s = _server_cpu(server_pid) - c0, time.perf_counter() - t0
             traffic_of["ours"] = traffic.take()
             rounds.append({"ours": ours_cpu, "ours_s": ours_s, "base": base_cpu, "base_s": base_s})
