@@ -64,15 +64,10 @@ class BoardReads(Queries):
         """An objective's progress over time, counted per bucket of `bucket_s` seconds after
         `start`: tasks of a step done (by their end), or people who answered a roll call (by their
         first answer), from the counts per minute of run time kept by the store (store/counts.py;
-        a minute's count falls at its start). One row a minute at most, however many tasks or
-        people."""
-        buckets: dict[int, int] = {}
-        origin = start.timestamp()
+        a minute's count falls at its start), added up per bucket by the database: one row a
+        bucket, however many minutes, tasks or people."""
         key = answered_key(step_id) if answers else step_id
-        for minute, n in self.done_minutes(run_id, key):  # type: ignore[attr-defined]
-            b = max(int((minute * 60 / time_scale - origin) / bucket_s), 0)
-            buckets[b] = buckets.get(b, 0) + n
-        return sorted(buckets.items())
+        return self.done_buckets(run_id, key, start.timestamp(), bucket_s, time_scale)  # type: ignore[attr-defined]
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
         return self.fetch_all(
