@@ -7,11 +7,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from .base import Queries, insert_ignore
 from .counts import answered_key, done_minute
 from .schema import accounts, lockdowns, muster_answers, muster_links, oidc_sessions, pool_items, runs, sessions
+
+_LAST_ANSWER = select(func.max(muster_answers.c.pk)).where(
+    muster_answers.c.run_id == bindparam("run_id"), muster_answers.c.step_id == bindparam("step_id")
+)
 
 
 class PeopleReads(Queries):
@@ -36,10 +40,7 @@ class PeopleReads(Queries):
 
     def last_answer_pk(self, run_id: str, step_id: str) -> int:
         """The newest answer's row number (0 before any): what a kept headcount is checked against."""
-        stmt = select(func.max(muster_answers.c.pk)).where(
-            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id
-        )
-        return int(self.conn.execute(stmt).scalar() or 0)
+        return int(self.conn.execute(_LAST_ANSWER, {"run_id": run_id, "step_id": step_id}).scalar() or 0)
 
     def current_answers(self, run_id: str, step_id: str) -> dict[str, tuple[str, datetime]]:
         """Each person's current answer to a roll call: person id → (option, when)."""

@@ -34,6 +34,9 @@ _ANY_TASK = (
 _OUTLINES: dict[tuple[str, tuple[str, ...]], Any] = {}
 _AMONG: dict[tuple[tuple[str, ...], int], Any] = {}
 _TASK_END = select(tasks.c.ended_at).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_LAST_SEQ = select(func.max(events.c.seq)).where(events.c.run_id == bindparam("run_id"))
+_MET = select(objectives.c.objective_id, objectives.c.met_at).where(objectives.c.run_id == bindparam("run_id"))
+_LOCKDOWN = select(lockdowns).where(lockdowns.c.active_site == bindparam("site"))
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -148,9 +151,9 @@ class RunReads(Queries):
         a drill and a real lockdown of one site are separate); either, real first, for None."""
         names = [site_id, drill_site(site_id)] if drill is None else [drill_site(site_id) if drill else site_id]
         for name in names:
-            row = self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == name))
-            if row is not None:
-                return row
+            r = self.conn.execute(_LOCKDOWN, {"site": name}).first()
+            if r is not None:
+                return row_of(r)
         return None
 
     def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
@@ -240,11 +243,10 @@ class RunReads(Queries):
         return rows[::-1]
 
     def last_event_seq(self, run_id: str) -> int:
-        return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
+        return self.conn.execute(_LAST_SEQ, {"run_id": run_id}).scalar() or 0
 
     def objectives_met(self, run_id: str) -> dict[str, datetime]:
-        rows = self.fetch_all(select(objectives).where(objectives.c.run_id == run_id))
-        return {r["objective_id"]: r["met_at"] for r in rows}
+        return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
 class RunWrites(CountWrites):
