@@ -28,11 +28,19 @@ _OVERDUE = (_RUN, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < bindparam("now"))
 _FAILED = (_RUN, tasks.c.state == "failed")
 _HELD = (_RUN, tasks.c.state == "ready", tasks.c.kind.in_(bindparam("kinds", expanding=True)))
 _OVERDUE_N = select(func.count()).select_from(tasks).where(*_OVERDUE)
-_OVERDUE_LIST = select(*_LIST_COLUMNS).where(*_OVERDUE).order_by(tasks.c.due_at).limit(bindparam("limit"))
+# The columns of the board's task lists: what a task's JSON shows (flows/views.task_json), no more.
+_SHOWN = [
+    tasks.c[name]
+    for name in (
+        "id", "step_id", "item_key", "title", "titles", "kind", "state", "owner", "adhoc",
+        "actionable_at", "due_at", "ended_at", "ended_by", "outputs", "note", "reason",
+    )
+]  # fmt: skip
+_OVERDUE_LIST = select(*_SHOWN).where(*_OVERDUE).order_by(tasks.c.due_at).limit(bindparam("limit"))
 _BLOCKED = [
     (
         select(func.count()).select_from(tasks).where(*where),
-        select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(bindparam("limit")),
+        select(*_SHOWN).where(*where).order_by(tasks.c.pk).limit(bindparam("limit")),
     )
     for where in (_FAILED, _HELD)
 ]
@@ -51,13 +59,16 @@ class BoardReads(Queries):
         }
 
     def overdue_tasks(self, run_id: str, now: datetime, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """Active tasks past their due time: how many, and the first `limit` due (the columns a
+        task's JSON shows)."""
         params = {"run_id": run_id, "now": now, "limit": limit}
         n = self.conn.execute(_OVERDUE_N, params).scalar_one()
         rows = [row_of(r) for r in self.conn.execute(_OVERDUE_LIST, params)] if limit else []
         return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """Failed tasks, and tasks held before anyone can act on them (waiting for stock)."""
+        """Failed tasks, and tasks held before anyone can act on them (waiting for stock): how
+        many, and the first `limit` (the columns a task's JSON shows)."""
         params: dict[str, Any] = {"run_id": run_id, "kinds": list(held_kinds)}
         n = sum(self.conn.execute(count, params).scalar_one() for count, _ in _BLOCKED)
         rows: list[dict[str, Any]] = []
