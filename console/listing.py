@@ -61,7 +61,7 @@ def task_list(engine: Any, run_id: str, params: Mapping[str, str]) -> dict[str, 
     filters = task_filters(params)
     shown = any(filters.values())
     tasks = engine.tasks(run_id, **filters) if shown else []
-    teams = sorted(engine.site_of(run_id).get("teams") or {})
+    teams = engine.site_teams(run_id)
     if filters["team"] and filters["team"].casefold() not in {t.casefold() for t in teams}:
         raise Invalid(f'team: "{filters["team"]}" is not a team of this run\'s site (teams: {", ".join(teams)})')
     return {

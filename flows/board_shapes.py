@@ -152,7 +152,7 @@ def _series(r, row: Mapping[str, Any], spec, start: datetime, until: datetime) -
         now = min(until, utcnow())
         return coverage.history(r, row["id"], site, queue, now, max(1, -(-spec.horizon // 3600)), start, SERIES_POINTS)
     bucket = max((until - start).total_seconds() / SERIES_POINTS, 0.001)
-    task = r.task(row["id"], spec.step) if spec.measure == "ratio" else None
+    task = r.task_outline(row["id"], spec.step, ("asked",)) if spec.measure == "ratio" else None
     answers = task is not None and task["kind"] == "muster"
     if spec.measure == "count":
         scale = 1.0

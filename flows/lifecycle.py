@@ -35,6 +35,7 @@ class Engine:
         # Runs: start and end them, read them.
         self.start, self.lockdown, self.standdown, self.cancel = runs.start, runs.lockdown, runs.standdown, runs.cancel
         self.run, self.runs, self.site_of, self.audit = runs.run, runs.runs, runs.site_of, runs.audit
+        self.site_teams = runs.site_teams
         self.outbox, self.requeue = runs.outbox, runs.requeue
         self.update = runs.update  # a manager's status update: event run.update, the site's channel
         # The library: runbooks (their inputs, the sites they validate for) and sites.

@@ -12,7 +12,7 @@ from typing import Any
 from runbooks.plan import PlannedObjective
 
 from . import coverage
-from .kinds import kind_of
+from .kinds import LIVE_KEYS, kind_of
 from .runstate import plan_of
 from .runview import RunView
 from .store import Reader, utcnow
@@ -41,8 +41,8 @@ def objective_value(
     if objective.measure == "count":
         return float(done)
     if sum(counts.values()) == 1:  # a single task: its kind may know a live value (a roll call's accounted share)
-        rows = reader.tasks(run["id"], steps=[objective.step])
-        live = kind_of(rows[0]["kind"]).live_ratio(rows[0], objective.options) if rows else None
+        task = reader.step_outline(run["id"], objective.step, LIVE_KEYS)
+        live = kind_of(task["kind"]).live_ratio(task, objective.options) if task else None
         if live is not None:
             return live
     counted = sum(n for state, n in counts.items() if state != "cancelled")

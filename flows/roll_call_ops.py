@@ -206,7 +206,8 @@ class RollCallOps:
 
 
 def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan, PlannedStep, dict[str, Any]]:
-    """A run's plan, its roll call (`step_id` None: its first) and its task, once it opened."""
+    """A run's plan, its roll call (`step_id` None: its first) and its task, once it opened
+    (with only its `closed` output)."""
     run = r.run_head(run_id)
     if run is None:
         raise NotFound(rules.unknown_run(r, run_id))
@@ -214,7 +215,7 @@ def _opened_roll_call(r: Reader, run_id: str, step_id: str | None) -> tuple[Plan
     musters = [s for s in plan.steps if kind_of(s.kind).answered and step_id in (None, s.id)]
     if not musters:
         raise NotFound(f"run {run_id} has no roll call" + (f" {step_id!r}" if step_id else ""))
-    task = r.task(run_id, musters[0].id)
+    task = r.task_outline(run_id, musters[0].id, ("closed",))  # not its answer groups: read from the answers
     if task is None or task["state"] not in ("waiting", "done"):
         state = task["state"] if task else "not created"
         raise Conflict(f"the roll call {musters[0].id} is {state}: no headcount yet")

@@ -252,6 +252,15 @@ class RunOps:
                 raise NotFound(rules.unknown_run(r, run_id))
             return dict(row["site_snapshot"])
 
+    def site_teams(self, run_id: str) -> list[str]:
+        """The ids of the teams of the site a run started with, sorted (from its cached plan:
+        the snapshot, its whole roster, is not read)."""
+        with self.store.read() as r:
+            row = r.run_head(run_id)
+            if row is None:
+                raise NotFound(rules.unknown_run(r, run_id))
+            return sorted(plan_of(row, r).site.teams)
+
     def runs(self, *, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         with self.store.read() as r:
             return [run_json(r, row, plan_of(row, r)) for row in r.runs(states=states)]

@@ -25,6 +25,8 @@ KINDS: dict[str, StepKind] = {
         loan.KIND,
     )
 }
+# The outputs any kind's live ratio reads: what an objective's single task is read with.
+LIVE_KEYS = tuple(sorted({key for k in KINDS.values() for key in k.live_keys}))
 # Kinds the runner executes; the others are done by people or by the engine in a transaction.
 RUNNER_KINDS = frozenset(name for name, k in KINDS.items() if k.runs)
 

@@ -58,6 +58,7 @@ class StepKind:
     answered = False  # a roll call: people answer it (flows/muster.py)
     assigned_event = "task.assigned"  # the event when it becomes someone's to do
     background = False  # goes on beside the run's work: does not hold the run open (check-ins)
+    live_keys: tuple[str, ...] = ()  # the outputs `live_ratio` reads (all it is given: Reader.step_outline)
 
     def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         """Just made actionable (waiting or ready) in this transaction."""
@@ -94,7 +95,8 @@ class StepKind:
 
     def live_ratio(self, task: Mapping[str, Any], options: Sequence[str] | None = None) -> float | None:
         """For a `ratio` objective over this single task: its live value (None: the share of
-        its items done). `options`: the roll-call answers that count (None: any)."""
+        its items done). `options`: the roll-call answers that count (None: any). The task's
+        outputs hold only the kinds' `live_keys`."""
         return None
 
     def objective_news(self, rs: RunView, step: PlannedStep) -> dict[str, Any]:

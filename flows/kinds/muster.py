@@ -22,6 +22,7 @@ from .base import StepKind
 class Muster(StepKind):
     name = "muster"
     answered = True
+    live_keys = ("accounted", "asked", "counts")
 
     def on_actionable(self, rs: RunView, step: PlannedStep, task: dict[str, Any]) -> None:
         muster.open_roll_call(rs, step, task)

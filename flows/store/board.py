@@ -7,14 +7,43 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
-from .base import Queries
+from .base import Queries, row_of
 from .counts import answered_key
 from .schema import lockdowns, tasks
 
 _ACTIVE = ("waiting", "ready", "running")
 _LIST_COLUMNS = [c for c in tasks.c if c.name not in ("item",)]
+
+# The board's statements, built once (building one costs more Python time than running it on
+# SQLite, and the board runs a score of them at every change of a run).
+_RUN = tasks.c.run_id == bindparam("run_id")
+_OLDEST = (
+    select(tasks.c.step_id, tasks.c.state, func.min(tasks.c.actionable_at))
+    .where(_RUN, tasks.c.state.in_(_ACTIVE))
+    .group_by(tasks.c.step_id, tasks.c.state)
+)
+_OVERDUE = (_RUN, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < bindparam("now"))
+_FAILED = (_RUN, tasks.c.state == "failed")
+_HELD = (_RUN, tasks.c.state == "ready", tasks.c.kind.in_(bindparam("kinds", expanding=True)))
+_OVERDUE_N = select(func.count()).select_from(tasks).where(*_OVERDUE)
+# The columns of the board's task lists: what a task's JSON shows (flows/views.task_json), no more.
+_SHOWN = [
+    tasks.c[name]
+    for name in (
+        "id", "step_id", "item_key", "title", "titles", "kind", "state", "owner", "adhoc",
+        "actionable_at", "due_at", "ended_at", "ended_by", "outputs", "note", "reason",
+    )
+]  # fmt: skip
+_OVERDUE_LIST = select(*_SHOWN).where(*_OVERDUE).order_by(tasks.c.due_at).limit(bindparam("limit"))
+_BLOCKED = [
+    (
+        select(func.count()).select_from(tasks).where(*where),
+        select(*_SHOWN).where(*where).order_by(tasks.c.pk).limit(bindparam("limit")),
+    )
+    for where in (_FAILED, _HELD)
+]
 
 
 class BoardReads(Queries):
@@ -23,39 +52,29 @@ class BoardReads(Queries):
         kept per step and state (store/counts.py), the earliest times read for the active
         states only (what the funnel's "stuck since" shows), not a count over every task row."""
         counts = self.counts_by_step(run_id)  # type: ignore[attr-defined]
-        oldest = (
-            select(tasks.c.step_id, tasks.c.state, func.min(tasks.c.actionable_at))
-            .where(tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE))
-            .group_by(tasks.c.step_id, tasks.c.state)
-        )
-        since = {(step_id, state): at for step_id, state, at in self.conn.execute(oldest)}
+        since = {(step_id, state): at for step_id, state, at in self.conn.execute(_OLDEST, {"run_id": run_id})}
         return {
             step_id: {state: (n, since.get((step_id, state))) for state, n in states.items()}
             for step_id, states in counts.items()
         }
 
     def overdue_tasks(self, run_id: str, now: datetime, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        where = (tasks.c.run_id == run_id, tasks.c.state.in_(_ACTIVE), tasks.c.due_at < now)
-        n = self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-        rows = (
-            self.fetch_all(select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.due_at).limit(limit)) if limit else []
-        )
+        """Active tasks past their due time: how many, and the first `limit` due (the columns a
+        task's JSON shows)."""
+        params = {"run_id": run_id, "now": now, "limit": limit}
+        n = self.conn.execute(_OVERDUE_N, params).scalar_one()
+        rows = [row_of(r) for r in self.conn.execute(_OVERDUE_LIST, params)] if limit else []
         return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """Failed tasks, and tasks held before anyone can act on them (waiting for stock)."""
-        failed = (tasks.c.run_id == run_id, tasks.c.state == "failed")
-        held = (tasks.c.run_id == run_id, tasks.c.state == "ready", tasks.c.kind.in_(held_kinds))
-        n = sum(
-            self.conn.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
-            for where in (failed, held)
-        )
+        """Failed tasks, and tasks held before anyone can act on them (waiting for stock): how
+        many, and the first `limit` (the columns a task's JSON shows)."""
+        params: dict[str, Any] = {"run_id": run_id, "kinds": list(held_kinds)}
+        n = sum(self.conn.execute(count, params).scalar_one() for count, _ in _BLOCKED)
         rows: list[dict[str, Any]] = []
-        for where in (failed, held):
+        for _, listed in _BLOCKED:
             if len(rows) < limit:
-                rows += self.fetch_all(
-                    select(*_LIST_COLUMNS).where(*where).order_by(tasks.c.pk).limit(limit - len(rows))
-                )
+                rows += [row_of(r) for r in self.conn.execute(listed, {**params, "limit": limit - len(rows)})]
         return int(n), rows
 
     def progress_buckets(
@@ -64,15 +83,10 @@ class BoardReads(Queries):
         """An objective's progress over time, counted per bucket of `bucket_s` seconds after
         `start`: tasks of a step done (by their end), or people who answered a roll call (by their
         first answer), from the counts per minute of run time kept by the store (store/counts.py;
-        a minute's count falls at its start). One row a minute at most, however many tasks or
-        people."""
-        buckets: dict[int, int] = {}
-        origin = start.timestamp()
+        a minute's count falls at its start), added up per bucket by the database: one row a
+        bucket, however many minutes, tasks or people."""
         key = answered_key(step_id) if answers else step_id
-        for minute, n in self.done_minutes(run_id, key):  # type: ignore[attr-defined]
-            b = max(int((minute * 60 / time_scale - origin) / bucket_s), 0)
-            buckets[b] = buckets.get(b, 0) + n
-        return sorted(buckets.items())
+        return self.done_buckets(run_id, key, start.timestamp(), bucket_s, time_scale)  # type: ignore[attr-defined]
 
     def active_lockdowns(self) -> list[dict[str, Any]]:
         return self.fetch_all(

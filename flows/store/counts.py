@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BigInteger, Float, bindparam, cast, func, select
 
 from .base import Queries
 from .schema import runs, task_counts, task_done_minutes
@@ -46,6 +46,34 @@ _DONE_MINUTES = (
 )
 
 
+_BUCKETS: dict[str, Any] = {}
+
+
+def _buckets(dialect: str) -> Any:
+    """(bucket, tasks done in it) of a run's step, the bucket of a minute computed by the
+    database as Python would: max(int((minute × 60 / time_scale − origin) / bucket_s), 0),
+    the same double operations in the same order (floor is truncation from 0 up). Built once."""
+    stmt = _BUCKETS.get(dialect)
+    if stmt is None:
+        t = task_done_minutes
+        x = (t.c.minute * 60 / bindparam("scale", type_=Float) - bindparam("origin", type_=Float)) / bindparam(
+            "bucket", type_=Float
+        )
+        if dialect == "postgresql":
+            b: Any = func.greatest(cast(func.floor(x), BigInteger), 0)
+        else:  # SQLite: CAST truncates towards 0; its max() of two values is the larger
+            b = func.max(cast(x, BigInteger), 0)
+        b = b.label("b")
+        stmt = (
+            select(b, func.sum(t.c.n))
+            .where(t.c.run_id == bindparam("run_id"), t.c.step_id == bindparam("step_id"), t.c.n != 0)
+            .group_by(b)
+            .order_by(b)
+        )
+        _BUCKETS[dialect] = stmt
+    return stmt
+
+
 class CountReads(Queries):
     def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
         """step → state → tasks (states with none left out)."""
@@ -59,6 +87,21 @@ class CountReads(Queries):
         stmt = _DONE_MINUTES
         rows = self.conn.execute(stmt, {"run_id": run_id, "step_id": step_id})
         return [(int(m), int(n)) for m, n in rows]
+
+    def done_buckets(
+        self, run_id: str, step_id: str, origin: float, bucket_s: float, time_scale: float
+    ) -> list[tuple[int, int]]:
+        """(bucket, tasks of the step done in it), the buckets of `bucket_s` seconds after
+        `origin` (epoch seconds; earlier minutes fall in the first), a minute's count at its
+        start: at most one row a bucket, however many minutes saw a task done."""
+        params = {
+            "run_id": run_id,
+            "step_id": step_id,
+            "origin": float(origin),
+            "bucket": float(bucket_s),
+            "scale": float(time_scale),
+        }
+        return [(int(b), int(n)) for b, n in self.conn.execute(_buckets(self.conn.dialect.name), params)]
 
     def open_tasks_by_state(self) -> dict[str, int]:
         """Tasks of running runs by state (ended runs' tasks never change)."""
@@ -107,6 +150,12 @@ class CountWrites(CountReads):
             if run == run_id and step == step_id and d:
                 out[minute] = out.get(minute, 0) + d
         return sorted((m, n) for m, n in out.items() if n)
+
+    def done_buckets(
+        self, run_id: str, step_id: str, origin: float, bucket_s: float, time_scale: float
+    ) -> list[tuple[int, int]]:
+        self.flush_counts()  # the database adds up the minutes: this transaction's go in first
+        return super().done_buckets(run_id, step_id, origin, bucket_s, time_scale)
 
     def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
         """The stored counts with this transaction's tally added (not written: a check-off that

@@ -7,23 +7,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from .base import Queries, insert_ignore, json_ready
+from .base import Queries, insert_ignore, json_ready, row_of
 from .schema import events, forecasts, runs
+
+_FORECAST = select(forecasts).where(forecasts.c.run_id == bindparam("run_id"))
+_STAMP = select(forecasts.c.seq, forecasts.c.computed_at).where(forecasts.c.run_id == bindparam("run_id"))
 
 
 class ForecastReads(Queries):
     def forecast(self, run_id: str) -> dict[str, Any] | None:
         """The run's stored forecast row (`data` None until the first simulation is stored)."""
-        return self.fetch_one(select(forecasts).where(forecasts.c.run_id == run_id))
+        r = self.conn.execute(_FORECAST, {"run_id": run_id}).first()
+        return row_of(r) if r is not None else None
 
     def forecast_stamp(self, run_id: str) -> tuple[int, datetime | None]:
         """The seq and time of the stored forecast, (-1, None) when there is none: what a cache
         of something showing the forecast (the board) is keyed on besides the run's events."""
-        row = self.conn.execute(
-            select(forecasts.c.seq, forecasts.c.computed_at).where(forecasts.c.run_id == run_id)
-        ).first()
+        row = self.conn.execute(_STAMP, {"run_id": run_id}).first()
         return (-1, None) if row is None or row.computed_at is None else (int(row.seq), row.computed_at)
 
     def forecast_states(self) -> list[dict[str, Any]]:

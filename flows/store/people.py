@@ -7,11 +7,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from .base import Queries, insert_ignore
+from .base import Queries, insert_ignore, row_of
 from .counts import answered_key, done_minute
 from .schema import accounts, lockdowns, muster_answers, muster_links, oidc_sessions, pool_items, runs, sessions
+
+_LAST_ANSWER = select(func.max(muster_answers.c.pk)).where(
+    muster_answers.c.run_id == bindparam("run_id"), muster_answers.c.step_id == bindparam("step_id")
+)
+
+_SESSION = select(sessions).where(sessions.c.id_hash == bindparam("id_hash"))
+_ACCOUNT = select(accounts).where(accounts.c.id == bindparam("id"))
 
 
 class PeopleReads(Queries):
@@ -36,10 +43,7 @@ class PeopleReads(Queries):
 
     def last_answer_pk(self, run_id: str, step_id: str) -> int:
         """The newest answer's row number (0 before any): what a kept headcount is checked against."""
-        stmt = select(func.max(muster_answers.c.pk)).where(
-            muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id
-        )
-        return int(self.conn.execute(stmt).scalar() or 0)
+        return int(self.conn.execute(_LAST_ANSWER, {"run_id": run_id, "step_id": step_id}).scalar() or 0)
 
     def current_answers(self, run_id: str, step_id: str) -> dict[str, tuple[str, datetime]]:
         """Each person's current answer to a roll call: person id → (option, when)."""
@@ -123,13 +127,17 @@ class PeopleReads(Queries):
         return self.fetch_one(select(accounts).where(accounts.c.token_hash == token_hash))
 
     def account(self, account_id: str) -> dict[str, Any] | None:
-        return self.fetch_one(select(accounts).where(accounts.c.id == account_id))
+        r = self.conn.execute(_ACCOUNT, {"id": account_id}).first()
+        return row_of(r) if r is not None else None
 
     def accounts(self) -> list[dict[str, Any]]:
         return self.fetch_all(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
 
     def session(self, id_hash: str) -> dict[str, Any] | None:
-        return self.fetch_one(select(sessions).where(sessions.c.id_hash == id_hash))
+        """A signed-in session (every request with a cookie reads it and its account: both
+        statements built once)."""
+        r = self.conn.execute(_SESSION, {"id_hash": id_hash}).first()
+        return row_of(r) if r is not None else None
 
 
 class PeopleWrites(Queries):

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
 from .counts import CountWrites, done_minute
@@ -31,7 +31,12 @@ _ANY_TASK = (
     .where(tasks.c.run_id == bindparam("run_id"), tasks.c.state.in_(bindparam("states", expanding=True)))
     .limit(1)
 )
+_OUTLINES: dict[tuple[str, tuple[str, ...]], Any] = {}
+_AMONG: dict[tuple[tuple[str, ...], int], Any] = {}
 _TASK_END = select(tasks.c.ended_at).where(tasks.c.run_id == bindparam("run_id"), tasks.c.id == bindparam("task_id"))
+_LAST_SEQ = select(func.max(events.c.seq)).where(events.c.run_id == bindparam("run_id"))
+_MET = select(objectives.c.objective_id, objectives.c.met_at).where(objectives.c.run_id == bindparam("run_id"))
+_LOCKDOWN = select(lockdowns).where(lockdowns.c.active_site == bindparam("site"))
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
@@ -50,6 +55,55 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
             stmt = stmt.returning(tasks.c.step_id, tasks.c.ended_at)
         _UPDATES[key] = stmt
     return stmt
+
+
+def _among(names: tuple[str, ...], limit: int) -> Any:
+    """The latest `limit` events of a run with one of `names`, newest first, cached: the latest
+    `limit` of each name from the index (run, name, seq), then those rows. One IN over the
+    names would walk the run's every event backwards from its last (check-offs make thousands)."""
+    stmt = _AMONG.get((names, limit))
+    if stmt is None:
+        run_id: Any = bindparam("run_id")
+        latest = [
+            select(events.c.seq)
+            .where(events.c.run_id == run_id, events.c.name == name)
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+            .subquery()
+            for name in names
+        ]
+        seqs = union_all(*(select(s.c.seq) for s in latest))
+        stmt = (
+            select(events)
+            .where(events.c.run_id == run_id, events.c.seq.in_(seqs))
+            .order_by(events.c.seq.desc())
+            .limit(limit)
+        )
+        _AMONG[(names, limit)] = stmt
+    return stmt
+
+
+def _outline(by: str, keys: tuple[str, ...]) -> Any:
+    """SELECT <the task's columns but outputs>, <outputs' `keys`> WHERE run, <by> ORDER BY pk, cached."""
+    stmt = _OUTLINES.get((by, keys))
+    if stmt is None:
+        columns = [c for c in tasks.c if c.name != "outputs"]
+        values = [tasks.c.outputs[k].label(f"outputs_{i}") for i, k in enumerate(keys)]
+        stmt = (
+            select(*columns, *values)
+            .where(tasks.c.run_id == bindparam("run_id"), tasks.c[by] == bindparam("by"))
+            .order_by(tasks.c.pk)
+            .limit(1)
+        )
+        _OUTLINES[(by, keys)] = stmt
+    return stmt
+
+
+def _outline_row(r: Any, keys: Sequence[str]) -> dict[str, Any]:
+    row = row_of(r)
+    values = {k: row.pop(f"outputs_{i}") for i, k in enumerate(keys)}
+    row["outputs"] = {k: v for k, v in values.items() if v is not None}
+    return row
 
 
 class RunReads(Queries):
@@ -97,9 +151,9 @@ class RunReads(Queries):
         a drill and a real lockdown of one site are separate); either, real first, for None."""
         names = [site_id, drill_site(site_id)] if drill is None else [drill_site(site_id) if drill else site_id]
         for name in names:
-            row = self.fetch_one(select(lockdowns).where(lockdowns.c.active_site == name))
-            if row is not None:
-                return row
+            r = self.conn.execute(_LOCKDOWN, {"site": name}).first()
+            if r is not None:
+                return row_of(r)
         return None
 
     def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
@@ -128,6 +182,18 @@ class RunReads(Queries):
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
         return row_of(r) if r is not None else None
+
+    def task_outline(self, run_id: str, task_id: str, keys: Sequence[str]) -> dict[str, Any] | None:
+        """A task with only `keys` of its outputs (those it has): a roll call's counts without
+        its answer groups, which hold every person asked. The database reads the JSON; Python
+        decodes a few small values, not 2,500 roster rows."""
+        r = self.conn.execute(_outline("id", tuple(keys)), {"run_id": run_id, "by": task_id}).first()
+        return _outline_row(r, keys) if r is not None else None
+
+    def step_outline(self, run_id: str, step_id: str, keys: Sequence[str]) -> dict[str, Any] | None:
+        """The first task of a step (by creation), as `task_outline` gives it."""
+        r = self.conn.execute(_outline("step_id", tuple(keys)), {"run_id": run_id, "by": step_id}).first()
+        return _outline_row(r, keys) if r is not None else None
 
     def any_task(self, run_id: str, states: Sequence[str]) -> bool:
         """Whether some task of the run is in one of `states` (the first index hit, not a count)."""
@@ -171,20 +237,16 @@ class RunReads(Queries):
 
     def events_among(self, run_id: str, names: Sequence[str], limit: int = 200) -> list[dict[str, Any]]:
         """The run's latest `limit` events with one of `names`, oldest first (the timeline)."""
-        rows = self.fetch_all(
-            select(events)
-            .where(events.c.run_id == run_id, events.c.name.in_(list(names)))
-            .order_by(events.c.seq.desc())
-            .limit(limit)
-        )
+        if not names:
+            return []
+        rows = [row_of(r) for r in self.conn.execute(_among(tuple(names), limit), {"run_id": run_id})]
         return rows[::-1]
 
     def last_event_seq(self, run_id: str) -> int:
-        return self.conn.execute(select(func.max(events.c.seq)).where(events.c.run_id == run_id)).scalar() or 0
+        return self.conn.execute(_LAST_SEQ, {"run_id": run_id}).scalar() or 0
 
     def objectives_met(self, run_id: str) -> dict[str, datetime]:
-        rows = self.fetch_all(select(objectives).where(objectives.c.run_id == run_id))
-        return {r["objective_id"]: r["met_at"] for r in rows}
+        return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
 class RunWrites(CountWrites):
