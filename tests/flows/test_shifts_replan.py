@@ -38,6 +38,13 @@ steps:
 """
 
 
+def shifts_by_person(shifts: list[dict]) -> dict[str, set[tuple[str, str]]]:
+    out: dict[str, set[tuple[str, str]]] = {}
+    for s in shifts:
+        out.setdefault(s["person"], set()).add((s["start"], s["end"]))
+    return out
+
+
 def told(store, run: str) -> list[dict]:
     with store.read() as r:
         return [m for m in r.outbox(run_id=run) if m["event"] == "shifts.assigned"]
@@ -70,9 +77,13 @@ def test_cannot_work_at_the_roll_call_and_cannot_by_link_each_replan_and_tell_wh
     assert f"person:{leaver}" in heard, "the one who dropped out is told"
     leaver_text = next(m for m in news if m["recipient"] == f"person:{leaver}")["message"]["text"]
     assert "no shifts" in leaver_text or "没有" in leaver_text
-    old = {(s["person"], s["start"]) for s in first}
-    changed = {s["person"] for s in after if (s["person"], s["start"]) not in old}
-    assert changed and {f"person:{p}" for p in changed} <= heard, "those given new shifts are told"
+    # Whether anyone takes the leaver's shifts depends on who has room under the rules in the
+    # plan the time-limited solver found; whoever's shifts changed, in either way, is told.
+    was, now = shifts_by_person(first), shifts_by_person(after)
+    changed = {p for p in was.keys() | now.keys() if was.get(p) != now.get(p)}
+    assert leaver in changed and {f"person:{p}" for p in changed} == heard, (
+        "those whose shifts changed are told, no one else"
+    )
     # 2. Someone says by their link that they cannot take their shifts: re-planned without them there.
     with store.read() as r:
         tokens = r.shift_tokens(run)
