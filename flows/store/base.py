@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,12 @@ class Queries:
     conn: Connection
     dialect: str
 
-    def fetch_all(self, stmt: Executable) -> list[dict[str, Any]]:
-        return [row_of(r) for r in self.conn.execute(stmt)]
+    def fetch_all(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The rows of `stmt` (with `params` for a statement built once with bound parameters)."""
+        return [row_of(r) for r in self.conn.execute(stmt, params)]
 
-    def fetch_one(self, stmt: Executable) -> dict[str, Any] | None:
-        r = self.conn.execute(stmt).first()
+    def fetch_one(self, stmt: Executable, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        r = self.conn.execute(stmt, params).first()
         return row_of(r) if r is not None else None
 
 

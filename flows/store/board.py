@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from .base import Queries, row_of
+from .base import Queries
 from .counts import answered_key
 from .schema import lockdowns, tasks
 
@@ -63,7 +63,7 @@ class BoardReads(Queries):
         task's JSON shows)."""
         params = {"run_id": run_id, "now": now, "limit": limit}
         n = self.conn.execute(_OVERDUE_N, params).scalar_one()
-        rows = [row_of(r) for r in self.conn.execute(_OVERDUE_LIST, params)] if limit else []
+        rows = self.fetch_all(_OVERDUE_LIST, params) if limit else []
         return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
@@ -74,7 +74,7 @@ class BoardReads(Queries):
         rows: list[dict[str, Any]] = []
         for _, listed in _BLOCKED:
             if len(rows) < limit:
-                rows += [row_of(r) for r in self.conn.execute(listed, {**params, "limit": limit - len(rows)})]
+                rows += self.fetch_all(listed, {**params, "limit": limit - len(rows)})
         return int(n), rows
 
     def progress_buckets(

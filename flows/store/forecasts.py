@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from .base import Queries, insert_ignore, json_ready, row_of
+from .base import Queries, insert_ignore, json_ready
 from .schema import events, forecasts, runs
 
 _FORECAST = select(forecasts).where(forecasts.c.run_id == bindparam("run_id"))
@@ -19,8 +19,7 @@ _STAMP = select(forecasts.c.seq, forecasts.c.computed_at).where(forecasts.c.run_
 class ForecastReads(Queries):
     def forecast(self, run_id: str) -> dict[str, Any] | None:
         """The run's stored forecast row (`data` None until the first simulation is stored)."""
-        r = self.conn.execute(_FORECAST, {"run_id": run_id}).first()
-        return row_of(r) if r is not None else None
+        return self.fetch_one(_FORECAST, {"run_id": run_id})
 
     def forecast_stamp(self, run_id: str) -> tuple[int, datetime | None]:
         """The seq and time of the stored forecast, (-1, None) when there is none: what a cache

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from .base import Queries, insert_ignore, row_of
+from .base import Queries, insert_ignore
 from .counts import answered_key, done_minute
 from .schema import accounts, lockdowns, muster_answers, muster_links, oidc_sessions, pool_items, runs, sessions
 
@@ -127,8 +127,7 @@ class PeopleReads(Queries):
         return self.fetch_one(select(accounts).where(accounts.c.token_hash == token_hash))
 
     def account(self, account_id: str) -> dict[str, Any] | None:
-        r = self.conn.execute(_ACCOUNT, {"id": account_id}).first()
-        return row_of(r) if r is not None else None
+        return self.fetch_one(_ACCOUNT, {"id": account_id})
 
     def accounts(self) -> list[dict[str, Any]]:
         return self.fetch_all(select(accounts).order_by(accounts.c.created_at, accounts.c.name))
@@ -136,8 +135,7 @@ class PeopleReads(Queries):
     def session(self, id_hash: str) -> dict[str, Any] | None:
         """A signed-in session (every request with a cookie reads it and its account: both
         statements built once)."""
-        r = self.conn.execute(_SESSION, {"id_hash": id_hash}).first()
-        return row_of(r) if r is not None else None
+        return self.fetch_one(_SESSION, {"id_hash": id_hash})
 
 
 class PeopleWrites(Queries):

@@ -151,9 +151,9 @@ class RunReads(Queries):
         a drill and a real lockdown of one site are separate); either, real first, for None."""
         names = [site_id, drill_site(site_id)] if drill is None else [drill_site(site_id) if drill else site_id]
         for name in names:
-            r = self.conn.execute(_LOCKDOWN, {"site": name}).first()
-            if r is not None:
-                return row_of(r)
+            row = self.fetch_one(_LOCKDOWN, {"site": name})
+            if row is not None:
+                return row
         return None
 
     def lockdown(self, lockdown_id: str) -> dict[str, Any] | None:
@@ -180,8 +180,7 @@ class RunReads(Queries):
         return self.fetch_all(stmt)
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
-        r = self.conn.execute(_TASK, {"run_id": run_id, "task_id": task_id}).first()
-        return row_of(r) if r is not None else None
+        return self.fetch_one(_TASK, {"run_id": run_id, "task_id": task_id})
 
     def task_outline(self, run_id: str, task_id: str, keys: Sequence[str]) -> dict[str, Any] | None:
         """A task with only `keys` of its outputs (those it has): a roll call's counts without
@@ -239,7 +238,7 @@ class RunReads(Queries):
         """The run's latest `limit` events with one of `names`, oldest first (the timeline)."""
         if not names:
             return []
-        rows = [row_of(r) for r in self.conn.execute(_among(tuple(names), limit), {"run_id": run_id})]
+        rows = self.fetch_all(_among(tuple(names), limit), {"run_id": run_id})
         return rows[::-1]
 
     def last_event_seq(self, run_id: str) -> int:
