@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checker import step_shapes
 from .clean import control_character, to_integer, to_number
 from .diagnostics import Diagnostic, RunbookError
 from .expressions import ExpressionError, render_value
@@ -22,7 +23,7 @@ from .models import HUMAN_KINDS, InputSpec, Runbook, parse_duration
 from .shape import validate_model
 from .sites import Site
 from .source import Document, load_document, parse_yaml
-from .validate import check_runbook, step_shapes
+from .validate import check_runbook
 
 # The kind-specific keys each step kind keeps in PlannedStep.params.
 _PARAMS = {
