@@ -210,7 +210,7 @@ def with_live_stock(tx: Any, plan: Any, stock_site: str | None = None) -> Any:
     the stand-down runbook iterates the laptops handed out (in a drill, those of its sandbox)."""
     import dataclasses
 
-    from runbooks.sites import Pool
+    from runbooks.site_files import Pool
 
     where = stock_site or plan.site.id
     stock = tx.pool_stock(where)
