@@ -1,4 +1,7 @@
-"""Store schema: the tables of the engine's source of truth (SQLAlchemy Core metadata).
+"""Store schema: the tables of the engine's source of truth (SQLAlchemy Core metadata), every one
+importable from here: the runs' own tables (lockdowns, runs, tasks, audit, events, counts,
+outbox) below, people's in schema_people.py, the rest in schema_work.py, their shared metadata
+and column types in columns.py.
 
 Alembic migrations in `migrations/` create exactly these; `tests/flows/test_store_schema.py`
 checks the two agree. Timestamps are UTC, stored as timezone-aware values.
@@ -6,54 +9,62 @@ checks the two agree. Timestamps are UTC, stored as timezone-aware values.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     false,
 )
 
-metadata = MetaData()
+from .columns import TS, Id, UTCDateTime, metadata
+from .schema_people import accounts, muster_answers, muster_links, oidc_links, oidc_logins, oidc_sessions, sessions
+from .schema_work import checkins, findings, forecasts, grants, loans, pool_items, prefect_mirror, settings, shifts
 
-
-class UTCDateTime(TypeDecorator):
-    """Aware UTC datetimes in, aware UTC datetimes out; stored naive UTC on every backend
-    (SQLite keeps no zone, and one rule for both keeps comparisons honest)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, str):  # pragma: no cover - SQLite without type detection
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC)
-
-
-Id = String(64)
-TS = UTCDateTime()
+__all__ = [
+    "metadata",
+    "TS",
+    "Id",
+    "UTCDateTime",
+    "lockdowns",
+    "runs",
+    "run_steps",
+    "tasks",
+    "checkoffs",
+    "idempotency",
+    "audit_heads",
+    "audit",
+    "audit_legacy",
+    "events",
+    "task_counts",
+    "task_done_minutes",
+    "objectives",
+    "outbox",
+    "accounts",
+    "sessions",
+    "oidc_links",
+    "oidc_logins",
+    "oidc_sessions",
+    "muster_links",
+    "muster_answers",
+    "pool_items",
+    "settings",
+    "shifts",
+    "loans",
+    "grants",
+    "checkins",
+    "prefect_mirror",
+    "findings",
+    "forecasts",
+]
 
 # A declared lockdown (or stand-down) of a site. `active_site` is the site id while the
 # lockdown is active and NULL after: a unique column, so two concurrent declarations of the
@@ -291,300 +302,4 @@ outbox = Table(
     Column("last_error", Text),
     Index("ix_outbox_due", "state", "next_attempt_at"),
     Index("ix_outbox_thread", "thread"),
-)
-
-
-# API accounts (docs/api.md). A token is shown once and stored only as its SHA-256 (tokens are
-# 192 random bits: a fast hash is enough, and lookups stay one indexed read).
-accounts = Table(
-    "accounts",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("name", String(100), nullable=False),  # unique among active accounts (index below)
-    Column("role", String(16), nullable=False),
-    Column("teams", JSON, nullable=False),  # [[site, team], ...] a team lead leads
-    Column("staff_id", String(64)),  # the roster member this account is, if any
-    Column("sites", JSON),  # a manager tied to sites acts on those only; null or []: global
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("created_at", TS, nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("revoked_at", TS),
-)
-Index(
-    "uq_accounts_active_name",
-    accounts.c.name,
-    unique=True,
-    sqlite_where=accounts.c.revoked_at.is_(None),
-    postgresql_where=accounts.c.revoked_at.is_(None),
-)
-
-# Dashboard sessions: the cookie holds a random id; only its SHA-256 is stored.
-sessions = Table(
-    "sessions",
-    metadata,
-    Column("id_hash", String(64), primary_key=True),
-    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
-    Column("csrf", String(64), nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("last_seen", TS, nullable=False),
-    Column("expires_at", TS, nullable=False),  # absolute end, whatever the activity
-)
-
-# OpenID Connect (console/oidc.py): an account signed in through the provider, linked to its
-# subject there, with the sites its groups give; a sign-in under way (only hashes of its state
-# and of the browser's cookie are kept); the provider's tokens of a session, for its re-checks.
-oidc_links = Table(
-    "oidc_links",
-    metadata,
-    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
-    Column("issuer", String(500), nullable=False),
-    Column("subject", String(255), nullable=False),
-    Column("sites", JSON, nullable=False),  # [site, ...] the groups tie the account to
-    Column("groups", JSON, nullable=False),  # the provider's groups that mapped, at the last check
-    Column("updated_at", TS, nullable=False),
-    Index("ix_oidc_links_subject", "issuer", "subject"),
-)
-oidc_logins = Table(
-    "oidc_logins",
-    metadata,
-    Column("state_hash", String(64), primary_key=True),
-    Column("browser_hash", String(64), nullable=False),
-    Column("nonce", String(128), nullable=False),
-    Column("verifier", String(128), nullable=False),
-    Column("next", String(2000), nullable=False),
-    Column("created_at", TS, nullable=False),
-)
-oidc_sessions = Table(
-    "oidc_sessions",
-    metadata,
-    Column("session_hash", String(64), primary_key=True),  # sessions.id_hash
-    Column("account_id", Id, nullable=False),
-    Column("tokens", JSON, nullable=False),  # the provider's refresh, access and ID tokens
-    Column("checked_at", TS, nullable=False),
-)
-
-
-# A roll call's personal answer links (docs/api.md `/r/{token}`): one per person and muster,
-# valid while the run runs; the token is kept so a manager can print call lists with links.
-muster_links = Table(
-    "muster_links",
-    metadata,
-    Column("token", String(64), primary_key=True),
-    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
-    Column("step_id", Id, nullable=False),
-    Column("person_id", String(64), nullable=False),
-    Column("created_at", TS, nullable=False),
-    UniqueConstraint("run_id", "step_id", "person_id", name="uq_muster_links_person"),
-)
-
-# Every answer, with its history: a changed answer keeps the old row (current = false).
-muster_answers = Table(
-    "muster_answers",
-    metadata,
-    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
-    Column("step_id", Id, nullable=False),
-    Column("person_id", String(64), nullable=False),
-    Column("option", String(64), nullable=False),
-    Column("via", String(16), nullable=False),  # link, sms, lead
-    Column("by", String(200), nullable=False),
-    Column("at", TS, nullable=False),
-    Column("current", Boolean, nullable=False),
-    Index("ix_muster_answers_current", "run_id", "step_id", "current"),
-    Index("ix_muster_answers_person", "run_id", "step_id", "person_id"),
-)
-
-
-# Stock of a site's pools (laptops…), seeded from the pool CSV the first time a run draws from
-# it; one row per item. An item is held by one task at a time (status `allocated`, then
-# `handed_over` once the owner confirmed the hand-over), never two.
-pool_items = Table(
-    "pool_items",
-    metadata,
-    Column("site_id", Id, primary_key=True),
-    Column("pool_id", Id, primary_key=True),
-    Column("item_key", String(200), primary_key=True),
-    Column("data", JSON, nullable=False),
-    Column("status", String(16), nullable=False),  # available, allocated, handed_over, or the CSV's own
-    Column("run_id", Id),
-    Column("task_id", String(300)),
-    Column("at", TS),
-    Index("ix_pool_items_free", "site_id", "pool_id", "status"),
-)
-
-
-# Values every process of the deployment shares: `public_url`, kept by `runbook serve` at its start.
-settings = Table(
-    "settings",
-    metadata,
-    Column("name", String(100), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", TS, nullable=False),
-)
-
-
-# A `shifts` step's plan (flows/kinds/shifts.py): one row per person and shift. A re-plan marks
-# the shifts it no longer keeps `replaced`; `token` is the person's link (`/s/{token}`), one per
-# person and run, the same on each of their rows.
-shifts = Table(
-    "shifts",
-    metadata,
-    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
-    Column("id", String(32), primary_key=True),
-    Column("step_id", Id, nullable=False),
-    Column("person_id", String(64), nullable=False),
-    Column("queue", Id, nullable=False),
-    Column("start_at", TS, nullable=False),
-    Column("end_at", TS, nullable=False),
-    Column("status", String(16), nullable=False),  # planned, acknowledged, declined, replaced
-    Column("token", String(64), nullable=False),
-    Column("by", String(200)),
-    Column("note", Text),
-    Column("updated_at", TS, nullable=False),
-    Index("ix_shifts_token", "token"),
-    Index("ix_shifts_person", "run_id", "person_id"),
-)
-
-
-# Agents lent between sites (flows/loan_ops.py): requested by the borrowing site's manager,
-# accepted or refused by the lending site's; active from acceptance until recalled. A drill
-# loan never changes the lender's real coverage.
-loans = Table(
-    "loans",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("from_site", Id, nullable=False),
-    Column("to_site", Id, nullable=False),
-    Column("queue", Id, nullable=False),
-    Column("agents", Integer, nullable=False),
-    Column("start_at", TS, nullable=False),
-    Column("end_at", TS, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("state", String(16), nullable=False),  # requested, active, refused, recalled
-    Column("drill", Boolean, nullable=False),
-    Column("requested_by", String(200), nullable=False),
-    Column("decided_by", String(200)),
-    Column("note", Text),  # why refused, forced or recalled
-    Column("forced", Boolean, nullable=False),
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-    Index("ix_loans_sites", "from_site", "to_site", "state"),
-)
-
-
-# The grant ledger: access a `grant` step gave a person on a system, until it is revoked and
-# the revocation verified. `state`: active, revoking (queued or retrying), revoked, expired
-# (revoked at its expiry), revoke_failed (retries used up: told, and still retried until it
-# succeeds). A drill's grants are recorded (`drill` true), never sent, never mixed with real ones.
-grants = Table(
-    "grants",
-    metadata,
-    Column("id", String(400), primary_key=True),  # <run>:<task>
-    Column("run_id", Id, nullable=False),
-    Column("site_id", Id, nullable=False),
-    Column("drill", Boolean, nullable=False),
-    Column("step_id", Id, nullable=False),
-    Column("task_id", String(300), nullable=False),
-    Column("person_id", String(100)),
-    Column("system", String(100), nullable=False),
-    Column("profile", String(200), nullable=False),
-    Column("scope", JSON),
-    Column("asset", String(200)),
-    Column("iam_id", String(200)),  # the IAM's id for the grant, from its answer
-    Column("owner", String(200)),
-    Column("granted_at", TS, nullable=False),
-    Column("expires_at", TS),
-    Column("review_at", TS),  # the next re-certification
-    Column("review_task", String(300)),  # the open review's task id
-    Column("reviewed_at", TS),
-    Column("state", String(16), nullable=False),
-    Column("reason", Text),  # why it is being (or was) revoked
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", TS),
-    Column("last_error", Text),
-    Column("revoked_at", TS),
-    Column("verified_at", TS),
-    Index("ix_grants_site", "site_id", "state"),
-    Index("ix_grants_due", "state", "next_attempt_at"),
-)
-
-
-# Welfare check-ins: one row per round of a `checkin` step's item (a person), with the personal
-# link's token, when the round opened and closes, its reminder, its miss and the answers.
-checkins = Table(
-    "checkins",
-    metadata,
-    Column("token", String(64), primary_key=True),
-    Column("run_id", Id, nullable=False),
-    Column("step_id", Id, nullable=False),
-    Column("task_id", String(300), nullable=False),
-    Column("person_id", String(100), nullable=False),
-    Column("round", Integer, nullable=False),
-    Column("opened_at", TS, nullable=False),
-    Column("closes_at", TS, nullable=False),
-    Column("reminded_at", TS),
-    Column("missed_at", TS),
-    Column("answered_at", TS),
-    Column("answers", JSON),
-    UniqueConstraint("run_id", "task_id", "round", name="uq_checkins_round"),
-)
-
-
-# Prefect's mirror of a run (flows/prefect_mirror.py): the flow run of the attempt that mirrors
-# it, and how far the run's events have been sent to Prefect's event stream (a cursor on
-# events.seq that survives restarts and takeovers, so no event is sent twice or skipped).
-prefect_mirror = Table(
-    "prefect_mirror",
-    metadata,
-    Column("run_id", Id, primary_key=True),
-    Column("flow_run_id", String(40)),
-    Column("event_seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
-    Column("updated_at", TS, nullable=False),
-)
-
-
-# Findings of an after-action review (issue 22): about a run, kept on the site's audit chain (not
-# the run's), so they outlive it; open until closed with a reason. The owner (a target:
-# team:<id>, person:<id>, role:<role>) hears `finding.due` from its due time on, every day
-# (scaled by `time_scale`, as runs are) until it is closed; `remind_at` is the next one.
-findings = Table(
-    "findings",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("site_id", Id, nullable=False),
-    Column("run_id", Id, ForeignKey("runs.id"), nullable=False),
-    Column("runbook_id", Id, nullable=False),
-    Column("observation", Text, nullable=False),
-    Column("discussion", Text),
-    Column("recommendation", Text, nullable=False),
-    Column("owner", String(300), nullable=False),
-    Column("due_at", TS, nullable=False),
-    Column("state", String(8), nullable=False),  # open, closed
-    Column("created_at", TS, nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("closed_at", TS),
-    Column("closed_by", String(200)),
-    Column("close_reason", Text),
-    Column("time_scale", Float, nullable=False),
-    Column("remind_at", TS),
-    Column("reminders", Integer, nullable=False, server_default="0"),
-    Index("ix_findings_site", "site_id", "state"),
-    Index("ix_findings_remind", "state", "remind_at"),
-)
-
-
-# The forecast of each running run (flows/forecaster.py writes it, flows/forecast.py reads it):
-# per objective `{p50, p90, probability, possible}` as simulated from the run read at event
-# `seq` (-1: none yet), with `trials`; `busy_by`/`busy_until` claim the one simulation in flight
-# across every process sharing the store (a claim past `busy_until` is free again).
-forecasts = Table(
-    "forecasts",
-    metadata,
-    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
-    Column("data", JSON),
-    Column("trials", Integer, nullable=False, server_default="0"),
-    Column("computed_at", TS),
-    Column("busy_by", String(200)),
-    Column("busy_until", TS),
 )
