@@ -117,6 +117,7 @@ class CountReads(Queries):
 class CountWrites(CountReads):
     _task_deltas: dict[Key, int]
     _done_deltas: dict[MinuteKey, int]
+    _stored_counts: dict[str, dict[str, dict[str, int]]]  # a run's rows as read, until written
 
     def count_task(self, run_id: str, step_id: str, old: str | None, new: str | None) -> None:
         """A task of the step moved from `old` to `new` (None: created, or removed)."""
@@ -133,6 +134,7 @@ class CountWrites(CountReads):
         self._done_deltas[key] = self._done_deltas.get(key, 0) + delta
 
     def flush_counts(self) -> None:
+        self._stored_counts.clear()
         deltas = {k: d for k, d in self._task_deltas.items() if d}
         self._task_deltas.clear()
         if deltas:
@@ -160,7 +162,10 @@ class CountWrites(CountReads):
     def counts_by_step(self, run_id: str) -> dict[str, dict[str, int]]:
         """The stored counts with this transaction's tally added (not written: a check-off that
         reads them writes its tally once, at its commit)."""
-        out = super().counts_by_step(run_id)
+        stored = self._stored_counts.get(run_id)
+        if stored is None:  # read once per transaction: only this transaction's flush changes them
+            stored = self._stored_counts[run_id] = super().counts_by_step(run_id)
+        out = {step: dict(states) for step, states in stored.items()}
         for (run, step, state), d in self._task_deltas.items():
             if run == run_id and d:
                 states = out.setdefault(step, {})

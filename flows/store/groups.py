@@ -7,7 +7,10 @@ error). Changes arriving meanwhile form the next group, led by the first of them
 
 The outcome is that of sequential transactions in arrival order (each change sees the ones
 before it in the group); what is saved is one transaction, one chain lock and one fsync per
-change."""
+change, and the statements of what changes only add rows (events, check-offs, notifications,
+audit rows, counts), written together before the commit. Should that final write or the commit
+fail for a group of several, each of its changes is run again alone, in a transaction of its
+own, so that a failure is only the caller's whose change causes it."""
 
 from __future__ import annotations
 
@@ -100,6 +103,10 @@ class GroupCommit:
             failure = e
             if not group:  # the prologue: the leader's own change (first in the queue) gets the error
                 group.extend(self._take(queue, 1))
+            elif len(group) > 1 and isinstance(e, Exception):
+                failure = None
+                for job in group:  # one by one, each in its own transaction
+                    self._alone(serial, prologue, job)
         with self._mutex:
             if queue.jobs:
                 nxt = queue.jobs[0]
@@ -114,6 +121,16 @@ class GroupCommit:
                 job.error, job.result = failure, None
             job.finished = True
             job.turn.set()
+
+
+    def _alone(self, serial: str, prologue: Callable[[Tx], None], job: _Job) -> None:
+        job.result = job.error = None
+        try:
+            with self._store.transaction(serial=serial) as tx:
+                prologue(tx)
+                _run_in_savepoint(tx, job)
+        except Exception as e:
+            job.error, job.result = e, None
 
 
 def _run_in_savepoint(tx: Tx, job: _Job) -> None:

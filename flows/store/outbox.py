@@ -17,6 +17,7 @@ _COUNT_THREADS = (
     .where(outbox.c.thread.in_(bindparam("threads", expanding=True)))
     .group_by(outbox.c.thread)
 )
+_INSERT_OUTBOX = insert(outbox)
 _FINISH_COLUMNS = ("state", "attempts", "next_attempt_at", "sent_at", "last_error")
 _FINISH_OUTBOX = (
     update(outbox)
@@ -41,41 +42,61 @@ class OutboxReads(Queries):
         return {state: n for state, n in self.conn.execute(stmt)}
 
 
-class OutboxWrites(Queries):
-    def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Queue notifications; each row's `thread` gets its occurrence number n (the dedup
-        key is `<thread>:<n>`). Returns the keys."""
+class OutboxWrites(OutboxReads):
+    # Queued notifications wait here and are written together before the commit (one insert
+    # for a group of changes) or before any read or change of the outbox in this transaction.
+    _pending_outbox: list[dict[str, Any]]
+
+    def insert_outbox(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Queue notifications; each row's `thread` gets its occurrence number n when written
+        (the dedup key is `<thread>:<n>`)."""
+        self._pending_outbox.extend(
+            {
+                "run_id": None,
+                "task_id": None,
+                "address": None,
+                "state": "pending",
+                "attempts": 0,
+                "sent_at": None,
+                "last_error": None,
+                **row,
+                "message": json_ready(row["message"]),
+                "channel_spec": json_ready(row["channel_spec"]),
+            }
+            for row in rows
+        )
+
+    def flush_outbox(self) -> None:
+        """Write the notifications queued so far, numbered within their threads in the order
+        they were queued: one count of the threads' earlier rows, one insert."""
+        if not self._pending_outbox:
+            return
+        rows, self._pending_outbox = self._pending_outbox, []
         threads = sorted({row["thread"] for row in rows})
         seen: dict[str, int] = dict.fromkeys(threads, 0)
         for i in range(0, len(threads), 1000):  # bounded IN lists (SQLite's variable limit)
             page = threads[i : i + 1000]
             seen.update({t: int(n) for t, n in self.conn.execute(_COUNT_THREADS, {"threads": page})})
-        values = []
         for row in rows:
-            thread = row["thread"]
-            seen[thread] += 1
-            values.append(
-                {
-                    "run_id": None,
-                    "task_id": None,
-                    "address": None,
-                    "state": "pending",
-                    "attempts": 0,
-                    "sent_at": None,
-                    "last_error": None,
-                    **row,
-                    "key": f"{thread}:{seen[thread]}",
-                    "message": json_ready(row["message"]),
-                    "channel_spec": json_ready(row["channel_spec"]),
-                }
-            )
-        if values:
-            self.conn.execute(insert(outbox), values)
-        return [v["key"] for v in values]
+            seen[row["thread"]] += 1
+            row["key"] = f"{row['thread']}:{seen[row['thread']]}"
+        self.conn.execute(_INSERT_OUTBOX, rows)
+
+    # Reads and changes of the outbox inside a writing transaction see what it queued.
+    def outbox(
+        self, *, states: Sequence[str] | None = None, run_id: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        self.flush_outbox()
+        return super().outbox(states=states, run_id=run_id, limit=limit)
+
+    def outbox_counts(self) -> dict[str, int]:
+        self.flush_outbox()
+        return super().outbox_counts()
 
     def claim_outbox(self, now: datetime, until: datetime, limit: int) -> list[dict[str, Any]]:
         """Take up to `limit` due notifications for delivery: they are not due again before
         `until` (a dispatcher that dies mid-batch leaves them to be sent again then)."""
+        self.flush_outbox()
         stmt = (
             select(outbox)
             .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
@@ -103,6 +124,7 @@ class OutboxWrites(Queries):
 
     def requeue_outbox(self, now: datetime, keys: Sequence[str] | None = None) -> int:
         """Dead (or named) notifications → pending, due now, with a fresh attempt count."""
+        self.flush_outbox()
         stmt = update(outbox).values(
             state="pending", next_attempt_at=now, attempts=0, last_error=None, created_at=now
         )  # its 24 h start again

@@ -17,6 +17,23 @@ _LAST_ANSWER = select(func.max(muster_answers.c.pk)).where(
     muster_answers.c.run_id == bindparam("run_id"), muster_answers.c.step_id == bindparam("step_id")
 )
 
+# A roll-call answer's statements, built once (an answer runs each of them).
+_LINK = select(muster_links).where(muster_links.c.token == bindparam("token"))
+_LINK_FOR = select(muster_links).where(
+    muster_links.c.run_id == bindparam("run_id"),
+    muster_links.c.step_id == bindparam("step_id"),
+    muster_links.c.person_id == bindparam("person_id"),
+)
+_CURRENT = (  # bound names other than the columns': the UPDATE would reserve those
+    muster_answers.c.run_id == bindparam("a_run"),
+    muster_answers.c.step_id == bindparam("a_step"),
+    muster_answers.c.person_id == bindparam("a_person"),
+    muster_answers.c.current.is_(True),
+)
+_CURRENT_ANSWER = select(muster_answers.c.option).where(*_CURRENT)
+_NOT_CURRENT = update(muster_answers).where(*_CURRENT).values(current=False)
+_INSERT_ANSWER = insert(muster_answers)
+
 _SESSION = select(sessions).where(sessions.c.id_hash == bindparam("id_hash"))
 _ACCOUNT = select(accounts).where(accounts.c.id == bindparam("id"))
 
@@ -25,7 +42,7 @@ class PeopleReads(Queries):
     # --- roll calls ---------------------------------------------------------------------------
 
     def muster_link(self, token: str) -> dict[str, Any] | None:
-        return self.fetch_one(select(muster_links).where(muster_links.c.token == token))
+        return self.fetch_one(_LINK, {"token": token})
 
     def muster_links(self, run_id: str, step_id: str) -> list[dict[str, Any]]:
         return self.fetch_all(
@@ -55,23 +72,11 @@ class PeopleReads(Queries):
         return {person: (option, at) for person, option, at in self.conn.execute(stmt)}
 
     def muster_link_for(self, run_id: str, step_id: str, person_id: str) -> dict[str, Any] | None:
-        return self.fetch_one(
-            select(muster_links).where(
-                muster_links.c.run_id == run_id,
-                muster_links.c.step_id == step_id,
-                muster_links.c.person_id == person_id,
-            )
-        )
+        return self.fetch_one(_LINK_FOR, {"run_id": run_id, "step_id": step_id, "person_id": person_id})
 
     def current_answer(self, run_id: str, step_id: str, person_id: str) -> str | None:
-        return self.conn.execute(
-            select(muster_answers.c.option).where(
-                muster_answers.c.run_id == run_id,
-                muster_answers.c.step_id == step_id,
-                muster_answers.c.person_id == person_id,
-                muster_answers.c.current.is_(True),
-            )
-        ).scalar()
+        params = {"a_run": run_id, "a_step": step_id, "a_person": person_id}
+        return self.conn.execute(_CURRENT_ANSWER, params).scalar()
 
     def muster_answers(self, run_id: str, step_id: str, *, current_only: bool = True) -> list[dict[str, Any]]:
         stmt = select(muster_answers).where(muster_answers.c.run_id == run_id, muster_answers.c.step_id == step_id)
@@ -168,17 +173,9 @@ class PeopleWrites(Queries):
     def record_muster_answer(self, row: Mapping[str, Any]) -> None:
         """The person's answer; their earlier one stays in the history, no longer current. A
         first answer is counted in its minute of run time (the roll call's burn-up, counts.py)."""
-        earlier = self.conn.execute(
-            update(muster_answers)
-            .where(
-                muster_answers.c.run_id == row["run_id"],
-                muster_answers.c.step_id == row["step_id"],
-                muster_answers.c.person_id == row["person_id"],
-                muster_answers.c.current.is_(True),
-            )
-            .values(current=False)
-        )
-        self.conn.execute(insert(muster_answers).values(**row, current=True))
+        person = {"a_run": row["run_id"], "a_step": row["step_id"], "a_person": row["person_id"]}
+        earlier = self.conn.execute(_NOT_CURRENT, person)
+        self.conn.execute(_INSERT_ANSWER, {**row, "current": True})
         if earlier.rowcount == 0:
             head = self.run_head(row["run_id"])  # type: ignore[attr-defined]  # Tx: read once per transaction
             minute = done_minute(row["at"], float(head["time_scale"] or 1) if head else 1.0)

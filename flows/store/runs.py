@@ -248,11 +248,15 @@ class RunReads(Queries):
         return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
-class RunWrites(CountWrites):
+class RunWrites(RunReads, CountWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
     # again. Every write of a task goes through this mixin, which keeps the copy in step.
     _task_rows: dict[tuple[str, str], dict[str, Any]]
     _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
+    # Events and check-offs are only ever added: they wait here and are written together, one
+    # insert for a group of changes (flush_rows: before the commit and before any read of them).
+    _pending_events: list[dict[str, Any]]
+    _pending_checkoffs: list[dict[str, Any]]
 
     def insert_lockdown(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(insert(lockdowns).values(**row))
@@ -358,15 +362,46 @@ class RunWrites(CountWrites):
         return done_minute(ended_at.replace(tzinfo=UTC), float(head["time_scale"] or 1) if head else 1.0)
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(
-            _INSERT_CHECKOFF, {"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))}
+        self._pending_checkoffs.append(
+            {"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))}
         )
 
     def insert_event(self, row: Mapping[str, Any]) -> None:
-        self.conn.execute(
-            _INSERT_EVENT,
-            {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
+        """An event of the run, written with the transaction's others in the order they came
+        (their `seq` follows it)."""
+        self._pending_events.append(
+            {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))}
         )
+
+    def flush_rows(self) -> None:
+        """Write the events and check-offs added so far in this transaction."""
+        if self._pending_events:
+            rows, self._pending_events = self._pending_events, []
+            self.conn.execute(_INSERT_EVENT, rows)
+        if self._pending_checkoffs:
+            rows, self._pending_checkoffs = self._pending_checkoffs, []
+            self.conn.execute(_INSERT_CHECKOFF, rows)
+
+    # Reads inside a writing transaction see what it added.
+    def checkoffs(self, run_id: str, task_id: str | None = None) -> list[dict[str, Any]]:
+        self.flush_rows()
+        return super().checkoffs(run_id, task_id)
+
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        self.flush_rows()
+        return super().events(run_id, after, limit)
+
+    def events_named(self, run_id: str, name: str) -> list[dict[str, Any]]:
+        self.flush_rows()
+        return super().events_named(run_id, name)
+
+    def events_among(self, run_id: str, names: Sequence[str], limit: int = 200) -> list[dict[str, Any]]:
+        self.flush_rows()
+        return super().events_among(run_id, names, limit)
+
+    def last_event_seq(self, run_id: str) -> int:
+        self.flush_rows()
+        return super().last_event_seq(run_id)
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(

@@ -85,6 +85,10 @@ class Tx(
         self._task_deltas: dict[tuple[str, str, str], int] = {}
         self._done_deltas: dict[tuple[str, str, int], int] = {}
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._pending_events: list[dict[str, Any]] = []
+        self._pending_checkoffs: list[dict[str, Any]] = []
+        self._pending_outbox: list[dict[str, Any]] = []
+        self._stored_counts: dict[str, dict[str, dict[str, int]]] = {}
         # Read once per transaction (a group of changes shares them), dropped by this
         # transaction's writes of the same rows (RunWrites) and by a savepoint's rollback.
         self._kept: dict[tuple[str, str], Any] = {}
@@ -126,27 +130,64 @@ class Tx(
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A part of this transaction that an error rolls back alone (the audit heads it moved
-        included); the error goes on to the caller. Group commit runs each change in one."""
-        heads, sealed, deltas = dict(self._heads), len(self._pending_audit), dict(self._task_deltas)
-        done = dict(self._done_deltas)
+        included); the error goes on to the caller. Group commit runs each change in one.
+        What waits in memory to be written is restored as it was at the start: rows written
+        meanwhile (a read inside the part writes what waits) are rolled back with the part,
+        those of earlier parts among them, and wait again."""
+        held = self._held()
         nested = self.conn.begin_nested()
         try:
             yield
         except BaseException:
             nested.rollback()
-            self._heads = heads
-            del self._pending_audit[sealed:]  # its audit rows were sealed but not written
-            self._task_deltas = deltas  # and its counts never happened
-            self._done_deltas = done
+            self._restore(held)
             self._task_rows.clear()  # what the rolled-back part wrote is gone
             self._kept.clear()
+            self._stored_counts.clear()
             raise
         nested.commit()
 
-    def before_commit(self) -> None:
-        """What this transaction still holds in memory goes to the store (Store.transaction)."""
+    def _held(self) -> tuple[Any, ...]:
+        return (
+            dict(self._heads),
+            list(self._pending_audit),
+            dict(self._task_deltas),
+            dict(self._done_deltas),
+            list(self._pending_events),
+            list(self._pending_checkoffs),
+            list(self._pending_outbox),
+        )
+
+    def _restore(self, held: tuple[Any, ...]) -> None:
+        (
+            self._heads,
+            self._pending_audit,  # its audit rows were sealed but not written
+            self._task_deltas,  # and its counts never happened
+            self._done_deltas,
+            self._pending_events,
+            self._pending_checkoffs,
+            self._pending_outbox,
+        ) = held
+
+    def flush(self) -> None:
+        """What this transaction still holds in memory goes to the store: before its commit
+        (Store.transaction), and before a read that must see it."""
+        self.flush_rows()
+        self.flush_outbox()
         self.flush_audit()
         self.flush_counts()
+
+    def before_commit(self) -> None:
+        self.flush()
+
+    # Reads of other mixins that see the rows waiting in memory.
+    def deliveries(self, run_id: str) -> list[dict[str, Any]]:
+        self.flush()
+        return super().deliveries(run_id)
+
+    def forecast_states(self) -> list[dict[str, Any]]:
+        self.flush()
+        return super().forecast_states()
 
     def notify_run(self, run_id: str) -> None:
         """Wake the run's runner, in whichever process it is, when this transaction commits."""

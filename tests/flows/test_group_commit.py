@@ -122,7 +122,9 @@ def test_a_failing_change_rolls_back_alone_and_its_caller_gets_its_own_error(eng
     assert [s for t, s in states.items() if t not in ("item:2", "item:4")] == ["waiting"] * 4
 
 
-def test_a_group_whose_commit_fails_answers_every_caller_with_the_error_and_keeps_nothing(engine, store, operator):
+def test_a_group_whose_commit_keeps_failing_answers_every_caller_with_the_error_and_keeps_nothing(
+    engine, store, operator
+):
     group = Group(engine, store, operator)
     group.hold()
     group.queue_checkoff(1, "item:0")
@@ -131,18 +133,86 @@ def test_a_group_whose_commit_fails_answers_every_caller_with_the_error_and_keep
 
     def fail_the_commit(conn) -> None:
         commits.append(1)
-        if len(commits) == 1:
-            raise RuntimeError("the disk is full")
+        raise RuntimeError("the disk is full")
 
     event.listen(store.engine, "commit", fail_the_commit)
     try:
         group.commit_all()
     finally:
         event.remove(store.engine, "commit", fail_the_commit)
-    assert len(commits) == 1
+    assert len(commits) == 4, "the group's commit, then each of its three changes alone"
     assert [str(group.outcomes[n]) for n in (1, 2)] == ["the disk is full"] * 2
     assert str(group.held) == "the disk is full"
     assert group.seen_after == {1: "waiting", 2: "waiting"}
     assert {t["id"]: t["state"] for t in engine.tasks(group.run)}["item:0"] == "waiting"
     assert engine.audit(group.run)["verified"]
     assert engine.complete(group.run, "item:0", operator)["task"]["state"] == "done", "the run goes on"
+
+
+def test_a_group_whose_commit_fails_once_runs_its_changes_again_one_by_one(engine, store, operator):
+    group = Group(engine, store, operator)
+    group.hold()
+    group.queue_checkoff(1, "item:0")
+    group.queue_checkoff(2, "item:1")
+    commits: list[int] = []
+
+    def fail_the_first_commit(conn) -> None:
+        commits.append(1)
+        if len(commits) == 1:
+            raise RuntimeError("the disk is full")
+
+    event.listen(store.engine, "commit", fail_the_first_commit)
+    try:
+        group.commit_all()
+    finally:
+        event.remove(store.engine, "commit", fail_the_first_commit)
+    assert len(commits) == 4, "the group's failed commit, then one commit for each change"
+    assert group.held is None and group.outcomes == {1: "done", 2: "done"}
+    assert group.seen_after == {1: "done", 2: "done"}, "answered after the commit holding the change"
+    audit = engine.audit(group.run)
+    assert audit["verified"]
+    assert [e["action"] for e in audit["entries"]].count("test.hold") == 1, "the failed group kept nothing"
+    done = [e["target"] for e in audit["entries"] if e["action"] == "task.complete"]
+    assert done == ["item:0", "item:1"]
+
+
+def test_a_row_the_database_refuses_at_the_group_write_fails_only_the_change_that_added_it(
+    engine, store, operator
+):
+    """Check-offs, events and notifications are written together before the commit: a row
+    refused there fails the group's transaction, and the group runs again change by change, so
+    the error is only its caller's."""
+    group = Group(engine, store, operator)
+    group.hold()
+    outcomes: dict[str, Any] = {}
+
+    def check_off(task_id: str, note: str) -> None:
+        try:
+            outcomes[task_id] = engine.complete(group.run, task_id, operator, note=note)["task"]["state"]
+        except Exception as e:
+            outcomes[task_id] = e
+
+    def refuse_the_poisoned_row(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("INSERT INTO checkoffs") and "poisoned" in repr(parameters):
+            raise RuntimeError("value refused by the database")
+
+    threads = []
+    for n, (task_id, note) in enumerate([("item:0", "fine"), ("item:1", "poisoned"), ("item:2", "fine")], 1):
+        t = threading.Thread(target=check_off, args=(task_id, note))
+        t.start()
+        threads.append(t)
+        wait_for(lambda n=n: store.groups.queued(group.run) == n, 60, 0.01, what=f"check-off {n} queued")
+    event.listen(store.engine, "before_cursor_execute", refuse_the_poisoned_row)
+    try:
+        group.commit_all()
+        for t in threads:
+            t.join(120)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", refuse_the_poisoned_row)
+    assert outcomes["item:0"] == outcomes["item:2"] == "done"
+    assert "value refused by the database" in str(outcomes["item:1"])
+    states = {t["id"]: t["state"] for t in engine.tasks(group.run)}
+    assert (states["item:0"], states["item:1"], states["item:2"]) == ("done", "waiting", "done")
+    with store.read() as r:
+        assert [c["task_id"] for c in r.checkoffs(group.run)] == ["item:0", "item:2"]
+    assert engine.audit(group.run)["verified"]
