@@ -67,3 +67,33 @@ def test_a_rolled_back_savepoint_forgets_its_writes_and_its_audit_rows(engine, s
     assert entries["verified"]
     actions = [e["action"] for e in entries["entries"]]
     assert "test.rolled_back" not in actions and actions[-1] == "test.kept"
+
+
+def test_rows_of_earlier_changes_written_inside_a_rolled_back_savepoint_are_kept(engine, store, operator):
+    """Events, check-offs, notifications and audit rows wait in memory until the commit or a read
+    of them. A read inside a savepoint writes those of the changes before it too: when that
+    savepoint rolls back, they are not lost but wait again, and only its own are gone."""
+    run = _start(engine, operator)
+    with store.transaction(serial=run) as tx:
+        tx.lock_chain(run)
+        tx.insert_event({"run_id": run, "name": "test.before", "at": utcnow()})
+        tx.append_audit(run, actor="test", action="test.before", target="item:0")
+        tx.insert_checkoff({"run_id": run, "task_id": "item:0", "action": "complete", "actor": "test", "at": utcnow()})
+        try:
+            with tx.savepoint():
+                assert tx.events_named(run, "test.before"), "a read inside sees what waits"
+                assert tx.audit(run)[-1]["action"] == "test.before"
+                assert [c["task_id"] for c in tx.checkoffs(run)] == ["item:0"]
+                tx.insert_event({"run_id": run, "name": "test.rolled_back", "at": utcnow()})
+                tx.append_audit(run, actor="test", action="test.rolled_back", target="item:1")
+                raise RuntimeError("this change fails")
+        except RuntimeError:
+            pass
+    with store.read() as r:
+        assert [e["name"] for e in r.events_named(run, "test.before")] == ["test.before"]
+        assert r.events_named(run, "test.rolled_back") == []
+        assert [c["task_id"] for c in r.checkoffs(run)] == ["item:0"]
+    entries = engine.audit(run)
+    assert entries["verified"]
+    actions = [e["action"] for e in entries["entries"]]
+    assert actions[-1] == "test.before" and "test.rolled_back" not in actions
