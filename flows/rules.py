@@ -13,7 +13,7 @@ from runbooks.sites import Site
 from .actors import Actor, ownership
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .runstate import RunState
-from .states import transition
+from .states import task_id_of, transition
 
 
 def site_named(name: str, allow_path: bool = True) -> Site:
@@ -77,6 +77,10 @@ def unknown_task(run_id: str, task_id: str, ids: Iterable[str]) -> str:
 
 
 def waiting_task(rs: RunState, task_id: str):
+    step_id, _, key = task_id.partition(":")
+    if key:  # the item and the same item of the steps that wait on it, in one read: the settle step reads them next
+        waits = [task_id_of(d.id, key) for d in rs.plan.dependents(step_id) if step_id in d.item_needs]
+        rs.tx.read_tasks(rs.run_id, [task_id, *waits])
     task = find_task(rs, task_id)
     if task["state"] != "waiting":
         raise Conflict(not_waiting(task))

@@ -44,7 +44,9 @@ class Site:
         return next((p for p in self.staff if p["id"] == staff_id), None)
 
     def context(self) -> dict[str, Any]:
-        """The `site` of the expression context."""
+        """The `site` of the expression context. Its people and pool rows are the site's own
+        (as `staff` and `person()` hand them out, never changed: expressions render in an
+        immutable sandbox), so building it does not copy 10,000 roster rows each time."""
         return {
             "id": self.id,
             "name": self.name,
@@ -52,8 +54,8 @@ class Site:
             "timezone": self.timezone,
             "lang": self.lang,
             "teams": self.teams,
-            "staff": [dict(p) for p in self.staff],
-            "pools": {pid: [dict(r) for r in p.rows] for pid, p in self.pools.items()},
+            "staff": list(self.staff),
+            "pools": {pid: list(p.rows) for pid, p in self.pools.items()},
         }
 
     def snapshot(self) -> dict[str, Any]:

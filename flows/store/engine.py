@@ -149,7 +149,10 @@ class Store:
 
 def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=8, max_overflow=56, pool_timeout=120)
+        # Connections kept for as many threads as a server runs at once (its worker threads,
+        # 40, and its own): an overflow connection is closed when returned, and opening one
+        # (file, WAL, pragmas) cost a roll-call answer more than its reads.
+        engine = create_engine(url, pool_size=48, max_overflow=48, pool_timeout=120)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test

@@ -39,6 +39,7 @@ _MET = select(objectives.c.objective_id, objectives.c.met_at).where(objectives.c
 _LOCKDOWN = select(lockdowns).where(lockdowns.c.active_site == bindparam("site"))
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
+_INSERT_TASKS = insert(tasks).returning(*tasks.c, sort_by_parameter_order=True)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
 
 
@@ -251,7 +252,7 @@ class RunReads(Queries):
 class RunWrites(RunReads, CountWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
     # again. Every write of a task goes through this mixin, which keeps the copy in step.
-    _task_rows: dict[tuple[str, str], dict[str, Any]]
+    _task_rows: dict[tuple[str, str], dict[str, Any] | None]
     _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
     # Events and check-offs are only ever added: they wait here and are written together, one
     # insert for a group of changes (flush_rows: before the commit and before any read of them).
@@ -293,12 +294,12 @@ class RunWrites(RunReads, CountWrites):
         )
 
     def insert_tasks(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """New tasks, kept as the store returns them (Tx.task does not read them again)."""
         for r in rows:
-            self._task_rows.pop((r["run_id"], r["id"]), None)
             self.count_task(r["run_id"], r["step_id"], None, r["state"])
         if rows:
-            self.conn.execute(
-                insert(tasks),
+            written = self.conn.execute(
+                _INSERT_TASKS,
                 [
                     {
                         **r,
@@ -310,6 +311,9 @@ class RunWrites(RunReads, CountWrites):
                     for r in rows
                 ],
             )
+            for returned in written:
+                row = row_of(returned)
+                self._task_rows[(row["run_id"], row["id"])] = row
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
         """Update columns of one task other than its state; with `expect`, only if its state is
@@ -350,7 +354,9 @@ class RunWrites(RunReads, CountWrites):
         else:
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
-        if kept is not None:
+        if kept is None:
+            self._task_rows.pop((run_id, task_id), None)  # found absent before: read it if asked again
+        else:
             if changed:  # the row as a read would give it now
                 kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()})
             else:  # changed meanwhile by someone else: read it again next time

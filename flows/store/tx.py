@@ -84,7 +84,7 @@ class Tx(
         self._pending_audit: list[dict[str, Any]] = []
         self._task_deltas: dict[tuple[str, str, str], int] = {}
         self._done_deltas: dict[tuple[str, str, int], int] = {}
-        self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._task_rows: dict[tuple[str, str], dict[str, Any] | None] = {}  # None: absent
         self._pending_events: list[dict[str, Any]] = []
         self._pending_checkoffs: list[dict[str, Any]] = []
         self._pending_outbox: list[dict[str, Any]] = []
@@ -100,11 +100,14 @@ class Tx(
 
     def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
         """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
-        them for `task()`: the runner's record of a batch of results."""
+        them (or that they are absent) for `task()`: the runner's record of a batch of results, a
+        check-off's task with the items that wait on it."""
         wanted = [i for i in dict.fromkeys(ids) if (run_id, i) not in self._task_rows]
         for start in range(0, len(wanted), page):
-            for row in self.tasks(run_id, ids=wanted[start : start + page]):
-                self._task_rows[(run_id, row["id"])] = row
+            chunk = wanted[start : start + page]
+            found = {row["id"]: row for row in self.tasks(run_id, ids=chunk)}
+            for task_id in chunk:
+                self._task_rows[(run_id, task_id)] = found.get(task_id)
 
     def run_head(self, run_id: str) -> dict[str, Any] | None:
         return self._once(("run", run_id), lambda: super(Tx, self).run_head(run_id))
@@ -117,15 +120,15 @@ class Tx(
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         """A task, read from the store once per transaction, then from this transaction's copy,
-        which its writes keep in step (RunWrites._update_task). A copy is handed out each time."""
+        which its writes keep in step (RunWrites: its inserts and updates). A task found absent
+        stays absent until this transaction inserts it (a run's tasks are only added under its
+        lock). A copy is handed out each time."""
         key = (run_id, task_id)
-        row = self._task_rows.get(key)
-        if row is None:
-            row = super().task(run_id, task_id)
-            if row is None:
-                return None
-            self._task_rows[key] = row
-        return copy_value(row)
+        if key in self._task_rows:
+            row = self._task_rows[key]
+        else:
+            row = self._task_rows[key] = super().task(run_id, task_id)
+        return copy_value(row) if row is not None else None
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
