@@ -25,7 +25,7 @@ from .mirror import MirrorReads, MirrorWrites
 from .oidc import OidcReads, OidcWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
-from .runs import RunReads, RunWrites
+from .runs import PAGE, RunReads, RunWrites
 from .settings import SettingReads, SettingWrites
 from .shifts import ShiftReads, ShiftWrites
 from .stats import StatsReads
@@ -94,7 +94,7 @@ class Tx(
             self._kept[key] = read()
         return copy_value(self._kept[key])
 
-    def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
+    def read_tasks(self, run_id: str, ids: Sequence[str], page: int = PAGE) -> None:
         """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
         them for `task()`: the runner's record of a batch of results."""
         wanted = [i for i in dict.fromkeys(ids) if (run_id, i) not in self._task_rows]

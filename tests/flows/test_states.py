@@ -107,7 +107,7 @@ def test_every_kind_of_the_language_has_a_plug_in_and_a_row_in_the_table():
 
 # --- nothing else writes a state -----------------------------------------------------------------
 
-WRITERS = {"write_task_state", "write_run_state", "insert_tasks"}
+WRITERS = {"write_task_state", "write_task_states", "write_run_state", "insert_tasks"}
 
 
 def _calls(path: Path):
