@@ -136,7 +136,10 @@ def transition(
         changes["note"] = note
     if not rs.tx.write_task_state(rs.run_id, task["id"], expected, to, **changes):
         return False
-    _changed(rs, task, to, reason, event, digest)
+    _changed(rs, task, to, reason)
+    told = _event_of(task, to, reason, digest) if event else None
+    if told is not None:
+        rs.event(told[0], told[1], **told[2])
     return True
 
 
@@ -153,8 +156,8 @@ def transition_many(
 ) -> list[Mapping[str, Any]]:
     """`transition` of many tasks from the same `expect` states, each (task, its own values: the
     same columns for all, such as `outputs` or `attempt`), written in one statement a page, not
-    one a task; the events in the tasks' order. The tasks written: one changed meanwhile is left
-    as it is."""
+    one a task; their events in the tasks' order, in one insert. The tasks written: one changed
+    meanwhile is left as it is."""
     expected = list(expect)
     for task, _ in tasks:
         _check(task, expected, to)
@@ -164,7 +167,9 @@ def transition_many(
     written = rs.tx.write_task_states(rs.run_id, own, expected, to, **_changes(rs, to, reason, by, values))
     done = [task for task, _ in tasks if task["id"] in written]
     for task in done:
-        _changed(rs, task, to, reason, event, False)
+        _changed(rs, task, to, reason)
+    if event:
+        rs.events([told for told in (_event_of(task, to, reason, False) for task in done) if told is not None])
     return done
 
 
@@ -185,18 +190,25 @@ def _changes(rs: RunView, to: str, reason: str | None, by: str | None, values: M
     return changes
 
 
-def _changed(rs: RunView, task: Mapping[str, Any], to: str, reason: str | None, event: bool, digest: bool) -> None:
-    """What follows a task's write: the settle step's marks and the task's event."""
+def _changed(rs: RunView, task: Mapping[str, Any], to: str, reason: str | None) -> None:
+    """What the settle step learns of a task's write."""
     rs.changed.add((task["step_id"], task["item_key"]))
     if to in UNSUCCESSFUL:
         rs.ended.append({**task, "state": to, "reason": reason})
-    if event and to in ("done", "failed"):
-        rs.event(f"task.{to}", task["id"], state=to)
-    elif event and to == "cancelled":  # `was`: an owner is told only of what had become theirs
+
+
+def _event_of(
+    task: Mapping[str, Any], to: str, reason: str | None, digest: bool
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The event of a task's transition to `to`, if it has one: (name, task, data)."""
+    if to in ("done", "failed"):
+        return f"task.{to}", task["id"], {"state": to}
+    if to == "cancelled":  # `was`: an owner is told only of what had become theirs
         extra = {"digest": True} if digest else {}
-        rs.event("task.cancelled", task["id"], state=to, reason=reason, was=task["state"], **extra)
-    elif event and to in UNSUCCESSFUL:
-        rs.event("task.done", task["id"], state=to, reason=reason)
+        return "task.cancelled", task["id"], {"state": to, "reason": reason, "was": task["state"], **extra}
+    if to in UNSUCCESSFUL:
+        return "task.done", task["id"], {"state": to, "reason": reason}
+    return None
 
 
 def create(rs: RunView, rows: list[dict[str, Any]]) -> None:

@@ -457,6 +457,17 @@ class RunWrites(CountWrites):
             {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
         )
 
+    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Events in this order, one statement for them all."""
+        if rows:
+            self.conn.execute(
+                _INSERT_EVENT,
+                [
+                    {"task_id": None, "run_id": None, "site_id": None, **r, "data": json_ready(r.get("data"))}
+                    for r in rows
+                ],
+            )
+
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(
             insert_ignore(self.dialect, objectives).values(run_id=run_id, objective_id=objective_id, met_at=met_at)

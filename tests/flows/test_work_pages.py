@@ -31,26 +31,27 @@ def per_task(rs, tasks, to, *, expect, **values):
     return [t for t, own in tasks if states.transition(rs, t, to, expect=expect, **values, **own)]
 
 
-def updates_of_tasks(store):
+def statements(store) -> list[str]:
+    """The statements executed on the store from now on (an executemany counts once)."""
     seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("UPDATE TASKS"):
-            seen.append(statement)
-
-    event.listen(store.engine, "before_cursor_execute", count)
+    event.listen(store.engine, "before_cursor_execute", lambda c, cursor, statement, *a: seen.append(statement))
     return seen
 
 
-def drive(engine, store, runbook, operator) -> tuple[str, int, int]:
+def count(seen: list[str], prefix: str) -> int:
+    return sum(1 for s in seen if " ".join(s.split()).upper().startswith(prefix))
+
+
+def drive(engine, store, runbook, operator) -> tuple[str, int, tuple[int, int]]:
     """A run of N due no-op steps claimed, then recorded: successes with outputs of their own, a
-    retryable error and a failure among them. The UPDATEs of tasks of the claim and the record."""
+    retryable error and a failure among them. The UPDATEs of tasks of the claim; those of the
+    record, and its inserts of events."""
     run = engine.start(runbook, "lab", operator)["id"]
     with store.transaction() as tx:
         assert tx.acquire_lease(run, "runner-p", utcnow() + timedelta(seconds=120), utcnow())
-    seen = updates_of_tasks(store)
+    seen = statements(store)
     claimed = work.claim(store, run, "runner-p")
-    claims = len(seen)
+    claims = count(seen, "UPDATE TASKS")
     assert sorted(job.task_id for job in claimed.jobs) == [f"s{i:02d}" for i in range(N)]
     results: list[tuple[Any, dict | None, StepError | None]] = []
     for i, job in enumerate(claimed.jobs):
@@ -64,7 +65,7 @@ def drive(engine, store, runbook, operator) -> tuple[str, int, int]:
         states.transition(_View(tx, run), tx.task(run, claimed.jobs[3].task_id), "cancelled", reason="not needed")
     seen.clear()
     work.record(store, run, "runner-p", results)
-    return run, claims, len(seen)
+    return run, claims, (count(seen, "UPDATE TASKS"), count(seen, "INSERT INTO EVENTS"))
 
 
 class _View:
@@ -76,6 +77,9 @@ class _View:
         self.ended: list = []
 
     def event(self, *args, **kwargs):
+        pass
+
+    def events(self, events):
         pass
 
 
@@ -106,12 +110,13 @@ def test_a_page_of_claims_and_results_is_one_update_each_with_what_one_a_task_ga
 ):
     paged, claims, records = drive(engine, store, runbook, operator)
     # The record: the successes before the retry, between it and the failure, after it (3), and
-    # the retry and the failure one each (2).
-    assert (claims, records) == (1, 5)
+    # the retry and the failure one each (2); the events of each batch in one insert, the
+    # failure's in one.
+    assert (claims, records) == (1, (5, 4))
     with monkeypatch.context() as m:
         m.setattr(work, "transition_many", per_task)
         single, claims_one, records_one = drive(engine, store, runbook, operator)
-    assert (claims_one, records_one) == (N, N - 1)
+    assert (claims_one, records_one) == (N, (N - 1, N - 2))
     got, want = outcome(store, paged), outcome(store, single)
     assert got == want
     assert got["tasks"]["s03"][0] == "cancelled" and got["tasks"]["s07"][:2] == ("ready", 1)
@@ -128,12 +133,13 @@ def test_pages_of_a_claim_are_a_statement_each(engine, store, runbook, operator,
     run = engine.start(runbook, "lab", operator)["id"]
     with store.transaction() as tx:
         assert tx.acquire_lease(run, "runner-p", utcnow() + timedelta(seconds=120), utcnow())
-    seen = updates_of_tasks(store)
+    seen = statements(store)
     claimed = work.claim(store, run, "runner-p")
-    assert len(claimed.jobs) == N and len(seen) == 4  # 8 + 8 + 8 + 6
+    assert len(claimed.jobs) == N and count(seen, "UPDATE TASKS") == 4  # 8 + 8 + 8 + 6
     seen.clear()
     work.record(store, run, "runner-p", [(job, {"i": 1}, None) for job in claimed.jobs])
-    assert len(seen) == 4
+    # The tasks' events in one insert; the run's completion in another.
+    assert (count(seen, "UPDATE TASKS"), count(seen, "INSERT INTO EVENTS")) == (4, 2)
     assert engine.run(run)["counts"] == {"done": N}
 
 
