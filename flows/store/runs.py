@@ -1,6 +1,7 @@
 """The SQL of runs and their tasks (mixins of Reader and Tx): lockdowns, runs, run steps,
-tasks (a state is written only by `write_task_state`/`write_run_state`, which flows/states.py
-calls), check-offs, events, objectives met. The hot path's statements are built once."""
+tasks (a state is written only by `write_task_state`/`write_run_state`, or a page of tasks' by
+`write_task_states` in task_pages.py, which flows/states.py calls), check-offs, events,
+objectives met. The hot path's statements are built once."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, union_all, update
+from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
-from .counts import CountWrites, done_minute
+from .counts import done_minute_of
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
+from .task_pages import TaskPageWrites
 
 
 def drill_site(site_id: str) -> str:
@@ -40,9 +42,6 @@ _LOCKDOWN = select(lockdowns).where(lockdowns.c.active_site == bindparam("site")
 _INSERT_EVENT = insert(events)
 _INSERT_CHECKOFF = insert(checkoffs)
 _UPDATES: dict[tuple[tuple[str, ...], int], Any] = {}
-_PAGE_UPDATES: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
-# Tasks a statement reads or writes at most (Tx.read_tasks, write_task_states): the runner's pages.
-PAGE = 500
 
 
 def _task_update(columns: tuple[str, ...], expected: int) -> Any:
@@ -57,37 +56,6 @@ def _task_update(columns: tuple[str, ...], expected: int) -> Any:
         if "state" in columns:  # the step and end of the row, for the counts (store/counts.py)
             stmt = stmt.returning(tasks.c.step_id, tasks.c.ended_at)
         _UPDATES[key] = stmt
-    return stmt
-
-
-def _page_size(n: int) -> int:
-    """The statement size a page of `n` tasks is written with: the next power of two (at most
-    PAGE), so that a few statements are built and compiled, not one for every count."""
-    return min(PAGE, 1 << max(n - 1, 0).bit_length())
-
-
-def _tasks_update(common: tuple[str, ...], own: tuple[str, ...], n: int) -> Any:
-    """UPDATE tasks SET <common> = :c, <own> = CASE id WHEN :w_id0 THEN :c_0 … END WHERE run,
-    id IN (:w_id0 … :w_id<n-1>), state = :w_state RETURNING id, step, end; cached."""
-    key = (common, own, n)
-    stmt = _PAGE_UPDATES.get(key)
-    if stmt is None:
-        ids: list[Any] = [bindparam(f"w_id{i}") for i in range(n)]
-        stmt = (
-            update(tasks)
-            .where(tasks.c.run_id == bindparam("w_run"), tasks.c.id.in_(ids), tasks.c.state == bindparam("w_state"))
-            .values(
-                {c: bindparam(c) for c in common}
-                | {
-                    c: case(
-                        *[(ids[i], bindparam(f"{c}_{i}", type_=tasks.c[c].type)) for i in range(n)], value=tasks.c.id
-                    )
-                    for c in own
-                }
-            )
-            .returning(tasks.c.id, tasks.c.step_id, tasks.c.ended_at)
-        )
-        _PAGE_UPDATES[key] = stmt
     return stmt
 
 
@@ -282,9 +250,10 @@ class RunReads(Queries):
         return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
-class RunWrites(CountWrites):
+class RunWrites(TaskPageWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
-    # again. Every write of a task goes through this mixin, which keeps the copy in step.
+    # again. Every write of a task goes through this mixin (or TaskPageWrites, a page of them),
+    # which keeps the copy in step.
     _task_rows: dict[tuple[str, str], dict[str, Any]]
     _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
 
@@ -351,61 +320,6 @@ class RunWrites(CountWrites):
     def write_task_state(self, run_id: str, task_id: str, expect: Sequence[str], state: str, **values: Any) -> bool:
         return self._update_task(run_id, task_id, expect, {**values, "state": state})
 
-    def write_task_states(
-        self, run_id: str, own: Mapping[str, Mapping[str, Any]], expect: Sequence[str], state: str, **values: Any
-    ) -> set[str]:
-        """`write_task_state` for many tasks, one statement a page (PAGE) and expected state:
-        `own` maps each task's id to its own values (the same columns for every task, such as
-        its outputs), `values` are every task's. The ids written; a task in none of `expect`
-        (changed meanwhile) is left as it is."""
-        if "done" in expect:
-            raise ValueError("a task leaves done one at a time (write_task_state): its minute is read first")
-        own = {i: {k: json_ready(v) if k == "outputs" else v for k, v in mine.items()} for i, mine in own.items()}
-        if "outputs" in values:
-            values["outputs"] = json_ready(values["outputs"])
-        written: set[str] = set()
-        left = list(own)
-        for old in expect:
-            for start in range(0, len(left), PAGE):
-                written |= self._write_page(run_id, {i: own[i] for i in left[start : start + PAGE]}, old, state, values)
-            left = [i for i in left if i not in written]
-        common = {**values, "state": state}
-        for task_id in own:
-            kept = self._task_rows.get((run_id, task_id))
-            if kept is None:
-                continue
-            if task_id in written:
-                changes = {**common, **own[task_id]}
-                kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in changes.items()})
-            else:
-                del self._task_rows[(run_id, task_id)]
-        return written
-
-    def _write_page(
-        self, run_id: str, own: Mapping[str, Mapping[str, Any]], old: str, state: str, values: Mapping[str, Any]
-    ) -> set[str]:
-        ids = list(own)
-        if not ids:
-            return set()
-        columns = tuple(sorted(own[ids[0]]))
-        if any(tuple(sorted(v)) != columns for v in own.values()) or set(columns) & {*values, "state"}:
-            raise ValueError("every task of a page has its own values for the same columns, not common ones")
-        n = _page_size(len(ids))
-        padded = ids + [ids[-1]] * (n - len(ids))  # the last task again: IN and CASE give the same
-        params: dict[str, Any] = {**values, "state": state, "w_run": run_id, "w_state": old}
-        for i, task_id in enumerate(padded):
-            params[f"w_id{i}"] = task_id
-            for c in columns:
-                params[f"{c}_{i}"] = own[task_id][c]
-        stmt = _tasks_update(tuple(sorted({*values, "state"})), columns, n)
-        written: set[str] = set()
-        for task_id, step_id, ended_at in self.conn.execute(stmt, params):
-            written.add(task_id)
-            self.count_task(run_id, step_id, old, state)
-            if state == "done" and ended_at is not None:
-                self.count_done(run_id, step_id, self._done_minute(run_id, ended_at), +1)
-        return written
-
     def _update_task(self, run_id: str, task_id: str, expect: Sequence[str] | None, values: dict[str, Any]) -> bool:
         if "outputs" in values:
             values["outputs"] = json_ready(values["outputs"])
@@ -428,10 +342,13 @@ class RunWrites(CountWrites):
             changed = row is not None
             if row is not None:
                 self.count_task(run_id, row[0], expected[0], values["state"])
+                # The run's head (Tx.run_head: read once a transaction) only when a minute is needed.
                 if leaving_done is not None and leaving_done[0] is not None:
-                    self.count_done(run_id, row[0], self._done_minute(run_id, leaving_done[0]), -1)
+                    minute = done_minute_of(self.run_head(run_id), leaving_done[0])  # type: ignore[attr-defined]
+                    self.count_done(run_id, row[0], minute, -1)
                 if values["state"] == "done" and expected[0] != "done" and row[1] is not None:
-                    self.count_done(run_id, row[0], self._done_minute(run_id, row[1]), +1)
+                    minute = done_minute_of(self.run_head(run_id), row[1])  # type: ignore[attr-defined]
+                    self.count_done(run_id, row[0], minute, +1)
         else:
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
@@ -441,10 +358,6 @@ class RunWrites(CountWrites):
             else:  # changed meanwhile by someone else: read it again next time
                 del self._task_rows[(run_id, task_id)]
         return changed
-
-    def _done_minute(self, run_id: str, ended_at: datetime) -> int:
-        head = self.run_head(run_id)  # type: ignore[attr-defined]  # Tx: read once per transaction
-        return done_minute(ended_at.replace(tzinfo=UTC), float(head["time_scale"] or 1) if head else 1.0)
 
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
         self.conn.execute(
@@ -456,17 +369,6 @@ class RunWrites(CountWrites):
             _INSERT_EVENT,
             {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))},
         )
-
-    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Events in this order, one statement for them all."""
-        if rows:
-            self.conn.execute(
-                _INSERT_EVENT,
-                [
-                    {"task_id": None, "run_id": None, "site_id": None, **r, "data": json_ready(r.get("data"))}
-                    for r in rows
-                ],
-            )
 
     def mark_objective(self, run_id: str, objective_id: str, met_at: datetime) -> None:
         self.conn.execute(

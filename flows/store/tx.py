@@ -25,10 +25,11 @@ from .mirror import MirrorReads, MirrorWrites
 from .oidc import OidcReads, OidcWrites
 from .outbox import OutboxReads, OutboxWrites
 from .people import PeopleReads, PeopleWrites
-from .runs import PAGE, RunReads, RunWrites
+from .runs import RunReads, RunWrites
 from .settings import SettingReads, SettingWrites
 from .shifts import ShiftReads, ShiftWrites
 from .stats import StatsReads
+from .task_pages import PAGE
 from .wake import notify_run
 
 

@@ -127,9 +127,9 @@ def test_a_page_of_claims_and_results_is_one_update_each_with_what_one_a_task_ga
 
 
 def test_pages_of_a_claim_are_a_statement_each(engine, store, runbook, operator, monkeypatch):
-    from flows.store import runs
+    from flows.store import task_pages
 
-    monkeypatch.setattr(runs, "PAGE", 8)
+    monkeypatch.setattr(task_pages, "PAGE", 8)
     run = engine.start(runbook, "lab", operator)["id"]
     with store.transaction() as tx:
         assert tx.acquire_lease(run, "runner-p", utcnow() + timedelta(seconds=120), utcnow())
