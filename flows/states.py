@@ -1,5 +1,6 @@
 """Task and run states as data: the states, the transitions each step kind allows (a table),
-and the one function that changes a task's state (`transition`) or a run's (`transition_run`),
+and the one function that changes a task's state (`transition`; `transition_many` for a page
+of tasks at once, the runner's) or a run's (`transition_run`),
 each with its event (`task.done`, `task.failed`, `task.cancelled`; `task.done` with the state
 for skipped and rejected); the caller's audit row goes in the same transaction. Nothing else writes
 a state (tests/flows/test_states.py scans the source for other writers).
@@ -13,7 +14,7 @@ failed → running (a manager retries a failed task).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .runview import RunView
@@ -127,31 +128,87 @@ def transition(
         clears the end. `digest`: its owner hears of it in one message with others (a cancelled
     run), so its event says so. False when the task was changed meanwhile (nothing written)."""
     expected = list(expect) if expect else [task["state"]]
-    for old in expected:
-        if not allowed(task["kind"], old, to):
-            raise IllegalTransition(f"task {task['id']} ({task['kind']}): {old} → {to} is not a transition")
-    changes: dict[str, Any] = {"reason": reason, **values}
-    if to in TERMINAL:
-        changes.update(ended_at=rs.now, ended_by=by)
-    elif to == "pending":
-        changes.update(ended_at=None, ended_by=None)
+    _check(task, expected, to)
+    changes = _changes(rs, to, reason, by, values)
     if outputs is not None:
         changes["outputs"] = dict(outputs)
     if note is not None:
         changes["note"] = note
     if not rs.tx.write_task_state(rs.run_id, task["id"], expected, to, **changes):
         return False
+    _changed(rs, task, to, reason)
+    told = _event_of(task, to, reason, digest) if event else None
+    if told is not None:
+        rs.event(told[0], told[1], **told[2])
+    return True
+
+
+def transition_many(
+    rs: RunView,
+    tasks: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    to: str,
+    *,
+    expect: Iterable[str],
+    reason: str | None = None,
+    by: str | None = None,
+    event: bool = True,
+    **values: Any,
+) -> list[Mapping[str, Any]]:
+    """`transition` of many tasks from the same `expect` states, each (task, its own values: the
+    same columns for all, such as `outputs` or `attempt`), written in one statement a page, not
+    one a task; their events in the tasks' order, in one insert. The tasks written: one changed
+    meanwhile is left as it is."""
+    expected = list(expect)
+    for task, _ in tasks:
+        _check(task, expected, to)
+    own = {task["id"]: dict(mine) for task, mine in tasks}
+    if len(own) < len(tasks):
+        raise ValueError("a task is written once a batch")
+    written = rs.tx.write_task_states(rs.run_id, own, expected, to, **_changes(rs, to, reason, by, values))
+    done = [task for task, _ in tasks if task["id"] in written]
+    for task in done:
+        _changed(rs, task, to, reason)
+    if event:
+        rs.events([told for told in (_event_of(task, to, reason, False) for task in done) if told is not None])
+    return done
+
+
+def _check(task: Mapping[str, Any], expected: list[str], to: str) -> None:
+    for old in expected:
+        if not allowed(task["kind"], old, to):
+            raise IllegalTransition(f"task {task['id']} ({task['kind']}): {old} → {to} is not a transition")
+
+
+def _changes(rs: RunView, to: str, reason: str | None, by: str | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a transition to `to` writes besides the state: the reason, the end (set when
+    it ends, cleared when it reopens), the caller's values."""
+    changes: dict[str, Any] = {"reason": reason, **values}
+    if to in TERMINAL:
+        changes.update(ended_at=rs.now, ended_by=by)
+    elif to == "pending":
+        changes.update(ended_at=None, ended_by=None)
+    return changes
+
+
+def _changed(rs: RunView, task: Mapping[str, Any], to: str, reason: str | None) -> None:
+    """What the settle step learns of a task's write."""
     rs.changed.add((task["step_id"], task["item_key"]))
     if to in UNSUCCESSFUL:
         rs.ended.append({**task, "state": to, "reason": reason})
-    if event and to in ("done", "failed"):
-        rs.event(f"task.{to}", task["id"], state=to)
-    elif event and to == "cancelled":  # `was`: an owner is told only of what had become theirs
+
+
+def _event_of(
+    task: Mapping[str, Any], to: str, reason: str | None, digest: bool
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The event of a task's transition to `to`, if it has one: (name, task, data)."""
+    if to in ("done", "failed"):
+        return f"task.{to}", task["id"], {"state": to}
+    if to == "cancelled":  # `was`: an owner is told only of what had become theirs
         extra = {"digest": True} if digest else {}
-        rs.event("task.cancelled", task["id"], state=to, reason=reason, was=task["state"], **extra)
-    elif event and to in UNSUCCESSFUL:
-        rs.event("task.done", task["id"], state=to, reason=reason)
-    return True
+        return "task.cancelled", task["id"], {"state": to, "reason": reason, "was": task["state"], **extra}
+    if to in UNSUCCESSFUL:
+        return "task.done", task["id"], {"state": to, "reason": reason}
+    return None
 
 
 def create(rs: RunView, rows: list[dict[str, Any]]) -> None:

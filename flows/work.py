@@ -15,10 +15,10 @@ from typing import Any
 from runbooks.expressions import ExpressionError, render_value
 
 from . import timers
-from .kinds import RUNNER_KINDS, kind_of
+from .kinds import RUNNER_KINDS, StepKind, kind_of
 from .runstate import RunState
 from .session import LeaseLost, change_run
-from .states import transition
+from .states import transition, transition_many
 from .steps import StepError, StepJob, mask
 from .store import Store, runbook_home
 
@@ -51,6 +51,7 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
                         "task.resume", task["id"], "its runner stopped while it was running", attempt=task["attempt"]
                     )
                     jobs.append(job)
+        starts: list[tuple[dict[str, Any], StepJob]] = []
         for task in rs.tx.due_tasks(run_id, rs.now, RUNNER):
             if task["state"] == "waiting":
                 _human_timers(rs, task)
@@ -61,9 +62,18 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
             job = _job(rs, task)
             if job is None:
                 continue
-            transition(rs, task, "running", expect=["ready"], event=False, attempt=task["attempt"] + 1)
-            rs.audit("task.start", task["id"], attempt=task["attempt"] + 1)
-            jobs.append(job)
+            rs.audit("task.start", task["id"], attempt=task["attempt"] + 1)  # sealed in the order of the tasks
+            starts.append((task, job))
+        # Started together: one statement a page; a task changed meanwhile is not run.
+        started = transition_many(
+            rs,
+            [(task, {"attempt": task["attempt"] + 1}) for task, _ in starts],
+            "running",
+            expect=["ready"],
+            event=False,
+        )
+        ids = {task["id"] for task in started}
+        jobs.extend(job for task, job in starts if task["id"] in ids)
         return lambda rs: Claimed(jobs, rs.tx.next_wake(run_id, RUNNER), rs.run["state"] == "running")
 
     result: Claimed = change_run(
@@ -75,20 +85,40 @@ def claim(store: Store, run_id: str, owner: str, *, recover: bool = False) -> Cl
 def record(
     store: Store, run_id: str, owner: str, results: list[tuple[StepJob, dict[str, Any] | None, StepError | None]]
 ) -> None:
-    """Record what steps returned, several in one transaction (each with its audit row)."""
+    """Record what steps returned, several in one transaction (each with its audit row). The
+    successes of kinds without result hooks are written together (one statement a page); any
+    other result writes those before it first, so the events keep the results' order."""
 
     def change(rs: RunState) -> None:
         rs.tx.read_tasks(run_id, [job.task_id for job, _, _ in results])  # a statement a page
+        done: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for job, outputs, error in results:
-            _record_one(rs, job, outputs, error)
+            task = rs.tx.task(rs.run_id, job.task_id)
+            if task is None or task["state"] != "running" or task["id"] in done:
+                continue  # skipped or cancelled by a manager meanwhile
+            if error is None and _hookless(task["kind"]):
+                done[task["id"]] = (task, {"outputs": outputs or {}})
+                continue
+            _record_done(rs, list(done.values()))
+            done.clear()
+            _record_one(rs, task, outputs, error)
+        _record_done(rs, list(done.values()))
 
     change_run(store, run_id, f"runner:{owner}", change, owner=owner, if_ended=None)
 
 
-def _record_one(rs: RunState, job: StepJob, outputs: dict[str, Any] | None, error: StepError | None) -> None:
-    task = rs.tx.task(rs.run_id, job.task_id)
-    if task is None or task["state"] != "running":
-        return  # skipped or cancelled by a manager meanwhile
+def _hookless(kind: str) -> bool:
+    """A kind whose results need none of its own hooks (`on_result`, `on_done` are StepKind's)."""
+    cls = type(kind_of(kind))
+    return cls.on_result is StepKind.on_result and cls.on_done is StepKind.on_done
+
+
+def _record_done(rs: RunState, done: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    for task in transition_many(rs, done, "done", by=rs.actor, expect=["running"]):
+        rs.audit("task.done", task["id"], attempt=task["attempt"])
+
+
+def _record_one(rs: RunState, task: dict[str, Any], outputs: dict[str, Any] | None, error: StepError | None) -> None:
     step = rs.plan.step(task["step_id"])
     if error is None:
         outputs = kind_of(step.kind).on_result(rs, step, task, outputs or {})

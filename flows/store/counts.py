@@ -7,7 +7,8 @@ series and `/metrics` read these rows instead of task rows."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, bindparam, cast, func, select
@@ -28,6 +29,11 @@ def answered_key(step_id: str) -> str:
 def done_minute(at: datetime, time_scale: float) -> int:
     """The minute of run time a task ended in: floor(epoch seconds × time_scale / 60)."""
     return math.floor(at.timestamp() * time_scale / 60)
+
+
+def done_minute_of(head: Mapping[str, Any] | None, ended_at: datetime) -> int:
+    """`done_minute` of a task of the run `head` (its row as read) that ended at `ended_at`, as stored."""
+    return done_minute(ended_at.replace(tzinfo=UTC), float(head["time_scale"] or 1) if head else 1.0)
 
 
 _BY_STEP = select(task_counts.c.step_id, task_counts.c.state, task_counts.c.n).where(

@@ -122,7 +122,6 @@ class GroupCommit:
             job.finished = True
             job.turn.set()
 
-
     def _alone(self, serial: str, prologue: Callable[[Tx], None], job: _Job) -> None:
         job.result = job.error = None
         try:

@@ -1,6 +1,7 @@
 """The SQL of runs and their tasks (mixins of Reader and Tx): lockdowns, runs, run steps,
-tasks (a state is written only by `write_task_state`/`write_run_state`, which flows/states.py
-calls), check-offs, events, objectives met. The hot path's statements are built once."""
+tasks (a state is written only by `write_task_state`/`write_run_state`, or a page of tasks' by
+`write_task_states` in task_pages.py, which flows/states.py calls), check-offs, events,
+objectives met. The hot path's statements are built once."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
-from .counts import CountWrites, done_minute
+from .counts import done_minute_of
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
+from .task_pages import TaskPageWrites
 
 
 def drill_site(site_id: str) -> str:
@@ -249,9 +251,10 @@ class RunReads(Queries):
         return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
-class RunWrites(RunReads, CountWrites):
+class RunWrites(RunReads, TaskPageWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
-    # again. Every write of a task goes through this mixin, which keeps the copy in step.
+    # again. Every write of a task goes through this mixin (or TaskPageWrites, a page of them),
+    # which keeps the copy in step. None: the task was found absent.
     _task_rows: dict[tuple[str, str], dict[str, Any] | None]
     _kept: dict[tuple[str, str], Any]  # the run's head and steps as read (Tx._once)
     # Events and check-offs are only ever added: they wait here and are written together, one
@@ -347,10 +350,13 @@ class RunWrites(RunReads, CountWrites):
             changed = row is not None
             if row is not None:
                 self.count_task(run_id, row[0], expected[0], values["state"])
+                # The run's head (Tx.run_head: read once a transaction) only when a minute is needed.
                 if leaving_done is not None and leaving_done[0] is not None:
-                    self.count_done(run_id, row[0], self._done_minute(run_id, leaving_done[0]), -1)
+                    minute = done_minute_of(self.run_head(run_id), leaving_done[0])
+                    self.count_done(run_id, row[0], minute, -1)
                 if values["state"] == "done" and expected[0] != "done" and row[1] is not None:
-                    self.count_done(run_id, row[0], self._done_minute(run_id, row[1]), +1)
+                    minute = done_minute_of(self.run_head(run_id), row[1])
+                    self.count_done(run_id, row[0], minute, +1)
         else:
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
@@ -363,14 +369,8 @@ class RunWrites(RunReads, CountWrites):
                 del self._task_rows[(run_id, task_id)]
         return changed
 
-    def _done_minute(self, run_id: str, ended_at: datetime) -> int:
-        head = self.run_head(run_id)  # type: ignore[attr-defined]  # Tx: read once per transaction
-        return done_minute(ended_at.replace(tzinfo=UTC), float(head["time_scale"] or 1) if head else 1.0)
-
     def insert_checkoff(self, row: Mapping[str, Any]) -> None:
-        self._pending_checkoffs.append(
-            {"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))}
-        )
+        self._pending_checkoffs.append({"note": None, "reason": None, **row, "fields": json_ready(row.get("fields"))})
 
     def insert_event(self, row: Mapping[str, Any]) -> None:
         """An event of the run, written with the transaction's others in the order they came
@@ -378,6 +378,11 @@ class RunWrites(RunReads, CountWrites):
         self._pending_events.append(
             {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))}
         )
+
+    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Events in this order (a page of tasks' events)."""
+        for row in rows:
+            self.insert_event(row)
 
     def flush_rows(self) -> None:
         """Write the events and check-offs added so far in this transaction."""

@@ -29,6 +29,7 @@ from .runs import RunReads, RunWrites
 from .settings import SettingReads, SettingWrites
 from .shifts import ShiftReads, ShiftWrites
 from .stats import StatsReads
+from .task_pages import PAGE
 from .wake import notify_run
 
 
@@ -98,7 +99,7 @@ class Tx(
             self._kept[key] = read()
         return copy_value(self._kept[key])
 
-    def read_tasks(self, run_id: str, ids: Sequence[str], page: int = 500) -> None:
+    def read_tasks(self, run_id: str, ids: Sequence[str], page: int = PAGE) -> None:
         """Read these tasks in pages of `page` (one statement a page, not one a task) and keep
         them (or that they are absent) for `task()`: the runner's record of a batch of results, a
         check-off's task with the items that wait on it."""

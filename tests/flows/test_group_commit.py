@@ -176,9 +176,7 @@ def test_a_group_whose_commit_fails_once_runs_its_changes_again_one_by_one(engin
     assert done == ["item:0", "item:1"]
 
 
-def test_a_row_the_database_refuses_at_the_group_write_fails_only_the_change_that_added_it(
-    engine, store, operator
-):
+def test_a_row_the_database_refuses_at_the_group_write_fails_only_the_change_that_added_it(engine, store, operator):
     """Check-offs, events and notifications are written together before the commit: a row
     refused there fails the group's transaction, and the group runs again change by change, so
     the error is only its caller's."""

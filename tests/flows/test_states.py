@@ -18,6 +18,7 @@ from flows.states import (
     TRANSITIONS,
     IllegalTransition,
     transition,
+    transition_many,
     transition_run,
 )
 from runbooks.models import KIND_OUTPUTS
@@ -36,6 +37,10 @@ class FakeTx:
     def write_run_state(self, run_id, old, new, **values):
         self.writes.append((run_id, old, new, values))
 
+    def write_task_states(self, run_id, own, expect, state, **values):
+        self.writes.extend((task_id, tuple(expect), state, {**values, **mine}) for task_id, mine in own.items())
+        return set(own)
+
 
 class FakeRun:
     """Just what `transition` touches of a RunState."""
@@ -46,10 +51,14 @@ class FakeRun:
         self.run = {"id": "r1", "state": state}
         self.changed: set = set()
         self.ended: list = []
-        self.events: list = []
+        self.sent: list = []
 
     def event(self, name, task_id=None, /, **data):
-        self.events.append((name, task_id, data.get("state")))
+        self.sent.append((name, task_id, data.get("state")))
+
+    def events(self, events):
+        for name, task_id, data in events:
+            self.event(name, task_id, **data)
 
 
 @pytest.mark.parametrize("kind", sorted(TRANSITIONS))
@@ -67,11 +76,32 @@ def test_every_pair_of_states_is_allowed_or_refused_as_the_table_says(kind):
             assert rs.tx.writes == [], f"{kind}: {old} -> {new} wrote"
 
 
+@pytest.mark.parametrize("kind", sorted(TRANSITIONS))
+def test_a_batch_is_allowed_or_refused_as_one_transition_a_task_would_be(kind):
+    for old, new in itertools.product(STATES, STATES):
+        one, many = FakeRun(), FakeRun()
+        tasks = [{"id": f"t{i}", "kind": kind, "state": old, "step_id": "t", "item_key": str(i)} for i in range(3)]
+        if (old, new) in TRANSITIONS[kind]:
+            for task in tasks:
+                transition(one, task, new, expect=[old], attempt=1)
+            assert transition_many(many, [(t, {"attempt": 1}) for t in tasks], new, expect=[old]) == tasks
+            assert (many.tx.writes, many.sent, many.changed, many.ended) == (
+                one.tx.writes,
+                one.sent,
+                one.changed,
+                one.ended,
+            )
+        else:
+            with pytest.raises(IllegalTransition):
+                transition_many(many, [(t, {}) for t in tasks], new, expect=[old])
+            assert many.tx.writes == [], f"{kind}: {old} -> {new} wrote"
+
+
 def test_ending_states_say_so_and_reopening_clears_the_end():
     rs = FakeRun()
     transition(rs, {"id": "t", "kind": "http", "state": "running", "step_id": "s", "item_key": None}, "failed", by="x")
     assert rs.tx.writes[-1][3]["ended_by"] == "x" and rs.tx.writes[-1][3]["ended_at"] == rs.now
-    assert rs.events == [("task.failed", "t", "failed")] and rs.ended[0]["state"] == "failed"
+    assert rs.sent == [("task.failed", "t", "failed")] and rs.ended[0]["state"] == "failed"
     transition(rs, {"id": "t", "kind": "http", "state": "failed", "step_id": "s", "item_key": None}, "pending")
     assert rs.tx.writes[-1][3]["ended_at"] is None and rs.tx.writes[-1][3]["ended_by"] is None
 
@@ -107,7 +137,7 @@ def test_every_kind_of_the_language_has_a_plug_in_and_a_row_in_the_table():
 
 # --- nothing else writes a state -----------------------------------------------------------------
 
-WRITERS = {"write_task_state", "write_run_state", "insert_tasks"}
+WRITERS = {"write_task_state", "write_task_states", "write_run_state", "insert_tasks"}
 
 
 def _calls(path: Path):
