@@ -113,3 +113,38 @@ def test_a_tasks_outline_is_the_task_with_only_the_outputs_asked(engine, operato
             "outputs": {k: v for k, v in (laptop["outputs"] or {}).items() if k == "by"},
         }
         assert r.task_outline(run, "nothing", keys) is None
+
+
+def test_a_roll_calls_kept_series_counts_the_next_answer_at_the_next_read(engine, operator, store, write_runbook):
+    """The first answers per bucket are kept with the newest answer they were read after: the
+    board's burn-up of a ratio objective sees an answer given since, and a writer's own
+    uncommitted answers are never kept."""
+    run = _started(engine, operator, write_runbook)
+
+    def series() -> list:
+        return [o["series"] for o in engine.compute_board(run)["objectives"] if o["id"] == "accounted"][0]
+
+    def answered(s: list) -> float:
+        return s[-1][1]
+
+    before = series()
+    assert series() == before  # kept: read again from the kept buckets
+    engine.answer(run, "roll", "L0011", "onsite", operator, via="lead")
+    after = series()
+    assert answered(after) > answered(before)
+    with store.read() as r:
+        asked = r.task_outline(run, "roll", ("asked",))["outputs"]["asked"]
+    assert round(answered(after) * asked) == 5  # L0001–L0003, L0010 and L0011
+    engine.answer(run, "roll", "L0011", "home", operator, via="lead")  # a changed answer: not a first one
+    assert answered(series()) == answered(after)
+    with store.transaction(serial=run) as tx:
+        row = tx.run_head(run)
+        tx.count_done(run, answered_key("roll"), 0, +1)  # a writer's own, not committed
+        start = row["started_at"]
+        kept = tx.progress_buckets(run, "roll", start, 60.0, answers=True, time_scale=float(row["time_scale"] or 1))
+        assert sum(n for _, n in kept) == 6
+        tx.count_done(run, answered_key("roll"), 0, -1)
+    with store.read() as r:
+        row = r.run_head(run)
+        read = r.progress_buckets(run, "roll", row["started_at"], 60.0, answers=True, time_scale=float(row["time_scale"] or 1))
+        assert sum(n for _, n in read) == 5
