@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
 from .counts import CountWrites, done_minute
+from .outlines import OUTLINE_KEYS, OutlineWrites, outline_row, outline_select
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
 
@@ -84,23 +85,29 @@ def _among(names: tuple[str, ...], limit: int) -> Any:
 
 
 def _outline(by: str, keys: tuple[str, ...]) -> Any:
-    """SELECT <the task's columns but outputs>, <outputs' `keys`> WHERE run, <by> ORDER BY pk, cached."""
+    """SELECT <the task's columns but outputs>, <outputs' `keys`> WHERE run, <by> ORDER BY pk, cached:
+    from the kept outline (store/outlines.py) when it holds every key asked."""
     stmt = _OUTLINES.get((by, keys))
     if stmt is None:
-        columns = [c for c in tasks.c if c.name != "outputs"]
-        values = [tasks.c.outputs[k].label(f"outputs_{i}") for i, k in enumerate(keys)]
-        stmt = (
-            select(*columns, *values)
-            .where(tasks.c.run_id == bindparam("run_id"), tasks.c[by] == bindparam("by"))
-            .order_by(tasks.c.pk)
-            .limit(1)
-        )
+        if set(keys) <= set(OUTLINE_KEYS):
+            stmt = outline_select(by)
+        else:
+            columns = [c for c in tasks.c if c.name != "outputs"]
+            values = [tasks.c.outputs[k].label(f"outputs_{i}") for i, k in enumerate(keys)]
+            stmt = (
+                select(*columns, *values)
+                .where(tasks.c.run_id == bindparam("run_id"), tasks.c[by] == bindparam("by"))
+                .order_by(tasks.c.pk)
+                .limit(1)
+            )
         _OUTLINES[(by, keys)] = stmt
     return stmt
 
 
 def _outline_row(r: Any, keys: Sequence[str]) -> dict[str, Any]:
     row = row_of(r)
+    if "outline" in row:
+        return outline_row(row, keys)
     values = {k: row.pop(f"outputs_{i}") for i, k in enumerate(keys)}
     row["outputs"] = {k: v for k, v in values.items() if v is not None}
     return row
@@ -248,7 +255,7 @@ class RunReads(Queries):
         return {objective_id: met_at for objective_id, met_at in self.conn.execute(_MET, {"run_id": run_id})}
 
 
-class RunWrites(CountWrites):
+class RunWrites(CountWrites, OutlineWrites):
     # The task rows this transaction read or wrote (Tx.task): a task just written is not read
     # again. Every write of a task goes through this mixin, which keeps the copy in step.
     _task_rows: dict[tuple[str, str], dict[str, Any]]
@@ -306,6 +313,7 @@ class RunWrites(CountWrites):
                     for r in rows
                 ],
             )
+            self.write_outlines([(r["run_id"], r["id"], json_ready(r.get("outputs"))) for r in rows], new=True)
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
         """Update columns of one task other than its state; with `expect`, only if its state is
@@ -345,6 +353,8 @@ class RunWrites(CountWrites):
                     self.count_done(run_id, row[0], self._done_minute(run_id, row[1]), +1)
         else:
             changed = result.rowcount == 1
+        if changed and "outputs" in values:
+            self.write_outlines([(run_id, task_id, values["outputs"])], new=False)
         kept = self._task_rows.get((run_id, task_id))
         if kept is not None:
             if changed:  # the row as a read would give it now
