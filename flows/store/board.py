@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import bindparam, func, select
 
 from .base import Queries
@@ -81,6 +80,8 @@ def buckets_of(
     truncation towards 0 as int(); minutes ascend, so their buckets do)."""
     if not minutes:
         return []
+    import numpy as np  # here: a process that never draws a board (the CLI) does not load it
+
     rows = np.asarray(minutes, dtype=np.int64)
     b = np.maximum(((rows[:, 0] * 60) / float(time_scale) - float(origin)) / float(bucket_s), 0).astype(np.int64)
     first = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
@@ -113,19 +114,19 @@ class BoardReads(Queries):
         task's JSON shows)."""
         params = {"run_id": run_id, "now": now, "limit": limit}
         n = self.conn.execute(_OVERDUE_N, params).scalar_one()
-        rows = self.fetch_all(_OVERDUE_LIST, params) if limit else []
+        rows = self.fetch_all(_OVERDUE_LIST, params) if limit and n else []
         return int(n), rows
 
     def blocked_tasks(self, run_id: str, held_kinds: Sequence[str], limit: int) -> tuple[int, list[dict[str, Any]]]:
         """Failed tasks, and tasks held before anyone can act on them (waiting for stock): how
         many, and the first `limit` (the columns a task's JSON shows)."""
         params: dict[str, Any] = {"run_id": run_id, "kinds": list(held_kinds)}
-        n = sum(self.conn.execute(count, params).scalar_one() for count, _ in _BLOCKED)
+        counts = [int(self.conn.execute(count, params).scalar_one()) for count, _ in _BLOCKED]
         rows: list[dict[str, Any]] = []
-        for _, listed in _BLOCKED:
-            if len(rows) < limit:
+        for n, (_, listed) in zip(counts, _BLOCKED, strict=True):
+            if n and len(rows) < limit:  # none counted: none to list
                 rows += self.fetch_all(listed, {**params, "limit": limit - len(rows)})
-        return int(n), rows
+        return sum(counts), rows
 
     def progress_buckets(
         self, run_id: str, step_id: str, start: datetime, bucket_s: float, *, answers: bool, time_scale: float = 1.0
