@@ -139,7 +139,7 @@ class BoardReads(Queries):
         if not answers:
             return self.done_buckets(run_id, step_id, start.timestamp(), bucket_s, time_scale)  # type: ignore[attr-defined]
         if isinstance(self, CountWrites):  # a writer sees its own uncommitted answers: not kept
-            return self.done_buckets(run_id, answered_key(step_id), start.timestamp(), bucket_s, time_scale)  # type: ignore[attr-defined]
+            return self.done_buckets(run_id, answered_key(step_id), start.timestamp(), bucket_s, time_scale)
         # The newest answer is read first: an answer committed after it is seen at the next read.
         newest = self.last_answer_pk(run_id, step_id)  # type: ignore[attr-defined]
         engine, key = self.conn.engine, (id(self.conn.engine), run_id, step_id)
