@@ -70,7 +70,7 @@ class OutlineWrites(Queries):
 
     def write_outlines(self, rows: Sequence[tuple[str, str, Mapping[str, Any] | None]], *, new: bool) -> None:
         """The outlines of tasks whose outputs were just written ((run, task, outputs)); `new`:
-        tasks just inserted, which have none to remove."""
+        tasks known to have no outline row yet (just inserted, or read without one), none to remove."""
         kept = [{"run_id": r, "task_id": t, "outline": o} for r, t, out in rows if (o := outline_of(out))]
         if kept:
             self.conn.execute(_upsert(self.dialect), kept)

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
 from .counts import CountWrites, done_minute
-from .outlines import OUTLINE_KEYS, OutlineWrites, outline_row, outline_select
+from .outlines import OUTLINE_KEYS, OutlineWrites, outline_of, outline_row, outline_select
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 
 
@@ -353,9 +353,12 @@ class RunWrites(CountWrites, OutlineWrites):
                     self.count_done(run_id, row[0], self._done_minute(run_id, row[1]), +1)
         else:
             changed = result.rowcount == 1
-        if changed and "outputs" in values:
-            self.write_outlines([(run_id, task_id, values["outputs"])], new=False)
         kept = self._task_rows.get((run_id, task_id))
+        if changed and "outputs" in values:
+            # A task read in this transaction whose outputs had no outline has no outline row
+            # (the rows follow every outputs write): nothing to remove, no statement.
+            had = kept is None or bool(outline_of(kept.get("outputs")))
+            self.write_outlines([(run_id, task_id, values["outputs"])], new=not had)
         if kept is not None:
             if changed:  # the row as a read would give it now
                 kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()})
