@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from flows.errors import EngineError, Invalid
 
-from .. import auth, charts, i18n, listing
+from .. import auth, i18n, listing
+from ..board_page import RunPageParts, run_page_parts
 from ..deps import Caller, audit_refusal, authenticate, check_policy, context
 from ..errors import ApiError, problem_of
 from ..pages import render_page
@@ -129,17 +130,17 @@ async def run_page(request: Request, caller: Caller) -> Response:
     engine = context(request).engine
     run_id = request.path_params["run"]
 
-    def reads() -> tuple[dict[str, Any], list[str], list[dict[str, Any]], dict[str, Any]]:
-        """The page's reads, in one trip to a worker thread (a trip costs about as much as a read)."""
-        data = redact(caller, engine.board(run_id))
+    def reads() -> tuple[RunPageParts, list[str]]:
+        """The page's reads, in one trip to a worker thread (a trip costs about as much as a read);
+        what it derives from the board is kept with the board (console/board_page.py)."""
+        parts = run_page_parts(engine, run_id, caller.role, request.query_params)
         pools = []
-        if caller.role == "manager" and data["blocked"]["count"]:
-            pools = sorted(engine.pools(data["site"]["id"])["pools"])
-        headcounts = [engine.headcount(run_id, m) for m in data["open_musters"]]
-        tasks = redact(caller, listing.task_list(engine, run_id, request.query_params))
-        return data, pools, headcounts, tasks
+        if caller.role == "manager" and parts.data["blocked"]["count"]:
+            pools = sorted(engine.pools(parts.data["site"]["id"])["pools"])
+        return parts, pools
 
-    data, pools, headcounts, tasks = await run_in_threadpool(reads)
+    parts, pools = await run_in_threadpool(reads)
+    data = parts.data
     return render(
         request,
         caller,
@@ -148,11 +149,11 @@ async def run_page(request: Request, caller: Caller) -> Response:
         data=data,
         live_runs=[live(run_id, data["last_event"] - FEED_BACKLOG)],
         feed_tz=data["site"]["timezone"],
-        charts={o["id"]: charts.burnup(o) for o in data["objectives"]},
-        graph=charts.graph(data["graph"]),
+        charts=parts.charts,
+        graph=parts.graph,
         pools=pools,
-        headcounts=headcounts,
-        tasks=tasks,
+        headcounts=parts.headcounts,
+        tasks=parts.tasks,
         idem=secrets.token_urlsafe(12),
         flash=flash_of(request),
     )

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, insert, select, union_all, update
 
 from .base import Queries, insert_ignore, json_ready, row_of
 from .counts import done_minute_of
+from .outlines import OUTLINE_KEYS, outline_of, outline_row, outline_select
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 from .task_pages import TaskPageWrites
 
@@ -87,23 +88,29 @@ def _among(names: tuple[str, ...], limit: int) -> Any:
 
 
 def _outline(by: str, keys: tuple[str, ...]) -> Any:
-    """SELECT <the task's columns but outputs>, <outputs' `keys`> WHERE run, <by> ORDER BY pk, cached."""
+    """SELECT <the task's columns but outputs>, <outputs' `keys`> WHERE run, <by> ORDER BY pk, cached:
+    from the kept outline (store/outlines.py) when it holds every key asked."""
     stmt = _OUTLINES.get((by, keys))
     if stmt is None:
-        columns = [c for c in tasks.c if c.name != "outputs"]
-        values = [tasks.c.outputs[k].label(f"outputs_{i}") for i, k in enumerate(keys)]
-        stmt = (
-            select(*columns, *values)
-            .where(tasks.c.run_id == bindparam("run_id"), tasks.c[by] == bindparam("by"))
-            .order_by(tasks.c.pk)
-            .limit(1)
-        )
+        if set(keys) <= set(OUTLINE_KEYS):
+            stmt = outline_select(by)
+        else:
+            columns = [c for c in tasks.c if c.name != "outputs"]
+            values = [tasks.c.outputs[k].label(f"outputs_{i}") for i, k in enumerate(keys)]
+            stmt = (
+                select(*columns, *values)
+                .where(tasks.c.run_id == bindparam("run_id"), tasks.c[by] == bindparam("by"))
+                .order_by(tasks.c.pk)
+                .limit(1)
+            )
         _OUTLINES[(by, keys)] = stmt
     return stmt
 
 
 def _outline_row(r: Any, keys: Sequence[str]) -> dict[str, Any]:
     row = row_of(r)
+    if "outline" in row:
+        return outline_row(row, keys)
     values = {k: row.pop(f"outputs_{i}") for i, k in enumerate(keys)}
     row["outputs"] = {k: v for k, v in values.items() if v is not None}
     return row
@@ -317,6 +324,7 @@ class RunWrites(RunReads, TaskPageWrites):
             for returned in written:
                 row = row_of(returned)
                 self._task_rows[(row["run_id"], row["id"])] = row
+            self.write_outlines([(r["run_id"], r["id"], json_ready(r.get("outputs"))) for r in rows], new=True)
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
         """Update columns of one task other than its state; with `expect`, only if its state is
@@ -360,6 +368,11 @@ class RunWrites(RunReads, TaskPageWrites):
         else:
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
+        if changed and "outputs" in values:
+            # A task read in this transaction whose outputs had no outline has no outline row
+            # (the rows follow every outputs write): nothing to remove, no statement.
+            had = kept is None or bool(outline_of(kept.get("outputs")))
+            self.write_outlines([(run_id, task_id, values["outputs"])], new=not had)
         if kept is None:
             self._task_rows.pop((run_id, task_id), None)  # found absent before: read it if asked again
         else:

@@ -1,5 +1,5 @@
 """Store schema: the tables of the engine's source of truth (SQLAlchemy Core metadata), every one
-importable from here: the runs' own tables (lockdowns, runs, tasks, audit, events, counts,
+importable from here: the runs' own tables (lockdowns, runs, tasks and their outlines, audit, events, counts,
 outbox) below, people's in schema_people.py, the rest in schema_work.py, their shared metadata
 and column types in columns.py.
 
@@ -167,6 +167,16 @@ tasks = Table(
     # count (state, due time) and the earliest actionable time per step and state.
     Index("ix_tasks_run_state_due", "run_id", "state", "due_at"),
     Index("ix_tasks_run_state_step_actionable", "run_id", "state", "step_id", "actionable_at"),
+)
+
+# A task's small outputs (a roll call's counts and closing; store/outlines.py), written with its
+# outputs: read without the answer groups beside them (migration 0024).
+task_outlines = Table(
+    "task_outlines",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id"), primary_key=True),
+    Column("task_id", String(300), primary_key=True),
+    Column("outline", JSON, nullable=False),
 )
 
 # Every human decision on a task: check-offs, approvals (several for required > 1), rejections.

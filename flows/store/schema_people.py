@@ -116,4 +116,5 @@ muster_answers = Table(
     Column("current", Boolean, nullable=False),
     Index("ix_muster_answers_current", "run_id", "step_id", "current"),
     Index("ix_muster_answers_person", "run_id", "step_id", "person_id"),
+    Index("ix_muster_answers_step_pk", "run_id", "step_id", "pk"),  # the newest answer, one probe (migration 0024)
 )

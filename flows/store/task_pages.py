@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, case, update
 
 from .base import json_ready
 from .counts import CountWrites, done_minute_of
+from .outlines import OutlineWrites
 from .schema import tasks
 
 _PAGE_UPDATES: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
@@ -50,7 +51,7 @@ def _tasks_update(common: tuple[str, ...], own: tuple[str, ...], n: int) -> Any:
     return stmt
 
 
-class TaskPageWrites(CountWrites):
+class TaskPageWrites(CountWrites, OutlineWrites):
     # The transaction's copies of the task rows it read or wrote (Tx.task, RunWrites).
     _task_rows: dict[tuple[str, str], dict[str, Any] | None]
 
@@ -73,8 +74,11 @@ class TaskPageWrites(CountWrites):
                 written |= self._write_page(run_id, {i: own[i] for i in left[start : start + PAGE]}, old, state, values)
             left = [i for i in left if i not in written]
         common = {**values, "state": state}
+        outlines = []  # the outlines follow the outputs written (store/outlines.py)
         for task_id in own:
             kept = self._task_rows.get((run_id, task_id))
+            if task_id in written and "outputs" in common.keys() | own[task_id].keys():
+                outlines.append((run_id, task_id, {**common, **own[task_id]}["outputs"]))
             if kept is None:
                 continue
             if task_id in written:
@@ -82,6 +86,8 @@ class TaskPageWrites(CountWrites):
                 kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in changes.items()})
             else:
                 del self._task_rows[(run_id, task_id)]
+        if outlines:
+            self.write_outlines(outlines, new=False)
         return written
 
     def _write_page(

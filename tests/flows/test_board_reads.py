@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from flows.store.board import buckets_of
 from flows.store.counts import answered_key
-from flows.store.schema import events
+from flows.store.schema import events, tasks
 
 ROLL = """id: roll_board
 name: Roll call and laptops
@@ -65,6 +66,7 @@ def test_the_database_adds_up_an_objectives_minutes_into_the_buckets_python_did(
                 origin = rng.choice([at, at - bucket_s * rng.randint(0, 5), at + rng.uniform(-600, 600)])
                 ours = r.done_buckets(run, key, origin, bucket_s, time_scale)
                 assert ours == _python_buckets(minutes, origin, bucket_s, time_scale), (time_scale, bucket_s, origin)
+                assert buckets_of(minutes, origin, bucket_s, time_scale) == ours  # a kept series's buckets
 
 
 def test_a_writer_adds_its_own_minutes_before_the_database_adds_them_up(engine, operator, store, write_runbook):
@@ -113,3 +115,85 @@ def test_a_tasks_outline_is_the_task_with_only_the_outputs_asked(engine, operato
             "outputs": {k: v for k, v in (laptop["outputs"] or {}).items() if k == "by"},
         }
         assert r.task_outline(run, "nothing", keys) is None
+
+
+def test_a_roll_calls_kept_series_counts_the_next_answer_at_the_next_read(engine, operator, store, write_runbook):
+    """The first answers per bucket are kept with the newest answer they were read after: the
+    board's burn-up of a ratio objective sees an answer given since, and a writer's own
+    uncommitted answers are never kept."""
+    run = _started(engine, operator, write_runbook)
+
+    def series() -> list:
+        return [o["series"] for o in engine.compute_board(run)["objectives"] if o["id"] == "accounted"][0]
+
+    def answered(s: list) -> float:
+        return s[-1][1]
+
+    before = series()
+    assert series() == before  # kept: read again from the kept buckets
+    engine.answer(run, "roll", "L0011", "onsite", operator, via="lead")
+    after = series()
+    assert answered(after) > answered(before)
+    with store.read() as r:
+        asked = r.task_outline(run, "roll", ("asked",))["outputs"]["asked"]
+    assert round(answered(after) * asked) == 5  # L0001–L0003, L0010 and L0011
+    engine.answer(run, "roll", "L0011", "home", operator, via="lead")  # a changed answer: not a first one
+    assert answered(series()) == answered(after)
+    with store.transaction(serial=run) as tx:
+        row = tx.run_head(run)
+        tx.count_done(run, answered_key("roll"), 0, +1)  # a writer's own, not committed
+        start = row["started_at"]
+        scale = float(row["time_scale"] or 1)
+        kept = tx.progress_buckets(run, "roll", start, 60.0, answers=True, time_scale=scale)
+        assert sum(n for _, n in kept) == 6
+        tx.count_done(run, answered_key("roll"), 0, -1)
+    with store.read() as r:
+        row = r.run_head(run)
+        scale = float(row["time_scale"] or 1)
+        read = r.progress_buckets(run, "roll", row["started_at"], 60.0, answers=True, time_scale=scale)
+        assert sum(n for _, n in read) == 5
+
+
+def test_the_earliest_actionable_times_are_those_of_every_active_task_grouped(engine, operator, store, write_runbook):
+    run = _started(engine, operator, write_runbook)
+    engine.answer(run, "roll", "L0011", "home", operator, via="lead")
+    grouped = (
+        select(tasks.c.step_id, tasks.c.state, func.min(tasks.c.actionable_at))
+        .where(tasks.c.run_id == run, tasks.c.state.in_(("waiting", "ready", "running")))
+        .group_by(tasks.c.step_id, tasks.c.state)
+    )
+    with store.read() as r:
+        expected = {(step, state): at for step, state, at in r.conn.execute(grouped)}
+        stats = r.step_stats(run)
+    assert expected and all(at is not None for at in expected.values())
+    ours = {(step, state): at for step, states in stats.items() for state, (_, at) in states.items() if at is not None}
+    assert ours == expected
+    assert stats["laptop"]["done"] == (2, None)  # ended states: counted, no time
+
+
+def test_the_kept_outline_holds_every_kinds_live_keys_and_follows_the_outputs(engine, operator, store, write_runbook):
+    """The outline kept beside a task's outputs (store/outlines.py) has every key a kind's live
+    ratio reads and the headcount's `closed`, and changes with each write of the outputs."""
+    from flows.kinds import LIVE_KEYS
+    from flows.store.outlines import OUTLINE_KEYS
+
+    assert set(LIVE_KEYS) | {"asked", "closed"} <= set(OUTLINE_KEYS)
+    run = _started(engine, operator, write_runbook)
+    keys = ("accounted", "asked", "closed", "counts")
+
+    def outline() -> dict:
+        with store.read() as r:
+            return r.task_outline(run, "roll", keys)["outputs"]
+
+    def outputs() -> dict:
+        with store.read() as r:
+            return {k: v for k, v in (r.task(run, "roll")["outputs"] or {}).items() if k in keys}
+
+    assert outline() == outputs() and outline()["counts"]
+    engine.answer(run, "roll", "L0011", "onsite", operator, via="lead")
+    assert outline() == outputs()
+    engine.close_muster(run, "roll", operator, reason="everyone called")
+    assert outline() == outputs() and outline()["closed"]
+    with store.transaction(serial=run) as tx:  # outputs without any outline key: none kept
+        tx.update_task(run, "roll", outputs={"note": "x"})
+    assert outline() == {} == outputs()

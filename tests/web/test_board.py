@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import requests
 
@@ -83,3 +83,50 @@ def test_the_event_stream_tells_the_dashboard_when_a_newer_forecast_is_stored(da
     assert set(last) == {"run", "as_of"} and last["run"] == dash.run and last["as_of"] >= changed
     done = [e for e in seen if e.get("event") == "task.done"]
     assert done and int(done[0]["id"]) > after, "the run's own events still come, with their ids"
+
+
+def _graph_line(page: str, step: str) -> str:
+    return page.split(f"<li><strong>{step}</strong>")[1].split("</li>")[0]
+
+
+def _headcount(page: str) -> str:
+    return page.split('<div id="headcount" data-live>')[1].split("</section>")[0]
+
+
+def test_the_run_page_shows_a_check_off_and_an_answer_at_the_next_view(dash):
+    """What the page derives from the board (console/board_page.py) is kept with it: a view of
+    an unchanged run derives nothing again, and the first view after a change shows it, for
+    the managers' view and the redacted one alike."""
+    people = {who: dash.login(who)[0] for who in ("manager", "lead_it")}
+    url = f"{dash.url}/runs/{dash.run}"
+    first = {who: s.get(url, timeout=30).text for who, s in people.items()}
+    for who, s in people.items():
+        again = s.get(url, timeout=30).text
+        assert _graph_line(again, "training") == _graph_line(first[who], "training")
+        assert "0/12" in _graph_line(again, "training")
+    dash.engine.complete(dash.run, "training:E0003", local_operator(), fields={"score": 7})
+    for s in people.values():
+        assert "1/12" in _graph_line(s.get(url, timeout=30).text, "training")
+    dash.engine.answer(dash.run, "roll", "E0001", "onsite", local_operator(), via="lead")
+    for who, s in people.items():
+        page = s.get(url, timeout=30).text
+        assert _headcount(page) != _headcount(first[who])
+        answered = int(_headcount(first[who]).split("<small>")[1].split(" / ")[0])
+        assert f"<small>{answered + 1} / " in _headcount(page)
+
+
+def test_the_run_page_shows_a_newly_stored_forecast_at_the_next_view(dash):
+    """A forecast stored without any event in the run (the forecaster's, a moment after the
+    change it reflects) is seen at the next view: the kept page parts go with the board."""
+    s, _ = dash.login("manager")
+    forecast_after_change(  # the serving app's forecaster has caught up: it stores nothing more
+        dash.store, dash.run, lambda: s.get(f"{dash.url}/api/runs/{dash.run}/board", timeout=30).json()["objectives"]
+    )
+    url = f"{dash.url}/runs/{dash.run}"
+    assert "37% by the deadline" not in s.get(url, timeout=30).text  # viewed: the parts are kept
+    now = datetime.now(UTC)
+    with dash.store.transaction() as tx:
+        seq = tx.last_event_seq(dash.run)
+        assert tx.claim_forecast(dash.run, "test", now, now + timedelta(minutes=1))
+        tx.put_forecast(dash.run, "test", seq, {"trained": {"p50": None, "p90": None, "probability": 0.373}}, 10, now)
+    assert "37% by the deadline" in s.get(url, timeout=30).text
