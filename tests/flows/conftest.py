@@ -45,6 +45,25 @@ def assert_counts_kept(store) -> None:
         }
     assert kept == counted, "task_counts drifted from the task rows"
     assert_done_minutes_kept(store)
+    assert_outlines_kept(store)
+
+
+def assert_outlines_kept(store) -> None:
+    """Each task's kept outline (flows/store/outlines.py) is its outputs' outline keys: a write of
+    outputs that bypasses the outline (a page of the runner's results included) fails the test."""
+    from sqlalchemy import select
+
+    from flows.store.outlines import outline_of
+    from flows.store.schema import task_outlines, tasks
+
+    with store.read() as r:
+        want = {
+            (run, task): outline
+            for run, task, outputs in r.conn.execute(select(tasks.c.run_id, tasks.c.id, tasks.c.outputs))
+            if (outline := outline_of(outputs))
+        }
+        kept = {(run, task): o for run, task, o in r.conn.execute(select(task_outlines))}
+    assert kept == want, "task_outlines drifted from the tasks' outputs"
 
 
 def assert_done_minutes_kept(store) -> None:

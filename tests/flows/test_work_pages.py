@@ -162,3 +162,16 @@ def test_a_batch_refuses_a_transition_the_table_does_not_have(engine, store, run
     with pytest.raises(states.IllegalTransition), store.transaction() as tx:
         ready = tx.tasks(run, states=["ready"])
         states.transition_many(_View(tx, run), [(t, {}) for t in ready], "waiting", expect=["ready"])
+
+
+def test_a_page_of_results_keeps_the_outlines_of_the_outputs_it_writes(engine, store, runbook, operator):
+    """Outputs written a page at a time keep their outline (flows/store/outlines.py) as one
+    task's write does; the store fixture checks every outline against the outputs after it."""
+    run = engine.start(runbook, "lab", operator)["id"]
+    with store.transaction() as tx:
+        assert tx.acquire_lease(run, "runner-p", utcnow() + timedelta(seconds=120), utcnow())
+    claimed = work.claim(store, run, "runner-p")
+    work.record(store, run, "runner-p", [(job, {"accounted": 0.5, "said": "x"}, None) for job in claimed.jobs])
+    with store.read() as r:
+        outline = r.task_outline(run, "s00", ["accounted"])
+    assert outline is not None and outline["state"] == "done" and outline["outputs"] == {"accounted": 0.5}
