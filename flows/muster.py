@@ -161,7 +161,8 @@ def answer(
             "via": via,
             "by": by,
             "at": rs.now,
-        }
+        },
+        first=previous is None,
     )
     detail: dict[str, Any] = {"person": person_id, "option": option, "was": previous, "via": via}
     if note:

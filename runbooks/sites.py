@@ -7,6 +7,7 @@ so a run keeps the roster and pools it started with. Channel settings keep their
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,12 @@ class Site:
     service: dict[str, Queue] = field(default_factory=dict)
 
     def person(self, staff_id: str) -> dict[str, str] | None:
-        return next((p for p in self.staff if p["id"] == staff_id), None)
+        return self._people.get(staff_id)
+
+    @functools.cached_property
+    def _people(self) -> dict[str, dict[str, str]]:
+        """The roster by id (ids are unique: load_staff refuses a repeated one), built once."""
+        return {p["id"]: p for p in self.staff}
 
     def context(self) -> dict[str, Any]:
         """The `site` of the expression context. Its people and pool rows are the site's own

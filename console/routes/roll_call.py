@@ -75,8 +75,11 @@ def inbound_sms(body: SmsBody, ctx: Context, caller: Caller = Depends(allowed("i
     return {"received": True}
 
 
-def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> None:
+def _answer(engine: Engine, token: str, form: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The answer, then the page showing it (read after the answer's commit), in one trip to a
+    worker thread."""
     engine.answer_link(token, first(form, "option"))
+    return engine.answer_page(token)
 
 
 ANSWER = LinkPage("answer.html", read=lambda engine, token: engine.answer_page(token), answer=_answer)

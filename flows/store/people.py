@@ -170,13 +170,15 @@ class PeopleWrites(Queries):
         if rows:
             self.conn.execute(insert(muster_links), list(rows))
 
-    def record_muster_answer(self, row: Mapping[str, Any]) -> None:
-        """The person's answer; their earlier one stays in the history, no longer current. A
-        first answer is counted in its minute of run time (the roll call's burn-up, counts.py)."""
-        person = {"a_run": row["run_id"], "a_step": row["step_id"], "a_person": row["person_id"]}
-        earlier = self.conn.execute(_NOT_CURRENT, person)
+    def record_muster_answer(self, row: Mapping[str, Any], *, first: bool) -> None:
+        """The person's answer; their earlier one (none when `first`: the caller has just read
+        that they have no current answer) stays in the history, no longer current. A first
+        answer is counted in its minute of run time (the roll call's burn-up, counts.py)."""
+        if not first:
+            person = {"a_run": row["run_id"], "a_step": row["step_id"], "a_person": row["person_id"]}
+            self.conn.execute(_NOT_CURRENT, person)
         self.conn.execute(_INSERT_ANSWER, {**row, "current": True})
-        if earlier.rowcount == 0:
+        if first:
             head = self.run_head(row["run_id"])  # type: ignore[attr-defined]  # Tx: read once per transaction
             minute = done_minute(row["at"], float(head["time_scale"] or 1) if head else 1.0)
             self.count_done(row["run_id"], answered_key(row["step_id"]), minute, +1)  # type: ignore[attr-defined]
