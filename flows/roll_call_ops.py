@@ -25,9 +25,33 @@ _CACHE: dict[tuple[str, str, str | None], tuple[int, Any, dict[str, Any]]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+# Links kept once read, per store: a link row is never changed or removed, so a person's answer
+# and their page look their token up in the store once.
+_LINKS: dict[tuple[str, str], dict[str, Any]] = {}
+_LINKS_KEPT = 50_000
+
+
 class RollCallOps:
     def __init__(self, store: Store):
         self.store = store
+
+    def _link(self, token: str, reader: Reader | None = None) -> dict[str, Any] | None:
+        """A personal link by its token (None: nobody's), read once."""
+        if not token:
+            return None
+        key = (self.store.url, token)
+        link = _LINKS.get(key)
+        if link is None:
+            if reader is not None:
+                link = reader.muster_link(token)
+            else:
+                with self.store.read() as r:
+                    link = r.muster_link(token)
+            if link is not None:
+                if len(_LINKS) >= _LINKS_KEPT:
+                    _LINKS.clear()
+                _LINKS[key] = link
+        return dict(link) if link is not None else None
 
     def answer(
         self,
@@ -123,8 +147,7 @@ class RollCallOps:
     def answer_link(self, token: str, option: str) -> dict[str, Any]:
         """A staff member's own answer through their personal link (no account: the link is
         theirs, valid while the run runs)."""
-        with self.store.read() as r:
-            link = r.muster_link(token) if token else None
+        link = self._link(token)
         if link is None:
             raise NotFound("this answer link is not known (mistyped, or from another message)")
         actor = Actor(f"link:{link['person_id']}", "staff", staff_id=link["person_id"])
@@ -158,7 +181,7 @@ class RollCallOps:
     def answer_page(self, token: str) -> dict[str, Any] | None:
         """What a staff member's answer page shows (reading only: a GET never answers)."""
         with self.store.read() as r:
-            link = r.muster_link(token) if token else None
+            link = self._link(token, r)
             run = r.run_head(link["run_id"]) if link else None  # the plan is cached: no 10,000-row snapshot read
             if link is None or run is None:
                 return None
