@@ -45,18 +45,24 @@ class FifoLock:
         self._mutex = threading.Lock()
         self._waiters: collections.deque[threading.Event] = collections.deque()
         self._held = False
+        self._owner: int | None = None
 
     def __enter__(self) -> None:
+        me = threading.get_ident()
         with self._mutex:
+            if self._owner == me:  # it would wait for itself for ever
+                raise RuntimeError("a write transaction inside another on the same database, in one thread")
             if not self._held and not self._waiters:
-                self._held = True
+                self._held, self._owner = True, me
                 return
             turn = threading.Event()
             self._waiters.append(turn)
         turn.wait()  # the releaser hands the lock over directly
+        self._owner = me
 
     def __exit__(self, *exc: Any) -> None:
         with self._mutex:
+            self._owner = None
             if self._waiters:
                 self._waiters.popleft().set()
             else:
@@ -83,9 +89,11 @@ class Store:
         self.dialect = self.engine.dialect.name
         # SQLite has one writer: queue this process's writers on a FIFO lock rather than on
         # SQLite's busy handler, which polls with growing sleeps and starves some threads for
-        # seconds. On PostgreSQL, writers of one run (`serial` key) queue the same way before
-        # they queue on the run's row lock, which other processes also take.
-        self._writer = FifoLock() if self.dialect == "sqlite" else None
+        # seconds. The lock is the database file's, shared by every Store of the process on it
+        # (`runbook demo` runs its players' store beside the server's). On PostgreSQL, writers
+        # of one run (`serial` key) queue the same way before they queue on the run's row lock,
+        # which other processes also take.
+        self._writer = _sqlite_writer(self.url) if self.dialect == "sqlite" else None
         self._serial: dict[str, FifoLock] = {}
         self._serial_mutex = threading.Lock()
         self.groups = GroupCommit(self)
@@ -145,6 +153,16 @@ class Store:
             self._listener.stop()
             self._listener = None
         self.engine.dispose()
+
+
+_WRITERS: dict[str, FifoLock] = {}
+_WRITERS_MUTEX = threading.Lock()
+
+
+def _sqlite_writer(url: str) -> FifoLock:
+    """The FIFO lock of this process's writers to one SQLite file."""
+    with _WRITERS_MUTEX:
+        return _WRITERS.setdefault(url, FifoLock())
 
 
 def _make_engine(url: str, pool: tuple[int, int] | None = None) -> Engine:
