@@ -6,7 +6,7 @@ opens one)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,25 +77,17 @@ class RunState:
         return timedelta(seconds=seconds / float(self.run["time_scale"] or 1))
 
     def event(self, event: str, task_id: str | None = None, /, **data: Any) -> None:
-        self.tx.insert_event(self._event_row(event, task_id, data))
+        self.tx.insert_event(
+            {
+                "run_id": self.run_id,
+                "site_id": self.run["site_id"],
+                "name": event,
+                "task_id": task_id,
+                "at": self.now,
+                "data": data or None,
+            }
+        )
         notify.announce(self, event, task_id, data)
-
-    def events(self, events: Sequence[tuple[str, str | None, dict[str, Any]]]) -> None:
-        """`event` for each (name, task, data), in this order: one insert for them all (a page
-        of tasks' events), then the notifications of each."""
-        self.tx.insert_events([self._event_row(event, task_id, data) for event, task_id, data in events])
-        for event, task_id, data in events:
-            notify.announce(self, event, task_id, data)
-
-    def _event_row(self, event: str, task_id: str | None, data: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "site_id": self.run["site_id"],
-            "name": event,
-            "task_id": task_id,
-            "at": self.now,
-            "data": data or None,
-        }
 
     def audit(
         self,

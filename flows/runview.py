@@ -5,7 +5,7 @@ asks the step kinds for their live outputs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,8 +33,6 @@ class RunView(Protocol):
     def scaled(self, seconds: int | float) -> timedelta: ...
 
     def event(self, event: str, task_id: str | None = None, /, **data: Any) -> None: ...
-
-    def events(self, events: Sequence[tuple[str, str | None, dict[str, Any]]]) -> None: ...
 
     def audit(
         self, action: str, target: str | None = None, reason: str | None = None, actor: str | None = None, **detail: Any

@@ -156,8 +156,8 @@ def transition_many(
 ) -> list[Mapping[str, Any]]:
     """`transition` of many tasks from the same `expect` states, each (task, its own values: the
     same columns for all, such as `outputs` or `attempt`), written in one statement a page, not
-    one a task; their events in the tasks' order, in one insert. The tasks written: one changed
-    meanwhile is left as it is."""
+    one a task; their events in the tasks' order (written with the transaction's others). The
+    tasks written: one changed meanwhile is left as it is."""
     expected = list(expect)
     for task, _ in tasks:
         _check(task, expected, to)
@@ -169,7 +169,10 @@ def transition_many(
     for task in done:
         _changed(rs, task, to, reason)
     if event:
-        rs.events([told for told in (_event_of(task, to, reason, False) for task in done) if told is not None])
+        for task in done:
+            told = _event_of(task, to, reason, False)
+            if told is not None:
+                rs.event(told[0], told[1], **told[2])
     return done
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, union_all, update
 
-from .base import Queries, insert_ignore, json_ready, row_of
+from .base import Queries, as_read, insert_ignore, json_ready, row_of
 from .counts import done_minute_of
-from .outlines import OUTLINE_KEYS, outline_of, outline_row, outline_select
+from .outlines import OUTLINE_KEYS, had_outline, outline_row, outline_select
 from .schema import checkoffs, events, lockdowns, objectives, run_steps, runs, tasks
 from .task_pages import TaskPageWrites
 
@@ -324,7 +324,7 @@ class RunWrites(RunReads, TaskPageWrites):
             for returned in written:
                 row = row_of(returned)
                 self._task_rows[(row["run_id"], row["id"])] = row
-            self.write_outlines([(r["run_id"], r["id"], json_ready(r.get("outputs"))) for r in rows], new=True)
+            self.write_outlines([(r["run_id"], r["id"], json_ready(r.get("outputs")), False) for r in rows])
 
     def update_task(self, run_id: str, task_id: str, *, expect: Sequence[str] | None = None, **values: Any) -> bool:
         """Update columns of one task other than its state; with `expect`, only if its state is
@@ -369,15 +369,12 @@ class RunWrites(RunReads, TaskPageWrites):
             changed = result.rowcount == 1
         kept = self._task_rows.get((run_id, task_id))
         if changed and "outputs" in values:
-            # A task read in this transaction whose outputs had no outline has no outline row
-            # (the rows follow every outputs write): nothing to remove, no statement.
-            had = kept is None or bool(outline_of(kept.get("outputs")))
-            self.write_outlines([(run_id, task_id, values["outputs"])], new=not had)
+            self.write_outlines([(run_id, task_id, values["outputs"], had_outline(kept))])
         if kept is None:
             self._task_rows.pop((run_id, task_id), None)  # found absent before: read it if asked again
         else:
             if changed:  # the row as a read would give it now
-                kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()})
+                kept.update(as_read(values))
             else:  # changed meanwhile by someone else: read it again next time
                 del self._task_rows[(run_id, task_id)]
         return changed
@@ -391,11 +388,6 @@ class RunWrites(RunReads, TaskPageWrites):
         self._pending_events.append(
             {"task_id": None, "run_id": None, "site_id": None, **row, "data": json_ready(row.get("data"))}
         )
-
-    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Events in this order (a page of tasks' events)."""
-        for row in rows:
-            self.insert_event(row)
 
     def flush_rows(self) -> None:
         """Write the events and check-offs added so far in this transaction."""

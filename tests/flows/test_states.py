@@ -56,10 +56,6 @@ class FakeRun:
     def event(self, name, task_id=None, /, **data):
         self.sent.append((name, task_id, data.get("state")))
 
-    def events(self, events):
-        for name, task_id, data in events:
-            self.event(name, task_id, **data)
-
 
 @pytest.mark.parametrize("kind", sorted(TRANSITIONS))
 def test_every_pair_of_states_is_allowed_or_refused_as_the_table_says(kind):

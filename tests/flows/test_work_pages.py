@@ -79,9 +79,6 @@ class _View:
     def event(self, *args, **kwargs):
         pass
 
-    def events(self, events):
-        pass
-
 
 def outcome(store, run) -> dict[str, Any]:
     with store.read() as r:
