@@ -41,6 +41,11 @@ def row_of(r: Row) -> dict[str, Any]:
     return d
 
 
+def as_read(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values just written, as a read of the row gives them back (datetimes in UTC)."""
+    return {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
 def json_ready(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 

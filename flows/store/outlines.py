@@ -24,6 +24,12 @@ def outline_of(outputs: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: outputs[k] for k in OUTLINE_KEYS if k in outputs} if outputs else {}
 
 
+def had_outline(kept: Mapping[str, Any] | None) -> bool:
+    """Whether a task may have an outline row, from the row a transaction kept of it before
+    writing its outputs (None: not read, so it may)."""
+    return kept is None or bool(outline_of(kept.get("outputs")))
+
+
 _JOIN = tasks.outerjoin(
     task_outlines, and_(task_outlines.c.run_id == tasks.c.run_id, task_outlines.c.task_id == tasks.c.id)
 )
@@ -68,13 +74,13 @@ def _upsert(dialect: str) -> Any:
 class OutlineWrites(Queries):
     dialect: str
 
-    def write_outlines(self, rows: Sequence[tuple[str, str, Mapping[str, Any] | None]], *, new: bool) -> None:
-        """The outlines of tasks whose outputs were just written ((run, task, outputs)); `new`:
-        tasks known to have no outline row yet (just inserted, or read without one), none to remove."""
-        kept = [{"run_id": r, "task_id": t, "outline": o} for r, t, out in rows if (o := outline_of(out))]
+    def write_outlines(self, rows: Sequence[tuple[str, str, Mapping[str, Any] | None, bool]]) -> None:
+        """The outlines of tasks whose outputs were just written: (run, task, outputs, whether it
+        may have an outline row already — `had_outline`); a task known to have none has no row
+        to remove, and costs no statement when its outputs have no outline either."""
+        kept = [{"run_id": r, "task_id": t, "outline": o} for r, t, out, _ in rows if (o := outline_of(out))]
         if kept:
             self.conn.execute(_upsert(self.dialect), kept)
-        if not new:
-            gone = [{"w_run": r, "w_id": t} for r, t, out in rows if not outline_of(out)]
-            if gone:
-                self.conn.execute(_DELETE, gone)
+        gone = [{"w_run": r, "w_id": t} for r, t, out, had in rows if had and not outline_of(out)]
+        if gone:
+            self.conn.execute(_DELETE, gone)

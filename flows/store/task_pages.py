@@ -5,14 +5,13 @@ tally (store/counts.py) and the transaction's copies of the rows kept in step.""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, update
 
-from .base import json_ready
+from .base import as_read, json_ready
 from .counts import CountWrites, done_minute_of
-from .outlines import OutlineWrites
+from .outlines import OutlineWrites, had_outline
 from .schema import tasks
 
 _PAGE_UPDATES: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
@@ -77,17 +76,17 @@ class TaskPageWrites(CountWrites, OutlineWrites):
         outlines = []  # the outlines follow the outputs written (store/outlines.py)
         for task_id in own:
             kept = self._task_rows.get((run_id, task_id))
-            if task_id in written and "outputs" in common.keys() | own[task_id].keys():
-                outlines.append((run_id, task_id, {**common, **own[task_id]}["outputs"]))
+            changes = {**common, **own[task_id]}
+            if task_id in written and "outputs" in changes:
+                outlines.append((run_id, task_id, changes["outputs"], had_outline(kept)))
             if kept is None:
                 continue
             if task_id in written:
-                changes = {**common, **own[task_id]}
-                kept.update({k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in changes.items()})
+                kept.update(as_read(changes))
             else:
                 del self._task_rows[(run_id, task_id)]
         if outlines:
-            self.write_outlines(outlines, new=False)
+            self.write_outlines(outlines)
         return written
 
     def _write_page(
