@@ -412,10 +412,15 @@ def mask_phone(value: str) -> str:
     return digits[:3] + "*" * max(0, len(digits) - 7) + digits[-4:] if len(digits) > 7 else "****"
 
 
+def sees_private(role: str) -> bool:
+    """Whether `role` sees contact details and private reasons unredacted."""
+    return role in ("manager", "operator")
+
+
 def redact(value: Any, role: str) -> Any:
     """Contact details and private reasons are for managers; others see masked phone numbers
     and nothing of emails, chat ids or why someone cannot work."""
-    if role in ("manager", "operator"):
+    if sees_private(role):
         return value
     if isinstance(value, dict):
         out = {}

@@ -31,9 +31,7 @@ KEPT_RUNS = 64
 def run_page_parts(engine: Any, run_id: str, role: str, params: Mapping[str, str]) -> RunPageParts:
     """The run page's parts for a caller of `role` (in a worker thread: it reads the store)."""
     board = engine.board(run_id)
-    # Everything but the managers' (and operator's) view is redacted (console/auth.py): two kinds.
-    full = role in ("manager", "operator")
-    key = (id(engine), run_id, full)
+    key = (id(engine), run_id, auth.sees_private(role))  # a board is redacted one way or not at all
     with _LOCK:
         kept = _KEPT.get(key)
     if kept is not None and kept[0] is board:  # the same board object: nothing happened since

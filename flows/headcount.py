@@ -19,7 +19,7 @@ def unanswered_by_team(reader: Reader, run_id: str, step_id: str, site: Site) ->
     """Who has not answered, by team: what each team's leads get to call through. `reachable`
     is False for a person no personal channel reaches (no link could be sent to them)."""
     answered = reader.current_answers(run_id, step_id)
-    people = notify.people_of(site)
+    people = site.people
     teams: dict[str, list[dict[str, Any]]] = {}
     for person_id in reader.muster_asked(run_id, step_id):
         person = people.get(person_id)
@@ -38,7 +38,7 @@ def unanswered_by_team(reader: Reader, run_id: str, step_id: str, site: Site) ->
 def headcount(
     reader: Reader, run_id: str, step_id: str, options: Mapping[str, str], site: Site, due: datetime | None
 ) -> dict[str, Any]:
-    people = notify.people_of(site)
+    people = site.people
     asked = [people[p] for p in reader.muster_asked(run_id, step_id) if p in people]
     current = reader.current_answers(run_id, step_id)
     totals = {key: 0 for key in options}

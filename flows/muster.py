@@ -41,7 +41,7 @@ def audience(rs: RunView, step: PlannedStep, task: Mapping[str, Any]) -> list[di
             value = render_value(value, rs.context(step, task))
         except ExpressionError as e:
             raise Invalid(f"audience of {step.id}: {e}") from None
-    people = notify.people_of(rs.plan.site)
+    people = rs.plan.site.people
     rows = []
     for entry in value or []:
         pid = entry.get("id") if isinstance(entry, Mapping) else str(entry)
@@ -171,7 +171,7 @@ def answer(
         detail["late"] = True
     rs.audit("muster.answer", task["id"], actor=by, **detail)
     rs.event("muster.answer", task["id"])  # for live dashboards (SSE); no notification names it
-    person = dict(notify.people_of(rs.plan.site).get(person_id) or {"id": person_id})
+    person = dict(rs.plan.site.people.get(person_id) or {"id": person_id})
     _stream(rs, step, person, previous, option, late=task["state"] == "done")
     if previous is None:
         call_tasks.answered(rs, step, person)
@@ -200,7 +200,7 @@ def answer(
 def full_outputs(reader: Reader, run_id: str, step: PlannedStep, site: Any) -> dict[str, Any]:
     """The roll call's outputs with its groups: `answers.<option>` (roster rows) and
     `unreachable`, read from the answers."""
-    people = notify.people_of(site)
+    people = site.people
     asked = [people[link["person_id"]] for link in reader.muster_links(run_id, step.id) if link["person_id"] in people]
     return summary(step, reader.muster_answers(run_id, step.id), asked)
 

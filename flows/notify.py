@@ -40,7 +40,6 @@ from .store import Tx
 OWNER_EVENTS = frozenset({"task.assigned", "approval.requested", "task.overdue", "task.reminder", "task.cancelled"})
 # A task cancelled while it was still pending was never announced to its owner: no news for them.
 TOLD = frozenset({"waiting", "ready", "running"})
-_INDEX: dict[int, tuple[Site, dict[str, dict[str, str]]]] = {}
 
 
 PUBLIC_URL_SETTING = "public_url"
@@ -54,19 +53,10 @@ def public_url(reader: Any) -> str:
     return (kept or os.environ.get("RUNBOOK_PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/")
 
 
-def people_of(site: Site) -> dict[str, dict[str, str]]:
-    hit = _INDEX.get(id(site))
-    if hit is None or hit[0] is not site:
-        if len(_INDEX) > 64:
-            _INDEX.clear()
-        hit = _INDEX[id(site)] = (site, {p["id"]: p for p in site.staff})
-    return hit[1]
-
-
 def expand(site: Site, target: str) -> list[tuple[str, dict[str, str] | None]]:
     """A target → [(recipient, person or None)]: `person:<id>` entries, or one `channel:<id>`."""
     kind, _, name = target.partition(":")
-    people = people_of(site)
+    people = site.people
     if kind == "channel":
         return [(target, None)] if name in site.channels else []
     if kind == "person":

@@ -42,10 +42,10 @@ class Site:
     service: dict[str, Queue] = field(default_factory=dict)
 
     def person(self, staff_id: str) -> dict[str, str] | None:
-        return self._people.get(staff_id)
+        return self.people.get(staff_id)
 
     @functools.cached_property
-    def _people(self) -> dict[str, dict[str, str]]:
+    def people(self) -> dict[str, dict[str, str]]:
         """The roster by id (ids are unique: load_staff refuses a repeated one), built once."""
         return {p["id"]: p for p in self.staff}
 

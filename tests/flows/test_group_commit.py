@@ -71,6 +71,22 @@ class Group:
             t.join(120)
         assert not any(t.is_alive() for t in self.threads)
 
+    def commit_all_failing(self, failures: int | None) -> int:
+        """`commit_all` with the first `failures` commits failing (None: every one); the commits tried."""
+        commits: list[int] = []
+
+        def fail(conn) -> None:
+            commits.append(1)
+            if failures is None or len(commits) <= failures:
+                raise RuntimeError("the disk is full")
+
+        event.listen(self.store.engine, "commit", fail)
+        try:
+            self.commit_all()
+        finally:
+            event.remove(self.store.engine, "commit", fail)
+        return len(commits)
+
 
 @pytest.fixture
 def commits(store):
@@ -129,18 +145,7 @@ def test_a_group_whose_commit_keeps_failing_answers_every_caller_with_the_error_
     group.hold()
     group.queue_checkoff(1, "item:0")
     group.queue_checkoff(2, "item:1")
-    commits: list[int] = []
-
-    def fail_the_commit(conn) -> None:
-        commits.append(1)
-        raise RuntimeError("the disk is full")
-
-    event.listen(store.engine, "commit", fail_the_commit)
-    try:
-        group.commit_all()
-    finally:
-        event.remove(store.engine, "commit", fail_the_commit)
-    assert len(commits) == 4, "the group's commit, then each of its three changes alone"
+    assert group.commit_all_failing(None) == 4, "the group's commit, then each of its three changes alone"
     assert [str(group.outcomes[n]) for n in (1, 2)] == ["the disk is full"] * 2
     assert str(group.held) == "the disk is full"
     assert group.seen_after == {1: "waiting", 2: "waiting"}
@@ -154,19 +159,7 @@ def test_a_group_whose_commit_fails_once_runs_its_changes_again_one_by_one(engin
     group.hold()
     group.queue_checkoff(1, "item:0")
     group.queue_checkoff(2, "item:1")
-    commits: list[int] = []
-
-    def fail_the_first_commit(conn) -> None:
-        commits.append(1)
-        if len(commits) == 1:
-            raise RuntimeError("the disk is full")
-
-    event.listen(store.engine, "commit", fail_the_first_commit)
-    try:
-        group.commit_all()
-    finally:
-        event.remove(store.engine, "commit", fail_the_first_commit)
-    assert len(commits) == 4, "the group's failed commit, then one commit for each change"
+    assert group.commit_all_failing(1) == 4, "the group's failed commit, then one commit for each change"
     assert group.held is None and group.outcomes == {1: "done", 2: "done"}
     assert group.seen_after == {1: "done", 2: "done"}, "answered after the commit holding the change"
     audit = engine.audit(group.run)
